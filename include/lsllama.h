@@ -1,0 +1,119 @@
+/* lsllama: label-supervised fine-tuning of LLaMA-family models, in C.
+ *
+ * Public API. Handles are opaque; every fallible call returns 0 on success or
+ * a negative ll_status and fills an ll_error with a message naming the file,
+ * tensor, key or line at fault. The library never exits the process and keeps
+ * no global state. */
+#ifndef LSLLAMA_H
+#define LSLLAMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ll_status {
+    LL_OK = 0,
+    LL_ERR_IO = -1,          /* cannot open / read / map / write a file */
+    LL_ERR_FORMAT = -2,      /* malformed or truncated file contents */
+    LL_ERR_UNSUPPORTED = -3, /* valid file, feature we do not handle (dtype, arch) */
+    LL_ERR_SHAPE = -4,       /* tensor missing or of the wrong shape */
+    LL_ERR_CONFIG = -5,      /* inconsistent hyper-parameters */
+    LL_ERR_NOMEM = -6,
+    LL_ERR_ARG = -7,         /* bad argument from the caller (ids out of range, ...) */
+} ll_status;
+
+typedef struct ll_error {
+    int code;            /* an ll_status */
+    char message[1024];  /* human-readable, names the file/tensor/key */
+} ll_error;
+
+const char *ll_status_name(int code);
+
+/* ---- model ---------------------------------------------------------------- */
+
+typedef enum ll_rope_scaling {
+    LL_ROPE_NONE = 0,
+    LL_ROPE_LINEAR = 1,
+    LL_ROPE_LLAMA3 = 2,
+} ll_rope_scaling;
+
+typedef struct ll_config {
+    char arch[32];        /* "llama", "mistral", "qwen2", ... */
+    int dim;              /* hidden size */
+    int hidden_dim;       /* FFN intermediate size */
+    int n_layers;
+    int n_heads;
+    int n_kv_heads;
+    int head_dim;         /* usually dim / n_heads */
+    int vocab_size;
+    int max_seq_len;      /* context length from the checkpoint */
+    float rope_theta;
+    float rms_eps;
+    int rope_scaling;     /* ll_rope_scaling */
+    float rope_factor;
+    float rope_low_freq_factor;
+    float rope_high_freq_factor;
+    int rope_original_max_pos;
+    int tied_embeddings;  /* LM head shares the token embedding */
+    int qkv_bias;         /* Qwen2-style biases on q/k/v projections */
+    int bos_token_id, eos_token_id; /* -1 if unknown */
+} ll_config;
+
+typedef struct ll_model ll_model;
+
+typedef struct ll_load_options {
+    int with_lm_head; /* also keep an output projection (only generation needs it) */
+} ll_load_options;
+
+/* Load a checkpoint: a GGUF file, a llama2.c .bin file, a .safetensors file
+ * (with config.json beside it) or a Hugging Face directory (config.json +
+ * model.safetensors or sharded model-XXXXX-of-YYYYY.safetensors). The format
+ * is chosen from the path and the file's magic. Weights are converted to f32. */
+int ll_model_load(ll_model **out, const char *path, const ll_load_options *opt, ll_error *err);
+void ll_model_free(ll_model *m);
+const ll_config *ll_model_config(const ll_model *m);
+/* "gguf", "safetensors", "llama2c" */
+const char *ll_model_format(const ll_model *m);
+
+/* ---- forward -------------------------------------------------------------- */
+
+typedef enum ll_pool { LL_POOL_LAST = 0, LL_POOL_MEAN, LL_POOL_MAX, LL_POOL_FIRST } ll_pool;
+
+/* A packed batch: the token ids of n_seqs sequences laid end to end, no
+ * padding. seq_start has n_seqs+1 entries; sequence s is
+ * tokens[seq_start[s] .. seq_start[s+1]). Positions restart at 0 per sequence. */
+typedef struct ll_batch {
+    const int32_t *tokens;
+    const int32_t *seq_start;
+    int n_seqs;
+} ll_batch;
+
+/* Attention mask per layer: causal for layers < bidirectional_from, full
+ * (bidirectional within each sequence) for layers >= bidirectional_from.
+ * bidirectional_from = n_layers (or any larger value) is plain causal;
+ * 0 is fully bidirectional. */
+typedef struct ll_forward_options {
+    int bidirectional_from;
+} ll_forward_options;
+
+/* Run the model. hidden (optional) receives the final-norm hidden states,
+ * [total_tokens, dim] row-major. pooled (optional) receives [n_seqs, dim]
+ * pooled by `pool`. logits (optional, needs with_lm_head) receives
+ * [n_seqs, vocab] for the last token of each sequence. */
+typedef struct ll_forward_outputs {
+    float *hidden;
+    float *pooled;
+    ll_pool pool;
+    float *logits_last;
+} ll_forward_outputs;
+
+int ll_forward(ll_model *m, const ll_batch *batch, const ll_forward_options *opt,
+               ll_forward_outputs *out, ll_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

