@@ -20,6 +20,7 @@ typedef enum ll_dtype {
     LL_DTYPE_Q6_K,
     LL_DTYPE_I32,
     LL_DTYPE_I64,
+    LL_DTYPE_U8,
     LL_DTYPE_COUNT,
     LL_DTYPE_INVALID = -1,
 } ll_dtype;

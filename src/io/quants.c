@@ -159,6 +159,7 @@ static const struct {
     [LL_DTYPE_Q4_0] = {"Q4_0", 32, 18},      [LL_DTYPE_Q4_1] = {"Q4_1", 32, 20},
     [LL_DTYPE_Q4_K] = {"Q4_K", 256, 144},    [LL_DTYPE_Q6_K] = {"Q6_K", 256, 210},
     [LL_DTYPE_I32] = {"I32", 1, 4},          [LL_DTYPE_I64] = {"I64", 1, 8},
+    [LL_DTYPE_U8] = {"U8", 1, 1},
 };
 
 const char *ll_dtype_name(ll_dtype t) {

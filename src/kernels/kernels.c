@@ -1,0 +1,142 @@
+#include "kernels/kernels.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "lsllama.h"
+
+void ll_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+             const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    if (M == 0 || N == 0) return;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)M,
+                (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
+}
+
+void ll_linear_forward(float *y, const float *x, const float *W, const float *b, size_t T, size_t in, size_t out,
+                       int accumulate) {
+    ll_gemm(0, 1, T, out, in, 1.0f, x, in, W, in, accumulate ? 1.0f : 0.0f, y, out);
+    if (b) {
+#pragma omp parallel for schedule(static)
+        for (size_t t = 0; t < T; t++)
+            for (size_t o = 0; o < out; o++) y[t * out + o] += b[o];
+    }
+}
+
+void ll_rmsnorm_forward(float *y, const float *x, const float *w, size_t T, size_t C, float eps) {
+#pragma omp parallel for schedule(static)
+    for (size_t t = 0; t < T; t++) {
+        const float *xr = x + t * C;
+        float *yr = y + t * C;
+        float ss = 0.0f;
+        for (size_t i = 0; i < C; i++) ss += xr[i] * xr[i];
+        const float r = 1.0f / sqrtf(ss / (float)C + eps);
+        for (size_t i = 0; i < C; i++) yr[i] = w[i] * (xr[i] * r);
+    }
+}
+
+void ll_rope_forward(float *x, const int32_t *pos, const float *cos_t, const float *sin_t, size_t T,
+                     int n_heads, int head_dim) {
+    const int half = head_dim / 2;
+#pragma omp parallel for schedule(static)
+    for (size_t t = 0; t < T; t++) {
+        const float *c = cos_t + (size_t)pos[t] * half, *s = sin_t + (size_t)pos[t] * half;
+        for (int h = 0; h < n_heads; h++) {
+            float *xh = x + (t * n_heads + h) * head_dim;
+            for (int i = 0; i < half; i++) {
+                const float x0 = xh[i], x1 = xh[i + half];
+                xh[i] = x0 * c[i] - x1 * s[i];
+                xh[i + half] = x1 * c[i] + x0 * s[i];
+            }
+        }
+    }
+}
+
+void ll_attention_forward(float *out, const float *q, const float *k, const float *v, const int32_t *seq_start,
+                          int n_seqs, int n_heads, int n_kv_heads, int head_dim, int causal, float *scratch,
+                          size_t max_len) {
+    const size_t T = (size_t)seq_start[n_seqs];
+    const int group = n_heads / n_kv_heads;
+    const size_t qd = (size_t)n_heads * head_dim, kvd = (size_t)n_kv_heads * head_dim;
+    const float scale = 1.0f / sqrtf((float)head_dim);
+#pragma omp parallel
+    {
+        float *sc = scratch + (size_t)omp_get_thread_num() * max_len;
+        int s = 0;
+#pragma omp for schedule(dynamic, 4)
+        for (size_t th = 0; th < T * (size_t)n_heads; th++) {
+            const size_t t = th / n_heads;
+            const int h = (int)(th % n_heads), kh = h / group;
+            while (s > 0 && (size_t)seq_start[s] > t) s--; /* dynamic schedule may move backwards */
+            while ((size_t)seq_start[s + 1] <= t) s++;
+            const size_t start = seq_start[s], end = causal ? t + 1 : (size_t)seq_start[s + 1];
+            const float *qr = q + t * qd + (size_t)h * head_dim;
+            float mx = -INFINITY;
+            for (size_t j = start; j < end; j++) {
+                const float *kr = k + j * kvd + (size_t)kh * head_dim;
+                float d = 0.0f;
+                for (int i = 0; i < head_dim; i++) d += qr[i] * kr[i];
+                d *= scale;
+                sc[j - start] = d;
+                if (d > mx) mx = d;
+            }
+            float sum = 0.0f;
+            for (size_t j = start; j < end; j++) {
+                const float e = expf(sc[j - start] - mx);
+                sc[j - start] = e;
+                sum += e;
+            }
+            const float inv = 1.0f / sum;
+            float *o = out + t * qd + (size_t)h * head_dim;
+            for (int i = 0; i < head_dim; i++) o[i] = 0.0f;
+            for (size_t j = start; j < end; j++) {
+                const float p = sc[j - start] * inv;
+                const float *vr = v + j * kvd + (size_t)kh * head_dim;
+                for (int i = 0; i < head_dim; i++) o[i] += p * vr[i];
+            }
+        }
+    }
+}
+
+void ll_swiglu_forward(float *h, const float *g, const float *u, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        const float x = g[i];
+        h[i] = x / (1.0f + expf(-x)) * u[i];
+    }
+}
+
+void ll_rope_inv_freq(float *inv_freq, const ll_config *cfg, const float *freq_divisors) {
+    const int half = cfg->head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        double f = 1.0 / pow((double)cfg->rope_theta, (2.0 * i) / (double)cfg->head_dim);
+        if (cfg->rope_scaling == LL_ROPE_LINEAR) {
+            f /= cfg->rope_factor;
+        } else if (cfg->rope_scaling == LL_ROPE_LLAMA3) {
+            /* Llama 3.1: long wavelengths are divided by factor, short ones
+             * kept, and the band between interpolated smoothly. */
+            const double old_ctx = cfg->rope_original_max_pos, lo = cfg->rope_low_freq_factor,
+                         hi = cfg->rope_high_freq_factor, factor = cfg->rope_factor;
+            const double wavelen = 2.0 * M_PI / f;
+            if (wavelen > old_ctx / lo) {
+                f = f / factor;
+            } else if (wavelen >= old_ctx / hi) {
+                const double smooth = (old_ctx / wavelen - lo) / (hi - lo);
+                f = (1.0 - smooth) * f / factor + smooth * f;
+            }
+        }
+        if (freq_divisors) f /= freq_divisors[i];
+        inv_freq[i] = (float)f;
+    }
+}
+
+void ll_rope_tables(float *cos_t, float *sin_t, const float *inv_freq, int half, size_t n_pos) {
+#pragma omp parallel for schedule(static)
+    for (size_t p = 0; p < n_pos; p++)
+        for (int i = 0; i < half; i++) {
+            const float angle = (float)p * inv_freq[i]; /* float32 product, as transformers computes it */
+            cos_t[p * half + i] = (float)cos((double)angle);
+            sin_t[p * half + i] = (float)sin((double)angle);
+        }
+}

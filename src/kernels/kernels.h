@@ -1,0 +1,44 @@
+/* Compute kernels. Shapes are in the comments; T = tokens in the packed
+ * batch, row-major throughout. */
+#ifndef LL_KERNELS_H
+#define LL_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The one entry point for big matrix products (OpenBLAS sgemm):
+ * C[M,N] = alpha * op(A) op(B) + beta * C, row-major, op = transpose if t*. */
+void ll_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+             const float *B, size_t ldb, float beta, float *C, size_t ldc);
+
+/* y[T,out] = x[T,in] W[out,in]^T (+ b[out]) ; accumulate: y += instead of = */
+void ll_linear_forward(float *y, const float *x, const float *W, const float *b, size_t T, size_t in, size_t out,
+                       int accumulate);
+
+/* y[T,C] = x / rms(x) * w, per row. */
+void ll_rmsnorm_forward(float *y, const float *x, const float *w, size_t T, size_t C, float eps);
+
+/* Rotate-half RoPE in place on x[T, n_heads*head_dim]; pos[T] positions;
+ * cos/sin tables [max_pos, head_dim/2]. */
+void ll_rope_forward(float *x, const int32_t *pos, const float *cos_t, const float *sin_t, size_t T,
+                     int n_heads, int head_dim);
+
+/* out[T, nh*hd] = softmax(q k^T / sqrt(hd) + mask) v per sequence and head.
+ * q [T, nh*hd], k/v [T, nkv*hd]; sequence s spans rows seq_start[s]..seq_start[s+1].
+ * causal: key j is visible to query i iff j <= i (within the sequence);
+ * otherwise all keys of the sequence are visible. scratch: n_threads * max_len floats. */
+void ll_attention_forward(float *out, const float *q, const float *k, const float *v, const int32_t *seq_start,
+                          int n_seqs, int n_heads, int n_kv_heads, int head_dim, int causal, float *scratch,
+                          size_t max_len);
+
+/* h[T,F] = silu(g) * u, g and h may alias. */
+void ll_swiglu_forward(float *h, const float *g, const float *u, size_t n);
+
+/* Compute RoPE inverse frequencies [head_dim/2] from the config (base theta,
+ * linear or llama3 scaling, optional per-frequency divisors from GGUF). */
+struct ll_config;
+void ll_rope_inv_freq(float *inv_freq, const struct ll_config *cfg, const float *freq_divisors);
+/* cos/sin tables [n_pos, head_dim/2] from inv_freq. */
+void ll_rope_tables(float *cos_t, float *sin_t, const float *inv_freq, int half, size_t n_pos);
+
+#endif

@@ -1,0 +1,603 @@
+#include "model/checkpoint.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/error.h"
+#include "io/gguf.h"
+#include "io/mapped_file.h"
+#include "io/safetensors.h"
+
+struct ll_checkpoint {
+    char format[16];
+    char *path;
+    ll_config cfg;
+    ll_tensor_info *tensors;
+    size_t n_tensors, cap_tensors;
+    /* backing storage */
+    gguf_file *gguf;
+    st_file **shards;
+    size_t n_shards;
+    ll_mapped_file raw; /* llama2.c */
+    cJSON *hf_config;
+};
+
+/* ---- tensor table --------------------------------------------------------- */
+
+static int add_tensor(ll_checkpoint *c, const char *name, const char *stored, const char *dtype_name, ll_dtype dt,
+                      int ndim, const int64_t *shape, const void *data, uint64_t nbytes, const char *file,
+                      int interleaved, ll_error *err) {
+    if (c->n_tensors == c->cap_tensors) {
+        size_t cap = c->cap_tensors ? 2 * c->cap_tensors : 64;
+        ll_tensor_info *t = realloc(c->tensors, cap * sizeof *t);
+        if (!t) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", c->path);
+        c->tensors = t;
+        c->cap_tensors = cap;
+    }
+    ll_tensor_info *t = &c->tensors[c->n_tensors];
+    memset(t, 0, sizeof *t);
+    t->name = strdup(name);
+    t->stored_name = strdup(stored);
+    if (!t->name || !t->stored_name) {
+        free(t->name);
+        free(t->stored_name);
+        return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", c->path);
+    }
+    c->n_tensors++;
+    t->dtype_name = dtype_name;
+    t->dtype = dt;
+    t->ndim = ndim;
+    t->n_elems = 1;
+    for (int d = 0; d < ndim; d++) {
+        t->shape[d] = shape[d];
+        t->n_elems *= (uint64_t)shape[d];
+    }
+    t->data = data;
+    t->nbytes = nbytes;
+    t->file = file;
+    t->rope_interleaved = interleaved;
+    return LL_OK;
+}
+
+void ll_checkpoint_close(ll_checkpoint *c) {
+    if (!c) return;
+    for (size_t i = 0; i < c->n_tensors; i++) {
+        free(c->tensors[i].name);
+        free(c->tensors[i].stored_name);
+    }
+    free(c->tensors);
+    gguf_close(c->gguf);
+    for (size_t i = 0; i < c->n_shards; i++) st_close(c->shards[i]);
+    free(c->shards);
+    ll_unmap_file(&c->raw);
+    cJSON_Delete(c->hf_config);
+    free(c->path);
+    free(c);
+}
+
+const ll_config *ll_checkpoint_config(const ll_checkpoint *c) { return &c->cfg; }
+const char *ll_checkpoint_format(const ll_checkpoint *c) { return c->format; }
+const char *ll_checkpoint_path(const ll_checkpoint *c) { return c->path; }
+size_t ll_checkpoint_n_tensors(const ll_checkpoint *c) { return c->n_tensors; }
+const ll_tensor_info *ll_checkpoint_tensor(const ll_checkpoint *c, size_t i) { return &c->tensors[i]; }
+const ll_tensor_info *ll_checkpoint_find(const ll_checkpoint *c, const char *name) {
+    for (size_t i = 0; i < c->n_tensors; i++)
+        if (!strcmp(c->tensors[i].name, name)) return &c->tensors[i];
+    return NULL;
+}
+
+/* ---- config checks -------------------------------------------------------- */
+
+int ll_config_validate(const ll_config *p, const char *path, ll_error *err) {
+#define NEED(cond, ...)                                                                                               \
+    do {                                                                                                              \
+        if (!(cond)) {                                                                                                \
+            char msg_[256];                                                                                           \
+            snprintf(msg_, sizeof msg_, __VA_ARGS__);                                                                 \
+            return ll_fail(err, LL_ERR_CONFIG, "%s: inconsistent config: %s", path, msg_);                            \
+        }                                                                                                             \
+    } while (0)
+    NEED(p->dim > 0 && p->dim <= 65536, "hidden size %d", p->dim);
+    NEED(p->hidden_dim > 0 && p->hidden_dim <= 1 << 20, "intermediate size %d", p->hidden_dim);
+    NEED(p->n_layers > 0 && p->n_layers <= 1024, "layer count %d", p->n_layers);
+    NEED(p->n_heads > 0 && p->n_heads <= 1024, "attention head count %d", p->n_heads);
+    NEED(p->n_kv_heads > 0 && p->n_kv_heads <= p->n_heads, "key/value head count %d (heads %d)", p->n_kv_heads,
+         p->n_heads);
+    NEED(p->n_heads % p->n_kv_heads == 0, "%d heads are not a multiple of %d key/value heads", p->n_heads,
+         p->n_kv_heads);
+    NEED(p->head_dim > 0 && p->head_dim % 2 == 0 && p->head_dim <= 1024, "head dimension %d must be even",
+         p->head_dim);
+    NEED(p->vocab_size > 0 && p->vocab_size <= 1 << 24, "vocabulary size %d", p->vocab_size);
+    NEED(p->rope_theta > 0 && isfinite(p->rope_theta), "rope theta %g", p->rope_theta);
+    NEED(p->rms_eps > 0 && p->rms_eps < 1, "rms norm epsilon %g", p->rms_eps);
+    NEED(p->rope_scaling == LL_ROPE_NONE || (p->rope_factor > 0 && isfinite(p->rope_factor)), "rope scaling factor %g",
+         p->rope_factor);
+    NEED(p->rope_scaling != LL_ROPE_LLAMA3 ||
+             (p->rope_original_max_pos > 0 && p->rope_high_freq_factor > p->rope_low_freq_factor &&
+              p->rope_low_freq_factor > 0),
+         "llama3 rope scaling needs original_max_position_embeddings > 0 and high_freq_factor > low_freq_factor > 0");
+#undef NEED
+    return LL_OK;
+}
+
+static void config_defaults(ll_config *p) {
+    memset(p, 0, sizeof *p);
+    p->rope_theta = 10000.0f;
+    p->rms_eps = 1e-5f;
+    p->bos_token_id = p->eos_token_id = -1;
+    p->max_seq_len = 2048;
+}
+
+/* ---- GGUF ----------------------------------------------------------------- */
+
+static const struct {
+    const char *gguf, *hf;
+} gguf_layer_names[] = {
+    {"attn_norm.weight", "input_layernorm.weight"},
+    {"attn_q.weight", "self_attn.q_proj.weight"},
+    {"attn_k.weight", "self_attn.k_proj.weight"},
+    {"attn_v.weight", "self_attn.v_proj.weight"},
+    {"attn_q.bias", "self_attn.q_proj.bias"},
+    {"attn_k.bias", "self_attn.k_proj.bias"},
+    {"attn_v.bias", "self_attn.v_proj.bias"},
+    {"attn_output.weight", "self_attn.o_proj.weight"},
+    {"ffn_norm.weight", "post_attention_layernorm.weight"},
+    {"ffn_gate.weight", "mlp.gate_proj.weight"},
+    {"ffn_up.weight", "mlp.up_proj.weight"},
+    {"ffn_down.weight", "mlp.down_proj.weight"},
+};
+
+/* Canonical name for a GGUF tensor name; 0 if it is not one we know. */
+static int gguf_canonical_name(const char *name, char *out, size_t cap) {
+    if (!strcmp(name, "token_embd.weight")) return snprintf(out, cap, "model.embed_tokens.weight"), 1;
+    if (!strcmp(name, "output_norm.weight")) return snprintf(out, cap, "model.norm.weight"), 1;
+    if (!strcmp(name, "output.weight")) return snprintf(out, cap, "lm_head.weight"), 1;
+    if (!strcmp(name, "rope_freqs.weight")) return snprintf(out, cap, "rope_freqs.weight"), 1;
+    int layer, n = 0;
+    if (sscanf(name, "blk.%d.%n", &layer, &n) == 1 && n > 0 && layer >= 0) {
+        for (size_t i = 0; i < sizeof gguf_layer_names / sizeof gguf_layer_names[0]; i++)
+            if (!strcmp(name + n, gguf_layer_names[i].gguf))
+                return snprintf(out, cap, "model.layers.%d.%s", layer, gguf_layer_names[i].hf), 1;
+    }
+    return 0;
+}
+
+static int open_gguf(ll_checkpoint *c, ll_error *err) {
+    int rc = gguf_open(&c->gguf, c->path, err);
+    if (rc) return rc;
+    gguf_file *g = c->gguf;
+    snprintf(c->format, sizeof c->format, "gguf");
+    ll_config *p = &c->cfg;
+    char arch[32] = "";
+    if ((rc = gguf_get_string(g, "general.architecture", 1, arch, sizeof arch, err))) return rc;
+    if (strcmp(arch, "llama") && strcmp(arch, "mistral") && strcmp(arch, "qwen2"))
+        return ll_fail(err, LL_ERR_UNSUPPORTED,
+                       "%s: architecture '%s' is not supported (llama, mistral and qwen2 are)", c->path, arch);
+    snprintf(p->arch, sizeof p->arch, "%s", arch);
+    /* llama.cpp rotates interleaved pairs for llama/mistral (and permutes the
+     * q/k rows when converting), but rotate-half (NEOX) for qwen2. */
+    const int interleaved = strcmp(arch, "qwen2") != 0;
+    char key[128];
+    int64_t v;
+    double f;
+#define GETI(field, suffix, req)                                                                                      \
+    do {                                                                                                              \
+        snprintf(key, sizeof key, "%s.%s", arch, suffix);                                                             \
+        v = p->field;                                                                                                 \
+        if ((rc = gguf_get_int(g, key, req, &v, err))) return rc;                                                     \
+        if (v < INT32_MIN || v > INT32_MAX) return ll_fail(err, LL_ERR_CONFIG, "%s: key '%s' out of range", c->path, key); \
+        p->field = (int)v;                                                                                            \
+    } while (0)
+#define GETF(field, suffix, req)                                                                                      \
+    do {                                                                                                              \
+        snprintf(key, sizeof key, "%s.%s", arch, suffix);                                                             \
+        f = p->field;                                                                                                 \
+        if ((rc = gguf_get_float(g, key, req, &f, err))) return rc;                                                   \
+        p->field = (float)f;                                                                                          \
+    } while (0)
+    GETI(dim, "embedding_length", 1);
+    GETI(hidden_dim, "feed_forward_length", 1);
+    GETI(n_layers, "block_count", 1);
+    GETI(n_heads, "attention.head_count", 1);
+    p->n_kv_heads = p->n_heads;
+    GETI(n_kv_heads, "attention.head_count_kv", 0);
+    GETI(max_seq_len, "context_length", 0);
+    GETF(rope_theta, "rope.freq_base", 0);
+    GETF(rms_eps, "attention.layer_norm_rms_epsilon", 1);
+    p->head_dim = p->n_heads > 0 ? p->dim / p->n_heads : 0;
+    GETI(head_dim, "attention.key_length", 0);
+    int rope_dims = p->head_dim;
+    snprintf(key, sizeof key, "%s.rope.dimension_count", arch);
+    v = rope_dims;
+    if ((rc = gguf_get_int(g, key, 0, &v, err))) return rc;
+    if (v != p->head_dim)
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key '%s' = %lld: partial rotary embeddings are not supported",
+                       c->path, key, (long long)v);
+    char scaling[32] = "none";
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    if ((rc = gguf_get_string(g, key, 0, scaling, sizeof scaling, err))) return rc;
+    if (!strcmp(scaling, "linear")) {
+        p->rope_scaling = LL_ROPE_LINEAR;
+        GETF(rope_factor, "rope.scaling.factor", 1);
+    } else if (strcmp(scaling, "none")) {
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key '%s' = '%s' is not supported (none, linear)", c->path, key,
+                       scaling);
+    }
+    v = -1;
+    if ((rc = gguf_get_int(g, "tokenizer.ggml.bos_token_id", 0, &v, err))) return rc;
+    p->bos_token_id = (int)v;
+    v = -1;
+    if ((rc = gguf_get_int(g, "tokenizer.ggml.eos_token_id", 0, &v, err))) return rc;
+    p->eos_token_id = (int)v;
+#undef GETI
+#undef GETF
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const gguf_tensor *t = &g->tensors[i];
+        char name[160];
+        if (!gguf_canonical_name(t->name, name, sizeof name)) snprintf(name, sizeof name, "%s", t->name);
+        const int is_qk = strstr(name, "q_proj.weight") || strstr(name, "k_proj.weight") ||
+                          strstr(name, "q_proj.bias") || strstr(name, "k_proj.bias");
+        int64_t shape[4];
+        for (int d = 0; d < t->n_dims; d++) shape[d] = (int64_t)t->ne[t->n_dims - 1 - d];
+        const char *tname = "?";
+        ll_ggml_type_info(t->ggml_type, &tname, NULL, NULL);
+        if ((rc = add_tensor(c, name, t->name, tname, t->dtype, t->n_dims, shape, t->data, t->nbytes, c->path,
+                             interleaved && is_qk, err)))
+            return rc;
+    }
+    const ll_tensor_info *emb = ll_checkpoint_find(c, "model.embed_tokens.weight");
+    int64_t vocab = emb && emb->ndim == 2 ? emb->shape[0] : 0;
+    snprintf(key, sizeof key, "%s.vocab_size", arch);
+    if ((rc = gguf_get_int(g, key, 0, &vocab, err))) return rc;
+    const gguf_kv *toks = gguf_find_kv(g, "tokenizer.ggml.tokens");
+    if (!vocab && toks && toks->type == GGUF_TYPE_ARRAY) vocab = (int64_t)toks->arr_n;
+    p->vocab_size = vocab > INT32_MAX ? -1 : (int)vocab;
+    p->tied_embeddings = ll_checkpoint_find(c, "lm_head.weight") == NULL;
+    p->qkv_bias = ll_checkpoint_find(c, "model.layers.0.self_attn.q_proj.bias") != NULL;
+    return LL_OK;
+}
+
+/* ---- Hugging Face safetensors --------------------------------------------- */
+
+static int path_is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+static int path_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* Transformers 5 writes rope settings under "rope_parameters", older
+ * versions under "rope_theta" / "rope_scaling". */
+static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err) {
+    char *text = NULL;
+    int rc = ll_read_text_file(cfg_path, &text, NULL, err);
+    if (rc) return rc;
+    c->hf_config = cJSON_Parse(text);
+    free(text);
+    const cJSON *j = c->hf_config;
+    if (!cJSON_IsObject(j)) return ll_fail(err, LL_ERR_FORMAT, "%s: not a JSON object", cfg_path);
+    ll_config *p = &c->cfg;
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "model_type");
+    if (!cJSON_IsString(mt)) return ll_fail(err, LL_ERR_CONFIG, "%s: required key 'model_type' is missing", cfg_path);
+    if (strcmp(mt->valuestring, "llama") && strcmp(mt->valuestring, "mistral") && strcmp(mt->valuestring, "qwen2"))
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (llama, mistral, qwen2)",
+                       cfg_path, mt->valuestring);
+    snprintf(p->arch, sizeof p->arch, "%s", mt->valuestring);
+#define JNUM(obj, name, required, dst, isint)                                                                         \
+    do {                                                                                                              \
+        const cJSON *x_ = cJSON_GetObjectItemCaseSensitive(obj, name);                                                \
+        if (x_ && !cJSON_IsNull(x_)) {                                                                                \
+            if (!cJSON_IsNumber(x_) || !isfinite(x_->valuedouble) ||                                                  \
+                ((isint) && (x_->valuedouble != floor(x_->valuedouble) || fabs(x_->valuedouble) > 2e9)))              \
+                return ll_fail(err, LL_ERR_CONFIG, "%s: key '%s' must be a%s number", cfg_path, name,                 \
+                               (isint) ? "n integer" : "");                                                           \
+            dst = (isint) ? (int)x_->valuedouble : (float)x_->valuedouble;                                            \
+        } else if (required) {                                                                                        \
+            return ll_fail(err, LL_ERR_CONFIG, "%s: required key '%s' is missing", cfg_path, name);                   \
+        }                                                                                                             \
+    } while (0)
+    JNUM(j, "hidden_size", 1, p->dim, 1);
+    JNUM(j, "intermediate_size", 1, p->hidden_dim, 1);
+    JNUM(j, "num_hidden_layers", 1, p->n_layers, 1);
+    JNUM(j, "num_attention_heads", 1, p->n_heads, 1);
+    p->n_kv_heads = p->n_heads;
+    JNUM(j, "num_key_value_heads", 0, p->n_kv_heads, 1);
+    p->head_dim = p->n_heads > 0 ? p->dim / p->n_heads : 0;
+    JNUM(j, "head_dim", 0, p->head_dim, 1);
+    JNUM(j, "vocab_size", 1, p->vocab_size, 1);
+    JNUM(j, "max_position_embeddings", 0, p->max_seq_len, 1);
+    JNUM(j, "rms_norm_eps", 0, p->rms_eps, 0);
+    JNUM(j, "bos_token_id", 0, p->bos_token_id, 1);
+    JNUM(j, "eos_token_id", 0, p->eos_token_id, 1);
+    JNUM(j, "rope_theta", 0, p->rope_theta, 0);
+    const cJSON *tie = cJSON_GetObjectItemCaseSensitive(j, "tie_word_embeddings");
+    p->tied_embeddings = tie ? cJSON_IsTrue(tie) : 0;
+    const cJSON *bias = cJSON_GetObjectItemCaseSensitive(j, "attention_bias");
+    p->qkv_bias = !strcmp(p->arch, "qwen2") || (bias && cJSON_IsTrue(bias));
+    const cJSON *sw = cJSON_GetObjectItemCaseSensitive(j, "sliding_window");
+    const cJSON *use_sw = cJSON_GetObjectItemCaseSensitive(j, "use_sliding_window");
+    if (cJSON_IsNumber(sw) && !(use_sw && cJSON_IsFalse(use_sw)) && sw->valuedouble < p->max_seq_len)
+        return ll_fail(err, LL_ERR_UNSUPPORTED,
+                       "%s: sliding-window attention (sliding_window = %g) is not supported", cfg_path,
+                       sw->valuedouble);
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(j, "rope_parameters");
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
+    if (cJSON_IsObject(rp)) JNUM(rp, "rope_theta", 0, p->rope_theta, 0);
+    const cJSON *scale = cJSON_IsObject(rs) ? rs : (cJSON_IsObject(rp) ? rp : NULL);
+    if (scale) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(scale, "rope_type");
+        if (!cJSON_IsString(type)) type = cJSON_GetObjectItemCaseSensitive(scale, "type");
+        const char *t = cJSON_IsString(type) ? type->valuestring : "default";
+        if (!strcmp(t, "default")) {
+            p->rope_scaling = LL_ROPE_NONE;
+        } else if (!strcmp(t, "linear")) {
+            p->rope_scaling = LL_ROPE_LINEAR;
+            JNUM(scale, "factor", 1, p->rope_factor, 0);
+        } else if (!strcmp(t, "llama3")) {
+            p->rope_scaling = LL_ROPE_LLAMA3;
+            JNUM(scale, "factor", 1, p->rope_factor, 0);
+            JNUM(scale, "low_freq_factor", 1, p->rope_low_freq_factor, 0);
+            JNUM(scale, "high_freq_factor", 1, p->rope_high_freq_factor, 0);
+            JNUM(scale, "original_max_position_embeddings", 1, p->rope_original_max_pos, 1);
+        } else {
+            return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: rope scaling type '%s' is not supported (linear, llama3)",
+                           cfg_path, t);
+        }
+    }
+#undef JNUM
+    return LL_OK;
+}
+
+/* Canonical name for a Hugging Face tensor name: a bare LlamaModel saves
+ * "layers.0..." without the "model." prefix. */
+static void hf_canonical_name(const char *name, char *out, size_t cap) {
+    if (!strncmp(name, "layers.", 7) || !strcmp(name, "embed_tokens.weight") || !strcmp(name, "norm.weight"))
+        snprintf(out, cap, "model.%s", name);
+    else
+        snprintf(out, cap, "%s", name);
+}
+
+static int hf_add_shard(ll_checkpoint *c, const char *shard_path, ll_error *err) {
+    st_file **s = realloc(c->shards, (c->n_shards + 1) * sizeof *s);
+    if (!s) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    c->shards = s;
+    st_file *f;
+    int rc = st_open(&f, shard_path, err);
+    if (rc) return rc;
+    c->shards[c->n_shards++] = f;
+    for (size_t i = 0; i < f->n_tensors; i++) {
+        const st_tensor *t = &f->tensors[i];
+        char name[256];
+        hf_canonical_name(t->name, name, sizeof name);
+        if (ll_checkpoint_find(c, name))
+            return ll_fail(err, LL_ERR_FORMAT, "%s: tensor '%s' is also in another shard", f->file.path, t->name);
+        if ((rc = add_tensor(c, name, t->name, t->dtype_name, t->dtype, t->ndim, t->shape, t->data, t->nbytes,
+                             f->file.path, 0, err)))
+            return rc;
+    }
+    return LL_OK;
+}
+
+static int open_hf(ll_checkpoint *c, const char *dir, const char *single_file, ll_error *err) {
+    snprintf(c->format, sizeof c->format, "safetensors");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    int rc = hf_parse_config(c, path, err);
+    if (rc) return rc;
+    if (single_file) return hf_add_shard(c, single_file, err);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (path_exists(path)) return hf_add_shard(c, path, err);
+    char index_path[4096];
+    snprintf(index_path, sizeof index_path, "%s/model.safetensors.index.json", dir);
+    if (!path_exists(index_path))
+        return ll_fail(err, LL_ERR_IO, "%s: neither model.safetensors nor model.safetensors.index.json found", dir);
+    char *text;
+    if ((rc = ll_read_text_file(index_path, &text, NULL, err))) return rc;
+    cJSON *idx = cJSON_Parse(text);
+    free(text);
+    const cJSON *map = cJSON_GetObjectItemCaseSensitive(idx, "weight_map");
+    if (!cJSON_IsObject(map)) {
+        cJSON_Delete(idx);
+        return ll_fail(err, LL_ERR_FORMAT, "%s: no 'weight_map' object", index_path);
+    }
+    /* Open each distinct shard once, in order of first mention. */
+    for (const cJSON *it = map->child; it && !rc; it = it->next) {
+        if (!cJSON_IsString(it) || strchr(it->valuestring, '/')) {
+            rc = ll_fail(err, LL_ERR_FORMAT, "%s: weight_map entry '%s' must name a file in the same folder",
+                         index_path, it->string ? it->string : "?");
+            break;
+        }
+        int seen = 0;
+        for (const cJSON *jt = map->child; jt != it; jt = jt->next)
+            if (cJSON_IsString(jt) && !strcmp(jt->valuestring, it->valuestring)) seen = 1;
+        if (seen) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, it->valuestring);
+        rc = hf_add_shard(c, path, err);
+    }
+    /* Every tensor the index names must be in the shard it names. */
+    for (const cJSON *it = map->child; it && !rc; it = it->next) {
+        char name[256];
+        hf_canonical_name(it->string, name, sizeof name);
+        const ll_tensor_info *t = ll_checkpoint_find(c, name);
+        const char *base = t ? strrchr(t->file, '/') : NULL;
+        base = base ? base + 1 : (t ? t->file : "");
+        if (!t || strcmp(base, it->valuestring))
+            rc = ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' is listed for %s but not found there", index_path,
+                         it->string, it->valuestring);
+    }
+    cJSON_Delete(idx);
+    return rc;
+}
+
+/* ---- llama2.c legacy checkpoints ------------------------------------------ */
+
+static int open_llama2c(ll_checkpoint *c, ll_error *err) {
+    snprintf(c->format, sizeof c->format, "llama2c");
+    int rc = ll_map_file(&c->raw, c->path, err);
+    if (rc) return rc;
+    if (c->raw.size < 28)
+        return ll_fail(err, LL_ERR_FORMAT, "%s: too short for a llama2.c checkpoint (%zu bytes)", c->path,
+                       c->raw.size);
+    int32_t h[7];
+    memcpy(h, c->raw.data, sizeof h);
+    if ((uint32_t)h[0] == 0x616b3432u)
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: llama2.c version-2 (\"ak42\") checkpoints are not supported",
+                       c->path);
+    ll_config *p = &c->cfg;
+    snprintf(p->arch, sizeof p->arch, "llama");
+    p->dim = h[0];
+    p->hidden_dim = h[1];
+    p->n_layers = h[2];
+    p->n_heads = h[3];
+    p->n_kv_heads = h[4];
+    p->tied_embeddings = h[5] > 0;
+    p->vocab_size = h[5] > 0 ? h[5] : (h[5] == INT32_MIN ? 0 : -h[5]);
+    p->max_seq_len = h[6];
+    p->head_dim = p->n_heads > 0 ? p->dim / p->n_heads : 0;
+    p->bos_token_id = 1;
+    p->eos_token_id = 2;
+    if ((rc = ll_config_validate(p, c->path, err))) return rc;
+    if (p->dim % p->n_heads) return ll_fail(err, LL_ERR_CONFIG, "%s: dim %d is not a multiple of %d heads", c->path, p->dim, p->n_heads);
+    if (p->max_seq_len <= 0 || p->max_seq_len > 1 << 20)
+        return ll_fail(err, LL_ERR_CONFIG, "%s: sequence length %d", c->path, p->max_seq_len);
+    const int64_t D = p->dim, F = p->hidden_dim, L = p->n_layers, V = p->vocab_size, hd = p->head_dim;
+    const int64_t KV = (int64_t)p->n_kv_heads * hd, S = p->max_seq_len;
+    /* Tensors in file order; per-layer tensors are stacked [L, ...]. */
+    struct {
+        const char *name;
+        int64_t rows, cols;
+        int per_layer, interleaved;
+    } order[] = {
+        {"model.embed_tokens.weight", V, D, 0, 0},
+        {"input_layernorm.weight", 1, D, 1, 0},
+        {"self_attn.q_proj.weight", D, D, 1, 1},
+        {"self_attn.k_proj.weight", KV, D, 1, 1},
+        {"self_attn.v_proj.weight", KV, D, 1, 0},
+        {"self_attn.o_proj.weight", D, D, 1, 0},
+        {"post_attention_layernorm.weight", 1, D, 1, 0},
+        {"mlp.gate_proj.weight", F, D, 1, 0},
+        {"mlp.down_proj.weight", D, F, 1, 0},
+        {"mlp.up_proj.weight", F, D, 1, 0},
+        {"model.norm.weight", 1, D, 0, 0},
+        {"(freq_cis_real)", S, hd / 2, 0, 0},
+        {"(freq_cis_imag)", S, hd / 2, 0, 0},
+        {"lm_head.weight", V, D, 0, 0},
+    };
+    const size_t n_order = sizeof order / sizeof order[0] - (p->tied_embeddings ? 1 : 0);
+    uint64_t off = 28;
+    for (size_t i = 0; i < n_order; i++) {
+        const uint64_t per = (uint64_t)order[i].rows * (uint64_t)order[i].cols * 4;
+        const int reps = order[i].per_layer ? (int)L : 1;
+        for (int l = 0; l < reps; l++) {
+            if (off + per > c->raw.size)
+                return ll_fail(err, LL_ERR_FORMAT, "%s: file ends inside tensor '%s' (needs %llu bytes, has %zu)",
+                               c->path, order[i].name, (unsigned long long)(off + per), c->raw.size);
+            if (order[i].name[0] != '(') {
+                char name[160];
+                if (order[i].per_layer) snprintf(name, sizeof name, "model.layers.%d.%s", l, order[i].name);
+                else snprintf(name, sizeof name, "%s", order[i].name);
+                int64_t shape[2] = {order[i].rows, order[i].cols};
+                const int ndim = order[i].rows == 1 ? 1 : 2;
+                if ((rc = add_tensor(c, name, name, "F32", LL_DTYPE_F32, ndim, ndim == 1 ? shape + 1 : shape,
+                                     c->raw.data + off, per, c->path, order[i].interleaved, err)))
+                    return rc;
+            }
+            off += per;
+        }
+    }
+    if (off != c->raw.size)
+        return ll_fail(err, LL_ERR_FORMAT, "%s: %zu bytes, but the header implies %llu (wrong header or not a llama2.c file)",
+                       c->path, c->raw.size, (unsigned long long)off);
+    return LL_OK;
+}
+
+/* ---- entry point ---------------------------------------------------------- */
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+int ll_checkpoint_open(ll_checkpoint **out, const char *path, ll_error *err) {
+    *out = NULL;
+    ll_checkpoint *c = calloc(1, sizeof *c);
+    if (!c || !(c->path = strdup(path))) {
+        free(c);
+        return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    }
+    config_defaults(&c->cfg);
+    int rc;
+    if (path_is_dir(path)) {
+        rc = open_hf(c, path, NULL, err);
+    } else if (ends_with(path, ".safetensors")) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+        rc = open_hf(c, dir, path, err);
+    } else {
+        FILE *fp = fopen(path, "rb");
+        if (!fp) {
+            rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        } else {
+            char magic[4] = {0};
+            size_t got = fread(magic, 1, 4, fp);
+            fclose(fp);
+            if (got == 4 && !memcmp(magic, "GGUF", 4)) rc = open_gguf(c, err);
+            else rc = open_llama2c(c, err);
+        }
+    }
+    if (!rc) rc = ll_config_validate(&c->cfg, path, err);
+    if (rc) {
+        ll_checkpoint_close(c);
+        return rc;
+    }
+    *out = c;
+    return LL_OK;
+}
+
+void ll_checkpoint_visit_metadata(const ll_checkpoint *c, ll_meta_visitor fn, void *ctx) {
+    char val[256];
+    if (c->gguf) {
+        const gguf_file *g = c->gguf;
+        snprintf(val, sizeof val, "%u", g->version);
+        fn(ctx, "GGUF.version", val);
+        for (uint64_t i = 0; i < g->n_kv; i++) {
+            const gguf_kv *kv = &g->kv[i];
+            switch (kv->type) {
+            case GGUF_TYPE_STRING:
+                snprintf(val, sizeof val, "%.*s%s", (int)(kv->str.len > 80 ? 80 : kv->str.len), kv->str.ptr,
+                         kv->str.len > 80 ? "..." : "");
+                for (char *q = val; *q; q++)
+                    if (*q == '\n' || *q == '\r' || *q == '\t') *q = ' ';
+                break;
+            case GGUF_TYPE_ARRAY:
+                snprintf(val, sizeof val, "[%llu x %s]", (unsigned long long)kv->arr_n, gguf_type_name(kv->arr_type));
+                break;
+            case GGUF_TYPE_FLOAT32: case GGUF_TYPE_FLOAT64: snprintf(val, sizeof val, "%g", kv->num.f); break;
+            case GGUF_TYPE_BOOL: snprintf(val, sizeof val, "%s", kv->num.u ? "true" : "false"); break;
+            case GGUF_TYPE_INT8: case GGUF_TYPE_INT16: case GGUF_TYPE_INT32: case GGUF_TYPE_INT64:
+                snprintf(val, sizeof val, "%lld", (long long)kv->num.i);
+                break;
+            default: snprintf(val, sizeof val, "%llu", (unsigned long long)kv->num.u); break;
+            }
+            fn(ctx, kv->key, val);
+        }
+    } else if (c->hf_config) {
+        for (const cJSON *it = c->hf_config->child; it; it = it->next) {
+            char *s = cJSON_PrintUnformatted(it);
+            if (!s) continue;
+            snprintf(val, sizeof val, "%s", s);
+            free(s);
+            fn(ctx, it->string ? it->string : "?", val);
+        }
+    }
+}

@@ -1,0 +1,170 @@
+/* Loading a checkpoint into f32 weights. */
+#include "model/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "io/dtype.h"
+#include "kernels/kernels.h"
+#include "model/checkpoint.h"
+
+const ll_config *ll_model_config(const ll_model *m) { return &m->cfg; }
+const char *ll_model_format(const ll_model *m) { return m->format; }
+
+void ll_model_free(ll_model *m) {
+    if (!m) return;
+    ll_workspace_free(&m->ws);
+    free(m->weights);
+    free(m->layers);
+    free(m->path);
+    free(m);
+}
+
+/* GGUF/llama2.c order rows of each head as interleaved pairs (x0,x1),(x2,x3)...
+ * for RoPE; HF orders them as two halves. Row r = 2i + j of a head moves to
+ * j * (hd/2) + i. Applies to weight rows (cols values each) and bias rows. */
+static int unpermute_rows(float *w, size_t rows, size_t cols, int head_dim) {
+    const size_t half = (size_t)head_dim / 2;
+    float *tmp = malloc((size_t)head_dim * cols * sizeof(float));
+    if (!tmp) return 0;
+    for (size_t h = 0; h < rows / (size_t)head_dim; h++) {
+        float *base = w + h * (size_t)head_dim * cols;
+        for (size_t i = 0; i < half; i++)
+            for (size_t j = 0; j < 2; j++)
+                memcpy(tmp + (j * half + i) * cols, base + (2 * i + j) * cols, cols * sizeof(float));
+        memcpy(base, tmp, (size_t)head_dim * cols * sizeof(float));
+    }
+    free(tmp);
+    return 1;
+}
+
+/* Copy a stored tensor into dst as f32 after checking its shape. */
+static int load_tensor(const ll_checkpoint *c, const char *name, int64_t rows, int64_t cols, float *dst,
+                       int head_dim, ll_error *err) {
+    const ll_tensor_info *t = ll_checkpoint_find(c, name);
+    const char *path = ll_checkpoint_path(c);
+    if (!t) return ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' is missing", path, name);
+    const int want_ndim = rows > 0 ? 2 : 1;
+    const int64_t want0 = rows > 0 ? rows : cols;
+    int ok = t->ndim == want_ndim && t->shape[0] == want0 && (want_ndim == 1 || t->shape[1] == cols);
+    /* Some writers store norm weights as [1, C]; accept that. */
+    if (!ok && want_ndim == 1 && t->ndim == 2 && t->shape[0] == 1 && t->shape[1] == cols) ok = 1;
+    if (!ok) {
+        char got[96] = "", *p = got;
+        for (int d = 0; d < t->ndim; d++) p += snprintf(p, got + sizeof got - p, d ? ", %lld" : "%lld", (long long)t->shape[d]);
+        if (want_ndim == 2)
+            return ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' (stored as '%s') has shape [%s], expected [%lld, %lld]",
+                           t->file, name, t->stored_name, got, (long long)rows, (long long)cols);
+        return ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' (stored as '%s') has shape [%s], expected [%lld]", t->file,
+                       name, t->stored_name, got, (long long)cols);
+    }
+    if (!ll_dtype_is_float_convertible(t->dtype))
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which is not supported", t->file,
+                       t->stored_name, t->dtype_name);
+    ll_dequantize(t->dtype, t->data, dst, (size_t)t->n_elems);
+    if (t->rope_interleaved) {
+        const size_t r = rows > 0 ? (size_t)rows : (size_t)cols, cc = rows > 0 ? (size_t)cols : 1;
+        if (r % (size_t)head_dim) return ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' rows not a multiple of the head dimension", t->file, name);
+        if (!unpermute_rows(dst, r, cc, head_dim)) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    }
+    return LL_OK;
+}
+
+int ll_model_load(ll_model **out, const char *path, const ll_load_options *opt, ll_error *err) {
+    *out = NULL;
+    ll_checkpoint *c;
+    int rc = ll_checkpoint_open(&c, path, err);
+    if (rc) return rc;
+    ll_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        ll_checkpoint_close(c);
+        return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    }
+    m->cfg = *ll_checkpoint_config(c);
+    snprintf(m->format, sizeof m->format, "%s", ll_checkpoint_format(c));
+    m->path = strdup(path);
+    const ll_config *p = &m->cfg;
+    const size_t D = p->dim, F = p->hidden_dim, hd = p->head_dim, QD = (size_t)p->n_heads * hd,
+                 KVD = (size_t)p->n_kv_heads * hd, V = p->vocab_size, L = p->n_layers;
+    const int want_head = opt && opt->with_lm_head;
+    const int own_head = want_head && !p->tied_embeddings;
+    const size_t per_layer = 2 * D + QD * D + 2 * KVD * D + D * QD + 3 * F * D + (p->qkv_bias ? QD + 2 * KVD : 0);
+    m->n_weight_floats = V * D + L * per_layer + D + (own_head ? V * D : 0) + hd / 2;
+    m->weights = malloc(m->n_weight_floats * sizeof(float));
+    m->layers = calloc(L, sizeof *m->layers);
+    if (!m->weights || !m->layers || !m->path) {
+        rc = ll_fail(err, LL_ERR_NOMEM, "%s: cannot allocate %.1f MB for weights", path,
+                     m->n_weight_floats * 4.0 / 1e6);
+        goto done;
+    }
+    float *w = m->weights;
+#define CARVE(ptr, n) (ptr = w, w += (n))
+    CARVE(m->tok_emb, V * D);
+    if ((rc = load_tensor(c, "model.embed_tokens.weight", (int64_t)V, (int64_t)D, m->tok_emb, (int)hd, err))) goto done;
+    char name[160];
+    for (size_t l = 0; l < L; l++) {
+        ll_layer *ly = &m->layers[l];
+        struct {
+            float **dst;
+            const char *suffix;
+            size_t rows, cols;
+        } items[] = {
+            {&ly->attn_norm, "input_layernorm.weight", 0, D},
+            {&ly->wq, "self_attn.q_proj.weight", QD, D},
+            {&ly->wk, "self_attn.k_proj.weight", KVD, D},
+            {&ly->wv, "self_attn.v_proj.weight", KVD, D},
+            {&ly->wo, "self_attn.o_proj.weight", D, QD},
+            {&ly->ffn_norm, "post_attention_layernorm.weight", 0, D},
+            {&ly->w_gate, "mlp.gate_proj.weight", F, D},
+            {&ly->w_up, "mlp.up_proj.weight", F, D},
+            {&ly->w_down, "mlp.down_proj.weight", D, F},
+            {&ly->bq, "self_attn.q_proj.bias", 0, QD},
+            {&ly->bk, "self_attn.k_proj.bias", 0, KVD},
+            {&ly->bv, "self_attn.v_proj.bias", 0, KVD},
+        };
+        const size_t n_items = p->qkv_bias ? 12 : 9;
+        for (size_t i = 0; i < n_items; i++) {
+            const size_t n = items[i].rows ? items[i].rows * items[i].cols : items[i].cols;
+            CARVE(*items[i].dst, n);
+            snprintf(name, sizeof name, "model.layers.%zu.%s", l, items[i].suffix);
+            if ((rc = load_tensor(c, name, (int64_t)items[i].rows, (int64_t)items[i].cols, *items[i].dst, (int)hd, err)))
+                goto done;
+        }
+    }
+    CARVE(m->final_norm, D);
+    if ((rc = load_tensor(c, "model.norm.weight", 0, (int64_t)D, m->final_norm, (int)hd, err))) goto done;
+    if (own_head) {
+        CARVE(m->lm_head, V * D);
+        if ((rc = load_tensor(c, "lm_head.weight", (int64_t)V, (int64_t)D, m->lm_head, (int)hd, err))) goto done;
+    } else if (want_head) {
+        m->lm_head = m->tok_emb;
+    }
+    CARVE(m->rope_inv_freq, hd / 2);
+#undef CARVE
+    /* GGUF Llama 3 files carry their frequency scaling as a tensor. */
+    const ll_tensor_info *rf = ll_checkpoint_find(c, "rope_freqs.weight");
+    float *divisors = NULL;
+    if (rf) {
+        divisors = malloc(hd / 2 * sizeof(float));
+        if (!divisors) {
+            rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        if ((rc = load_tensor(c, "rope_freqs.weight", 0, (int64_t)(hd / 2), divisors, (int)hd, err))) {
+            free(divisors);
+            goto done;
+        }
+    }
+    ll_rope_inv_freq(m->rope_inv_freq, p, divisors);
+    free(divisors);
+done:
+    ll_checkpoint_close(c);
+    if (rc) {
+        ll_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return LL_OK;
+}

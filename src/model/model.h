@@ -1,0 +1,47 @@
+/* Internal model representation: f32 weights in one allocation, HF layout
+ * (q/k rows in rotate-half order), plus a forward workspace sized for the
+ * largest batch seen so far. */
+#ifndef LL_MODEL_MODEL_H
+#define LL_MODEL_MODEL_H
+
+#include <stddef.h>
+
+#include "lsllama.h"
+
+typedef struct ll_layer {
+    float *attn_norm;         /* [dim] */
+    float *wq, *wk, *wv, *wo; /* [nh*hd, dim], [nkv*hd, dim], [nkv*hd, dim], [dim, nh*hd] */
+    float *bq, *bk, *bv;      /* NULL unless qkv_bias */
+    float *ffn_norm;          /* [dim] */
+    float *w_gate, *w_up;     /* [hidden, dim] */
+    float *w_down;            /* [dim, hidden] */
+} ll_layer;
+
+typedef struct ll_workspace {
+    size_t cap_tokens, cap_seqs, cap_len;
+    float *x, *xn, *q, *k, *v, *att, *g, *u; /* activations for one layer */
+    float *scratch;                          /* attention scores, per thread */
+    int32_t *pos;
+    float *rope_cos, *rope_sin;              /* [cap_len, hd/2] */
+    void *block;                             /* the one allocation */
+} ll_workspace;
+
+struct ll_model {
+    ll_config cfg;
+    char format[16];
+    char *path;
+    float *weights; /* one allocation holding every tensor below */
+    size_t n_weight_floats;
+    float *tok_emb;    /* [vocab, dim] */
+    ll_layer *layers;  /* [n_layers] */
+    float *final_norm; /* [dim] */
+    float *lm_head;    /* [vocab, dim], NULL unless loaded; may alias tok_emb */
+    float *rope_inv_freq; /* [hd/2] */
+    ll_workspace ws;
+};
+
+/* Grow the workspace to hold a batch (no-op when it already fits). */
+int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len, ll_error *err);
+void ll_workspace_free(ll_workspace *ws);
+
+#endif
