@@ -61,4 +61,13 @@ static inline double max_abs(const float *a, size_t n) {
     return m;
 }
 
+/* The default real model, fetched by scripts/setup.sh into the cache. */
+static inline const char *test_smollm2_path(void) {
+    static char buf[4096];
+    const char *cache = getenv("LSLLAMA_CACHE");
+    if (cache && *cache) snprintf(buf, sizeof buf, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
+    else snprintf(buf, sizeof buf, "%s/.cache/lsllama/models/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : ".");
+    return buf;
+}
+
 #endif

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what is missing (scripts/setup.sh),
+# builds, generates the reference files that are too large to commit, runs
+# every test with ctest, then the fast tests again under ASan/UBSan.
+#
+#   BUILD   build folder (default: build)     LL_NO_ASAN=1  skip the sanitizer pass
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+"$ROOT/scripts/setup.sh"
+BUILD="${BUILD:-$ROOT/build}"
+JOBS="$(nproc)"
+
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD" -j"$JOBS"
+
+# Reference outputs made by Hugging Face at test time (too large to commit).
+mkdir -p "$BUILD/generated"
+if [ -f tools/gen_fixtures_tokenizer.py ]; then
+  python3 tools/gen_fixtures_tokenizer.py --out "$BUILD/generated/tokenizer"
+fi
+
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$JOBS}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-$JOBS}"
+(cd "$BUILD" && ctest --output-on-failure -j1)
+
+if [ "${LL_NO_ASAN:-0}" != 1 ]; then
+  # Sanitizers on everything that is quick enough when instrumented.
+  ASAN_BUILD="${BUILD}-asan"
+  cmake -S "$ROOT" -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Debug -DLL_SANITIZE=ON >/dev/null
+  cmake --build "$ASAN_BUILD" -j"$JOBS"
+  ln -sfn "$BUILD/generated" "$ASAN_BUILD/generated"
+  (cd "$ASAN_BUILD" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j1 -LE slow)
+fi
