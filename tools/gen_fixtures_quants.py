@@ -191,7 +191,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "quants.safetensors")
     save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, path,
-              metadata={"generator": "tools/gen_fixtures_quants.py", "seed": str(SEED)})
+              metadata={"generator": f"tools/gen_fixtures_quants.py seed={SEED}"})
     print(f"wrote {path} ({os.path.getsize(path)} bytes)")
     for k, v in tensors.items():
         print(f"  {k:20s} {str(v.dtype):8s} {list(v.shape)}")
