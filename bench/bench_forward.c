@@ -1,0 +1,151 @@
+/* Forward throughput of a model over real sentences packed into batches of
+ * about N tokens (no padding), beside an sgemm figure measured in the same
+ * run. Prints tokens/s, achieved GFLOP/s, the fraction of sgemm, peak RSS.
+ *
+ *   bench_forward MODEL --ids FILE [--batch-tokens 2048] [--reps 3]
+ *                       [--mask causal|bidirectional]
+ *
+ * FILE holds one token-id sequence per line (scripts/bench.sh makes it from
+ * the SST-2 dev sentences with `lsllama tokenize`). */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "lsllama.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Best-of-reps sgemm GFLOP/s for C[M,N] = A[M,K] B[N,K]^T (the shape of a
+ * linear layer). */
+static double sgemm_gflops(int M, int N, int K, int reps) {
+    float *A = malloc((size_t)M * K * 4), *B = malloc((size_t)N * K * 4), *C = malloc((size_t)M * N * 4);
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)((i * 7) % 13) * 0.01f;
+    for (size_t i = 0; i < (size_t)N * K; i++) B[i] = (float)((i * 5) % 11) * 0.01f;
+    double best = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
+        double dt = now() - t0;
+        if (r > 0 && dt < best) best = dt; /* first run warms up */
+    }
+    free(A);
+    free(B);
+    free(C);
+    return 2.0 * M * N * K / best / 1e9;
+}
+
+int main(int argc, char **argv) {
+    const char *model_path = NULL, *ids_path = NULL;
+    int batch_tokens = 2048, reps = 3, bidir = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--ids") && i + 1 < argc) ids_path = argv[++i];
+        else if (!strcmp(argv[i], "--batch-tokens") && i + 1 < argc) batch_tokens = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--mask") && i + 1 < argc) bidir = !strcmp(argv[++i], "bidirectional");
+        else model_path = argv[i];
+    }
+    if (!model_path || !ids_path || batch_tokens < 1 || reps < 1) {
+        fprintf(stderr, "usage: bench_forward MODEL --ids FILE [--batch-tokens N] [--reps R] [--mask causal|bidirectional]\n");
+        return 2;
+    }
+    /* Read the sequences. */
+    FILE *f = fopen(ids_path, "r");
+    if (!f) {
+        perror(ids_path);
+        return 1;
+    }
+    size_t cap = 1 << 16, n_tok = 0, cap_s = 1024, n_seq = 0;
+    int32_t *tok = malloc(cap * 4), *start = malloc(cap_s * 4);
+    start[0] = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    while (getline(&line, &lcap, f) > 0) {
+        char *p = line, *end;
+        size_t before = n_tok;
+        for (long v = strtol(p, &end, 10); end != p; p = end, v = strtol(p, &end, 10)) {
+            if (n_tok == cap) tok = realloc(tok, (cap *= 2) * 4);
+            tok[n_tok++] = (int32_t)v;
+        }
+        if (n_tok == before) continue;
+        if (n_seq + 2 >= cap_s) start = realloc(start, (cap_s *= 2) * 4);
+        start[++n_seq] = (int32_t)n_tok;
+    }
+    free(line);
+    fclose(f);
+
+    ll_model *m;
+    ll_error err = {0};
+    double t0 = now();
+    if (ll_model_load(&m, model_path, NULL, &err)) {
+        fprintf(stderr, "bench_forward: %s\n", err.message);
+        return 1;
+    }
+    const double load_s = now() - t0;
+    const ll_config *c = ll_model_config(m);
+    const double D = c->dim, F = c->hidden_dim, QD = (double)c->n_heads * c->head_dim,
+                 KVD = (double)c->n_kv_heads * c->head_dim;
+    const double matmul_params = c->n_layers * (D * QD + 2 * D * KVD + QD * D + 3 * D * F);
+
+    /* Batches: consecutive sentences up to batch_tokens each. */
+    size_t n_batches = 0, *bstart = malloc((n_seq + 1) * sizeof *bstart);
+    bstart[0] = 0;
+    for (size_t s = 0; s < n_seq;) {
+        size_t e = s + 1;
+        while (e < n_seq && (size_t)(start[e + 1] - start[s]) <= (size_t)batch_tokens) e++;
+        bstart[++n_batches] = e;
+        s = e;
+    }
+    double flops = 0;
+    for (size_t s = 0; s < n_seq; s++) {
+        const double L = start[s + 1] - start[s];
+        const double pairs = bidir ? L * L : L * (L + 1) / 2; /* attended (query, key) pairs */
+        flops += 2 * matmul_params * L + c->n_layers * 4.0 * pairs * QD;
+    }
+    ll_forward_options fo = {.bidirectional_from = bidir ? 0 : c->n_layers};
+    int32_t *sub = malloc((n_seq + 1) * 4);
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t1 = now();
+        for (size_t b = 0; b < n_batches; b++) {
+            const size_t s0 = bstart[b], s1 = bstart[b + 1];
+            for (size_t s = s0; s <= s1; s++) sub[s - s0] = start[s] - start[s0];
+            ll_batch batch = {tok + start[s0], sub, (int)(s1 - s0)};
+            if (ll_forward(m, &batch, &fo, NULL, &err)) {
+                fprintf(stderr, "bench_forward: %s\n", err.message);
+                return 1;
+            }
+        }
+        double dt = now() - t1;
+        if (dt < best) best = dt;
+    }
+    const double gemm_model = sgemm_gflops(batch_tokens, (int)F, (int)D, 5);
+    const double gemm_big = sgemm_gflops(2048, 2048, 2048, 3);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    const double gflops = flops / best / 1e9;
+    printf("model            %s (%d layers, dim %d, %.1f M matmul parameters)\n", model_path, c->n_layers, c->dim,
+           matmul_params / 1e6);
+    printf("data             %zu sequences, %zu tokens, %zu batches of <= %d tokens, mask %s\n", n_seq, n_tok,
+           n_batches, batch_tokens, bidir ? "bidirectional" : "causal");
+    printf("load             %.2f s\n", load_s);
+    printf("forward          %.3f s per pass (best of %d)\n", best, reps);
+    printf("throughput       %.0f tokens/s\n", n_tok / best);
+    printf("achieved         %.1f GFLOP/s (%.2f GFLOP per pass)\n", gflops, flops / 1e9);
+    printf("sgemm %dx%dx%d  %.1f GFLOP/s -> forward at %.0f%% of it\n", batch_tokens, (int)F, (int)D, gemm_model,
+           100 * gflops / gemm_model);
+    printf("sgemm 2048^3     %.1f GFLOP/s -> forward at %.0f%% of it\n", gemm_big, 100 * gflops / gemm_big);
+    printf("peak RSS         %.0f MB\n", ru.ru_maxrss / 1024.0);
+    ll_model_free(m);
+    free(tok);
+    free(start);
+    free(bstart);
+    free(sub);
+    return 0;
+}
