@@ -42,3 +42,27 @@ void ll_rope_inv_freq(float *inv_freq, const struct ll_config *cfg, const float 
 void ll_rope_tables(float *cos_t, float *sin_t, const float *inv_freq, int half, size_t n_pos);
 
 #endif
+
+/* ---- backward ------------------------------------------------------------
+ * Each *_backward ADDS into the input gradients it produces (callers zero
+ * them once per step), so residual branches need no extra add. */
+
+/* dx[T,in] += dy[T,out] W[out,in]  (frozen weight: no weight gradient) */
+void ll_linear_backward_input(float *dx, const float *dy, const float *W, size_t T, size_t in, size_t out);
+
+/* dx[T,C] += d/dx of y = x / rms(x) * w given dy; x is the norm's input. */
+void ll_rmsnorm_backward(float *dx, const float *dy, const float *x, const float *w, size_t T, size_t C, float eps);
+
+/* In place: turn dL/d(rotated) into dL/d(unrotated) (the inverse rotation). */
+void ll_rope_backward(float *dx, const int32_t *pos, const float *cos_t, const float *sin_t, size_t T, int n_heads,
+                      int head_dim);
+
+/* Given dout [T, nh*hd] and the forward inputs q [T, nh*hd], k/v [T, nkv*hd]
+ * (q and k after RoPE), add into dq, dk, dv. Probabilities are recomputed.
+ * scratch: n_threads * 2 * max_len floats. */
+void ll_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                           const float *v, const int32_t *seq_start, int n_seqs, int n_heads, int n_kv_heads,
+                           int head_dim, int causal, float *scratch, size_t max_len);
+
+/* h = silu(g) * u: dg += dh * u * silu'(g), du += dh * silu(g). */
+void ll_swiglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n);

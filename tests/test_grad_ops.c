@@ -1,0 +1,147 @@
+/* Finite-difference checks of every backward kernel: for a random projection
+ * r, L = sum(r * y(x)); the analytic dL/dx must agree with central
+ * differences, norm-wise relative error <= 1e-3. */
+#include "kernels/kernels.h"
+#include "lsllama.h"
+#include "test_util.h"
+
+static unsigned long long rng_state = 42;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((rng_state >> 40) / (double)(1ULL << 24)) * 2.0f - 1.0f;
+}
+static void fill(float *a, size_t n, float s) {
+    for (size_t i = 0; i < n; i++) a[i] = s * frand();
+}
+
+typedef void (*forward_fn)(void *ctx, const float *x, float *y);
+
+/* Central differences of L = sum(r*y) w.r.t. every x[i]. */
+static double fd_check(const char *name, forward_fn f, void *ctx, float *x, size_t nx, size_t ny, const float *r,
+                       const float *analytic) {
+    float *y = malloc(ny * sizeof(float));
+    double num2 = 0, den2 = 0;
+    for (size_t i = 0; i < nx; i++) {
+        const float save = x[i], h = 1e-2f * (fabsf(save) > 1 ? fabsf(save) : 1);
+        double lp = 0, lm = 0;
+        x[i] = save + h;
+        f(ctx, x, y);
+        for (size_t j = 0; j < ny; j++) lp += (double)r[j] * y[j];
+        x[i] = save - h;
+        f(ctx, x, y);
+        for (size_t j = 0; j < ny; j++) lm += (double)r[j] * y[j];
+        x[i] = save;
+        const double g = (lp - lm) / (2.0 * h);
+        num2 += (g - analytic[i]) * (g - analytic[i]);
+        den2 += g * g;
+    }
+    free(y);
+    const double rel = sqrt(num2 / (den2 > 1e-30 ? den2 : 1e-30));
+    printf("%-28s relative error %.2e\n", name, rel);
+    CHECK_MSG(rel <= 1e-3, "%s: relative error %.3g", name, rel);
+    return rel;
+}
+
+/* ---- rmsnorm ---- */
+typedef struct { const float *w; size_t T, C; } norm_ctx;
+static void norm_f(void *c, const float *x, float *y) {
+    norm_ctx *n = c;
+    ll_rmsnorm_forward(y, x, n->w, n->T, n->C, 1e-5f);
+}
+
+/* ---- rope ---- */
+typedef struct { const int32_t *pos; const float *cs, *sn; size_t T; int nh, hd; } rope_ctx;
+static void rope_f(void *c, const float *x, float *y) {
+    rope_ctx *r = c;
+    memcpy(y, x, r->T * r->nh * r->hd * sizeof(float));
+    ll_rope_forward(y, r->pos, r->cs, r->sn, r->T, r->nh, r->hd);
+}
+
+/* ---- attention: differentiate w.r.t. the concatenation [q | k | v] ---- */
+typedef struct { const int32_t *ss; int n_seqs, nh, nkv, hd, causal; size_t T, max_len; float *scratch; } att_ctx;
+static void att_f(void *c, const float *x, float *y) {
+    att_ctx *a = c;
+    const size_t qn = a->T * a->nh * a->hd, kn = a->T * a->nkv * a->hd;
+    ll_attention_forward(y, x, x + qn, x + qn + kn, a->ss, a->n_seqs, a->nh, a->nkv, a->hd, a->causal, a->scratch,
+                         a->max_len);
+}
+
+/* ---- swiglu: w.r.t. [g | u] ---- */
+typedef struct { size_t n; } glu_ctx;
+static void glu_f(void *c, const float *x, float *y) {
+    glu_ctx *g = c;
+    ll_swiglu_forward(y, x, x + g->n, g->n);
+}
+
+/* ---- linear ---- */
+typedef struct { const float *W; size_t T, in, out; } lin_ctx;
+static void lin_f(void *c, const float *x, float *y) {
+    lin_ctx *l = c;
+    ll_linear_forward(y, x, l->W, NULL, l->T, l->in, l->out, 0);
+}
+
+int main(void) {
+    const size_t T = 9, C = 12;
+    float x[T * C], w[C], r[T * C], dx[T * C];
+    fill(x, T * C, 2.0f);
+    fill(w, C, 1.0f);
+    fill(r, T * C, 1.0f);
+    memset(dx, 0, sizeof dx);
+    ll_rmsnorm_backward(dx, r, x, w, T, C, 1e-5f);
+    norm_ctx nc = {w, T, C};
+    fd_check("rmsnorm", norm_f, &nc, x, T * C, T * C, r, dx);
+
+    /* rope: 3 heads of dim 6, positions 0..8 */
+    const int nh = 3, hd = 6;
+    float inv[3], cs[20 * 3], sn[20 * 3], xr[T * 18], rr[T * 18], dxr[T * 18];
+    ll_config cfg = {.head_dim = hd, .rope_theta = 10000.0f};
+    ll_rope_inv_freq(inv, &cfg, NULL);
+    ll_rope_tables(cs, sn, inv, hd / 2, 20);
+    int32_t pos[T];
+    for (size_t t = 0; t < T; t++) pos[t] = (int32_t)(t * 2 % 20);
+    fill(xr, T * 18, 1.0f);
+    fill(rr, T * 18, 1.0f);
+    memcpy(dxr, rr, sizeof rr);
+    ll_rope_backward(dxr, pos, cs, sn, T, nh, hd);
+    rope_ctx rc = {pos, cs, sn, T, nh, hd};
+    fd_check("rope", rope_f, &rc, xr, T * 18, T * 18, rr, dxr);
+
+    /* attention: 2 sequences (lengths 4 and 5), 4 heads, 2 kv heads, hd 4 */
+    for (int causal = 0; causal < 2; causal++) {
+        const int ah = 4, akv = 2, ahd = 4;
+        int32_t ss[3] = {0, 4, 9};
+        const size_t qn = T * ah * ahd, kn = T * akv * ahd;
+        float *qkv = malloc((qn + 2 * kn) * sizeof(float)), *g = calloc(qn + 2 * kn, sizeof(float));
+        float *ro = malloc(qn * sizeof(float)), scratch[2 * 2 * 16];
+        fill(qkv, qn + 2 * kn, 1.5f);
+        fill(ro, qn, 1.0f);
+        ll_attention_backward(g, g + qn, g + qn + kn, ro, qkv, qkv + qn, qkv + qn + kn, ss, 2, ah, akv, ahd, causal,
+                              scratch, 8);
+        float *sc2 = malloc(2 * 16 * sizeof(float) * 8);
+        att_ctx ac = {ss, 2, ah, akv, ahd, causal, T, 8, sc2};
+        fd_check(causal ? "attention causal" : "attention bidirectional", att_f, &ac, qkv, qn + 2 * kn, qn, ro, g);
+        free(qkv), free(g), free(ro), free(sc2);
+    }
+
+    /* swiglu */
+    const size_t n = 40;
+    float gu[2 * n], dgu[2 * n], rh[n];
+    fill(gu, 2 * n, 3.0f);
+    fill(rh, n, 1.0f);
+    memset(dgu, 0, sizeof dgu);
+    ll_swiglu_backward(dgu, dgu + n, rh, gu, gu + n, n);
+    glu_ctx gc = {n};
+    fd_check("swiglu", glu_f, &gc, gu, 2 * n, n, rh, dgu);
+
+    /* linear (input gradient of a frozen weight) */
+    const size_t in = 7, out = 5;
+    float W[out * in], xl[T * in], rl[T * out], dxl[T * in];
+    fill(W, out * in, 1.0f);
+    fill(xl, T * in, 1.0f);
+    fill(rl, T * out, 1.0f);
+    memset(dxl, 0, sizeof dxl);
+    ll_linear_backward_input(dxl, rl, W, T, in, out);
+    lin_ctx lc = {W, T, in, out};
+    fd_check("linear (input)", lin_f, &lc, xl, T * in, T * out, rl, dxl);
+    return test_summary("test_grad_ops");
+}
