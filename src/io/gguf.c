@@ -155,6 +155,7 @@ static int read_tensor_info(cursor *c, gguf_tensor *t, uint64_t index, ll_error 
     snprintf(what, sizeof what, "tensor info #%llu", (unsigned long long)index);
     int rc = rd_str(c, &name, what, err);
     if (rc) return rc;
+    if (name.len == 0) return ll_fail(err, LL_ERR_FORMAT, "%s: %s has an empty name", c->path, what);
     t->name = malloc(name.len + 1);
     if (!t->name) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", c->path);
     memcpy(t->name, name.ptr, name.len);

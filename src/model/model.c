@@ -45,7 +45,13 @@ static int load_tensor(const ll_checkpoint *c, const char *name, int64_t rows, i
                        int head_dim, ll_error *err) {
     const ll_tensor_info *t = ll_checkpoint_find(c, name);
     const char *path = ll_checkpoint_path(c);
-    if (!t) return ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' is missing", path, name);
+    if (!t) {
+        char buf[160];
+        const char *stored = ll_checkpoint_stored_name(c, name, buf, sizeof buf);
+        if (strcmp(stored, name))
+            return ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' (stored as '%s') is missing", path, name, stored);
+        return ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' is missing", path, name);
+    }
     const int want_ndim = rows > 0 ? 2 : 1;
     const int64_t want0 = rows > 0 ? rows : cols;
     int ok = t->ndim == want_ndim && t->shape[0] == want0 && (want_ndim == 1 || t->shape[1] == cols);
