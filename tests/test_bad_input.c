@@ -276,6 +276,17 @@ static void test_gguf_tensors(void) {
               fw_gguf_set_i32(&g, "llama.embedding_length", -8));
     GGUF_CASE("partial rope", LL_ERR_UNSUPPORTED, "llama.rope.dimension_count", NULL,
               fw_gguf_set_u32(&g, "llama.rope.dimension_count", 2));
+    /* a header claiming a huge model over tiny tensors: a shape error, not a
+     * terabyte allocation (ASan would abort on it) */
+    GGUF_CASE("huge header, tiny tensors", LL_ERR_SHAPE, "token_embd.weight", "expected [16777216, 65536]", {
+        fw_gguf_set_u32(&g, "llama.embedding_length", 65536);
+        fw_gguf_set_u32(&g, "llama.attention.head_count", 1024);
+        fw_gguf_set_u32(&g, "llama.attention.head_count_kv", 1024);
+        fw_gguf_set_u32(&g, "llama.feed_forward_length", 1 << 20);
+        fw_gguf_set_u32(&g, "llama.block_count", 1024);
+        fw_gguf_set_u32(&g, "llama.vocab_size", 1 << 24);
+        fw_gguf_remove_kv(&g, "llama.rope.dimension_count");
+    });
     GGUF_CASE("architecture gpt2", LL_ERR_UNSUPPORTED, "'gpt2'", NULL,
               fw_gguf_set_str(&g, "general.architecture", "gpt2"));
 }
