@@ -131,6 +131,36 @@ static void test_gguf_truncated(void) {
     fw_gguf_free(&g);
 }
 
+/* 100000 tiny tensor infos, the last one repeating an earlier name: found
+ * (by sorting; a pairwise check took 15 s on this file). */
+static void test_gguf_many_tensors(void) {
+    const uint64_t n = 100000;
+    fw_buf b = {0};
+    fw_text(&b, "GGUF");
+    fw_u32(&b, 3);
+    fw_u64(&b, n);
+    fw_u64(&b, 0);
+    for (uint64_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "t%llu", (unsigned long long)(i + 1 < n ? i : 4321));
+        fw_gstr(&b, name);
+        fw_u32(&b, 1);  /* n_dims */
+        fw_u64(&b, 1);  /* ne[0] */
+        fw_u32(&b, 0);  /* F32 */
+        fw_u64(&b, 0);  /* offset */
+    }
+    fw_pad(&b, 32, 0);
+    fw_u32(&b, 0);
+    const char *path = write_buf("many.gguf", b.p, b.n);
+    gguf_file *g = NULL;
+    ll_error err = {0};
+    const int rc = gguf_open(&g, path, &err);
+    CHECK_MSG(rc == LL_ERR_FORMAT && strstr(err.message, path) && strstr(err.message, "'t4321' appears twice"),
+              "many tensors, one duplicate: %d '%s'", rc, err.message);
+    gguf_close(g);
+    fw_free(&b);
+}
+
 static void test_gguf_header(void) {
     /* wrong magic: the GGUF reader says so; the loader, which reads any file
      * without GGUF magic as llama2.c, says how it read it */
@@ -751,6 +781,7 @@ int main(void) {
     test_valid_parity();
     test_gguf_truncated();
     test_gguf_header();
+    test_gguf_many_tensors();
     test_gguf_tensors();
     test_safetensors_file();
     test_safetensors_config();
