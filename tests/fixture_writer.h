@@ -22,6 +22,9 @@ typedef struct fw_buf {
 } fw_buf;
 
 static inline void fw_put(fw_buf *b, const void *src, size_t n) {
+    /* src may point into b itself (appending a copy of its own bytes) */
+    const int inside = b->p && (const uint8_t *)src >= b->p && (const uint8_t *)src < b->p + b->n;
+    const size_t src_off = inside ? (size_t)((const uint8_t *)src - b->p) : 0;
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->n + n) cap *= 2;
@@ -29,7 +32,8 @@ static inline void fw_put(fw_buf *b, const void *src, size_t n) {
         if (!b->p) abort();
         b->cap = cap;
     }
-    if (n) memcpy(b->p + b->n, src, n);
+    if (inside) src = b->p + src_off;
+    if (n) memmove(b->p + b->n, src, n);
     b->n += n;
 }
 static inline void fw_u8(fw_buf *b, uint8_t v) { fw_put(b, &v, 1); }

@@ -722,8 +722,10 @@ static void cli_case(const char *label, const char *args, const char *input, int
     snprintf(cmd, sizeof cmd, "'%s' %s < '%s' > '%s' 2> '%s'", LL_CLI_PATH, args, in, out, errf);
     const int rc = run_cmd(cmd);
     char *e = slurp(errf);
-    const int ok = rc >= 0 && rc < 128 && (want_rc < 0 ? rc != 0 : rc == want_rc) && (!needle || strstr(e, needle)) &&
-                   (!needle2 || strstr(e, needle2));
+    /* no crash, and (in sanitizer builds) no ASan/UBSan/LSan report */
+    const int clean = !strstr(e, "Sanitizer") && !strstr(e, "runtime error");
+    const int ok = rc >= 0 && rc < 128 && clean && (want_rc < 0 ? rc != 0 : rc == want_rc) &&
+                   (!needle || strstr(e, needle)) && (!needle2 || strstr(e, needle2));
     CHECK_MSG(ok, "%s: exit %d, stderr '%s', want %s / %s", label, rc, e, needle ? needle : "",
               needle2 ? needle2 : "");
     free(e);
