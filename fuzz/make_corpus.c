@@ -1,8 +1,9 @@
 /* Seed corpora for the fuzz targets, made with the test-side fixture writer:
  *   make_corpus GGUF_DIR SAFETENSORS_DIR [REAL.gguf]
- * writes the valid tiny model (two sizes), a few variants (v2, extra key
- * types, sharded-style subsets) and, if given, the first 64 KiB of a real
- * GGUF file. */
+ * writes the valid tiny model as GGUF v3 and v2, a variant with every scalar
+ * key type, arrays and general.alignment, a dim-32 model, the tiny model and a
+ * subset as safetensors, one tensor per safetensors dtype and, if given, the
+ * first 64 KiB of a real GGUF file. */
 #include <stdio.h>
 
 #include "fixture_writer.h"
