@@ -155,6 +155,7 @@ static int read_tensor_info(cursor *c, gguf_tensor *t, uint64_t index, ll_error 
     snprintf(what, sizeof what, "tensor info #%llu", (unsigned long long)index);
     int rc = rd_str(c, &name, what, err);
     if (rc) return rc;
+    if (name.len == 0) return ll_fail(err, LL_ERR_FORMAT, "%s: %s has an empty name", c->path, what);
     t->name = malloc(name.len + 1);
     if (!t->name) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", c->path);
     memcpy(t->name, name.ptr, name.len);
@@ -205,6 +206,23 @@ void gguf_close(gguf_file *g) {
     free(g->tensors);
     ll_unmap_file(&g->file);
     free(g);
+}
+
+static int cmp_str_ptr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* A tensor name that occurs twice (sorted, not pairwise: a crafted file can
+ * hold millions of tensor infos). */
+static int find_duplicate_name(const gguf_file *g, const char **dup, ll_error *err) {
+    *dup = NULL;
+    if (g->n_tensors < 2) return LL_OK;
+    char **names = malloc((size_t)g->n_tensors * sizeof *names);
+    if (!names) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", g->file.path);
+    for (uint64_t i = 0; i < g->n_tensors; i++) names[i] = g->tensors[i].name;
+    qsort(names, (size_t)g->n_tensors, sizeof *names, cmp_str_ptr);
+    for (uint64_t i = 1; i < g->n_tensors && !*dup; i++)
+        if (!strcmp(names[i - 1], names[i])) *dup = names[i];
+    free(names);
+    return LL_OK;
 }
 
 int gguf_open_mapped(gguf_file **out, ll_mapped_file *file, ll_error *err) {
@@ -274,11 +292,12 @@ int gguf_open_mapped(gguf_file **out, ll_mapped_file *file, ll_error *err) {
             goto fail;
         }
         t->data = g->file.data + g->data_offset + t->offset;
-        for (uint64_t j = 0; j < i; j++)
-            if (strcmp(g->tensors[j].name, t->name) == 0) {
-                rc = ll_fail(err, LL_ERR_FORMAT, "%s: tensor '%s' appears twice", path, t->name);
-                goto fail;
-            }
+    }
+    const char *dup = NULL;
+    if ((rc = find_duplicate_name(g, &dup, err))) goto fail;
+    if (dup) {
+        rc = ll_fail(err, LL_ERR_FORMAT, "%s: tensor '%s' appears twice", path, dup);
+        goto fail;
     }
     *out = g;
     return LL_OK;

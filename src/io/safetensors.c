@@ -91,6 +91,8 @@ static int parse_tensor(st_file *f, const cJSON *item, st_tensor *t, uint64_t da
     return LL_OK;
 }
 
+static int cmp_str_ptr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
 int st_open_mapped(st_file **out, ll_mapped_file *file, ll_error *err) {
     *out = NULL;
     st_file *f = calloc(1, sizeof *f);
@@ -141,11 +143,20 @@ int st_open_mapped(st_file **out, ll_mapped_file *file, ll_error *err) {
         t->data = data + (t->nbytes ? (uint64_t)cJSON_GetArrayItem(
                                           cJSON_GetObjectItemCaseSensitive(it, "data_offsets"), 0)->valuedouble
                                     : 0);
-        for (size_t j = 0; j + 1 < f->n_tensors; j++)
-            if (!strcmp(f->tensors[j].name, t->name)) {
-                rc = ll_fail(err, LL_ERR_FORMAT, "%s: tensor '%s' appears twice", path, t->name);
-                goto done;
-            }
+    }
+    /* duplicate names: sorted, not pairwise (the header may list millions) */
+    if (f->n_tensors > 1) {
+        char **names = malloc(f->n_tensors * sizeof *names);
+        if (!names) {
+            rc = ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", path);
+            goto done;
+        }
+        for (size_t i = 0; i < f->n_tensors; i++) names[i] = f->tensors[i].name;
+        qsort(names, f->n_tensors, sizeof *names, cmp_str_ptr);
+        for (size_t i = 1; i < f->n_tensors && !rc; i++)
+            if (!strcmp(names[i - 1], names[i]))
+                rc = ll_fail(err, LL_ERR_FORMAT, "%s: tensor '%s' appears twice", path, names[i]);
+        free(names);
     }
 done:
     cJSON_Delete(root);

@@ -167,9 +167,9 @@ static int gguf_canonical_name(const char *name, char *out, size_t cap) {
     return 0;
 }
 
-static int open_gguf(ll_checkpoint *c, ll_error *err) {
-    int rc = gguf_open(&c->gguf, c->path, err);
-    if (rc) return rc;
+/* Config and tensor table from the already parsed c->gguf. */
+static int gguf_build(ll_checkpoint *c, ll_error *err) {
+    int rc;
     gguf_file *g = c->gguf;
     snprintf(c->format, sizeof c->format, "gguf");
     ll_config *p = &c->cfg;
@@ -210,12 +210,16 @@ static int open_gguf(ll_checkpoint *c, ll_error *err) {
     GETF(rope_theta, "rope.freq_base", 0);
     GETF(rms_eps, "attention.layer_norm_rms_epsilon", 1);
     p->head_dim = p->n_heads > 0 ? p->dim / p->n_heads : 0;
+    snprintf(key, sizeof key, "%s.attention.key_length", arch);
+    if (!gguf_find_kv(g, key) && p->n_heads > 0 && p->dim % p->n_heads)
+        return ll_fail(err, LL_ERR_CONFIG, "%s: key '%s.attention.head_count' = %d does not divide '%s.embedding_length' = %d",
+                       c->path, arch, p->n_heads, arch, p->dim);
     GETI(head_dim, "attention.key_length", 0);
     int rope_dims = p->head_dim;
     snprintf(key, sizeof key, "%s.rope.dimension_count", arch);
     v = rope_dims;
     if ((rc = gguf_get_int(g, key, 0, &v, err))) return rc;
-    if (v != p->head_dim)
+    if (v != p->head_dim && p->head_dim > 0) /* (a bad head_dim is reported by ll_config_validate) */
         return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key '%s' = %lld: partial rotary embeddings are not supported",
                        c->path, key, (long long)v);
     char scaling[32] = "none";
@@ -260,6 +264,28 @@ static int open_gguf(ll_checkpoint *c, ll_error *err) {
     p->tied_embeddings = ll_checkpoint_find(c, "lm_head.weight") == NULL;
     p->qkv_bias = ll_checkpoint_find(c, "model.layers.0.self_attn.q_proj.bias") != NULL;
     return LL_OK;
+}
+
+static int open_gguf(ll_checkpoint *c, ll_error *err) {
+    int rc = gguf_open(&c->gguf, c->path, err);
+    return rc ? rc : gguf_build(c, err);
+}
+
+const char *ll_checkpoint_stored_name(const ll_checkpoint *c, const char *name, char *buf, size_t cap) {
+    const ll_tensor_info *t = ll_checkpoint_find(c, name);
+    if (t) return t->stored_name;
+    if (!c->gguf) return name;
+    if (!strcmp(name, "model.embed_tokens.weight")) return "token_embd.weight";
+    if (!strcmp(name, "model.norm.weight")) return "output_norm.weight";
+    if (!strcmp(name, "lm_head.weight")) return "output.weight";
+    int layer, n = 0;
+    if (sscanf(name, "model.layers.%d.%n", &layer, &n) == 1 && n > 0)
+        for (size_t i = 0; i < sizeof gguf_layer_names / sizeof gguf_layer_names[0]; i++)
+            if (!strcmp(name + n, gguf_layer_names[i].hf)) {
+                snprintf(buf, cap, "blk.%d.%s", layer, gguf_layer_names[i].gguf);
+                return buf;
+            }
+    return name;
 }
 
 /* ---- Hugging Face safetensors --------------------------------------------- */
@@ -463,10 +489,14 @@ static int open_llama2c(ll_checkpoint *c, ll_error *err) {
     p->head_dim = p->n_heads > 0 ? p->dim / p->n_heads : 0;
     p->bos_token_id = 1;
     p->eos_token_id = 2;
-    if ((rc = ll_config_validate(p, c->path, err))) return rc;
-    if (p->dim % p->n_heads) return ll_fail(err, LL_ERR_CONFIG, "%s: dim %d is not a multiple of %d heads", c->path, p->dim, p->n_heads);
+    /* Any file without GGUF magic ends up here: say how it was read. */
+    char what[4200];
+    snprintf(what, sizeof what, "%s: llama2.c header (no GGUF magic)", c->path);
+    if ((rc = ll_config_validate(p, what, err))) return rc;
+    if (p->dim % p->n_heads)
+        return ll_fail(err, LL_ERR_CONFIG, "%s: dim %d is not a multiple of %d heads", what, p->dim, p->n_heads);
     if (p->max_seq_len <= 0 || p->max_seq_len > 1 << 20)
-        return ll_fail(err, LL_ERR_CONFIG, "%s: sequence length %d", c->path, p->max_seq_len);
+        return ll_fail(err, LL_ERR_CONFIG, "%s: sequence length %d", what, p->max_seq_len);
     const int64_t D = p->dim, F = p->hidden_dim, L = p->n_layers, V = p->vocab_size, hd = p->head_dim;
     const int64_t KV = (int64_t)p->n_kv_heads * hd, S = p->max_seq_len;
     /* Tensors in file order; per-layer tensors are stacked [L, ...]. */
@@ -496,13 +526,13 @@ static int open_llama2c(ll_checkpoint *c, ll_error *err) {
         const uint64_t per = (uint64_t)order[i].rows * (uint64_t)order[i].cols * 4;
         const int reps = order[i].per_layer ? (int)L : 1;
         for (int l = 0; l < reps; l++) {
+            char name[160];
+            if (order[i].per_layer) snprintf(name, sizeof name, "model.layers.%d.%s", l, order[i].name);
+            else snprintf(name, sizeof name, "%s", order[i].name);
             if (off + per > c->raw.size)
                 return ll_fail(err, LL_ERR_FORMAT, "%s: file ends inside tensor '%s' (needs %llu bytes, has %zu)",
-                               c->path, order[i].name, (unsigned long long)(off + per), c->raw.size);
+                               c->path, name, (unsigned long long)(off + per), c->raw.size);
             if (order[i].name[0] != '(') {
-                char name[160];
-                if (order[i].per_layer) snprintf(name, sizeof name, "model.layers.%d.%s", l, order[i].name);
-                else snprintf(name, sizeof name, "%s", order[i].name);
                 int64_t shape[2] = {order[i].rows, order[i].cols};
                 const int ndim = order[i].rows == 1 ? 1 : 2;
                 if ((rc = add_tensor(c, name, name, "F32", LL_DTYPE_F32, ndim, ndim == 1 ? shape + 1 : shape,
@@ -556,6 +586,26 @@ int ll_checkpoint_open(ll_checkpoint **out, const char *path, ll_error *err) {
         }
     }
     if (!rc) rc = ll_config_validate(&c->cfg, path, err);
+    if (rc) {
+        ll_checkpoint_close(c);
+        return rc;
+    }
+    *out = c;
+    return LL_OK;
+}
+
+int ll_checkpoint_from_gguf(ll_checkpoint **out, gguf_file *g, ll_error *err) {
+    *out = NULL;
+    ll_checkpoint *c = calloc(1, sizeof *c);
+    if (!c || !(c->path = strdup(g->file.path ? g->file.path : "<memory>"))) {
+        free(c);
+        gguf_close(g);
+        return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    }
+    config_defaults(&c->cfg);
+    c->gguf = g;
+    int rc = gguf_build(c, err);
+    if (!rc) rc = ll_config_validate(&c->cfg, c->path, err);
     if (rc) {
         ll_checkpoint_close(c);
         return rc;

@@ -39,6 +39,10 @@ typedef struct ll_checkpoint ll_checkpoint;
 
 int ll_checkpoint_open(ll_checkpoint **out, const char *path, ll_error *err);
 void ll_checkpoint_close(ll_checkpoint *c);
+/* Build a checkpoint from an already parsed GGUF file (fuzzers, in-memory
+ * files); takes ownership of g on success and failure alike. */
+struct gguf_file;
+int ll_checkpoint_from_gguf(ll_checkpoint **out, struct gguf_file *g, ll_error *err);
 
 const ll_config *ll_checkpoint_config(const ll_checkpoint *c);
 const char *ll_checkpoint_format(const ll_checkpoint *c); /* "gguf", "safetensors", "llama2c" */
@@ -46,6 +50,10 @@ const char *ll_checkpoint_path(const ll_checkpoint *c);
 size_t ll_checkpoint_n_tensors(const ll_checkpoint *c);
 const ll_tensor_info *ll_checkpoint_tensor(const ll_checkpoint *c, size_t i);
 const ll_tensor_info *ll_checkpoint_find(const ll_checkpoint *c, const char *name);
+/* The name a tensor has (or would have) in the file, for error messages:
+ * differs from the canonical name for GGUF ("blk.0.attn_q.weight"). Returns
+ * name itself, a stored name, or buf. */
+const char *ll_checkpoint_stored_name(const ll_checkpoint *c, const char *name, char *buf, size_t cap);
 
 /* Metadata lines for `inspect` (GGUF keys, config.json fields); may be NULL. */
 typedef void (*ll_meta_visitor)(void *ctx, const char *key, const char *value);

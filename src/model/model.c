@@ -45,7 +45,13 @@ static int load_tensor(const ll_checkpoint *c, const char *name, int64_t rows, i
                        int head_dim, ll_error *err) {
     const ll_tensor_info *t = ll_checkpoint_find(c, name);
     const char *path = ll_checkpoint_path(c);
-    if (!t) return ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' is missing", path, name);
+    if (!t) {
+        char buf[160];
+        const char *stored = ll_checkpoint_stored_name(c, name, buf, sizeof buf);
+        if (strcmp(stored, name))
+            return ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' (stored as '%s') is missing", path, name, stored);
+        return ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' is missing", path, name);
+    }
     const int want_ndim = rows > 0 ? 2 : 1;
     const int64_t want0 = rows > 0 ? rows : cols;
     int ok = t->ndim == want_ndim && t->shape[0] == want0 && (want_ndim == 1 || t->shape[1] == cols);
@@ -63,12 +69,13 @@ static int load_tensor(const ll_checkpoint *c, const char *name, int64_t rows, i
     if (!ll_dtype_is_float_convertible(t->dtype))
         return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which is not supported", t->file,
                        t->stored_name, t->dtype_name);
+    const size_t r = rows > 0 ? (size_t)rows : (size_t)cols, cc = rows > 0 ? (size_t)cols : 1;
+    if (t->rope_interleaved && r % (size_t)head_dim)
+        return ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' rows not a multiple of the head dimension", t->file, name);
+    if (!dst) return LL_OK; /* check only */
     ll_dequantize(t->dtype, t->data, dst, (size_t)t->n_elems);
-    if (t->rope_interleaved) {
-        const size_t r = rows > 0 ? (size_t)rows : (size_t)cols, cc = rows > 0 ? (size_t)cols : 1;
-        if (r % (size_t)head_dim) return ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' rows not a multiple of the head dimension", t->file, name);
-        if (!unpermute_rows(dst, r, cc, head_dim)) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
-    }
+    if (t->rope_interleaved && !unpermute_rows(dst, r, cc, head_dim))
+        return ll_fail(err, LL_ERR_NOMEM, "out of memory");
     return LL_OK;
 }
 
@@ -92,73 +99,83 @@ int ll_model_load(ll_model **out, const char *path, const ll_load_options *opt, 
     const int own_head = want_head && !p->tied_embeddings;
     const size_t per_layer = 2 * D + QD * D + 2 * KVD * D + D * QD + 3 * F * D + (p->qkv_bias ? QD + 2 * KVD : 0);
     m->n_weight_floats = V * D + L * per_layer + D + (own_head ? V * D : 0) + hd / 2;
-    m->weights = malloc(m->n_weight_floats * sizeof(float));
-    m->layers = calloc(L, sizeof *m->layers);
-    if (!m->weights || !m->layers || !m->path) {
-        rc = ll_fail(err, LL_ERR_NOMEM, "%s: cannot allocate %.1f MB for weights", path,
-                     m->n_weight_floats * 4.0 / 1e6);
-        goto done;
-    }
-    float *w = m->weights;
-#define CARVE(ptr, n) (ptr = w, w += (n))
-    CARVE(m->tok_emb, V * D);
-    if ((rc = load_tensor(c, "model.embed_tokens.weight", (int64_t)V, (int64_t)D, m->tok_emb, (int)hd, err))) goto done;
-    char name[160];
-    for (size_t l = 0; l < L; l++) {
-        ll_layer *ly = &m->layers[l];
-        struct {
-            float **dst;
-            const char *suffix;
-            size_t rows, cols;
-        } items[] = {
-            {&ly->attn_norm, "input_layernorm.weight", 0, D},
-            {&ly->wq, "self_attn.q_proj.weight", QD, D},
-            {&ly->wk, "self_attn.k_proj.weight", KVD, D},
-            {&ly->wv, "self_attn.v_proj.weight", KVD, D},
-            {&ly->wo, "self_attn.o_proj.weight", D, QD},
-            {&ly->ffn_norm, "post_attention_layernorm.weight", 0, D},
-            {&ly->w_gate, "mlp.gate_proj.weight", F, D},
-            {&ly->w_up, "mlp.up_proj.weight", F, D},
-            {&ly->w_down, "mlp.down_proj.weight", D, F},
-            {&ly->bq, "self_attn.q_proj.bias", 0, QD},
-            {&ly->bk, "self_attn.k_proj.bias", 0, KVD},
-            {&ly->bv, "self_attn.v_proj.bias", 0, KVD},
-        };
-        const size_t n_items = p->qkv_bias ? 12 : 9;
-        for (size_t i = 0; i < n_items; i++) {
-            const size_t n = items[i].rows ? items[i].rows * items[i].cols : items[i].cols;
-            CARVE(*items[i].dst, n);
-            snprintf(name, sizeof name, "model.layers.%zu.%s", l, items[i].suffix);
-            if ((rc = load_tensor(c, name, (int64_t)items[i].rows, (int64_t)items[i].cols, *items[i].dst, (int)hd, err)))
+    ll_layer scratch_layer;
+    float *w = NULL;
+    /* Pass 0 checks every tensor's presence, shape and type without storage,
+     * so a header alone never decides how much memory we ask for; pass 1
+     * allocates and converts. */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            m->weights = malloc(m->n_weight_floats * sizeof(float));
+            m->layers = calloc(L, sizeof *m->layers);
+            if (!m->weights || !m->layers || !m->path) {
+                rc = ll_fail(err, LL_ERR_NOMEM, "%s: cannot allocate %.1f MB for weights", path,
+                             m->n_weight_floats * 4.0 / 1e6);
                 goto done;
+            }
+            w = m->weights;
         }
-    }
-    CARVE(m->final_norm, D);
-    if ((rc = load_tensor(c, "model.norm.weight", 0, (int64_t)D, m->final_norm, (int)hd, err))) goto done;
-    if (own_head) {
-        CARVE(m->lm_head, V * D);
-        if ((rc = load_tensor(c, "lm_head.weight", (int64_t)V, (int64_t)D, m->lm_head, (int)hd, err))) goto done;
-    } else if (want_head) {
-        m->lm_head = m->tok_emb;
-    }
-    CARVE(m->rope_inv_freq, hd / 2);
+#define CARVE(ptr, n) (ptr = w, w = w ? w + (n) : NULL)
+        CARVE(m->tok_emb, V * D);
+        if ((rc = load_tensor(c, "model.embed_tokens.weight", (int64_t)V, (int64_t)D, m->tok_emb, (int)hd, err))) goto done;
+        char name[160];
+        for (size_t l = 0; l < L; l++) {
+            ll_layer *ly = pass ? &m->layers[l] : &scratch_layer;
+            struct {
+                float **dst;
+                const char *suffix;
+                size_t rows, cols;
+            } items[] = {
+                {&ly->attn_norm, "input_layernorm.weight", 0, D},
+                {&ly->wq, "self_attn.q_proj.weight", QD, D},
+                {&ly->wk, "self_attn.k_proj.weight", KVD, D},
+                {&ly->wv, "self_attn.v_proj.weight", KVD, D},
+                {&ly->wo, "self_attn.o_proj.weight", D, QD},
+                {&ly->ffn_norm, "post_attention_layernorm.weight", 0, D},
+                {&ly->w_gate, "mlp.gate_proj.weight", F, D},
+                {&ly->w_up, "mlp.up_proj.weight", F, D},
+                {&ly->w_down, "mlp.down_proj.weight", D, F},
+                {&ly->bq, "self_attn.q_proj.bias", 0, QD},
+                {&ly->bk, "self_attn.k_proj.bias", 0, KVD},
+                {&ly->bv, "self_attn.v_proj.bias", 0, KVD},
+            };
+            const size_t n_items = p->qkv_bias ? 12 : 9;
+            for (size_t i = 0; i < n_items; i++) {
+                const size_t n = items[i].rows ? items[i].rows * items[i].cols : items[i].cols;
+                CARVE(*items[i].dst, n);
+                snprintf(name, sizeof name, "model.layers.%zu.%s", l, items[i].suffix);
+                if ((rc = load_tensor(c, name, (int64_t)items[i].rows, (int64_t)items[i].cols, *items[i].dst, (int)hd, err)))
+                    goto done;
+            }
+        }
+        CARVE(m->final_norm, D);
+        if ((rc = load_tensor(c, "model.norm.weight", 0, (int64_t)D, m->final_norm, (int)hd, err))) goto done;
+        if (own_head) {
+            CARVE(m->lm_head, V * D);
+            if ((rc = load_tensor(c, "lm_head.weight", (int64_t)V, (int64_t)D, m->lm_head, (int)hd, err))) goto done;
+        } else if (want_head) {
+            m->lm_head = m->tok_emb;
+        }
+        CARVE(m->rope_inv_freq, hd / 2);
 #undef CARVE
-    /* GGUF Llama 3 files carry their frequency scaling as a tensor. */
-    const ll_tensor_info *rf = ll_checkpoint_find(c, "rope_freqs.weight");
-    float *divisors = NULL;
-    if (rf) {
-        divisors = malloc(hd / 2 * sizeof(float));
-        if (!divisors) {
-            rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
-            goto done;
+        /* GGUF Llama 3 files carry their frequency scaling as a tensor. */
+        const ll_tensor_info *rf = ll_checkpoint_find(c, "rope_freqs.weight");
+        float *divisors = NULL;
+        if (rf) {
+            divisors = pass ? malloc(hd / 2 * sizeof(float)) : NULL;
+            if (pass && !divisors) {
+                rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            if ((rc = load_tensor(c, "rope_freqs.weight", 0, (int64_t)(hd / 2), divisors, (int)hd, err))) {
+                free(divisors);
+                goto done;
+            }
         }
-        if ((rc = load_tensor(c, "rope_freqs.weight", 0, (int64_t)(hd / 2), divisors, (int)hd, err))) {
-            free(divisors);
-            goto done;
-        }
+        if (pass == 0) continue;
+        ll_rope_inv_freq(m->rope_inv_freq, p, divisors);
+        free(divisors);
     }
-    ll_rope_inv_freq(m->rope_inv_freq, p, divisors);
-    free(divisors);
 done:
     ll_checkpoint_close(c);
     if (rc) {

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Build the libFuzzer targets (clang, ASan+UBSan) into build-fuzz/ and make the
+# seed corpora. Run from the repository root:  sh fuzz/build.sh [REAL.gguf]
+#
+# clang here has no libomp; if `apt-get install libomp-14-dev` is not an
+# option, this points CMake's OpenMP at GCC's libgomp, with a copy of GCC's
+# omp.h minus the GCC-only __malloc__(dealloc) attributes clang rejects.
+set -eu
+B=${LL_FUZZ_BUILD:-build-fuzz}
+case $B in /*) ;; *) B=$PWD/$B ;; esac
+mkdir -p "$B/omp-include" fuzz/corpus_gguf fuzz/corpus_safetensors
+if echo 'int main(void){return 0;}' | clang -fopenmp -x c - -o /dev/null 2>/dev/null; then
+    CC=clang cmake -S . -B "$B" -DLL_FUZZ=ON -DLL_SANITIZE=ON -DLL_NATIVE=ON > "$B/configure.log"
+else
+    GCC_OMP_DIR=$(dirname "$(gcc -print-file-name=include/omp.h)")
+    sed -E 's/__malloc__ \([^)]*\)/__malloc__/g' "$GCC_OMP_DIR/omp.h" > "$B/omp-include/omp.h"
+    CC=clang cmake -S . -B "$B" -DLL_FUZZ=ON -DLL_SANITIZE=ON -DLL_NATIVE=ON \
+        "-DOpenMP_C_FLAGS=-fopenmp=libgomp -I$B/omp-include" -DOpenMP_C_LIB_NAMES=gomp \
+        "-DOpenMP_gomp_LIBRARY=$(gcc -print-file-name=libgomp.so)" > "$B/configure.log"
+fi
+cmake --build "$B" -j2 --target fuzz_gguf fuzz_safetensors fuzz_make_corpus
+REAL=${1:-$HOME/.cache/lsllama/models/SmolLM2-135M-Instruct.Q4_1.gguf}
+if [ -f "$REAL" ]; then
+    "$B/fuzz_make_corpus" fuzz/corpus_gguf fuzz/corpus_safetensors "$REAL"
+else
+    "$B/fuzz_make_corpus" fuzz/corpus_gguf fuzz/corpus_safetensors
+fi
+echo "built $B/fuzz_gguf $B/fuzz_safetensors; corpora in fuzz/corpus_gguf fuzz/corpus_safetensors"
