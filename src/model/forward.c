@@ -8,24 +8,29 @@
 #include "core/error.h"
 #include "kernels/kernels.h"
 #include "model/model.h"
+#include "model/pass.h"
 
 void ll_workspace_free(ll_workspace *ws) {
     free(ws->block);
     memset(ws, 0, sizeof *ws);
 }
 
-int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len, ll_error *err) {
+int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len, size_t lora_r, ll_error *err) {
     ll_workspace *ws = &m->ws;
-    if (tokens <= ws->cap_tokens && seqs <= ws->cap_seqs && max_len <= ws->cap_len) return LL_OK;
+    if (tokens <= ws->cap_tokens && seqs <= ws->cap_seqs && max_len <= ws->cap_len && lora_r <= ws->cap_lora_r)
+        return LL_OK;
     /* Grow geometrically so a sequence of slightly larger batches does not
      * reallocate every time. */
     tokens = tokens > ws->cap_tokens ? (tokens > 2 * ws->cap_tokens ? tokens : 2 * ws->cap_tokens) : ws->cap_tokens;
     seqs = seqs > ws->cap_seqs ? seqs : ws->cap_seqs;
     max_len = max_len > ws->cap_len ? max_len : ws->cap_len;
+    lora_r = lora_r > ws->cap_lora_r ? lora_r : ws->cap_lora_r;
     const ll_config *p = &m->cfg;
     const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim,
                  F = p->hidden_dim, half = p->head_dim / 2, nt = (size_t)omp_get_max_threads();
-    const size_t floats = tokens * (2 * D + 2 * QD + 2 * KVD + 2 * F) + nt * max_len + 2 * max_len * half;
+    const size_t in_max = D > QD ? (D > F ? D : F) : (QD > F ? QD : F);
+    const size_t lora_floats = lora_r ? tokens * (in_max + lora_r) : 0;
+    const size_t floats = tokens * (2 * D + 2 * QD + 2 * KVD + 2 * F) + 2 * nt * max_len + 2 * max_len * half + lora_floats;
     void *block = malloc(floats * sizeof(float) + tokens * sizeof(int32_t));
     if (!block)
         return ll_fail(err, LL_ERR_NOMEM, "cannot allocate %.1f MB of activations for %zu tokens",
@@ -41,33 +46,17 @@ int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len
     ws->v = f, f += tokens * KVD;
     ws->g = f, f += tokens * F;
     ws->u = f, f += tokens * F;
-    ws->scratch = f, f += nt * max_len;
+    ws->scratch = f, f += 2 * nt * max_len;
     ws->rope_cos = f, f += max_len * half;
     ws->rope_sin = f, f += max_len * half;
+    ws->lora_xd = lora_r ? f : NULL, f += lora_r ? tokens * in_max : 0;
+    ws->lora_xa = lora_r ? f : NULL, f += lora_r ? tokens * lora_r : 0;
     ws->pos = (int32_t *)f;
     ws->cap_tokens = tokens;
     ws->cap_seqs = seqs;
     ws->cap_len = max_len;
+    ws->cap_lora_r = lora_r;
     ll_rope_tables(ws->rope_cos, ws->rope_sin, m->rope_inv_freq, (int)half, max_len);
-    return LL_OK;
-}
-
-static int check_batch(const ll_model *m, const ll_batch *b, size_t *max_len, ll_error *err) {
-    if (!b || !b->tokens || !b->seq_start || b->n_seqs < 1)
-        return ll_fail(err, LL_ERR_ARG, "empty batch");
-    if (b->seq_start[0] != 0) return ll_fail(err, LL_ERR_ARG, "batch: seq_start[0] must be 0");
-    *max_len = 0;
-    for (int s = 0; s < b->n_seqs; s++) {
-        if (b->seq_start[s + 1] <= b->seq_start[s])
-            return ll_fail(err, LL_ERR_ARG, "batch: sequence %d is empty or seq_start decreases", s);
-        const size_t len = (size_t)(b->seq_start[s + 1] - b->seq_start[s]);
-        if (len > *max_len) *max_len = len;
-    }
-    const int32_t T = b->seq_start[b->n_seqs];
-    for (int32_t t = 0; t < T; t++)
-        if (b->tokens[t] < 0 || b->tokens[t] >= m->cfg.vocab_size)
-            return ll_fail(err, LL_ERR_ARG, "batch: token id %d at position %d is outside the vocabulary (0..%d)",
-                           b->tokens[t], t, m->cfg.vocab_size - 1);
     return LL_OK;
 }
 
@@ -96,50 +85,22 @@ static void pool_hidden(float *pooled, const float *h, const int32_t *seq_start,
 
 int ll_forward(ll_model *m, const ll_batch *b, const ll_forward_options *opt, ll_forward_outputs *out,
                ll_error *err) {
-    size_t max_len = 0;
-    int rc = check_batch(m, b, &max_len, err);
-    if (rc) return rc;
     if (out && out->logits_last && !m->lm_head)
         return ll_fail(err, LL_ERR_ARG, "logits requested but the model was loaded without an LM head");
     if (out && out->pooled && (out->pool < LL_POOL_LAST || out->pool > LL_POOL_FIRST))
         return ll_fail(err, LL_ERR_ARG, "unknown pooling %d", (int)out->pool);
     const ll_config *p = &m->cfg;
-    const size_t T = (size_t)b->seq_start[b->n_seqs];
-    if ((rc = ll_workspace_reserve(m, T, (size_t)b->n_seqs, max_len, err))) return rc;
-    ll_workspace *ws = &m->ws;
-    const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim,
-                 F = p->hidden_dim;
     const int bidir_from = opt ? opt->bidirectional_from : p->n_layers;
-
-    for (int s = 0; s < b->n_seqs; s++)
-        for (int32_t t = b->seq_start[s]; t < b->seq_start[s + 1]; t++) ws->pos[t] = t - b->seq_start[s];
-#pragma omp parallel for schedule(static)
-    for (size_t t = 0; t < T; t++) memcpy(ws->x + t * D, m->tok_emb + (size_t)b->tokens[t] * D, D * sizeof(float));
-
-    for (int l = 0; l < p->n_layers; l++) {
-        const ll_layer *ly = &m->layers[l];
-        ll_rmsnorm_forward(ws->xn, ws->x, ly->attn_norm, T, D, p->rms_eps);
-        ll_linear_forward(ws->q, ws->xn, ly->wq, ly->bq, T, D, QD, 0);
-        ll_linear_forward(ws->k, ws->xn, ly->wk, ly->bk, T, D, KVD, 0);
-        ll_linear_forward(ws->v, ws->xn, ly->wv, ly->bv, T, D, KVD, 0);
-        ll_rope_forward(ws->q, ws->pos, ws->rope_cos, ws->rope_sin, T, p->n_heads, p->head_dim);
-        ll_rope_forward(ws->k, ws->pos, ws->rope_cos, ws->rope_sin, T, p->n_kv_heads, p->head_dim);
-        ll_attention_forward(ws->att, ws->q, ws->k, ws->v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads,
-                             p->head_dim, l < bidir_from, ws->scratch, ws->cap_len);
-        ll_linear_forward(ws->x, ws->att, ly->wo, NULL, T, QD, D, 1); /* residual add inside the GEMM */
-        ll_rmsnorm_forward(ws->xn, ws->x, ly->ffn_norm, T, D, p->rms_eps);
-        ll_linear_forward(ws->g, ws->xn, ly->w_gate, NULL, T, D, F, 0);
-        ll_linear_forward(ws->u, ws->xn, ly->w_up, NULL, T, D, F, 0);
-        ll_swiglu_forward(ws->g, ws->g, ws->u, T * F);
-        ll_linear_forward(ws->x, ws->g, ly->w_down, NULL, T, F, D, 1);
-    }
-    float *hidden = out && out->hidden ? out->hidden : ws->xn;
-    ll_rmsnorm_forward(hidden, ws->x, m->final_norm, T, D, p->rms_eps);
+    float *hidden = out && out->hidden ? out->hidden : NULL; /* NULL: the workspace holds them */
+    int rc = ll_stack_forward(m, b, bidir_from, NULL, NULL, hidden, err);
+    if (rc) return rc;
+    if (!hidden) hidden = m->ws.xn;
+    const size_t D = p->dim;
     if (out && out->pooled) pool_hidden(out->pooled, hidden, b->seq_start, b->n_seqs, D, out->pool);
     if (out && out->logits_last) {
         /* Gather the last row of each sequence, then one GEMM against the head. */
-        float *last = ws->att; /* free now; n_seqs * D <= T * QD only if QD >= D, so use x */
-        if (QD < D) last = ws->x;
+        float *last = m->ws.att;
+        if ((size_t)p->n_heads * p->head_dim < D) last = m->ws.g;
         for (int s = 0; s < b->n_seqs; s++)
             memcpy(last + (size_t)s * D, hidden + (size_t)(b->seq_start[s + 1] - 1) * D, D * sizeof(float));
         ll_linear_forward(out->logits_last, last, m->lm_head, NULL, (size_t)b->n_seqs, D, (size_t)p->vocab_size, 0);

@@ -20,7 +20,9 @@ typedef struct ll_layer {
 typedef struct ll_workspace {
     size_t cap_tokens, cap_seqs, cap_len;
     float *x, *xn, *q, *k, *v, *att, *g, *u; /* activations for one layer */
-    float *scratch;                          /* attention scores, per thread */
+    float *scratch;                          /* attention scores, 2 * max_len per thread */
+    float *lora_xd, *lora_xa;                /* LoRA input after dropout [T, max in], A x [T, r] */
+    size_t cap_lora_r;
     int32_t *pos;
     float *rope_cos, *rope_sin;              /* [cap_len, hd/2] */
     void *block;                             /* the one allocation */
@@ -41,7 +43,7 @@ struct ll_model {
 };
 
 /* Grow the workspace to hold a batch (no-op when it already fits). */
-int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len, ll_error *err);
+int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len, size_t lora_r, ll_error *err);
 void ll_workspace_free(ll_workspace *ws);
 
 #endif

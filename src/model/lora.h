@@ -1,0 +1,44 @@
+/* LoRA adapters on the frozen base, as PEFT computes them:
+ *   y = W x + scale * B A dropout(x),  scale = alpha / r (rsLoRA: alpha / sqrt(r)),
+ * with A [r, in] and B [out, r] per targeted module and layer. Dropout masks
+ * come from a counter-based hash of (seed, layer, module, element), so the
+ * backward pass regenerates them instead of storing them, and results do not
+ * depend on the thread count. */
+#ifndef LL_MODEL_LORA_H
+#define LL_MODEL_LORA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    LL_LORA_Q = 0, LL_LORA_K, LL_LORA_V, LL_LORA_O, LL_LORA_GATE, LL_LORA_UP, LL_LORA_DOWN, LL_LORA_N_TARGETS
+};
+
+/* PEFT module names, indexed by the enum above. */
+extern const char *const ll_lora_target_names[LL_LORA_N_TARGETS];
+
+typedef struct ll_lora_module {
+    float *A, *B;   /* parameters, NULL when the module is not targeted */
+    float *dA, *dB; /* gradients (same layout) */
+} ll_lora_module;
+
+typedef struct ll_lora {
+    int r;
+    float alpha, scale, dropout;
+    unsigned targets; /* bit i set: module i adapted */
+    int n_layers;
+    ll_lora_module *modules; /* [n_layers * LL_LORA_N_TARGETS] */
+} ll_lora;
+
+static inline ll_lora_module *ll_lora_at(const ll_lora *l, int layer, int target) {
+    return &l->modules[(size_t)layer * LL_LORA_N_TARGETS + target];
+}
+
+/* Dropout state for one forward/backward pass. */
+typedef struct ll_lora_pass {
+    const ll_lora *lora; /* NULL: no adapters */
+    int training;        /* dropout active */
+    uint64_t seed;       /* per step */
+} ll_lora_pass;
+
+#endif

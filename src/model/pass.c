@@ -1,0 +1,259 @@
+/* The transformer stack, forward (inference or training) and backward. */
+#include "model/pass.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "kernels/kernels.h"
+
+const char *const ll_lora_target_names[LL_LORA_N_TARGETS] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                                             "gate_proj", "up_proj", "down_proj"};
+
+/* ---- LoRA pieces ---------------------------------------------------------- */
+
+static inline uint64_t splitmix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* xd = dropout(x) with PEFT semantics (kept values scaled by 1/(1-p)), or x
+ * itself when no dropout applies. The mask depends only on (seed, layer,
+ * module, element). */
+static const float *lora_dropout(const ll_lora_pass *lp, int layer, int target, const float *x, size_t n, float *xd) {
+    const float p = lp->lora->dropout;
+    if (!lp->training || p <= 0.0f) return x;
+    const uint64_t base = splitmix64(lp->seed ^ splitmix64((uint64_t)(layer * LL_LORA_N_TARGETS + target + 1)));
+    const float keep_scale = 1.0f / (1.0f - p);
+    const uint64_t threshold = (uint64_t)((double)p * 16777216.0);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t u = splitmix64(base + i) >> 40; /* 24 random bits */
+        xd[i] = u < threshold ? 0.0f : x[i] * keep_scale;
+    }
+    return xd;
+}
+
+static const ll_lora_module *lora_module(const ll_lora_pass *lp, int layer, int target) {
+    if (!lp || !lp->lora || !(lp->lora->targets & (1u << target))) return NULL;
+    const ll_lora_module *md = ll_lora_at(lp->lora, layer, target);
+    return md->A ? md : NULL;
+}
+
+/* y[T,out] (+)= x W^T + b + scale * dropout(x) A^T B^T */
+static void linear_fwd(float *y, const float *x, const float *W, const float *bias, size_t T, size_t in, size_t out,
+                       int accumulate, const ll_lora_pass *lp, int layer, int target, float *xd_buf, float *xa_buf) {
+    ll_linear_forward(y, x, W, bias, T, in, out, accumulate);
+    const ll_lora_module *md = lora_module(lp, layer, target);
+    if (!md) return;
+    const size_t r = (size_t)lp->lora->r;
+    const float *xd = lora_dropout(lp, layer, target, x, T * in, xd_buf);
+    ll_gemm(0, 1, T, r, in, 1.0f, xd, in, md->A, in, 0.0f, xa_buf, r);
+    ll_gemm(0, 1, T, out, r, lp->lora->scale, xa_buf, r, md->B, r, 1.0f, y, out);
+}
+
+/* dx[T,in] += dy W (+ LoRA path); LoRA gradients added into dA, dB. */
+static void linear_bwd(float *dx, const float *dy, const float *x, const float *W, size_t T, size_t in, size_t out,
+                       const ll_lora_pass *lp, int layer, int target, ll_acts *a) {
+    ll_linear_backward_input(dx, dy, W, T, in, out);
+    const ll_lora_module *md = lora_module(lp, layer, target);
+    if (!md) return;
+    const size_t r = (size_t)lp->lora->r;
+    const float s = lp->lora->scale;
+    const float *xd = lora_dropout(lp, layer, target, x, T * in, a->lora_xd);
+    ll_gemm(0, 1, T, r, in, 1.0f, xd, in, md->A, in, 0.0f, a->lora_xa, r); /* xa = xd A^T */
+    ll_gemm(1, 0, out, r, T, s, dy, out, a->lora_xa, r, 1.0f, md->dB, r);  /* dB += s dy^T xa */
+    ll_gemm(0, 0, T, r, out, s, dy, out, md->B, r, 0.0f, a->lora_dxa, r);  /* dxa = s dy B */
+    ll_gemm(1, 0, r, in, T, 1.0f, a->lora_dxa, r, xd, in, 1.0f, md->dA, in); /* dA += dxa^T xd */
+    if (xd == x) {
+        ll_gemm(0, 0, T, in, r, 1.0f, a->lora_dxa, r, md->A, in, 1.0f, dx, in); /* dx += dxa A */
+        return;
+    }
+    /* Through dropout: the gradient flows only where the mask kept x, scaled
+     * like the kept values (xd / x recovers mask * scale without the mask). */
+    ll_gemm(0, 0, T, in, r, 1.0f, a->lora_dxa, r, md->A, in, 0.0f, a->lora_tmp, in);
+    const float keep_scale = 1.0f / (1.0f - lp->lora->dropout);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < T * in; i++) dx[i] += xd[i] != 0.0f || x[i] == 0.0f ? a->lora_tmp[i] * keep_scale : 0.0f;
+}
+
+/* ---- memory planning ------------------------------------------------------ */
+
+void ll_acts_free(ll_acts *a) {
+    free(a->block);
+    memset(a, 0, sizeof *a);
+}
+
+static size_t max3(size_t a, size_t b, size_t c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
+
+int ll_acts_reserve(ll_acts *a, const ll_model *m, const ll_lora *lora, size_t T, ll_error *err) {
+    if (T <= a->cap_tokens) return LL_OK;
+    const ll_config *p = &m->cfg;
+    const size_t L = p->n_layers, D = p->dim, QD = (size_t)p->n_heads * p->head_dim,
+                 KVD = (size_t)p->n_kv_heads * p->head_dim, F = p->hidden_dim, r = lora ? (size_t)lora->r : 0;
+    const size_t in_max = max3(D, QD, F);
+    const size_t stored = L * T * (D + QD + 2 * KVD + QD + D) + T * D;
+    const size_t temps = T * (2 * D + QD + 2 * KVD + QD + 2 * F + D + 3 * F) + (r ? T * (2 * in_max + 2 * r) : 0);
+    void *block = malloc((stored + temps) * sizeof(float));
+    if (!block)
+        return ll_fail(err, LL_ERR_NOMEM, "cannot allocate %.0f MB of training activations for %zu tokens",
+                       (stored + temps) * 4.0 / 1e6, T);
+    ll_acts_free(a);
+    a->block = block;
+    a->cap_tokens = T;
+    a->n_layers = (int)L;
+    float *f = block;
+#define TAKE(ptr, n) (a->ptr = f, f += (n))
+    TAKE(x_in, L * T * D);
+    TAKE(q, L * T * QD);
+    TAKE(k, L * T * KVD);
+    TAKE(v, L * T * KVD);
+    TAKE(att, L * T * QD);
+    TAKE(x_mid, L * T * D);
+    TAKE(x_final, T * D);
+    TAKE(dx, T * D);
+    TAKE(dxn, T * D);
+    TAKE(dq, T * QD);
+    TAKE(dk, T * KVD);
+    TAKE(dv, T * KVD);
+    TAKE(datt, T * QD);
+    TAKE(dg, T * F);
+    TAKE(du, T * F);
+    TAKE(xn, T * D);
+    TAKE(g, T * F);
+    TAKE(u, T * F);
+    TAKE(h, T * F);
+    if (r) {
+        TAKE(lora_xd, T * in_max);
+        TAKE(lora_tmp, T * in_max);
+        TAKE(lora_xa, T * r);
+        TAKE(lora_dxa, T * r);
+    }
+#undef TAKE
+    return LL_OK;
+}
+
+/* ---- forward -------------------------------------------------------------- */
+
+static int check_batch(const ll_model *m, const ll_batch *b, size_t *max_len, ll_error *err) {
+    if (!b || !b->tokens || !b->seq_start || b->n_seqs < 1) return ll_fail(err, LL_ERR_ARG, "empty batch");
+    if (b->seq_start[0] != 0) return ll_fail(err, LL_ERR_ARG, "batch: seq_start[0] must be 0");
+    *max_len = 0;
+    for (int s = 0; s < b->n_seqs; s++) {
+        if (b->seq_start[s + 1] <= b->seq_start[s])
+            return ll_fail(err, LL_ERR_ARG, "batch: sequence %d is empty or seq_start decreases", s);
+        const size_t len = (size_t)(b->seq_start[s + 1] - b->seq_start[s]);
+        if (len > *max_len) *max_len = len;
+    }
+    const int32_t T = b->seq_start[b->n_seqs];
+    for (int32_t t = 0; t < T; t++)
+        if (b->tokens[t] < 0 || b->tokens[t] >= m->cfg.vocab_size)
+            return ll_fail(err, LL_ERR_ARG, "batch: token id %d at position %d is outside the vocabulary (0..%d)",
+                           b->tokens[t], t, m->cfg.vocab_size - 1);
+    return LL_OK;
+}
+
+int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lora_pass *lp, ll_acts *acts,
+                     float *hidden, ll_error *err) {
+    size_t max_len = 0;
+    int rc = check_batch(m, b, &max_len, err);
+    if (rc) return rc;
+    const ll_config *p = &m->cfg;
+    const size_t T = (size_t)b->seq_start[b->n_seqs];
+    const size_t lora_r = lp && lp->lora ? (size_t)lp->lora->r : 0;
+    if ((rc = ll_workspace_reserve(m, T, (size_t)b->n_seqs, max_len, lora_r, err))) return rc;
+    if (acts && (rc = ll_acts_reserve(acts, m, lp ? lp->lora : NULL, T, err))) return rc;
+    ll_workspace *ws = &m->ws;
+    const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim,
+                 F = p->hidden_dim, cap = acts ? acts->cap_tokens : 0;
+
+    for (int s = 0; s < b->n_seqs; s++)
+        for (int32_t t = b->seq_start[s]; t < b->seq_start[s + 1]; t++) ws->pos[t] = t - b->seq_start[s];
+    float *x = ws->x;
+#pragma omp parallel for schedule(static)
+    for (size_t t = 0; t < T; t++) memcpy(x + t * D, m->tok_emb + (size_t)b->tokens[t] * D, D * sizeof(float));
+
+    for (int l = 0; l < p->n_layers; l++) {
+        const ll_layer *ly = &m->layers[l];
+        /* Training keeps these per layer; inference reuses one buffer. */
+        float *q = acts ? acts->q + l * cap * QD : ws->q, *k = acts ? acts->k + l * cap * KVD : ws->k,
+              *v = acts ? acts->v + l * cap * KVD : ws->v, *att = acts ? acts->att + l * cap * QD : ws->att;
+        if (acts) memcpy(acts->x_in + l * cap * D, x, T * D * sizeof(float));
+        ll_rmsnorm_forward(ws->xn, x, ly->attn_norm, T, D, p->rms_eps);
+        linear_fwd(q, ws->xn, ly->wq, ly->bq, T, D, QD, 0, lp, l, LL_LORA_Q, ws->lora_xd, ws->lora_xa);
+        linear_fwd(k, ws->xn, ly->wk, ly->bk, T, D, KVD, 0, lp, l, LL_LORA_K, ws->lora_xd, ws->lora_xa);
+        linear_fwd(v, ws->xn, ly->wv, ly->bv, T, D, KVD, 0, lp, l, LL_LORA_V, ws->lora_xd, ws->lora_xa);
+        ll_rope_forward(q, ws->pos, ws->rope_cos, ws->rope_sin, T, p->n_heads, p->head_dim);
+        ll_rope_forward(k, ws->pos, ws->rope_cos, ws->rope_sin, T, p->n_kv_heads, p->head_dim);
+        ll_attention_forward(att, q, k, v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads, p->head_dim,
+                             l < bidir_from, ws->scratch, ws->cap_len);
+        /* residual adds happen inside the GEMMs (beta = 1) */
+        linear_fwd(x, att, ly->wo, NULL, T, QD, D, 1, lp, l, LL_LORA_O, ws->lora_xd, ws->lora_xa);
+        if (acts) memcpy(acts->x_mid + l * cap * D, x, T * D * sizeof(float));
+        ll_rmsnorm_forward(ws->xn, x, ly->ffn_norm, T, D, p->rms_eps);
+        linear_fwd(ws->g, ws->xn, ly->w_gate, NULL, T, D, F, 0, lp, l, LL_LORA_GATE, ws->lora_xd, ws->lora_xa);
+        linear_fwd(ws->u, ws->xn, ly->w_up, NULL, T, D, F, 0, lp, l, LL_LORA_UP, ws->lora_xd, ws->lora_xa);
+        ll_swiglu_forward(ws->g, ws->g, ws->u, T * F);
+        linear_fwd(x, ws->g, ly->w_down, NULL, T, F, D, 1, lp, l, LL_LORA_DOWN, ws->lora_xd, ws->lora_xa);
+    }
+    if (acts) memcpy(acts->x_final, x, T * D * sizeof(float));
+    ll_rmsnorm_forward(hidden ? hidden : ws->xn, x, m->final_norm, T, D, p->rms_eps);
+    return LL_OK;
+}
+
+/* ---- backward ------------------------------------------------------------- */
+
+int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lora_pass *lp, ll_acts *a,
+                      const float *dhidden, ll_error *err) {
+    const ll_config *p = &m->cfg;
+    const size_t T = (size_t)b->seq_start[b->n_seqs];
+    if (!a || T > a->cap_tokens || !a->x_in) return ll_fail(err, LL_ERR_ARG, "backward without matching forward");
+    ll_workspace *ws = &m->ws;
+    const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim,
+                 F = p->hidden_dim, cap = a->cap_tokens;
+    memset(a->dx, 0, T * D * sizeof(float));
+    ll_rmsnorm_backward(a->dx, dhidden, a->x_final, m->final_norm, T, D, p->rms_eps);
+    for (int l = p->n_layers - 1; l >= 0; l--) {
+        const ll_layer *ly = &m->layers[l];
+        const float *x_in = a->x_in + l * cap * D, *x_mid = a->x_mid + l * cap * D;
+        const float *q = a->q + l * cap * QD, *k = a->k + l * cap * KVD, *v = a->v + l * cap * KVD,
+                    *att = a->att + l * cap * QD;
+        /* FFN: recompute its inputs (same dropout masks: same seed). */
+        ll_rmsnorm_forward(a->xn, x_mid, ly->ffn_norm, T, D, p->rms_eps);
+        linear_fwd(a->g, a->xn, ly->w_gate, NULL, T, D, F, 0, lp, l, LL_LORA_GATE, a->lora_xd, a->lora_xa);
+        linear_fwd(a->u, a->xn, ly->w_up, NULL, T, D, F, 0, lp, l, LL_LORA_UP, a->lora_xd, a->lora_xa);
+        ll_swiglu_forward(a->h, a->g, a->u, T * F);
+        memset(a->dxn, 0, T * D * sizeof(float));
+        memset(a->dg, 0, T * F * sizeof(float));
+        memset(a->du, 0, T * F * sizeof(float));
+        /* dh reuses h's buffer after the down projection's LoRA has read h */
+        float *dh = ws->g; /* inference buffer, [T, F], free during backward */
+        memset(dh, 0, T * F * sizeof(float));
+        linear_bwd(dh, a->dx, a->h, ly->w_down, T, F, D, lp, l, LL_LORA_DOWN, a);
+        ll_swiglu_backward(a->dg, a->du, dh, a->g, a->u, T * F);
+        linear_bwd(a->dxn, a->dg, a->xn, ly->w_gate, T, D, F, lp, l, LL_LORA_GATE, a);
+        linear_bwd(a->dxn, a->du, a->xn, ly->w_up, T, D, F, lp, l, LL_LORA_UP, a);
+        ll_rmsnorm_backward(a->dx, a->dxn, x_mid, ly->ffn_norm, T, D, p->rms_eps); /* dx is now dL/dx_mid */
+        /* attention */
+        memset(a->datt, 0, T * QD * sizeof(float));
+        linear_bwd(a->datt, a->dx, att, ly->wo, T, QD, D, lp, l, LL_LORA_O, a);
+        memset(a->dq, 0, T * QD * sizeof(float));
+        memset(a->dk, 0, T * KVD * sizeof(float));
+        memset(a->dv, 0, T * KVD * sizeof(float));
+        ll_attention_backward(a->dq, a->dk, a->dv, a->datt, q, k, v, b->seq_start, b->n_seqs, p->n_heads,
+                              p->n_kv_heads, p->head_dim, l < bidir_from, ws->scratch, ws->cap_len);
+        ll_rope_backward(a->dq, ws->pos, ws->rope_cos, ws->rope_sin, T, p->n_heads, p->head_dim);
+        ll_rope_backward(a->dk, ws->pos, ws->rope_cos, ws->rope_sin, T, p->n_kv_heads, p->head_dim);
+        ll_rmsnorm_forward(a->xn, x_in, ly->attn_norm, T, D, p->rms_eps);
+        memset(a->dxn, 0, T * D * sizeof(float));
+        linear_bwd(a->dxn, a->dq, a->xn, ly->wq, T, D, QD, lp, l, LL_LORA_Q, a);
+        linear_bwd(a->dxn, a->dk, a->xn, ly->wk, T, D, KVD, lp, l, LL_LORA_K, a);
+        linear_bwd(a->dxn, a->dv, a->xn, ly->wv, T, D, KVD, lp, l, LL_LORA_V, a);
+        ll_rmsnorm_backward(a->dx, a->dxn, x_in, ly->attn_norm, T, D, p->rms_eps); /* dL/dx_in */
+    }
+    return LL_OK;
+}
