@@ -1,0 +1,258 @@
+#include "train/classifier.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "kernels/kernels.h"
+
+/* ---- deterministic initialisation ----------------------------------------- */
+
+static uint64_t mix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static double uniform01(uint64_t *s) { return ((mix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+static double normal(uint64_t *s) { return sqrt(-2.0 * log(uniform01(s))) * cos(2.0 * M_PI * uniform01(s)); }
+
+/* ---- construction ----------------------------------------------------------- */
+
+static void module_dims(const ll_config *p, int t, size_t *in, size_t *out) {
+    const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim,
+                 F = p->hidden_dim;
+    const size_t ins[LL_LORA_N_TARGETS] = {D, D, D, QD, D, D, F};
+    const size_t outs[LL_LORA_N_TARGETS] = {QD, KVD, KVD, D, F, F, D};
+    *in = ins[t];
+    *out = outs[t];
+}
+
+void ll_classifier_free(ll_classifier *c) {
+    if (!c) return;
+    free(c->params);
+    free(c->grads);
+    free(c->views);
+    free(c->lora.modules);
+    ll_acts_free(&c->acts);
+    free(c->hidden);
+    free(c->argmax);
+    free(c);
+}
+
+int ll_classifier_create(ll_classifier **out, ll_model *base, const ll_classifier_config *cfg, uint64_t seed,
+                         ll_error *err) {
+    *out = NULL;
+    const ll_config *p = ll_model_config(base);
+    if (cfg->n_labels < 1) return ll_fail(err, LL_ERR_ARG, "the classifier needs at least one label");
+    if (cfg->lora_r < 0 || (cfg->lora_r == 0 && cfg->lora_targets))
+        return ll_fail(err, LL_ERR_ARG, "LoRA rank must be at least 1 when LoRA target modules are given (r = %d)",
+                       cfg->lora_r);
+    if (cfg->lora_r > 0 && !cfg->lora_targets)
+        return ll_fail(err, LL_ERR_ARG, "LoRA rank %d given but no target modules", cfg->lora_r);
+    if (cfg->lora_dropout < 0 || cfg->lora_dropout >= 1)
+        return ll_fail(err, LL_ERR_ARG, "LoRA dropout must be in [0, 1), got %g", cfg->lora_dropout);
+    if (cfg->pool < LL_POOL_LAST || cfg->pool > LL_POOL_FIRST) return ll_fail(err, LL_ERR_ARG, "unknown pooling");
+    if (cfg->bidirectional_from < 0) return ll_fail(err, LL_ERR_ARG, "bidirectional_from must be >= 0");
+    ll_classifier *c = calloc(1, sizeof *c);
+    if (!c) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    c->base = base;
+    c->cfg = *cfg;
+    const int L = p->n_layers, K = cfg->n_labels;
+    const size_t D = p->dim, r = (size_t)cfg->lora_r;
+    c->lora = (ll_lora){.r = cfg->lora_r, .alpha = cfg->lora_alpha, .dropout = cfg->lora_dropout,
+                        .targets = cfg->lora_targets, .n_layers = L};
+    c->lora.scale = r ? (cfg->use_rslora ? cfg->lora_alpha / sqrtf((float)r) : cfg->lora_alpha / (float)r) : 0.0f;
+    c->lora.modules = calloc((size_t)L * LL_LORA_N_TARGETS, sizeof *c->lora.modules);
+    /* count parameters and views */
+    size_t n = 0, nv = 0;
+    for (int l = 0; l < L && r; l++)
+        for (int t = 0; t < LL_LORA_N_TARGETS; t++)
+            if (cfg->lora_targets & (1u << t)) {
+                size_t in, o;
+                module_dims(p, t, &in, &o);
+                n += r * in + o * r;
+                nv += 2;
+            }
+    n += (size_t)K * D + (cfg->head_bias ? (size_t)K : 0);
+    nv += 1 + (cfg->head_bias ? 1 : 0);
+    c->n_params = n;
+    c->params = calloc(n, sizeof(float));
+    c->grads = calloc(n, sizeof(float));
+    c->views = calloc(nv, sizeof *c->views);
+    if (!c->lora.modules || !c->params || !c->grads || !c->views) {
+        ll_classifier_free(c);
+        return ll_fail(err, LL_ERR_NOMEM, "out of memory for %zu trainable parameters", n);
+    }
+    uint64_t rng = seed ^ 0x5DEECE66Dull;
+    size_t off = 0;
+#define VIEW(ptrp, gradp, rows_, cols_, ...)                                                                          \
+    do {                                                                                                              \
+        ll_param_view *v_ = &c->views[c->n_views++];                                                                  \
+        snprintf(v_->name, sizeof v_->name, __VA_ARGS__);                                                             \
+        v_->data = c->params + off, v_->grad = c->grads + off, v_->rows = (int64_t)(rows_), v_->cols = (int64_t)(cols_); \
+        ptrp = v_->data, gradp = v_->grad;                                                                            \
+        off += (size_t)(rows_) * (size_t)(cols_);                                                                     \
+    } while (0)
+    for (int l = 0; l < L && r; l++)
+        for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
+            if (!(cfg->lora_targets & (1u << t))) continue;
+            ll_lora_module *md = ll_lora_at(&c->lora, l, t);
+            size_t in, o;
+            module_dims(p, t, &in, &o);
+            VIEW(md->A, md->dA, r, in, "layers.%d.%s.lora_A", l, ll_lora_target_names[t]);
+            VIEW(md->B, md->dB, o, r, "layers.%d.%s.lora_B", l, ll_lora_target_names[t]);
+            /* kaiming_uniform_(a = sqrt 5): bound = 1 / sqrt(fan_in); B stays 0 */
+            const double bound = 1.0 / sqrt((double)in);
+            for (size_t i = 0; i < r * in; i++) md->A[i] = (float)((2.0 * uniform01(&rng) - 1.0) * bound);
+        }
+    VIEW(c->head_w, c->dhead_w, K, D, "score.weight");
+    for (size_t i = 0; i < (size_t)K * D; i++) c->head_w[i] = (float)(0.02 * normal(&rng));
+    if (cfg->head_bias) VIEW(c->head_b, c->dhead_b, K, 1, "score.bias");
+#undef VIEW
+    *out = c;
+    return LL_OK;
+}
+
+const ll_param_view *ll_classifier_find_param(const ll_classifier *c, const char *name) {
+    for (size_t i = 0; i < c->n_views; i++)
+        if (!strcmp(c->views[i].name, name)) return &c->views[i];
+    return NULL;
+}
+
+int ll_classifier_reserve(ll_classifier *c, size_t T, size_t S, ll_error *err) {
+    if (T <= c->cap_tokens && S <= c->cap_seqs) return LL_OK;
+    T = T > c->cap_tokens ? T : c->cap_tokens;
+    S = S > c->cap_seqs ? S : c->cap_seqs;
+    const size_t D = (size_t)ll_model_config(c->base)->dim, K = (size_t)c->cfg.n_labels;
+    float *f = malloc((2 * T * D + 2 * S * D + 2 * S * K) * sizeof(float));
+    int32_t *am = malloc(S * D * sizeof(int32_t));
+    if (!f || !am) {
+        free(f);
+        free(am);
+        return ll_fail(err, LL_ERR_NOMEM, "out of memory for a batch of %zu tokens", T);
+    }
+    free(c->hidden);
+    free(c->argmax);
+    c->hidden = f, f += T * D;
+    c->dhidden = f, f += T * D;
+    c->pooled = f, f += S * D;
+    c->dpooled = f, f += S * D;
+    c->logits = f, f += S * K;
+    c->dlogits = f;
+    c->argmax = am;
+    c->cap_tokens = T, c->cap_seqs = S;
+    return ll_acts_reserve(&c->acts, c->base, c->cfg.lora_r ? &c->lora : NULL, T, err);
+}
+
+/* ---- pooling and head ----------------------------------------------------- */
+
+static void pool_forward(ll_classifier *c, const ll_batch *b, size_t D) {
+    const ll_pool pool = c->cfg.pool;
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < b->n_seqs; s++) {
+        const size_t a = (size_t)b->seq_start[s], e = (size_t)b->seq_start[s + 1];
+        float *o = c->pooled + (size_t)s * D;
+        int32_t *am = c->argmax + (size_t)s * D;
+        if (pool == LL_POOL_LAST || pool == LL_POOL_FIRST) {
+            memcpy(o, c->hidden + (pool == LL_POOL_LAST ? e - 1 : a) * D, D * sizeof(float));
+        } else if (pool == LL_POOL_MEAN) {
+            for (size_t i = 0; i < D; i++) o[i] = 0.0f;
+            for (size_t t = a; t < e; t++)
+                for (size_t i = 0; i < D; i++) o[i] += c->hidden[t * D + i];
+            for (size_t i = 0; i < D; i++) o[i] /= (float)(e - a);
+        } else {
+            for (size_t i = 0; i < D; i++) o[i] = c->hidden[a * D + i], am[i] = (int32_t)a;
+            for (size_t t = a + 1; t < e; t++)
+                for (size_t i = 0; i < D; i++)
+                    if (c->hidden[t * D + i] > o[i]) o[i] = c->hidden[t * D + i], am[i] = (int32_t)t;
+        }
+    }
+}
+
+static void pool_backward(ll_classifier *c, const ll_batch *b, size_t D, size_t T) {
+    memset(c->dhidden, 0, T * D * sizeof(float));
+    const ll_pool pool = c->cfg.pool;
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < b->n_seqs; s++) {
+        const size_t a = (size_t)b->seq_start[s], e = (size_t)b->seq_start[s + 1];
+        const float *g = c->dpooled + (size_t)s * D;
+        if (pool == LL_POOL_LAST || pool == LL_POOL_FIRST) {
+            memcpy(c->dhidden + (pool == LL_POOL_LAST ? e - 1 : a) * D, g, D * sizeof(float));
+        } else if (pool == LL_POOL_MEAN) {
+            const float inv = 1.0f / (float)(e - a);
+            for (size_t t = a; t < e; t++)
+                for (size_t i = 0; i < D; i++) c->dhidden[t * D + i] = g[i] * inv;
+        } else {
+            const int32_t *am = c->argmax + (size_t)s * D;
+            for (size_t i = 0; i < D; i++) c->dhidden[(size_t)am[i] * D + i] = g[i];
+        }
+    }
+}
+
+static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64_t seed, ll_acts *acts,
+                       ll_error *err) {
+    const ll_config *p = ll_model_config(c->base);
+    if (!b || b->n_seqs < 1 || !b->seq_start) return ll_fail(err, LL_ERR_ARG, "empty batch");
+    const size_t T = (size_t)b->seq_start[b->n_seqs], D = (size_t)p->dim, K = (size_t)c->cfg.n_labels;
+    int rc = ll_classifier_reserve(c, T, (size_t)b->n_seqs, err);
+    if (rc) return rc;
+    ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, training, seed};
+    if ((rc = ll_stack_forward(c->base, b, c->cfg.bidirectional_from, &lp, acts, c->hidden, err))) return rc;
+    pool_forward(c, b, D);
+    ll_linear_forward(c->logits, c->pooled, c->head_w, c->head_b, (size_t)b->n_seqs, D, K, 0);
+    return LL_OK;
+}
+
+int ll_classifier_forward(ll_classifier *c, const ll_batch *b, int training, uint64_t seed, float *logits,
+                          ll_error *err) {
+    int rc = run_forward(c, b, training, seed, NULL, err);
+    if (!rc && logits) memcpy(logits, c->logits, (size_t)b->n_seqs * c->cfg.n_labels * sizeof(float));
+    return rc;
+}
+
+int ll_classifier_train_step(ll_classifier *c, const ll_batch *b, const int32_t *labels, const float *targets,
+                             uint64_t seed, float loss_scale, float *loss, ll_error *err) {
+    const int K = c->cfg.n_labels, n = b ? b->n_seqs : 0;
+    if (c->cfg.multi_label ? !targets : !labels) return ll_fail(err, LL_ERR_ARG, "training step without labels");
+    for (int s = 0; s < n && !c->cfg.multi_label; s++)
+        if (labels[s] < 0 || labels[s] >= K)
+            return ll_fail(err, LL_ERR_ARG, "label %d of sequence %d is outside 0..%d", labels[s], s, K - 1);
+    int rc = run_forward(c, b, 1, seed, c->cfg.lora_r ? &c->acts : NULL, err);
+    if (rc) return rc;
+    const size_t D = (size_t)ll_model_config(c->base)->dim, T = (size_t)b->seq_start[n];
+    /* loss and dL/dlogits */
+    double total = 0;
+    for (int s = 0; s < n; s++) {
+        const float *z = c->logits + (size_t)s * K;
+        float *dz = c->dlogits + (size_t)s * K;
+        if (c->cfg.multi_label) { /* BCEWithLogits, mean over n * K */
+            for (int k = 0; k < K; k++) {
+                const float y = targets[(size_t)s * K + k], x = z[k];
+                total += fmax(x, 0) - x * y + log1p(exp(-fabs(x)));
+                dz[k] = (1.0f / (1.0f + expf(-x)) - y) / (float)(n * K) * loss_scale;
+            }
+        } else { /* cross-entropy, mean over n */
+            float mx = z[0];
+            for (int k = 1; k < K; k++) mx = fmaxf(mx, z[k]);
+            double se = 0;
+            for (int k = 0; k < K; k++) se += exp((double)z[k] - mx);
+            total += mx + log(se) - z[labels[s]];
+            for (int k = 0; k < K; k++)
+                dz[k] = ((float)(exp((double)z[k] - mx) / se) - (k == labels[s])) / (float)n * loss_scale;
+        }
+    }
+    *loss = (float)(c->cfg.multi_label ? total / ((double)n * K) : total / n);
+    /* head: dW += dz^T pooled, db += sum dz, dpooled = dz W */
+    ll_gemm(1, 0, (size_t)K, D, (size_t)n, 1.0f, c->dlogits, (size_t)K, c->pooled, D, 1.0f, c->dhead_w, D);
+    if (c->dhead_b)
+        for (int s = 0; s < n; s++)
+            for (int k = 0; k < K; k++) c->dhead_b[k] += c->dlogits[(size_t)s * K + k];
+    ll_gemm(0, 0, (size_t)n, D, (size_t)K, 1.0f, c->dlogits, (size_t)K, c->head_w, D, 0.0f, c->dpooled, D);
+    pool_backward(c, b, D, T);
+    if (!c->cfg.lora_r) return LL_OK; /* head only: nothing below the head is trained */
+    ll_lora_pass lp = {&c->lora, 1, seed};
+    return ll_stack_backward(c->base, b, c->cfg.bidirectional_from, &lp, &c->acts, c->dhidden, err);
+}

@@ -1,0 +1,72 @@
+/* A sequence classifier on a frozen base: LoRA adapters, pooling of the
+ * final-norm hidden states, a Linear(hidden, K) "score" head, and the loss
+ * (single-label cross-entropy or multi-label BCE, as transformers computes
+ * them). All trainable tensors live in one contiguous parameter array (and
+ * one gradient array of the same layout), so the optimiser, clipping and
+ * checkpoints treat them as one vector. */
+#ifndef LL_TRAIN_CLASSIFIER_H
+#define LL_TRAIN_CLASSIFIER_H
+
+#include <stdint.h>
+
+#include "lsllama.h"
+#include "model/lora.h"
+#include "model/pass.h"
+
+typedef struct ll_classifier_config {
+    int n_labels;
+    ll_pool pool;
+    int bidirectional_from; /* n_layers: causal (LS-LLaMA); 0: bidirectional (LS-unLLaMA) */
+    int head_bias;
+    int multi_label;        /* BCE over K independent labels */
+    int lora_r;             /* 0: head only */
+    float lora_alpha, lora_dropout;
+    unsigned lora_targets;  /* bit per LL_LORA_* module */
+    int use_rslora;
+} ll_classifier_config;
+
+typedef struct ll_param_view {
+    char name[96];  /* e.g. "layers.3.q_proj.lora_A", "score.weight" */
+    float *data, *grad;
+    int64_t rows, cols; /* cols = 1 for vectors */
+} ll_param_view;
+
+typedef struct ll_classifier {
+    ll_model *base; /* borrowed, frozen */
+    ll_classifier_config cfg;
+    ll_lora lora;
+    size_t n_params;
+    float *params, *grads;
+    float *head_w, *head_b, *dhead_w, *dhead_b;
+    ll_param_view *views;
+    size_t n_views;
+    ll_acts acts;
+    /* head buffers, planned for cap_tokens / cap_seqs */
+    size_t cap_tokens, cap_seqs;
+    float *hidden, *dhidden, *pooled, *dpooled, *logits, *dlogits;
+    int32_t *argmax; /* max pooling: source row per (seq, dim) */
+} ll_classifier;
+
+/* Create with LoRA A Kaiming-uniform (a = sqrt 5, as PEFT), B zero, head
+ * N(0, 0.02) (transformers' initializer_range), bias zero. */
+int ll_classifier_create(ll_classifier **out, ll_model *base, const ll_classifier_config *cfg, uint64_t seed,
+                         ll_error *err);
+void ll_classifier_free(ll_classifier *c);
+const ll_param_view *ll_classifier_find_param(const ll_classifier *c, const char *name);
+
+/* Plan every buffer for batches up to max_tokens / max_seqs (call once). */
+int ll_classifier_reserve(ll_classifier *c, size_t max_tokens, size_t max_seqs, ll_error *err);
+
+/* Logits [n_seqs, K]; training enables dropout (seed picks the masks). */
+int ll_classifier_forward(ll_classifier *c, const ll_batch *b, int training, uint64_t seed, float *logits,
+                          ll_error *err);
+
+/* Forward + loss + backward; gradients are ADDED into c->grads (zero them
+ * per optimiser step; accumulate across micro-batches). labels: int32 class
+ * ids [n] (single-label) or float targets [n, K] (multi-label). loss_scale
+ * multiplies the mean loss before backward (1/accumulation steps). Returns
+ * the mean loss in *loss, logits in c->logits. */
+int ll_classifier_train_step(ll_classifier *c, const ll_batch *b, const int32_t *labels, const float *targets,
+                             uint64_t seed, float loss_scale, float *loss, ll_error *err);
+
+#endif
