@@ -106,7 +106,52 @@ static const char *SETS[] = {"sst2_train", "sst2_dev", "sst5_train", "sst5_dev",
 
 static size_t total_texts, total_tokens, total_bad;
 
-static void run_parity(const char *label, const char *tok_path, const char *ref_name, int check_offsets) {
+static int is_decode_set(const char *set) {
+    return !strcmp(set, "edge") || !strcmp(set, "sst2_dev") || !strcmp(set, "conll_valid");
+}
+
+/* decode the reference ids and compare with the reference decoder's text */
+static void run_decode(const char *label, ll_tokenizer *t, const char *ref_name, const char *set) {
+    char p1[1024], p2[1024];
+    snprintf(p1, sizeof p1, GEN "/ref/%s/%s.ref", ref_name, set);
+    snprintf(p2, sizeof p2, GEN "/dec/%s/%s.hex", ref_name, set);
+    lines R, D;
+    int ok1 = read_lines(p1, &R) == 0, ok2 = read_lines(p2, &D) == 0;
+    CHECK_MSG(ok1 && ok2, "missing decode reference %s", p2);
+    if (!ok1 || !ok2) {
+        if (ok1) free_lines(&R);
+        if (ok2) free_lines(&D);
+        return;
+    }
+    int32_t *ids = malloc((1 << 16) * sizeof *ids), *offs = malloc((1 << 17) * sizeof *offs);
+    char *want = malloc(1 << 20);
+    size_t bad = 0;
+    for (size_t i = 0; i < R.n && i < D.n; i++) {
+        int has;
+        size_t n = parse_ref(R.line[i], ids, offs, &has);
+        size_t wl = unhex(D.line[i], want);
+        char *got;
+        size_t gl;
+        ll_error err;
+        if (ll_tokenizer_decode(t, ids, n, 0, &got, &gl, &err)) {
+            bad++;
+            continue;
+        }
+        if (gl != wl || memcmp(got, want, wl) != 0) {
+            if (bad++ < 3) fprintf(stderr, "%s decode %s[%zu]: want '%.*s' got '%s'\n", label, set, i, (int)wl, want, got);
+        }
+        free(got);
+    }
+    printf("decode %-14s %-13s texts %6zu mismatches %zu\n", label, set, R.n, bad);
+    CHECK_MSG(bad == 0, "%s decode %s: %zu mismatches", label, set, bad);
+    free(ids);
+    free(offs);
+    free(want);
+    free_lines(&R);
+    free_lines(&D);
+}
+
+static void run_parity(const char *label, const char *tok_path, const char *ref_name, int check_offsets, int check_decode) {
     ll_tokenizer *t = NULL;
     ll_error err;
     int rc = ll_tokenizer_load(&t, tok_path, &err);
@@ -179,6 +224,7 @@ static void run_parity(const char *label, const char *tok_path, const char *ref_
         total_texts += n_texts;
         total_tokens += n_tok;
         total_bad += bad_ids + bad_offs;
+        if (check_decode && is_decode_set(SETS[s])) run_decode(label, t, ref_name, SETS[s]);
         free_lines(&T);
         free_lines(&R);
     }
@@ -261,12 +307,12 @@ int main(void) {
         snprintf(gguf, sizeof gguf, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
     else
         snprintf(gguf, sizeof gguf, "%s/.cache/lsllama/models/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME"));
-    run_parity("smollm2-gguf", gguf, "smollm2", 1);
-    run_parity("smollm2-json", GEN "/tok/smollm2/tokenizer.json", "smollm2", 1);
-    run_parity("llama2-json", GEN "/tok/llama2/tokenizer.json", "llama2", 1);
-    run_parity("llama2-auto", GEN "/tok/llama2_auto/tokenizer.json", "llama2_auto", 1);
-    run_parity("llama2-model", LL_SHARED_DIR "/models/llama2-tokenizer/tokenizer.model", "llama2_spm", 0);
-    run_parity("tok512-bin", LL_SHARED_DIR "/models/stories260K/tok512.bin", "tok512", 0);
+    run_parity("smollm2-gguf", gguf, "smollm2", 1, 1);
+    run_parity("smollm2-json", GEN "/tok/smollm2/tokenizer.json", "smollm2", 1, 1);
+    run_parity("llama2-json", GEN "/tok/llama2/tokenizer.json", "llama2", 1, 1);
+    run_parity("llama2-auto", GEN "/tok/llama2_auto/tokenizer.json", "llama2_auto", 1, 1);
+    run_parity("llama2-model", LL_SHARED_DIR "/models/llama2-tokenizer/tokenizer.model", "llama2_spm", 0, 1);
+    run_parity("tok512-bin", LL_SHARED_DIR "/models/stories260K/tok512.bin", "tok512", 0, 0);
     run_align("smollm2-json", GEN "/tok/smollm2", "smollm2");
     run_align("llama2-json", GEN "/tok/llama2", "llama2");
     printf("parity total: texts %zu tokens %zu mismatches %zu\n", total_texts, total_tokens, total_bad);

@@ -16,6 +16,9 @@ Writes into --out (default build/generated/tokenizer):
                            ("s-e" space separated; "-" when not compared)
   align/<tok>/conll_<split>.ref  per sentence: for each word "first-end": the tokens
                            whose Hugging Face character span overlaps the word
+  dec/<tok>/<set>.hex      per text (sets in DECODE_SETS): the reference decoder's text for
+                           the reference ids (Hugging Face decode with special tokens kept;
+                           sentencepiece decode), hex
   MANIFEST                 counts
 
 Reference makers:
@@ -239,6 +242,9 @@ def llama2c_encode(text, vocab, scores, lookup, bos=True, eos=False):
 # ---------------------------------------------------------------- writers
 
 
+DECODE_SETS = ("edge", "sst2_dev", "conll_valid")
+
+
 def write_texts(path, texts):
     with open(path, "w") as f:
         for t in texts:
@@ -306,6 +312,11 @@ def main():
                     f.write(fmt_ref(e.ids, e.offsets))
                     ntok += len(e.ids)
             manifest.append("%s %s texts %d tokens %d" % (tokname, name, len(ss), ntok))
+            if name in DECODE_SETS:
+                os.makedirs(os.path.join(out, "dec", tokname), exist_ok=True)
+                with open(os.path.join(out, "dec", tokname, name + ".hex"), "w") as f:
+                    for e in encs:
+                        f.write(backend.decode(e.ids, skip_special_tokens=False).encode("utf-8").hex() + "\n")
             if name.startswith("conll_"):
                 words = conll[name[6:]]
                 with open(os.path.join(out, "align", tokname, name + ".ref"), "w") as f:
@@ -358,6 +369,11 @@ def main():
             for x in ids:
                 f.write(fmt_ref([1] + x, None))
         manifest.append("llama2_spm %s texts %d tokens %d" % (name, len(ss), sum(len(x) + 1 for x in ids)))
+        if name in DECODE_SETS:
+            os.makedirs(os.path.join(out, "dec", "llama2_spm"), exist_ok=True)
+            with open(os.path.join(out, "dec", "llama2_spm", name + ".hex"), "w") as f:
+                for x in ids:
+                    f.write(sp.decode([1] + x).encode("utf-8").hex() + "\n")
 
     # llama2.c algorithm on tok512.bin (subset: first N texts of each set)
     vocab, scores, lookup = read_llama2c_vocab(os.path.join(sh, "models", "stories260K", "tok512.bin"))

@@ -244,7 +244,9 @@ int tok_add_added(ll_tokenizer *t, const char *content, size_t len, int32_t id, 
         return ll_fail(err, LL_ERR_FORMAT, "%s: added token '%.*s' has id %d outside the vocabulary (%d)", t->name,
                        (int)(len > 64 ? 64 : len), content, (int)id, (int)t->n_vocab);
     t->attr[id] |= TOK_ATTR_ADDED | (special ? TOK_ATTR_SPECIAL : 0);
-    if (len == 0) return LL_OK; /* an empty added token can never match */
+    /* an empty added token can never match; one that is not valid UTF-8 could
+     * split a character of the (valid) input, so it is never matched either */
+    if (len == 0 || !ll_utf8_is_valid((const uint8_t *)content, len)) return LL_OK;
     tok_added *na = realloc(t->added, (t->n_added + 1) * sizeof *na);
     if (!na) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", t->name);
     t->added = na;
@@ -266,7 +268,9 @@ int tok_add_added(ll_tokenizer *t, const char *content, size_t len, int32_t id, 
 int tok_compile(ll_tokenizer *t, pcre2_code **re, const char *pattern, size_t plen, int is_literal, ll_error *err) {
     int ec;
     PCRE2_SIZE eo;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK | (is_literal ? PCRE2_LITERAL : 0);
+    /* the pattern is checked for valid UTF-8 here (no PCRE2_NO_UTF_CHECK at
+     * compile time); subjects are valid UTF-8 by construction */
+    uint32_t opts = PCRE2_UTF | PCRE2_UCP | (is_literal ? PCRE2_LITERAL : 0);
     *re = pcre2_compile((PCRE2_SPTR)pattern, plen, opts, &ec, &eo, NULL);
     if (!*re) {
         PCRE2_UCHAR msg[256];
@@ -280,6 +284,8 @@ int tok_compile(ll_tokenizer *t, pcre2_code **re, const char *pattern, size_t pl
 
 int tok_add_norm(ll_tokenizer *t, norm_kind kind, const char *a, size_t alen, const char *b, size_t blen,
                  ll_error *err) {
+    if (!ll_utf8_is_valid((const uint8_t *)a, alen) || !ll_utf8_is_valid((const uint8_t *)b, blen))
+        return ll_fail(err, LL_ERR_FORMAT, "%s: normalizer/pre-tokenizer string is not valid UTF-8", t->name);
     norm_op *nn = realloc(t->norm, (t->n_norm + 1) * sizeof *nn);
     if (!nn) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", t->name);
     t->norm = nn;
@@ -813,7 +819,7 @@ static int encode_piece(enc_state *st, const nstr *x, size_t ps, size_t pe, emit
         size_t ko = c->arena_used;
         memcpy(c->arena + ko, p, n);
         size_t vo = (ko + n + 3) & ~(size_t)3;
-        memcpy(c->arena + vo, ec->tmp, ec->tmp_n * sizeof(int32_t));
+        if (ec->tmp_n) memcpy(c->arena + vo, ec->tmp, ec->tmp_n * sizeof(int32_t));
         c->arena_used = vo + ec->tmp_n * sizeof(int32_t);
         slot->hash = h;
         slot->key_off = (uint32_t)ko;
@@ -1058,6 +1064,7 @@ typedef struct sbuf {
 } sbuf;
 
 static int sb_put(sbuf *b, const char *s, size_t n) {
+    if (n == 0 && b->p) return 0;
     if (b->n + n + 1 > b->cap) {
         size_t nc = b->cap ? b->cap * 2 : 256;
         while (nc < b->n + n + 1) nc *= 2;
@@ -1066,7 +1073,7 @@ static int sb_put(sbuf *b, const char *s, size_t n) {
         b->p = np;
         b->cap = nc;
     }
-    memcpy(b->p + b->n, s, n);
+    if (n) memcpy(b->p + b->n, s, n);
     b->n += n;
     b->p[b->n] = 0;
     return 0;
