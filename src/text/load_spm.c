@@ -245,9 +245,12 @@ int tok_load_llama2c(ll_tokenizer **out, const uint8_t *data, size_t len, const 
             return ll_fail(err, LL_ERR_FORMAT, "%s: truncated entry for token %zu at byte %zu", name, n, pos);
         int32_t l;
         memcpy(&l, data + pos + 4, 4);
-        if (l < 0 || l > maxlen || (size_t)l > len - pos - 8)
+        if (l < 0 || l > maxlen)
             return ll_fail(err, LL_ERR_FORMAT, "%s: token %zu has bad length %d at byte %zu (max_token_length %d)", name, n,
                            (int)l, pos, (int)maxlen);
+        if ((size_t)l > len - pos - 8)
+            return ll_fail(err, LL_ERR_FORMAT, "%s: truncated: token %zu (%d bytes at byte %zu) runs past the end", name,
+                           n, (int)l, pos + 8);
         pos += 8 + (size_t)l;
         n++;
     }
