@@ -261,11 +261,49 @@ def hf_encode_all(backend, strs):
     return encs
 
 
+def make_tiny_fixtures():
+    """Write the small committed fixtures of tests/fixtures/tokenizer (run by hand: --make-tiny-fixtures)."""
+    import io
+    import json
+    import sentencepiece as spm
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    out = os.path.join(ROOT, "tests", "fixtures", "tokenizer")
+    SHARED = shared_dir()
+    lines=[l.rsplit(b"\t",1)[0].decode() for l in open(os.path.join(SHARED, "data", "sst2", "dev.tsv"),"rb").read().split(b"\n")[1:] if l]
+    # tiny sentencepiece BPE with byte fallback
+    m=io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=m, vocab_size=400, model_type="bpe",
+        byte_fallback=True, character_coverage=1.0, add_dummy_prefix=True, remove_extra_whitespaces=False,
+        normalization_rule_name="identity", minloglevel=2)
+    open(os.path.join(out, "tiny_spm.model"),"wb").write(m.getvalue())
+    # tiny byte-level BPE tokenizer.json
+    tk=Tokenizer(models.BPE())
+    tk.pre_tokenizer=pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    tk.decoder=decoders.ByteLevel()
+    tr=trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>","<|im_start|>","<|im_end|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tk.train_from_iterator(lines, tr)
+    tk.save(os.path.join(out, "tiny_bytelevel.json"))
+    print(os.path.getsize(os.path.join(out, "tiny_spm.model")), os.path.getsize(os.path.join(out, "tiny_bytelevel.json")))
+    sp=spm.SentencePieceProcessor(model_file=os.path.join(out, "tiny_spm.model"))
+    samples=["Hello world", " two  spaces ", "", "naïve café 😀", "it's 12345", "<|im_start|>user", "\t\ttabs\n", "日本語"]
+    with open(os.path.join(out, "tiny_expected.txt"),"w") as f:
+        f.write("# text (JSON string) TAB tiny_spm.model ids ([1] + sentencepiece) TAB tiny_bytelevel.json ids (tokenizers) TAB char offsets\n")
+        for s in samples:
+            e=tk.encode(s)
+            f.write(json.dumps(s)+"\t"+" ".join(map(str,[1]+sp.encode(s)))+"\t"+" ".join(map(str,e.ids))+"\t"+" ".join("%d-%d"%o for o in e.offsets)+"\n")
+    print(open(os.path.join(out, "tiny_expected.txt")).read())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "generated", "tokenizer"))
     ap.add_argument("--tok512-limit", type=int, default=2000, help="texts per set for the slow llama2.c reference")
+    ap.add_argument("--make-tiny-fixtures", action="store_true", help="rewrite tests/fixtures/tokenizer and exit")
     args = ap.parse_args()
+    if args.make_tiny_fixtures:
+        make_tiny_fixtures()
+        return
     t0 = time.time()
     out = args.out
     for d in ["texts", "tok", "ref", "align"]:

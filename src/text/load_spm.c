@@ -125,7 +125,6 @@ int tok_load_spm(ll_tokenizer **out, const uint8_t *data, size_t len, const char
                   .remove_extra_ws = 1, .escape_ws = 1};
     pb b = {data, data + len};
     pb_field f;
-    int have_norm = 0;
     while (b.p < b.end) {
         if (pb_next(&b, &f))
             return ll_fail(err, LL_ERR_FORMAT, "%s: malformed or truncated SentencePiece model (protobuf error at byte %zu)",
@@ -135,11 +134,9 @@ int tok_load_spm(ll_tokenizer **out, const uint8_t *data, size_t len, const char
         else if (f.num == 2 && parse_trainer(f.data, f.len, &s))
             return ll_fail(err, LL_ERR_FORMAT, "%s: malformed trainer_spec", name);
         else if (f.num == 3) {
-            have_norm = 1;
             if (parse_normalizer(f.data, f.len, &s)) return ll_fail(err, LL_ERR_FORMAT, "%s: malformed normalizer_spec", name);
         }
     }
-    (void)have_norm;
     if (s.n_pieces == 0) return ll_fail(err, LL_ERR_FORMAT, "%s: SentencePiece model has no pieces", name);
     if (s.model_type != 2)
         return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: SentencePiece model type %d is not supported (only BPE = 2)", name,
@@ -195,11 +192,7 @@ int tok_load_spm(ll_tokenizer **out, const uint8_t *data, size_t len, const char
     t->eos_id = s.eos_id >= 0 && s.eos_id < t->n_vocab ? (int32_t)s.eos_id : -1;
     /* sentencepiece keeps unknown characters as one unk each */
     t->fuse_unk = 0;
-    /* user-defined pieces are matched before BPE */
-    for (int32_t i = 0; i < t->n_vocab; i++)
-        if (t->attr[i] == 0 && t->len[i] > 0) {
-            /* type 4 = user defined: we did not keep the type; re-scan below */
-        }
+    /* user-defined pieces (type 4) are matched in the text before BPE */
     b.p = data;
     id = 0;
     while (b.p < b.end) {

@@ -329,7 +329,6 @@ int tok_ready(ll_tokenizer *t, ll_error *err) {
     t->md = pcre2_match_data_create(4, NULL);
     t->cache = cache_new();
     if (!t->md || !t->cache) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", t->name);
-    for (int32_t i = 0; i < 3 && i < t->n_vocab; i++) (void)i;
     if (t->unk_id >= t->n_vocab) t->unk_id = -1;
     if (t->bos_id >= t->n_vocab) t->bos_id = -1;
     if (t->eos_id >= t->n_vocab) t->eos_id = -1;
@@ -449,7 +448,7 @@ void ll_encoding_free(ll_encoding *e) {
     memset(e, 0, sizeof *e);
 }
 
-static int nstr_reserve(nstr *x, size_t n, int aligned) {
+static int nstr_reserve(nstr *x, size_t n, int aligned_unused) {
     if (n > x->cap) {
         size_t nc = x->cap ? x->cap : 256;
         while (nc < n) nc *= 2;
@@ -462,7 +461,7 @@ static int nstr_reserve(nstr *x, size_t n, int aligned) {
         if (!a0 || !a1) return -1;
         x->cap = nc;
     }
-    (void)aligned;
+    (void)aligned_unused;
     return 0;
 }
 
@@ -620,11 +619,7 @@ typedef struct seg {
 
 /* split one piece [ps, pe) of string x by op into ranges appended to r[which] */
 static int split_piece(enc_state *st, const split_op *op, const char *x, size_t ps, size_t pe, int which, size_t *n) {
-    /* collect segments: gap/match alternation, non-empty only */
-    seg buf[2];
-    int nb = 0; /* pending output (for merge behaviors we need the last one) */
-    (void)buf;
-    (void)nb;
+    /* walk the gap/match alternation (non-empty segments only) */
     size_t pos = 0, len = pe - ps;
     const char *sub = x + ps;
     /* state for behaviors */
@@ -1006,21 +1001,13 @@ int ll_tokenizer_encode(ll_tokenizer *t, const char *text, size_t len, int flags
             free(map);
             return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", t->name);
         }
-        int32_t c = 0;
-        for (size_t i = 0; i < n; i++) {
-            cidx[i] = c;
-            if (((uint8_t)s[i] & 0xC0) != 0x80) {
-                cidx[i] = c;
-                c++;
-            }
-        }
-        cidx[n] = c;
-        /* for continuation bytes cidx = index of their character + 1; fix: */
-        c = -1;
+        /* cidx[i] = index of the character that byte i belongs to; cidx[n] = count */
+        int32_t c = -1;
         for (size_t i = 0; i < n; i++) {
             if (((uint8_t)s[i] & 0xC0) != 0x80) c++;
             cidx[i] = c;
         }
+        cidx[n] = c + 1;
     }
     for (size_t i = 0; i < enc->n; i++) {
         int64_t b0 = enc->byte_start[i], b1 = enc->byte_end[i];
@@ -1035,10 +1022,8 @@ int ll_tokenizer_encode(ll_tokenizer *t, const char *text, size_t len, int flags
         while (b0 > 0 && b0 < (int64_t)n && ((uint8_t)s[b0] & 0xC0) == 0x80) b0--;
         while (b1 < (int64_t)n && b1 > 0 && ((uint8_t)s[b1] & 0xC0) == 0x80) b1++;
         if (cidx) {
-            enc->char_start[i] = b0 < (int64_t)n ? cidx[b0] : cidx[n];
-            enc->char_end[i] = b1 < (int64_t)n ? cidx[b1] : cidx[n];
-            if (b1 >= (int64_t)n) enc->char_end[i] = n ? cidx[n - 1] + 1 : 0;
-            if (b0 >= (int64_t)n) enc->char_start[i] = n ? cidx[n - 1] + 1 : 0;
+            enc->char_start[i] = cidx[b0];
+            enc->char_end[i] = cidx[b1];
         } else {
             enc->char_start[i] = (int32_t)b0;
             enc->char_end[i] = (int32_t)b1;
