@@ -47,7 +47,9 @@ static int ids_equal(const ll_encoding *e, const int32_t *ids, size_t n) {
 static void test_tiny_fixtures(void) {
     ll_tokenizer *spm = load(FIX "/tiny_spm.model");
     ll_tokenizer *bl = load(FIX "/tiny_bytelevel.json");
+    ll_tokenizer *gg = load(FIX "/tiny_spm.gguf"); /* same vocabulary as GGUF metadata (model = llama) */
     CHECK(ll_tokenizer_get_format(spm) == LL_TOKFMT_SPM);
+    CHECK(ll_tokenizer_get_format(gg) == LL_TOKFMT_GGUF && ll_tokenizer_get_kind(gg) == LL_TOK_SPM_BPE);
     CHECK(ll_tokenizer_get_kind(bl) == LL_TOK_BYTE_LEVEL_BPE);
     FILE *f = fopen(FIX "/tiny_expected.txt", "r");
     REQUIRE(f);
@@ -67,6 +69,8 @@ static void test_tiny_fixtures(void) {
         size_t n = parse_ids(f2, want);
         CHECK(ll_tokenizer_encode(spm, text, strlen(text), LL_TOK_DEFAULT, &enc, &err) == 0);
         CHECK_MSG(ids_equal(&enc, want, n), "tiny_spm ids for %s", f1);
+        CHECK(ll_tokenizer_encode(gg, text, strlen(text), LL_TOK_DEFAULT, &enc, &err) == 0);
+        CHECK_MSG(ids_equal(&enc, want, n), "tiny_spm.gguf ids for %s", f1);
         n = f3 ? parse_ids(f3, want) : 0;
         CHECK(ll_tokenizer_encode(bl, text, strlen(text), LL_TOK_DEFAULT, &enc, &err) == 0);
         CHECK_MSG(ids_equal(&enc, want, n), "tiny_bytelevel ids for %s", f1);
@@ -90,6 +94,7 @@ static void test_tiny_fixtures(void) {
     ll_encoding_free(&enc);
     ll_tokenizer_free(spm);
     ll_tokenizer_free(bl);
+    ll_tokenizer_free(gg);
 }
 
 static void test_known_ids(void) {

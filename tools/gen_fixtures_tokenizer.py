@@ -292,7 +292,26 @@ def make_tiny_fixtures():
         for s in samples:
             e=tk.encode(s)
             f.write(json.dumps(s)+"\t"+" ".join(map(str,[1]+sp.encode(s)))+"\t"+" ".join(map(str,e.ids))+"\t"+" ".join("%d-%d"%o for o in e.offsets)+"\n")
-    print(open(os.path.join(out, "tiny_expected.txt")).read())
+    # the same vocabulary as GGUF metadata (tokenizer.ggml.model = llama)
+    import gguf
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    mp = pb.ModelProto()
+    mp.ParseFromString(open(os.path.join(out, "tiny_spm.model"), "rb").read())
+    w = gguf.GGUFWriter(os.path.join(out, "tiny_spm.gguf"), "llama")
+    w.add_tokenizer_model("llama")
+    w.add_token_list([p.piece.encode("utf-8") for p in mp.pieces])
+    w.add_token_scores([p.score for p in mp.pieces])
+    w.add_token_types([p.type for p in mp.pieces])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    w.add_add_bos_token(True)
+    w.add_add_eos_token(False)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
 
 
 def main():
