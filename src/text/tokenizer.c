@@ -1080,6 +1080,17 @@ static int sb_put_lossy(sbuf *b, const uint8_t *s, size_t n) {
     return 0;
 }
 
+static int hexval(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* "<0xAB>" -> 0xAB, else -1 (pieces are not NUL-terminated) */
+static int byte_piece_value(const char *p, size_t n) {
+    if (n != 6 || p[0] != '<' || p[1] != '0' || p[2] != 'x' || p[5] != '>') return -1;
+    int h = hexval(p[3]), l = hexval(p[4]);
+    return h < 0 || l < 0 ? -1 : h * 16 + l;
+}
+
 int ll_tokenizer_decode(const ll_tokenizer *t, const int32_t *ids, size_t n, int skip_special, char **out,
                         size_t *len, ll_error *err) {
     *out = NULL;
@@ -1130,8 +1141,8 @@ int ll_tokenizer_decode(const ll_tokenizer *t, const int32_t *ids, size_t n, int
         }
         /* sentencepiece style */
         if ((a & TOK_ATTR_BYTE) || (t->format == LL_TOKFMT_LLAMA2C && id >= 3 && id < 259 && pl == 6 && p[0] == '<')) {
-            unsigned v;
-            if (pl == 6 && sscanf(p, "<0x%2X>", &v) == 1) {
+            int v = byte_piece_value(p, pl);
+            if (v >= 0) {
                 uint8_t byte = (uint8_t)v;
                 rc = sb_put(&raw, (const char *)&byte, 1);
                 continue;
