@@ -1,6 +1,157 @@
+/* lsllama tokenize: text lines in, token ids out. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli/commands.h"
+#include "lsllama_tokenizer.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: lsllama tokenize MODEL_OR_TOKENIZER [--offsets] [--byte-offsets] [--no-special]\n"
+            "                        [--no-parse-special] [--pieces] [--decode] [--info]\n"
+            "\n"
+            "Reads UTF-8 text lines from standard input (the trailing newline is not part\n"
+            "of the text) and writes one line of space-separated token ids per input line.\n"
+            "MODEL_OR_TOKENIZER: a GGUF model, tokenizer.json, SentencePiece tokenizer.model,\n"
+            "llama2.c tokenizer.bin, or a directory holding tokenizer.json / tokenizer.model.\n"
+            "\n"
+            "  --offsets          write each token as ID:START-END, START/END in characters\n"
+            "                     (code points) of the input line, END exclusive\n"
+            "  --byte-offsets     same with byte offsets into the input line\n"
+            "  --no-special       do not add BOS/EOS (Hugging Face add_special_tokens=False)\n"
+            "  --no-parse-special treat special tokens written in the text as plain text\n"
+            "  --pieces           write each token's vocabulary string instead of its id\n"
+            "  --decode           reverse: read lines of ids, write the decoded text\n"
+            "  --info             print vocabulary size and BOS/EOS/UNK ids, then exit\n"
+            "\n"
+            "Invalid UTF-8 is replaced by U+FFFD (as Python's errors='replace') before\n"
+            "tokenization; character offsets count code points of the replaced text.\n");
+}
+
+static int decode_lines(ll_tokenizer *t) {
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int32_t *ids = NULL;
+    size_t ids_cap = 0;
+    int status = 0;
+    while ((n = getline(&line, &cap, stdin)) >= 0) {
+        size_t k = 0;
+        char *p = line, *end;
+        for (;;) {
+            long v = strtol(p, &end, 10);
+            if (end == p) break;
+            if (k == ids_cap) {
+                ids_cap = ids_cap ? ids_cap * 2 : 256;
+                ids = realloc(ids, ids_cap * sizeof *ids);
+                if (!ids) {
+                    fprintf(stderr, "lsllama tokenize: out of memory\n");
+                    return 1;
+                }
+            }
+            ids[k++] = (int32_t)v;
+            p = end;
+        }
+        char *text;
+        size_t len;
+        ll_error err;
+        if (ll_tokenizer_decode(t, ids, k, 0, &text, &len, &err)) {
+            fprintf(stderr, "lsllama tokenize: %s\n", err.message);
+            status = 1;
+            continue;
+        }
+        fwrite(text, 1, len, stdout);
+        fputc('\n', stdout);
+        free(text);
+    }
+    free(ids);
+    free(line);
+    return status;
+}
+
 int cmd_tokenize(int argc, char **argv) {
-    fprintf(stderr, "lsllama tokenize: not implemented yet\n");
-    return 1;
+    const char *path = NULL;
+    int offsets = 0, byte_offsets = 0, pieces = 0, decode = 0, info = 0;
+    int flags = LL_TOK_DEFAULT;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--offsets")) offsets = 1;
+        else if (!strcmp(a, "--byte-offsets")) byte_offsets = 1;
+        else if (!strcmp(a, "--no-special")) flags &= ~LL_TOK_ADD_SPECIAL;
+        else if (!strcmp(a, "--no-parse-special")) flags &= ~LL_TOK_PARSE_SPECIAL;
+        else if (!strcmp(a, "--pieces")) pieces = 1;
+        else if (!strcmp(a, "--decode")) decode = 1;
+        else if (!strcmp(a, "--info")) info = 1;
+        else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "lsllama tokenize: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        } else if (!path) path = a;
+        else {
+            fprintf(stderr, "lsllama tokenize: unexpected argument '%s'\n", a);
+            return 2;
+        }
+    }
+    if (!path) {
+        usage(stderr);
+        return 2;
+    }
+    ll_tokenizer *t;
+    ll_error err;
+    if (ll_tokenizer_load(&t, path, &err)) {
+        fprintf(stderr, "lsllama tokenize: %s\n", err.message);
+        return 1;
+    }
+    if (info) {
+        printf("vocab %d bos %d eos %d unk %d kind %s\n", ll_tokenizer_n_vocab(t), ll_tokenizer_bos_id(t),
+               ll_tokenizer_eos_id(t), ll_tokenizer_unk_id(t),
+               ll_tokenizer_get_kind(t) == LL_TOK_BYTE_LEVEL_BPE ? "byte-level-bpe" : "sentencepiece-bpe");
+        ll_tokenizer_free(t);
+        return 0;
+    }
+    if (decode) {
+        int rc = decode_lines(t);
+        ll_tokenizer_free(t);
+        return rc;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    ll_encoding enc = {0};
+    int status = 0;
+    while ((n = getline(&line, &cap, stdin)) >= 0) {
+        size_t len = (size_t)n;
+        if (len && line[len - 1] == '\n') len--;
+        if (ll_tokenizer_encode(t, line, len, flags, &enc, &err)) {
+            fprintf(stderr, "lsllama tokenize: %s\n", err.message);
+            status = 1;
+            fputc('\n', stdout);
+            continue;
+        }
+        for (size_t i = 0; i < enc.n; i++) {
+            if (i) fputc(' ', stdout);
+            if (pieces) {
+                size_t pl;
+                const char *p = ll_tokenizer_piece(t, enc.ids[i], &pl);
+                fwrite(p, 1, pl, stdout);
+            } else {
+                printf("%d", (int)enc.ids[i]);
+            }
+            if (offsets) printf(":%d-%d", (int)enc.char_start[i], (int)enc.char_end[i]);
+            if (byte_offsets) printf(":%lld-%lld", (long long)enc.byte_start[i], (long long)enc.byte_end[i]);
+        }
+        fputc('\n', stdout);
+    }
+    free(line);
+    ll_encoding_free(&enc);
+    ll_tokenizer_free(t);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "lsllama tokenize: write error\n");
+        return 1;
+    }
+    return status;
 }

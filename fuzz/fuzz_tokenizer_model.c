@@ -1,0 +1,38 @@
+/* libFuzzer target: the SentencePiece tokenizer.model reader (and the llama2.c tokenizer.bin reader on the same bytes), then encode/decode with
+ * whatever loads. Build: CC=clang cmake -DLL_FUZZ=ON
+ * -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link,address,undefined -B build-fuzz */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsllama_tokenizer.h"
+
+static void exercise(ll_tokenizer *t, const uint8_t *data, size_t size) {
+    static const char *texts[] = {"Hello world", " it's  12345 ", "a\xF0\x9F\x98\x80z\xff", "<|im_start|>x<s>", ""};
+    ll_encoding enc = {0};
+    ll_error err;
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        if (ll_tokenizer_encode(t, texts[i], strlen(texts[i]), LL_TOK_DEFAULT, &enc, &err) == 0) {
+            char *out;
+            size_t len;
+            if (ll_tokenizer_decode(t, enc.ids, enc.n, 0, &out, &len, &err) == 0) free(out);
+        }
+    }
+    size_t n = size < 256 ? size : 256;
+    ll_tokenizer_encode(t, (const char *)data, n, LL_TOK_DEFAULT, &enc, &err);
+    ll_encoding_free(&enc);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    ll_tokenizer *t;
+    ll_error err;
+    if (ll_tokenizer_load_memory(&t, data, size, LL_TOKFMT_SPM, "fuzz.model", &err) == 0) {
+        exercise(t, data, size);
+        ll_tokenizer_free(t);
+    }
+    if (ll_tokenizer_load_memory(&t, data, size, LL_TOKFMT_LLAMA2C, "fuzz.bin", &err) == 0) {
+        exercise(t, data, size);
+        ll_tokenizer_free(t);
+    }
+    return 0;
+}

@@ -1,0 +1,197 @@
+/* BPE merge engine: symbols in a linked list, candidate merges in a binary
+ * heap ordered by (rank, position), stale candidates skipped when popped.
+ * Equivalent to Hugging Face tokenizers' Word::merge_all and to
+ * sentencepiece's BPE agenda (rank = dense rank of the merged piece's score). */
+#include "text/bpe.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "text/utf8.h"
+
+typedef struct bpe_sym {
+    int32_t id;
+    int32_t prev, next;
+    uint32_t start, len; /* bytes, relative to the piece */
+} bpe_sym;
+
+typedef struct bpe_cand {
+    int32_t rank;
+    int32_t left, right;
+    int32_t lid, rid, merged;
+} bpe_cand;
+
+struct bpe_scratch {
+    bpe_sym *sym;
+    size_t sym_cap;
+    bpe_cand *heap;
+    size_t heap_cap, heap_n;
+};
+
+bpe_scratch *bpe_scratch_new(void) { return calloc(1, sizeof(bpe_scratch)); }
+
+void bpe_scratch_free(bpe_scratch *s) {
+    if (!s) return;
+    free(s->sym);
+    free(s->heap);
+    free(s);
+}
+
+static inline int cand_less(const bpe_cand *a, const bpe_cand *b) {
+    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
+}
+
+static int heap_push(bpe_scratch *s, bpe_cand c) {
+    if (s->heap_n == s->heap_cap) {
+        size_t nc = s->heap_cap ? s->heap_cap * 2 : 256;
+        bpe_cand *nh = realloc(s->heap, nc * sizeof *nh);
+        if (!nh) return -1;
+        s->heap = nh;
+        s->heap_cap = nc;
+    }
+    size_t i = s->heap_n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!cand_less(&c, &s->heap[p])) break;
+        s->heap[i] = s->heap[p];
+        i = p;
+    }
+    s->heap[i] = c;
+    return 0;
+}
+
+static bpe_cand heap_pop(bpe_scratch *s) {
+    bpe_cand top = s->heap[0];
+    bpe_cand last = s->heap[--s->heap_n];
+    size_t n = s->heap_n, i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1;
+        if (l >= n) break;
+        size_t r = l + 1, m = (r < n && cand_less(&s->heap[r], &s->heap[l])) ? r : l;
+        if (!cand_less(&s->heap[m], &last)) break;
+        s->heap[i] = s->heap[m];
+        i = m;
+    }
+    if (n) s->heap[i] = last;
+    return top;
+}
+
+static int push_pair(bpe_scratch *s, const ll_pairmap *pm, int32_t left) {
+    bpe_sym *sym = s->sym;
+    int32_t right = sym[left].next;
+    if (right < 0) return 0;
+    const ll_pair_entry *e = ll_pairmap_get(pm, sym[left].id, sym[right].id);
+    if (!e) return 0;
+    bpe_cand c = {e->rank, left, right, sym[left].id, sym[right].id, e->merged};
+    return heap_push(s, c);
+}
+
+static int ensure_syms(bpe_scratch *s, size_t n) {
+    if (n <= s->sym_cap) return 0;
+    size_t nc = s->sym_cap ? s->sym_cap : 256;
+    while (nc < n) nc *= 2;
+    bpe_sym *ns = realloc(s->sym, nc * sizeof *ns);
+    if (!ns) return -1;
+    s->sym = ns;
+    s->sym_cap = nc;
+    return 0;
+}
+
+int bpe_encode_piece(const bpe_params *p, bpe_scratch *s, const uint8_t *text, size_t n, bpe_emit_fn emit,
+                     void *ctx) {
+    if (n == 0) return 0;
+    if (p->ignore_merges && p->lookup) {
+        int32_t id = p->lookup(p->lookup_ctx, (const char *)text, n);
+        if (id >= 0) return emit(ctx, id, 0, (uint32_t)n);
+    }
+    if (ensure_syms(s, n + 1)) return -1;
+    bpe_sym *sym = s->sym;
+    size_t ns = 0;
+    if (p->byte_level) {
+        for (size_t i = 0; i < n; i++) {
+            int32_t id = p->byte_id[text[i]];
+            if (id < 0) {
+                if (p->unk_id < 0) continue;
+                id = p->unk_id;
+            }
+            sym[ns].id = id;
+            sym[ns].start = (uint32_t)i;
+            sym[ns].len = 1;
+            ns++;
+        }
+    } else {
+        int pending_unk = 0;
+        for (size_t i = 0; i < n;) {
+            size_t cl = (size_t)ll_utf8_len(text[i]);
+            if (cl > n - i) cl = n - i;
+            int32_t id = -1;
+            if (cl == 1 && text[i] < 0x80)
+                id = p->ascii_id[text[i]];
+            else
+                id = p->lookup(p->lookup_ctx, (const char *)text + i, cl);
+            if (id >= 0) {
+                sym[ns].id = id;
+                sym[ns].start = (uint32_t)i;
+                sym[ns].len = (uint32_t)cl;
+                ns++;
+                pending_unk = 0;
+                i += cl;
+                continue;
+            }
+            if (p->byte_fallback) {
+                int ok = 1;
+                for (size_t j = 0; j < cl; j++)
+                    if (p->byte_id[text[i + j]] < 0) ok = 0;
+                if (ok) {
+                    for (size_t j = 0; j < cl; j++) {
+                        sym[ns].id = p->byte_id[text[i + j]];
+                        sym[ns].start = (uint32_t)(i + j);
+                        sym[ns].len = 1;
+                        ns++;
+                    }
+                    pending_unk = 0;
+                    i += cl;
+                    continue;
+                }
+            }
+            if (p->unk_id >= 0) {
+                if (p->fuse_unk && pending_unk) {
+                    sym[ns - 1].len += (uint32_t)cl;
+                } else {
+                    sym[ns].id = p->unk_id;
+                    sym[ns].start = (uint32_t)i;
+                    sym[ns].len = (uint32_t)cl;
+                    ns++;
+                    pending_unk = 1;
+                }
+            }
+            i += cl;
+        }
+    }
+    for (size_t i = 0; i < ns; i++) {
+        sym[i].prev = (int32_t)i - 1;
+        sym[i].next = i + 1 < ns ? (int32_t)i + 1 : -1;
+    }
+    s->heap_n = 0;
+    if (p->merges->count) {
+        for (size_t i = 0; i + 1 < ns; i++)
+            if (push_pair(s, p->merges, (int32_t)i)) return -1;
+        while (s->heap_n) {
+            bpe_cand c = heap_pop(s);
+            bpe_sym *l = &sym[c.left], *r = &sym[c.right];
+            if (l->len == 0 || l->next != c.right || l->id != c.lid || r->len == 0 || r->id != c.rid) continue;
+            l->id = c.merged;
+            l->len += r->len;
+            l->next = r->next;
+            if (r->next >= 0) sym[r->next].prev = c.left;
+            r->len = 0;
+            if (l->prev >= 0 && push_pair(s, p->merges, l->prev)) return -1;
+            if (push_pair(s, p->merges, c.left)) return -1;
+        }
+    }
+    for (int32_t i = ns ? 0 : -1; i >= 0; i = sym[i].next) {
+        int rc = emit(ctx, sym[i].id, sym[i].start, sym[i].len);
+        if (rc) return rc;
+    }
+    return 0;
+}
