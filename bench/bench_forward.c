@@ -2,11 +2,11 @@
  * about N tokens (no padding), beside an sgemm figure measured in the same
  * run. Prints tokens/s, achieved GFLOP/s, the fraction of sgemm, peak RSS.
  *
- *   bench_forward MODEL --ids FILE [--batch-tokens 2048] [--reps 3]
- *                       [--mask causal|bidirectional]
+ *   bench_forward MODEL (--tsv FILE | --ids FILE) [--batch-tokens 2048]
+ *                 [--reps 3] [--mask causal|bidirectional]
  *
- * FILE holds one token-id sequence per line (scripts/bench.sh makes it from
- * the SST-2 dev sentences with `lsllama tokenize`). */
+ * --tsv: a TSV with a header whose first column is the text (SST-2), encoded
+ * with the model's own tokenizer; --ids: one token-id sequence per line. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "lsllama.h"
+#include "lsllama_tokenizer.h"
 
 static double now(void) {
     struct timespec ts;
@@ -42,22 +43,54 @@ static double sgemm_gflops(int M, int N, int K, int reps) {
 }
 
 int main(int argc, char **argv) {
-    const char *model_path = NULL, *ids_path = NULL;
+    const char *model_path = NULL, *ids_path = NULL, *tsv_path = NULL;
     int batch_tokens = 2048, reps = 3, bidir = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--ids") && i + 1 < argc) ids_path = argv[++i];
+        else if (!strcmp(argv[i], "--tsv") && i + 1 < argc) tsv_path = argv[++i];
         else if (!strcmp(argv[i], "--batch-tokens") && i + 1 < argc) batch_tokens = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--mask") && i + 1 < argc) bidir = !strcmp(argv[++i], "bidirectional");
         else model_path = argv[i];
     }
-    if (!model_path || !ids_path || batch_tokens < 1 || reps < 1) {
-        fprintf(stderr, "usage: bench_forward MODEL --ids FILE [--batch-tokens N] [--reps R] [--mask causal|bidirectional]\n");
+    if (!model_path || !(ids_path || tsv_path) || batch_tokens < 1 || reps < 1) {
+        fprintf(stderr, "usage: bench_forward MODEL (--tsv FILE | --ids FILE) [--batch-tokens N] [--reps R] "
+                        "[--mask causal|bidirectional]\n");
         return 2;
     }
-    /* Read the sequences. */
-    FILE *f = fopen(ids_path, "r");
-    if (!f) {
+    ll_error err = {0};
+    FILE *f;
+    if (tsv_path) { /* tokenize the first column into a temporary id file */
+        ll_tokenizer *tk;
+        if (ll_tokenizer_load(&tk, model_path, &err)) {
+            fprintf(stderr, "bench_forward: %s\n", err.message);
+            return 1;
+        }
+        FILE *in = fopen(tsv_path, "r");
+        if (!in) {
+            perror(tsv_path);
+            return 1;
+        }
+        f = tmpfile();
+        char *l = NULL;
+        size_t lc = 0;
+        ll_encoding enc = {0};
+        for (int first = 1; getline(&l, &lc, in) > 0; first = 0) {
+            if (first) continue; /* header */
+            const size_t n = strcspn(l, "\t\n");
+            if (ll_tokenizer_encode(tk, l, n, LL_TOK_DEFAULT, &enc, &err)) {
+                fprintf(stderr, "bench_forward: %s\n", err.message);
+                return 1;
+            }
+            for (size_t i = 0; i < enc.n; i++) fprintf(f, i ? " %d" : "%d", enc.ids[i]);
+            fputc('\n', f);
+        }
+        free(l);
+        fclose(in);
+        ll_encoding_free(&enc);
+        ll_tokenizer_free(tk);
+        rewind(f);
+    } else if (!(f = fopen(ids_path, "r"))) {
         perror(ids_path);
         return 1;
     }
@@ -81,7 +114,6 @@ int main(int argc, char **argv) {
     fclose(f);
 
     ll_model *m;
-    ll_error err = {0};
     double t0 = now();
     if (ll_model_load(&m, model_path, NULL, &err)) {
         fprintf(stderr, "bench_forward: %s\n", err.message);

@@ -26,7 +26,7 @@ fi
 # torch 2.13.0 is the CPU build that lies on this workplace's disk; asking for it
 # by exact version keeps pip from pulling a multi-GB CUDA build.
 PY=${PYTHON:-python3}
-if ! $PY -c "import torch, transformers, gguf, safetensors, numpy, tokenizers, sentencepiece" 2>/dev/null; then
+if ! $PY -c "import torch, transformers, gguf, safetensors, numpy, tokenizers, sentencepiece, google.protobuf, peft" 2>/dev/null; then
   echo "setup: installing Python packages for reference fixtures"
   $PY -m pip install -q torch==2.13.0
   $PY -m pip install -q -r "$ROOT/tools/requirements.txt"
