@@ -9,7 +9,7 @@ CACHE="${LSLLAMA_CACHE:-$HOME/.cache/lsllama}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # --- Debian packages ---------------------------------------------------------
-DEB_PKGS=(build-essential cmake pkg-config libopenblas-dev libcjson-dev libpcre2-dev
+DEB_PKGS=(build-essential cmake pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev libpcre2-dev
           clang libclang-rt-14-dev unzip python3-pip)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
