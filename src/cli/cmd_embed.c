@@ -6,13 +6,17 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "lsllama.h"
+#include "lsllama_tokenizer.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: lsllama embed MODEL [--pool last|mean|max|first] [--mask causal|bidirectional]\n"
-            "                         [--bidirectional-from K] [--batch-tokens N] [--input FILE]\n\n"
+            "                         [--bidirectional-from K] [--batch-tokens N] [--input FILE]\n"
+            "                         [--text [--tokenizer PATH]]\n\n"
             "Reads token-id sequences, one per line (ids separated by spaces), from FILE or stdin and\n"
             "writes one line per sequence: the pooled final-norm hidden state, values separated by spaces.\n"
+            "  --text               input lines are text, encoded with the model's own tokenizer (GGUF\n"
+            "                       metadata or the folder's tokenizer.json), or with --tokenizer PATH\n"
             "  --pool               last (default), mean, max or first token\n"
             "  --mask               causal (default) or bidirectional attention in every layer\n"
             "  --bidirectional-from causal in layers < K, bidirectional from layer K on (0 = all)\n"
@@ -56,7 +60,8 @@ static int flush(ll_model *m, pending *b, const ll_forward_options *fo, ll_pool 
 }
 
 int cmd_embed(int argc, char **argv) {
-    const char *path = NULL, *input = NULL;
+    const char *path = NULL, *input = NULL, *tok_path = NULL;
+    int text_mode = 0;
     ll_pool pool = LL_POOL_LAST;
     int bidirectional = 0;
     long bidir_from = -1, batch_tokens = 2048;
@@ -90,6 +95,11 @@ int cmd_embed(int argc, char **argv) {
         } else if (!strcmp(a, "--batch-tokens") && val) {
             i++;
             if (!cli_parse_int("embed", a, val, 1, 1 << 24, &batch_tokens)) return 2;
+        } else if (!strcmp(a, "--text")) {
+            text_mode = 1;
+        } else if (!strcmp(a, "--tokenizer") && val) {
+            tok_path = argv[++i];
+            text_mode = 1;
         } else if (!strcmp(a, "--input") && val) {
             input = argv[++i];
         } else if (a[0] == '-' || path) {
@@ -121,6 +131,14 @@ int cmd_embed(int argc, char **argv) {
         ll_model_free(m);
         return 2;
     }
+    ll_tokenizer *tok = NULL;
+    ll_encoding enc = {0};
+    if (text_mode && ll_tokenizer_load(&tok, tok_path ? tok_path : path, &err)) {
+        fprintf(stderr, "lsllama embed: %s\n", err.message);
+        ll_model_free(m);
+        if (in != stdin) fclose(in);
+        return 1;
+    }
     ll_forward_options fo = {.bidirectional_from = bidir_from >= 0 ? (int)bidir_from : (bidirectional ? 0 : cfg->n_layers)};
     pending b = {0};
     char *line = NULL;
@@ -133,14 +151,36 @@ int cmd_embed(int argc, char **argv) {
     while (!rc && (n = cli_getline(&line, &line_cap, in)) >= 0) {
         lineno++;
         char msg[256];
-        long k = cli_parse_ids(line, &ids, &ids_cap, msg, sizeof msg);
+        long k;
+        if (tok) {
+            if (ll_tokenizer_encode(tok, line, (size_t)n, LL_TOK_DEFAULT, &enc, &err)) {
+                fprintf(stderr, "lsllama embed: %s:%ld: %s\n", name, lineno, err.message);
+                rc = 1;
+                break;
+            }
+            if (enc.n > ids_cap) {
+                int32_t *ni = realloc(ids, enc.n * sizeof *ni);
+                if (!ni) {
+                    fprintf(stderr, "lsllama embed: out of memory\n");
+                    rc = 1;
+                    break;
+                }
+                ids = ni;
+                ids_cap = enc.n;
+            }
+            memcpy(ids, enc.ids, enc.n * sizeof *ids);
+            k = (long)enc.n;
+        } else {
+            k = cli_parse_ids(line, &ids, &ids_cap, msg, sizeof msg);
+        }
         if (k < 0) {
             fprintf(stderr, "lsllama embed: %s:%ld: %s\n", name, lineno, msg);
             rc = 1;
             break;
         }
         if (k == 0) {
-            fprintf(stderr, "lsllama embed: %s:%ld: empty sequence\n", name, lineno);
+            fprintf(stderr, "lsllama embed: %s:%ld: empty sequence%s\n", name, lineno,
+                    tok ? " (the text encodes to no tokens)" : "");
             rc = 1;
             break;
         }
@@ -175,6 +215,8 @@ int cmd_embed(int argc, char **argv) {
     free(line);
     free(ids);
     free(pooled);
+    ll_encoding_free(&enc);
+    ll_tokenizer_free(tok);
     free(b.tokens);
     free(b.seq_start);
     ll_model_free(m);
