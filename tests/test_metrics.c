@@ -1,0 +1,50 @@
+/* Classification metrics against scikit-learn (fixture:
+ * tools/gen_fixtures_metrics.py), including classes never predicted or never
+ * in the gold labels (zero_division = 0). */
+#include "train/metrics.h"
+#include "test_util.h"
+
+static int read_row(FILE *f, const char *key, double *v, int n) {
+    char word[32];
+    if (fscanf(f, "%31s", word) != 1 || strcmp(word, key)) return 0;
+    for (int i = 0; i < n; i++)
+        if (fscanf(f, "%lf", &v[i]) != 1) return 0;
+    return 1;
+}
+
+int main(void) {
+    FILE *f = fopen(LL_SOURCE_DIR "/tests/fixtures/metrics/cases.txt", "r");
+    REQUIRE(f);
+    int k, n, cases = 0;
+    while (fscanf(f, " case %d %d", &k, &n) == 2) {
+        double *gold = malloc(n * sizeof(double)), *pred = malloc(n * sizeof(double)), v[16], acc;
+        REQUIRE(read_row(f, "gold", gold, n) && read_row(f, "pred", pred, n));
+        ll_class_metrics m;
+        REQUIRE(ll_metrics_init(&m, k));
+        for (int i = 0; i < n; i++) ll_metrics_add(&m, (int)gold[i], (int)pred[i]);
+        ll_metrics_finish(&m);
+        REQUIRE(read_row(f, "accuracy", &acc, 1));
+        CHECK(fabs(m.accuracy - acc) < 1e-12);
+        const char *rows[] = {"precision", "recall", "f1", "support"};
+        for (int r = 0; r < 4; r++) {
+            REQUIRE(read_row(f, rows[r], v, k));
+            for (int c = 0; c < k; c++) {
+                const double got = r == 0 ? m.precision[c] : r == 1 ? m.recall[c] : r == 2 ? m.f1[c] : (double)m.support[c];
+                CHECK_MSG(fabs(got - v[c]) < 1e-12, "case %d %s[%d]: %.17g vs %.17g", cases, rows[r], c, got, v[c]);
+            }
+        }
+        REQUIRE(read_row(f, "macro", v, 3));
+        CHECK(fabs(m.macro_precision - v[0]) < 1e-12 && fabs(m.macro_recall - v[1]) < 1e-12 &&
+              fabs(m.macro_f1 - v[2]) < 1e-12);
+        REQUIRE(read_row(f, "weighted_f1", v, 1));
+        CHECK(fabs(m.weighted_f1 - v[0]) < 1e-12);
+        if (cases == 1) ll_metrics_write_table(&m, NULL, stdout);
+        ll_metrics_free(&m);
+        free(gold);
+        free(pred);
+        cases++;
+    }
+    fclose(f);
+    CHECK(cases == 5);
+    return test_summary("test_metrics");
+}
