@@ -380,6 +380,22 @@ static void test_bad_input(ll_classifier *trained) {
     d = copy_adapter(src, "not_targeted");
     edit_config(d, "target_modules", "[\"q_proj\", \"v_proj\"]");
     expect_load_fail("tensor of a module not targeted", d, LL_ERR_CONFIG, "o_proj", "target_modules");
+    d = copy_adapter(src, "qualified");
+    edit_config(d, "target_modules", "[\"o_proj\", \"self_attn.q_proj\", \"v_proj\"]");
+    edit_config(d, "modules_to_save", "[\"classifier\", \"score\"]");
+    {
+        ll_classifier *c = NULL;
+        ll_error err = {0};
+        CHECK_MSG(ll_adapter_load(d, M, NULL, &c, NULL, &err) == 0 && same_params(c, trained),
+                  "qualified target names: %s", err.message);
+        ll_classifier_free(c);
+    }
+    d = copy_adapter(src, "all_linear");
+    edit_config(d, "target_modules", "\"all-linear\"");
+    expect_load_fail("all-linear, but only q/v/o in the file", d, LL_ERR_SHAPE, "layers.0.self_attn.k_proj.lora_A", "missing");
+    d = copy_adapter(src, "regex");
+    edit_config(d, "target_modules", "\".*q_proj\"");
+    expect_load_fail("regex target_modules", d, LL_ERR_UNSUPPORTED, "'.*q_proj'", "adapter_config.json");
     d = copy_adapter(src, "dora");
     edit_config(d, "use_dora", "true");
     expect_load_fail("DoRA", d, LL_ERR_UNSUPPORTED, "use_dora", "adapter_config.json");
