@@ -1,0 +1,903 @@
+#include "train/adapter.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/mapped_file.h"
+#include "io/safetensors.h"
+#include "io/safetensors_write.h"
+#include "kernels/kernels.h"
+#include "model/checkpoint.h"
+#include "model/model.h"
+
+/* ---- names and shapes --------------------------------------------------------- */
+
+#define PEFT_PREFIX "base_model.model."
+
+/* [in, out] of module t: q/k/v/o under self_attn, gate/up/down under mlp. */
+static void lora_dims(const ll_config *p, int t, int64_t *in, int64_t *out) {
+    const int64_t D = p->dim, QD = (int64_t)p->n_heads * p->head_dim, KVD = (int64_t)p->n_kv_heads * p->head_dim,
+                  F = p->hidden_dim;
+    const int64_t ins[LL_LORA_N_TARGETS] = {D, D, D, QD, D, D, F};
+    const int64_t outs[LL_LORA_N_TARGETS] = {QD, KVD, KVD, D, F, F, D};
+    *in = ins[t];
+    *out = outs[t];
+}
+
+static const char *module_parent(int t) { return t <= LL_LORA_O ? "self_attn" : "mlp"; }
+
+/* "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight" */
+static void peft_key(char *buf, size_t cap, int layer, int t, char ab) {
+    snprintf(buf, cap, PEFT_PREFIX "model.layers.%d.%s.%s.lora_%c.weight", layer, module_parent(t),
+             ll_lora_target_names[t], ab);
+}
+
+static char *path_join(const char *dir, const char *name) {
+    const size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
+    char *p = buf;
+    p += snprintf(p, cap, "[");
+    for (int d = 0; d < ndim && p < buf + cap; d++)
+        p += snprintf(p, (size_t)(buf + cap - p), d ? ", %lld" : "%lld", (long long)shape[d]);
+    if (p < buf + cap) snprintf(p, (size_t)(buf + cap - p), "]");
+}
+
+/* A float as the shortest decimal that reads back as the same float, so
+ * 0.1f is written 0.1, not 0.10000000149011612. */
+static cJSON *json_float(float v) {
+    char buf[32];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    return cJSON_CreateNumber(strtod(buf, NULL));
+}
+
+/* Label names: given, or LABEL_i; rejects duplicates (label2id needs them unique). */
+static int label_names(const char *const *given, int K, char ***out, const char *where, ll_error *err) {
+    char **names = calloc((size_t)K, sizeof *names);
+    if (!names) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < K; k++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "LABEL_%d", k);
+        names[k] = strdup(given && given[k] ? given[k] : buf);
+        if (!names[k]) {
+            for (int i = 0; i < k; i++) free(names[i]);
+            free(names);
+            return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+        }
+        for (int i = 0; i < k; i++)
+            if (!strcmp(names[i], names[k])) {
+                int rc = ll_fail(err, LL_ERR_ARG, "%s: label '%s' appears twice (ids %d and %d)", where, names[k], i, k);
+                for (int j = 0; j <= k; j++) free(names[j]);
+                free(names);
+                return rc;
+            }
+    }
+    *out = names;
+    return LL_OK;
+}
+
+static void free_names(char **names, int K) {
+    if (!names) return;
+    for (int k = 0; k < K; k++) free(names[k]);
+    free(names);
+}
+
+/* id2label {"0": name} and label2id {name: 0} into j. */
+static void add_label_maps(cJSON *j, char *const *names, int K) {
+    cJSON *i2l = cJSON_AddObjectToObject(j, "id2label"), *l2i = cJSON_AddObjectToObject(j, "label2id");
+    for (int k = 0; k < K; k++) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", k);
+        cJSON_AddStringToObject(i2l, id, names[k]);
+        cJSON_AddNumberToObject(l2i, names[k], k);
+    }
+}
+
+static const char *pool_name(ll_pool p) {
+    static const char *const n[] = {"last", "mean", "max", "first"};
+    return p >= LL_POOL_LAST && p <= LL_POOL_FIRST ? n[p] : "last";
+}
+
+/* lsllama's own head settings (transformers has no place for them). */
+static void add_lsllama_settings(cJSON *j, const ll_classifier_config *cc) {
+    cJSON *s = cJSON_AddObjectToObject(j, "lsllama");
+    cJSON_AddStringToObject(s, "pooling", pool_name(cc->pool));
+    cJSON_AddNumberToObject(s, "bidirectional_from", cc->bidirectional_from);
+    cJSON_AddBoolToObject(s, "head_bias", cc->head_bias);
+}
+
+/* ---- writing a folder: every file to a temporary name, then all renamed ---- */
+
+typedef struct folder_writer {
+    ll_atomic_file files[4];
+    int n;
+} folder_writer;
+
+static void fw_abort(folder_writer *w) {
+    for (int i = 0; i < w->n; i++) ll_atomic_abort(&w->files[i]);
+    w->n = 0;
+}
+
+static ll_atomic_file *fw_open(folder_writer *w, const char *dir, const char *name, ll_error *err) {
+    char *path = path_join(dir, name);
+    if (!path) {
+        ll_fail(err, LL_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    ll_atomic_file *f = &w->files[w->n];
+    const int rc = ll_atomic_open(f, path, err);
+    free(path);
+    if (rc) return NULL;
+    w->n++;
+    return f;
+}
+
+/* JSON laid out as Python's json.dumps(indent=2) lays it out (what PEFT and
+ * transformers write), except that arrays of scalars stay on one line. */
+static int json_write(FILE *fp, const cJSON *j, int depth) {
+    const int container = cJSON_IsObject(j) || cJSON_IsArray(j);
+    if (!container || !j->child) {
+        if (container) return fputs(cJSON_IsObject(j) ? "{}" : "[]", fp) >= 0;
+        char *leaf = cJSON_PrintUnformatted(j);
+        const int ok = leaf && fputs(leaf, fp) >= 0;
+        cJSON_free(leaf);
+        return ok;
+    }
+    int flat = cJSON_IsArray(j);
+    for (const cJSON *x = j->child; x && flat; x = x->next) flat = !cJSON_IsObject(x) && !cJSON_IsArray(x);
+    int ok = fputc(cJSON_IsObject(j) ? '{' : '[', fp) != EOF;
+    for (const cJSON *x = j->child; x && ok; x = x->next) {
+        if (flat) ok = fputs(x == j->child ? "" : ", ", fp) >= 0;
+        else ok = fprintf(fp, "%s\n%*s", x == j->child ? "" : ",", 2 * (depth + 1), "") >= 0;
+        if (ok && cJSON_IsObject(j)) {
+            cJSON key = {.type = cJSON_String, .valuestring = x->string};
+            ok = json_write(fp, &key, depth + 1) && fputs(": ", fp) >= 0;
+        }
+        if (ok) ok = json_write(fp, x, depth + 1);
+    }
+    if (ok && !flat) ok = fprintf(fp, "\n%*s", 2 * depth, "") >= 0;
+    return ok && fputc(cJSON_IsObject(j) ? '}' : ']', fp) != EOF;
+}
+
+static int fw_json(folder_writer *w, const char *dir, const char *name, const cJSON *j, ll_error *err) {
+    ll_atomic_file *f = fw_open(w, dir, name, err);
+    if (!f) return err ? err->code : LL_ERR_IO;
+    int rc = LL_OK;
+    if (!json_write(f->fp, j, 0) || fputc('\n', f->fp) == EOF)
+        rc = ll_fail(err, LL_ERR_IO, "%s: cannot write: %s", f->path, strerror(errno));
+    else
+        rc = ll_atomic_close(f, err);
+    if (rc) {
+        if (f->path) ll_atomic_abort(f); /* close aborts on its own failure */
+        w->n--;
+    }
+    return rc;
+}
+
+static int fw_safetensors(folder_writer *w, const char *dir, const char *name, const st_write_tensor *t, size_t n,
+                          ll_error *err) {
+    ll_atomic_file *f = fw_open(w, dir, name, err);
+    if (!f) return err ? err->code : LL_ERR_IO;
+    int rc = st_write_stream(f->fp, f->path, t, n, NULL, 0, err);
+    if (!rc) rc = ll_atomic_close(f, err);
+    if (rc) {
+        if (f->path) ll_atomic_abort(f);
+        w->n--;
+    }
+    return rc;
+}
+
+/* All files complete: rename each over its target. */
+static int fw_commit(folder_writer *w, ll_error *err) {
+    int rc = LL_OK;
+    for (int i = 0; i < w->n; i++) {
+        if (rc) ll_atomic_abort(&w->files[i]);
+        else rc = ll_atomic_commit(&w->files[i], err);
+    }
+    w->n = 0;
+    return rc;
+}
+
+/* ---- saving an adapter ---------------------------------------------------------- */
+
+static cJSON *adapter_config_json(const ll_classifier *c, const ll_adapter_meta *meta, const char *task) {
+    const ll_classifier_config *cc = &c->cfg;
+    cJSON *j = cJSON_CreateObject();
+    /* keys in PEFT's order (it writes them sorted) */
+    cJSON_AddItemToObject(j, "alpha_pattern", cJSON_CreateObject());
+    cJSON_AddNullToObject(j, "auto_mapping");
+    if (meta && meta->base_model_name_or_path)
+        cJSON_AddStringToObject(j, "base_model_name_or_path", meta->base_model_name_or_path);
+    else
+        cJSON_AddNullToObject(j, "base_model_name_or_path");
+    cJSON_AddStringToObject(j, "bias", "none");
+    cJSON_AddNullToObject(j, "exclude_modules");
+    cJSON_AddFalseToObject(j, "fan_in_fan_out");
+    cJSON_AddTrueToObject(j, "inference_mode");
+    cJSON_AddTrueToObject(j, "init_lora_weights");
+    cJSON_AddNullToObject(j, "layer_replication");
+    cJSON_AddNullToObject(j, "layers_pattern");
+    cJSON_AddNullToObject(j, "layers_to_transform");
+    cJSON_AddItemToObject(j, "lora_alpha", json_float(cc->lora_alpha));
+    cJSON_AddFalseToObject(j, "lora_bias");
+    cJSON_AddItemToObject(j, "lora_dropout", json_float(cc->lora_dropout));
+    cJSON *mts = cJSON_AddArrayToObject(j, "modules_to_save");
+    cJSON_AddItemToArray(mts, cJSON_CreateString("score"));
+    cJSON_AddStringToObject(j, "peft_type", "LORA");
+    cJSON_AddNumberToObject(j, "r", cc->lora_r);
+    cJSON_AddItemToObject(j, "rank_pattern", cJSON_CreateObject());
+    cJSON_AddNullToObject(j, "revision");
+    cJSON *tm = cJSON_AddArrayToObject(j, "target_modules");
+    for (int t = 0; t < LL_LORA_N_TARGETS; t++)
+        if (cc->lora_targets & (1u << t)) cJSON_AddItemToArray(tm, cJSON_CreateString(ll_lora_target_names[t]));
+    cJSON_AddStringToObject(j, "task_type", task);
+    cJSON_AddFalseToObject(j, "use_dora");
+    cJSON_AddBoolToObject(j, "use_rslora", cc->use_rslora);
+    return j;
+}
+
+static cJSON *label_map_json(const ll_classifier_config *cc, char *const *names) {
+    cJSON *j = cJSON_CreateObject();
+    add_label_maps(j, names, cc->n_labels);
+    cJSON_AddNumberToObject(j, "num_labels", cc->n_labels);
+    cJSON_AddStringToObject(j, "problem_type",
+                            cc->multi_label ? "multi_label_classification" : "single_label_classification");
+    add_lsllama_settings(j, cc);
+    return j;
+}
+
+static int check_task(const char *task, ll_error *err) {
+    if (strcmp(task, "SEQ_CLS") && strcmp(task, "TOKEN_CLS"))
+        return ll_fail(err, LL_ERR_ARG, "task type '%s' is not supported (SEQ_CLS, TOKEN_CLS)", task);
+    return LL_OK;
+}
+
+int ll_adapter_save(const ll_classifier *c, const char *dir, const ll_adapter_meta *meta, ll_error *err) {
+    const ll_classifier_config *cc = &c->cfg;
+    const ll_config *p = ll_model_config(c->base);
+    const char *task = meta && meta->task_type ? meta->task_type : "SEQ_CLS";
+    int rc = check_task(task, err);
+    if (rc) return rc;
+    if (cc->lora_r < 1 || !cc->lora_targets)
+        return ll_fail(err, LL_ERR_ARG, "%s: the classifier has no LoRA adapters (r = %d): nothing for PEFT to load",
+                       dir, cc->lora_r);
+    char **names = NULL;
+    if ((rc = label_names(meta ? meta->id2label : NULL, cc->n_labels, &names, dir, err))) return rc;
+    /* tensors under PEFT's names */
+    const size_t max_t = (size_t)p->n_layers * LL_LORA_N_TARGETS * 2 + 2;
+    st_write_tensor *ts = calloc(max_t, sizeof *ts);
+    char(*keys)[160] = calloc(max_t, sizeof *keys);
+    cJSON *cfg_j = NULL, *labels_j = NULL;
+    folder_writer w = {0};
+    if (!ts || !keys) {
+        rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    size_t n = 0;
+    for (int l = 0; l < p->n_layers; l++)
+        for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
+            if (!(cc->lora_targets & (1u << t))) continue;
+            const ll_lora_module *md = ll_lora_at(&c->lora, l, t);
+            int64_t in, out;
+            lora_dims(p, t, &in, &out);
+            peft_key(keys[n], sizeof keys[n], l, t, 'A');
+            ts[n] = (st_write_tensor){keys[n], LL_DTYPE_F32, 2, {cc->lora_r, in}, md->A};
+            n++;
+            peft_key(keys[n], sizeof keys[n], l, t, 'B');
+            ts[n] = (st_write_tensor){keys[n], LL_DTYPE_F32, 2, {out, cc->lora_r}, md->B};
+            n++;
+        }
+    ts[n++] = (st_write_tensor){PEFT_PREFIX "score.weight", LL_DTYPE_F32, 2, {cc->n_labels, p->dim}, c->head_w};
+    if (c->head_b) ts[n++] = (st_write_tensor){PEFT_PREFIX "score.bias", LL_DTYPE_F32, 1, {cc->n_labels}, c->head_b};
+    cfg_j = adapter_config_json(c, meta, task);
+    labels_j = label_map_json(cc, names);
+    if (!cfg_j || !labels_j) {
+        rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = ll_mkdir_p(dir, err))) goto done;
+    if ((rc = fw_safetensors(&w, dir, LL_ADAPTER_WEIGHTS_FILE, ts, n, err))) goto done;
+    if ((rc = fw_json(&w, dir, LL_ADAPTER_CONFIG_FILE, cfg_j, err))) goto done;
+    if ((rc = fw_json(&w, dir, LL_ADAPTER_LABELS_FILE, labels_j, err))) goto done;
+    rc = fw_commit(&w, err);
+done:
+    fw_abort(&w);
+    cJSON_Delete(cfg_j);
+    cJSON_Delete(labels_j);
+    free(ts);
+    free(keys);
+    free_names(names, cc->n_labels);
+    return rc;
+}
+
+/* ---- loading an adapter --------------------------------------------------------- */
+
+void ll_adapter_info_free(ll_adapter_info *info) {
+    if (!info) return;
+    free(info->base_model_name_or_path);
+    free_names(info->id2label, info->n_labels);
+    memset(info, 0, sizeof *info);
+}
+
+static int read_json(const char *path, cJSON **out, ll_error *err) {
+    char *text = NULL;
+    int rc = ll_read_text_file(path, &text, NULL, err);
+    if (rc) return rc;
+    const char *end = NULL;
+    *out = cJSON_ParseWithOpts(text, &end, 1);
+    if (!*out) {
+        /* line of the first character cJSON could not take */
+        int line = 1;
+        for (const char *q = text; end && q < end && *q; q++) line += *q == '\n';
+        free(text);
+        return ll_fail(err, LL_ERR_FORMAT, "%s:%d: malformed JSON", path, line);
+    }
+    free(text);
+    if (!cJSON_IsObject(*out)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return ll_fail(err, LL_ERR_FORMAT, "%s: not a JSON object", path);
+    }
+    return LL_OK;
+}
+
+/* Present and not null. */
+static const cJSON *jget(const cJSON *j, const char *key) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, key);
+    return x && !cJSON_IsNull(x) ? x : NULL;
+}
+
+static int jnum(const cJSON *j, const char *key, double def, double *out, const char *path, ll_error *err) {
+    const cJSON *x = jget(j, key);
+    if (!x) return (*out = def), LL_OK;
+    if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
+        return ll_fail(err, LL_ERR_CONFIG, "%s: key '%s' must be a number", path, key);
+    *out = x->valuedouble;
+    return LL_OK;
+}
+
+static int jbool(const cJSON *j, const char *key, int *out, const char *path, ll_error *err) {
+    const cJSON *x = jget(j, key);
+    if (!x) return (*out = 0), LL_OK;
+    if (!cJSON_IsBool(x)) return ll_fail(err, LL_ERR_CONFIG, "%s: key '%s' must be true or false", path, key);
+    *out = cJSON_IsTrue(x);
+    return LL_OK;
+}
+
+/* A PEFT target_modules entry: a module name, or one qualified by its parent
+ * ("self_attn.q_proj"), matched as PEFT matches it (by name suffix). */
+static int target_index(const char *s) {
+    for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
+        const char *name = ll_lora_target_names[t];
+        const size_t ls = strlen(s), ln = strlen(name);
+        if (!strcmp(s, name)) return t;
+        if (ls > ln && s[ls - ln - 1] == '.' && !strcmp(s + ls - ln, name)) {
+            const char *parent = module_parent(t);
+            const size_t lp = strlen(parent);
+            if (ls - ln - 1 >= lp && !strncmp(s + ls - ln - 1 - lp, parent, lp)) return t;
+        }
+    }
+    return -1;
+}
+
+typedef struct adapter_settings {
+    int r;
+    float alpha, dropout;
+    unsigned targets;
+    int use_rslora;
+    char task[16];
+    char *base_name;
+} adapter_settings;
+
+static int parse_adapter_config(const cJSON *j, const char *path, adapter_settings *s, ll_error *err) {
+    const cJSON *pt = jget(j, "peft_type");
+    if (!cJSON_IsString(pt)) return ll_fail(err, LL_ERR_CONFIG, "%s: required key 'peft_type' is missing", path);
+    if (strcmp(pt->valuestring, "LORA"))
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: peft_type '%s' is not supported (LORA)", path, pt->valuestring);
+    const cJSON *tt = jget(j, "task_type");
+    snprintf(s->task, sizeof s->task, "SEQ_CLS");
+    if (tt) {
+        if (!cJSON_IsString(tt) || (strcmp(tt->valuestring, "SEQ_CLS") && strcmp(tt->valuestring, "TOKEN_CLS")))
+            return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: task_type %s%s%s is not supported (SEQ_CLS, TOKEN_CLS)", path,
+                           cJSON_IsString(tt) ? "'" : "", cJSON_IsString(tt) ? tt->valuestring : "(not a string)",
+                           cJSON_IsString(tt) ? "'" : "");
+        snprintf(s->task, sizeof s->task, "%s", tt->valuestring);
+    }
+    double r = 0, alpha = 0, dropout = 0;
+    int rc;
+    /* defaults as LoraConfig's: r 8, lora_alpha 8, lora_dropout 0 */
+    if ((rc = jnum(j, "r", 8, &r, path, err)) || (rc = jnum(j, "lora_alpha", 8, &alpha, path, err)) ||
+        (rc = jnum(j, "lora_dropout", 0, &dropout, path, err)) || (rc = jbool(j, "use_rslora", &s->use_rslora, path, err)))
+        return rc;
+    if (r != floor(r) || r < 1 || r > 1e6)
+        return ll_fail(err, LL_ERR_CONFIG, "%s: key 'r' must be a positive integer (LoRA rank), got %g", path, r);
+    if (dropout < 0 || dropout >= 1)
+        return ll_fail(err, LL_ERR_CONFIG, "%s: key 'lora_dropout' must be in [0, 1), got %g", path, dropout);
+    s->r = (int)r, s->alpha = (float)alpha, s->dropout = (float)dropout;
+    /* settings that change the computation in ways we do not implement */
+    static const char *const flags[] = {"use_dora", "fan_in_fan_out", "lora_bias", "use_qalora"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        int on = 0;
+        if ((rc = jbool(j, flags[i], &on, path, err))) return rc;
+        if (on) return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: '%s': true is not supported", path, flags[i]);
+    }
+    const cJSON *bias = jget(j, "bias");
+    if (bias && (!cJSON_IsString(bias) || strcmp(bias->valuestring, "none")))
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: 'bias' other than \"none\" is not supported", path);
+    static const char *const must_be_empty[] = {"rank_pattern", "alpha_pattern", "layers_to_transform",
+                                                "layer_replication", "target_parameters", "trainable_token_indices"};
+    for (size_t i = 0; i < sizeof must_be_empty / sizeof must_be_empty[0]; i++) {
+        const cJSON *x = jget(j, must_be_empty[i]);
+        if (x && !((cJSON_IsObject(x) || cJSON_IsArray(x)) && !cJSON_GetArraySize(x)))
+            return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: '%s' is not supported (must be empty or null)", path,
+                           must_be_empty[i]);
+    }
+    const cJSON *tm = jget(j, "target_modules");
+    s->targets = 0;
+    if (cJSON_IsString(tm)) {
+        if (strcmp(tm->valuestring, "all-linear"))
+            return ll_fail(err, LL_ERR_UNSUPPORTED,
+                           "%s: target_modules '%s': a regular expression is not supported (give a list of modules)",
+                           path, tm->valuestring);
+        s->targets = (1u << LL_LORA_N_TARGETS) - 1;
+    } else if (cJSON_IsArray(tm)) {
+        const cJSON *x;
+        cJSON_ArrayForEach(x, tm) {
+            if (!cJSON_IsString(x))
+                return ll_fail(err, LL_ERR_CONFIG, "%s: target_modules must hold strings", path);
+            const int t = target_index(x->valuestring);
+            if (t < 0)
+                return ll_fail(err, LL_ERR_CONFIG,
+                               "%s: unknown target module '%s' in target_modules (q_proj, k_proj, v_proj, o_proj, "
+                               "gate_proj, up_proj, down_proj)", path, x->valuestring);
+            s->targets |= 1u << t;
+        }
+    } else {
+        return ll_fail(err, LL_ERR_CONFIG, "%s: required key 'target_modules' is missing", path);
+    }
+    if (!s->targets) return ll_fail(err, LL_ERR_CONFIG, "%s: target_modules is empty", path);
+    const cJSON *bn = jget(j, "base_model_name_or_path");
+    if (cJSON_IsString(bn) && !(s->base_name = strdup(bn->valuestring)))
+        return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    return LL_OK;
+}
+
+/* label_map.json: labels (n must equal K) and head settings. */
+static int parse_label_map(const cJSON *j, const char *path, int K, char ***names, ll_classifier_config *hc,
+                           ll_error *err) {
+    const cJSON *i2l = jget(j, "id2label");
+    if (!cJSON_IsObject(i2l)) return ll_fail(err, LL_ERR_CONFIG, "%s: required key 'id2label' is missing", path);
+    if (cJSON_GetArraySize(i2l) != K)
+        return ll_fail(err, LL_ERR_CONFIG, "%s: id2label has %d labels, but the score head in %s has %d rows", path,
+                       cJSON_GetArraySize(i2l), LL_ADAPTER_WEIGHTS_FILE, K);
+    char **given = calloc((size_t)K, sizeof *given);
+    if (!given) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < K; k++) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", k);
+        const cJSON *x = jget(i2l, id);
+        if (!cJSON_IsString(x)) {
+            free(given);
+            return ll_fail(err, LL_ERR_CONFIG, "%s: id2label has no string for id '%s'", path, id);
+        }
+        given[k] = x->valuestring;
+    }
+    int rc = label_names((const char *const *)given, K, names, path, err);
+    free(given);
+    if (rc) return rc;
+    const cJSON *pt = jget(j, "problem_type");
+    if (cJSON_IsString(pt)) hc->multi_label = !strcmp(pt->valuestring, "multi_label_classification");
+    const cJSON *ls = jget(j, "lsllama");
+    if (cJSON_IsObject(ls)) {
+        const cJSON *pool = jget(ls, "pooling");
+        if (pool) {
+            int found = 0;
+            for (int q = LL_POOL_LAST; q <= LL_POOL_FIRST && cJSON_IsString(pool); q++)
+                if (!strcmp(pool->valuestring, pool_name((ll_pool)q))) hc->pool = (ll_pool)q, found = 1;
+            if (!found)
+                return ll_fail(err, LL_ERR_CONFIG, "%s: lsllama.pooling must be \"last\", \"mean\", \"max\" or \"first\"",
+                               path);
+        }
+        double bf = 0;
+        if ((rc = jnum(ls, "bidirectional_from", hc->bidirectional_from, &bf, path, err))) return rc;
+        if (bf < 0 || bf != floor(bf) || bf > 1e6)
+            return ll_fail(err, LL_ERR_CONFIG, "%s: lsllama.bidirectional_from must be a layer index >= 0", path);
+        hc->bidirectional_from = (int)bf;
+    }
+    return LL_OK;
+}
+
+/* Which slot a PEFT key fills: layer/target/A-or-B, or the head. */
+enum { KEY_LORA, KEY_SCORE_W, KEY_SCORE_B };
+static int parse_peft_key(const char *key, int *layer, int *target, int *is_b) {
+    if (!strcmp(key, PEFT_PREFIX "score.weight")) return KEY_SCORE_W;
+    if (!strcmp(key, PEFT_PREFIX "score.bias")) return KEY_SCORE_B;
+    int l, used = 0;
+    char parent[16], mod[16], ab[2];
+    if (sscanf(key, PEFT_PREFIX "model.layers.%d.%15[a-z_].%15[a-z_].lora_%1[AB].weight%n", &l, parent, mod, ab,
+               &used) != 4 || key[used] != '\0' || l < 0)
+        return -1;
+    for (int t = 0; t < LL_LORA_N_TARGETS; t++)
+        if (!strcmp(mod, ll_lora_target_names[t]) && !strcmp(parent, module_parent(t))) {
+            *layer = l, *target = t, *is_b = ab[0] == 'B';
+            /* reject non-canonical spellings ("layers.01") */
+            char canon[160];
+            peft_key(canon, sizeof canon, l, t, ab[0]);
+            return strcmp(canon, key) ? -1 : KEY_LORA;
+        }
+    return -1;
+}
+
+static int check_shape(const st_tensor *t, const char *path, int64_t rows, int64_t cols, const char *why,
+                       ll_error *err) {
+    const int ndim = cols > 0 ? 2 : 1;
+    const int64_t want[2] = {rows, cols};
+    if (t->ndim == ndim && t->shape[0] == rows && (ndim == 1 || t->shape[1] == cols)) {
+        if (!ll_dtype_is_float_convertible(t->dtype) || t->dtype > LL_DTYPE_BF16)
+            return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s (F32, F16 or BF16 expected)", path,
+                           t->name, t->dtype_name);
+        return LL_OK;
+    }
+    char got[96], exp[96];
+    shape_str(got, sizeof got, t->ndim, t->shape);
+    shape_str(exp, sizeof exp, ndim, want);
+    return ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' has shape %s, but %s needs %s", path, t->name, got, why, exp);
+}
+
+int ll_adapter_load(const char *dir, ll_model *base, const ll_classifier_config *head, ll_classifier **out,
+                    ll_adapter_info *info, ll_error *err) {
+    *out = NULL;
+    if (info) memset(info, 0, sizeof *info);
+    const ll_config *p = ll_model_config(base);
+    char *cfg_path = path_join(dir, LL_ADAPTER_CONFIG_FILE), *w_path = path_join(dir, LL_ADAPTER_WEIGHTS_FILE),
+         *l_path = path_join(dir, LL_ADAPTER_LABELS_FILE);
+    cJSON *cj = NULL, *lj = NULL;
+    st_file *sf = NULL;
+    const st_tensor **slots = NULL; /* [n_layers * N_TARGETS * 2] */
+    char **names = NULL;
+    ll_classifier *c = NULL;
+    adapter_settings s = {0};
+    int K = 0, rc = LL_OK;
+    if (!cfg_path || !w_path || !l_path) {
+        rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = read_json(cfg_path, &cj, err)) || (rc = parse_adapter_config(cj, cfg_path, &s, err))) goto done;
+    if ((rc = st_open(&sf, w_path, err))) goto done;
+    const size_t n_slots = (size_t)p->n_layers * LL_LORA_N_TARGETS * 2;
+    slots = calloc(n_slots, sizeof *slots);
+    if (!slots) {
+        rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    /* every tensor in the file must have a place */
+    const st_tensor *score_w = NULL, *score_b = NULL;
+    for (size_t i = 0; i < sf->n_tensors; i++) {
+        const st_tensor *t = &sf->tensors[i];
+        int l, tg, is_b;
+        const int kind = parse_peft_key(t->name, &l, &tg, &is_b);
+        if (kind < 0) {
+            rc = ll_fail(err, LL_ERR_FORMAT,
+                         "%s: tensor '%s' is not a LoRA weight of a Llama projection or the score head", w_path,
+                         t->name);
+            goto done;
+        }
+        if (kind == KEY_SCORE_W) score_w = t;
+        if (kind == KEY_SCORE_B) score_b = t;
+        if (kind != KEY_LORA) continue;
+        if (l >= p->n_layers) {
+            rc = ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' is for layer %d, but the base has %d layers", w_path,
+                         t->name, l, p->n_layers);
+            goto done;
+        }
+        if (!(s.targets & (1u << tg))) {
+            rc = ll_fail(err, LL_ERR_CONFIG, "%s: tensor '%s' adapts %s, which is not in target_modules of %s", w_path,
+                         t->name, ll_lora_target_names[tg], cfg_path);
+            goto done;
+        }
+        slots[((size_t)l * LL_LORA_N_TARGETS + tg) * 2 + is_b] = t;
+    }
+    /* the head gives the number of labels */
+    if (!score_w) {
+        rc = ll_fail(err, LL_ERR_SHAPE, "%s: tensor '" PEFT_PREFIX "score.weight' (the classification head) is missing",
+                     w_path);
+        goto done;
+    }
+    if (score_w->ndim != 2 || score_w->shape[0] < 1 || score_w->shape[0] > 1000000) {
+        char got[96];
+        shape_str(got, sizeof got, score_w->ndim, score_w->shape);
+        rc = ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' has shape %s, expected [num_labels, %d]", w_path,
+                     score_w->name, got, p->dim);
+        goto done;
+    }
+    K = (int)score_w->shape[0];
+    char why[128];
+    snprintf(why, sizeof why, "the base (hidden size %d)", p->dim);
+    if ((rc = check_shape(score_w, w_path, K, p->dim, why, err))) goto done;
+    if (score_b && (rc = check_shape(score_b, w_path, K, 0, "the score head", err))) goto done;
+    for (int l = 0; l < p->n_layers; l++)
+        for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
+            if (!(s.targets & (1u << t))) continue;
+            int64_t in, o;
+            lora_dims(p, t, &in, &o);
+            for (int b = 0; b < 2; b++) {
+                const st_tensor *x = slots[((size_t)l * LL_LORA_N_TARGETS + t) * 2 + b];
+                char key[160];
+                peft_key(key, sizeof key, l, t, b ? 'B' : 'A');
+                if (!x) {
+                    rc = ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' is missing (%s is in target_modules of %s)",
+                                 w_path, key, ll_lora_target_names[t], cfg_path);
+                    goto done;
+                }
+                snprintf(why, sizeof why, "r = %d (%s) on the base's %s (in %lld, out %lld)", s.r,
+                         LL_ADAPTER_CONFIG_FILE, ll_lora_target_names[t], (long long)in, (long long)o);
+                if ((rc = check_shape(x, w_path, b ? o : s.r, b ? s.r : in, why, err))) goto done;
+            }
+        }
+    /* head settings: caller's, else label_map.json's, else LS-LLaMA's */
+    ll_classifier_config cc = {.pool = LL_POOL_LAST, .bidirectional_from = p->n_layers};
+    FILE *probe = fopen(l_path, "rb");
+    const int has_labels = probe != NULL;
+    if (probe) fclose(probe);
+    if (has_labels) {
+        if ((rc = read_json(l_path, &lj, err)) || (rc = parse_label_map(lj, l_path, K, &names, &cc, err))) goto done;
+    } else if ((rc = label_names(NULL, K, &names, dir, err))) {
+        goto done;
+    }
+    if (head) {
+        cc.pool = head->pool;
+        cc.bidirectional_from = head->bidirectional_from;
+        cc.multi_label = head->multi_label;
+    }
+    cc.n_labels = K;
+    cc.head_bias = score_b != NULL;
+    cc.lora_r = s.r, cc.lora_alpha = s.alpha, cc.lora_dropout = s.dropout, cc.lora_targets = s.targets;
+    cc.use_rslora = s.use_rslora;
+    if ((rc = ll_classifier_create(&c, base, &cc, 0, err))) {
+        ll_fail_prefix(err, "%s: ", dir);
+        goto done;
+    }
+    for (int l = 0; l < p->n_layers; l++)
+        for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
+            if (!(s.targets & (1u << t))) continue;
+            ll_lora_module *md = ll_lora_at(&c->lora, l, t);
+            const st_tensor *a = slots[((size_t)l * LL_LORA_N_TARGETS + t) * 2],
+                            *b = slots[((size_t)l * LL_LORA_N_TARGETS + t) * 2 + 1];
+            ll_dequantize(a->dtype, a->data, md->A, (size_t)a->n_elems);
+            ll_dequantize(b->dtype, b->data, md->B, (size_t)b->n_elems);
+        }
+    ll_dequantize(score_w->dtype, score_w->data, c->head_w, (size_t)score_w->n_elems);
+    if (score_b) ll_dequantize(score_b->dtype, score_b->data, c->head_b, (size_t)score_b->n_elems);
+    if (info) {
+        snprintf(info->task_type, sizeof info->task_type, "%s", s.task);
+        info->base_model_name_or_path = s.base_name, s.base_name = NULL;
+        info->n_labels = K;
+        info->id2label = names, names = NULL;
+        info->has_label_map = has_labels;
+    }
+    *out = c, c = NULL;
+done:
+    ll_classifier_free(c);
+    free_names(names, K);
+    free(s.base_name);
+    free(slots);
+    st_close(sf);
+    cJSON_Delete(cj);
+    cJSON_Delete(lj);
+    free(cfg_path);
+    free(w_path);
+    free(l_path);
+    return rc;
+}
+
+/* ---- merged model ------------------------------------------------------------- */
+
+ll_merge_options ll_merge_options_default(void) {
+    return (ll_merge_options){.id2label = NULL, .task_type = NULL, .dtype = LL_DTYPE_F32, .pad_token_id = -1};
+}
+
+/* transformers' class prefix for a model_type */
+static const char *arch_class(const char *arch) {
+    if (!strcmp(arch, "llama")) return "Llama";
+    if (!strcmp(arch, "mistral")) return "Mistral";
+    if (!strcmp(arch, "qwen2")) return "Qwen2";
+    return NULL;
+}
+
+static cJSON *merged_config_json(const ll_classifier *c, const ll_merge_options *o, char *const *names,
+                                 const char *cls) {
+    const ll_config *p = ll_model_config(c->base);
+    const ll_classifier_config *cc = &c->cfg;
+    cJSON *j = cJSON_CreateObject();
+    char arch[96];
+    snprintf(arch, sizeof arch, "%sFor%sClassification", cls,
+             o->task_type && !strcmp(o->task_type, "TOKEN_CLS") ? "Token" : "Sequence");
+    cJSON *a = cJSON_AddArrayToObject(j, "architectures");
+    cJSON_AddItemToArray(a, cJSON_CreateString(arch));
+    cJSON_AddStringToObject(j, "model_type", p->arch);
+    if (strcmp(p->arch, "qwen2")) cJSON_AddBoolToObject(j, "attention_bias", 0);
+    cJSON_AddNumberToObject(j, "attention_dropout", 0);
+    if (p->bos_token_id >= 0) cJSON_AddNumberToObject(j, "bos_token_id", p->bos_token_id);
+    if (p->eos_token_id >= 0) cJSON_AddNumberToObject(j, "eos_token_id", p->eos_token_id);
+    if (o->pad_token_id >= 0) cJSON_AddNumberToObject(j, "pad_token_id", o->pad_token_id);
+    else cJSON_AddNullToObject(j, "pad_token_id");
+    cJSON_AddNumberToObject(j, "head_dim", p->head_dim);
+    cJSON_AddStringToObject(j, "hidden_act", "silu");
+    cJSON_AddNumberToObject(j, "hidden_size", p->dim);
+    cJSON_AddItemToObject(j, "initializer_range", json_float(0.02f));
+    cJSON_AddNumberToObject(j, "intermediate_size", p->hidden_dim);
+    cJSON_AddNumberToObject(j, "max_position_embeddings", p->max_seq_len > 0 ? p->max_seq_len : 2048);
+    if (!strcmp(p->arch, "llama")) cJSON_AddBoolToObject(j, "mlp_bias", 0);
+    cJSON_AddNumberToObject(j, "num_attention_heads", p->n_heads);
+    cJSON_AddNumberToObject(j, "num_hidden_layers", p->n_layers);
+    cJSON_AddNumberToObject(j, "num_key_value_heads", p->n_kv_heads);
+    cJSON_AddItemToObject(j, "rms_norm_eps", json_float(p->rms_eps));
+    /* the legacy spelling, which transformers 4 and 5 both read */
+    cJSON_AddItemToObject(j, "rope_theta", json_float(p->rope_theta));
+    if (p->rope_scaling == LL_ROPE_NONE) {
+        cJSON_AddNullToObject(j, "rope_scaling");
+    } else {
+        cJSON *rs = cJSON_AddObjectToObject(j, "rope_scaling");
+        cJSON_AddStringToObject(rs, "rope_type", p->rope_scaling == LL_ROPE_LINEAR ? "linear" : "llama3");
+        cJSON_AddItemToObject(rs, "factor", json_float(p->rope_factor));
+        if (p->rope_scaling == LL_ROPE_LLAMA3) {
+            cJSON_AddItemToObject(rs, "low_freq_factor", json_float(p->rope_low_freq_factor));
+            cJSON_AddItemToObject(rs, "high_freq_factor", json_float(p->rope_high_freq_factor));
+            cJSON_AddNumberToObject(rs, "original_max_position_embeddings", p->rope_original_max_pos);
+        }
+    }
+    if (strcmp(p->arch, "llama")) cJSON_AddNullToObject(j, "sliding_window");
+    cJSON_AddBoolToObject(j, "tie_word_embeddings", p->tied_embeddings);
+    cJSON_AddStringToObject(j, "torch_dtype", o->dtype == LL_DTYPE_F16 ? "float16"
+                                              : o->dtype == LL_DTYPE_BF16 ? "bfloat16" : "float32");
+    cJSON_AddBoolToObject(j, "use_cache", 1);
+    cJSON_AddNumberToObject(j, "vocab_size", p->vocab_size);
+    add_label_maps(j, names, cc->n_labels);
+    cJSON_AddStringToObject(j, "problem_type",
+                            cc->multi_label ? "multi_label_classification" : "single_label_classification");
+    add_lsllama_settings(j, cc);
+    return j;
+}
+
+int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_options *opt, ll_error *err) {
+    const ll_merge_options o = opt ? *opt : ll_merge_options_default();
+    const ll_model *m = c->base;
+    const ll_config *p = ll_model_config(m);
+    const ll_classifier_config *cc = &c->cfg;
+    int rc = check_task(o.task_type ? o.task_type : "SEQ_CLS", err);
+    if (rc) return rc;
+    const char *cls = arch_class(p->arch);
+    if (!cls) return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: cannot write a model of type '%s'", out_dir, p->arch);
+    if (o.dtype != LL_DTYPE_F32 && o.dtype != LL_DTYPE_F16 && o.dtype != LL_DTYPE_BF16)
+        return ll_fail(err, LL_ERR_ARG, "%s: merged weights can be F32, F16 or BF16, not %s", out_dir,
+                       ll_dtype_name(o.dtype));
+    if (!strcmp(p->arch, "llama") && p->qkv_bias)
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: a Llama base with attention biases cannot be written", out_dir);
+    /* frequencies config.json cannot express (GGUF per-frequency divisors) */
+    float *inv = malloc((size_t)(p->head_dim / 2 + 1) * sizeof(float));
+    if (!inv) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    ll_rope_inv_freq(inv, p, NULL);
+    int same = 1;
+    for (int i = 0; i < p->head_dim / 2; i++) same &= inv[i] == m->rope_inv_freq[i];
+    free(inv);
+    if (!same)
+        return ll_fail(err, LL_ERR_UNSUPPORTED,
+                       "%s: the base's RoPE frequencies (from the checkpoint's rope_freqs tensor) have no config.json "
+                       "form; merge from a Hugging Face copy of the base", out_dir);
+    char **names = NULL;
+    if ((rc = label_names(o.id2label, cc->n_labels, &names, out_dir, err))) return rc;
+    const int L = p->n_layers;
+    const size_t max_t = (size_t)L * 12 + 5;
+    st_write_tensor *ts = calloc(max_t, sizeof *ts);
+    char(*keys)[128] = calloc(max_t, sizeof *keys);
+    float **merged = calloc((size_t)L * LL_LORA_N_TARGETS, sizeof *merged);
+    cJSON *cj = NULL;
+    folder_writer w = {0};
+    size_t n = 0;
+    if (!ts || !keys || !merged) {
+        rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+#define ADD(name_fmt, data_, ndim_, d0, d1, ...)                                                                  \
+    do {                                                                                                         \
+        snprintf(keys[n], sizeof keys[n], name_fmt, __VA_ARGS__);                                                \
+        ts[n] = (st_write_tensor){keys[n], o.dtype, ndim_, {d0, d1}, data_};                                     \
+        n++;                                                                                                     \
+    } while (0)
+    ADD("%s", m->tok_emb, 2, p->vocab_size, p->dim, "model.embed_tokens.weight");
+    for (int l = 0; l < L; l++) {
+        const ll_layer *ly = &m->layers[l];
+        const float *W[LL_LORA_N_TARGETS] = {ly->wq, ly->wk, ly->wv, ly->wo, ly->w_gate, ly->w_up, ly->w_down};
+        ADD("model.layers.%d.input_layernorm.weight", ly->attn_norm, 1, p->dim, 0, l);
+        ADD("model.layers.%d.post_attention_layernorm.weight", ly->ffn_norm, 1, p->dim, 0, l);
+        for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
+            int64_t in, out;
+            lora_dims(p, t, &in, &out);
+            const float *data = W[t];
+            if (cc->lora_r > 0 && (cc->lora_targets & (1u << t))) {
+                /* W' = W + scale * B A:  [out, in] += scale * [out, r] [r, in] */
+                const ll_lora_module *md = ll_lora_at(&c->lora, l, t);
+                float *wm = malloc((size_t)(in * out) * sizeof(float));
+                if (!wm) {
+                    rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+                    goto done;
+                }
+                memcpy(wm, W[t], (size_t)(in * out) * sizeof(float));
+                ll_gemm(0, 0, (size_t)out, (size_t)in, (size_t)cc->lora_r, c->lora.scale, md->B, (size_t)cc->lora_r,
+                        md->A, (size_t)in, 1.0f, wm, (size_t)in);
+                merged[(size_t)l * LL_LORA_N_TARGETS + t] = wm;
+                data = wm;
+            }
+            ADD("model.layers.%d.%s.%s.weight", data, 2, out, in, l, module_parent(t), ll_lora_target_names[t]);
+        }
+        if (p->qkv_bias) {
+            const int64_t QD = (int64_t)p->n_heads * p->head_dim, KVD = (int64_t)p->n_kv_heads * p->head_dim;
+            ADD("model.layers.%d.self_attn.q_proj.bias", ly->bq, 1, QD, 0, l);
+            ADD("model.layers.%d.self_attn.k_proj.bias", ly->bk, 1, KVD, 0, l);
+            ADD("model.layers.%d.self_attn.v_proj.bias", ly->bv, 1, KVD, 0, l);
+        }
+    }
+    ADD("%s", m->final_norm, 1, p->dim, 0, "model.norm.weight");
+    ADD("%s", c->head_w, 2, cc->n_labels, p->dim, "score.weight");
+    if (c->head_b) ADD("%s", c->head_b, 1, cc->n_labels, 0, "score.bias");
+#undef ADD
+    if (!(cj = merged_config_json(c, &o, names, cls))) {
+        rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = ll_mkdir_p(out_dir, err))) goto done;
+    if ((rc = fw_safetensors(&w, out_dir, "model.safetensors", ts, n, err))) goto done;
+    if ((rc = fw_json(&w, out_dir, "config.json", cj, err))) goto done;
+    rc = fw_commit(&w, err);
+done:
+    fw_abort(&w);
+    cJSON_Delete(cj);
+    if (merged)
+        for (size_t i = 0; i < (size_t)L * LL_LORA_N_TARGETS; i++) free(merged[i]);
+    free(merged);
+    free(ts);
+    free(keys);
+    free_names(names, cc->n_labels);
+    return rc;
+}
+
+int ll_classifier_load_head(ll_classifier *c, const char *path, ll_error *err) {
+    ll_checkpoint *ck;
+    int rc = ll_checkpoint_open(&ck, path, err);
+    if (rc) return rc;
+    const int K = c->cfg.n_labels, D = ll_model_config(c->base)->dim;
+    const ll_tensor_info *w = ll_checkpoint_find(ck, "score.weight"), *b = ll_checkpoint_find(ck, "score.bias");
+    char want[64], got[96];
+    if (!w) {
+        rc = ll_fail(err, LL_ERR_SHAPE, "%s: tensor 'score.weight' (the classification head) is missing", path);
+    } else if (w->ndim != 2 || w->shape[0] != K || w->shape[1] != D || w->dtype < LL_DTYPE_F32 ||
+               w->dtype > LL_DTYPE_BF16) {
+        shape_str(got, sizeof got, w->ndim, w->shape);
+        snprintf(want, sizeof want, "[%d, %d]", K, D);
+        rc = ll_fail(err, LL_ERR_SHAPE, "%s: tensor 'score.weight' is %s %s, the classifier needs F32/F16/BF16 %s",
+                     w->file, w->dtype_name, got, want);
+    } else if (c->head_b && (!b || b->ndim != 1 || b->shape[0] != K || b->dtype < LL_DTYPE_F32 ||
+                             b->dtype > LL_DTYPE_BF16)) {
+        rc = ll_fail(err, LL_ERR_SHAPE, "%s: tensor 'score.bias' is missing or not [%d]", path, K);
+    } else if (!c->head_b && b) {
+        rc = ll_fail(err, LL_ERR_SHAPE, "%s: has 'score.bias', but the classifier has no head bias", path);
+    } else {
+        ll_dequantize(w->dtype, w->data, c->head_w, (size_t)w->n_elems);
+        if (b) ll_dequantize(b->dtype, b->data, c->head_b, (size_t)b->n_elems);
+    }
+    ll_checkpoint_close(ck);
+    return rc;
+}

@@ -1,0 +1,120 @@
+/* Interop with transformers + PEFT (tools/interop_peft.py; needs python3 with
+ * torch, transformers and peft, which scripts/setup.sh installs):
+ *   1. lsllama writes an adapter (LoRA on q, k, v, o, gate, up, down with
+ *      B != 0, rsLoRA, named labels), its logits for a batch, and the merged
+ *      model; PEFT loads the adapter onto the same base and transformers
+ *      loads the merged model: both give lsllama's logits within 1e-3.
+ *   2. The script perturbs the PEFT model's weights and saves the adapter
+ *      with PEFT; lsllama loads it and reproduces PEFT's logits within 1e-3.
+ * Bases: the PEFT fixture's Llama, a Llama-3.1-style one (llama3 RoPE scaling,
+ * tied embeddings, bf16, no score head) and a Qwen2 one (q/k/v biases, f16). */
+#include <sys/wait.h>
+
+#include "io/safetensors.h"
+#include "io/safetensors_write.h"
+#include "train/adapter.h"
+#include "test_util.h"
+
+#define FIX LL_SOURCE_DIR "/tests/fixtures/peft_seqcls"
+
+/* One base: lsllama -> PEFT / transformers, and (reverse) PEFT -> lsllama. */
+static void run(const char *root, const char *base_dir, const char *tag, int reverse, const ll_batch *b,
+                const st_tensor *tok, const st_tensor *ss) {
+    ll_error err = {0};
+    ll_model *m;
+    REQUIRE(ll_model_load(&m, base_dir, NULL, &err) == 0);
+    const ll_config *pc = ll_model_config(m);
+    /* 1. lsllama -> PEFT / transformers */
+    ll_classifier_config cc = {.n_labels = 4, .pool = LL_POOL_LAST, .bidirectional_from = pc->n_layers, .lora_r = 4,
+                               .lora_alpha = 16, .lora_targets = (1u << LL_LORA_N_TARGETS) - 1, .use_rslora = 1};
+    ll_classifier *c;
+    REQUIRE(ll_classifier_create(&c, m, &cc, 42, &err) == 0);
+    uint64_t s = 12345;
+    for (size_t i = 0; i < c->n_views; i++) /* B != 0 (PEFT starts it at 0), so the adapter matters */
+        if (strstr(c->views[i].name, "lora_B"))
+            for (int64_t k = 0; k < c->views[i].rows * c->views[i].cols; k++) {
+                s = s * 6364136223846793005ull + 1442695040888963407ull;
+                c->views[i].data[k] = 0.2f * ((float)(s >> 40) / (float)(1ull << 24) - 0.5f);
+            }
+    float logits[6 * 4];
+    REQUIRE(b->n_seqs == 6 && ll_classifier_forward(c, b, 0, 0, logits, &err) == 0);
+    char adapter[700], merged[700], batch[700], out[700], cmd[4096];
+    snprintf(adapter, sizeof adapter, "%s/%s/adapter", root, tag);
+    snprintf(merged, sizeof merged, "%s/%s/merged", root, tag);
+    snprintf(batch, sizeof batch, "%s/%s/batch.safetensors", root, tag);
+    snprintf(out, sizeof out, "%s/%s", root, tag);
+    static const char *const labels[] = {"sadness", "joy", "anger", "fear"};
+    ll_adapter_meta meta = {base_dir, labels, "SEQ_CLS"};
+    int rc = ll_adapter_save(c, adapter, &meta, &err);
+    CHECK_MSG(rc == 0, "%s: %s", tag, err.message);
+    ll_merge_options mo = ll_merge_options_default();
+    mo.id2label = labels;
+    rc = rc ? rc : ll_merge_save(c, merged, &mo, &err);
+    CHECK_MSG(rc == 0, "%s: %s", tag, err.message);
+    st_write_tensor ts[] = {
+        {"tokens", LL_DTYPE_I32, 1, {tok->shape[0]}, tok->data},
+        {"seq_start", LL_DTYPE_I32, 1, {ss->shape[0]}, ss->data},
+        {"logits", LL_DTYPE_F32, 2, {b->n_seqs, 4}, logits},
+    };
+    REQUIRE(rc || st_write_file(batch, ts, 3, NULL, 0, &err) == 0);
+    snprintf(cmd, sizeof cmd,
+             "python3 '%s/tools/interop_peft.py' --base '%s' --adapter '%s' --batch '%s' --merged '%s' %s%s%s "
+             "--tol 1e-3",
+             LL_SOURCE_DIR, base_dir, adapter, batch, merged, reverse ? "--peft-out '" : "", reverse ? out : "",
+             reverse ? "'" : "");
+    printf("== %s (%s)\n%s\n", tag, pc->arch, cmd);
+    fflush(stdout);
+    const int st = rc ? -1 : system(cmd);
+    const int py_ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    CHECK_MSG(py_ok, "%s: interop_peft.py failed (status %d)", tag, st);
+
+    /* 2. PEFT -> lsllama */
+    if (py_ok && reverse) {
+        char peft_dir[800], peft_logits[800];
+        snprintf(peft_dir, sizeof peft_dir, "%s/peft_adapter", out);
+        snprintf(peft_logits, sizeof peft_logits, "%s/peft_logits.safetensors", out);
+        ll_classifier *p;
+        rc = ll_adapter_load(peft_dir, m, NULL, &p, NULL, &err);
+        CHECK_MSG(rc == 0, "loading the PEFT-written adapter: %s", err.message);
+        st_file *pl;
+        REQUIRE(st_open(&pl, peft_logits, &err) == 0);
+        const st_tensor *want = st_find(pl, "logits");
+        REQUIRE(want && want->n_elems == 24 && want->dtype == LL_DTYPE_F32);
+        if (!rc) {
+            CHECK(p->cfg.lora_targets == cc.lora_targets && p->cfg.use_rslora && p->cfg.n_labels == 4);
+            float got[24];
+            REQUIRE(ll_classifier_forward(p, b, 0, 0, got, &err) == 0);
+            const double scale = fmax(1.0, max_abs((const float *)want->data, 24)),
+                         d = max_abs_diff(got, (const float *)want->data, 24);
+            CHECK_MSG(d <= 1e-3 * scale, "PEFT-saved adapter in lsllama: max |diff| %.3g", d);
+            printf("PEFT-saved adapter in lsllama vs PEFT: max |diff| %.3g (tolerance %.3g)\n", d, 1e-3 * scale);
+            CHECK(memcmp(got, logits, sizeof got)); /* the perturbation changed something */
+            ll_classifier_free(p);
+        }
+        st_close(pl);
+    }
+    ll_classifier_free(c);
+    ll_model_free(m);
+}
+
+int main(void) {
+    char root[512];
+    snprintf(root, sizeof root, "%s/test_peft_interop.XXXXXX", LL_BUILD_DIR);
+    REQUIRE(mkdtemp(root));
+    ll_error err = {0};
+    st_file *e;
+    REQUIRE(st_open(&e, FIX "/expected.safetensors", &err) == 0);
+    const st_tensor *tok = st_find(e, "tokens"), *ss = st_find(e, "seq_start");
+    REQUIRE(tok && ss);
+    ll_batch b = {(const int32_t *)tok->data, (const int32_t *)ss->data, (int)ss->n_elems - 1};
+    run(root, FIX "/base", "llama", 1, &b, tok, ss);
+    /* Llama 3.1 RoPE scaling, tied embeddings, bf16 weights, no score head in the base */
+    run(root, LL_SOURCE_DIR "/tests/fixtures/tiny_llama/hf_bf16_sharded", "llama3_bf16", 0, &b, tok, ss);
+    /* Qwen2: q/k/v biases */
+    run(root, LL_SOURCE_DIR "/tests/fixtures/tiny_llama/hf_qwen2_f16", "qwen2_f16", 0, &b, tok, ss);
+    st_close(e);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (!test_failures_ && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
+    return test_summary("test_peft_interop");
+}
