@@ -18,7 +18,7 @@ else
         "-DOpenMP_C_FLAGS=-fopenmp=libgomp -I$B/omp-include" -DOpenMP_C_LIB_NAMES=gomp \
         "-DOpenMP_gomp_LIBRARY=$(gcc -print-file-name=libgomp.so)" > "$B/configure.log"
 fi
-cmake --build "$B" -j2 --target fuzz_gguf fuzz_safetensors fuzz_make_corpus
+cmake --build "$B" -j2 --target fuzz_gguf fuzz_safetensors fuzz_data fuzz_make_corpus
 REAL=${1:-$HOME/.cache/lsllama/models/SmolLM2-135M-Instruct.Q4_1.gguf}
 if [ -f "$REAL" ]; then
     "$B/fuzz_make_corpus" fuzz/corpus_gguf fuzz/corpus_safetensors "$REAL"

@@ -148,7 +148,7 @@ static int add_row(row_ctx *c, int line, const piece *texts, int n_texts, const 
     if (grow((void **)&ds->ex, &ds->ex_cap, ds->n + 1, sizeof *ds->ex) ||
         grow((void **)&ds->raw_labs, &ds->labs_cap, ds->labs_len + (size_t)n_ids, sizeof *ds->raw_labs))
         return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", ds->path);
-    memcpy(ds->raw_labs + ds->labs_len, ids, (size_t)n_ids * sizeof *ids);
+    if (n_ids) memcpy(ds->raw_labs + ds->labs_len, ids, (size_t)n_ids * sizeof *ids);
     if (tp != t) memmove(t, tp, tn);
     t[tn] = 0;
     ll_example *e = &ds->ex[ds->n++];
