@@ -340,13 +340,18 @@ static int load_dsv(row_ctx *c, const char *data, size_t size, ll_error *err) {
     dsv d = {.p = data, .n = size, .i = 0, .line = 1, .delim = ds->format == LL_DATA_TSV ? '\t' : ',',
              .quotes = !opt->no_quotes};
     int rc = 0;
+    if (grow((void **)&d.scratch, &d.scratch_cap, 256, 1)) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", ds->path);
     colspec tcols[MAX_COLS], lcol[1];
     int n_t = 0, n_l = 0, defaults = !opt->text_columns;
-    if (opt->text_columns && (n_t = parse_cols(opt->text_columns, tcols, MAX_COLS, "text", ds->path, err)) < 0)
-        return n_t;
+    if (opt->text_columns && (n_t = parse_cols(opt->text_columns, tcols, MAX_COLS, "text", ds->path, err)) < 0) {
+        rc = n_t;
+        goto done;
+    }
     if (ds->has_labels && opt->label_column &&
-        (n_l = parse_cols(opt->label_column, lcol, 1, "label", ds->path, err)) < 0)
-        return n_l;
+        (n_l = parse_cols(opt->label_column, lcol, 1, "label", ds->path, err)) < 0) {
+        rc = n_l;
+        goto done;
+    }
     int by_name = defaults || (ds->has_labels && !opt->label_column);
     for (int k = 0; k < n_t; k++) by_name |= tcols[k].index < 0;
     for (int k = 0; k < n_l; k++) by_name |= lcol[k].index < 0;
@@ -448,7 +453,7 @@ static int json_label(row_ctx *c, const cJSON *v, piece *out, char (*nums)[32], 
     }
     if (cJSON_IsNumber(v)) {
         double x = v->valuedouble;
-        if (x != (double)(long long)x || x > 9007199254740992.0 || x < -9007199254740992.0) {
+        if (!(x >= -9007199254740992.0 && x <= 9007199254740992.0) || x != (double)(long long)x) {
             *bad = ll_data_bad_row(ds, err, line, "label %g is not an integer (labels are strings or integers)", x);
             return 0;
         }

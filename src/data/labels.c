@@ -140,8 +140,9 @@ int ll_labelmap_from_json(ll_labelmap **out, const cJSON *obj, const char *name,
             if (!cJSON_IsString(it)) { rc = ll_fail(err, LL_ERR_FORMAT, "%s: id2label[\"%s\"] is not a string", name, key); break; }
             label = it->valuestring;
         } else {
-            if (!cJSON_IsNumber(it) || it->valuedouble != (double)(long long)it->valuedouble) {
-                rc = ll_fail(err, LL_ERR_FORMAT, "%s: label2id[\"%s\"] is not an integer", name, key);
+            if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0 && it->valuedouble < 2147483647.0) ||
+                it->valuedouble != (double)(long long)it->valuedouble) {
+                rc = ll_fail(err, LL_ERR_FORMAT, "%s: label2id[\"%s\"] is not a label id (an integer >= 0)", name, key);
                 break;
             }
             id = (long long)it->valuedouble;
