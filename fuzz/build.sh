@@ -25,4 +25,11 @@ if [ -f "$REAL" ]; then
 else
     "$B/fuzz_make_corpus" fuzz/corpus_gguf fuzz/corpus_safetensors
 fi
-echo "built $B/fuzz_gguf $B/fuzz_safetensors; corpora in fuzz/corpus_gguf fuzz/corpus_safetensors"
+# fuzz_data seeds: each data fixture behind a few option bytes (octal: dash's printf has no \x)
+mkdir -p fuzz/corpus_data
+for f in tests/fixtures/data/*.csv tests/fixtures/data/*.tsv tests/fixtures/data/*.jsonl; do
+    for b in 000 001 002 101 102 105 114 204 301; do
+        { printf "\\$b"; cat "$f"; } > "fuzz/corpus_data/$(basename "$f")_$b"
+    done
+done
+echo "built $B/fuzz_gguf $B/fuzz_safetensors $B/fuzz_data; corpora in fuzz/corpus_gguf fuzz/corpus_safetensors fuzz/corpus_data"
