@@ -18,11 +18,18 @@ else
         "-DOpenMP_C_FLAGS=-fopenmp=libgomp -I$B/omp-include" -DOpenMP_C_LIB_NAMES=gomp \
         "-DOpenMP_gomp_LIBRARY=$(gcc -print-file-name=libgomp.so)" > "$B/configure.log"
 fi
-cmake --build "$B" -j2 --target fuzz_gguf fuzz_safetensors fuzz_make_corpus
+cmake --build "$B" -j2 --target fuzz_gguf fuzz_safetensors fuzz_data fuzz_make_corpus
 REAL=${1:-$HOME/.cache/lsllama/models/SmolLM2-135M-Instruct.Q4_1.gguf}
 if [ -f "$REAL" ]; then
     "$B/fuzz_make_corpus" fuzz/corpus_gguf fuzz/corpus_safetensors "$REAL"
 else
     "$B/fuzz_make_corpus" fuzz/corpus_gguf fuzz/corpus_safetensors
 fi
-echo "built $B/fuzz_gguf $B/fuzz_safetensors; corpora in fuzz/corpus_gguf fuzz/corpus_safetensors"
+# fuzz_data seeds: each data fixture behind a few option bytes (octal: dash's printf has no \x)
+mkdir -p fuzz/corpus_data
+for f in tests/fixtures/data/*.csv tests/fixtures/data/*.tsv tests/fixtures/data/*.jsonl; do
+    for b in 000 001 002 101 102 105 114 204 301; do
+        { printf "\\$b"; cat "$f"; } > "fuzz/corpus_data/$(basename "$f")_$b"
+    done
+done
+echo "built $B/fuzz_gguf $B/fuzz_safetensors $B/fuzz_data; corpora in fuzz/corpus_gguf fuzz/corpus_safetensors fuzz/corpus_data"
