@@ -1,0 +1,542 @@
+/* lsllama train / eval / predict: sequence classification with LoRA. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "data/dataset.h"
+#include "lsllama.h"
+#include "lsllama_tokenizer.h"
+#include "model/lora.h"
+#include "train/adapter.h"
+#include "train/classifier.h"
+#include "train/metrics.h"
+#include "train/trainer.h"
+
+/* Options shared by the three commands. */
+typedef struct cls_args {
+    const char *model, *train, *dev, *data, *out, *adapter, *input, *tokenizer;
+    ll_data_options data_opt;
+    long max_length;
+    ll_classifier_config cc;
+    int head_only;
+    const char *targets;
+    ll_train_options to;
+    int json;
+} cls_args;
+
+static int parse_targets(const char *s, unsigned *mask) {
+    *mask = 0;
+    if (!strcmp(s, "all-linear")) {
+        *mask = (1u << LL_LORA_N_TARGETS) - 1;
+        return 1;
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        int found = -1;
+        for (int i = 0; i < LL_LORA_N_TARGETS; i++) {
+            const char *n = ll_lora_target_names[i];
+            const size_t short_len = strcspn(n, "_"); /* "q" for "q_proj" */
+            if (!strcmp(t, n) || (strlen(t) == short_len && !strncmp(t, n, short_len))) found = i;
+        }
+        if (found < 0) {
+            fprintf(stderr, "lsllama: unknown LoRA target module '%s' (q,k,v,o,gate,up,down, *_proj or all-linear)\n", t);
+            return 0;
+        }
+        *mask |= 1u << found;
+    }
+    return 1;
+}
+
+static double parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi, int *ok) {
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "lsllama %s: %s expects a number in [%g, %g], got '%s'\n", cmd, opt, lo, hi, s);
+        *ok = 0;
+    }
+    return v;
+}
+
+/* Returns 1 if handled, 0 if unknown, -1 on a bad value. */
+static int parse_common(const char *cmd, cls_args *a, int argc, char **argv, int *i) {
+    const char *o = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    long n;
+    int ok = 1;
+#define TAKE() ((*i)++, v)
+    if (!strcmp(o, "--text-column") && v) a->data_opt.text_columns = TAKE();
+    else if (!strcmp(o, "--label-column") && v) a->data_opt.label_column = TAKE();
+    else if (!strcmp(o, "--format") && v) {
+        const char *f = TAKE();
+        a->data_opt.format = !strcmp(f, "tsv") ? LL_DATA_TSV : !strcmp(f, "csv") ? LL_DATA_CSV
+                           : !strcmp(f, "jsonl") ? LL_DATA_JSONL : !strcmp(f, "lines") ? LL_DATA_LINES : -1;
+        if ((int)a->data_opt.format < 0) {
+            fprintf(stderr, "lsllama %s: --format must be tsv, csv, jsonl or lines\n", cmd);
+            return -1;
+        }
+    } else if (!strcmp(o, "--header")) a->data_opt.header = LL_HEADER_YES;
+    else if (!strcmp(o, "--no-header")) a->data_opt.header = LL_HEADER_NO;
+    else if (!strcmp(o, "--skip-invalid")) a->data_opt.skip_invalid = 1;
+    else if (!strcmp(o, "--multi-label")) a->data_opt.multi_label = a->cc.multi_label = 1;
+    else if (!strcmp(o, "--max-length") && v) {
+        if (!cli_parse_int(cmd, o, TAKE(), 1, 1 << 20, &a->max_length)) return -1;
+    } else if (!strcmp(o, "--batch-tokens") && v) {
+        if (!cli_parse_int(cmd, o, TAKE(), 1, 1 << 24, &n)) return -1;
+        a->to.batch_tokens = (size_t)n;
+    } else if (!strcmp(o, "--tokenizer") && v) a->tokenizer = TAKE();
+    else if (!strcmp(o, "--json")) a->json = 1;
+    else return 0;
+#undef TAKE
+    return ok ? 1 : -1;
+}
+
+static int load_split(const char *cmd, const cls_args *a, const char *path, ll_tokenizer *tok, ll_labelmap **map,
+                      ll_dataset **out) {
+    ll_error err = {0};
+    ll_dataset *ds;
+    if (ll_dataset_load(&ds, path, &a->data_opt, &err) ||
+        (*map == NULL && ll_labelmap_build(map, ds, &err)) || ll_dataset_apply_labels(ds, *map, &err) ||
+        ll_dataset_tokenize(ds, tok, (int)a->max_length, &err)) {
+        fprintf(stderr, "lsllama %s: %s\n", cmd, err.message);
+        return 1;
+    }
+    fprintf(stderr, "%s: %zu examples", path, ds->n);
+    if (ds->n_skipped) fprintf(stderr, ", %zu invalid rows skipped (first: %s)", ds->n_skipped, ds->first_skip);
+    if (ds->n_truncated) fprintf(stderr, ", %zu truncated to %ld tokens", ds->n_truncated, a->max_length);
+    fputc('\n', stderr);
+    if (ds->n == 0) {
+        fprintf(stderr, "lsllama %s: %s: no usable examples\n", cmd, path);
+        ll_dataset_free(ds);
+        return 1;
+    }
+    *out = ds;
+    return 0;
+}
+
+static void train_usage(FILE *f) {
+    fprintf(f,
+        "usage: lsllama train MODEL --train FILE --out DIR [--dev FILE] [options]\n\n"
+        "Label-supervised LoRA fine-tuning (LS-LLaMA) of a sequence classifier.\n"
+        "data:   --text-column C --label-column C (names, or 0-based indices; default text/sentence, label)\n"
+        "        --format tsv|csv|jsonl  --header|--no-header  --skip-invalid  --multi-label\n"
+        "        --max-length N (256)  --tokenizer PATH (default: the model's own)\n"
+        "model:  --pool last|mean|max|first (last)  --mask causal|bidirectional (causal)\n"
+        "        --bidirectional-from K  --head-bias\n"
+        "LoRA:   --lora-r R (12)  --lora-alpha A (32)  --lora-dropout P (0.1)  --rslora\n"
+        "        --lora-targets q,v (PEFT's Llama default; any of q,k,v,o,gate,up,down or all-linear)\n"
+        "        --head-only (no LoRA: train the score head alone)\n"
+        "train:  --epochs N (1)  --max-steps N  --lr X (1e-4)  --weight-decay X (0.01)  --warmup-ratio X (0.06)\n"
+        "        --max-grad-norm X (1.0)  --grad-accum N (1)  --batch-tokens N (2048)  --batch-size N (no limit)\n"
+        "        --seed N (42)  --eval-every N (epoch ends only)  --patience N  --metric accuracy|macro_f1\n"
+        "        --checkpoint-every N  --resume  --no-progress\n"
+        "Writes DIR/best (best dev metric) and DIR/final as PEFT adapters, DIR/log.jsonl, DIR/checkpoint.\n");
+}
+
+int cmd_train(int argc, char **argv) {
+    cls_args a = {0};
+    ll_data_options_default(&a.data_opt);
+    ll_train_options_default(&a.to);
+    a.to.progress = 1;
+    a.max_length = 256;
+    a.cc = (ll_classifier_config){.pool = LL_POOL_LAST, .bidirectional_from = -1, .lora_r = 12, .lora_alpha = 32,
+                                  .lora_dropout = 0.1f};
+    a.targets = "q,v";
+    int mask_bidir = 0, ok = 1;
+    long n;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = parse_common("train", &a, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+            train_usage(stdout);
+            return 0;
+        } else if (!strcmp(o, "--train") && v) a.train = argv[++i];
+        else if (!strcmp(o, "--dev") && v) a.dev = argv[++i];
+        else if (!strcmp(o, "--out") && v) a.out = argv[++i];
+        else if (!strcmp(o, "--pool") && v) {
+            const char *p = argv[++i];
+            a.cc.pool = !strcmp(p, "last") ? LL_POOL_LAST : !strcmp(p, "mean") ? LL_POOL_MEAN
+                      : !strcmp(p, "max") ? LL_POOL_MAX : !strcmp(p, "first") ? LL_POOL_FIRST : (ll_pool)-1;
+            if ((int)a.cc.pool < 0) {
+                fprintf(stderr, "lsllama train: --pool must be last, mean, max or first\n");
+                return 2;
+            }
+        } else if (!strcmp(o, "--mask") && v) {
+            const char *m = argv[++i];
+            if (strcmp(m, "causal") && strcmp(m, "bidirectional")) {
+                fprintf(stderr, "lsllama train: --mask must be causal or bidirectional\n");
+                return 2;
+            }
+            mask_bidir = !strcmp(m, "bidirectional");
+        } else if (!strcmp(o, "--bidirectional-from") && v) {
+            if (!cli_parse_int("train", o, argv[++i], 0, 1 << 20, &n)) return 2;
+            a.cc.bidirectional_from = (int)n;
+        } else if (!strcmp(o, "--head-bias")) a.cc.head_bias = 1;
+        else if (!strcmp(o, "--lora-r") && v) {
+            if (!cli_parse_int("train", o, argv[++i], 0, 4096, &n)) return 2;
+            a.cc.lora_r = (int)n;
+        } else if (!strcmp(o, "--lora-alpha") && v) a.cc.lora_alpha = (float)parse_float("train", o, argv[++i], 1e-6, 1e6, &ok);
+        else if (!strcmp(o, "--lora-dropout") && v) a.cc.lora_dropout = (float)parse_float("train", o, argv[++i], 0, 0.99, &ok);
+        else if (!strcmp(o, "--lora-targets") && v) a.targets = argv[++i];
+        else if (!strcmp(o, "--rslora")) a.cc.use_rslora = 1;
+        else if (!strcmp(o, "--head-only")) a.head_only = 1;
+        else if (!strcmp(o, "--epochs") && v) {
+            if (!cli_parse_int("train", o, argv[++i], 1, 100000, &n)) return 2;
+            a.to.epochs = (int)n;
+        } else if (!strcmp(o, "--max-steps") && v) {
+            if (!cli_parse_int("train", o, argv[++i], 1, 1L << 40, &n)) return 2;
+            a.to.max_steps = n;
+        } else if (!strcmp(o, "--lr") && v) a.to.lr = (float)parse_float("train", o, argv[++i], 1e-12, 10, &ok);
+        else if (!strcmp(o, "--weight-decay") && v) a.to.weight_decay = (float)parse_float("train", o, argv[++i], 0, 10, &ok);
+        else if (!strcmp(o, "--warmup-ratio") && v) a.to.warmup_ratio = (float)parse_float("train", o, argv[++i], 0, 1, &ok);
+        else if (!strcmp(o, "--max-grad-norm") && v) a.to.max_grad_norm = (float)parse_float("train", o, argv[++i], 0, 1e6, &ok);
+        else if (!strcmp(o, "--grad-accum") && v) {
+            if (!cli_parse_int("train", o, argv[++i], 1, 1 << 16, &n)) return 2;
+            a.to.grad_accum = (int)n;
+        } else if (!strcmp(o, "--batch-size") && v) {
+            if (!cli_parse_int("train", o, argv[++i], 1, 1 << 20, &n)) return 2;
+            a.to.batch_seqs = (size_t)n;
+        } else if (!strcmp(o, "--seed") && v) {
+            if (!cli_parse_int("train", o, argv[++i], 0, 1L << 62, &n)) return 2;
+            a.to.seed = (uint64_t)n;
+        } else if (!strcmp(o, "--eval-every") && v) {
+            if (!cli_parse_int("train", o, argv[++i], 1, 1L << 40, &n)) return 2;
+            a.to.eval_every = n;
+        } else if (!strcmp(o, "--patience") && v) {
+            if (!cli_parse_int("train", o, argv[++i], 1, 1 << 20, &n)) return 2;
+            a.to.patience = (int)n;
+        } else if (!strcmp(o, "--metric") && v) {
+            const char *m = argv[++i];
+            if (!strcmp(m, "accuracy")) a.to.metric = LL_METRIC_ACCURACY;
+            else if (!strcmp(m, "macro_f1")) a.to.metric = LL_METRIC_MACRO_F1;
+            else {
+                fprintf(stderr, "lsllama train: --metric must be accuracy or macro_f1\n");
+                return 2;
+            }
+        } else if (!strcmp(o, "--checkpoint-every") && v) {
+            if (!cli_parse_int("train", o, argv[++i], 1, 1L << 40, &n)) return 2;
+            a.to.checkpoint_every = n;
+        } else if (!strcmp(o, "--stop-after-steps") && v) { /* testing: end as if killed */
+            if (!cli_parse_int("train", o, argv[++i], 1, 1L << 40, &n)) return 2;
+            a.to.stop_after_steps = n;
+        } else if (!strcmp(o, "--resume")) a.to.resume = 1;
+        else if (!strcmp(o, "--no-progress")) a.to.progress = 0;
+        else if (o[0] == '-' || a.model) {
+            fprintf(stderr, "lsllama train: unexpected argument '%s' (see --help)\n", o);
+            return 2;
+        } else a.model = o;
+        if (!ok) return 2;
+    }
+    if (!a.model || !a.train || !a.out) {
+        fprintf(stderr, "lsllama train: MODEL, --train and --out are required (see --help)\n");
+        return 2;
+    }
+    if (a.head_only) a.cc.lora_r = 0, a.cc.lora_targets = 0;
+    else if (a.cc.lora_r == 0) {
+        fprintf(stderr, "lsllama train: --lora-r 0 with LoRA requested (use --head-only to train the head alone)\n");
+        return 2;
+    } else if (!parse_targets(a.targets, &a.cc.lora_targets)) return 2;
+    ll_error err = {0};
+    ll_model *m = NULL;
+    ll_tokenizer *tok = NULL;
+    ll_labelmap *map = NULL;
+    ll_dataset *train = NULL, *dev = NULL;
+    ll_classifier *c = NULL;
+    int rc = 1;
+    if (ll_model_load(&m, a.model, NULL, &err) || ll_tokenizer_load(&tok, a.tokenizer ? a.tokenizer : a.model, &err)) {
+        fprintf(stderr, "lsllama train: %s\n", err.message);
+        goto done;
+    }
+    const int L = ll_model_config(m)->n_layers;
+    if (a.cc.bidirectional_from < 0) a.cc.bidirectional_from = mask_bidir ? 0 : L;
+    if (load_split("train", &a, a.train, tok, &map, &train)) goto done;
+    if (a.dev && load_split("train", &a, a.dev, tok, &map, &dev)) goto done;
+    a.cc.n_labels = map->n;
+    if (ll_classifier_create(&c, m, &a.cc, a.to.seed, &err)) {
+        fprintf(stderr, "lsllama train: %s\n", err.message);
+        goto done;
+    }
+    a.to.out_dir = a.out;
+    a.to.base_model_name = a.model;
+    a.to.label_names = (const char *const *)map->names;
+    fprintf(stderr, "training %zu trainable parameters (LoRA r=%d on %s, %d labels), %s attention, %s pooling\n",
+            c->n_params, a.cc.lora_r, a.head_only ? "nothing" : a.targets, map->n,
+            a.cc.bidirectional_from >= L ? "causal" : a.cc.bidirectional_from == 0 ? "bidirectional" : "mixed",
+            (const char *[]){"last", "mean", "max", "first"}[a.cc.pool]);
+    ll_train_result res = {0};
+    if (ll_train(c, train, dev, &a.to, &res, &err)) {
+        fprintf(stderr, "lsllama train: %s\n", err.message);
+        goto done;
+    }
+    if (a.to.stop_after_steps > 0 && res.steps == 0) {
+        rc = 0;
+        goto done;
+    }
+    printf("steps %lld, %.1f s, %.0f training tokens/s; best dev %s %.4f at step %lld; adapters in %s/best and %s/final\n",
+           (long long)res.steps, res.seconds, res.train_tokens_per_s,
+           a.to.metric == LL_METRIC_MACRO_F1 ? "macro-F1" : "accuracy", res.best_metric, (long long)res.best_step,
+           a.out, a.out);
+    rc = 0;
+done:
+    ll_classifier_free(c);
+    ll_dataset_free(train);
+    ll_dataset_free(dev);
+    ll_labelmap_free(map);
+    ll_tokenizer_free(tok);
+    ll_model_free(m);
+    return rc;
+}
+
+/* ---- eval ----------------------------------------------------------------------- */
+
+static int load_adapter(const char *cmd, cls_args *a, ll_model **m, ll_tokenizer **tok, ll_classifier **c,
+                        ll_adapter_info *info, ll_labelmap **map) {
+    ll_error err = {0};
+    if (ll_model_load(m, a->model, NULL, &err) || ll_tokenizer_load(tok, a->tokenizer ? a->tokenizer : a->model, &err) ||
+        ll_adapter_load(a->adapter, *m, NULL, c, info, &err) ||
+        ll_labelmap_from_names(map, (const char *const *)info->id2label, info->n_labels, &err)) {
+        fprintf(stderr, "lsllama %s: %s\n", cmd, err.message);
+        return 1;
+    }
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv) {
+    cls_args a = {0};
+    ll_data_options_default(&a.data_opt);
+    a.max_length = 256;
+    a.to.batch_tokens = 2048;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = parse_common("eval", &a, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+            printf("usage: lsllama eval MODEL --adapter DIR --data FILE [--json] [data options as for train]\n\n"
+                   "Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix of a trained\n"
+                   "adapter on a labelled file, as a table (or one JSON object with --json).\n");
+            return 0;
+        } else if (!strcmp(o, "--adapter") && v) a.adapter = argv[++i];
+        else if (!strcmp(o, "--data") && v) a.data = argv[++i];
+        else if (o[0] == '-' || a.model) {
+            fprintf(stderr, "lsllama eval: unexpected argument '%s' (see --help)\n", o);
+            return 2;
+        } else a.model = o;
+    }
+    if (!a.model || !a.adapter || !a.data) {
+        fprintf(stderr, "lsllama eval: MODEL, --adapter and --data are required (see --help)\n");
+        return 2;
+    }
+    ll_model *m = NULL;
+    ll_tokenizer *tok = NULL;
+    ll_classifier *c = NULL;
+    ll_adapter_info info = {0};
+    ll_labelmap *map = NULL;
+    ll_dataset *ds = NULL;
+    ll_class_metrics met = {0};
+    ll_error err = {0};
+    int rc = 1;
+    if (load_adapter("eval", &a, &m, &tok, &c, &info, &map) || load_split("eval", &a, a.data, tok, &map, &ds)) goto done;
+    double loss;
+    if (!ll_metrics_init(&met, map->n) || ll_evaluate(c, ds, a.to.batch_tokens, &met, &loss, &err)) {
+        fprintf(stderr, "lsllama eval: %s\n", err.message);
+        goto done;
+    }
+    if (a.json) ll_metrics_write_json(&met, (const char *const *)map->names, stdout);
+    else {
+        printf("%s: %lld examples, mean loss %.4f\n\n", a.data, (long long)met.total, loss);
+        ll_metrics_write_table(&met, (const char *const *)map->names, stdout);
+    }
+    rc = 0;
+done:
+    ll_metrics_free(&met);
+    ll_dataset_free(ds);
+    ll_labelmap_free(map);
+    ll_adapter_info_free(&info);
+    ll_classifier_free(c);
+    ll_tokenizer_free(tok);
+    ll_model_free(m);
+    return rc;
+}
+
+/* ---- predict -------------------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        const unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+int cmd_predict(int argc, char **argv) {
+    cls_args a = {0};
+    ll_data_options_default(&a.data_opt);
+    a.data_opt.format = LL_DATA_LINES;
+    a.data_opt.no_labels = 1;
+    a.max_length = 256;
+    a.to.batch_tokens = 2048;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = parse_common("predict", &a, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+            printf("usage: lsllama predict MODEL --adapter DIR [--input FILE] [--format lines|tsv|csv|jsonl\n"
+                   "                         --text-column C]\n\n"
+                   "Classifies text lines (stdin or FILE; or a column of a data file) and writes one JSON\n"
+                   "object per input: {\"text\", \"label\", \"probabilities\": {label: p, ...}}.\n");
+            return 0;
+        } else if (!strcmp(o, "--adapter") && v) a.adapter = argv[++i];
+        else if (!strcmp(o, "--input") && v) a.input = argv[++i];
+        else if (o[0] == '-' || a.model) {
+            fprintf(stderr, "lsllama predict: unexpected argument '%s' (see --help)\n", o);
+            return 2;
+        } else a.model = o;
+    }
+    if (!a.model || !a.adapter) {
+        fprintf(stderr, "lsllama predict: MODEL and --adapter are required (see --help)\n");
+        return 2;
+    }
+    if (a.data_opt.format != LL_DATA_LINES) a.data_opt.no_labels = 1;
+    ll_model *m = NULL;
+    ll_tokenizer *tok = NULL;
+    ll_classifier *c = NULL;
+    ll_adapter_info info = {0};
+    ll_labelmap *map = NULL;
+    ll_dataset *ds = NULL;
+    ll_batch_plan plan = {0};
+    ll_batch_buf buf = {0};
+    ll_error err = {0};
+    int rc = 1;
+    if (load_adapter("predict", &a, &m, &tok, &c, &info, &map)) goto done;
+    int load_rc;
+    if (a.input) {
+        load_rc = ll_dataset_load(&ds, a.input, &a.data_opt, &err);
+    } else { /* stdin is not mappable: read it whole */
+        size_t cap = 1 << 16, len = 0;
+        char *text = malloc(cap);
+        for (size_t got; text && (got = fread(text + len, 1, cap - len, stdin)) > 0;) {
+            len += got;
+            if (len == cap) {
+                char *t2 = realloc(text, cap *= 2);
+                if (!t2) free(text);
+                text = t2;
+            }
+        }
+        if (!text) {
+            fprintf(stderr, "lsllama predict: out of memory reading stdin\n");
+            goto done;
+        }
+        load_rc = ll_dataset_load_memory(&ds, text, len, "<stdin>", &a.data_opt, &err);
+        free(text);
+    }
+    if (load_rc || ll_dataset_tokenize(ds, tok, (int)a.max_length, &err)) {
+        fprintf(stderr, "lsllama predict: %s\n", err.message);
+        goto done;
+    }
+    ll_batching_options bo = {.max_batch_tokens = a.to.batch_tokens};
+    if (ll_batch_plan_make(&plan, ds, &bo, &err) || ll_batch_buf_reserve(&buf, plan.max_tokens, plan.max_seqs, map->n, &err)) {
+        fprintf(stderr, "lsllama predict: %s\n", err.message);
+        goto done;
+    }
+    const int K = map->n;
+    for (size_t b = 0; b < plan.n_batches; b++) {
+        if (ll_batch_fill(&buf, ds, &plan, b, &err) || ll_classifier_forward(c, &buf.batch, 0, 0, NULL, &err)) {
+            fprintf(stderr, "lsllama predict: %s\n", err.message);
+            goto done;
+        }
+        for (int s = 0; s < buf.batch.n_seqs; s++) {
+            const float *z = c->logits + (size_t)s * K;
+            int best = 0;
+            for (int k = 1; k < K; k++)
+                if (z[k] > z[best]) best = k;
+            double se = 0;
+            for (int k = 0; k < K; k++) se += exp((double)z[k] - z[best]);
+            fputs("{\"text\": ", stdout);
+            json_str(stdout, ll_example_text(ds, (size_t)buf.example_ids[s]));
+            fputs(", \"label\": ", stdout);
+            json_str(stdout, map->names[best]);
+            fputs(", \"probabilities\": {", stdout);
+            for (int k = 0; k < K; k++) {
+                fputs(k ? ", " : "", stdout);
+                json_str(stdout, map->names[k]);
+                printf(": %.6f", exp((double)z[k] - z[best]) / se);
+            }
+            fputs("}}\n", stdout);
+        }
+    }
+    rc = 0;
+done:
+    ll_batch_plan_free(&plan);
+    ll_batch_buf_free(&buf);
+    ll_dataset_free(ds);
+    ll_labelmap_free(map);
+    ll_adapter_info_free(&info);
+    ll_classifier_free(c);
+    ll_tokenizer_free(tok);
+    ll_model_free(m);
+    return rc;
+}
+
+/* ---- merge ---------------------------------------------------------------------- */
+
+int cmd_merge(int argc, char **argv) {
+    const char *model = NULL, *adapter = NULL, *out = NULL, *dtype = "f32";
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+            printf("usage: lsllama merge MODEL --adapter DIR --out DIR [--dtype f32|f16|bf16]\n\n"
+                   "Writes a Hugging Face model folder (config.json with id2label + model.safetensors) with the\n"
+                   "LoRA deltas merged into the base weights and the score head, for adapter-free inference\n"
+                   "(transformers' *ForSequenceClassification, or lsllama itself).\n");
+            return 0;
+        } else if (!strcmp(o, "--adapter") && v) adapter = argv[++i];
+        else if (!strcmp(o, "--out") && v) out = argv[++i];
+        else if (!strcmp(o, "--dtype") && v) dtype = argv[++i];
+        else if (o[0] == '-' || model) {
+            fprintf(stderr, "lsllama merge: unexpected argument '%s' (see --help)\n", o);
+            return 2;
+        } else model = o;
+    }
+    if (!model || !adapter || !out) {
+        fprintf(stderr, "lsllama merge: MODEL, --adapter and --out are required (see --help)\n");
+        return 2;
+    }
+    ll_merge_options mo = ll_merge_options_default();
+    if (!strcmp(dtype, "f32")) mo.dtype = LL_DTYPE_F32;
+    else if (!strcmp(dtype, "f16")) mo.dtype = LL_DTYPE_F16;
+    else if (!strcmp(dtype, "bf16")) mo.dtype = LL_DTYPE_BF16;
+    else {
+        fprintf(stderr, "lsllama merge: --dtype must be f32, f16 or bf16\n");
+        return 2;
+    }
+    ll_error err = {0};
+    ll_model *m = NULL;
+    ll_classifier *c = NULL;
+    ll_adapter_info info = {0};
+    int rc = 1;
+    if (ll_model_load(&m, model, NULL, &err) || ll_adapter_load(adapter, m, NULL, &c, &info, &err)) {
+        fprintf(stderr, "lsllama merge: %s\n", err.message);
+        goto done;
+    }
+    mo.id2label = (const char *const *)info.id2label;
+    if (ll_merge_save(c, out, &mo, &err)) {
+        fprintf(stderr, "lsllama merge: %s\n", err.message);
+        goto done;
+    }
+    printf("merged model written to %s\n", out);
+    rc = 0;
+done:
+    ll_adapter_info_free(&info);
+    ll_classifier_free(c);
+    ll_model_free(m);
+    return rc;
+}

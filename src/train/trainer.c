@@ -1,0 +1,327 @@
+#include "train/trainer.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/mapped_file.h"
+#include "io/safetensors.h"
+#include "io/safetensors_write.h"
+#include "train/adapter.h"
+#include "train/optim.h"
+
+void ll_train_options_default(ll_train_options *o) {
+    memset(o, 0, sizeof *o);
+    o->epochs = 1;
+    o->lr = 1e-4f;
+    o->weight_decay = 0.01f;
+    o->warmup_ratio = 0.06f;
+    o->max_grad_norm = 1.0f;
+    o->beta1 = 0.9f, o->beta2 = 0.999f, o->adam_eps = 1e-8f;
+    o->grad_accum = 1;
+    o->batch_tokens = 2048;
+    o->seed = 42;
+    o->metric = LL_METRIC_ACCURACY;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- evaluation ------------------------------------------------------------ */
+
+int ll_evaluate(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_class_metrics *m, double *mean_loss,
+                ll_error *err) {
+    ll_batching_options bo = {.max_batch_tokens = batch_tokens, .shuffle = 0};
+    ll_batch_plan plan = {0};
+    ll_batch_buf buf = {0};
+    int rc = ll_batch_plan_make(&plan, ds, &bo, err);
+    if (!rc) rc = ll_batch_buf_reserve(&buf, plan.max_tokens, plan.max_seqs, c->cfg.n_labels, err);
+    const int K = c->cfg.n_labels;
+    double loss = 0;
+    size_t n = 0;
+    if (m) ll_metrics_reset(m);
+    for (size_t i = 0; !rc && i < plan.n_batches; i++) {
+        if ((rc = ll_batch_fill(&buf, ds, &plan, i, err))) break;
+        if ((rc = ll_classifier_forward(c, &buf.batch, 0, 0, NULL, err))) break;
+        for (int s = 0; s < buf.batch.n_seqs; s++, n++) {
+            const float *z = c->logits + (size_t)s * K;
+            int best = 0;
+            float mx = z[0];
+            for (int k = 1; k < K; k++)
+                if (z[k] > mx) mx = z[k], best = k;
+            const int gold = buf.labels ? buf.labels[s] : -1;
+            if (gold >= 0) {
+                double se = 0;
+                for (int k = 0; k < K; k++) se += exp((double)z[k] - mx);
+                loss += mx + log(se) - z[gold];
+                if (m) ll_metrics_add(m, gold, best);
+            }
+        }
+    }
+    if (m) ll_metrics_finish(m);
+    if (mean_loss) *mean_loss = n ? loss / (double)n : 0;
+    ll_batch_plan_free(&plan);
+    ll_batch_buf_free(&buf);
+    return rc;
+}
+
+/* ---- checkpoints ------------------------------------------------------------ */
+
+typedef struct train_state {
+    int64_t step, epoch, batch_in_epoch, best_step, evals_since_best, tokens_seen;
+    double best_metric;
+    uint64_t plan_hash;
+} train_state;
+
+static int path_join(char *buf, size_t cap, const char *dir, const char *name, ll_error *err) {
+    if ((size_t)snprintf(buf, cap, "%s/%s", dir, name) >= cap) return ll_fail(err, LL_ERR_ARG, "%s: path too long", dir);
+    return LL_OK;
+}
+
+static int save_checkpoint(const ll_classifier *c, const ll_adamw *opt, const train_state *st, const char *dir,
+                           ll_error *err) {
+    char path[4096];
+    int rc = ll_mkdir_p(dir, err);
+    if (rc) return rc;
+    st_write_tensor t[3] = {
+        {"params", LL_DTYPE_F32, 1, {(int64_t)c->n_params}, c->params},
+        {"adam_m", LL_DTYPE_F32, 1, {(int64_t)c->n_params}, opt->m},
+        {"adam_v", LL_DTYPE_F32, 1, {(int64_t)c->n_params}, opt->v},
+    };
+    if ((rc = path_join(path, sizeof path, dir, "state.safetensors", err))) return rc;
+    if ((rc = st_write_file(path, t, 3, NULL, 0, err))) return rc;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "step", (double)st->step);
+    cJSON_AddNumberToObject(j, "epoch", (double)st->epoch);
+    cJSON_AddNumberToObject(j, "batch_in_epoch", (double)st->batch_in_epoch);
+    cJSON_AddNumberToObject(j, "adam_t", (double)opt->t);
+    cJSON_AddNumberToObject(j, "best_metric", st->best_metric);
+    cJSON_AddNumberToObject(j, "best_step", (double)st->best_step);
+    cJSON_AddNumberToObject(j, "evals_since_best", (double)st->evals_since_best);
+    cJSON_AddNumberToObject(j, "tokens_seen", (double)st->tokens_seen);
+    char hash[32];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)st->plan_hash);
+    cJSON_AddStringToObject(j, "data_order_hash", hash);
+    cJSON_AddNumberToObject(j, "n_params", (double)c->n_params);
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    if (!(rc = path_join(path, sizeof path, dir, "state.json", err))) rc = ll_atomic_write(path, text, strlen(text), err);
+    free(text);
+    return rc;
+}
+
+static int load_checkpoint(ll_classifier *c, ll_adamw *opt, train_state *st, const char *dir, ll_error *err) {
+    char path[4096], *text = NULL;
+    int rc = path_join(path, sizeof path, dir, "state.json", err);
+    if (!rc) rc = ll_read_text_file(path, &text, NULL, err);
+    if (rc) return rc;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    const char *keys[] = {"step", "epoch", "batch_in_epoch", "adam_t", "best_metric", "best_step", "evals_since_best",
+                          "tokens_seen", "n_params"};
+    double v[9];
+    for (int i = 0; i < 9; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, keys[i]);
+        if (!cJSON_IsNumber(x)) {
+            cJSON_Delete(j);
+            return ll_fail(err, LL_ERR_FORMAT, "%s: missing or non-numeric '%s'", path, keys[i]);
+        }
+        v[i] = x->valuedouble;
+    }
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "data_order_hash");
+    st->plan_hash = cJSON_IsString(h) ? strtoull(h->valuestring, NULL, 16) : 0;
+    cJSON_Delete(j);
+    if ((size_t)v[8] != c->n_params)
+        return ll_fail(err, LL_ERR_SHAPE, "%s: checkpoint holds %.0f parameters, the classifier %zu (other options?)",
+                       path, v[8], c->n_params);
+    st->step = (int64_t)v[0], st->epoch = (int64_t)v[1], st->batch_in_epoch = (int64_t)v[2];
+    opt->t = (int64_t)v[3];
+    st->best_metric = v[4], st->best_step = (int64_t)v[5], st->evals_since_best = (int64_t)v[6];
+    st->tokens_seen = (int64_t)v[7];
+    st_file *f;
+    if ((rc = path_join(path, sizeof path, dir, "state.safetensors", err)) || (rc = st_open(&f, path, err))) return rc;
+    const char *names[3] = {"params", "adam_m", "adam_v"};
+    float *dst[3] = {c->params, opt->m, opt->v};
+    for (int i = 0; i < 3 && !rc; i++) {
+        const st_tensor *t = st_find(f, names[i]);
+        if (!t || t->dtype != LL_DTYPE_F32 || t->n_elems != c->n_params)
+            rc = ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' missing or not F32 [%zu]", path, names[i], c->n_params);
+        else
+            memcpy(dst[i], t->data, c->n_params * sizeof(float));
+    }
+    st_close(f);
+    return rc;
+}
+
+/* ---- the loop ---------------------------------------------------------------- */
+
+static double metric_value(const ll_class_metrics *m, int which) {
+    return which == LL_METRIC_MACRO_F1 ? m->macro_f1 : m->accuracy;
+}
+
+static int save_adapter(const ll_classifier *c, const ll_train_options *o, const char *name, ll_error *err) {
+    char dir[4096];
+    int rc = path_join(dir, sizeof dir, o->out_dir, name, err);
+    if (rc) return rc;
+    ll_adapter_meta meta = {o->base_model_name, o->label_names, NULL};
+    return ll_adapter_save(c, dir, &meta, err);
+}
+
+int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_train_options *o, ll_train_result *res,
+             ll_error *err) {
+    if (!o->out_dir) return ll_fail(err, LL_ERR_ARG, "training needs an output folder");
+    if (o->epochs < 1 || o->grad_accum < 1 || o->batch_tokens < 1 || !(o->lr > 0) || o->warmup_ratio < 0 ||
+        o->warmup_ratio > 1)
+        return ll_fail(err, LL_ERR_ARG, "invalid training options (epochs, grad_accum, batch_tokens, lr, warmup)");
+    if (!train->tokenized || !train->mapped) return ll_fail(err, LL_ERR_ARG, "%s: not tokenized/labelled", train->path);
+    int rc = ll_mkdir_p(o->out_dir, err);
+    if (rc) return rc;
+    char path[4096], ckpt_dir[4096];
+    if ((rc = path_join(ckpt_dir, sizeof ckpt_dir, o->out_dir, "checkpoint", err))) return rc;
+    ll_adamw opt;
+    if (!ll_adamw_init(&opt, c->n_params, o->beta1, o->beta2, o->adam_eps, o->weight_decay))
+        return ll_fail(err, LL_ERR_NOMEM, "out of memory for optimiser state");
+    train_state st = {.best_metric = -1, .best_step = -1};
+    ll_batch_plan plan = {0};
+    ll_batch_buf buf = {0};
+    ll_class_metrics met = {0};
+    FILE *log = NULL;
+    if (!ll_metrics_init(&met, c->cfg.n_labels)) {
+        ll_adamw_free(&opt);
+        return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    }
+    /* Steps per epoch come from the first epoch's plan; every epoch has the
+     * same number of batches up to bucketing, so plan them all alike. */
+    ll_batching_options bo = {.max_batch_tokens = o->batch_tokens, .max_batch_seqs = o->batch_seqs, .shuffle = 1,
+                              .seed = o->seed, .epoch = 0};
+    if ((rc = ll_batch_plan_make(&plan, train, &bo, err))) goto done;
+    const int64_t steps_per_epoch = (int64_t)((plan.n_batches + (size_t)o->grad_accum - 1) / (size_t)o->grad_accum);
+    int64_t total = steps_per_epoch * o->epochs;
+    if (o->max_steps > 0 && o->max_steps < total) total = o->max_steps;
+    const int64_t warmup = (int64_t)ceil(o->warmup_ratio * (double)total);
+    if (o->resume) {
+        if ((rc = load_checkpoint(c, &opt, &st, ckpt_dir, err))) goto done;
+        if (st.epoch != 0) {
+            ll_batch_plan_free(&plan);
+            bo.epoch = (uint64_t)st.epoch;
+            if ((rc = ll_batch_plan_make(&plan, train, &bo, err))) goto done;
+        }
+        if (st.plan_hash && st.plan_hash != plan.hash) {
+            rc = ll_fail(err, LL_ERR_CONFIG, "%s: the data order differs from the checkpoint's (other data, seed or "
+                                             "batch options?)", ckpt_dir);
+            goto done;
+        }
+    }
+    /* Plan every buffer once, for the largest batch of any epoch (bounded by
+     * the token budget or the longest example). */
+    size_t longest = 0;
+    for (size_t i = 0; i < train->n; i++)
+        if ((size_t)train->ex[i].n_tok > longest) longest = (size_t)train->ex[i].n_tok;
+    const size_t cap_tokens = o->batch_tokens > longest ? o->batch_tokens : longest;
+    const size_t cap_seqs = o->batch_seqs ? o->batch_seqs : cap_tokens;
+    if ((rc = ll_batch_buf_reserve(&buf, cap_tokens, cap_seqs, c->cfg.n_labels, err))) goto done;
+    if ((rc = ll_classifier_reserve(c, cap_tokens, cap_seqs, err))) goto done;
+    if ((rc = path_join(path, sizeof path, o->out_dir, "log.jsonl", err))) goto done;
+    if (!(log = fopen(path, o->resume ? "a" : "w"))) {
+        rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        goto done;
+    }
+    const double t_start = now_s();
+    int64_t tokens_run = 0, steps_run = 0;
+    double eval_s = 0; /* evaluation time, left out of the training throughput */
+    int stop = 0;
+    while (!stop && st.step < total) {
+        /* one optimiser step over grad_accum micro-batches */
+        memset(c->grads, 0, c->n_params * sizeof(float));
+        double loss_sum = 0;
+        int micro = 0;
+        for (; micro < o->grad_accum && (size_t)st.batch_in_epoch < plan.n_batches; micro++, st.batch_in_epoch++) {
+            if ((rc = ll_batch_fill(&buf, train, &plan, (size_t)st.batch_in_epoch, err))) goto done;
+            /* dropout masks: a function of (seed, epoch, batch) only */
+            const uint64_t seed = o->seed * 0x9E3779B97F4A7C15ull ^ ((uint64_t)st.epoch << 40) ^ (uint64_t)st.batch_in_epoch;
+            float loss;
+            if ((rc = ll_classifier_train_step(c, &buf.batch, buf.labels, buf.targets, seed,
+                                               1.0f / (float)o->grad_accum, &loss, err)))
+                goto done;
+            loss_sum += loss;
+            tokens_run += (int64_t)buf.n_tokens;
+            st.tokens_seen += (int64_t)buf.n_tokens;
+        }
+        const float gnorm = ll_clip_grad_norm(c->grads, c->n_params, o->max_grad_norm);
+        const float lr = ll_lr_linear(st.step, warmup, total, o->lr);
+        ll_adamw_step(&opt, c->params, c->grads, lr);
+        st.step++, steps_run++;
+        const int epoch_end = (size_t)st.batch_in_epoch >= plan.n_batches;
+        const double elapsed = now_s() - t_start, train_s = elapsed - eval_s,
+                     tps = tokens_run / (train_s > 0 ? train_s : 1);
+        fprintf(log, "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.5f, "
+                     "\"tokens_per_s\": %.1f, \"elapsed_s\": %.2f}\n",
+                (long long)st.step, (long long)st.epoch, loss_sum / micro, lr, gnorm, tps, elapsed);
+        if (o->progress) {
+            const double eta = steps_run ? elapsed / steps_run * (double)(total - st.step) : 0;
+            fprintf(stderr, "\rstep %lld/%lld  epoch %lld  loss %.4f  %.0f tokens/s  ETA %02d:%02d:%02d   ",
+                    (long long)st.step, (long long)total, (long long)st.epoch + 1, loss_sum / micro, tps,
+                    (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
+        }
+        if (dev && ((o->eval_every > 0 && st.step % o->eval_every == 0) || epoch_end || st.step == total)) {
+            double dev_loss;
+            const double t_eval = now_s();
+            if ((rc = ll_evaluate(c, dev, o->batch_tokens, &met, &dev_loss, err))) goto done;
+            eval_s += now_s() - t_eval;
+            const double v = metric_value(&met, o->metric);
+            const int better = v > st.best_metric;
+            fprintf(log, "{\"step\": %lld, \"eval\": \"dev\", \"loss\": %.6f, \"accuracy\": %.6f, \"macro_f1\": %.6f, "
+                         "\"best\": %s}\n",
+                    (long long)st.step, dev_loss, met.accuracy, met.macro_f1, better ? "true" : "false");
+            if (o->progress)
+                fprintf(stderr, "\n  dev @%lld: loss %.4f accuracy %.4f macro-F1 %.4f%s\n", (long long)st.step,
+                        dev_loss, met.accuracy, met.macro_f1, better ? "  (best so far: saved)" : "");
+            if (better) {
+                st.best_metric = v, st.best_step = st.step, st.evals_since_best = 0;
+                if ((rc = save_adapter(c, o, "best", err))) goto done;
+            } else if (o->patience > 0 && ++st.evals_since_best >= o->patience) {
+                stop = 1;
+            }
+        }
+        fflush(log);
+        if (epoch_end && st.step < total) {
+            st.epoch++;
+            st.batch_in_epoch = 0;
+            ll_batch_plan_free(&plan);
+            bo.epoch = (uint64_t)st.epoch;
+            if ((rc = ll_batch_plan_make(&plan, train, &bo, err))) goto done;
+        }
+        st.plan_hash = plan.hash;
+        if (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0 &&
+            (rc = save_checkpoint(c, &opt, &st, ckpt_dir, err)))
+            goto done;
+        if (o->stop_after_steps > 0 && steps_run >= o->stop_after_steps) goto done; /* as if killed */
+    }
+    if (o->progress) fputc('\n', stderr);
+    if ((rc = save_adapter(c, o, "final", err))) goto done;
+    if (o->checkpoint_every > 0) rc = save_checkpoint(c, &opt, &st, ckpt_dir, err);
+    if (res) {
+        res->steps = st.step;
+        res->best_metric = st.best_metric;
+        res->best_step = st.best_step;
+        res->seconds = now_s() - t_start;
+        res->train_tokens_per_s = tokens_run / (res->seconds - eval_s > 0 ? res->seconds - eval_s : 1);
+    }
+done:
+    if (log) fclose(log);
+    ll_metrics_free(&met);
+    ll_batch_plan_free(&plan);
+    ll_batch_buf_free(&buf);
+    ll_adamw_free(&opt);
+    return rc;
+}

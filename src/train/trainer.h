@@ -1,0 +1,62 @@
+/* The training loop: length-bucketed packed batches, gradient accumulation,
+ * global-norm clipping, AdamW under a linear warm-up schedule, evaluation on
+ * the dev set every N steps and at each epoch end, the best adapter kept by
+ * a dev metric (never the test set), optional early stopping, a JSONL log of
+ * step metrics, atomic checkpoints every N steps and a bit-identical resume.
+ *
+ * Output folder:
+ *   best/        PEFT adapter (+ label_map.json) with the best dev metric
+ *   final/       PEFT adapter after the last step
+ *   checkpoint/  state.safetensors (parameters, AdamW moments) + state.json
+ *                (step, epoch, position, best metric, RNG seed, data-order hash)
+ *   log.jsonl    one line per optimiser step and per evaluation */
+#ifndef LL_TRAIN_TRAINER_H
+#define LL_TRAIN_TRAINER_H
+
+#include <stdint.h>
+
+#include "data/dataset.h"
+#include "train/classifier.h"
+#include "train/metrics.h"
+
+enum { LL_METRIC_ACCURACY = 0, LL_METRIC_MACRO_F1 = 1 };
+
+typedef struct ll_train_options {
+    int epochs;               /* passes over the training set */
+    int64_t max_steps;        /* > 0: stop after this many optimiser steps */
+    float lr, weight_decay, warmup_ratio, max_grad_norm;
+    float beta1, beta2, adam_eps;
+    int grad_accum;           /* micro-batches per optimiser step */
+    size_t batch_tokens;      /* token budget of one micro-batch */
+    size_t batch_seqs;        /* 0: no limit */
+    uint64_t seed;
+    int64_t eval_every;       /* steps; 0: at epoch ends only */
+    int patience;             /* stop after this many evaluations without improvement; 0: never */
+    int metric;               /* LL_METRIC_* used to pick the best adapter */
+    int64_t checkpoint_every; /* steps; 0: none */
+    const char *out_dir;
+    const char *base_model_name; /* written into adapter_config.json */
+    const char *const *label_names;
+    int resume;               /* continue from out_dir/checkpoint */
+    int progress;             /* progress line on stderr */
+    int64_t stop_after_steps; /* > 0: end this run after that many steps without final save (tests a kill) */
+} ll_train_options;
+
+void ll_train_options_default(ll_train_options *o);
+
+typedef struct ll_train_result {
+    int64_t steps;
+    double best_metric;
+    int64_t best_step;
+    double train_tokens_per_s;
+    double seconds;
+} ll_train_result;
+
+int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_train_options *o, ll_train_result *res,
+             ll_error *err);
+
+/* Evaluate in file order: metrics (single-label) and mean loss. */
+int ll_evaluate(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_class_metrics *m, double *mean_loss,
+                ll_error *err);
+
+#endif
