@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job: set up (packages, default model), build, then inspect the
-# default model and print pooled hidden states for a few sentences, causal
-# (last-token pooling, as LS-LLaMA) and bidirectional (mean pooling, as
-# LS-unLLaMA). Training replaces this once it lands.
+# The main job: set up (packages, default model), build, then a short real
+# LS-LLaMA training run on SST-2 with SmolLM2-135M-Instruct (last-token
+# pooling, causal attention, LoRA r=12 alpha=32 dropout 0.1 on q,v), the best
+# adapter chosen on the dev set, then its dev evaluation and predictions for a
+# few sentences. Set STEPS for a longer run (one epoch of SST-2 at
+# --batch-tokens 1024 is about 880 steps).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh"
@@ -10,21 +12,22 @@ BUILD="${BUILD:-$ROOT/build}"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" >/dev/null
 MODEL="${LSLLAMA_CACHE:-$HOME/.cache/lsllama}/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+DATA="$ROOT/../shared/data/sst2"
+OUT="${OUT:-$ROOT/runs/sst2-demo}"
+STEPS="${STEPS:-60}"
 LSLLAMA="$BUILD/lsllama"
 
-echo "== lsllama inspect (tensor table omitted; drop --no-tensors to see it)"
-"$LSLLAMA" inspect "$MODEL" --no-metadata --no-tensors
-
-SENTENCES=$'it \'s a charming and often affecting journey .\nunflinchingly bleak and desperate\nthe acting , costumes , music , cinematography and sound are all astounding .'
+echo "== model"
+"$LSLLAMA" inspect "$MODEL" --no-metadata --no-tensors | head -9
 echo
-echo "== token ids (lsllama tokenize)"
-printf '%s\n' "$SENTENCES" | "$LSLLAMA" tokenize "$MODEL"
-for mode in "last causal" "mean bidirectional"; do
-  set -- $mode
-  echo
-  echo "== pooled hidden states: --pool $1 --mask $2 (first 8 of 576 values, and the L2 norm)"
-  printf '%s\n' "$SENTENCES" | "$LSLLAMA" embed "$MODEL" --text --pool "$1" --mask "$2" |
-    awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i * $i;
-           printf "  ["; for (i = 1; i <= 8; i++) printf "%s%9.4f", (i > 1 ? "," : ""), $i;
-           printf ", ...]  norm %.2f\n", sqrt(s) }'
-done
+echo "== training ($STEPS steps; output in $OUT)"
+"$LSLLAMA" train "$MODEL" --train "$DATA/train.tsv" --dev "$DATA/dev.tsv" --out "$OUT" \
+  --pool last --mask causal --lora-r 12 --lora-alpha 32 --lora-dropout 0.1 --lora-targets q,v \
+  --lr 5e-4 --warmup-ratio 0.1 --batch-tokens 1024 --max-steps "$STEPS" --eval-every "$STEPS" --seed 42
+echo
+echo "== dev evaluation of the best adapter"
+"$LSLLAMA" eval "$MODEL" --adapter "$OUT/best" --data "$DATA/dev.tsv"
+echo
+echo "== predictions"
+printf '%s\n' "a gripping , funny and moving film ." "the plot is a mess and the acting is worse ." |
+  "$LSLLAMA" predict "$MODEL" --adapter "$OUT/best"
