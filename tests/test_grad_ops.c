@@ -73,6 +73,13 @@ static void glu_f(void *c, const float *x, float *y) {
     ll_swiglu_forward(y, x, x + g->n, g->n);
 }
 
+/* ---- pooling ---- */
+typedef struct { const int32_t *ss; int n, pool; size_t C; } pool_ctx;
+static void pool_f(void *c, const float *x, float *y) {
+    pool_ctx *p = c;
+    ll_pool_forward(y, NULL, x, p->ss, p->n, p->C, p->pool);
+}
+
 /* ---- linear ---- */
 typedef struct { const float *W; size_t T, in, out; } lin_ctx;
 static void lin_f(void *c, const float *x, float *y) {
@@ -132,6 +139,25 @@ int main(void) {
     ll_swiglu_backward(dgu, dgu + n, rh, gu, gu + n, n);
     glu_ctx gc = {n};
     fd_check("swiglu", glu_f, &gc, gu, 2 * n, n, rh, dgu);
+
+    /* pooling: every mode, sequences of 1, 3 and 5 rows; distinct values so
+     * no maximum is tied */
+    for (int pool = 0; pool < 4; pool++) {
+        int32_t ss[4] = {0, 1, 4, 9};
+        const size_t PC = 6;
+        float hx[9 * PC], rp[3 * PC], am_buf[1], dh[9 * PC];
+        int32_t am[3 * PC];
+        (void)am_buf;
+        for (size_t i = 0; i < 9 * PC; i++) hx[i] = (float)((i * 7919) % 97) * 0.05f - 2.0f;
+        fill(rp, 3 * PC, 1.0f);
+        float pooled[3 * PC];
+        ll_pool_forward(pooled, am, hx, ss, 3, PC, pool);
+        memset(dh, 0, sizeof dh);
+        ll_pool_backward(dh, rp, am, ss, 3, PC, pool);
+        pool_ctx pc = {ss, 3, pool, PC};
+        const char *names[] = {"pool last", "pool mean", "pool max", "pool first"};
+        fd_check(names[pool], pool_f, &pc, hx, 9 * PC, 3 * PC, rp, dh);
+    }
 
     /* linear (input gradient of a frozen weight) */
     const size_t in = 7, out = 5;

@@ -31,6 +31,14 @@ void ll_attention_forward(float *out, const float *q, const float *k, const floa
                           int n_seqs, int n_heads, int n_kv_heads, int head_dim, int causal, float *scratch,
                           size_t max_len);
 
+/* pooled[n, C] from hidden[T, C] per sequence (ll_pool: last, mean, max,
+ * first). argmax (optional, [n, C]) records the source row of each max. */
+void ll_pool_forward(float *pooled, int32_t *argmax, const float *hidden, const int32_t *seq_start, int n_seqs,
+                     size_t C, int pool);
+/* dhidden[T, C] = scatter of dpooled[n, C] (overwrites the rows it pools). */
+void ll_pool_backward(float *dhidden, const float *dpooled, const int32_t *argmax, const int32_t *seq_start,
+                      int n_seqs, size_t C, int pool);
+
 /* h[T,F] = silu(g) * u, g and h may alias. */
 void ll_swiglu_forward(float *h, const float *g, const float *u, size_t n);
 

@@ -60,29 +60,6 @@ int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len
     return LL_OK;
 }
 
-static void pool_hidden(float *pooled, const float *h, const int32_t *seq_start, int n_seqs, size_t D, ll_pool pool) {
-#pragma omp parallel for schedule(static)
-    for (int s = 0; s < n_seqs; s++) {
-        const size_t a = (size_t)seq_start[s], b = (size_t)seq_start[s + 1];
-        float *o = pooled + (size_t)s * D;
-        switch (pool) {
-        case LL_POOL_FIRST: memcpy(o, h + a * D, D * sizeof(float)); break;
-        case LL_POOL_LAST: memcpy(o, h + (b - 1) * D, D * sizeof(float)); break;
-        case LL_POOL_MEAN:
-            for (size_t i = 0; i < D; i++) o[i] = 0.0f;
-            for (size_t t = a; t < b; t++)
-                for (size_t i = 0; i < D; i++) o[i] += h[t * D + i];
-            for (size_t i = 0; i < D; i++) o[i] /= (float)(b - a);
-            break;
-        case LL_POOL_MAX:
-            memcpy(o, h + a * D, D * sizeof(float));
-            for (size_t t = a + 1; t < b; t++)
-                for (size_t i = 0; i < D; i++) o[i] = fmaxf(o[i], h[t * D + i]);
-            break;
-        }
-    }
-}
-
 int ll_forward(ll_model *m, const ll_batch *b, const ll_forward_options *opt, ll_forward_outputs *out,
                ll_error *err) {
     if (out && out->logits_last && !m->lm_head)
@@ -96,7 +73,7 @@ int ll_forward(ll_model *m, const ll_batch *b, const ll_forward_options *opt, ll
     if (rc) return rc;
     if (!hidden) hidden = m->ws.xn;
     const size_t D = p->dim;
-    if (out && out->pooled) pool_hidden(out->pooled, hidden, b->seq_start, b->n_seqs, D, out->pool);
+    if (out && out->pooled) ll_pool_forward(out->pooled, NULL, hidden, b->seq_start, b->n_seqs, D, out->pool);
     if (out && out->logits_last) {
         /* Gather the last row of each sequence, then one GEMM against the head. */
         float *last = m->ws.att;

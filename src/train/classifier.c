@@ -149,47 +149,9 @@ int ll_classifier_reserve(ll_classifier *c, size_t T, size_t S, ll_error *err) {
 
 /* ---- pooling and head ----------------------------------------------------- */
 
-static void pool_forward(ll_classifier *c, const ll_batch *b, size_t D) {
-    const ll_pool pool = c->cfg.pool;
-#pragma omp parallel for schedule(static)
-    for (int s = 0; s < b->n_seqs; s++) {
-        const size_t a = (size_t)b->seq_start[s], e = (size_t)b->seq_start[s + 1];
-        float *o = c->pooled + (size_t)s * D;
-        int32_t *am = c->argmax + (size_t)s * D;
-        if (pool == LL_POOL_LAST || pool == LL_POOL_FIRST) {
-            memcpy(o, c->hidden + (pool == LL_POOL_LAST ? e - 1 : a) * D, D * sizeof(float));
-        } else if (pool == LL_POOL_MEAN) {
-            for (size_t i = 0; i < D; i++) o[i] = 0.0f;
-            for (size_t t = a; t < e; t++)
-                for (size_t i = 0; i < D; i++) o[i] += c->hidden[t * D + i];
-            for (size_t i = 0; i < D; i++) o[i] /= (float)(e - a);
-        } else {
-            for (size_t i = 0; i < D; i++) o[i] = c->hidden[a * D + i], am[i] = (int32_t)a;
-            for (size_t t = a + 1; t < e; t++)
-                for (size_t i = 0; i < D; i++)
-                    if (c->hidden[t * D + i] > o[i]) o[i] = c->hidden[t * D + i], am[i] = (int32_t)t;
-        }
-    }
-}
-
 static void pool_backward(ll_classifier *c, const ll_batch *b, size_t D, size_t T) {
     memset(c->dhidden, 0, T * D * sizeof(float));
-    const ll_pool pool = c->cfg.pool;
-#pragma omp parallel for schedule(static)
-    for (int s = 0; s < b->n_seqs; s++) {
-        const size_t a = (size_t)b->seq_start[s], e = (size_t)b->seq_start[s + 1];
-        const float *g = c->dpooled + (size_t)s * D;
-        if (pool == LL_POOL_LAST || pool == LL_POOL_FIRST) {
-            memcpy(c->dhidden + (pool == LL_POOL_LAST ? e - 1 : a) * D, g, D * sizeof(float));
-        } else if (pool == LL_POOL_MEAN) {
-            const float inv = 1.0f / (float)(e - a);
-            for (size_t t = a; t < e; t++)
-                for (size_t i = 0; i < D; i++) c->dhidden[t * D + i] = g[i] * inv;
-        } else {
-            const int32_t *am = c->argmax + (size_t)s * D;
-            for (size_t i = 0; i < D; i++) c->dhidden[(size_t)am[i] * D + i] = g[i];
-        }
-    }
+    ll_pool_backward(c->dhidden, c->dpooled, c->argmax, b->seq_start, b->n_seqs, D, c->cfg.pool);
 }
 
 static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64_t seed, ll_acts *acts,
@@ -201,7 +163,7 @@ static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64
     if (rc) return rc;
     ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, training, seed};
     if ((rc = ll_stack_forward(c->base, b, c->cfg.bidirectional_from, &lp, acts, c->hidden, err))) return rc;
-    pool_forward(c, b, D);
+    ll_pool_forward(c->pooled, c->argmax, c->hidden, b->seq_start, b->n_seqs, D, c->cfg.pool);
     ll_linear_forward(c->logits, c->pooled, c->head_w, c->head_b, (size_t)b->n_seqs, D, K, 0);
     return LL_OK;
 }
