@@ -1,0 +1,123 @@
+/* Training throughput: LS-LLaMA steps (forward, loss, backward to LoRA and
+ * head gradients, clipping, AdamW) over SST-2 sentences packed into batches
+ * of about N tokens, beside an sgemm figure from the same run. FLOPs counted
+ * as 4 x (non-embedding matmul parameters) per token -- forward plus the
+ * input-gradient GEMMs of the frozen base -- plus attention (forward and
+ * backward) and the LoRA products; the FFN recomputation in backward is real
+ * work but not counted.
+ *
+ *   bench_train MODEL --tsv FILE [--batch-tokens 4096] [--steps 6] [--lora-r 12]
+ *               [--mask causal|bidirectional] */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "data/dataset.h"
+#include "lsllama_tokenizer.h"
+#include "train/classifier.h"
+#include "train/optim.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double sgemm_gflops(int M, int N, int K) {
+    float *A = calloc((size_t)M * K, 4), *B = calloc((size_t)N * K, 4), *C = calloc((size_t)M * N, 4);
+    double best = 1e30;
+    for (int r = 0; r < 4; r++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
+        if (r && now() - t0 < best) best = now() - t0;
+    }
+    free(A), free(B), free(C);
+    return 2.0 * M * N * K / best / 1e9;
+}
+
+int main(int argc, char **argv) {
+    const char *model = NULL, *tsv = NULL;
+    long batch_tokens = 4096, steps = 6, r = 12;
+    int bidir = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--tsv") && i + 1 < argc) tsv = argv[++i];
+        else if (!strcmp(argv[i], "--batch-tokens") && i + 1 < argc) batch_tokens = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--lora-r") && i + 1 < argc) r = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--mask") && i + 1 < argc) bidir = !strcmp(argv[++i], "bidirectional");
+        else model = argv[i];
+    }
+    if (!model || !tsv || batch_tokens < 1 || steps < 1 || r < 1) {
+        fprintf(stderr, "usage: bench_train MODEL --tsv FILE [--batch-tokens N] [--steps S] [--lora-r R] [--mask M]\n");
+        return 2;
+    }
+    ll_error err = {0};
+    ll_model *m;
+    ll_tokenizer *tok;
+    ll_dataset *ds;
+    ll_labelmap *map;
+    if (ll_model_load(&m, model, NULL, &err) || ll_tokenizer_load(&tok, model, &err) ||
+        ll_dataset_load(&ds, tsv, NULL, &err) || ll_labelmap_build(&map, ds, &err) ||
+        ll_dataset_apply_labels(ds, map, &err) || ll_dataset_tokenize(ds, tok, 256, &err)) {
+        fprintf(stderr, "bench_train: %s\n", err.message);
+        return 1;
+    }
+    const ll_config *p = ll_model_config(m);
+    ll_classifier_config cc = {.n_labels = map->n, .pool = LL_POOL_LAST, .bidirectional_from = bidir ? 0 : p->n_layers,
+                               .lora_r = (int)r, .lora_alpha = 32, .lora_dropout = 0.1f,
+                               .lora_targets = (1u << LL_LORA_Q) | (1u << LL_LORA_V)};
+    ll_classifier *c;
+    ll_batching_options bo = {.max_batch_tokens = (size_t)batch_tokens, .shuffle = 1, .seed = 1};
+    ll_batch_plan plan = {0};
+    ll_batch_buf buf = {0};
+    ll_adamw opt;
+    if (ll_classifier_create(&c, m, &cc, 1, &err) || ll_batch_plan_make(&plan, ds, &bo, &err) ||
+        ll_batch_buf_reserve(&buf, plan.max_tokens, plan.max_seqs, map->n, &err) ||
+        ll_classifier_reserve(c, plan.max_tokens, plan.max_seqs, &err) ||
+        !ll_adamw_init(&opt, c->n_params, 0.9f, 0.999f, 1e-8f, 0.01f)) {
+        fprintf(stderr, "bench_train: %s\n", err.message);
+        return 1;
+    }
+    const double D = p->dim, F = p->hidden_dim, QD = (double)p->n_heads * p->head_dim,
+                 KVD = (double)p->n_kv_heads * p->head_dim;
+    const double matmul = p->n_layers * (D * QD + 2 * D * KVD + QD * D + 3 * D * F);
+    const double lora_per_tok = p->n_layers * 2.0 * (r * D + QD * r + r * D + KVD * r) * 3; /* fwd + 2 bwd */
+    double flops = 0, tokens = 0, t_total = 0;
+    if (steps > (long)plan.n_batches) steps = (long)plan.n_batches;
+    for (long s = 0; s <= steps; s++) { /* step 0 warms up, not timed */
+        if (ll_batch_fill(&buf, ds, &plan, (size_t)s, &err)) return 1;
+        const double t0 = now();
+        memset(c->grads, 0, c->n_params * sizeof(float));
+        float loss;
+        if (ll_classifier_train_step(c, &buf.batch, buf.labels, NULL, (uint64_t)s, 1.0f, &loss, &err)) {
+            fprintf(stderr, "bench_train: %s\n", err.message);
+            return 1;
+        }
+        ll_clip_grad_norm(c->grads, c->n_params, 1.0f);
+        ll_adamw_step(&opt, c->params, c->grads, 1e-4f);
+        const double dt = now() - t0;
+        if (s == 0) continue;
+        t_total += dt;
+        tokens += (double)buf.n_tokens;
+        for (int q = 0; q < buf.batch.n_seqs; q++) {
+            const double L = buf.batch.seq_start[q + 1] - buf.batch.seq_start[q];
+            const double pairs = bidir ? L * L : L * (L + 1) / 2;
+            flops += L * (4 * matmul + lora_per_tok) + p->n_layers * 4.0 * pairs * QD * 3; /* attn fwd + bwd */
+        }
+    }
+    const double gemm = sgemm_gflops((int)batch_tokens, (int)F, (int)D);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("model            %s, LoRA r=%ld on q,v, %s\n", model, r, bidir ? "bidirectional" : "causal");
+    printf("steps            %ld timed (after 1 warm-up), batches of <= %ld tokens, %.0f tokens\n", steps,
+           batch_tokens, tokens);
+    printf("throughput       %.0f training tokens/s (%.2f s per step)\n", tokens / t_total, t_total / steps);
+    printf("achieved         %.1f GFLOP/s\n", flops / t_total / 1e9);
+    printf("sgemm %ldx%dx%d  %.1f GFLOP/s -> training at %.0f%% of it\n", batch_tokens, (int)F, (int)D, gemm,
+           100 * flops / t_total / 1e9 / gemm);
+    printf("peak RSS         %.0f MB\n", ru.ru_maxrss / 1024.0);
+    return 0;
+}
