@@ -671,6 +671,17 @@ static void test_valid_parity(void) {
         CHECK_MSG(max_abs_diff(hl, hs, k) < 1e-5, "llama2.c vs safetensors: %g", max_abs_diff(hl, hs, k));
     }
     free(hg), free(hs), free(hl);
+    /* GGUF version 2 (same 64-bit counts as v3) reads the same */
+    {
+        fw_gguf g2;
+        fw_gguf_from_model(&g2, &M);
+        g2.version = 2;
+        float *h2 = hidden_states(write_gguf(&g2, "valid_v2.gguf"), &batch, n);
+        hs = hidden_states(st_dir, &batch, n);
+        CHECK_MSG(h2 && hs && max_abs_diff(h2, hs, n * (size_t)M.dim) < 1e-5, "GGUF v2 differs from safetensors");
+        free(h2), free(hs);
+        fw_gguf_free(&g2);
+    }
     /* the GGUF q/k rows really are permuted: storing them in HF order changes the output */
     {
         fw_gguf g2;
