@@ -132,6 +132,7 @@ static void train_usage(FILE *f) {
         "        --max-grad-norm X (1.0)  --grad-accum N (1)  --batch-tokens N (2048)  --batch-size N (no limit)\n"
         "        --seed N (42)  --eval-every N (epoch ends only)  --patience N  --metric accuracy|macro_f1\n"
         "        --checkpoint-every N  --resume  --no-progress\n"
+        "        --dump-batches FILE (each step's example indices: to train another tool on the same batches)\n"
         "Writes DIR/best (best dev metric) and DIR/final as PEFT adapters, DIR/log.jsonl, DIR/checkpoint.\n");
 }
 
@@ -223,7 +224,8 @@ int cmd_train(int argc, char **argv) {
         } else if (!strcmp(o, "--stop-after-steps") && v) { /* testing: end as if killed */
             if (!cli_parse_int("train", o, argv[++i], 1, 1L << 40, &n)) return 2;
             a.to.stop_after_steps = n;
-        } else if (!strcmp(o, "--resume")) a.to.resume = 1;
+        } else if (!strcmp(o, "--dump-batches") && v) a.to.batches_out = argv[++i];
+        else if (!strcmp(o, "--resume")) a.to.resume = 1;
         else if (!strcmp(o, "--no-progress")) a.to.progress = 0;
         else if (o[0] == '-' || a.model) {
             fprintf(stderr, "lsllama train: unexpected argument '%s' (see --help)\n", o);

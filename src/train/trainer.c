@@ -195,7 +195,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     ll_batch_plan plan = {0};
     ll_batch_buf buf = {0};
     ll_class_metrics met = {0};
-    FILE *log = NULL;
+    FILE *log = NULL, *batches = NULL;
     if (!ll_metrics_init(&met, c->cfg.n_labels)) {
         ll_adamw_free(&opt);
         return ll_fail(err, LL_ERR_NOMEM, "out of memory");
@@ -236,6 +236,10 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
         rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         goto done;
     }
+    if (o->batches_out && !(batches = fopen(o->batches_out, o->resume ? "a" : "w"))) {
+        rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", o->batches_out, strerror(errno));
+        goto done;
+    }
     const double t_start = now_s();
     int64_t tokens_run = 0, steps_run = 0;
     double eval_s = 0; /* evaluation time, left out of the training throughput */
@@ -247,6 +251,11 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
         int micro = 0;
         for (; micro < o->grad_accum && (size_t)st.batch_in_epoch < plan.n_batches; micro++, st.batch_in_epoch++) {
             if ((rc = ll_batch_fill(&buf, train, &plan, (size_t)st.batch_in_epoch, err))) goto done;
+            if (batches) {
+                fprintf(batches, "%lld", (long long)st.step);
+                for (int q = 0; q < buf.batch.n_seqs; q++) fprintf(batches, " %d", buf.example_ids[q]);
+                fputc('\n', batches);
+            }
             /* dropout masks: a function of (seed, epoch, batch) only */
             const uint64_t seed = o->seed * 0x9E3779B97F4A7C15ull ^ ((uint64_t)st.epoch << 40) ^ (uint64_t)st.batch_in_epoch;
             float loss;
@@ -319,6 +328,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     }
 done:
     if (log) fclose(log);
+    if (batches) fclose(batches);
     ll_metrics_free(&met);
     ll_batch_plan_free(&plan);
     ll_batch_buf_free(&buf);

@@ -40,6 +40,8 @@ typedef struct ll_train_options {
     int resume;               /* continue from out_dir/checkpoint */
     int progress;             /* progress line on stderr */
     int64_t stop_after_steps; /* > 0: end this run after that many steps without final save (tests a kill) */
+    const char *batches_out;  /* optional: write each micro-batch's example indices, one line per batch
+                                 (for running another trainer on exactly the same batches) */
 } ll_train_options;
 
 void ll_train_options_default(ll_train_options *o);

@@ -1,0 +1,139 @@
+"""Train the same LS-LLaMA classifier with transformers + PEFT on exactly the
+batches lsllama used, for a side-by-side comparison of dev accuracy and
+training throughput.
+
+lsllama writes its batches with `lsllama train ... --dump-batches FILE` (one
+line per micro-batch: the optimiser step, then the 0-based indices of the
+training examples, i.e. the data rows of the TSV in file order). This script
+loads the same GGUF (transformers dequantizes it to f32), wraps it in PEFT
+LoRA with the same settings, and replays those batches in order with AdamW,
+the same linear warm-up schedule and clipping, right-padded batches with an
+attention mask (LlamaForSequenceClassification pools the last non-pad
+token). It reports training tokens/s (real tokens, padding excluded, timed
+over the optimiser steps only) and dev accuracy / macro-F1 at the end, as
+JSON on the last line of stdout.
+"""
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+
+def read_tsv(path):
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader)
+        ti, li = header.index("sentence"), header.index("label")
+        for r in reader:
+            rows.append((r[ti], int(r[li])))
+    return rows
+
+
+def macro_f1(gold, pred, k):
+    f1s = []
+    for c in range(k):
+        tp = sum(1 for g, p in zip(gold, pred) if g == c and p == c)
+        fp = sum(1 for g, p in zip(gold, pred) if g != c and p == c)
+        fn = sum(1 for g, p in zip(gold, pred) if g == c and p != c)
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1s.append(2 * prec * rec / (prec + rec) if prec + rec else 0.0)
+    return sum(f1s) / k
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True, help="GGUF file")
+    ap.add_argument("--train", required=True)
+    ap.add_argument("--dev", required=True)
+    ap.add_argument("--batches", required=True, help="file written by lsllama train --dump-batches")
+    ap.add_argument("--steps", type=int, required=True, help="optimiser steps to replay")
+    ap.add_argument("--total-steps", type=int, required=True, help="schedule length lsllama used")
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--warmup-ratio", type=float, default=0.06)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--max-grad-norm", type=float, default=1.0)
+    ap.add_argument("--lora-r", type=int, default=12)
+    ap.add_argument("--lora-alpha", type=float, default=32)
+    ap.add_argument("--lora-dropout", type=float, default=0.1)
+    ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--seed", type=int, default=42)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    d, name = os.path.split(os.path.abspath(args.model))
+    tok = AutoTokenizer.from_pretrained(d, gguf_file=name)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForSequenceClassification.from_pretrained(d, gguf_file=name, num_labels=2,
+                                                               torch_dtype=torch.float32)
+    model.config.pad_token_id = tok.pad_token_id
+    cfg = LoraConfig(task_type="SEQ_CLS", r=args.lora_r, lora_alpha=args.lora_alpha,
+                     lora_dropout=args.lora_dropout, target_modules=["q_proj", "v_proj"])
+    model = get_peft_model(model, cfg)
+    train, dev = read_tsv(args.train), read_tsv(args.dev)
+
+    steps = {}
+    with open(args.batches) as f:
+        for line in f:
+            parts = line.split()
+            if parts:
+                steps.setdefault(int(parts[0]), []).append([int(x) for x in parts[1:]])
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=args.weight_decay)
+    warmup = int(-(-args.warmup_ratio * args.total_steps // 1))
+    sched = get_linear_schedule_with_warmup(opt, warmup, args.total_steps)
+
+    def encode(texts):
+        return tok(texts, padding=True, truncation=True, max_length=args.max_length, return_tensors="pt",
+                   add_special_tokens=True)
+
+    model.train()
+    tokens, seconds = 0, 0.0
+    for step in range(args.steps):
+        if step not in steps:
+            sys.exit(f"{args.batches}: no batches for step {step}")
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        micro = steps[step]
+        loss_sum = 0.0
+        for ids in micro:
+            enc = encode([train[i][0] for i in ids])
+            labels = torch.tensor([train[i][1] for i in ids])
+            out = model(**enc, labels=labels)
+            (out.loss / len(micro)).backward()
+            loss_sum += out.loss.item()
+            tokens += int(enc["attention_mask"].sum())
+        torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
+        opt.step()
+        sched.step()
+        seconds += time.perf_counter() - t0
+        if step % 10 == 0 or step == args.steps - 1:
+            print(f"step {step + 1}/{args.steps} loss {loss_sum / len(micro):.4f} "
+                  f"{tokens / seconds:.0f} tokens/s", file=sys.stderr, flush=True)
+
+    model.eval()
+    preds = []
+    with torch.no_grad():
+        for i in range(0, len(dev), 32):
+            chunk = dev[i:i + 32]
+            logits = model(**encode([t for t, _ in chunk])).logits
+            preds.extend(logits.argmax(-1).tolist())
+    gold = [y for _, y in dev]
+    acc = sum(int(g == p) for g, p in zip(gold, preds)) / len(gold)
+    print(json.dumps({"steps": args.steps, "train_tokens": tokens, "train_seconds": round(seconds, 2),
+                      "tokens_per_s": round(tokens / seconds, 1), "dev_accuracy": round(acc, 4),
+                      "dev_macro_f1": round(macro_f1(gold, preds, 2), 4), "threads": args.threads}))
+
+
+if __name__ == "__main__":
+    main()
