@@ -96,11 +96,12 @@ static int parse_common(const char *cmd, cls_args *a, int argc, char **argv, int
 static int load_split(const char *cmd, const cls_args *a, const char *path, ll_tokenizer *tok, ll_labelmap **map,
                       ll_dataset **out) {
     ll_error err = {0};
-    ll_dataset *ds;
+    ll_dataset *ds = NULL;
     if (ll_dataset_load(&ds, path, &a->data_opt, &err) ||
         (*map == NULL && ll_labelmap_build(map, ds, &err)) || ll_dataset_apply_labels(ds, *map, &err) ||
         ll_dataset_tokenize(ds, tok, (int)a->max_length, &err)) {
         fprintf(stderr, "lsllama %s: %s\n", cmd, err.message);
+        ll_dataset_free(ds);
         return 1;
     }
     fprintf(stderr, "%s: %zu examples", path, ds->n);
@@ -295,16 +296,34 @@ done:
 
 /* ---- eval ----------------------------------------------------------------------- */
 
-static int load_adapter(const char *cmd, cls_args *a, ll_model **m, ll_tokenizer **tok, ll_classifier **c,
-                        ll_adapter_info *info, ll_labelmap **map) {
+/* A trained classifier ready to use: base model, tokenizer, adapter, labels. */
+typedef struct cls_session {
+    ll_model *m;
+    ll_tokenizer *tok;
+    ll_classifier *c;
+    ll_adapter_info info;
+    ll_labelmap *map;
+} cls_session;
+
+static int session_open(const char *cmd, const cls_args *a, cls_session *s) {
     ll_error err = {0};
-    if (ll_model_load(m, a->model, NULL, &err) || ll_tokenizer_load(tok, a->tokenizer ? a->tokenizer : a->model, &err) ||
-        ll_adapter_load(a->adapter, *m, NULL, c, info, &err) ||
-        ll_labelmap_from_names(map, (const char *const *)info->id2label, info->n_labels, &err)) {
+    memset(s, 0, sizeof *s);
+    if (ll_model_load(&s->m, a->model, NULL, &err) ||
+        ll_tokenizer_load(&s->tok, a->tokenizer ? a->tokenizer : a->model, &err) ||
+        ll_adapter_load(a->adapter, s->m, NULL, &s->c, &s->info, &err) ||
+        ll_labelmap_from_names(&s->map, (const char *const *)s->info.id2label, s->info.n_labels, &err)) {
         fprintf(stderr, "lsllama %s: %s\n", cmd, err.message);
         return 1;
     }
     return 0;
+}
+
+static void session_close(cls_session *s) {
+    ll_labelmap_free(s->map);
+    ll_adapter_info_free(&s->info);
+    ll_classifier_free(s->c);
+    ll_tokenizer_free(s->tok);
+    ll_model_free(s->m);
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -333,16 +352,14 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "lsllama eval: MODEL, --adapter and --data are required (see --help)\n");
         return 2;
     }
-    ll_model *m = NULL;
-    ll_tokenizer *tok = NULL;
-    ll_classifier *c = NULL;
-    ll_adapter_info info = {0};
-    ll_labelmap *map = NULL;
+    cls_session ss;
     ll_dataset *ds = NULL;
     ll_class_metrics met = {0};
     ll_error err = {0};
     int rc = 1;
-    if (load_adapter("eval", &a, &m, &tok, &c, &info, &map) || load_split("eval", &a, a.data, tok, &map, &ds)) goto done;
+    if (session_open("eval", &a, &ss) || load_split("eval", &a, a.data, ss.tok, &ss.map, &ds)) goto done;
+    ll_classifier *c = ss.c;
+    const ll_labelmap *map = ss.map;
     double loss;
     if (!ll_metrics_init(&met, map->n) || ll_evaluate(c, ds, a.to.batch_tokens, &met, &loss, &err)) {
         fprintf(stderr, "lsllama eval: %s\n", err.message);
@@ -357,11 +374,7 @@ int cmd_eval(int argc, char **argv) {
 done:
     ll_metrics_free(&met);
     ll_dataset_free(ds);
-    ll_labelmap_free(map);
-    ll_adapter_info_free(&info);
-    ll_classifier_free(c);
-    ll_tokenizer_free(tok);
-    ll_model_free(m);
+    session_close(&ss);
     return rc;
 }
 
@@ -408,17 +421,15 @@ int cmd_predict(int argc, char **argv) {
         return 2;
     }
     if (a.data_opt.format != LL_DATA_LINES) a.data_opt.no_labels = 1;
-    ll_model *m = NULL;
-    ll_tokenizer *tok = NULL;
-    ll_classifier *c = NULL;
-    ll_adapter_info info = {0};
-    ll_labelmap *map = NULL;
+    cls_session ss;
     ll_dataset *ds = NULL;
     ll_batch_plan plan = {0};
     ll_batch_buf buf = {0};
     ll_error err = {0};
     int rc = 1;
-    if (load_adapter("predict", &a, &m, &tok, &c, &info, &map)) goto done;
+    if (session_open("predict", &a, &ss)) goto done;
+    ll_classifier *c = ss.c;
+    const ll_labelmap *map = ss.map;
     int load_rc;
     if (a.input) {
         load_rc = ll_dataset_load(&ds, a.input, &a.data_opt, &err);
@@ -440,7 +451,7 @@ int cmd_predict(int argc, char **argv) {
         load_rc = ll_dataset_load_memory(&ds, text, len, "<stdin>", &a.data_opt, &err);
         free(text);
     }
-    if (load_rc || ll_dataset_tokenize(ds, tok, (int)a.max_length, &err)) {
+    if (load_rc || ll_dataset_tokenize(ds, ss.tok, (int)a.max_length, &err)) {
         fprintf(stderr, "lsllama predict: %s\n", err.message);
         goto done;
     }
@@ -480,11 +491,7 @@ done:
     ll_batch_plan_free(&plan);
     ll_batch_buf_free(&buf);
     ll_dataset_free(ds);
-    ll_labelmap_free(map);
-    ll_adapter_info_free(&info);
-    ll_classifier_free(c);
-    ll_tokenizer_free(tok);
-    ll_model_free(m);
+    session_close(&ss);
     return rc;
 }
 
