@@ -66,9 +66,16 @@ def main():
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda to replay the accuracy run on a GPU (f32, no TF32)")
+    ap.add_argument("--eval-every", type=int, default=0,
+                    help="also evaluate on dev after every N optimiser steps (one JSON line each on stdout)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    # Full f32 matrix products on a GPU as on the CPU: TF32 would round inputs to 10-bit mantissas.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    dev_name = args.device
 
     d, name = os.path.split(os.path.abspath(args.model))
     tok = AutoTokenizer.from_pretrained(d, gguf_file=name)
@@ -79,7 +86,7 @@ def main():
     model.config.pad_token_id = tok.pad_token_id
     cfg = LoraConfig(task_type="SEQ_CLS", r=args.lora_r, lora_alpha=args.lora_alpha,
                      lora_dropout=args.lora_dropout, target_modules=["q_proj", "v_proj"])
-    model = get_peft_model(model, cfg)
+    model = get_peft_model(model, cfg).to(dev_name)
     train, dev = read_tsv(args.train), read_tsv(args.dev)
 
     steps = {}
@@ -95,7 +102,20 @@ def main():
 
     def encode(texts):
         return tok(texts, padding=True, truncation=True, max_length=args.max_length, return_tensors="pt",
-                   add_special_tokens=True)
+                   add_special_tokens=True).to(dev_name)
+
+    def evaluate():
+        model.eval()
+        preds = []
+        with torch.no_grad():
+            for i in range(0, len(dev), 32):
+                chunk = dev[i:i + 32]
+                logits = model(**encode([t for t, _ in chunk])).logits
+                preds.extend(logits.argmax(-1).tolist())
+        model.train()
+        gold = [y for _, y in dev]
+        acc = sum(int(g == p) for g, p in zip(gold, preds)) / len(gold)
+        return acc, macro_f1(gold, preds, 2)
 
     model.train()
     tokens, seconds = 0, 0.0
@@ -108,7 +128,7 @@ def main():
         loss_sum = 0.0
         for ids in micro:
             enc = encode([train[i][0] for i in ids])
-            labels = torch.tensor([train[i][1] for i in ids])
+            labels = torch.tensor([train[i][1] for i in ids], device=dev_name)
             out = model(**enc, labels=labels)
             (out.loss / len(micro)).backward()
             loss_sum += out.loss.item()
@@ -120,19 +140,16 @@ def main():
         if step % 10 == 0 or step == args.steps - 1:
             print(f"step {step + 1}/{args.steps} loss {loss_sum / len(micro):.4f} "
                   f"{tokens / seconds:.0f} tokens/s", file=sys.stderr, flush=True)
+        done = step + 1
+        if args.eval_every and done % args.eval_every == 0 and done < args.steps:
+            acc, f1 = evaluate()
+            print(json.dumps({"step": done, "train_loss": round(loss_sum / len(micro), 6),
+                              "dev_accuracy": round(acc, 6), "dev_macro_f1": round(f1, 6)}), flush=True)
 
-    model.eval()
-    preds = []
-    with torch.no_grad():
-        for i in range(0, len(dev), 32):
-            chunk = dev[i:i + 32]
-            logits = model(**encode([t for t, _ in chunk])).logits
-            preds.extend(logits.argmax(-1).tolist())
-    gold = [y for _, y in dev]
-    acc = sum(int(g == p) for g, p in zip(gold, preds)) / len(gold)
+    acc, f1 = evaluate()
     print(json.dumps({"steps": args.steps, "train_tokens": tokens, "train_seconds": round(seconds, 2),
                       "tokens_per_s": round(tokens / seconds, 1), "dev_accuracy": round(acc, 4),
-                      "dev_macro_f1": round(macro_f1(gold, preds, 2), 4), "threads": args.threads}))
+                      "dev_macro_f1": round(f1, 4), "threads": args.threads, "device": args.device}))
 
 
 if __name__ == "__main__":
