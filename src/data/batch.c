@@ -19,6 +19,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
 /* ---- tokenization -------------------------------------------------------- */
 
 int ll_dataset_tokenize(ll_dataset *ds, ll_tokenizer *tok, int max_length, ll_error *err) {
+    if (ds->token_task) return ll_token_dataset_tokenize(ds, tok, max_length, NULL, err);
     if (max_length < 1) return ll_fail(err, LL_ERR_ARG, "max length %d: must be at least 1", max_length);
     ll_encoding enc = {0};
     int rc = 0;
@@ -215,6 +216,9 @@ static int reserve(ll_batch_buf *b, size_t tokens, size_t seqs, size_t targets) 
         int32_t *t = realloc(b->tokens, tokens * sizeof *t);
         if (!t) return -1;
         b->tokens = t;
+        int32_t *l = realloc(b->token_labels, tokens * sizeof *l);
+        if (!l) return -1;
+        b->token_labels = l;
         b->cap_tokens = tokens;
     }
     if (seqs > b->cap_seqs) {
@@ -262,6 +266,11 @@ int ll_batch_fill(ll_batch_buf *b, const ll_dataset *ds, const ll_batch_plan *pl
         const ll_example *e = &ds->ex[ids[s]];
         b->seq_start[s] = (int32_t)k;
         memcpy(b->tokens + k, ds->tokens + e->tok_off, (size_t)e->n_tok * sizeof *b->tokens);
+        if (ds->token_task) {
+            memcpy(b->token_labels + k, ds->tok_labels + e->tok_off, (size_t)e->n_tok * sizeof *b->token_labels);
+        } else {
+            for (int32_t t = 0; t < e->n_tok; t++) b->token_labels[k + (size_t)t] = LL_IGNORE_LABEL;
+        }
         k += (size_t)e->n_tok;
         b->example_ids[s] = ids[s];
         b->labels[s] = ds->mapped ? e->label : -1;
@@ -281,6 +290,7 @@ int ll_batch_fill(ll_batch_buf *b, const ll_dataset *ds, const ll_batch_plan *pl
 
 void ll_batch_buf_free(ll_batch_buf *b) {
     free(b->tokens);
+    free(b->token_labels);
     free(b->seq_start);
     free(b->labels);
     free(b->example_ids);

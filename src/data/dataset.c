@@ -159,6 +159,7 @@ static int add_row(row_ctx *c, int line, const piece *texts, int n_texts, const 
     e->lab_off = (uint32_t)ds->labs_len;
     e->n_lab = (uint32_t)n_ids;
     e->label = -1;
+    e->sent = -1;
     ds->text_len += tn + 1;
     ds->labs_len += (size_t)n_ids;
     return 0;
@@ -641,6 +642,9 @@ int ll_dataset_load_memory(ll_dataset **out, const char *data, size_t size, cons
         break;
     }
     case LL_DATA_LINES: rc = load_lines(&c, data, size, err); break;
+    case LL_DATA_CONLL:
+        rc = ll_fail(err, LL_ERR_ARG, "%s: CoNLL is a token-classification format (ll_token_dataset_load)", ds->path);
+        break;
     default:
         rc = ll_fail(err, LL_ERR_ARG, "%s: cannot tell the data format from the extension (use .tsv, .csv, .jsonl, "
                      ".txt or set the format)", ds->path);
@@ -685,6 +689,10 @@ void ll_dataset_free(ll_dataset *ds) {
     free(ds->labs);
     ll_strset_free(ds->raw);
     free(ds->tokens);
+    free(ds->sent);
+    free(ds->words);
+    free(ds->tok_labels);
+    free(ds->tok_words);
     free(ds);
 }
 

@@ -1,6 +1,8 @@
 /* Classification data: readers (TSV, CSV, JSON Lines, plain text lines),
  * per-row validation, label maps, tokenization with truncation, and
- * length-bucketed batches packed without padding. See docs/data.md.
+ * length-bucketed batches packed without padding. Token classification (NER)
+ * uses the same dataset, plan and batches: its examples are token windows of
+ * sentences (see "token classification" below). See docs/data.md.
  *
  * Flow:
  *   ll_dataset_load(&train, "train.tsv", &opt, &err);     rows: text + raw labels
@@ -34,6 +36,7 @@ typedef enum ll_data_format {
     LL_DATA_CSV = 2,
     LL_DATA_JSONL = 3,
     LL_DATA_LINES = 4, /* one text per non-blank line, no labels (prediction input) */
+    LL_DATA_CONLL = 5, /* token tasks only: one word per line, columns, blank line between sentences */
 } ll_data_format;
 
 typedef struct ll_data_options {
@@ -77,8 +80,44 @@ typedef struct ll_example {
     int32_t label;     /* single-label: the label id after ll_dataset_apply_labels; -1 before/unlabelled */
     size_t tok_off;    /* ds->tokens + tok_off, n_tok ids (after ll_dataset_tokenize) */
     int32_t n_tok;
-    int32_t n_tok_full; /* token count before truncation */
+    int32_t n_tok_full; /* token count before truncation (token tasks: of the whole sentence) */
+    /* Token tasks (-1 / 0 otherwise): the window's sentence, the words with
+     * tokens in it (owned + context) and the words it owns, as global word
+     * indices [lo, hi). Only owned words carry labels in the window, and a
+     * word's prediction is read from its owner window. */
+    int32_t sent;
+    int32_t word_lo, word_hi;
+    int32_t own_lo, own_hi;
 } ll_example;
+
+/* Token tasks: one sentence (a CoNLL block, a JSONL row, a text line). */
+typedef struct ll_sentence {
+    size_t text_off;    /* ds->text + text_off: the words joined by single spaces (the text the
+                           tokenizer sees); for LL_DATA_LINES the original line */
+    uint32_t text_len;
+    int32_t line;       /* 1-based line of its first word */
+    int32_t word_off;   /* ds->words[word_off .. word_off + n_words) */
+    int32_t n_words;    /* >= 1 */
+    int32_t ex_off, n_ex; /* its windows ds->ex[ex_off .. ex_off + n_ex) */
+    int32_t n_tok;      /* tokens of the whole sentence (after tokenize) */
+} ll_sentence;
+
+/* Token tasks: one word. */
+typedef struct ll_word {
+    size_t text_off;    /* ds->text + text_off, NUL-terminated */
+    uint32_t len;       /* bytes */
+    int32_t line;       /* 1-based line (CoNLL: the word's own line) */
+    int32_t sent;       /* sentence index */
+    int32_t raw_tag;    /* id in ds->raw of the tag string as read; -1 unlabelled */
+    int32_t tag;        /* label-map id after ll_dataset_apply_labels; -1 before / unlabelled */
+    /* span in the sentence text: code points (a Python str index) and bytes */
+    int32_t char_start, char_end;
+    int32_t byte_start, byte_end;
+    /* after tokenize */
+    int32_t n_tok;      /* its sub-tokens in the sentence encoding (0: the word encodes to nothing) */
+    int32_t owner;      /* the example (window) that owns it */
+    int32_t first;      /* position of its first token inside the owner window; -1 if it has none */
+} ll_word;
 
 typedef struct ll_dataset {
     char *path;
@@ -108,7 +147,24 @@ typedef struct ll_dataset {
     size_t tokens_len, tokens_cap;
     int tokenized;
     int max_length;
+    /* token tasks (ll_token_dataset_load): token_task = 1; ex[] are windows */
+    int token_task;
+    ll_sentence *sent;
+    size_t n_sent, sent_cap;
+    ll_word *words;
+    size_t n_words, words_cap;
+    /* parallel to tokens, tokens_len entries each (after tokenize): */
+    int32_t *tok_labels; /* label id of the token, or LL_IGNORE_LABEL (-100): not in the loss */
+    int32_t *tok_words;  /* global index of the word the token belongs to; -1: special or between words */
+    size_t tok_aux_cap;
+    int o_label;         /* id of "O" once mapped (-1 if the map has none) */
+    size_t n_empty_words; /* words that encode to no token (predicted "O") */
+    size_t n_cut_words;   /* words longer than a window: sub-tokens after the window's room cut */
+    size_t n_split;       /* sentences split into several windows */
 } ll_dataset;
+
+/* tok_labels / batch token_labels value of a token outside the loss (PyTorch's ignore_index). */
+#define LL_IGNORE_LABEL (-100)
 
 int ll_dataset_load(ll_dataset **out, const char *path, const ll_data_options *opt, ll_error *err);
 /* The same from memory; name is used as the file name in messages. */
@@ -132,7 +188,8 @@ typedef struct ll_labelmap {
 } ll_labelmap;
 
 /* The sorted label set of a dataset: numerically if every label is an
- * integer ("-3", "0", "12"), else by byte-wise string order. */
+ * integer ("-3", "0", "12"), else by byte-wise string order. Token tasks:
+ * the set of word tags (CoNLL: B-LOC, B-MISC, ..., I-PER, O). */
 int ll_labelmap_build(ll_labelmap **out, const ll_dataset *ds, ll_error *err);
 /* From explicit names (id = position); duplicates are an error. */
 int ll_labelmap_from_names(ll_labelmap **out, const char *const *names, int n, ll_error *err);
@@ -148,9 +205,11 @@ int ll_labelmap_save(const ll_labelmap *m, const char *path, ll_error *err);
 int ll_labelmap_load(ll_labelmap **out, const char *path, ll_error *err);
 
 /* Map every row's raw labels through m. A label absent from m is an error
- * naming file, line and label (or the row is dropped with skip_invalid). */
+ * naming file, line and label (or the row is dropped with skip_invalid).
+ * Token tasks: every word's tag, the line is the word's; a bad word drops its
+ * sentence with skip_invalid. Apply labels before tokenizing a token task. */
 int ll_dataset_apply_labels(ll_dataset *ds, const ll_labelmap *m, ll_error *err);
-/* Examples per label id (counts has m->n entries, as mapped). */
+/* Examples per label id (counts has m->n entries, as mapped); token tasks: words per tag. */
 void ll_dataset_label_counts(const ll_dataset *ds, int64_t *counts);
 
 /* ---- tokenization --------------------------------------------------------- */
@@ -158,7 +217,8 @@ void ll_dataset_label_counts(const ll_dataset *ds, int64_t *counts);
 /* Encode every text (LL_TOK_DEFAULT) and truncate to max_length tokens,
  * keeping the start; special tokens the tokenizer adds (BOS/EOS) are kept at
  * their ends as Hugging Face truncation does. max_length < 1: LL_ERR_ARG.
- * A text with no tokens is a bad row. */
+ * A text with no tokens is a bad row. A token task goes to
+ * ll_token_dataset_tokenize with default options (windows, no truncation). */
 int ll_dataset_tokenize(ll_dataset *ds, ll_tokenizer *tok, int max_length, ll_error *err);
 
 /* ---- batching ------------------------------------------------------------- */
@@ -192,11 +252,14 @@ int ll_batch_plan_make(ll_batch_plan *plan, const ll_dataset *ds, const ll_batch
 void ll_batch_plan_free(ll_batch_plan *plan);
 
 /* Reusable packed-batch buffers: tokens, seq_start, labels (single-label),
- * targets (multi-label [n_seqs, n_labels] 0/1), example ids. */
+ * targets (multi-label [n_seqs, n_labels] 0/1), example ids, token_labels
+ * (one per packed token: a token task's label id or LL_IGNORE_LABEL; all
+ * LL_IGNORE_LABEL for other datasets). */
 typedef struct ll_batch_buf {
     ll_batch batch;     /* points into tokens/seq_start */
     size_t n_tokens;
     int32_t *tokens, *seq_start, *labels, *example_ids;
+    int32_t *token_labels; /* cap_tokens entries */
     float *targets;
     size_t cap_tokens, cap_seqs, cap_targets;
 } ll_batch_buf;
@@ -206,6 +269,94 @@ int ll_batch_buf_reserve(ll_batch_buf *b, size_t max_tokens, size_t max_seqs, in
 /* Fill batch i of plan. No allocation once reserved for the plan's maxima. */
 int ll_batch_fill(ll_batch_buf *b, const ll_dataset *ds, const ll_batch_plan *plan, size_t i, ll_error *err);
 void ll_batch_buf_free(ll_batch_buf *b);
+
+/* ---- token classification (NER) ---------------------------------------------
+ *
+ * A token-task dataset is an ll_dataset whose examples are token windows of
+ * sentences; plans and batches work on them unchanged.
+ *
+ *   ll_token_dataset_load(&train, "train.txt", &topt, &err);  sentences, words, raw tags
+ *   ll_labelmap_build(&map, train, &err);                     the tag set
+ *   ll_dataset_apply_labels(train, map, &err);                tags -> ids (dev/test: the train map)
+ *   ll_token_dataset_tokenize(train, tok, max_length, NULL, &err);  windows, tok_labels, tok_words
+ *   ll_batch_plan_make / ll_batch_fill as above: buf.token_labels per packed token
+ *   forward -> logits [n_tokens, n_labels];
+ *   ll_token_collect_batch(ds, &buf, logits, map, pred, score, &err);  per-word predictions
+ *
+ * Windows: a sentence of at most max_length tokens is one window. A longer
+ * one is cut at word boundaries into consecutive chunks of words (each at
+ * most own_tokens tokens, default half the window's room); each chunk is the
+ * owned core of one window, which then takes context words on both sides
+ * (the side with less context first) while it fits max_length. Every word is
+ * owned by exactly one window; special tokens the tokenizer adds (BOS/EOS)
+ * are at both ends of every window. See docs/data.md. */
+
+/* Column index meaning "the last column" (CoNLL tag column default). */
+#define LL_COLUMN_LAST (-1)
+
+typedef struct ll_token_data_options {
+    /* LL_DATA_AUTO: .jsonl/.ndjson/.json are JSON Lines, anything else CoNLL.
+     * LL_DATA_CONLL, LL_DATA_JSONL, or LL_DATA_LINES (raw text for prediction:
+     * each non-blank line one sentence, words split on ASCII whitespace). */
+    ll_data_format format;
+    int word_column;  /* CoNLL: 0-based (default 0) */
+    int tag_column;   /* CoNLL: 0-based, or LL_COLUMN_LAST (default) */
+    const char *tokens_field; /* JSONL: NULL: "tokens" */
+    const char *tags_field;   /* JSONL: NULL: "ner_tags" */
+    /* JSONL integer tags: tag k is tag_names->names[k] (see ll_tag_names_load).
+     * Without it integer tags are an error. */
+    const ll_labelmap *tag_names;
+    int no_tags;      /* the data has no tags (CoNLL: only the word column is read) */
+    int any_tags;     /* accept any tag (POS, chunk columns); default: O or B-/I-/E-/S-TYPE */
+    int skip_invalid; /* drop bad sentences (counted in n_skipped) instead of failing */
+} ll_token_data_options;
+
+/* Defaults: format AUTO, word column 0, tag column last, fields
+ * "tokens"/"ner_tags". opt may be NULL in the load calls (= defaults). */
+void ll_token_data_options_default(ll_token_data_options *opt);
+
+int ll_token_dataset_load(ll_dataset **out, const char *path, const ll_token_data_options *opt, ll_error *err);
+int ll_token_dataset_load_memory(ll_dataset **out, const char *data, size_t size, const char *name,
+                                 const ll_token_data_options *opt, ll_error *err);
+
+/* Tag names for integer tags: a JSON array of strings (["O", "B-PER", ...]),
+ * a JSON object with id2label/label2id (a label-map file, config.json), or a
+ * text file with one name per line (blank lines at the end ignored). */
+int ll_tag_names_load(ll_labelmap **out, const char *path, ll_error *err);
+
+typedef struct ll_token_tokenize_options {
+    int label_all_subtokens; /* every sub-token of an owned word carries its label (default: only the first) */
+    int own_tokens;          /* split sentences: tokens a window owns at most; 0: half the window's room */
+} ll_token_tokenize_options;
+
+/* Encode every sentence with ll_tokenizer_align_words (words joined by single
+ * spaces, LL_TOK_DEFAULT) and cut it into windows of at most max_length
+ * tokens (opt may be NULL). max_length must leave room for one word token
+ * next to the special tokens the tokenizer adds, else LL_ERR_ARG. A word
+ * longer than a window's room keeps its first tokens (counted in
+ * n_cut_words); a word with no token is counted in n_empty_words. A sentence
+ * that encodes to no token at all is a bad row. Rebuilds ds->ex. */
+int ll_token_dataset_tokenize(ll_dataset *ds, ll_tokenizer *tok, int max_length, const ll_token_tokenize_options *opt,
+                              ll_error *err);
+
+/* Predictions of the words example (window) ex owns, from its logits
+ * [ex.n_tok, map->n] (row-major, the window's tokens in order): pred[w] =
+ * argmax at the word's first token (the lowest id on ties), score[w] = its
+ * softmax probability, for global word indices w in [own_lo, own_hi). A word
+ * with no token gets the id of "O" (-1 if the map has none) and score 0. */
+int ll_token_collect(const ll_dataset *ds, size_t ex, const float *logits, const ll_labelmap *map, int32_t *pred,
+                     float *score, ll_error *err);
+/* The same for every sequence of a filled batch: logits [b->n_tokens, map->n]. */
+int ll_token_collect_batch(const ll_dataset *ds, const ll_batch_buf *b, const float *logits, const ll_labelmap *map,
+                           int32_t *pred, float *score, ll_error *err);
+
+static inline const char *ll_word_text(const ll_dataset *ds, size_t w) { return ds->text + ds->words[w].text_off; }
+static inline const char *ll_sentence_text(const ll_dataset *ds, size_t s) { return ds->text + ds->sent[s].text_off; }
+/* The tag string of word w as read (NULL if unlabelled). */
+const char *ll_word_raw_tag(const ll_dataset *ds, size_t w);
+
+/* Internal (token_data.c): the token-task halves of apply_labels and tokenize. */
+int ll_token_apply_labels(ll_dataset *ds, const ll_labelmap *m, ll_error *err);
 
 /* Internal: a bad row of ds at line: with skip_invalid count it and return 0
  * (the caller drops the row), else fail with "file:line: message". */

@@ -74,8 +74,13 @@ int ll_labelmap_build(ll_labelmap **out, const ll_dataset *ds, ll_error *err) {
     char *used = calloc(nr ? nr : 1, 1);
     keyed *k = malloc((nr ? nr : 1) * sizeof *k);
     if (!used || !k) { free(used); free(k); return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", ds->path); }
-    for (size_t i = 0; i < ds->n; i++)
-        for (uint32_t j = 0; j < ds->ex[i].n_lab; j++) used[ds->raw_labs[ds->ex[i].lab_off + j]] = 1;
+    if (ds->token_task) {
+        for (size_t w = 0; w < ds->n_words; w++)
+            if (ds->words[w].raw_tag >= 0) used[ds->words[w].raw_tag] = 1;
+    } else {
+        for (size_t i = 0; i < ds->n; i++)
+            for (uint32_t j = 0; j < ds->ex[i].n_lab; j++) used[ds->raw_labs[ds->ex[i].lab_off + j]] = 1;
+    }
     int n = 0, all_int = 1;
     for (size_t r = 0; r < nr; r++) {
         if (!used[r]) continue;
@@ -243,6 +248,7 @@ int ll_labelmap_load(ll_labelmap **out, const char *path, ll_error *err) {
 /* ---- applying a map -------------------------------------------------------- */
 
 int ll_dataset_apply_labels(ll_dataset *ds, const ll_labelmap *m, ll_error *err) {
+    if (ds->token_task) return ll_token_apply_labels(ds, m, err);
     if (!ds->has_labels) return ll_fail(err, LL_ERR_ARG, "%s: the data has no labels", ds->path);
     int32_t *labs = realloc(ds->labs, (ds->labs_cap ? ds->labs_cap : 1) * sizeof *labs);
     if (!labs) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", ds->path);
@@ -277,6 +283,11 @@ int ll_dataset_apply_labels(ll_dataset *ds, const ll_labelmap *m, ll_error *err)
 void ll_dataset_label_counts(const ll_dataset *ds, int64_t *counts) {
     memset(counts, 0, (size_t)ds->n_labels * sizeof *counts);
     if (!ds->mapped) return;
+    if (ds->token_task) {
+        for (size_t w = 0; w < ds->n_words; w++)
+            if (ds->words[w].tag >= 0) counts[ds->words[w].tag]++;
+        return;
+    }
     for (size_t i = 0; i < ds->n; i++)
         for (uint32_t j = 0; j < ds->ex[i].n_lab; j++) counts[ds->labs[ds->ex[i].lab_off + j]]++;
 }
