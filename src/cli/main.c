@@ -17,6 +17,7 @@ static const struct {
     {"eval", cmd_eval, "MODEL --adapter D --data F  accuracy, macro-F1, per-class table, confusion"},
     {"predict", cmd_predict, "MODEL --adapter D     label and probabilities per text line (JSONL)"},
     {"merge", cmd_merge, "MODEL --adapter D --out D  merged Hugging Face model for adapter-free inference"},
+    {"plot", cmd_plot, "LOG_OR_DIR... --y KEY --out F.svg  SVG line plot of training logs (loss, dev metric)"},
 };
 
 static void usage(FILE *f) {
