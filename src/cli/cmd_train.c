@@ -1,4 +1,5 @@
-/* lsllama train / eval / predict: sequence classification with LoRA. */
+/* lsllama train / eval / predict: sequence classification (LS-LLaMA) and
+ * token classification (NER, LS-unLLaMA) with LoRA. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +14,17 @@
 #include "train/adapter.h"
 #include "train/classifier.h"
 #include "train/metrics.h"
+#include "train/seqeval.h"
 #include "train/trainer.h"
 
 /* Options shared by the three commands. */
 typedef struct cls_args {
     const char *model, *train, *dev, *data, *out, *adapter, *input, *tokenizer;
     ll_data_options data_opt;
+    int token_task;                    /* train: --task token; eval/predict: from the adapter */
+    ll_token_data_options tok_opt;     /* token tasks: CoNLL/JSONL reading */
+    ll_token_tokenize_options tt_opt;  /* token tasks: labelling of sub-tokens, windows */
+    const char *tag_names;             /* JSONL integer tags: a names file */
     long max_length;
     ll_classifier_config cc;
     int head_only;
@@ -72,14 +78,28 @@ static int parse_common(const char *cmd, cls_args *a, int argc, char **argv, int
     else if (!strcmp(o, "--format") && v) {
         const char *f = TAKE();
         a->data_opt.format = !strcmp(f, "tsv") ? LL_DATA_TSV : !strcmp(f, "csv") ? LL_DATA_CSV
-                           : !strcmp(f, "jsonl") ? LL_DATA_JSONL : !strcmp(f, "lines") ? LL_DATA_LINES : -1;
+                           : !strcmp(f, "jsonl") ? LL_DATA_JSONL : !strcmp(f, "lines") ? LL_DATA_LINES
+                           : !strcmp(f, "conll") ? LL_DATA_CONLL : -1;
         if ((int)a->data_opt.format < 0) {
-            fprintf(stderr, "lsllama %s: --format must be tsv, csv, jsonl or lines\n", cmd);
+            fprintf(stderr, "lsllama %s: --format must be tsv, csv, jsonl, lines or conll\n", cmd);
             return -1;
         }
-    } else if (!strcmp(o, "--header")) a->data_opt.header = LL_HEADER_YES;
+        a->tok_opt.format = a->data_opt.format;
+    } else if (!strcmp(o, "--word-column") && v) {
+        if (!cli_parse_int(cmd, o, TAKE(), 0, 1 << 20, &n)) return -1;
+        a->tok_opt.word_column = (int)n;
+    } else if (!strcmp(o, "--tag-column") && v) {
+        const char *t = TAKE();
+        if (!strcmp(t, "last")) a->tok_opt.tag_column = LL_COLUMN_LAST;
+        else if (!cli_parse_int(cmd, o, t, 0, 1 << 20, &n)) return -1;
+        else a->tok_opt.tag_column = (int)n;
+    } else if (!strcmp(o, "--tokens-field") && v) a->tok_opt.tokens_field = TAKE();
+    else if (!strcmp(o, "--tags-field") && v) a->tok_opt.tags_field = TAKE();
+    else if (!strcmp(o, "--tag-names") && v) a->tag_names = TAKE();
+    else if (!strcmp(o, "--label-all-subtokens")) a->tt_opt.label_all_subtokens = 1;
+    else if (!strcmp(o, "--header")) a->data_opt.header = LL_HEADER_YES;
     else if (!strcmp(o, "--no-header")) a->data_opt.header = LL_HEADER_NO;
-    else if (!strcmp(o, "--skip-invalid")) a->data_opt.skip_invalid = 1;
+    else if (!strcmp(o, "--skip-invalid")) a->data_opt.skip_invalid = a->tok_opt.skip_invalid = 1;
     else if (!strcmp(o, "--multi-label")) a->data_opt.multi_label = a->cc.multi_label = 1;
     else if (!strcmp(o, "--max-length") && v) {
         if (!cli_parse_int(cmd, o, TAKE(), 1, 1 << 20, &a->max_length)) return -1;
@@ -93,8 +113,74 @@ static int parse_common(const char *cmd, cls_args *a, int argc, char **argv, int
     return ok ? 1 : -1;
 }
 
+/* All of stdin (not mappable, maybe not a regular file); NULL when out of memory. */
+static char *read_stdin(size_t *len) {
+    size_t cap = 1 << 16;
+    char *text = malloc(cap);
+    *len = 0;
+    for (size_t got; text && (got = fread(text + *len, 1, cap - *len, stdin)) > 0;) {
+        *len += got;
+        if (*len == cap) {
+            char *t2 = realloc(text, cap *= 2);
+            if (!t2) free(text);
+            text = t2;
+        }
+    }
+    return text;
+}
+
+/* Token task: sentences -> tags -> windows. no_tags: prediction input.
+ * path NULL: read stdin. */
+static int load_token_split(const char *cmd, const cls_args *a, const char *path, ll_tokenizer *tok,
+                            ll_labelmap **map, int no_tags, ll_dataset **out) {
+    ll_error err = {0};
+    ll_dataset *ds = NULL;
+    ll_labelmap *names = NULL;
+    ll_token_data_options o = a->tok_opt;
+    o.no_tags = no_tags;
+    int rc = 0;
+    if (a->tag_names && ll_tag_names_load(&names, a->tag_names, &err)) rc = 1;
+    o.tag_names = names;
+    if (!rc && path && ll_token_dataset_load(&ds, path, &o, &err)) rc = 1;
+    if (!rc && !path) {
+        size_t len;
+        char *text = read_stdin(&len);
+        if (!text) {
+            fprintf(stderr, "lsllama %s: out of memory reading stdin\n", cmd);
+            ll_labelmap_free(names);
+            return 1;
+        }
+        if (ll_token_dataset_load_memory(&ds, text, len, "<stdin>", &o, &err)) rc = 1;
+        free(text);
+        path = "<stdin>";
+    }
+    if (!rc && !no_tags && ((*map == NULL && ll_labelmap_build(map, ds, &err)) || ll_dataset_apply_labels(ds, *map, &err)))
+        rc = 1;
+    if (!rc && ll_token_dataset_tokenize(ds, tok, (int)a->max_length, &a->tt_opt, &err)) rc = 1;
+    ll_labelmap_free(names);
+    if (rc) {
+        fprintf(stderr, "lsllama %s: %s\n", cmd, err.message);
+        ll_dataset_free(ds);
+        return 1;
+    }
+    fprintf(stderr, "%s: %zu sentences, %zu words, %zu windows", path, ds->n_sent, ds->n_words, ds->n);
+    if (ds->n_skipped) fprintf(stderr, ", %zu invalid sentences skipped (first: %s)", ds->n_skipped, ds->first_skip);
+    if (ds->n_split) fprintf(stderr, ", %zu sentences split into overlapping windows", ds->n_split);
+    if (ds->n_empty_words) fprintf(stderr, ", %zu words without tokens (predicted O)", ds->n_empty_words);
+    if (ds->n_cut_words) fprintf(stderr, ", %zu words longer than a window (cut)", ds->n_cut_words);
+    fputc('\n', stderr);
+    if (ds->n_sent == 0) {
+        fprintf(stderr, "lsllama %s: %s: no usable sentences\n", cmd, path);
+        ll_dataset_free(ds);
+        return 1;
+    }
+    *out = ds;
+    return 0;
+}
+
 static int load_split(const char *cmd, const cls_args *a, const char *path, ll_tokenizer *tok, ll_labelmap **map,
                       ll_dataset **out) {
+    if (a->token_task) return load_token_split(cmd, a, path, tok, map, 0, out);
     ll_error err = {0};
     ll_dataset *ds = NULL;
     if (ll_dataset_load(&ds, path, &a->data_opt, &err) ||
@@ -120,18 +206,24 @@ static int load_split(const char *cmd, const cls_args *a, const char *path, ll_t
 static void train_usage(FILE *f) {
     fprintf(f,
         "usage: lsllama train MODEL --train FILE --out DIR [--dev FILE] [options]\n\n"
-        "Label-supervised LoRA fine-tuning (LS-LLaMA) of a sequence classifier.\n"
+        "Label-supervised LoRA fine-tuning of a sequence classifier (LS-LLaMA) or, with --task token,\n"
+        "of a token classifier for NER (LS-unLLaMA: bidirectional attention by default).\n"
+        "task:   --task seq|token (seq)\n"
         "data:   --text-column C --label-column C (names, or 0-based indices; default text/sentence, label)\n"
-        "        --format tsv|csv|jsonl  --header|--no-header  --skip-invalid  --multi-label\n"
-        "        --max-length N (256)  --tokenizer PATH (default: the model's own)\n"
-        "model:  --pool last|mean|max|first (last)  --mask causal|bidirectional (causal)\n"
-        "        --bidirectional-from K  --head-bias\n"
+        "        --format tsv|csv|jsonl|conll  --header|--no-header  --skip-invalid  --multi-label\n"
+        "        --max-length N (256; token tasks: longer sentences become overlapping windows)\n"
+        "        --tokenizer PATH (default: the model's own)\n"
+        "token:  --word-column N (0)  --tag-column N|last (last)  --tokens-field F (tokens)  --tags-field F\n"
+        "        (ner_tags)  --tag-names FILE (names of integer tags)  --label-all-subtokens\n"
+        "model:  --pool last|mean|max|first (last)  --mask causal|bidirectional (causal; token: bidirectional)\n"
+        "        --bidirectional-from K  --head-bias (token: always)  --head-dropout P (token: 0.1)\n"
         "LoRA:   --lora-r R (12)  --lora-alpha A (32)  --lora-dropout P (0.1)  --rslora\n"
         "        --lora-targets q,v (PEFT's Llama default; any of q,k,v,o,gate,up,down or all-linear)\n"
         "        --head-only (no LoRA: train the score head alone)\n"
         "train:  --epochs N (1)  --max-steps N  --lr X (1e-4)  --weight-decay X (0.01)  --warmup-ratio X (0.06)\n"
         "        --max-grad-norm X (1.0)  --grad-accum N (1)  --batch-tokens N (2048)  --batch-size N (no limit)\n"
-        "        --seed N (42)  --eval-every N (epoch ends only)  --patience N  --metric accuracy|macro_f1\n"
+        "        --seed N (42)  --eval-every N (epoch ends only)  --patience N\n"
+        "        --metric accuracy|macro_f1 (seq: accuracy) | f1|token_accuracy (token: f1, entity-level micro)\n"
         "        --checkpoint-every N  --resume  --no-progress\n"
         "        --dump-batches FILE (each step's example indices: to train another tool on the same batches)\n"
         "Writes DIR/best (best dev metric) and DIR/final as PEFT adapters, DIR/log.jsonl, DIR/checkpoint.\n");
@@ -146,7 +238,9 @@ int cmd_train(int argc, char **argv) {
     a.cc = (ll_classifier_config){.pool = LL_POOL_LAST, .bidirectional_from = -1, .lora_r = 12, .lora_alpha = 32,
                                   .lora_dropout = 0.1f};
     a.targets = "q,v";
-    int mask_bidir = 0, ok = 1;
+    ll_token_data_options_default(&a.tok_opt);
+    int mask_bidir = -1, metric = -1, ok = 1;
+    double head_dropout = -1;
     long n;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -178,6 +272,15 @@ int cmd_train(int argc, char **argv) {
             if (!cli_parse_int("train", o, argv[++i], 0, 1 << 20, &n)) return 2;
             a.cc.bidirectional_from = (int)n;
         } else if (!strcmp(o, "--head-bias")) a.cc.head_bias = 1;
+        else if (!strcmp(o, "--head-dropout") && v) head_dropout = parse_float("train", o, argv[++i], 0, 0.99, &ok);
+        else if (!strcmp(o, "--task") && v) {
+            const char *t = argv[++i];
+            if (strcmp(t, "seq") && strcmp(t, "token")) {
+                fprintf(stderr, "lsllama train: --task must be seq or token\n");
+                return 2;
+            }
+            a.token_task = !strcmp(t, "token");
+        }
         else if (!strcmp(o, "--lora-r") && v) {
             if (!cli_parse_int("train", o, argv[++i], 0, 4096, &n)) return 2;
             a.cc.lora_r = (int)n;
@@ -213,10 +316,11 @@ int cmd_train(int argc, char **argv) {
             a.to.patience = (int)n;
         } else if (!strcmp(o, "--metric") && v) {
             const char *m = argv[++i];
-            if (!strcmp(m, "accuracy")) a.to.metric = LL_METRIC_ACCURACY;
-            else if (!strcmp(m, "macro_f1")) a.to.metric = LL_METRIC_MACRO_F1;
-            else {
-                fprintf(stderr, "lsllama train: --metric must be accuracy or macro_f1\n");
+            metric = !strcmp(m, "accuracy") ? LL_METRIC_ACCURACY : !strcmp(m, "macro_f1") ? LL_METRIC_MACRO_F1
+                   : !strcmp(m, "f1") ? LL_METRIC_ENTITY_F1 : !strcmp(m, "token_accuracy") ? LL_METRIC_TOKEN_ACCURACY
+                   : -1;
+            if (metric < 0) {
+                fprintf(stderr, "lsllama train: --metric must be accuracy, macro_f1, f1 or token_accuracy\n");
                 return 2;
             }
         } else if (!strcmp(o, "--checkpoint-every") && v) {
@@ -238,6 +342,32 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "lsllama train: MODEL, --train and --out are required (see --help)\n");
         return 2;
     }
+    /* token tasks: LS-unLLaMA's defaults and transformers' token head */
+    if (a.token_task) {
+        if (a.cc.multi_label) {
+            fprintf(stderr, "lsllama train: --multi-label is for sequence tasks\n");
+            return 2;
+        }
+        if (metric == LL_METRIC_ACCURACY || metric == LL_METRIC_MACRO_F1) {
+            fprintf(stderr, "lsllama train: --metric for token tasks is f1 or token_accuracy\n");
+            return 2;
+        }
+        a.to.metric = metric < 0 ? LL_METRIC_ENTITY_F1 : metric;
+        a.cc.token_task = 1;
+        a.cc.head_bias = 1;
+        a.cc.head_dropout = head_dropout < 0 ? 0.1f : (float)head_dropout;
+        if (mask_bidir < 0 && a.cc.bidirectional_from < 0) mask_bidir = 1;
+    } else {
+        if (metric == LL_METRIC_ENTITY_F1 || metric == LL_METRIC_TOKEN_ACCURACY) {
+            fprintf(stderr, "lsllama train: --metric for sequence tasks is accuracy or macro_f1\n");
+            return 2;
+        }
+        if (head_dropout >= 0) {
+            fprintf(stderr, "lsllama train: --head-dropout is for token tasks (transformers' sequence head has none)\n");
+            return 2;
+        }
+        if (metric >= 0) a.to.metric = metric;
+    }
     if (a.head_only) a.cc.lora_r = 0, a.cc.lora_targets = 0;
     else if (a.cc.lora_r == 0) {
         fprintf(stderr, "lsllama train: --lora-r 0 with LoRA requested (use --head-only to train the head alone)\n");
@@ -255,7 +385,7 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     const int L = ll_model_config(m)->n_layers;
-    if (a.cc.bidirectional_from < 0) a.cc.bidirectional_from = mask_bidir ? 0 : L;
+    if (a.cc.bidirectional_from < 0) a.cc.bidirectional_from = mask_bidir > 0 ? 0 : L;
     if (load_split("train", &a, a.train, tok, &map, &train)) goto done;
     if (a.dev && load_split("train", &a, a.dev, tok, &map, &dev)) goto done;
     a.cc.n_labels = map->n;
@@ -266,10 +396,11 @@ int cmd_train(int argc, char **argv) {
     a.to.out_dir = a.out;
     a.to.base_model_name = a.model;
     a.to.label_names = (const char *const *)map->names;
-    fprintf(stderr, "training %zu trainable parameters (LoRA r=%d on %s, %d labels), %s attention, %s pooling\n",
+    fprintf(stderr, "training %zu trainable parameters (LoRA r=%d on %s, %d labels), %s attention, %s\n",
             c->n_params, a.cc.lora_r, a.head_only ? "nothing" : a.targets, map->n,
             a.cc.bidirectional_from >= L ? "causal" : a.cc.bidirectional_from == 0 ? "bidirectional" : "mixed",
-            (const char *[]){"last", "mean", "max", "first"}[a.cc.pool]);
+            a.token_task ? "token head" : (const char *[]){"last pooling", "mean pooling", "max pooling",
+                                                            "first pooling"}[a.cc.pool]);
     ll_train_result res = {0};
     if (ll_train(c, train, dev, &a.to, &res, &err)) {
         fprintf(stderr, "lsllama train: %s\n", err.message);
@@ -281,7 +412,8 @@ int cmd_train(int argc, char **argv) {
     }
     printf("steps %lld, %.1f s, %.0f training tokens/s; best dev %s %.4f at step %lld; adapters in %s/best and %s/final\n",
            (long long)res.steps, res.seconds, res.train_tokens_per_s,
-           a.to.metric == LL_METRIC_MACRO_F1 ? "macro-F1" : "accuracy", res.best_metric, (long long)res.best_step,
+           (const char *[]){"accuracy", "macro-F1", "entity F1", "token accuracy"}[a.to.metric], res.best_metric,
+           (long long)res.best_step,
            a.out, a.out);
     rc = 0;
 done:
@@ -318,6 +450,39 @@ static int session_open(const char *cmd, const cls_args *a, cls_session *s) {
     return 0;
 }
 
+/* Eval of a token classifier: entity-level metrics as seqeval computes them. */
+static int eval_tokens(const cls_args *a, cls_session *ss) {
+    ll_error err = {0};
+    ll_dataset *ds = NULL;
+    ll_ner_report rep = {0};
+    double loss = 0;
+    int rc = 1;
+    if (load_token_split("eval", a, a->data, ss->tok, &ss->map, 0, &ds)) return 1;
+    if (ll_evaluate_tokens(ss->c, ds, ss->map, a->to.batch_tokens, &rep, &loss, NULL, NULL, &err)) {
+        fprintf(stderr, "lsllama eval: %s\n", err.message);
+        goto done;
+    }
+    if (a->json) {
+        cJSON *j = ll_ner_report_json(&rep);
+        char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+        cJSON_Delete(j);
+        if (!text) {
+            fprintf(stderr, "lsllama eval: out of memory\n");
+            goto done;
+        }
+        printf("%s\n", text);
+        free(text);
+    } else {
+        printf("%s: %zu sentences, %zu words, mean token loss %.4f\n\n", a->data, ds->n_sent, ds->n_words, loss);
+        ll_ner_report_print(stdout, &rep);
+    }
+    rc = 0;
+done:
+    ll_ner_report_free(&rep);
+    ll_dataset_free(ds);
+    return rc;
+}
+
 static void session_close(cls_session *s) {
     ll_labelmap_free(s->map);
     ll_adapter_info_free(&s->info);
@@ -329,6 +494,7 @@ static void session_close(cls_session *s) {
 int cmd_eval(int argc, char **argv) {
     cls_args a = {0};
     ll_data_options_default(&a.data_opt);
+    ll_token_data_options_default(&a.tok_opt);
     a.max_length = 256;
     a.to.batch_tokens = 2048;
     for (int i = 1; i < argc; i++) {
@@ -339,7 +505,9 @@ int cmd_eval(int argc, char **argv) {
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
             printf("usage: lsllama eval MODEL --adapter DIR --data FILE [--json] [data options as for train]\n\n"
                    "Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix of a trained\n"
-                   "adapter on a labelled file, as a table (or one JSON object with --json).\n");
+                   "adapter on a labelled file, as a table (or one JSON object with --json). For a token\n"
+                   "(NER) adapter: entity-level precision/recall/F1 per type and micro/macro/weighted\n"
+                   "averages exactly as seqeval computes them by default, and token accuracy.\n");
             return 0;
         } else if (!strcmp(o, "--adapter") && v) a.adapter = argv[++i];
         else if (!strcmp(o, "--data") && v) a.data = argv[++i];
@@ -357,7 +525,12 @@ int cmd_eval(int argc, char **argv) {
     ll_class_metrics met = {0};
     ll_error err = {0};
     int rc = 1;
-    if (session_open("eval", &a, &ss) || load_split("eval", &a, a.data, ss.tok, &ss.map, &ds)) goto done;
+    if (session_open("eval", &a, &ss)) goto done;
+    if (ss.c->cfg.token_task) {
+        rc = eval_tokens(&a, &ss);
+        goto done;
+    }
+    if (load_split("eval", &a, a.data, ss.tok, &ss.map, &ds)) goto done;
     ll_classifier *c = ss.c;
     const ll_labelmap *map = ss.map;
     double loss;
@@ -380,10 +553,10 @@ done:
 
 /* ---- predict -------------------------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s) {
+static void json_str_n(FILE *f, const char *s, size_t n) {
     fputc('"', f);
-    for (; *s; s++) {
-        const unsigned char ch = (unsigned char)*s;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char ch = (unsigned char)s[i];
         if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
         else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
         else fputc(ch, f);
@@ -391,9 +564,90 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+static void json_str(FILE *f, const char *s) { json_str_n(f, s, strlen(s)); }
+
+/* Token task: each sentence's words, their predicted tags, and the entity
+ * spans (seqeval's chunking of the predicted tags) with character offsets
+ * into the sentence text and a score: the mean softmax probability of the
+ * entity's words' tags. */
+static int predict_tokens(const cls_args *a, cls_session *ss) {
+    ll_error err = {0};
+    ll_dataset *ds = NULL;
+    int32_t *pred = NULL;
+    float *score = NULL;
+    ll_strset *types = ll_strset_new();
+    ll_entity_list ents = {0};
+    const char **tags = NULL;
+    int rc = 1;
+    if (!types || load_token_split("predict", a, a->input, ss->tok, &ss->map, 1, &ds)) goto done;
+    pred = malloc((ds->n_words + 1) * sizeof *pred);
+    score = malloc((ds->n_words + 1) * sizeof *score);
+    tags = malloc((ds->n_words + 1) * sizeof *tags);
+    if (!pred || !score || !tags) {
+        fprintf(stderr, "lsllama predict: out of memory\n");
+        goto done;
+    }
+    if (ll_evaluate_tokens(ss->c, ds, ss->map, a->to.batch_tokens, NULL, NULL, pred, score, &err)) {
+        fprintf(stderr, "lsllama predict: %s\n", err.message);
+        goto done;
+    }
+    const char *o_name = ss->map->names[ds->o_label >= 0 ? ds->o_label : 0];
+    for (size_t s = 0; s < ds->n_sent; s++) {
+        const ll_sentence *st = &ds->sent[s];
+        const char *text = ll_sentence_text(ds, s);
+        for (int w = 0; w < st->n_words; w++) {
+            const int32_t p = pred[st->word_off + w];
+            tags[w] = p >= 0 ? ss->map->names[p] : o_name;
+        }
+        ents.n = 0;
+        if (ll_seqeval_entities(tags, (size_t)st->n_words, types, &ents, &err) < 0) {
+            fprintf(stderr, "lsllama predict: %s\n", err.message);
+            goto done;
+        }
+        fputs("{\"text\": ", stdout);
+        json_str_n(stdout, text, st->text_len);
+        fputs(", \"words\": [", stdout);
+        for (int w = 0; w < st->n_words; w++) {
+            fputs(w ? ", " : "", stdout);
+            json_str(stdout, ll_word_text(ds, (size_t)(st->word_off + w)));
+        }
+        fputs("], \"tags\": [", stdout);
+        for (int w = 0; w < st->n_words; w++) {
+            fputs(w ? ", " : "", stdout);
+            json_str(stdout, tags[w]);
+        }
+        fputs("], \"entities\": [", stdout);
+        for (size_t e = 0; e < ents.n; e++) {
+            const ll_word *first = &ds->words[st->word_off + ents.v[e].start],
+                          *last = &ds->words[st->word_off + ents.v[e].end - 1];
+            double sc = 0;
+            for (int w = ents.v[e].start; w < ents.v[e].end; w++) sc += score[st->word_off + w];
+            sc /= (double)(ents.v[e].end - ents.v[e].start);
+            fputs(e ? ", " : "", stdout);
+            fputs("{\"type\": ", stdout);
+            json_str(stdout, ll_strset_get(types, ents.v[e].type));
+            fputs(", \"text\": ", stdout);
+            json_str_n(stdout, text + first->byte_start, (size_t)(last->byte_end - first->byte_start));
+            printf(", \"start\": %d, \"end\": %d, \"word_start\": %d, \"word_end\": %d, \"score\": %.6f}",
+                   first->char_start, last->char_end, ents.v[e].start, ents.v[e].end, sc);
+        }
+        fputs("]}\n", stdout);
+    }
+    rc = 0;
+done:
+    ll_entity_list_free(&ents);
+    ll_strset_free(types);
+    free(tags);
+    free(pred);
+    free(score);
+    ll_dataset_free(ds);
+    return rc;
+}
+
 int cmd_predict(int argc, char **argv) {
     cls_args a = {0};
     ll_data_options_default(&a.data_opt);
+    ll_token_data_options_default(&a.tok_opt);
     a.data_opt.format = LL_DATA_LINES;
     a.data_opt.no_labels = 1;
     a.max_length = 256;
@@ -404,10 +658,14 @@ int cmd_predict(int argc, char **argv) {
         if (r < 0) return 2;
         if (r > 0) continue;
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            printf("usage: lsllama predict MODEL --adapter DIR [--input FILE] [--format lines|tsv|csv|jsonl\n"
+            printf("usage: lsllama predict MODEL --adapter DIR [--input FILE] [--format lines|tsv|csv|jsonl|conll\n"
                    "                         --text-column C]\n\n"
                    "Classifies text lines (stdin or FILE; or a column of a data file) and writes one JSON\n"
-                   "object per input: {\"text\", \"label\", \"probabilities\": {label: p, ...}}.\n");
+                   "object per input: {\"text\", \"label\", \"probabilities\": {label: p, ...}}.\n"
+                   "A token (NER) adapter reads text lines (words split on whitespace) or pre-split words\n"
+                   "(--format conll or jsonl with a \"tokens\" field) and writes per sentence {\"text\", \"words\",\n"
+                   "\"tags\", \"entities\": [{\"type\", \"text\", \"start\", \"end\" (character offsets in text),\n"
+                   "\"word_start\", \"word_end\", \"score\" (mean tag probability of its words)}]}.\n");
             return 0;
         } else if (!strcmp(o, "--adapter") && v) a.adapter = argv[++i];
         else if (!strcmp(o, "--input") && v) a.input = argv[++i];
@@ -428,22 +686,19 @@ int cmd_predict(int argc, char **argv) {
     ll_error err = {0};
     int rc = 1;
     if (session_open("predict", &a, &ss)) goto done;
+    if (ss.c->cfg.token_task) {
+        if (a.data_opt.format == LL_DATA_LINES || a.tok_opt.format == LL_DATA_AUTO) a.tok_opt.format = a.data_opt.format;
+        rc = predict_tokens(&a, &ss);
+        goto done;
+    }
     ll_classifier *c = ss.c;
     const ll_labelmap *map = ss.map;
     int load_rc;
     if (a.input) {
         load_rc = ll_dataset_load(&ds, a.input, &a.data_opt, &err);
-    } else { /* stdin is not mappable: read it whole */
-        size_t cap = 1 << 16, len = 0;
-        char *text = malloc(cap);
-        for (size_t got; text && (got = fread(text + len, 1, cap - len, stdin)) > 0;) {
-            len += got;
-            if (len == cap) {
-                char *t2 = realloc(text, cap *= 2);
-                if (!t2) free(text);
-                text = t2;
-            }
-        }
+    } else {
+        size_t len;
+        char *text = read_stdin(&len);
         if (!text) {
             fprintf(stderr, "lsllama predict: out of memory reading stdin\n");
             goto done;

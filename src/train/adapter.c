@@ -235,6 +235,8 @@ static cJSON *adapter_config_json(const ll_classifier *c, const ll_adapter_meta 
     cJSON_AddFalseToObject(j, "lora_bias");
     cJSON_AddItemToObject(j, "lora_dropout", json_float(cc->lora_dropout));
     cJSON *mts = cJSON_AddArrayToObject(j, "modules_to_save");
+    if (!strcmp(task, "TOKEN_CLS")) /* PeftModelForTokenClassification adds both head names */
+        cJSON_AddItemToArray(mts, cJSON_CreateString("classifier"));
     cJSON_AddItemToArray(mts, cJSON_CreateString("score"));
     cJSON_AddStringToObject(j, "peft_type", "LORA");
     cJSON_AddNumberToObject(j, "r", cc->lora_r);
@@ -268,12 +270,18 @@ static int check_task(const char *task, ll_error *err) {
 int ll_adapter_save(const ll_classifier *c, const char *dir, const ll_adapter_meta *meta, ll_error *err) {
     const ll_classifier_config *cc = &c->cfg;
     const ll_config *p = ll_model_config(c->base);
-    const char *task = meta && meta->task_type ? meta->task_type : "SEQ_CLS";
+    const char *task = meta && meta->task_type ? meta->task_type : cc->token_task ? "TOKEN_CLS" : "SEQ_CLS";
     int rc = check_task(task, err);
     if (rc) return rc;
-    if (cc->lora_r < 1 || !cc->lora_targets)
-        return ll_fail(err, LL_ERR_ARG, "%s: the classifier has no LoRA adapters (r = %d): nothing for PEFT to load",
-                       dir, cc->lora_r);
+    if (!strcmp(task, "TOKEN_CLS") != !!cc->token_task)
+        return ll_fail(err, LL_ERR_ARG, "%s: task type %s does not fit a %s classifier", dir, task,
+                       cc->token_task ? "token" : "sequence");
+    /* A head-only classifier (r = 0, no target modules) is saved with r 0 and
+     * target_modules []: lsllama reads it back; PEFT refuses a LoRA config
+     * that targets nothing, so such a folder is not a PEFT adapter. */
+    if ((cc->lora_r < 1) != !cc->lora_targets)
+        return ll_fail(err, LL_ERR_ARG, "%s: LoRA rank %d with %s target modules", dir, cc->lora_r,
+                       cc->lora_targets ? "some" : "no");
     char **names = NULL;
     if ((rc = label_names(meta ? meta->id2label : NULL, cc->n_labels, &names, dir, err))) return rc;
     /* tensors under PEFT's names */
@@ -422,7 +430,9 @@ static int parse_adapter_config(const cJSON *j, const char *path, adapter_settin
     if ((rc = jnum(j, "r", 8, &r, path, err)) || (rc = jnum(j, "lora_alpha", 8, &alpha, path, err)) ||
         (rc = jnum(j, "lora_dropout", 0, &dropout, path, err)) || (rc = jbool(j, "use_rslora", &s->use_rslora, path, err)))
         return rc;
-    if (r != floor(r) || r < 1 || r > 1e6)
+    const cJSON *tm_probe = jget(j, "target_modules");
+    const int head_only = r == 0 && cJSON_IsArray(tm_probe) && !cJSON_GetArraySize(tm_probe); /* lsllama --head-only */
+    if (!head_only && (r != floor(r) || r < 1 || r > 1e6))
         return ll_fail(err, LL_ERR_CONFIG, "%s: key 'r' must be a positive integer (LoRA rank), got %g", path, r);
     if (dropout < 0 || dropout >= 1)
         return ll_fail(err, LL_ERR_CONFIG, "%s: key 'lora_dropout' must be in [0, 1), got %g", path, dropout);
@@ -468,7 +478,7 @@ static int parse_adapter_config(const cJSON *j, const char *path, adapter_settin
     } else {
         return ll_fail(err, LL_ERR_CONFIG, "%s: required key 'target_modules' is missing", path);
     }
-    if (!s->targets) return ll_fail(err, LL_ERR_CONFIG, "%s: target_modules is empty", path);
+    if (!s->targets && !head_only) return ll_fail(err, LL_ERR_CONFIG, "%s: target_modules is empty", path);
     const cJSON *bn = jget(j, "base_model_name_or_path");
     if (cJSON_IsString(bn) && !(s->base_name = strdup(bn->valuestring)))
         return ll_fail(err, LL_ERR_NOMEM, "out of memory");
@@ -662,6 +672,8 @@ int ll_adapter_load(const char *dir, ll_model *base, const ll_classifier_config 
         cc.bidirectional_from = head->bidirectional_from;
         cc.multi_label = head->multi_label;
     }
+    cc.token_task = !strcmp(s.task, "TOKEN_CLS");
+    if (cc.token_task) cc.multi_label = 0;
     cc.n_labels = K;
     cc.head_bias = score_b != NULL;
     cc.lora_r = s.r, cc.lora_alpha = s.alpha, cc.lora_dropout = s.dropout, cc.lora_targets = s.targets;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "data/dataset.h"
 #include "kernels/kernels.h"
 
 /* ---- deterministic initialisation ----------------------------------------- */
@@ -56,6 +57,10 @@ int ll_classifier_create(ll_classifier **out, ll_model *base, const ll_classifie
         return ll_fail(err, LL_ERR_ARG, "LoRA dropout must be in [0, 1), got %g", cfg->lora_dropout);
     if (cfg->pool < LL_POOL_LAST || cfg->pool > LL_POOL_FIRST) return ll_fail(err, LL_ERR_ARG, "unknown pooling");
     if (cfg->bidirectional_from < 0) return ll_fail(err, LL_ERR_ARG, "bidirectional_from must be >= 0");
+    if (cfg->head_dropout < 0 || cfg->head_dropout >= 1)
+        return ll_fail(err, LL_ERR_ARG, "head dropout must be in [0, 1), got %g", cfg->head_dropout);
+    if (cfg->token_task && cfg->multi_label)
+        return ll_fail(err, LL_ERR_ARG, "a token classifier is single-label (one tag per token)");
     ll_classifier *c = calloc(1, sizeof *c);
     if (!c) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
     c->base = base;
@@ -127,7 +132,8 @@ int ll_classifier_reserve(ll_classifier *c, size_t T, size_t S, ll_error *err) {
     T = T > c->cap_tokens ? T : c->cap_tokens;
     S = S > c->cap_seqs ? S : c->cap_seqs;
     const size_t D = (size_t)ll_model_config(c->base)->dim, K = (size_t)c->cfg.n_labels;
-    float *f = malloc((2 * T * D + 2 * S * D + 2 * S * K) * sizeof(float));
+    const size_t H = c->cfg.token_task ? T : S; /* rows of the head */
+    float *f = malloc((2 * T * D + 2 * H * D + 2 * H * K) * sizeof(float));
     int32_t *am = malloc(S * D * sizeof(int32_t));
     if (!f || !am) {
         free(f);
@@ -138,9 +144,9 @@ int ll_classifier_reserve(ll_classifier *c, size_t T, size_t S, ll_error *err) {
     free(c->argmax);
     c->hidden = f, f += T * D;
     c->dhidden = f, f += T * D;
-    c->pooled = f, f += S * D;
-    c->dpooled = f, f += S * D;
-    c->logits = f, f += S * K;
+    c->pooled = f, f += H * D;
+    c->dpooled = f, f += H * D;
+    c->logits = f, f += H * K;
     c->dlogits = f;
     c->argmax = am;
     c->cap_tokens = T, c->cap_seqs = S;
@@ -154,6 +160,29 @@ static void pool_backward(ll_classifier *c, const ll_batch *b, size_t D, size_t 
     ll_pool_backward(c->dhidden, c->dpooled, c->argmax, b->seq_start, b->n_seqs, D, c->cfg.pool);
 }
 
+/* Token task: the head's input is dropout(hidden) while training. The mask
+ * is a function of (seed, element) alone, so backward recomputes it; kept
+ * values are scaled by 1 / (1 - p) as torch.nn.Dropout does. mode 0: x ->
+ * out; mode 1: the gradient through the same mask, in place. */
+static void head_dropout(const ll_classifier *c, uint64_t seed, float *out, const float *x, size_t n, int grad) {
+    const float p = c->cfg.head_dropout, keep_scale = 1.0f / (1.0f - p);
+    const uint64_t threshold = (uint64_t)((double)p * 16777216.0);
+    uint64_t st = seed ^ 0xD1B54A32D192ED03ull; /* a stream apart from LoRA's masks */
+    const uint64_t base = mix64(&st);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        uint64_t z = base + i * 0x9E3779B97F4A7C15ull;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        const int drop = ((z ^ (z >> 31)) >> 40) < threshold; /* 24 random bits */
+        out[i] = drop ? 0.0f : (grad ? out[i] : x[i]) * keep_scale;
+    }
+}
+
+static int head_dropout_on(const ll_classifier *c, int training) {
+    return training && c->cfg.token_task && c->cfg.head_dropout > 0;
+}
+
 static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64_t seed, ll_acts *acts,
                        ll_error *err) {
     const ll_config *p = ll_model_config(c->base);
@@ -163,20 +192,82 @@ static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64
     if (rc) return rc;
     ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, training, seed};
     if ((rc = ll_stack_forward(c->base, b, c->cfg.bidirectional_from, &lp, acts, c->hidden, err))) return rc;
+    if (c->cfg.token_task) {
+        const float *x = c->hidden;
+        if (head_dropout_on(c, training)) {
+            head_dropout(c, seed, c->pooled, c->hidden, T * D, 0);
+            x = c->pooled;
+        } else {
+            memcpy(c->pooled, c->hidden, T * D * sizeof(float)); /* the head's input, kept for backward */
+        }
+        ll_linear_forward(c->logits, x, c->head_w, c->head_b, T, D, K, 0);
+        return LL_OK;
+    }
     ll_pool_forward(c->pooled, c->argmax, c->hidden, b->seq_start, b->n_seqs, D, c->cfg.pool);
     ll_linear_forward(c->logits, c->pooled, c->head_w, c->head_b, (size_t)b->n_seqs, D, K, 0);
     return LL_OK;
 }
 
+size_t ll_classifier_logit_rows(const ll_classifier *c, const ll_batch *b) {
+    return c->cfg.token_task ? (size_t)b->seq_start[b->n_seqs] : (size_t)b->n_seqs;
+}
+
 int ll_classifier_forward(ll_classifier *c, const ll_batch *b, int training, uint64_t seed, float *logits,
                           ll_error *err) {
     int rc = run_forward(c, b, training, seed, NULL, err);
-    if (!rc && logits) memcpy(logits, c->logits, (size_t)b->n_seqs * c->cfg.n_labels * sizeof(float));
+    if (!rc && logits) memcpy(logits, c->logits, ll_classifier_logit_rows(c, b) * c->cfg.n_labels * sizeof(float));
     return rc;
+}
+
+/* Token task: cross-entropy over the labelled tokens (mean), the head's
+ * gradients, then through dropout into dhidden and down the stack. */
+static int token_train_step(ll_classifier *c, const ll_batch *b, const int32_t *labels, uint64_t seed,
+                            float loss_scale, float *loss, ll_error *err) {
+    const int K = c->cfg.n_labels;
+    if (!labels) return ll_fail(err, LL_ERR_ARG, "training step without labels");
+    if (!b || b->n_seqs < 1 || !b->seq_start) return ll_fail(err, LL_ERR_ARG, "empty batch");
+    const size_t T = (size_t)b->seq_start[b->n_seqs], D = (size_t)ll_model_config(c->base)->dim;
+    size_t n = 0;
+    for (size_t t = 0; t < T; t++) {
+        if (labels[t] == LL_IGNORE_LABEL) continue;
+        if (labels[t] < 0 || labels[t] >= K)
+            return ll_fail(err, LL_ERR_ARG, "label %d of token %zu is outside 0..%d", labels[t], t, K - 1);
+        n++;
+    }
+    int rc = run_forward(c, b, 1, seed, c->cfg.lora_r ? &c->acts : NULL, err);
+    if (rc) return rc;
+    double total = 0;
+    for (size_t t = 0; t < T; t++) {
+        const float *z = c->logits + t * K;
+        float *dz = c->dlogits + t * K;
+        if (labels[t] == LL_IGNORE_LABEL) {
+            memset(dz, 0, (size_t)K * sizeof(float));
+            continue;
+        }
+        float mx = z[0];
+        for (int k = 1; k < K; k++) mx = fmaxf(mx, z[k]);
+        double se = 0;
+        for (int k = 0; k < K; k++) se += exp((double)z[k] - mx);
+        total += mx + log(se) - z[labels[t]];
+        for (int k = 0; k < K; k++)
+            dz[k] = ((float)(exp((double)z[k] - mx) / se) - (k == labels[t])) / (float)n * loss_scale;
+    }
+    *loss = n ? (float)(total / (double)n) : 0.0f;
+    if (!n) return LL_OK; /* nothing labelled: no gradient */
+    ll_gemm(1, 0, (size_t)K, D, T, 1.0f, c->dlogits, (size_t)K, c->pooled, D, 1.0f, c->dhead_w, D);
+    if (c->dhead_b)
+        for (size_t t = 0; t < T; t++)
+            for (int k = 0; k < K; k++) c->dhead_b[k] += c->dlogits[t * K + k];
+    if (!c->cfg.lora_r) return LL_OK; /* head only */
+    ll_gemm(0, 0, T, D, (size_t)K, 1.0f, c->dlogits, (size_t)K, c->head_w, D, 0.0f, c->dhidden, D);
+    if (head_dropout_on(c, 1)) head_dropout(c, seed, c->dhidden, NULL, T * D, 1);
+    ll_lora_pass lp = {&c->lora, 1, seed};
+    return ll_stack_backward(c->base, b, c->cfg.bidirectional_from, &lp, &c->acts, c->dhidden, err);
 }
 
 int ll_classifier_train_step(ll_classifier *c, const ll_batch *b, const int32_t *labels, const float *targets,
                              uint64_t seed, float loss_scale, float *loss, ll_error *err) {
+    if (c->cfg.token_task) return token_train_step(c, b, labels, seed, loss_scale, loss, err);
     const int K = c->cfg.n_labels, n = b ? b->n_seqs : 0;
     if (c->cfg.multi_label ? !targets : !labels) return ll_fail(err, LL_ERR_ARG, "training step without labels");
     for (int s = 0; s < n && !c->cfg.multi_label; s++)

@@ -1,7 +1,11 @@
-/* A sequence classifier on a frozen base: LoRA adapters, pooling of the
- * final-norm hidden states, a Linear(hidden, K) "score" head, and the loss
- * (single-label cross-entropy or multi-label BCE, as transformers computes
- * them). All trainable tensors live in one contiguous parameter array (and
+/* A sequence or token classifier on a frozen base: LoRA adapters, then
+ *  - sequence task (LS-LLaMA): pooling of the final-norm hidden states, a
+ *    Linear(hidden, K) "score" head, single-label cross-entropy or
+ *    multi-label BCE, as transformers' *ForSequenceClassification;
+ *  - token task (NER): dropout on every token's hidden state, a Linear(hidden,
+ *    K) "score" head with bias on every token, cross-entropy over the tokens
+ *    whose label is not LL_IGNORE_LABEL (-100), as
+ *    transformers' LlamaForTokenClassification. All trainable tensors live in one contiguous parameter array (and
  * one gradient array of the same layout), so the optimiser, clipping and
  * checkpoints treat them as one vector. */
 #ifndef LL_TRAIN_CLASSIFIER_H
@@ -23,6 +27,8 @@ typedef struct ll_classifier_config {
     float lora_alpha, lora_dropout;
     unsigned lora_targets;  /* bit per LL_LORA_* module */
     int use_rslora;
+    int token_task;         /* a label per token instead of per sequence (pool and multi_label unused) */
+    float head_dropout;     /* token task: dropout on the head's input while training ([0, 1)) */
 } ll_classifier_config;
 
 typedef struct ll_param_view {
@@ -43,6 +49,9 @@ typedef struct ll_classifier {
     ll_acts acts;
     /* head buffers, planned for cap_tokens / cap_seqs */
     size_t cap_tokens, cap_seqs;
+    /* pooled/dpooled: the head's input, [n_seqs, D] pooled states (sequence
+     * task) or [n_tokens, D] dropped-out hidden states (token task); logits
+     * [n_seqs or n_tokens, K] */
     float *hidden, *dhidden, *pooled, *dpooled, *logits, *dlogits;
     int32_t *argmax; /* max pooling: source row per (seq, dim) */
 } ll_classifier;
@@ -57,13 +66,19 @@ const ll_param_view *ll_classifier_find_param(const ll_classifier *c, const char
 /* Plan every buffer for batches up to max_tokens / max_seqs (call once). */
 int ll_classifier_reserve(ll_classifier *c, size_t max_tokens, size_t max_seqs, ll_error *err);
 
-/* Logits [n_seqs, K]; training enables dropout (seed picks the masks). */
+/* Logits [n_seqs, K] (token task: [n_tokens, K]); training enables dropout
+ * (seed picks the masks). */
 int ll_classifier_forward(ll_classifier *c, const ll_batch *b, int training, uint64_t seed, float *logits,
                           ll_error *err);
 
+/* Rows of the logits for batch b: n_seqs, or n_tokens for a token task. */
+size_t ll_classifier_logit_rows(const ll_classifier *c, const ll_batch *b);
+
 /* Forward + loss + backward; gradients are ADDED into c->grads (zero them
  * per optimiser step; accumulate across micro-batches). labels: int32 class
- * ids [n] (single-label) or float targets [n, K] (multi-label). loss_scale
+ * ids [n] (single-label), float targets [n, K] (multi-label), or for a token
+ * task int32 ids [n_tokens] with LL_IGNORE_LABEL (-100) for tokens outside
+ * the loss (the mean runs over the others; none: loss 0). loss_scale
  * multiplies the mean loss before backward (1/accumulation steps). Returns
  * the mean loss in *loss, logits in c->logits. */
 int ll_classifier_train_step(ll_classifier *c, const ll_batch *b, const int32_t *labels, const float *targets,

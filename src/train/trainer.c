@@ -74,6 +74,68 @@ int ll_evaluate(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_
     return rc;
 }
 
+int ll_evaluate_tokens(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
+                       ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score, ll_error *err) {
+    if (!ds->token_task || !c->cfg.token_task)
+        return ll_fail(err, LL_ERR_ARG, "%s: token evaluation needs a token dataset and a token classifier", ds->path);
+    if (map->n != c->cfg.n_labels)
+        return ll_fail(err, LL_ERR_SHAPE, "%s: %d tags in the label map, the classifier has %d", ds->path, map->n,
+                       c->cfg.n_labels);
+    ll_batching_options bo = {.max_batch_tokens = batch_tokens, .shuffle = 0};
+    ll_batch_plan plan = {0};
+    ll_batch_buf buf = {0};
+    const int K = c->cfg.n_labels;
+    int32_t *own_pred = pred ? NULL : malloc((ds->n_words + 1) * sizeof *own_pred);
+    float *own_score = score ? NULL : malloc((ds->n_words + 1) * sizeof *own_score);
+    int32_t *gold = NULL, *sent_len = NULL;
+    if (!pred) pred = own_pred;
+    if (!score) score = own_score;
+    int rc = !pred || !score ? ll_fail(err, LL_ERR_NOMEM, "out of memory") : LL_OK;
+    if (!rc) rc = ll_batch_plan_make(&plan, ds, &bo, err);
+    if (!rc) rc = ll_batch_buf_reserve(&buf, plan.max_tokens, plan.max_seqs, K, err);
+    double loss = 0;
+    size_t n_lab = 0;
+    for (size_t i = 0; !rc && i < plan.n_batches; i++) {
+        if ((rc = ll_batch_fill(&buf, ds, &plan, i, err))) break;
+        if ((rc = ll_classifier_forward(c, &buf.batch, 0, 0, NULL, err))) break;
+        if ((rc = ll_token_collect_batch(ds, &buf, c->logits, map, pred, score, err))) break;
+        for (size_t t = 0; t < buf.n_tokens; t++) {
+            const int y = buf.token_labels[t];
+            if (y < 0) continue;
+            const float *z = c->logits + t * K;
+            float mx = z[0];
+            for (int k = 1; k < K; k++) mx = fmaxf(mx, z[k]);
+            double se = 0;
+            for (int k = 0; k < K; k++) se += exp((double)z[k] - mx);
+            loss += mx + log(se) - z[y];
+            n_lab++;
+        }
+    }
+    if (mean_loss) *mean_loss = n_lab ? loss / (double)n_lab : 0;
+    if (!rc && rep) {
+        gold = malloc((ds->n_words + 1) * sizeof *gold);
+        sent_len = malloc((ds->n_sent + 1) * sizeof *sent_len);
+        if (!gold || !sent_len) rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+        for (size_t w = 0; !rc && w < ds->n_words; w++) {
+            gold[w] = ds->words[w].tag;
+            if (gold[w] < 0) rc = ll_fail(err, LL_ERR_ARG, "%s:%d: word without a tag", ds->path, ds->words[w].line);
+        }
+        for (size_t s2 = 0; !rc && s2 < ds->n_sent; s2++) sent_len[s2] = ds->sent[s2].n_words;
+        /* a word with no token is predicted "O" (or -1 without an "O" tag): count it as O's id for metrics */
+        for (size_t w = 0; !rc && w < ds->n_words; w++)
+            if (pred[w] < 0) pred[w] = ds->o_label >= 0 ? ds->o_label : 0;
+        if (!rc)
+            rc = ll_ner_evaluate(gold, pred, sent_len, ds->n_sent, (const char *const *)map->names, map->n, rep, err);
+    }
+    free(gold);
+    free(sent_len);
+    free(own_pred);
+    free(own_score);
+    ll_batch_plan_free(&plan);
+    ll_batch_buf_free(&buf);
+    return rc;
+}
+
 /* ---- checkpoints ------------------------------------------------------------ */
 
 typedef struct train_state {
@@ -169,11 +231,15 @@ static double metric_value(const ll_class_metrics *m, int which) {
     return which == LL_METRIC_MACRO_F1 ? m->macro_f1 : m->accuracy;
 }
 
+static double ner_metric_value(const ll_ner_report *r, int which) {
+    return which == LL_METRIC_TOKEN_ACCURACY ? r->token_accuracy : r->micro_f1;
+}
+
 static int save_adapter(const ll_classifier *c, const ll_train_options *o, const char *name, ll_error *err) {
     char dir[4096];
     int rc = path_join(dir, sizeof dir, o->out_dir, name, err);
     if (rc) return rc;
-    ll_adapter_meta meta = {o->base_model_name, o->label_names, NULL};
+    ll_adapter_meta meta = {o->base_model_name, o->label_names, c->cfg.token_task ? "TOKEN_CLS" : "SEQ_CLS"};
     return ll_adapter_save(c, dir, &meta, err);
 }
 
@@ -184,6 +250,9 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
         o->warmup_ratio > 1)
         return ll_fail(err, LL_ERR_ARG, "invalid training options (epochs, grad_accum, batch_tokens, lr, warmup)");
     if (!train->tokenized || !train->mapped) return ll_fail(err, LL_ERR_ARG, "%s: not tokenized/labelled", train->path);
+    if (!!train->token_task != !!c->cfg.token_task || (dev && !!dev->token_task != !!c->cfg.token_task))
+        return ll_fail(err, LL_ERR_ARG, "%s: the data and the classifier disagree on the task (sequence or token)",
+                       train->path);
     int rc = ll_mkdir_p(o->out_dir, err);
     if (rc) return rc;
     char path[4096], ckpt_dir[4096];
@@ -196,6 +265,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     ll_batch_buf buf = {0};
     ll_class_metrics met = {0};
     FILE *log = NULL, *batches = NULL;
+    ll_labelmap *tag_map = NULL; /* token tasks: to collect per-word predictions */
     if (!ll_metrics_init(&met, c->cfg.n_labels)) {
         ll_adamw_free(&opt);
         return ll_fail(err, LL_ERR_NOMEM, "out of memory");
@@ -205,6 +275,13 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     ll_batching_options bo = {.max_batch_tokens = o->batch_tokens, .max_batch_seqs = o->batch_seqs, .shuffle = 1,
                               .seed = o->seed, .epoch = 0};
     if ((rc = ll_batch_plan_make(&plan, train, &bo, err))) goto done;
+    if (c->cfg.token_task && dev) {
+        if (!o->label_names) {
+            rc = ll_fail(err, LL_ERR_ARG, "token training with a dev set needs the tag names");
+            goto done;
+        }
+        if ((rc = ll_labelmap_from_names(&tag_map, o->label_names, c->cfg.n_labels, err))) goto done;
+    }
     const int64_t steps_per_epoch = (int64_t)((plan.n_batches + (size_t)o->grad_accum - 1) / (size_t)o->grad_accum);
     int64_t total = steps_per_epoch * o->epochs;
     if (o->max_steps > 0 && o->max_steps < total) total = o->max_steps;
@@ -259,7 +336,8 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
             /* dropout masks: a function of (seed, epoch, batch) only */
             const uint64_t seed = o->seed * 0x9E3779B97F4A7C15ull ^ ((uint64_t)st.epoch << 40) ^ (uint64_t)st.batch_in_epoch;
             float loss;
-            if ((rc = ll_classifier_train_step(c, &buf.batch, buf.labels, buf.targets, seed,
+            if ((rc = ll_classifier_train_step(c, &buf.batch, c->cfg.token_task ? buf.token_labels : buf.labels,
+                                               buf.targets, seed,
                                                1.0f / (float)o->grad_accum, &loss, err)))
                 goto done;
             loss_sum += loss;
@@ -283,18 +361,36 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
                     (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
         }
         if (dev && ((o->eval_every > 0 && st.step % o->eval_every == 0) || epoch_end || st.step == total)) {
-            double dev_loss;
+            double dev_loss, v;
+            int better;
             const double t_eval = now_s();
-            if ((rc = ll_evaluate(c, dev, o->batch_tokens, &met, &dev_loss, err))) goto done;
+            if (c->cfg.token_task) {
+                ll_ner_report rep = {0};
+                if ((rc = ll_evaluate_tokens(c, dev, tag_map, o->batch_tokens, &rep, &dev_loss, NULL, NULL, err)))
+                    goto done;
+                v = ner_metric_value(&rep, o->metric);
+                better = v > st.best_metric;
+                fprintf(log, "{\"step\": %lld, \"eval\": \"dev\", \"loss\": %.6f, \"f1\": %.6f, \"precision\": %.6f, "
+                             "\"recall\": %.6f, \"macro_f1\": %.6f, \"token_accuracy\": %.6f, \"best\": %s}\n",
+                        (long long)st.step, dev_loss, rep.micro_f1, rep.micro_p, rep.micro_r,
+                        isnan(rep.macro_f1) ? 0.0 : rep.macro_f1, rep.token_accuracy, better ? "true" : "false");
+                if (o->progress)
+                    fprintf(stderr, "\n  dev @%lld: loss %.4f entity F1 %.4f (P %.4f R %.4f) token accuracy %.4f%s\n",
+                            (long long)st.step, dev_loss, rep.micro_f1, rep.micro_p, rep.micro_r, rep.token_accuracy,
+                            better ? "  (best so far: saved)" : "");
+                ll_ner_report_free(&rep);
+            } else {
+                if ((rc = ll_evaluate(c, dev, o->batch_tokens, &met, &dev_loss, err))) goto done;
+                v = metric_value(&met, o->metric);
+                better = v > st.best_metric;
+                fprintf(log, "{\"step\": %lld, \"eval\": \"dev\", \"loss\": %.6f, \"accuracy\": %.6f, \"macro_f1\": %.6f, "
+                             "\"best\": %s}\n",
+                        (long long)st.step, dev_loss, met.accuracy, met.macro_f1, better ? "true" : "false");
+                if (o->progress)
+                    fprintf(stderr, "\n  dev @%lld: loss %.4f accuracy %.4f macro-F1 %.4f%s\n", (long long)st.step,
+                            dev_loss, met.accuracy, met.macro_f1, better ? "  (best so far: saved)" : "");
+            }
             eval_s += now_s() - t_eval;
-            const double v = metric_value(&met, o->metric);
-            const int better = v > st.best_metric;
-            fprintf(log, "{\"step\": %lld, \"eval\": \"dev\", \"loss\": %.6f, \"accuracy\": %.6f, \"macro_f1\": %.6f, "
-                         "\"best\": %s}\n",
-                    (long long)st.step, dev_loss, met.accuracy, met.macro_f1, better ? "true" : "false");
-            if (o->progress)
-                fprintf(stderr, "\n  dev @%lld: loss %.4f accuracy %.4f macro-F1 %.4f%s\n", (long long)st.step,
-                        dev_loss, met.accuracy, met.macro_f1, better ? "  (best so far: saved)" : "");
             if (better) {
                 st.best_metric = v, st.best_step = st.step, st.evals_since_best = 0;
                 if ((rc = save_adapter(c, o, "best", err))) goto done;
@@ -329,6 +425,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
 done:
     if (log) fclose(log);
     if (batches) fclose(batches);
+    ll_labelmap_free(tag_map);
     ll_metrics_free(&met);
     ll_batch_plan_free(&plan);
     ll_batch_buf_free(&buf);

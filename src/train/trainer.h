@@ -18,8 +18,11 @@
 #include "data/dataset.h"
 #include "train/classifier.h"
 #include "train/metrics.h"
+#include "train/seqeval.h"
 
-enum { LL_METRIC_ACCURACY = 0, LL_METRIC_MACRO_F1 = 1 };
+/* Dev metric that picks the best adapter. Token tasks: entity-level micro
+ * F1 (seqeval's default) or token accuracy. */
+enum { LL_METRIC_ACCURACY = 0, LL_METRIC_MACRO_F1 = 1, LL_METRIC_ENTITY_F1 = 2, LL_METRIC_TOKEN_ACCURACY = 3 };
 
 typedef struct ll_train_options {
     int epochs;               /* passes over the training set */
@@ -60,5 +63,14 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
 /* Evaluate in file order: metrics (single-label) and mean loss. */
 int ll_evaluate(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_class_metrics *m, double *mean_loss,
                 ll_error *err);
+
+/* Token task: run every window of ds (tokenized, labels applied through
+ * map unless unlabelled), collect each word's prediction from the window
+ * that owns it into pred / score (ds->n_words entries each; NULL: not
+ * wanted), and when ds is labelled fill rep (entity-level, seqeval's
+ * default) and the mean cross-entropy over labelled tokens (rep, mean_loss
+ * may be NULL). */
+int ll_evaluate_tokens(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
+                       ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score, ll_error *err);
 
 #endif
