@@ -44,7 +44,47 @@ int main(void) {
         free(pred);
         cases++;
     }
+    /* multi-label cases (label indicator matrices) */
+    int ml_cases = 0;
+    while (fscanf(f, " mlcase %d %d", &k, &n) == 2) {
+        double *gold = malloc((size_t)n * k * sizeof(double)), *pred = malloc((size_t)n * k * sizeof(double)), v[16];
+        REQUIRE(read_row(f, "gold", gold, n * k) && read_row(f, "pred", pred, n * k));
+        ll_class_metrics m;
+        REQUIRE(ll_metrics_init_multi(&m, k));
+        for (int i = 0; i < n; i++) {
+            float g[16];
+            int p[16];
+            for (int c = 0; c < k; c++) g[c] = (float)gold[i * k + c], p[c] = (int)pred[i * k + c];
+            ll_metrics_add_multi(&m, g, p);
+        }
+        ll_metrics_finish(&m);
+        REQUIRE(read_row(f, "accuracy", v, 1));
+        CHECK_MSG(fabs(m.accuracy - v[0]) < 1e-12, "ml case %d subset accuracy %.17g vs %.17g", ml_cases, m.accuracy, v[0]);
+        const char *rows[] = {"precision", "recall", "f1", "support"};
+        for (int r = 0; r < 4; r++) {
+            REQUIRE(read_row(f, rows[r], v, k));
+            for (int c = 0; c < k; c++) {
+                const double got = r == 0 ? m.precision[c] : r == 1 ? m.recall[c] : r == 2 ? m.f1[c] : (double)m.support[c];
+                CHECK_MSG(fabs(got - v[c]) < 1e-12, "ml case %d %s[%d]: %.17g vs %.17g", ml_cases, rows[r], c, got, v[c]);
+            }
+        }
+        REQUIRE(read_row(f, "macro", v, 3));
+        CHECK(fabs(m.macro_precision - v[0]) < 1e-12 && fabs(m.macro_recall - v[1]) < 1e-12 &&
+              fabs(m.macro_f1 - v[2]) < 1e-12);
+        REQUIRE(read_row(f, "micro", v, 3));
+        CHECK_MSG(fabs(m.micro_precision - v[0]) < 1e-12 && fabs(m.micro_recall - v[1]) < 1e-12 &&
+                  fabs(m.micro_f1 - v[2]) < 1e-12, "ml case %d micro %.17g %.17g %.17g", ml_cases, m.micro_precision,
+                  m.micro_recall, m.micro_f1);
+        REQUIRE(read_row(f, "weighted_f1", v, 1));
+        CHECK_MSG(fabs(m.weighted_f1 - v[0]) < 1e-12, "ml case %d weighted F1 %.17g vs %.17g", ml_cases, m.weighted_f1, v[0]);
+        if (ml_cases == 1) ll_metrics_write_table(&m, NULL, stdout);
+        ll_metrics_free(&m);
+        free(gold);
+        free(pred);
+        ml_cases++;
+    }
     fclose(f);
     CHECK(cases == 5);
+    CHECK(ml_cases == 3);
     return test_summary("test_metrics");
 }

@@ -7,6 +7,12 @@ per-class precision/recall/F1/support (zero_division=0), macro and weighted
 F1. Format per case: "case K N", "gold ...", "pred ...", "accuracy X",
 "precision ...", "recall ...", "f1 ...", "support ...", "macro P R F1",
 "weighted_f1 X".
+
+Then multi-label cases (label indicator matrices, scikit-learn's
+multilabel-indicator definitions: accuracy is subset accuracy): "mlcase K N",
+"gold" and "pred" (N x K 0/1, row-major), "accuracy X", "precision ...",
+"recall ...", "f1 ...", "support ...", "macro P R F1", "micro P R F1",
+"weighted_f1 X".
 """
 import argparse
 import os
@@ -15,6 +21,20 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def write_multilabel_case(f, k, gold, pred):
+    p, r, f1, s = precision_recall_fscore_support(gold, pred, zero_division=0)
+    mp, mr, mf, _ = precision_recall_fscore_support(gold, pred, average="macro", zero_division=0)
+    up, ur, uf, _ = precision_recall_fscore_support(gold, pred, average="micro", zero_division=0)
+    wf = f1_score(gold, pred, average="weighted", zero_division=0)
+    f.write(f"mlcase {k} {len(gold)}\n")
+    f.write("gold " + " ".join(map(str, gold.ravel())) + "\n")
+    f.write("pred " + " ".join(map(str, pred.ravel())) + "\n")
+    f.write(f"accuracy {accuracy_score(gold, pred):.17g}\n")
+    for name, v in (("precision", p), ("recall", r), ("f1", f1), ("support", s)):
+        f.write(name + " " + " ".join(f"{x:.17g}" for x in v) + "\n")
+    f.write(f"macro {mp:.17g} {mr:.17g} {mf:.17g}\nmicro {up:.17g} {ur:.17g} {uf:.17g}\nweighted_f1 {wf:.17g}\n")
 
 
 def main():
@@ -45,6 +65,15 @@ def main():
             for name, v in (("precision", p), ("recall", r), ("f1", f1), ("support", s)):
                 f.write(name + " " + " ".join(f"{x:.17g}" for x in v) + "\n")
             f.write(f"macro {mp:.17g} {mr:.17g} {mf:.17g}\nweighted_f1 {wf:.17g}\n")
+        # multi-label: a label never gold, one never predicted, rows with no label at all
+        for k, n in [(3, 40), (5, 200), (4, 9)]:
+            gold = (rng.random((n, k)) < 0.35).astype(int)
+            flip = rng.random((n, k)) < 0.25
+            pred = np.where(flip, 1 - gold, gold)
+            if k >= 4:
+                gold[:, k - 1] = 0
+                pred[:, 0] = 0
+            write_multilabel_case(f, k, gold, pred)
     print("wrote", os.path.join(args.out, "cases.txt"))
 
 

@@ -387,6 +387,10 @@ int cmd_train(int argc, char **argv) {
     const int L = ll_model_config(m)->n_layers;
     if (a.cc.bidirectional_from < 0) a.cc.bidirectional_from = mask_bidir > 0 ? 0 : L;
     if (load_split("train", &a, a.train, tok, &map, &train)) goto done;
+    if (!a.token_task && train->multi_label) { /* JSONL label arrays make the data multi-label on their own */
+        a.cc.multi_label = 1;
+        a.data_opt.multi_label = 1;
+    }
     if (a.dev && load_split("train", &a, a.dev, tok, &map, &dev)) goto done;
     a.cc.n_labels = map->n;
     if (ll_classifier_create(&c, m, &a.cc, a.to.seed, &err)) {
@@ -530,11 +534,13 @@ int cmd_eval(int argc, char **argv) {
         rc = eval_tokens(&a, &ss);
         goto done;
     }
+    a.data_opt.multi_label = ss.c->cfg.multi_label; /* the adapter says how to read the labels */
     if (load_split("eval", &a, a.data, ss.tok, &ss.map, &ds)) goto done;
     ll_classifier *c = ss.c;
     const ll_labelmap *map = ss.map;
     double loss;
-    if (!ll_metrics_init(&met, map->n) || ll_evaluate(c, ds, a.to.batch_tokens, &met, &loss, &err)) {
+    if (!(c->cfg.multi_label ? ll_metrics_init_multi(&met, map->n) : ll_metrics_init(&met, map->n)) ||
+        ll_evaluate(c, ds, a.to.batch_tokens, &met, &loss, &err)) {
         fprintf(stderr, "lsllama eval: %s\n", err.message);
         goto done;
     }
@@ -721,7 +727,27 @@ int cmd_predict(int argc, char **argv) {
             fprintf(stderr, "lsllama predict: %s\n", err.message);
             goto done;
         }
-        for (int s = 0; s < buf.batch.n_seqs; s++) {
+        for (int s = 0; s < buf.batch.n_seqs && c->cfg.multi_label; s++) {
+            /* multi-label: independent sigmoids; the labels are those above 0.5 */
+            const float *z = c->logits + (size_t)s * K;
+            fputs("{\"text\": ", stdout);
+            json_str(stdout, ll_example_text(ds, (size_t)buf.example_ids[s]));
+            fputs(", \"labels\": [", stdout);
+            for (int k = 0, first = 1; k < K; k++)
+                if (z[k] > 0) {
+                    fputs(first ? "" : ", ", stdout);
+                    json_str(stdout, map->names[k]);
+                    first = 0;
+                }
+            fputs("], \"probabilities\": {", stdout);
+            for (int k = 0; k < K; k++) {
+                fputs(k ? ", " : "", stdout);
+                json_str(stdout, map->names[k]);
+                printf(": %.6f", 1.0 / (1.0 + exp(-(double)z[k])));
+            }
+            fputs("}}\n", stdout);
+        }
+        for (int s = 0; s < buf.batch.n_seqs && !c->cfg.multi_label; s++) {
             const float *z = c->logits + (size_t)s * K;
             int best = 0;
             for (int k = 1; k < K; k++)

@@ -48,10 +48,27 @@ int ll_evaluate(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_
     const int K = c->cfg.n_labels;
     double loss = 0;
     size_t n = 0;
+    int *pred01 = c->cfg.multi_label ? malloc((size_t)K * sizeof *pred01) : NULL;
+    if (c->cfg.multi_label && !pred01) rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    if (m && !!m->multi_label != !!c->cfg.multi_label && !rc)
+        rc = ll_fail(err, LL_ERR_ARG, "metrics and classifier disagree on multi-label");
     if (m) ll_metrics_reset(m);
     for (size_t i = 0; !rc && i < plan.n_batches; i++) {
         if ((rc = ll_batch_fill(&buf, ds, &plan, i, err))) break;
         if ((rc = ll_classifier_forward(c, &buf.batch, 0, 0, NULL, err))) break;
+        if (c->cfg.multi_label) { /* BCE (mean over labels) and sigmoid > 0.5, i.e. logit > 0 */
+            for (int s = 0; s < buf.batch.n_seqs && buf.targets; s++, n++) {
+                const float *z = c->logits + (size_t)s * K, *y = buf.targets + (size_t)s * K;
+                double l = 0;
+                for (int k = 0; k < K; k++) {
+                    l += fmax(z[k], 0) - z[k] * y[k] + log1p(exp(-fabs(z[k])));
+                    pred01[k] = z[k] > 0;
+                }
+                loss += l / K;
+                if (m) ll_metrics_add_multi(m, y, pred01);
+            }
+            continue;
+        }
         for (int s = 0; s < buf.batch.n_seqs; s++, n++) {
             const float *z = c->logits + (size_t)s * K;
             int best = 0;
@@ -67,6 +84,7 @@ int ll_evaluate(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_
             }
         }
     }
+    free(pred01);
     if (m) ll_metrics_finish(m);
     if (mean_loss) *mean_loss = n ? loss / (double)n : 0;
     ll_batch_plan_free(&plan);
@@ -266,7 +284,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     ll_class_metrics met = {0};
     FILE *log = NULL, *batches = NULL;
     ll_labelmap *tag_map = NULL; /* token tasks: to collect per-word predictions */
-    if (!ll_metrics_init(&met, c->cfg.n_labels)) {
+    if (!(c->cfg.multi_label ? ll_metrics_init_multi(&met, c->cfg.n_labels) : ll_metrics_init(&met, c->cfg.n_labels))) {
         ll_adamw_free(&opt);
         return ll_fail(err, LL_ERR_NOMEM, "out of memory");
     }
@@ -383,9 +401,10 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
                 if ((rc = ll_evaluate(c, dev, o->batch_tokens, &met, &dev_loss, err))) goto done;
                 v = metric_value(&met, o->metric);
                 better = v > st.best_metric;
-                fprintf(log, "{\"step\": %lld, \"eval\": \"dev\", \"loss\": %.6f, \"accuracy\": %.6f, \"macro_f1\": %.6f, "
-                             "\"best\": %s}\n",
-                        (long long)st.step, dev_loss, met.accuracy, met.macro_f1, better ? "true" : "false");
+                fprintf(log, "{\"step\": %lld, \"eval\": \"dev\", \"loss\": %.6f, \"accuracy\": %.6f, \"macro_f1\": %.6f, ",
+                        (long long)st.step, dev_loss, met.accuracy, met.macro_f1);
+                if (met.multi_label) fprintf(log, "\"micro_f1\": %.6f, ", met.micro_f1);
+                fprintf(log, "\"best\": %s}\n", better ? "true" : "false");
                 if (o->progress)
                     fprintf(stderr, "\n  dev @%lld: loss %.4f accuracy %.4f macro-F1 %.4f%s\n", (long long)st.step,
                             dev_loss, met.accuracy, met.macro_f1, better ? "  (best so far: saved)" : "");
