@@ -96,7 +96,8 @@ int ll_acts_reserve(ll_acts *a, const ll_model *m, const ll_lora *lora, size_t T
     const size_t L = p->n_layers, D = p->dim, QD = (size_t)p->n_heads * p->head_dim,
                  KVD = (size_t)p->n_kv_heads * p->head_dim, F = p->hidden_dim, r = lora ? (size_t)lora->r : 0;
     const size_t in_max = max3(D, QD, F);
-    const size_t stored = L * T * (D + QD + 2 * KVD + QD + D) + T * D;
+    const size_t ffn_floats = 2 * L * T * F, store_ffn = ffn_floats * sizeof(float) <= LL_FFN_STORE_MAX_BYTES;
+    const size_t stored = L * T * (D + QD + 2 * KVD + QD + D) + T * D + (store_ffn ? ffn_floats : 0);
     const size_t temps = T * (2 * D + QD + 2 * KVD + QD + 2 * F + D + 3 * F) + (r ? T * (2 * in_max + 2 * r) : 0);
     void *block = malloc((stored + temps) * sizeof(float));
     if (!block)
@@ -115,6 +116,10 @@ int ll_acts_reserve(ll_acts *a, const ll_model *m, const ll_lora *lora, size_t T
     TAKE(att, L * T * QD);
     TAKE(x_mid, L * T * D);
     TAKE(x_final, T * D);
+    if (store_ffn) {
+        TAKE(ffn_g, L * T * F);
+        TAKE(ffn_u, L * T * F);
+    }
     TAKE(dx, T * D);
     TAKE(dxn, T * D);
     TAKE(dq, T * QD);
@@ -195,9 +200,12 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
         linear_fwd(x, att, ly->wo, NULL, T, QD, D, 1, lp, l, LL_LORA_O, ws->lora_xd, ws->lora_xa);
         if (acts) memcpy(acts->x_mid + l * cap * D, x, T * D * sizeof(float));
         ll_rmsnorm_forward(ws->xn, x, ly->ffn_norm, T, D, p->rms_eps);
-        linear_fwd(ws->g, ws->xn, ly->w_gate, NULL, T, D, F, 0, lp, l, LL_LORA_GATE, ws->lora_xd, ws->lora_xa);
-        linear_fwd(ws->u, ws->xn, ly->w_up, NULL, T, D, F, 0, lp, l, LL_LORA_UP, ws->lora_xd, ws->lora_xa);
-        ll_swiglu_forward(ws->g, ws->g, ws->u, T * F);
+        /* with stored FFN activations, gate and up go straight to their slots */
+        float *g = acts && acts->ffn_g ? acts->ffn_g + l * cap * F : ws->g,
+              *u = acts && acts->ffn_u ? acts->ffn_u + l * cap * F : ws->u;
+        linear_fwd(g, ws->xn, ly->w_gate, NULL, T, D, F, 0, lp, l, LL_LORA_GATE, ws->lora_xd, ws->lora_xa);
+        linear_fwd(u, ws->xn, ly->w_up, NULL, T, D, F, 0, lp, l, LL_LORA_UP, ws->lora_xd, ws->lora_xa);
+        ll_swiglu_forward(ws->g, g, u, T * F);
         linear_fwd(x, ws->g, ly->w_down, NULL, T, F, D, 1, lp, l, LL_LORA_DOWN, ws->lora_xd, ws->lora_xa);
     }
     if (acts) memcpy(acts->x_final, x, T * D * sizeof(float));
@@ -222,11 +230,17 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
         const float *x_in = a->x_in + l * cap * D, *x_mid = a->x_mid + l * cap * D;
         const float *q = a->q + l * cap * QD, *k = a->k + l * cap * KVD, *v = a->v + l * cap * KVD,
                     *att = a->att + l * cap * QD;
-        /* FFN: recompute its inputs (same dropout masks: same seed). */
+        /* FFN: its normed input (cheap) and, unless stored, its pre-activations
+         * are recomputed (same dropout masks: same seed) */
         ll_rmsnorm_forward(a->xn, x_mid, ly->ffn_norm, T, D, p->rms_eps);
-        linear_fwd(a->g, a->xn, ly->w_gate, NULL, T, D, F, 0, lp, l, LL_LORA_GATE, a->lora_xd, a->lora_xa);
-        linear_fwd(a->u, a->xn, ly->w_up, NULL, T, D, F, 0, lp, l, LL_LORA_UP, a->lora_xd, a->lora_xa);
-        ll_swiglu_forward(a->h, a->g, a->u, T * F);
+        const float *g = a->g, *u = a->u;
+        if (a->ffn_g) {
+            g = a->ffn_g + l * cap * F, u = a->ffn_u + l * cap * F;
+        } else {
+            linear_fwd(a->g, a->xn, ly->w_gate, NULL, T, D, F, 0, lp, l, LL_LORA_GATE, a->lora_xd, a->lora_xa);
+            linear_fwd(a->u, a->xn, ly->w_up, NULL, T, D, F, 0, lp, l, LL_LORA_UP, a->lora_xd, a->lora_xa);
+        }
+        ll_swiglu_forward(a->h, g, u, T * F);
         memset(a->dxn, 0, T * D * sizeof(float));
         memset(a->dg, 0, T * F * sizeof(float));
         memset(a->du, 0, T * F * sizeof(float));
@@ -234,7 +248,7 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
         float *dh = ws->g; /* inference buffer, [T, F], free during backward */
         memset(dh, 0, T * F * sizeof(float));
         linear_bwd(dh, a->dx, a->h, ly->w_down, T, F, D, lp, l, LL_LORA_DOWN, a);
-        ll_swiglu_backward(a->dg, a->du, dh, a->g, a->u, T * F);
+        ll_swiglu_backward(a->dg, a->du, dh, g, u, T * F);
         linear_bwd(a->dxn, a->dg, a->xn, ly->w_gate, T, D, F, lp, l, LL_LORA_GATE, a);
         linear_bwd(a->dxn, a->du, a->xn, ly->w_up, T, D, F, lp, l, LL_LORA_UP, a);
         ll_rmsnorm_backward(a->dx, a->dxn, x_mid, ly->ffn_norm, T, D, p->rms_eps); /* dx is now dL/dx_mid */
