@@ -597,13 +597,12 @@ static int predict_tokens(const cls_args *a, cls_session *ss) {
         fprintf(stderr, "lsllama predict: %s\n", err.message);
         goto done;
     }
-    const char *o_name = ss->map->names[ds->o_label >= 0 ? ds->o_label : 0];
     for (size_t s = 0; s < ds->n_sent; s++) {
         const ll_sentence *st = &ds->sent[s];
         const char *text = ll_sentence_text(ds, s);
         for (int w = 0; w < st->n_words; w++) {
             const int32_t p = pred[st->word_off + w];
-            tags[w] = p >= 0 ? ss->map->names[p] : o_name;
+            tags[w] = p >= 0 ? ss->map->names[p] : "O"; /* no token, and the tags have no O */
         }
         ents.n = 0;
         if (ll_seqeval_entities(tags, (size_t)st->n_words, types, &ents, &err) < 0) {

@@ -106,6 +106,7 @@ int ll_evaluate_tokens(ll_classifier *c, const ll_dataset *ds, const ll_labelmap
     int32_t *own_pred = pred ? NULL : malloc((ds->n_words + 1) * sizeof *own_pred);
     float *own_score = score ? NULL : malloc((ds->n_words + 1) * sizeof *own_score);
     int32_t *gold = NULL, *sent_len = NULL;
+    const char **names = NULL; /* map->names + "O" when words without tokens need an "O" the map lacks */
     if (!pred) pred = own_pred;
     if (!score) score = own_score;
     int rc = !pred || !score ? ll_fail(err, LL_ERR_NOMEM, "out of memory") : LL_OK;
@@ -139,12 +140,29 @@ int ll_evaluate_tokens(ll_classifier *c, const ll_dataset *ds, const ll_labelmap
             if (gold[w] < 0) rc = ll_fail(err, LL_ERR_ARG, "%s:%d: word without a tag", ds->path, ds->words[w].line);
         }
         for (size_t s2 = 0; !rc && s2 < ds->n_sent; s2++) sent_len[s2] = ds->sent[s2].n_words;
-        /* a word with no token is predicted "O" (or -1 without an "O" tag): count it as O's id for metrics */
+        /* A word with no token is predicted "O": its id, or -1 when the tags have no "O"; then the metrics
+         * get an extra name "O" after the map's (id 0 instead would count a predicted entity). */
+        int n_names = map->n;
         for (size_t w = 0; !rc && w < ds->n_words; w++)
-            if (pred[w] < 0) pred[w] = ds->o_label >= 0 ? ds->o_label : 0;
+            if (pred[w] < 0) {
+                pred[w] = ds->o_label >= 0 ? ds->o_label : map->n;
+                if (ds->o_label < 0) n_names = map->n + 1;
+            }
+        if (!rc && n_names > map->n) {
+            names = malloc((size_t)n_names * sizeof *names);
+            if (!names) rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+            else {
+                memcpy(names, map->names, (size_t)map->n * sizeof *names);
+                names[map->n] = "O";
+            }
+        }
         if (!rc)
-            rc = ll_ner_evaluate(gold, pred, sent_len, ds->n_sent, (const char *const *)map->names, map->n, rep, err);
+            rc = ll_ner_evaluate(gold, pred, sent_len, ds->n_sent,
+                                 names ? names : (const char *const *)map->names, n_names, rep, err);
+        for (size_t w = 0; n_names > map->n && w < ds->n_words; w++) /* the caller's pred: -1 again */
+            if (pred[w] == map->n) pred[w] = -1;
     }
+    free(names);
     free(gold);
     free(sent_len);
     free(own_pred);
