@@ -785,7 +785,8 @@ int cmd_merge(int argc, char **argv) {
             printf("usage: lsllama merge MODEL --adapter DIR --out DIR [--dtype f32|f16|bf16]\n\n"
                    "Writes a Hugging Face model folder (config.json with id2label + model.safetensors) with the\n"
                    "LoRA deltas merged into the base weights and the score head, for adapter-free inference\n"
-                   "(transformers' *ForSequenceClassification, or lsllama itself).\n");
+                   "(transformers' *ForSequenceClassification, or *ForTokenClassification for a TOKEN_CLS adapter;\n"
+                   "or lsllama itself).\n");
             return 0;
         } else if (!strcmp(o, "--adapter") && v) adapter = argv[++i];
         else if (!strcmp(o, "--out") && v) out = argv[++i];
@@ -817,6 +818,7 @@ int cmd_merge(int argc, char **argv) {
         goto done;
     }
     mo.id2label = (const char *const *)info.id2label;
+    mo.task_type = info.task_type; /* TOKEN_CLS: *ForTokenClassification */
     if (ll_merge_save(c, out, &mo, &err)) {
         fprintf(stderr, "lsllama merge: %s\n", err.message);
         goto done;

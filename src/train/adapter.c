@@ -785,12 +785,20 @@ static cJSON *merged_config_json(const ll_classifier *c, const ll_merge_options 
 }
 
 int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_options *opt, ll_error *err) {
-    const ll_merge_options o = opt ? *opt : ll_merge_options_default();
+    ll_merge_options o = opt ? *opt : ll_merge_options_default();
     const ll_model *m = c->base;
     const ll_config *p = ll_model_config(m);
     const ll_classifier_config *cc = &c->cfg;
-    int rc = check_task(o.task_type ? o.task_type : "SEQ_CLS", err);
+    /* the classifier's own task unless given; a token head written as a
+     * *ForSequenceClassification (or the reverse) would load in transformers
+     * and compute something else, so a mismatch is an error */
+    const char *task = o.task_type ? o.task_type : cc->token_task ? "TOKEN_CLS" : "SEQ_CLS";
+    int rc = check_task(task, err);
     if (rc) return rc;
+    if (!strcmp(task, "TOKEN_CLS") != !!cc->token_task)
+        return ll_fail(err, LL_ERR_ARG, "%s: task type %s does not fit a %s classifier", out_dir, task,
+                       cc->token_task ? "token" : "sequence");
+    o.task_type = task;
     const char *cls = arch_class(p->arch);
     if (!cls) return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: cannot write a model of type '%s'", out_dir, p->arch);
     if (o.dtype != LL_DTYPE_F32 && o.dtype != LL_DTYPE_F16 && o.dtype != LL_DTYPE_BF16)

@@ -3,7 +3,8 @@
  * An adapter folder, as PEFT 0.21 reads and writes it:
  *
  *   adapter_config.json        peft_type LORA, task_type SEQ_CLS (or TOKEN_CLS), r, lora_alpha, lora_dropout,
- *                              target_modules, modules_to_save ["score"], use_rslora, base_model_name_or_path...
+ *                              target_modules, modules_to_save ["score"] (TOKEN_CLS: ["classifier", "score"],
+ *                              as PEFT writes it), use_rslora, base_model_name_or_path...
  *   adapter_model.safetensors  base_model.model.model.layers.{i}.self_attn.{q,k,v,o}_proj.lora_{A,B}.weight
  *                              base_model.model.model.layers.{i}.mlp.{gate,up,down}_proj.lora_{A,B}.weight
  *                              base_model.model.score.weight [K, dim] (and .bias when the head has one)
@@ -69,12 +70,13 @@ int ll_adapter_load(const char *dir, ll_model *base, const ll_classifier_config 
 
 typedef struct ll_merge_options {
     const char *const *id2label; /* n_labels names; NULL: "LABEL_0", ... */
-    const char *task_type;       /* NULL/"SEQ_CLS": *ForSequenceClassification; "TOKEN_CLS": *ForTokenClassification */
+    const char *task_type;       /* "SEQ_CLS": *ForSequenceClassification; "TOKEN_CLS": *ForTokenClassification;
+                                    NULL: the classifier's (cfg.token_task); one that does not fit it is an error */
     ll_dtype dtype;              /* LL_DTYPE_F32, LL_DTYPE_F16 or LL_DTYPE_BF16 */
     int pad_token_id;            /* < 0: none (null) */
 } ll_merge_options;
 
-/* F32, no pad id, labels LABEL_i. */
+/* F32, no pad id, labels LABEL_i, the classifier's task. */
 ll_merge_options ll_merge_options_default(void);
 
 /* Write the merged model into out_dir (created if needed). opt may be NULL. */
