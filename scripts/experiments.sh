@@ -30,6 +30,8 @@ THREADS="${THREADS:-$(nproc)}"
 # changes between rows.
 COMMON=(--lr 5e-4 --warmup-ratio 0.06 --batch-tokens 1024 --seed 42 --no-progress)
 SST2=(--train "$DATA/sst2/train.tsv" --dev "$DATA/sst2/dev.tsv" --max-steps "$SST2_STEPS" --eval-every "$SST2_EVAL")
+CONLL=(--task token --train "$DATA/conll2003/train.txt" --dev "$DATA/conll2003/valid.txt" --max-steps "$CONLL_STEPS"
+       --eval-every "$CONLL_EVAL")
 
 declare -A ARGS=(
   # 2. attention mask and pooling on SST-2
@@ -42,20 +44,30 @@ declare -A ARGS=(
   [sst2-r4]="--mask causal --pool last --lora-r 4"
   [sst2-r32]="--mask causal --pool last --lora-r 32"
   [sst2-head-only]="--mask causal --pool last --head-only"
+  # 1. NER on CoNLL-2003: LS-LLaMA (causal) against LS-unLLaMA (bidirectional); figures on test
+  [conll-causal]="--mask causal"
+  [conll-bidir]="--mask bidirectional"
 )
-ORDER=(sst2-causal-last sst2-bidir-last sst2-bidir-mean sst2-bidir-max sst2-bidir15-mean sst2-r4 sst2-r32
-       sst2-head-only)
+ORDER=(conll-causal conll-bidir sst2-causal-last sst2-bidir-last sst2-bidir-mean sst2-bidir-max sst2-bidir15-mean
+       sst2-r4 sst2-r32 sst2-head-only)
 
 run_one() {
   local name="$1" dir="$OUT/$1" t0 t1
   rm -rf "$dir"
   mkdir -p "$dir"
   t0=$(date +%s.%N)
+  local data=("${SST2[@]}")
+  case "$name" in conll-*) data=("${CONLL[@]}") ;; esac
   # shellcheck disable=SC2086 # ARGS values are option lists
-  OMP_NUM_THREADS="$THREADS" "$LSLLAMA" train "$MODEL" --out "$dir" "${COMMON[@]}" "${SST2[@]}" ${ARGS[$name]} \
+  OMP_NUM_THREADS="$THREADS" "$LSLLAMA" train "$MODEL" --out "$dir" "${COMMON[@]}" "${data[@]}" ${ARGS[$name]} \
     >"$dir/stdout.txt" 2>&1 || { echo "$name: failed (see $dir/stdout.txt)"; return 1; }
   t1=$(date +%s.%N)
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", b - a }' >"$dir/wall_s"
+  # CoNLL: the adapter chosen on dev, scored once on test
+  case "$name" in conll-*)
+    OMP_NUM_THREADS="$THREADS" "$LSLLAMA" eval "$MODEL" --adapter "$dir/best" --data "$DATA/conll2003/test.txt" \
+      --json >"$dir/test.json" 2>>"$dir/stdout.txt" || { echo "$name: test evaluation failed"; return 1; } ;;
+  esac
   echo "$name: done in $(cat "$dir/wall_s") s"
 }
 
