@@ -320,7 +320,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     }
     const int64_t steps_per_epoch = (int64_t)((plan.n_batches + (size_t)o->grad_accum - 1) / (size_t)o->grad_accum);
     int64_t total = steps_per_epoch * o->epochs;
-    if (o->max_steps > 0 && o->max_steps < total) total = o->max_steps;
+    if (o->max_steps > 0) total = o->max_steps; /* overrides epochs, as transformers' max_steps */
     const int64_t warmup = (int64_t)ceil(o->warmup_ratio * (double)total);
     if (o->resume) {
         if ((rc = load_checkpoint(c, &opt, &st, ckpt_dir, err))) goto done;

@@ -26,7 +26,8 @@ enum { LL_METRIC_ACCURACY = 0, LL_METRIC_MACRO_F1 = 1, LL_METRIC_ENTITY_F1 = 2, 
 
 typedef struct ll_train_options {
     int epochs;               /* passes over the training set */
-    int64_t max_steps;        /* > 0: stop after this many optimiser steps */
+    int64_t max_steps;        /* > 0: exactly this many optimiser steps, over as many epochs as that takes
+                                 (overrides epochs, as transformers' max_steps) */
     float lr, weight_decay, warmup_ratio, max_grad_norm;
     float beta1, beta2, adam_eps;
     int grad_accum;           /* micro-batches per optimiser step */
