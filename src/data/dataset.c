@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "io/mapped_file.h"
 #include "text/utf8.h"
 
 #define MAX_COLS 16
@@ -660,22 +661,11 @@ int ll_dataset_load_memory(ll_dataset **out, const char *data, size_t size, cons
 
 int ll_dataset_load(ll_dataset **out, const char *path, const ll_data_options *opt, ll_error *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return ll_fail(err, LL_ERR_IO, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
-    char *buf = malloc(size + 1);
-    if (!buf) { fclose(f); return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory (%zu bytes)", path, size); }
-    size_t got = size ? fread(buf, 1, size, f) : 0;
-    int rerr = ferror(f);
-    fclose(f);
-    if (got != size || rerr) { free(buf); return ll_fail(err, LL_ERR_IO, "%s: read error", path); }
-    buf[size] = 0;
-    int rc = ll_dataset_load_memory(out, buf, size, path, opt, err);
+    char *buf;
+    size_t size;
+    int rc = ll_read_text_file(path, &buf, &size, err); /* files and pipes alike */
+    if (rc) return rc;
+    rc = ll_dataset_load_memory(out, buf, size, path, opt, err);
     free(buf);
     return rc;
 }

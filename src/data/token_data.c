@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "data/dataset.h"
+#include "io/mapped_file.h"
 #include "text/utf8.h"
 
 #define MAX_COLS 64
@@ -492,34 +493,11 @@ int ll_token_dataset_load_memory(ll_dataset **out, const char *data, size_t size
     return 0;
 }
 
-static int read_file(const char *path, char **buf, size_t *size, ll_error *err) {
-    *buf = NULL;
-    *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return ll_fail(err, LL_ERR_IO, "%s: not a regular file", path);
-    }
-    size_t n = (size_t)st.st_size;
-    char *b = malloc(n + 1);
-    if (!b) { fclose(f); return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory (%zu bytes)", path, n); }
-    size_t got = n ? fread(b, 1, n, f) : 0;
-    int rerr = ferror(f);
-    fclose(f);
-    if (got != n || rerr) { free(b); return ll_fail(err, LL_ERR_IO, "%s: read error", path); }
-    b[n] = 0;
-    *buf = b;
-    *size = n;
-    return 0;
-}
-
 int ll_token_dataset_load(ll_dataset **out, const char *path, const ll_token_data_options *opt, ll_error *err) {
     *out = NULL;
     char *buf;
     size_t size = 0;
-    int rc = read_file(path, &buf, &size, err);
+    int rc = ll_read_text_file(path, &buf, &size, err); /* files and pipes alike */
     if (rc) return rc;
     rc = ll_token_dataset_load_memory(out, buf, size, path, opt, err);
     free(buf);
@@ -537,7 +515,7 @@ int ll_tag_names_load(ll_labelmap **out, const char *path, ll_error *err) {
     *out = NULL;
     char *buf;
     size_t size = 0;
-    int rc = read_file(path, &buf, &size, err);
+    int rc = ll_read_text_file(path, &buf, &size, err); /* files and pipes alike */
     if (rc) return rc;
     size_t a = 0;
     if (size >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) a = 3;
