@@ -50,8 +50,7 @@ int ll_data_bad_row(ll_dataset *ds, ll_error *err, int line, const char *fmt, ..
     return ll_fail(err, LL_ERR_FORMAT, "%s:%d: %s", ds->path, line, msg);
 }
 
-/* Printable excerpt of a label or name for messages (quotes escaped, cut). */
-static const char *excerpt(const char *s, size_t n, char *buf, size_t cap) {
+const char *ll_data_excerpt(const char *s, size_t n, char *buf, size_t cap) {
     size_t k = 0, i = 0;
     for (; i < n && k + 8 < cap; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -62,6 +61,8 @@ static const char *excerpt(const char *s, size_t n, char *buf, size_t cap) {
     buf[k] = 0;
     return buf;
 }
+
+#define excerpt ll_data_excerpt
 
 /* ---- row building ---------------------------------------------------------- */
 

@@ -358,6 +358,10 @@ const char *ll_word_raw_tag(const ll_dataset *ds, size_t w);
 /* Internal (token_data.c): the token-task halves of apply_labels and tokenize. */
 int ll_token_apply_labels(ll_dataset *ds, const ll_labelmap *m, ll_error *err);
 
+/* Internal: a printable excerpt of s[0..n) for messages, in buf (control
+ * bytes escaped as \xNN, cut with "..." to fit cap). */
+const char *ll_data_excerpt(const char *s, size_t n, char *buf, size_t cap);
+
 /* Internal: a bad row of ds at line: with skip_invalid count it and return 0
  * (the caller drops the row), else fail with "file:line: message". */
 int ll_data_bad_row(ll_dataset *ds, ll_error *err, int line, const char *fmt, ...)

@@ -38,18 +38,7 @@ static int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' ||
 
 static int oom(const ll_dataset *ds, ll_error *err) { return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", ds->path); }
 
-/* Printable excerpt for messages (control bytes escaped, long strings cut). */
-static const char *excerpt(const char *s, size_t n, char *buf, size_t cap) {
-    size_t k = 0, i = 0;
-    for (; i < n && k + 8 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f) k += (size_t)snprintf(buf + k, cap - k, "\\x%02x", c);
-        else buf[k++] = (char)c;
-    }
-    if (i < n) { memcpy(buf + k, "...", 3); k += 3; }
-    buf[k] = 0;
-    return buf;
-}
+#define excerpt ll_data_excerpt
 
 /* Byte offset of the first invalid UTF-8 sequence in s[0..n), or n. */
 static size_t first_invalid(const char *s, size_t n) {
