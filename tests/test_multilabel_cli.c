@@ -1,4 +1,3 @@
-// LL_TEST_LABELS: slow
 /* Multi-label classification through the CLI on the tiny stories260K model:
  * JSONL label arrays make the data multi-label (BCE training), the dev
  * evaluation logs subset accuracy / macro-F1 / micro-F1, `eval --json` of the
