@@ -183,6 +183,12 @@ static int head_dropout_on(const ll_classifier *c, int training) {
     return training && c->cfg.token_task && c->cfg.head_dropout > 0;
 }
 
+/* Token task: the head's input, dropout(hidden) in c->pooled while dropout
+ * applies, else the hidden states themselves (kept in c->hidden for backward). */
+static const float *token_head_input(const ll_classifier *c, int training) {
+    return head_dropout_on(c, training) ? c->pooled : c->hidden;
+}
+
 static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64_t seed, ll_acts *acts,
                        ll_error *err) {
     const ll_config *p = ll_model_config(c->base);
@@ -193,14 +199,8 @@ static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64
     ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, training, seed};
     if ((rc = ll_stack_forward(c->base, b, c->cfg.bidirectional_from, &lp, acts, c->hidden, err))) return rc;
     if (c->cfg.token_task) {
-        const float *x = c->hidden;
-        if (head_dropout_on(c, training)) {
-            head_dropout(c, seed, c->pooled, c->hidden, T * D, 0);
-            x = c->pooled;
-        } else {
-            memcpy(c->pooled, c->hidden, T * D * sizeof(float)); /* the head's input, kept for backward */
-        }
-        ll_linear_forward(c->logits, x, c->head_w, c->head_b, T, D, K, 0);
+        if (head_dropout_on(c, training)) head_dropout(c, seed, c->pooled, c->hidden, T * D, 0);
+        ll_linear_forward(c->logits, token_head_input(c, training), c->head_w, c->head_b, T, D, K, 0);
         return LL_OK;
     }
     ll_pool_forward(c->pooled, c->argmax, c->hidden, b->seq_start, b->n_seqs, D, c->cfg.pool);
@@ -254,7 +254,7 @@ static int token_train_step(ll_classifier *c, const ll_batch *b, const int32_t *
     }
     *loss = n ? (float)(total / (double)n) : 0.0f;
     if (!n) return LL_OK; /* nothing labelled: no gradient */
-    ll_gemm(1, 0, (size_t)K, D, T, 1.0f, c->dlogits, (size_t)K, c->pooled, D, 1.0f, c->dhead_w, D);
+    ll_gemm(1, 0, (size_t)K, D, T, 1.0f, c->dlogits, (size_t)K, token_head_input(c, 1), D, 1.0f, c->dhead_w, D);
     if (c->dhead_b)
         for (size_t t = 0; t < T; t++)
             for (int k = 0; k < K; k++) c->dhead_b[k] += c->dlogits[t * K + k];

@@ -50,7 +50,8 @@ typedef struct ll_classifier {
     /* head buffers, planned for cap_tokens / cap_seqs */
     size_t cap_tokens, cap_seqs;
     /* pooled/dpooled: the head's input, [n_seqs, D] pooled states (sequence
-     * task) or [n_tokens, D] dropped-out hidden states (token task); logits
+     * task) or [n_tokens, D] dropped-out hidden states (token task, while
+     * dropout applies; else the head reads hidden); logits
      * [n_seqs or n_tokens, K] */
     float *hidden, *dhidden, *pooled, *dpooled, *logits, *dlogits;
     int32_t *argmax; /* max pooling: source row per (seq, dim) */
