@@ -14,18 +14,6 @@
 
 static char tmp[] = "/tmp/lsllama_multilabel_XXXXXX";
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    const long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = calloc((size_t)n + 1, 1);
-    if (fread(s, 1, (size_t)n, f) != (size_t)n) s[0] = 0;
-    fclose(f);
-    return s;
-}
-
 static const char *const WORDS[] = {"sun", "rain", "cat", "dog", "tree", "sky", "ball", "fish"};
 static const char *const LABELS[] = {"cat", "dog", "sun"}; /* sorted: the label map's order */
 
@@ -75,11 +63,11 @@ int main(void) {
     /* the label map says multi-label; the log has the multi-label keys */
     char path[512];
     snprintf(path, sizeof path, "%s/run/best/label_map.json", tmp);
-    char *lm = slurp(path);
+    char *lm = test_read_file(path);
     CHECK_MSG(lm && strstr(lm, "multi_label_classification"), "label_map.json: %s", lm ? lm : "(missing)");
     free(lm);
     snprintf(path, sizeof path, "%s/run/log.jsonl", tmp);
-    char *log = slurp(path);
+    char *log = test_read_file(path);
     REQUIRE(log);
     cJSON *best = NULL;
     int n_evals = 0;
@@ -106,7 +94,7 @@ int main(void) {
              tmp, LL_CLI_PATH, MODEL, TOKENIZER);
     REQUIRE(system(cmd) == 0);
     snprintf(path, sizeof path, "%s/eval.json", tmp);
-    char *ev_text = slurp(path);
+    char *ev_text = test_read_file(path);
     cJSON *ev = ev_text ? cJSON_Parse(ev_text) : NULL;
     free(ev_text);
     REQUIRE(ev);
@@ -125,7 +113,7 @@ int main(void) {
              tmp, LL_CLI_PATH, MODEL, TOKENIZER);
     REQUIRE(system(cmd) == 0);
     snprintf(path, sizeof path, "%s/pred.jsonl", tmp);
-    char *pred = slurp(path);
+    char *pred = test_read_file(path);
     REQUIRE(pred);
     int n = 0, exact = 0, tp[3] = {0}, fp[3] = {0}, fn[3] = {0};
     for (char *line = strtok(pred, "\n"); line; line = strtok(NULL, "\n"), n++) {

@@ -16,18 +16,6 @@
 
 static char tmp[] = "/tmp/lsllama_plot_XXXXXX";
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    const long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = calloc((size_t)n + 1, 1);
-    if (fread(s, 1, (size_t)n, f) != (size_t)n) s[0] = 0;
-    fclose(f);
-    return s;
-}
-
 static void write_file(const char *name, const char *text) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", tmp, name);
@@ -44,7 +32,7 @@ static int run_plot(const char *args, char **err) {
     snprintf(errp, sizeof errp, "%s/stderr.txt", tmp);
     snprintf(cmd, sizeof cmd, "cd %s && %s plot %s > /dev/null 2> %s", tmp, LL_CLI_PATH, args, errp);
     const int st = system(cmd);
-    *err = slurp(errp);
+    *err = test_read_file(errp);
     return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -288,7 +276,7 @@ static void test_two_runs(void) {
     CHECK_MSG(st == 0, "exit %d: %s", st, err ? err : "");
     free(err);
     snprintf(path, sizeof path, "%s/two.svg", tmp);
-    char *svg = slurp(path);
+    char *svg = test_read_file(path);
     REQUIRE(svg);
     char why[256] = "";
     size_t len = strlen(svg);
@@ -356,7 +344,7 @@ static void test_two_runs(void) {
     CHECK_MSG(st == 0, "exit %d: %s", st, err ? err : "");
     free(err);
     snprintf(path, sizeof path, "%s/smooth.svg", tmp);
-    svg = slurp(path);
+    svg = test_read_file(path);
     REQUIRE(svg);
     CHECK_MSG(well_formed(svg, why, sizeof why), "%s", why);
     CHECK(count(svg, "<polyline class=\"raw\"") == 2 && count(svg, "<polyline class=\"line\"") == 2);
@@ -379,7 +367,7 @@ static void test_two_runs(void) {
     CHECK_MSG(st == 0, "exit %d: %s", st, err ? err : "");
     free(err);
     snprintf(path, sizeof path, "%s/dev.svg", tmp);
-    svg = slurp(path);
+    svg = test_read_file(path);
     REQUIRE(svg);
     CHECK_MSG(well_formed(svg, why, sizeof why), "%s", why);
     ga = group(svg, "<g class=\"series\" id=\"series-1\"");
@@ -398,7 +386,7 @@ static void test_degenerate(void) {
     CHECK_MSG(st == 0, "exit %d: %s", st, err ? err : "");
     free(err);
     snprintf(path, sizeof path, "%s/one.svg", tmp);
-    char *svg = slurp(path), why[256];
+    char *svg = test_read_file(path), why[256];
     REQUIRE(svg);
     CHECK_MSG(well_formed(svg, why, sizeof why), "%s", why);
     CHECK(!strstr(svg, "nan") && !strstr(svg, "inf") && !strstr(svg, "<polyline"));
@@ -426,7 +414,7 @@ static void test_degenerate(void) {
     CHECK_MSG(st == 0, "exit %d: %s", st, err ? err : "");
     free(err);
     snprintf(path, sizeof path, "%s/flat.svg", tmp);
-    svg = slurp(path);
+    svg = test_read_file(path);
     REQUIRE(svg);
     CHECK(!strstr(svg, "nan") && !strstr(svg, "inf"));
     fr = get_frame(svg);
@@ -449,7 +437,7 @@ static void expect_fail(const char *label, const char *args, const char *n1, con
     free(err);
     char path[600];
     snprintf(path, sizeof path, "%s/keep.svg", tmp);
-    char *keep = slurp(path);
+    char *keep = test_read_file(path);
     CHECK_MSG(keep && !strcmp(keep, "<svg>old</svg>\n"), "%s: keep.svg changed", label);
     free(keep);
     DIR *d = opendir(tmp);

@@ -9,19 +9,6 @@
 
 #define TOL 1e-9
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    const long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    REQUIRE(b && fread(b, 1, (size_t)n, f) == (size_t)n);
-    b[n] = 0;
-    fclose(f);
-    return b;
-}
-
 /* A fixture number; null stands for a figure seqeval leaves undefined (NaN). */
 static int same(double got, const cJSON *want) {
     if (cJSON_IsNull(want)) return isnan(got);
@@ -183,7 +170,7 @@ static void check_case(const cJSON *c) {
 }
 
 static void test_fixture(void) {
-    char *text = slurp(LL_SOURCE_DIR "/tests/fixtures/seqeval/cases.json");
+    char *text = test_read_file(LL_SOURCE_DIR "/tests/fixtures/seqeval/cases.json");
     REQUIRE(text);
     cJSON *doc = cJSON_Parse(text);
     REQUIRE(doc);

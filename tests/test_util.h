@@ -62,6 +62,23 @@ static inline double max_abs(const float *a, size_t n) {
 }
 
 /* The default real model, fetched by scripts/setup.sh into the cache. */
+/* A whole file, NUL-terminated (malloc'd), or NULL when it cannot be opened or read. */
+static inline char *test_read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    const long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s) s[n] = 0;
+    fclose(f);
+    return s;
+}
+
 static inline const char *test_smollm2_path(void) {
     static char buf[4096];
     const char *cache = getenv("LSLLAMA_CACHE");
