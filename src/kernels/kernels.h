@@ -6,10 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The one entry point for big matrix products (OpenBLAS sgemm):
+/* The one entry point for big matrix products (gemm.c: an AVX-512 kernel, else OpenBLAS):
  * C[M,N] = alpha * op(A) op(B) + beta * C, row-major, op = transpose if t*. */
 void ll_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
              const float *B, size_t ldb, float beta, float *C, size_t ldc);
+/* "avx512" (the packed kernel, results independent of the thread count) or
+ * "openblas" (no AVX-512, or LSLLAMA_GEMM=blas). */
+const char *ll_gemm_backend(void);
 
 /* y[T,out] = x[T,in] W[out,in]^T (+ b[out]) ; accumulate: y += instead of = */
 void ll_linear_forward(float *y, const float *x, const float *W, const float *b, size_t T, size_t in, size_t out,

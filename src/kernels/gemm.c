@@ -1,0 +1,251 @@
+/* ll_gemm: the one entry point for big matrix products.
+ *
+ * On CPUs with AVX-512 the products run through the packed, register-tiled
+ * kernel below; elsewhere, and for shapes too thin to fill its tiles, through
+ * OpenBLAS sgemm. Why our own: Debian's OpenBLAS 0.3.21 does not know current
+ * AMD cores, and environments that pin it (OPENBLAS_CORETYPE=Haswell, as ours
+ * does, since its AVX-512 kernels misbehave on some of them) get its AVX2
+ * kernels: half the FMA width. Measured on this project's 2-core Zen 5 machine:
+ * OpenBLAS (Haswell) 250 GFLOP/s, this kernel about 1.8x that (bench_gemm).
+ *
+ * Scheme (Goto/BLIS): C is cut into MC x NC blocks; K into KC slices. For each
+ * slice the KC x NC block of op(B) is packed into NR-wide panels (k-major) and
+ * each MC x KC block of op(A) into MR-tall panels (k-major), so the micro-kernel
+ * streams both contiguously and keeps an MR x NR tile of C in 24 registers.
+ * Packing absorbs the transposes, zero-pads ragged edges, and the B panel stays
+ * in L1 while the A panels stream from L2.
+ *
+ * Threads split C into disjoint row (or column) ranges; every element of C is
+ * summed in the same order whatever the split, so results do not depend on the
+ * thread count. Packing buffers are allocated once per thread and reused. */
+#include <cblas.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define LL_HAVE_AVX512_KERNEL 1
+#include <immintrin.h>
+#endif
+
+static void gemm_blas(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+                      const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)M,
+                (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
+}
+
+#ifdef LL_HAVE_AVX512_KERNEL
+
+enum { MR = 12, NR = 32, KC = 256, MC = 96, NC = 2048, MAX_THREADS = 256 };
+
+#define AVX512 __attribute__((target("avx512f")))
+
+typedef struct {
+    float *a; /* MC x KC */
+    float *b; /* KC x NC */
+} pack_buffers;
+
+/* One slot per OpenMP thread number, allocated before the threads start and
+ * kept: no allocation inside a training step after the first. */
+static pack_buffers g_pack[MAX_THREADS];
+
+static int ensure_buffers(int slot) {
+    pack_buffers *p = &g_pack[slot];
+    if (p->a) return 1;
+    float *a = aligned_alloc(64, sizeof(float) * MC * KC), *b = aligned_alloc(64, sizeof(float) * KC * NC);
+    if (!a || !b) {
+        free(a), free(b);
+        return 0;
+    }
+    p->b = b;
+    p->a = a;
+    return 1;
+}
+
+/* op(A) rows i0.., columns p0..: mc x kc into MR-tall panels, Ap[panel][k][i]. */
+static void pack_a(int ta, const float *A, size_t lda, size_t i0, size_t p0, size_t mc, size_t kc, float *Ap) {
+    for (size_t ir = 0; ir < mc; ir += MR) {
+        const size_t mr = mc - ir < MR ? mc - ir : MR;
+        float *dst = Ap + ir * kc;
+        if (!ta) {
+            for (size_t i = 0; i < mr; i++) {
+                const float *src = A + (i0 + ir + i) * lda + p0;
+                for (size_t k = 0; k < kc; k++) dst[k * MR + i] = src[k];
+            }
+        } else {
+            for (size_t k = 0; k < kc; k++) memcpy(dst + k * MR, A + (p0 + k) * lda + i0 + ir, mr * sizeof(float));
+        }
+        if (mr < MR)
+            for (size_t k = 0; k < kc; k++)
+                for (size_t i = mr; i < MR; i++) dst[k * MR + i] = 0.0f;
+    }
+}
+
+/* op(B) rows (k) p0.., columns j0..: kc x nc into NR-wide panels, Bp[panel][k][j]. */
+AVX512 static void pack_b(int tb, const float *B, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nc, float *Bp) {
+    for (size_t jr = 0; jr < nc; jr += NR) {
+        const size_t nr = nc - jr < NR ? nc - jr : NR;
+        float *dst = Bp + jr * kc;
+        if (!tb) {
+            const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+            const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+            for (size_t k = 0; k < kc; k++) {
+                const float *src = B + (p0 + k) * ldb + j0 + jr;
+                _mm512_store_ps(dst + k * NR, _mm512_maskz_loadu_ps(m0, src));
+                _mm512_store_ps(dst + k * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+            }
+        } else {
+            for (size_t j = 0; j < nr; j++) {
+                const float *src = B + (j0 + jr + j) * ldb + p0;
+                for (size_t k = 0; k < kc; k++) dst[k * NR + j] = src[k];
+            }
+            if (nr < NR)
+                for (size_t k = 0; k < kc; k++)
+                    for (size_t j = nr; j < NR; j++) dst[k * NR + j] = 0.0f;
+        }
+    }
+}
+
+/* C[mr, nr] = alpha * Ap Bp + beta * C for one MR x NR tile (beta 0: C is not read). */
+AVX512 static void micro_kernel(size_t kc, const float *restrict Ap, const float *restrict Bp, float *C, size_t ldc,
+                                float alpha, float beta, size_t mr, size_t nr) {
+    __m512 c[MR][2];
+    for (int i = 0; i < MR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
+    for (size_t k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_load_ps(Bp + k * NR), b1 = _mm512_load_ps(Bp + k * NR + 16);
+        for (int i = 0; i < MR; i++) {
+            const __m512 a = _mm512_set1_ps(Ap[k * MR + i]);
+            c[i][0] = _mm512_fmadd_ps(a, b0, c[i][0]);
+            c[i][1] = _mm512_fmadd_ps(a, b1, c[i][1]);
+        }
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    if (mr == MR && nr == NR) {
+        for (int i = 0; i < MR; i++) {
+            float *r = C + i * ldc;
+            __m512 r0 = _mm512_mul_ps(va, c[i][0]), r1 = _mm512_mul_ps(va, c[i][1]);
+            if (beta != 0.0f) {
+                r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(r), r0);
+                r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(r + 16), r1);
+            }
+            _mm512_storeu_ps(r, r0);
+            _mm512_storeu_ps(r + 16, r1);
+        }
+        return;
+    }
+    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    for (int i = 0; i < MR; i++) {
+        if ((size_t)i >= mr) break;
+        float *r = C + i * ldc;
+        __m512 r0 = _mm512_mul_ps(va, c[i][0]), r1 = _mm512_mul_ps(va, c[i][1]);
+        if (beta != 0.0f) {
+            r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, r), r0);
+            r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, r + 16), r1);
+        }
+        _mm512_mask_storeu_ps(r, m0, r0);
+        _mm512_mask_storeu_ps(r + 16, m1, r1);
+    }
+}
+
+AVX512 static void gemm_packed(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A,
+                               size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
+                               pack_buffers *buf) {
+    for (size_t jc = 0; jc < N; jc += NC) {
+        const size_t nc = N - jc < NC ? N - jc : NC;
+        for (size_t pc = 0; pc < K; pc += KC) {
+            const size_t kc = K - pc < KC ? K - pc : KC;
+            const float beta_k = pc == 0 ? beta : 1.0f;
+            pack_b(tb, B, ldb, pc, jc, kc, nc, buf->b);
+            for (size_t ic = 0; ic < M; ic += MC) {
+                const size_t mc = M - ic < MC ? M - ic : MC;
+                pack_a(ta, A, lda, ic, pc, mc, kc, buf->a);
+                for (size_t jr = 0; jr < nc; jr += NR) {
+                    const size_t nr = nc - jr < NR ? nc - jr : NR;
+                    for (size_t ir = 0; ir < mc; ir += MR) {
+                        const size_t mr = mc - ir < MR ? mc - ir : MR;
+                        micro_kernel(kc, buf->a + ir * kc, buf->b + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,
+                                     alpha, beta_k, mr, nr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* 1: use the packed kernel; 0: OpenBLAS. LSLLAMA_GEMM=blas forces OpenBLAS
+ * (for side-by-side measurements). */
+static int packed_kernel_enabled(void) {
+    static int enabled = -1; /* read and set atomically: the first call may come from several threads */
+    int e = __atomic_load_n(&enabled, __ATOMIC_RELAXED);
+    if (e < 0) {
+        const char *env = getenv("LSLLAMA_GEMM");
+        __builtin_cpu_init();
+        e = __builtin_cpu_supports("avx512f") && !(env && !strcmp(env, "blas"));
+        __atomic_store_n(&enabled, e, __ATOMIC_RELAXED);
+    }
+    return e;
+}
+
+/* Runs thread t's share of nt: its rows (or columns) of C, whole MR (NR) units. */
+static void gemm_share(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+                       const float *B, size_t ldb, float beta, float *C, size_t ldc, int split_rows, int t, int nt,
+                       pack_buffers *buf) {
+    const size_t extent = split_rows ? M : N, unit = split_rows ? MR : NR;
+    const size_t units = (extent + unit - 1) / unit;
+    const size_t u0 = units * (size_t)t / (size_t)nt, u1 = units * (size_t)(t + 1) / (size_t)nt;
+    const size_t lo = u0 * unit, hi = u1 * unit < extent ? u1 * unit : extent;
+    if (lo >= hi) return;
+    if (split_rows)
+        gemm_packed(ta, tb, hi - lo, N, K, alpha, ta ? A + lo : A + lo * lda, lda, B, ldb, beta, C + lo * ldc, ldc,
+                    buf);
+    else
+        gemm_packed(ta, tb, M, hi - lo, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb, beta, C + lo, ldc, buf);
+}
+
+/* 1 when the packed kernel ran the product. */
+static int gemm_avx512(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+                       const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    /* Thin products (LoRA's rank-r factors) fill too little of a 12 x 32 tile. */
+    if (M < MR / 2 || N < NR / 2 || !packed_kernel_enabled()) return 0;
+    const int split_rows = (M + MR - 1) / MR >= (N + NR - 1) / NR;
+    const double flops = 2.0 * (double)M * (double)N * (double)K;
+    if (omp_in_parallel() || flops < 4e6 || omp_get_max_threads() == 1) {
+        const int slot = omp_get_thread_num();
+        if (slot >= MAX_THREADS || !ensure_buffers(slot)) return 0;
+        gemm_share(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, split_rows, 0, 1, &g_pack[slot]);
+        return 1;
+    }
+    const int nt = omp_get_max_threads() < MAX_THREADS ? omp_get_max_threads() : MAX_THREADS;
+    for (int t = 0; t < nt; t++)
+        if (!ensure_buffers(t)) return 0;
+#pragma omp parallel num_threads(nt)
+    gemm_share(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, split_rows, omp_get_thread_num(),
+               omp_get_num_threads(), &g_pack[omp_get_thread_num()]);
+    return 1;
+}
+
+#endif /* LL_HAVE_AVX512_KERNEL */
+
+const char *ll_gemm_backend(void) {
+#ifdef LL_HAVE_AVX512_KERNEL
+    if (packed_kernel_enabled()) return "avx512";
+#endif
+    return "openblas";
+}
+
+void ll_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+             const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    if (M == 0 || N == 0) return;
+    if (K == 0) { /* C = beta C; BLAS would reject a leading dimension of 0 */
+        for (size_t i = 0; i < M; i++)
+            for (size_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+        return;
+    }
+#ifdef LL_HAVE_AVX512_KERNEL
+    if (gemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
+#endif
+    gemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
