@@ -64,46 +64,87 @@ static int ensure_buffers(int slot) {
     return 1;
 }
 
-/* op(A) rows i0.., columns p0..: mc x kc into MR-tall panels, Ap[panel][k][i]. */
-static void pack_a(int ta, const float *A, size_t lda, size_t i0, size_t p0, size_t mc, size_t kc, float *Ap) {
+/* In-register transpose of a 16 x 16 block: r[i][j] -> r[j][i]. Pairs,
+ * then quads within 128-bit lanes, then the lanes themselves. */
+AVX512 static inline void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) { /* u[4g + c]: rows 4g..4g+3 of column c (+4 per lane) */
+        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        const __m512 v = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), w = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+        const __m512 v2 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD),
+                     w2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+        r[c] = _mm512_shuffle_f32x4(v, w, 0x88);
+        r[8 + c] = _mm512_shuffle_f32x4(v, w, 0xDD);
+        r[4 + c] = _mm512_shuffle_f32x4(v2, w2, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(v2, w2, 0xDD);
+    }
+}
+
+AVX512 static inline __mmask16 low_mask(size_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+
+/* Loads rows (each at src + l * ld, n of them, the rest zero) of 16 contiguous
+ * columns (the first kk) and transposes them: r[k] holds column k. */
+AVX512 static inline void load_transposed(__m512 r[16], const float *src, size_t ld, size_t n, size_t kk) {
+    const __mmask16 m = low_mask(kk);
+    for (size_t l = 0; l < 16; l++) r[l] = l < n ? _mm512_maskz_loadu_ps(m, src + l * ld) : _mm512_setzero_ps();
+    transpose16(r);
+}
+
+/* op(A) rows i0.., columns p0..: mc x kc into MR-tall panels, Ap[panel][k][i],
+ * zero rows past mc. */
+AVX512 static void pack_a(int ta, const float *A, size_t lda, size_t i0, size_t p0, size_t mc, size_t kc,
+                          float *Ap) {
     for (size_t ir = 0; ir < mc; ir += MR) {
         const size_t mr = mc - ir < MR ? mc - ir : MR;
         float *dst = Ap + ir * kc;
         if (!ta) {
-            for (size_t i = 0; i < mr; i++) {
-                const float *src = A + (i0 + ir + i) * lda + p0;
-                for (size_t k = 0; k < kc; k++) dst[k * MR + i] = src[k];
+            __m512 r[16];
+            for (size_t k0 = 0; k0 < kc; k0 += 16) {
+                const size_t kk = kc - k0 < 16 ? kc - k0 : 16;
+                load_transposed(r, A + (i0 + ir) * lda + p0 + k0, lda, mr, kk);
+                for (size_t l = 0; l < kk; l++) _mm512_mask_storeu_ps(dst + (k0 + l) * MR, low_mask(MR), r[l]);
             }
         } else {
-            for (size_t k = 0; k < kc; k++) memcpy(dst + k * MR, A + (p0 + k) * lda + i0 + ir, mr * sizeof(float));
-        }
-        if (mr < MR)
-            for (size_t k = 0; k < kc; k++)
+            for (size_t k = 0; k < kc; k++) {
+                memcpy(dst + k * MR, A + (p0 + k) * lda + i0 + ir, mr * sizeof(float));
                 for (size_t i = mr; i < MR; i++) dst[k * MR + i] = 0.0f;
+            }
+        }
     }
 }
 
-/* op(B) rows (k) p0.., columns j0..: kc x nc into NR-wide panels, Bp[panel][k][j]. */
+/* op(B) rows (k) p0.., columns j0..: kc x nc into NR-wide panels, Bp[panel][k][j],
+ * zero columns past nc. */
 AVX512 static void pack_b(int tb, const float *B, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nc, float *Bp) {
     for (size_t jr = 0; jr < nc; jr += NR) {
         const size_t nr = nc - jr < NR ? nc - jr : NR;
         float *dst = Bp + jr * kc;
         if (!tb) {
-            const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
-            const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+            const __mmask16 m0 = low_mask(nr), m1 = nr <= 16 ? 0 : low_mask(nr - 16);
             for (size_t k = 0; k < kc; k++) {
                 const float *src = B + (p0 + k) * ldb + j0 + jr;
                 _mm512_store_ps(dst + k * NR, _mm512_maskz_loadu_ps(m0, src));
                 _mm512_store_ps(dst + k * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
             }
         } else {
-            for (size_t j = 0; j < nr; j++) {
-                const float *src = B + (j0 + jr + j) * ldb + p0;
-                for (size_t k = 0; k < kc; k++) dst[k * NR + j] = src[k];
+            __m512 r[16];
+            for (size_t h = 0; h < NR; h += 16) {
+                const size_t rows = nr > h ? (nr - h < 16 ? nr - h : 16) : 0;
+                for (size_t k0 = 0; k0 < kc; k0 += 16) {
+                    const size_t kk = kc - k0 < 16 ? kc - k0 : 16;
+                    load_transposed(r, B + (j0 + jr + h) * ldb + p0 + k0, ldb, rows, kk);
+                    for (size_t l = 0; l < kk; l++) _mm512_store_ps(dst + (k0 + l) * NR + h, r[l]);
+                }
             }
-            if (nr < NR)
-                for (size_t k = 0; k < kc; k++)
-                    for (size_t j = nr; j < NR; j++) dst[k * NR + j] = 0.0f;
         }
     }
 }
@@ -135,8 +176,7 @@ AVX512 static void micro_kernel(size_t kc, const float *restrict Ap, const float
         }
         return;
     }
-    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
-    const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    const __mmask16 m0 = low_mask(nr), m1 = nr <= 16 ? 0 : low_mask(nr - 16);
     for (int i = 0; i < MR; i++) {
         if ((size_t)i >= mr) break;
         float *r = C + i * ldc;
