@@ -64,20 +64,19 @@ void ll_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                     float mx = -INFINITY;
                     for (size_t j = a; j < end; j++) {
                         const float *kr = k + j * kvd + (size_t)kh * head_dim;
-                        float d = 0.0f;
-                        for (int i = 0; i < head_dim; i++) d += qr[i] * kr[i];
+                        const float d = ll_dot(qr, kr, head_dim);
                         p[j - a] = d * scale;
                         if (p[j - a] > mx) mx = p[j - a];
                     }
                     float sum = 0.0f;
-                    for (size_t j = a; j < end; j++) sum += (p[j - a] = expf(p[j - a] - mx));
+#pragma omp simd reduction(+ : sum)
+                    for (size_t j = a; j < end; j++) sum += (p[j - a] = ll_expf(p[j - a] - mx));
                     const float inv = 1.0f / sum;
                     float pdp = 0.0f;
                     for (size_t j = a; j < end; j++) {
                         p[j - a] *= inv;
                         const float *vr = v + j * kvd + (size_t)kh * head_dim;
-                        float d = 0.0f;
-                        for (int i = 0; i < head_dim; i++) d += dor[i] * vr[i];
+                        const float d = ll_dot(dor, vr, head_dim);
                         dp[j - a] = d;
                         pdp += p[j - a] * d;
                     }
@@ -86,6 +85,7 @@ void ll_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                         const float ds = p[j - a] * (dp[j - a] - pdp) * scale;
                         const float *kr = k + j * kvd + (size_t)kh * head_dim;
                         float *dkr = dk + j * kvd + (size_t)kh * head_dim, *dvr = dv + j * kvd + (size_t)kh * head_dim;
+#pragma omp simd
                         for (int i = 0; i < head_dim; i++) {
                             dqr[i] += ds * kr[i];
                             dkr[i] += ds * qr[i];
@@ -98,9 +98,9 @@ void ll_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
 }
 
 void ll_swiglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
-        const float x = g[i], sig = 1.0f / (1.0f + expf(-x)), silu = x * sig;
+        const float x = g[i], sig = 1.0f / (1.0f + ll_expf(-x)), silu = x * sig;
         dg[i] += dh[i] * u[i] * sig * (1.0f + x * (1.0f - sig));
         du[i] += dh[i] * silu;
     }

@@ -122,28 +122,25 @@ AVX512 static void pack_a(int ta, const float *A, size_t lda, size_t i0, size_t 
     }
 }
 
-/* op(B) rows (k) p0.., columns j0..: kc x nc into NR-wide panels, Bp[panel][k][j],
- * zero columns past nc. */
-AVX512 static void pack_b(int tb, const float *B, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nc, float *Bp) {
-    for (size_t jr = 0; jr < nc; jr += NR) {
-        const size_t nr = nc - jr < NR ? nc - jr : NR;
-        float *dst = Bp + jr * kc;
-        if (!tb) {
-            const __mmask16 m0 = low_mask(nr), m1 = nr <= 16 ? 0 : low_mask(nr - 16);
-            for (size_t k = 0; k < kc; k++) {
-                const float *src = B + (p0 + k) * ldb + j0 + jr;
-                _mm512_store_ps(dst + k * NR, _mm512_maskz_loadu_ps(m0, src));
-                _mm512_store_ps(dst + k * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
-            }
-        } else {
-            __m512 r[16];
-            for (size_t h = 0; h < NR; h += 16) {
-                const size_t rows = nr > h ? (nr - h < 16 ? nr - h : 16) : 0;
-                for (size_t k0 = 0; k0 < kc; k0 += 16) {
-                    const size_t kk = kc - k0 < 16 ? kc - k0 : 16;
-                    load_transposed(r, B + (j0 + jr + h) * ldb + p0 + k0, ldb, rows, kk);
-                    for (size_t l = 0; l < kk; l++) _mm512_store_ps(dst + (k0 + l) * NR + h, r[l]);
-                }
+/* One NR-wide panel of op(B): rows (k) p0..p0+kc, columns j0..j0+nr (nr <= NR),
+ * as Bp[k][j], zero columns past nr. */
+AVX512 static void pack_b_panel(int tb, const float *B, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nr,
+                                float *dst) {
+    if (!tb) {
+        const __mmask16 m0 = low_mask(nr), m1 = nr <= 16 ? 0 : low_mask(nr - 16);
+        for (size_t k = 0; k < kc; k++) {
+            const float *src = B + (p0 + k) * ldb + j0;
+            _mm512_store_ps(dst + k * NR, _mm512_maskz_loadu_ps(m0, src));
+            _mm512_store_ps(dst + k * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+        }
+    } else {
+        __m512 r[16];
+        for (size_t h = 0; h < NR; h += 16) {
+            const size_t rows = nr > h ? (nr - h < 16 ? nr - h : 16) : 0;
+            for (size_t k0 = 0; k0 < kc; k0 += 16) {
+                const size_t kk = kc - k0 < 16 ? kc - k0 : 16;
+                load_transposed(r, B + (j0 + h) * ldb + p0 + k0, ldb, rows, kk);
+                for (size_t l = 0; l < kk; l++) _mm512_store_ps(dst + (k0 + l) * NR + h, r[l]);
             }
         }
     }
@@ -190,6 +187,25 @@ AVX512 static void micro_kernel(size_t kc, const float *restrict Ap, const float
     }
 }
 
+/* Rows [m0, m1) of C against the packed kc x nc block Bp (columns jc..), K slice pc.. */
+AVX512 static void gemm_rows(int ta, size_t m0, size_t m1, size_t jc, size_t nc, size_t pc, size_t kc, float alpha,
+                             const float *A, size_t lda, const float *Bp, float beta_k, float *C, size_t ldc,
+                             float *Ap) {
+    for (size_t ic = m0; ic < m1; ic += MC) {
+        const size_t mc = m1 - ic < MC ? m1 - ic : MC;
+        pack_a(ta, A, lda, ic, pc, mc, kc, Ap);
+        for (size_t jr = 0; jr < nc; jr += NR) {
+            const size_t nr = nc - jr < NR ? nc - jr : NR;
+            for (size_t ir = 0; ir < mc; ir += MR) {
+                const size_t mr = mc - ir < MR ? mc - ir : MR;
+                micro_kernel(kc, Ap + ir * kc, Bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, alpha, beta_k, mr,
+                             nr);
+            }
+        }
+    }
+}
+
+/* The whole product by the calling thread alone (buffers buf). */
 AVX512 static void gemm_packed(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A,
                                size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
                                pack_buffers *buf) {
@@ -197,20 +213,35 @@ AVX512 static void gemm_packed(int ta, int tb, size_t M, size_t N, size_t K, flo
         const size_t nc = N - jc < NC ? N - jc : NC;
         for (size_t pc = 0; pc < K; pc += KC) {
             const size_t kc = K - pc < KC ? K - pc : KC;
-            const float beta_k = pc == 0 ? beta : 1.0f;
-            pack_b(tb, B, ldb, pc, jc, kc, nc, buf->b);
-            for (size_t ic = 0; ic < M; ic += MC) {
-                const size_t mc = M - ic < MC ? M - ic : MC;
-                pack_a(ta, A, lda, ic, pc, mc, kc, buf->a);
-                for (size_t jr = 0; jr < nc; jr += NR) {
-                    const size_t nr = nc - jr < NR ? nc - jr : NR;
-                    for (size_t ir = 0; ir < mc; ir += MR) {
-                        const size_t mr = mc - ir < MR ? mc - ir : MR;
-                        micro_kernel(kc, buf->a + ir * kc, buf->b + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,
-                                     alpha, beta_k, mr, nr);
-                    }
-                }
-            }
+            for (size_t jr = 0; jr < nc; jr += NR)
+                pack_b_panel(tb, B, ldb, pc, jc + jr, kc, nc - jr < NR ? nc - jr : NR, buf->b + jr * kc);
+            gemm_rows(ta, 0, M, jc, nc, pc, kc, alpha, A, lda, buf->b, pc == 0 ? beta : 1.0f, C, ldc, buf->a);
+        }
+    }
+}
+
+/* The product by a team of threads (called by each inside a parallel region):
+ * they pack each B block together into thread 0's buffer, then each runs its
+ * own rows of C (whole MR units) against it, packing its own A. */
+AVX512 static void gemm_team(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+                             const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const size_t units = (M + MR - 1) / MR;
+    const size_t m0 = units * (size_t)t / (size_t)nt * MR, m1e = units * (size_t)(t + 1) / (size_t)nt * MR;
+    const size_t m1 = m1e < M ? m1e : M;
+    float *Bp = g_pack[0].b;
+    for (size_t jc = 0; jc < N; jc += NC) {
+        const size_t nc = N - jc < NC ? N - jc : NC;
+        for (size_t pc = 0; pc < K; pc += KC) {
+            const size_t kc = K - pc < KC ? K - pc : KC;
+#pragma omp for schedule(static)
+            for (size_t jr = 0; jr < nc; jr += NR)
+                pack_b_panel(tb, B, ldb, pc, jc + jr, kc, nc - jr < NR ? nc - jr : NR, Bp + jr * kc);
+            /* (the loop's implicit barrier: the block is complete) */
+            if (m0 < m1)
+                gemm_rows(ta, m0, m1, jc, nc, pc, kc, alpha, A, lda, Bp, pc == 0 ? beta : 1.0f, C, ldc,
+                          g_pack[t].a);
+#pragma omp barrier
         }
     }
 }
@@ -229,19 +260,14 @@ static int packed_kernel_enabled(void) {
     return e;
 }
 
-/* Runs thread t's share of nt: its rows (or columns) of C, whole MR (NR) units. */
-static void gemm_share(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
-                       const float *B, size_t ldb, float beta, float *C, size_t ldc, int split_rows, int t, int nt,
-                       pack_buffers *buf) {
-    const size_t extent = split_rows ? M : N, unit = split_rows ? MR : NR;
-    const size_t units = (extent + unit - 1) / unit;
-    const size_t u0 = units * (size_t)t / (size_t)nt, u1 = units * (size_t)(t + 1) / (size_t)nt;
-    const size_t lo = u0 * unit, hi = u1 * unit < extent ? u1 * unit : extent;
-    if (lo >= hi) return;
-    if (split_rows)
-        gemm_packed(ta, tb, hi - lo, N, K, alpha, ta ? A + lo : A + lo * lda, lda, B, ldb, beta, C + lo * ldc, ldc,
-                    buf);
-    else
+/* Columns [lo, hi) of C (thread t of nt, whole NR units) by one thread. */
+static void gemm_columns(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+                         const float *B, size_t ldb, float beta, float *C, size_t ldc, int t, int nt,
+                         pack_buffers *buf) {
+    const size_t units = (N + NR - 1) / NR;
+    const size_t lo = units * (size_t)t / (size_t)nt * NR, hi_e = units * (size_t)(t + 1) / (size_t)nt * NR;
+    const size_t hi = hi_e < N ? hi_e : N;
+    if (lo < hi)
         gemm_packed(ta, tb, M, hi - lo, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb, beta, C + lo, ldc, buf);
 }
 
@@ -250,20 +276,26 @@ static int gemm_avx512(int ta, int tb, size_t M, size_t N, size_t K, float alpha
                        const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     /* Thin products (LoRA's rank-r factors) fill too little of a 12 x 32 tile. */
     if (M < MR / 2 || N < NR / 2 || !packed_kernel_enabled()) return 0;
-    const int split_rows = (M + MR - 1) / MR >= (N + NR - 1) / NR;
     const double flops = 2.0 * (double)M * (double)N * (double)K;
     if (omp_in_parallel() || flops < 4e6 || omp_get_max_threads() == 1) {
         const int slot = omp_get_thread_num();
         if (slot >= MAX_THREADS || !ensure_buffers(slot)) return 0;
-        gemm_share(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, split_rows, 0, 1, &g_pack[slot]);
+        gemm_packed(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &g_pack[slot]);
         return 1;
     }
     const int nt = omp_get_max_threads() < MAX_THREADS ? omp_get_max_threads() : MAX_THREADS;
     for (int t = 0; t < nt; t++)
         if (!ensure_buffers(t)) return 0;
+    /* Rows when C has at least as many row tiles as column tiles (a step's
+     * products: T tokens by a layer's width), else columns (LoRA's r x in). */
+    if ((M + MR - 1) / MR >= (N + NR - 1) / NR) {
 #pragma omp parallel num_threads(nt)
-    gemm_share(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, split_rows, omp_get_thread_num(),
-               omp_get_num_threads(), &g_pack[omp_get_thread_num()]);
+        gemm_team(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    } else {
+#pragma omp parallel num_threads(nt)
+        gemm_columns(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, omp_get_thread_num(),
+                     omp_get_num_threads(), &g_pack[omp_get_thread_num()]);
+    }
     return 1;
 }
 

@@ -67,15 +67,14 @@ void ll_attention_forward(float *out, const float *q, const float *k, const floa
             float mx = -INFINITY;
             for (size_t j = start; j < end; j++) {
                 const float *kr = k + j * kvd + (size_t)kh * head_dim;
-                float d = 0.0f;
-                for (int i = 0; i < head_dim; i++) d += qr[i] * kr[i];
-                d *= scale;
+                const float d = ll_dot(qr, kr, head_dim) * scale;
                 sc[j - start] = d;
                 if (d > mx) mx = d;
             }
             float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
             for (size_t j = start; j < end; j++) {
-                const float e = expf(sc[j - start] - mx);
+                const float e = ll_expf(sc[j - start] - mx);
                 sc[j - start] = e;
                 sum += e;
             }
@@ -85,6 +84,7 @@ void ll_attention_forward(float *out, const float *q, const float *k, const floa
             for (size_t j = start; j < end; j++) {
                 const float p = sc[j - start] * inv;
                 const float *vr = v + j * kvd + (size_t)kh * head_dim;
+#pragma omp simd
                 for (int i = 0; i < head_dim; i++) o[i] += p * vr[i];
             }
         }
@@ -140,10 +140,10 @@ void ll_pool_backward(float *dh, const float *dpooled, const int32_t *argmax, co
 }
 
 void ll_swiglu_forward(float *h, const float *g, const float *u, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
         const float x = g[i];
-        h[i] = x / (1.0f + expf(-x)) * u[i];
+        h[i] = x / (1.0f + ll_expf(-x)) * u[i];
     }
 }
 

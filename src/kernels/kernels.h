@@ -14,6 +14,38 @@ void ll_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const fl
  * "openblas" (no AVX-512, or LSLLAMA_GEMM=blas). */
 const char *ll_gemm_backend(void);
 
+/* sum a[i] b[i], vectorised (lane-wise partial sums: its rounding differs
+ * from a serial loop's, and is the same on every run). */
+static inline float ll_dot(const float *a, const float *b, int n) {
+    float d = 0.0f;
+#pragma omp simd reduction(+ : d)
+    for (int i = 0; i < n; i++) d += a[i] * b[i];
+    return d;
+}
+
+/* e^x in plain arithmetic that vectorises under omp simd (glibc's expf only
+ * does with -ffast-math): 2^n e^r, |r| <= ln2/2, e^r by its degree-7 Taylor
+ * polynomial; relative error about 2e-7 (a few ulp). x is clamped to
+ * [-87, 88], where 2^n stays a normal float: e^-87 ~ 1.6e-38 stands for 0. */
+static inline float ll_expf(float x) {
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    const float n = __builtin_rintf(x * 1.44269504088896341f);
+    const float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f; /* ln 2 in two parts */
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union {
+        int32_t i;
+        float f;
+    } two_n = {.i = ((int32_t)n + 127) << 23};
+    return p * two_n.f;
+}
+
 /* y[T,out] = x[T,in] W[out,in]^T (+ b[out]) ; accumulate: y += instead of = */
 void ll_linear_forward(float *y, const float *x, const float *W, const float *b, size_t T, size_t in, size_t out,
                        int accumulate);
