@@ -113,22 +113,32 @@ int main(void) {
     rope_ctx rc = {pos, cs, sn, T, nh, hd};
     fd_check("rope", rope_f, &rc, xr, T * 18, T * 18, rr, dxr);
 
-    /* attention: 2 sequences (lengths 4 and 5), 4 heads, 2 kv heads, hd 4 */
-    for (int causal = 0; causal < 2; causal++) {
-        const int ah = 4, akv = 2, ahd = 4;
-        int32_t ss[3] = {0, 4, 9};
-        const size_t qn = T * ah * ahd, kn = T * akv * ahd;
-        float *qkv = malloc((qn + 2 * kn) * sizeof(float)), *g = calloc(qn + 2 * kn, sizeof(float));
-        float *ro = malloc(qn * sizeof(float)), scratch[2 * 2 * 16];
-        fill(qkv, qn + 2 * kn, 1.5f);
-        fill(ro, qn, 1.0f);
-        ll_attention_backward(g, g + qn, g + qn + kn, ro, qkv, qkv + qn, qkv + qn + kn, ss, 2, ah, akv, ahd, causal,
-                              scratch, 8);
-        float *sc2 = malloc(2 * 16 * sizeof(float) * 8);
-        att_ctx ac = {ss, 2, ah, akv, ahd, causal, T, 8, sc2};
-        fd_check(causal ? "attention causal" : "attention bidirectional", att_f, &ac, qkv, qn + 2 * kn, qn, ro, g);
-        free(qkv), free(g), free(ro), free(sc2);
-    }
+    /* attention: 2 sequences (lengths 4 and 5), 4 heads, 2 kv heads, hd 4; then
+     * a 70-token sequence (more than one 64-query chunk of the forward pass)
+     * and a 3-token one, 2 heads sharing 1 kv head, hd 8 */
+    struct { size_t T; int n_seqs; int32_t ss[3]; int nh, nkv, hd; } att_cases[] = {
+        {9, 2, {0, 4, 9}, 4, 2, 4},
+        {73, 2, {0, 70, 73}, 2, 1, 8},
+    };
+    for (int c = 0; c < 2; c++)
+        for (int causal = 0; causal < 2; causal++) {
+            const size_t aT = att_cases[c].T, max_len = (size_t)(att_cases[c].ss[1] > 5 ? 70 : 8);
+            const int ah = att_cases[c].nh, akv = att_cases[c].nkv, ahd = att_cases[c].hd;
+            const int32_t *ss = att_cases[c].ss;
+            const size_t qn = aT * ah * ahd, kn = aT * akv * ahd;
+            float *qkv = malloc((qn + 2 * kn) * sizeof(float)), *g = calloc(qn + 2 * kn, sizeof(float));
+            float *ro = malloc(qn * sizeof(float));
+            float *scratch = malloc(ll_attention_scratch_floats(max_len, ahd) * sizeof(float));
+            fill(qkv, qn + 2 * kn, 1.5f);
+            fill(ro, qn, 1.0f);
+            ll_attention_backward(g, g + qn, g + qn + kn, ro, qkv, qkv + qn, qkv + qn + kn, ss, att_cases[c].n_seqs, ah, akv, ahd,
+                                  causal, scratch, max_len);
+            att_ctx ac = {ss, att_cases[c].n_seqs, ah, akv, ahd, causal, aT, max_len, scratch};
+            char name[64];
+            snprintf(name, sizeof name, "attention %s, %zu tokens", causal ? "causal" : "bidirectional", aT);
+            fd_check(name, att_f, &ac, qkv, qn + 2 * kn, qn, ro, g);
+            free(qkv), free(g), free(ro), free(scratch);
+        }
 
     /* swiglu */
     const size_t n = 40;

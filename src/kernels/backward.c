@@ -41,62 +41,6 @@ void ll_rope_backward(float *dx, const int32_t *pos, const float *cos_t, const f
     }
 }
 
-void ll_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
-                           const float *v, const int32_t *seq_start, int n_seqs, int n_heads, int n_kv_heads,
-                           int head_dim, int causal, float *scratch, size_t max_len) {
-    const int group = n_heads / n_kv_heads;
-    const size_t qd = (size_t)n_heads * head_dim, kvd = (size_t)n_kv_heads * head_dim;
-    const float scale = 1.0f / sqrtf((float)head_dim);
-    /* One task per (sequence, kv head): it owns that slice of dk and dv, so
-     * no two threads write the same gradient. */
-#pragma omp parallel
-    {
-        float *p = scratch + (size_t)omp_get_thread_num() * 2 * max_len, *dp = p + max_len;
-#pragma omp for schedule(dynamic, 1)
-        for (size_t task = 0; task < (size_t)n_seqs * n_kv_heads; task++) {
-            const int s = (int)(task / n_kv_heads), kh = (int)(task % n_kv_heads);
-            const size_t a = (size_t)seq_start[s], b = (size_t)seq_start[s + 1];
-            for (int h = kh * group; h < (kh + 1) * group; h++)
-                for (size_t t = a; t < b; t++) {
-                    const size_t end = causal ? t + 1 : b;
-                    const float *qr = q + t * qd + (size_t)h * head_dim;
-                    const float *dor = dout + t * qd + (size_t)h * head_dim;
-                    float mx = -INFINITY;
-                    for (size_t j = a; j < end; j++) {
-                        const float *kr = k + j * kvd + (size_t)kh * head_dim;
-                        const float d = ll_dot(qr, kr, head_dim);
-                        p[j - a] = d * scale;
-                        if (p[j - a] > mx) mx = p[j - a];
-                    }
-                    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-                    for (size_t j = a; j < end; j++) sum += (p[j - a] = ll_expf(p[j - a] - mx));
-                    const float inv = 1.0f / sum;
-                    float pdp = 0.0f;
-                    for (size_t j = a; j < end; j++) {
-                        p[j - a] *= inv;
-                        const float *vr = v + j * kvd + (size_t)kh * head_dim;
-                        const float d = ll_dot(dor, vr, head_dim);
-                        dp[j - a] = d;
-                        pdp += p[j - a] * d;
-                    }
-                    float *dqr = dq + t * qd + (size_t)h * head_dim;
-                    for (size_t j = a; j < end; j++) {
-                        const float ds = p[j - a] * (dp[j - a] - pdp) * scale;
-                        const float *kr = k + j * kvd + (size_t)kh * head_dim;
-                        float *dkr = dk + j * kvd + (size_t)kh * head_dim, *dvr = dv + j * kvd + (size_t)kh * head_dim;
-#pragma omp simd
-                        for (int i = 0; i < head_dim; i++) {
-                            dqr[i] += ds * kr[i];
-                            dkr[i] += ds * qr[i];
-                            dvr[i] += p[j - a] * dor[i];
-                        }
-                    }
-                }
-        }
-    }
-}
-
 void ll_swiglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n) {
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {

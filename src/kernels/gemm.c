@@ -308,6 +308,19 @@ const char *ll_gemm_backend(void) {
     return "openblas";
 }
 
+void ll_gemm_serial(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+                    const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    if (M == 0 || N == 0) return;
+#ifdef LL_HAVE_AVX512_KERNEL
+    const int slot = omp_get_thread_num();
+    if (K > 0 && packed_kernel_enabled() && slot < MAX_THREADS && ensure_buffers(slot)) {
+        gemm_packed(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &g_pack[slot]);
+        return;
+    }
+#endif
+    ll_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 void ll_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
              const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     if (M == 0 || N == 0) return;

@@ -45,52 +45,6 @@ void ll_rope_forward(float *x, const int32_t *pos, const float *cos_t, const flo
     }
 }
 
-void ll_attention_forward(float *out, const float *q, const float *k, const float *v, const int32_t *seq_start,
-                          int n_seqs, int n_heads, int n_kv_heads, int head_dim, int causal, float *scratch,
-                          size_t max_len) {
-    const size_t T = (size_t)seq_start[n_seqs];
-    const int group = n_heads / n_kv_heads;
-    const size_t qd = (size_t)n_heads * head_dim, kvd = (size_t)n_kv_heads * head_dim;
-    const float scale = 1.0f / sqrtf((float)head_dim);
-#pragma omp parallel
-    {
-        float *sc = scratch + (size_t)omp_get_thread_num() * max_len;
-        int s = 0;
-#pragma omp for schedule(dynamic, 4)
-        for (size_t th = 0; th < T * (size_t)n_heads; th++) {
-            const size_t t = th / n_heads;
-            const int h = (int)(th % n_heads), kh = h / group;
-            while (s > 0 && (size_t)seq_start[s] > t) s--; /* dynamic schedule may move backwards */
-            while ((size_t)seq_start[s + 1] <= t) s++;
-            const size_t start = seq_start[s], end = causal ? t + 1 : (size_t)seq_start[s + 1];
-            const float *qr = q + t * qd + (size_t)h * head_dim;
-            float mx = -INFINITY;
-            for (size_t j = start; j < end; j++) {
-                const float *kr = k + j * kvd + (size_t)kh * head_dim;
-                const float d = ll_dot(qr, kr, head_dim) * scale;
-                sc[j - start] = d;
-                if (d > mx) mx = d;
-            }
-            float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-            for (size_t j = start; j < end; j++) {
-                const float e = ll_expf(sc[j - start] - mx);
-                sc[j - start] = e;
-                sum += e;
-            }
-            const float inv = 1.0f / sum;
-            float *o = out + t * qd + (size_t)h * head_dim;
-            for (int i = 0; i < head_dim; i++) o[i] = 0.0f;
-            for (size_t j = start; j < end; j++) {
-                const float p = sc[j - start] * inv;
-                const float *vr = v + j * kvd + (size_t)kh * head_dim;
-#pragma omp simd
-                for (int i = 0; i < head_dim; i++) o[i] += p * vr[i];
-            }
-        }
-    }
-}
-
 void ll_pool_forward(float *pooled, int32_t *argmax, const float *h, const int32_t *seq_start, int n_seqs, size_t C,
                      int pool) {
 #pragma omp parallel for schedule(static)

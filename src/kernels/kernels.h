@@ -10,6 +10,10 @@
  * C[M,N] = alpha * op(A) op(B) + beta * C, row-major, op = transpose if t*. */
 void ll_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
              const float *B, size_t ldb, float beta, float *C, size_t ldc);
+/* The same product by the calling thread alone, whatever its shape (for the
+ * many small products of attention, run inside a parallel region). */
+void ll_gemm_serial(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+                    const float *B, size_t ldb, float beta, float *C, size_t ldc);
 /* "avx512" (the packed kernel, results independent of the thread count) or
  * "openblas" (no AVX-512, or LSLLAMA_GEMM=blas). */
 const char *ll_gemm_backend(void);
@@ -61,7 +65,10 @@ void ll_rope_forward(float *x, const int32_t *pos, const float *cos_t, const flo
 /* out[T, nh*hd] = softmax(q k^T / sqrt(hd) + mask) v per sequence and head.
  * q [T, nh*hd], k/v [T, nkv*hd]; sequence s spans rows seq_start[s]..seq_start[s+1].
  * causal: key j is visible to query i iff j <= i (within the sequence);
- * otherwise all keys of the sequence are visible. scratch: n_threads * max_len floats. */
+ * otherwise all keys of the sequence are visible. scratch: ll_attention_scratch_floats. */
+/* Floats of scratch the attention kernels need for sequences of up to
+ * max_len tokens with omp_get_max_threads() threads. */
+size_t ll_attention_scratch_floats(size_t max_len, int head_dim);
 void ll_attention_forward(float *out, const float *q, const float *k, const float *v, const int32_t *seq_start,
                           int n_seqs, int n_heads, int n_kv_heads, int head_dim, int causal, float *scratch,
                           size_t max_len);
@@ -102,7 +109,7 @@ void ll_rope_backward(float *dx, const int32_t *pos, const float *cos_t, const f
 
 /* Given dout [T, nh*hd] and the forward inputs q [T, nh*hd], k/v [T, nkv*hd]
  * (q and k after RoPE), add into dq, dk, dv. Probabilities are recomputed.
- * scratch: n_threads * 2 * max_len floats. */
+ * scratch: ll_attention_scratch_floats. */
 void ll_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
                            const float *v, const int32_t *seq_start, int n_seqs, int n_heads, int n_kv_heads,
                            int head_dim, int causal, float *scratch, size_t max_len);

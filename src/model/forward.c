@@ -27,10 +27,11 @@ int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len
     lora_r = lora_r > ws->cap_lora_r ? lora_r : ws->cap_lora_r;
     const ll_config *p = &m->cfg;
     const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim,
-                 F = p->hidden_dim, half = p->head_dim / 2, nt = (size_t)omp_get_max_threads();
+                 F = p->hidden_dim, half = p->head_dim / 2;
     const size_t in_max = D > QD ? (D > F ? D : F) : (QD > F ? QD : F);
     const size_t lora_floats = lora_r ? tokens * (in_max + lora_r) : 0;
-    const size_t floats = tokens * (2 * D + 2 * QD + 2 * KVD + 2 * F) + 2 * nt * max_len + 2 * max_len * half + lora_floats;
+    const size_t floats = tokens * (2 * D + 2 * QD + 2 * KVD + 2 * F) + ll_attention_scratch_floats(max_len, p->head_dim) +
+                          2 * max_len * half + lora_floats;
     void *block = malloc(floats * sizeof(float) + tokens * sizeof(int32_t));
     if (!block)
         return ll_fail(err, LL_ERR_NOMEM, "cannot allocate %.1f MB of activations for %zu tokens",
@@ -46,7 +47,7 @@ int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len
     ws->v = f, f += tokens * KVD;
     ws->g = f, f += tokens * F;
     ws->u = f, f += tokens * F;
-    ws->scratch = f, f += 2 * nt * max_len;
+    ws->scratch = f, f += ll_attention_scratch_floats(max_len, p->head_dim);
     ws->rope_cos = f, f += max_len * half;
     ws->rope_sin = f, f += max_len * half;
     ws->lora_xd = lora_r ? f : NULL, f += lora_r ? tokens * in_max : 0;

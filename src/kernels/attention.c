@@ -1,0 +1,117 @@
+/* Attention over packed sequences, forward and backward, as small matrix
+ * products per (sequence, head, chunk of up to QUERY_CHUNK queries): scores
+ * S = scale Q K^T, P = softmax(S) row by row (causal: keys up to the query),
+ * O = P V; backward dP = dO V^T, dS = P (dP - rowsum(P dP)) scale,
+ * dQ += dS K, dK += dS^T Q, dV += P^T dO. The products go through the packed
+ * GEMM kernel on the calling thread (ll_gemm_serial); threads take tasks. */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+/* Queries per task: bounds the scratch to QUERY_CHUNK x max_len scores, and
+ * splits one long sequence over the threads. */
+enum { QUERY_CHUNK = 64 };
+
+size_t ll_attention_scratch_floats(size_t max_len, int head_dim) {
+    (void)head_dim;
+    return (size_t)omp_get_max_threads() * 2 * QUERY_CHUNK * max_len;
+}
+
+/* Rows r of S (nq x nk) become softmax over their first visible(r) keys, zero beyond. */
+static void softmax_rows(float *S, size_t nq, size_t nk, size_t first_visible, int causal) {
+    for (size_t r = 0; r < nq; r++) {
+        float *row = S + r * nk;
+        const size_t n = causal ? first_visible + r : nk;
+        float mx = -INFINITY;
+        for (size_t j = 0; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (size_t j = 0; j < n; j++) sum += (row[j] = ll_expf(row[j] - mx));
+        const float inv = 1.0f / sum;
+#pragma omp simd
+        for (size_t j = 0; j < n; j++) row[j] *= inv;
+        for (size_t j = n; j < nk; j++) row[j] = 0.0f;
+    }
+}
+
+/* Number of query chunks of sequence s. */
+static size_t chunks_of(const int32_t *seq_start, int s) {
+    return ((size_t)(seq_start[s + 1] - seq_start[s]) + QUERY_CHUNK - 1) / QUERY_CHUNK;
+}
+
+void ll_attention_forward(float *out, const float *q, const float *k, const float *v, const int32_t *seq_start,
+                          int n_seqs, int n_heads, int n_kv_heads, int head_dim, int causal, float *scratch,
+                          size_t max_len) {
+    const int group = n_heads / n_kv_heads;
+    const size_t qd = (size_t)n_heads * head_dim, kvd = (size_t)n_kv_heads * head_dim, hd = (size_t)head_dim;
+    const float scale = 1.0f / sqrtf((float)head_dim);
+    size_t n_tasks = 0; /* (sequence, head, chunk), sequence-major */
+    for (int s = 0; s < n_seqs; s++) n_tasks += chunks_of(seq_start, s) * n_heads;
+#pragma omp parallel
+    {
+        float *S = scratch + (size_t)omp_get_thread_num() * 2 * QUERY_CHUNK * max_len;
+        int s = 0;
+        size_t s_first = 0; /* index of sequence s's first task */
+#pragma omp for schedule(dynamic, 1)
+        for (size_t task = 0; task < n_tasks; task++) {
+            if (task < s_first) s = 0, s_first = 0; /* the dynamic schedule may move backwards */
+            while (task >= s_first + chunks_of(seq_start, s) * n_heads) s_first += chunks_of(seq_start, s++) * n_heads;
+            const size_t a = (size_t)seq_start[s], len = (size_t)seq_start[s + 1] - a;
+            const size_t chunks = chunks_of(seq_start, s), local = task - s_first;
+            const int h = (int)(local / chunks), kh = h / group;
+            const size_t t0 = a + (local % chunks) * QUERY_CHUNK;
+            const size_t nq = t0 + QUERY_CHUNK < a + len ? QUERY_CHUNK : a + len - t0;
+            const size_t nk = causal ? t0 + nq - a : len; /* keys any query of the chunk sees */
+            const float *qh = q + t0 * qd + (size_t)h * hd, *kh_ = k + a * kvd + (size_t)kh * hd,
+                        *vh = v + a * kvd + (size_t)kh * hd;
+            ll_gemm_serial(0, 1, nq, nk, hd, scale, qh, qd, kh_, kvd, 0.0f, S, nk);
+            softmax_rows(S, nq, nk, t0 - a + 1, causal);
+            ll_gemm_serial(0, 0, nq, hd, nk, 1.0f, S, nk, vh, kvd, 0.0f, out + t0 * qd + (size_t)h * hd, qd);
+        }
+    }
+}
+
+void ll_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                           const float *v, const int32_t *seq_start, int n_seqs, int n_heads, int n_kv_heads,
+                           int head_dim, int causal, float *scratch, size_t max_len) {
+    const int group = n_heads / n_kv_heads;
+    const size_t qd = (size_t)n_heads * head_dim, kvd = (size_t)n_kv_heads * head_dim, hd = (size_t)head_dim;
+    const float scale = 1.0f / sqrtf((float)head_dim);
+    /* One task per (sequence, kv head): it owns that slice of dk and dv, so
+     * no two threads write the same gradient. */
+#pragma omp parallel
+    {
+        float *P = scratch + (size_t)omp_get_thread_num() * 2 * QUERY_CHUNK * max_len;
+        float *dP = P + QUERY_CHUNK * max_len;
+#pragma omp for schedule(dynamic, 1)
+        for (size_t task = 0; task < (size_t)n_seqs * n_kv_heads; task++) {
+            const int s = (int)(task / n_kv_heads), kh = (int)(task % n_kv_heads);
+            const size_t a = (size_t)seq_start[s], len = (size_t)seq_start[s + 1] - a;
+            const float *kh_ = k + a * kvd + (size_t)kh * hd, *vh = v + a * kvd + (size_t)kh * hd;
+            float *dkh = dk + a * kvd + (size_t)kh * hd, *dvh = dv + a * kvd + (size_t)kh * hd;
+            for (int h = kh * group; h < (kh + 1) * group; h++)
+                for (size_t t0 = a; t0 < a + len; t0 += QUERY_CHUNK) {
+                    const size_t nq = t0 + QUERY_CHUNK < a + len ? QUERY_CHUNK : a + len - t0;
+                    const size_t nk = causal ? t0 + nq - a : len;
+                    const float *qh = q + t0 * qd + (size_t)h * hd, *doh = dout + t0 * qd + (size_t)h * hd;
+                    ll_gemm_serial(0, 1, nq, nk, hd, scale, qh, qd, kh_, kvd, 0.0f, P, nk);
+                    softmax_rows(P, nq, nk, t0 - a + 1, causal);
+                    ll_gemm_serial(0, 1, nq, nk, hd, 1.0f, doh, qd, vh, kvd, 0.0f, dP, nk);
+                    for (size_t r = 0; r < nq; r++) { /* dS, in place of dP */
+                        const float *pr = P + r * nk;
+                        float *dr = dP + r * nk, pdp = 0.0f;
+#pragma omp simd reduction(+ : pdp)
+                        for (size_t j = 0; j < nk; j++) pdp += pr[j] * dr[j];
+#pragma omp simd
+                        for (size_t j = 0; j < nk; j++) dr[j] = pr[j] * (dr[j] - pdp) * scale;
+                    }
+                    ll_gemm_serial(0, 0, nq, hd, nk, 1.0f, dP, nk, kh_, kvd, 1.0f, dq + t0 * qd + (size_t)h * hd,
+                                   qd);
+                    ll_gemm_serial(1, 0, nk, hd, nq, 1.0f, dP, nk, qh, qd, 1.0f, dkh, kvd);
+                    ll_gemm_serial(1, 0, nk, hd, nq, 1.0f, P, nk, doh, qd, 1.0f, dvh, kvd);
+                }
+        }
+    }
+}
