@@ -77,7 +77,7 @@ static void linear_bwd(float *dx, const float *dy, const float *x, const float *
      * like the kept values (xd / x recovers mask * scale without the mask). */
     ll_gemm(0, 0, T, in, r, 1.0f, a->lora_dxa, r, md->A, in, 0.0f, a->lora_tmp, in);
     const float keep_scale = 1.0f / (1.0f - lp->lora->dropout);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < T * in; i++) dx[i] += xd[i] != 0.0f || x[i] == 0.0f ? a->lora_tmp[i] * keep_scale : 0.0f;
 }
 
