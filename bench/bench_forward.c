@@ -1,13 +1,13 @@
 /* Forward throughput of a model over real sentences packed into batches of
- * about N tokens (no padding), beside an sgemm figure measured in the same
- * run. Prints tokens/s, achieved GFLOP/s, the fraction of sgemm, peak RSS.
+ * about N tokens (no padding), beside GEMM figures measured in the same run
+ * (ll_gemm and OpenBLAS sgemm). Prints tokens/s, achieved GFLOP/s, the
+ * fraction of ll_gemm's rate, peak RSS.
  *
  *   bench_forward MODEL (--tsv FILE | --ids FILE) [--batch-tokens 2048]
  *                 [--reps 3] [--mask causal|bidirectional]
  *
  * --tsv: a TSV with a header whose first column is the text (SST-2), encoded
  * with the model's own tokenizer; --ids: one token-id sequence per line. */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,31 +16,7 @@
 
 #include "lsllama.h"
 #include "lsllama_tokenizer.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Best-of-reps sgemm GFLOP/s for C[M,N] = A[M,K] B[N,K]^T (the shape of a
- * linear layer). */
-static double sgemm_gflops(int M, int N, int K, int reps) {
-    float *A = malloc((size_t)M * K * 4), *B = malloc((size_t)N * K * 4), *C = malloc((size_t)M * N * 4);
-    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)((i * 7) % 13) * 0.01f;
-    for (size_t i = 0; i < (size_t)N * K; i++) B[i] = (float)((i * 5) % 11) * 0.01f;
-    double best = 1e30;
-    for (int r = 0; r < reps + 1; r++) {
-        double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
-        double dt = now() - t0;
-        if (r > 0 && dt < best) best = dt; /* first run warms up */
-    }
-    free(A);
-    free(B);
-    free(C);
-    return 2.0 * M * N * K / best / 1e9;
-}
+#include "bench_util.h"
 
 int main(int argc, char **argv) {
     const char *model_path = NULL, *ids_path = NULL, *tsv_path = NULL;
@@ -114,12 +90,12 @@ int main(int argc, char **argv) {
     fclose(f);
 
     ll_model *m;
-    double t0 = now();
+    double t0 = bench_now();
     if (ll_model_load(&m, model_path, NULL, &err)) {
         fprintf(stderr, "bench_forward: %s\n", err.message);
         return 1;
     }
-    const double load_s = now() - t0;
+    const double load_s = bench_now() - t0;
     const ll_config *c = ll_model_config(m);
     const double D = c->dim, F = c->hidden_dim, QD = (double)c->n_heads * c->head_dim,
                  KVD = (double)c->n_kv_heads * c->head_dim;
@@ -144,7 +120,7 @@ int main(int argc, char **argv) {
     int32_t *sub = malloc((n_seq + 1) * 4);
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t1 = now();
+        double t1 = bench_now();
         for (size_t b = 0; b < n_batches; b++) {
             const size_t s0 = bstart[b], s1 = bstart[b + 1];
             for (size_t s = s0; s <= s1; s++) sub[s - s0] = start[s] - start[s0];
@@ -154,11 +130,11 @@ int main(int argc, char **argv) {
                 return 1;
             }
         }
-        double dt = now() - t1;
+        double dt = bench_now() - t1;
         if (dt < best) best = dt;
     }
-    const double gemm_model = sgemm_gflops(batch_tokens, (int)F, (int)D, 5);
-    const double gemm_big = sgemm_gflops(2048, 2048, 2048, 3);
+    const double gemm_model = bench_gemm_gflops(1, batch_tokens, (int)F, (int)D, 5);
+    const double blas_model = bench_gemm_gflops(0, batch_tokens, (int)F, (int)D, 5);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     const double gflops = flops / best / 1e9;
@@ -170,9 +146,8 @@ int main(int argc, char **argv) {
     printf("forward          %.3f s per pass (best of %d)\n", best, reps);
     printf("throughput       %.0f tokens/s\n", n_tok / best);
     printf("achieved         %.1f GFLOP/s (%.2f GFLOP per pass)\n", gflops, flops / 1e9);
-    printf("sgemm %dx%dx%d  %.1f GFLOP/s -> forward at %.0f%% of it\n", batch_tokens, (int)F, (int)D, gemm_model,
-           100 * gflops / gemm_model);
-    printf("sgemm 2048^3     %.1f GFLOP/s -> forward at %.0f%% of it\n", gemm_big, 100 * gflops / gemm_big);
+    printf("gemm %dx%dx%d  ll_gemm (%s) %.1f GFLOP/s -> forward at %.0f%% of it; OpenBLAS sgemm %.1f GFLOP/s\n",
+           batch_tokens, (int)F, (int)D, ll_gemm_backend(), gemm_model, 100 * gflops / gemm_model, blas_model);
     printf("peak RSS         %.0f MB\n", ru.ru_maxrss / 1024.0);
     ll_model_free(m);
     free(tok);

@@ -3,19 +3,11 @@
  * down), each timed as the best of several repetitions, side by side in one run.
  *
  *   bench_gemm [T=1024] [reps=5] */
-#include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
-#include "kernels/kernels.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "bench_util.h"
 
 int main(int argc, char **argv) {
     const size_t T = argc > 1 ? (size_t)atol(argv[1]) : 1024;
@@ -34,13 +26,13 @@ int main(int argc, char **argv) {
         const size_t N = cases[c][1], K = cases[c][2], ldb = tb ? K : N;
         double best_ll = 1e30, best_blas = 1e30;
         for (int r = 0; r <= reps; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             ll_gemm(0, tb, T, N, K, 1.0f, A, K, B, ldb, 0.0f, C, N);
-            const double t_ll = now() - t0;
-            t0 = now();
+            const double t_ll = bench_now() - t0;
+            t0 = bench_now();
             cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)T, (blasint)N,
                         (blasint)K, 1.0f, A, (blasint)K, B, (blasint)ldb, 0.0f, C, (blasint)N);
-            const double t_blas = now() - t0;
+            const double t_blas = bench_now() - t0;
             if (r && t_ll < best_ll) best_ll = t_ll; /* r = 0 warms up */
             if (r && t_blas < best_blas) best_blas = t_blas;
         }

@@ -1,6 +1,6 @@
 /* Training throughput: LS-LLaMA steps (forward, loss, backward to LoRA and
  * head gradients, clipping, AdamW) over SST-2 sentences packed into batches
- * of about N tokens, beside an sgemm figure from the same run. FLOPs counted
+ * of about N tokens, beside GEMM figures from the same run (ll_gemm, OpenBLAS). FLOPs counted
  * as 4 x (non-embedding matmul parameters) per token -- forward plus the
  * input-gradient GEMMs of the frozen base -- plus attention (forward and
  * backward) and the LoRA products; the FFN recomputation in backward is real
@@ -8,7 +8,6 @@
  *
  *   bench_train MODEL --tsv FILE [--batch-tokens 4096] [--steps 6] [--lora-r 12]
  *               [--mask causal|bidirectional] */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,24 +18,7 @@
 #include "lsllama_tokenizer.h"
 #include "train/classifier.h"
 #include "train/optim.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double sgemm_gflops(int M, int N, int K) {
-    float *A = calloc((size_t)M * K, 4), *B = calloc((size_t)N * K, 4), *C = calloc((size_t)M * N, 4);
-    double best = 1e30;
-    for (int r = 0; r < 4; r++) {
-        double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
-        if (r && now() - t0 < best) best = now() - t0;
-    }
-    free(A), free(B), free(C);
-    return 2.0 * M * N * K / best / 1e9;
-}
+#include "bench_util.h"
 
 int main(int argc, char **argv) {
     const char *model = NULL, *tsv = NULL;
@@ -89,7 +71,7 @@ int main(int argc, char **argv) {
     if (steps > (long)plan.n_batches) steps = (long)plan.n_batches;
     for (long s = 0; s <= steps; s++) { /* step 0 warms up, not timed */
         if (ll_batch_fill(&buf, ds, &plan, (size_t)s, &err)) return 1;
-        const double t0 = now();
+        const double t0 = bench_now();
         memset(c->grads, 0, c->n_params * sizeof(float));
         float loss;
         if (ll_classifier_train_step(c, &buf.batch, buf.labels, NULL, (uint64_t)s, 1.0f, &loss, &err)) {
@@ -98,7 +80,7 @@ int main(int argc, char **argv) {
         }
         ll_clip_grad_norm(c->grads, c->n_params, 1.0f);
         ll_adamw_step(&opt, c->params, c->grads, 1e-4f);
-        const double dt = now() - t0;
+        const double dt = bench_now() - t0;
         if (s == 0) continue;
         t_total += dt;
         tokens += (double)buf.n_tokens;
@@ -108,7 +90,8 @@ int main(int argc, char **argv) {
             flops += L * (4 * matmul + lora_per_tok) + p->n_layers * 4.0 * pairs * QD * 3; /* attn fwd + bwd */
         }
     }
-    const double gemm = sgemm_gflops((int)batch_tokens, (int)F, (int)D);
+    const double gemm = bench_gemm_gflops(1, (int)batch_tokens, (int)F, (int)D, 4);
+    const double blas = bench_gemm_gflops(0, (int)batch_tokens, (int)F, (int)D, 4);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("model            %s, LoRA r=%ld on q,v, %s\n", model, r, bidir ? "bidirectional" : "causal");
@@ -116,8 +99,8 @@ int main(int argc, char **argv) {
            batch_tokens, tokens);
     printf("throughput       %.0f training tokens/s (%.2f s per step)\n", tokens / t_total, t_total / steps);
     printf("achieved         %.1f GFLOP/s\n", flops / t_total / 1e9);
-    printf("sgemm %ldx%dx%d  %.1f GFLOP/s -> training at %.0f%% of it\n", batch_tokens, (int)F, (int)D, gemm,
-           100 * flops / t_total / 1e9 / gemm);
+    printf("gemm %ldx%dx%d  ll_gemm (%s) %.1f GFLOP/s -> training at %.0f%% of it; OpenBLAS sgemm %.1f GFLOP/s\n",
+           batch_tokens, (int)F, (int)D, ll_gemm_backend(), gemm, 100 * flops / t_total / 1e9 / gemm, blas);
     printf("peak RSS         %.0f MB\n", ru.ru_maxrss / 1024.0);
     return 0;
 }
