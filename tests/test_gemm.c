@@ -2,8 +2,10 @@
  * ragged shapes (edges of the 12 x 32 tiles, K across the 256-deep slices),
  * leading dimensions wider than the matrices, alpha and beta, beta = 0 never
  * reading C, thin shapes that go to OpenBLAS, and results that do not depend
- * on the thread count (for the AVX-512 kernel). */
+ * on the thread count (for the AVX-512 kernel), and caller threads running
+ * products at once. */
 #include <omp.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "kernels/kernels.h"
@@ -68,6 +70,45 @@ static void check_thread_independence(int ta, int tb, size_t M, size_t N, size_t
     free(A), free(B), free(C1), free(C2);
 }
 
+/* Two caller threads, each running its own products at once (as two models
+ * in one server would): each must get its own packing buffers. */
+typedef struct {
+    const float *A, *B, *expect;
+    size_t M, N, K;
+    int mismatches;
+} concurrent_job;
+
+static void *concurrent_worker(void *arg) {
+    concurrent_job *j = arg;
+    float *C = malloc(sizeof(float) * j->M * j->N);
+    for (int rep = 0; rep < 200; rep++) {
+        ll_gemm(0, 1, j->M, j->N, j->K, 1.0f, j->A, j->K, j->B, j->K, 0.0f, C, j->N);
+        if (memcmp(C, j->expect, sizeof(float) * j->M * j->N)) j->mismatches++;
+    }
+    free(C);
+    return NULL;
+}
+
+static void check_concurrent_callers(void) {
+    concurrent_job jobs[2] = {{.M = 200, .N = 300, .K = 280}, {.M = 150, .N = 500, .K = 330}};
+    for (int i = 0; i < 2; i++) {
+        concurrent_job *j = &jobs[i];
+        float *A = malloc(sizeof(float) * j->M * j->K), *B = malloc(sizeof(float) * j->N * j->K),
+              *E = malloc(sizeof(float) * j->M * j->N);
+        for (size_t x = 0; x < j->M * j->K; x++) A[x] = frand();
+        for (size_t x = 0; x < j->N * j->K; x++) B[x] = frand();
+        ll_gemm(0, 1, j->M, j->N, j->K, 1.0f, A, j->K, B, j->K, 0.0f, E, j->N);
+        j->A = A, j->B = B, j->expect = E;
+    }
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) REQUIRE(pthread_create(&th[i], NULL, concurrent_worker, &jobs[i]) == 0);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        CHECK_MSG(jobs[i].mismatches == 0, "caller thread %d: %d of 200 products differ", i, jobs[i].mismatches);
+        free((void *)jobs[i].A), free((void *)jobs[i].B), free((void *)jobs[i].expect);
+    }
+}
+
 int main(void) {
     const size_t shapes[][3] = {
         {1, 1, 1},     {12, 32, 1},   {13, 33, 7},    {24, 64, 256}, {25, 65, 257}, {100, 70, 300},
@@ -92,5 +133,6 @@ int main(void) {
             check_thread_independence(ta, tb, 301, 577, 300);
             check_thread_independence(ta, tb, 40, 1000, 129);
         }
+    if (packed) check_concurrent_callers();
     return test_summary("test_gemm");
 }

@@ -17,7 +17,7 @@
  *
  * Threads split C into disjoint row (or column) ranges; every element of C is
  * summed in the same order whatever the split, so results do not depend on the
- * thread count. Packing buffers are allocated once per thread and reused. */
+ * thread count. Packing buffers are allocated once per OS thread and reused. */
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -38,7 +38,7 @@ static void gemm_blas(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
 
 #ifdef LL_HAVE_AVX512_KERNEL
 
-enum { MR = 12, NR = 32, KC = 256, MC = 96, NC = 2048, MAX_THREADS = 256 };
+enum { MR = 12, NR = 32, KC = 256, MC = 96, NC = 2048 };
 
 #define AVX512 __attribute__((target("avx512f")))
 
@@ -47,21 +47,17 @@ typedef struct {
     float *b; /* KC x NC */
 } pack_buffers;
 
-/* One slot per OpenMP thread number, allocated before the threads start and
- * kept: no allocation inside a training step after the first. */
-static pack_buffers g_pack[MAX_THREADS];
+/* Each OS thread's own packing buffers, allocated on its first product and
+ * kept: no allocation inside a training step after the first, and threads of
+ * different callers (each with its own OpenMP team) never share one. */
+static _Thread_local pack_buffers tls_pack;
 
-static int ensure_buffers(int slot) {
-    pack_buffers *p = &g_pack[slot];
-    if (p->a) return 1;
-    float *a = aligned_alloc(64, sizeof(float) * MC * KC), *b = aligned_alloc(64, sizeof(float) * KC * NC);
-    if (!a || !b) {
-        free(a), free(b);
-        return 0;
-    }
-    p->b = b;
-    p->a = a;
-    return 1;
+/* The calling thread's buffers (B's only when want_b), NULL when out of memory. */
+static pack_buffers *thread_buffers(int want_b) {
+    pack_buffers *p = &tls_pack;
+    if (!p->a && !(p->a = aligned_alloc(64, sizeof(float) * MC * KC))) return NULL;
+    if (want_b && !p->b && !(p->b = aligned_alloc(64, sizeof(float) * KC * NC))) return NULL;
+    return p;
 }
 
 /* In-register transpose of a 16 x 16 block: r[i][j] -> r[j][i]. Pairs,
@@ -221,15 +217,15 @@ AVX512 static void gemm_packed(int ta, int tb, size_t M, size_t N, size_t K, flo
 }
 
 /* The product by a team of threads (called by each inside a parallel region):
- * they pack each B block together into thread 0's buffer, then each runs its
- * own rows of C (whole MR units) against it, packing its own A. */
+ * they pack each B block together into Bp (the calling thread's buffer), then
+ * each runs its own rows of C (whole MR units) against it, packing its own A
+ * into Ap. */
 AVX512 static void gemm_team(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
-                             const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+                             const float *B, size_t ldb, float beta, float *C, size_t ldc, float *Bp, float *Ap) {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     const size_t units = (M + MR - 1) / MR;
     const size_t m0 = units * (size_t)t / (size_t)nt * MR, m1e = units * (size_t)(t + 1) / (size_t)nt * MR;
     const size_t m1 = m1e < M ? m1e : M;
-    float *Bp = g_pack[0].b;
     for (size_t jc = 0; jc < N; jc += NC) {
         const size_t nc = N - jc < NC ? N - jc : NC;
         for (size_t pc = 0; pc < K; pc += KC) {
@@ -239,8 +235,7 @@ AVX512 static void gemm_team(int ta, int tb, size_t M, size_t N, size_t K, float
                 pack_b_panel(tb, B, ldb, pc, jc + jr, kc, nc - jr < NR ? nc - jr : NR, Bp + jr * kc);
             /* (the loop's implicit barrier: the block is complete) */
             if (m0 < m1)
-                gemm_rows(ta, m0, m1, jc, nc, pc, kc, alpha, A, lda, Bp, pc == 0 ? beta : 1.0f, C, ldc,
-                          g_pack[t].a);
+                gemm_rows(ta, m0, m1, jc, nc, pc, kc, alpha, A, lda, Bp, pc == 0 ? beta : 1.0f, C, ldc, Ap);
 #pragma omp barrier
         }
     }
@@ -276,27 +271,36 @@ static int gemm_avx512(int ta, int tb, size_t M, size_t N, size_t K, float alpha
                        const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     /* Thin products (LoRA's rank-r factors) fill too little of a 12 x 32 tile. */
     if (M < MR / 2 || N < NR / 2 || !packed_kernel_enabled()) return 0;
+    pack_buffers *mine = thread_buffers(1);
+    if (!mine) return 0;
     const double flops = 2.0 * (double)M * (double)N * (double)K;
     if (omp_in_parallel() || flops < 4e6 || omp_get_max_threads() == 1) {
-        const int slot = omp_get_thread_num();
-        if (slot >= MAX_THREADS || !ensure_buffers(slot)) return 0;
-        gemm_packed(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &g_pack[slot]);
+        gemm_packed(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, mine);
         return 1;
     }
-    const int nt = omp_get_max_threads() < MAX_THREADS ? omp_get_max_threads() : MAX_THREADS;
-    for (int t = 0; t < nt; t++)
-        if (!ensure_buffers(t)) return 0;
     /* Rows when C has at least as many row tiles as column tiles (a step's
-     * products: T tokens by a layer's width), else columns (LoRA's r x in). */
-    if ((M + MR - 1) / MR >= (N + NR - 1) / NR) {
-#pragma omp parallel num_threads(nt)
-        gemm_team(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    } else {
-#pragma omp parallel num_threads(nt)
-        gemm_columns(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, omp_get_thread_num(),
-                     omp_get_num_threads(), &g_pack[omp_get_thread_num()]);
+     * products: T tokens by a layer's width), else columns (LoRA's r x in).
+     * Every thread first gets its buffers; if one cannot, none starts. */
+    const int by_rows = (M + MR - 1) / MR >= (N + NR - 1) / NR;
+    int all_ok = 1;
+#pragma omp parallel
+    {
+        pack_buffers *buf = thread_buffers(!by_rows);
+        if (!buf) {
+#pragma omp atomic write
+            all_ok = 0;
+        }
+#pragma omp barrier
+        int go;
+#pragma omp atomic read
+        go = all_ok;
+        if (go && by_rows)
+            gemm_team(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, mine->b, buf->a);
+        else if (go)
+            gemm_columns(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, omp_get_thread_num(),
+                         omp_get_num_threads(), buf);
     }
-    return 1;
+    return all_ok;
 }
 
 #endif /* LL_HAVE_AVX512_KERNEL */
@@ -312,9 +316,9 @@ void ll_gemm_serial(int ta, int tb, size_t M, size_t N, size_t K, float alpha, c
                     const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     if (M == 0 || N == 0) return;
 #ifdef LL_HAVE_AVX512_KERNEL
-    const int slot = omp_get_thread_num();
-    if (K > 0 && packed_kernel_enabled() && slot < MAX_THREADS && ensure_buffers(slot)) {
-        gemm_packed(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &g_pack[slot]);
+    pack_buffers *buf = K > 0 && packed_kernel_enabled() ? thread_buffers(1) : NULL;
+    if (buf) {
+        gemm_packed(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, buf);
         return;
     }
 #endif
