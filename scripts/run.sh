@@ -4,7 +4,7 @@
 # pooling, causal attention, LoRA r=12 alpha=32 dropout 0.1 on q,v), the best
 # adapter chosen on the dev set, then its dev evaluation and predictions for a
 # few sentences. Set STEPS for a longer run (one epoch of SST-2 at
-# --batch-tokens 1024 is about 880 steps).
+# --batch-tokens 1024 is 838 steps).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh"
