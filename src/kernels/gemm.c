@@ -20,6 +20,7 @@
  * thread count. Packing buffers are allocated once per OS thread and reused. */
 #include <cblas.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,13 +49,32 @@ typedef struct {
 } pack_buffers;
 
 /* Each OS thread's own packing buffers, allocated on its first product and
- * kept: no allocation inside a training step after the first, and threads of
- * different callers (each with its own OpenMP team) never share one. */
-static _Thread_local pack_buffers tls_pack;
+ * kept (no allocation inside a training step after the first), freed when the
+ * thread exits; threads of different callers (each with its own OpenMP team)
+ * never share one. */
+static pthread_key_t pack_key;
+static int pack_key_ok;
+static pthread_once_t pack_key_once = PTHREAD_ONCE_INIT;
+
+static void free_pack_buffers(void *p) {
+    pack_buffers *b = p;
+    free(b->a), free(b->b), free(b);
+}
+
+static void make_pack_key(void) { pack_key_ok = pthread_key_create(&pack_key, free_pack_buffers) == 0; }
 
 /* The calling thread's buffers (B's only when want_b), NULL when out of memory. */
 static pack_buffers *thread_buffers(int want_b) {
-    pack_buffers *p = &tls_pack;
+    pthread_once(&pack_key_once, make_pack_key);
+    if (!pack_key_ok) return NULL;
+    pack_buffers *p = pthread_getspecific(pack_key);
+    if (!p) {
+        if (!(p = calloc(1, sizeof *p))) return NULL;
+        if (pthread_setspecific(pack_key, p)) {
+            free(p);
+            return NULL;
+        }
+    }
     if (!p->a && !(p->a = aligned_alloc(64, sizeof(float) * MC * KC))) return NULL;
     if (want_b && !p->b && !(p->b = aligned_alloc(64, sizeof(float) * KC * NC))) return NULL;
     return p;
