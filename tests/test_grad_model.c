@@ -69,6 +69,13 @@ int main(void) {
             }
         ll_acts acts = {0};
         REQUIRE(ll_stack_forward(m, &b, modes[mi].from, &lp, &acts, hidden, &err) == 0);
+        if (mi == 0) { /* more threads after the forward pass than its workspace was sized for: an error */
+            const int threads = omp_get_max_threads();
+            omp_set_num_threads(threads + 1);
+            CHECK(ll_stack_backward(m, &b, modes[mi].from, &lp, &acts, rr, &err) == LL_ERR_ARG);
+            CHECK_MSG(strstr(err.message, "threads") != NULL, "message: %s", err.message);
+            omp_set_num_threads(threads);
+        }
         REQUIRE(ll_stack_backward(m, &b, modes[mi].from, &lp, &acts, rr, &err) == 0);
         double worst = 0;
         /* Check every module of layer 0 and the last layer, 10 entries

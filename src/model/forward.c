@@ -17,7 +17,11 @@ void ll_workspace_free(ll_workspace *ws) {
 
 int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len, size_t lora_r, ll_error *err) {
     ll_workspace *ws = &m->ws;
-    if (tokens <= ws->cap_tokens && seqs <= ws->cap_seqs && max_len <= ws->cap_len && lora_r <= ws->cap_lora_r)
+    /* the attention scratch has a slice per thread: more threads than it was
+     * sized for (omp_set_num_threads after a pass) need a new one */
+    const int threads = omp_get_max_threads();
+    if (tokens <= ws->cap_tokens && seqs <= ws->cap_seqs && max_len <= ws->cap_len && lora_r <= ws->cap_lora_r &&
+        threads <= ws->cap_threads)
         return LL_OK;
     /* Grow geometrically so a sequence of slightly larger batches does not
      * reallocate every time. */
@@ -57,6 +61,7 @@ int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len
     ws->cap_seqs = seqs;
     ws->cap_len = max_len;
     ws->cap_lora_r = lora_r;
+    ws->cap_threads = threads;
     ll_rope_tables(ws->rope_cos, ws->rope_sin, m->rope_inv_freq, (int)half, max_len);
     return LL_OK;
 }

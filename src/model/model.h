@@ -20,9 +20,10 @@ typedef struct ll_layer {
 typedef struct ll_workspace {
     size_t cap_tokens, cap_seqs, cap_len;
     float *x, *xn, *q, *k, *v, *att, *g, *u; /* activations for one layer */
-    float *scratch;                          /* attention scores, 2 * max_len per thread */
+    float *scratch;                          /* attention (ll_attention_scratch_floats) */
     float *lora_xd, *lora_xa;                /* LoRA input after dropout [T, max in], A x [T, r] */
     size_t cap_lora_r;
+    int cap_threads;                         /* the thread count the scratch was sized for */
     int32_t *pos;
     float *rope_cos, *rope_sin;              /* [cap_len, hd/2] */
     void *block;                             /* the one allocation */

@@ -221,6 +221,9 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
     const size_t T = (size_t)b->seq_start[b->n_seqs];
     if (!a || T > a->cap_tokens || !a->x_in) return ll_fail(err, LL_ERR_ARG, "backward without matching forward");
     ll_workspace *ws = &m->ws;
+    if (omp_get_max_threads() > ws->cap_threads)
+        return ll_fail(err, LL_ERR_ARG, "backward with %d threads after a forward pass sized for %d",
+                       omp_get_max_threads(), ws->cap_threads);
     const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim,
                  F = p->hidden_dim, cap = a->cap_tokens;
     memset(a->dx, 0, T * D * sizeof(float));
