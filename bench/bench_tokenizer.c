@@ -6,15 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "lsllama_tokenizer.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 int main(int argc, char **argv) {
     char def_tok[2048];
@@ -24,12 +18,12 @@ int main(int argc, char **argv) {
     int passes = argc > 3 ? atoi(argv[3]) : 5;
     ll_tokenizer *t;
     ll_error err;
-    double t0 = now();
+    double t0 = bench_now();
     if (ll_tokenizer_load(&t, tok, &err)) {
         fprintf(stderr, "bench_tokenizer: %s\n", err.message);
         return 1;
     }
-    double load_s = now() - t0;
+    double load_s = bench_now() - t0;
     FILE *f = fopen(tsv, "rb");
     if (!f) {
         fprintf(stderr, "bench_tokenizer: cannot open %s\n", tsv);
@@ -66,7 +60,7 @@ int main(int argc, char **argv) {
     printf("lsllama: %s (load %.3f s), %zu sentences, %zu bytes\n", tok, load_s, n, bytes);
     for (int p = 0; p < passes; p++) {
         tokens = 0;
-        double s = now();
+        double s = bench_now();
         for (size_t i = 0; i < n; i++) {
             if (ll_tokenizer_encode(t, lines[i], lens[i], LL_TOK_DEFAULT, &enc, &err)) {
                 fprintf(stderr, "bench_tokenizer: %s\n", err.message);
@@ -74,7 +68,7 @@ int main(int argc, char **argv) {
             }
             tokens += enc.n;
         }
-        double dt = now() - s;
+        double dt = bench_now() - s;
         double tps = tokens / dt;
         if (tps > best) best = tps;
         printf("lsllama pass %d: %zu tokens in %.3f s = %.0f tokens/s (%.1f MB/s)\n", p + 1, tokens, dt, tps,

@@ -128,7 +128,7 @@ int main(void) {
             const size_t qn = aT * ah * ahd, kn = aT * akv * ahd;
             float *qkv = malloc((qn + 2 * kn) * sizeof(float)), *g = calloc(qn + 2 * kn, sizeof(float));
             float *ro = malloc(qn * sizeof(float));
-            float *scratch = malloc(ll_attention_scratch_floats(max_len, ahd) * sizeof(float));
+            float *scratch = malloc(ll_attention_scratch_floats(max_len) * sizeof(float));
             fill(qkv, qn + 2 * kn, 1.5f);
             fill(ro, qn, 1.0f);
             ll_attention_backward(g, g + qn, g + qn + kn, ro, qkv, qkv + qn, qkv + qn + kn, ss, att_cases[c].n_seqs, ah, akv, ahd,

@@ -12,6 +12,23 @@ static int read_row(FILE *f, const char *key, double *v, int n) {
     return 1;
 }
 
+/* The per-class rows (precision, recall, F1, support) and the macro row,
+ * read from the fixture and compared with m; what names the case in messages. */
+static void check_per_class_and_macro(FILE *f, const ll_class_metrics *m, int k, const char *what, int case_no) {
+    double v[16];
+    const char *rows[] = {"precision", "recall", "f1", "support"};
+    for (int r = 0; r < 4; r++) {
+        REQUIRE(read_row(f, rows[r], v, k));
+        for (int c = 0; c < k; c++) {
+            const double got = r == 0 ? m->precision[c] : r == 1 ? m->recall[c] : r == 2 ? m->f1[c] : (double)m->support[c];
+            CHECK_MSG(fabs(got - v[c]) < 1e-12, "%s %d %s[%d]: %.17g vs %.17g", what, case_no, rows[r], c, got, v[c]);
+        }
+    }
+    REQUIRE(read_row(f, "macro", v, 3));
+    CHECK(fabs(m->macro_precision - v[0]) < 1e-12 && fabs(m->macro_recall - v[1]) < 1e-12 &&
+          fabs(m->macro_f1 - v[2]) < 1e-12);
+}
+
 int main(void) {
     FILE *f = fopen(LL_SOURCE_DIR "/tests/fixtures/metrics/cases.txt", "r");
     REQUIRE(f);
@@ -25,17 +42,7 @@ int main(void) {
         ll_metrics_finish(&m);
         REQUIRE(read_row(f, "accuracy", &acc, 1));
         CHECK(fabs(m.accuracy - acc) < 1e-12);
-        const char *rows[] = {"precision", "recall", "f1", "support"};
-        for (int r = 0; r < 4; r++) {
-            REQUIRE(read_row(f, rows[r], v, k));
-            for (int c = 0; c < k; c++) {
-                const double got = r == 0 ? m.precision[c] : r == 1 ? m.recall[c] : r == 2 ? m.f1[c] : (double)m.support[c];
-                CHECK_MSG(fabs(got - v[c]) < 1e-12, "case %d %s[%d]: %.17g vs %.17g", cases, rows[r], c, got, v[c]);
-            }
-        }
-        REQUIRE(read_row(f, "macro", v, 3));
-        CHECK(fabs(m.macro_precision - v[0]) < 1e-12 && fabs(m.macro_recall - v[1]) < 1e-12 &&
-              fabs(m.macro_f1 - v[2]) < 1e-12);
+        check_per_class_and_macro(f, &m, k, "case", cases);
         REQUIRE(read_row(f, "weighted_f1", v, 1));
         CHECK(fabs(m.weighted_f1 - v[0]) < 1e-12);
         if (cases == 1) ll_metrics_write_table(&m, NULL, stdout);
@@ -60,17 +67,7 @@ int main(void) {
         ll_metrics_finish(&m);
         REQUIRE(read_row(f, "accuracy", v, 1));
         CHECK_MSG(fabs(m.accuracy - v[0]) < 1e-12, "ml case %d subset accuracy %.17g vs %.17g", ml_cases, m.accuracy, v[0]);
-        const char *rows[] = {"precision", "recall", "f1", "support"};
-        for (int r = 0; r < 4; r++) {
-            REQUIRE(read_row(f, rows[r], v, k));
-            for (int c = 0; c < k; c++) {
-                const double got = r == 0 ? m.precision[c] : r == 1 ? m.recall[c] : r == 2 ? m.f1[c] : (double)m.support[c];
-                CHECK_MSG(fabs(got - v[c]) < 1e-12, "ml case %d %s[%d]: %.17g vs %.17g", ml_cases, rows[r], c, got, v[c]);
-            }
-        }
-        REQUIRE(read_row(f, "macro", v, 3));
-        CHECK(fabs(m.macro_precision - v[0]) < 1e-12 && fabs(m.macro_recall - v[1]) < 1e-12 &&
-              fabs(m.macro_f1 - v[2]) < 1e-12);
+        check_per_class_and_macro(f, &m, k, "ml case", ml_cases);
         REQUIRE(read_row(f, "micro", v, 3));
         CHECK_MSG(fabs(m.micro_precision - v[0]) < 1e-12 && fabs(m.micro_recall - v[1]) < 1e-12 &&
                   fabs(m.micro_f1 - v[2]) < 1e-12, "ml case %d micro %.17g %.17g %.17g", ml_cases, m.micro_precision,

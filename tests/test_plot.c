@@ -16,15 +16,6 @@
 
 static char tmp[] = "/tmp/lsllama_plot_XXXXXX";
 
-static void write_file(const char *name, const char *text) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", tmp, name);
-    FILE *f = fopen(path, "wb");
-    REQUIRE(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 /* Run `lsllama plot ARGS` in tmp; returns the exit status (-1 on a signal)
  * and the stderr text in *err (malloc'd). */
 static int run_plot(const char *args, char **err) {
@@ -206,10 +197,10 @@ static void write_logs(void) {
         }
         if (s == 3) strcat(text, "\n");
     }
-    write_file("runA/log.jsonl", text);
+    test_write_file(tmp, "runA/log.jsonl", text);
     /* runB: four steps, then a run resumed from its checkpoint at step 2
      * repeats steps 3-4 and goes on to 6, its clock restarting at 0 */
-    write_file("runB/log.jsonl",
+    test_write_file(tmp, "runB/log.jsonl",
                "{\"step\": 1, \"epoch\": 0, \"loss\": 1.0, \"elapsed_s\": 10}\n"
                "{\"step\": 2, \"epoch\": 0, \"loss\": 0.9, \"elapsed_s\": 20}\n"
                "{\"step\": 3, \"epoch\": 0, \"loss\": 0.8, \"elapsed_s\": 30}\n"
@@ -380,8 +371,8 @@ static void test_two_runs(void) {
 /* One point, and a constant series: the middle of the data area. */
 static void test_degenerate(void) {
     char *err, path[600];
-    write_file("one.jsonl", "{\"step\": 7, \"loss\": 0.5}\n");
-    write_file("flat.jsonl", "{\"step\": 1, \"loss\": 2}\n{\"step\": 2, \"loss\": 2}\n{\"step\": 3, \"loss\": 2}\n");
+    test_write_file(tmp, "one.jsonl", "{\"step\": 7, \"loss\": 0.5}\n");
+    test_write_file(tmp, "flat.jsonl", "{\"step\": 1, \"loss\": 2}\n{\"step\": 2, \"loss\": 2}\n{\"step\": 3, \"loss\": 2}\n");
     int st = run_plot("one.jsonl --y loss --out one.svg", &err);
     CHECK_MSG(st == 0, "exit %d: %s", st, err ? err : "");
     free(err);
@@ -447,13 +438,13 @@ static void expect_fail(const char *label, const char *args, const char *n1, con
 }
 
 static void test_bad_input(void) {
-    write_file("keep.svg", "<svg>old</svg>\n");
+    test_write_file(tmp, "keep.svg", "<svg>old</svg>\n");
     /* line 3 is cut short (line 2 is blank) */
-    write_file("bad.jsonl", "{\"step\": 1, \"loss\": 0.5}\n\n{\"step\": 2, \"loss\": 0.4,\n{\"step\": 3}\n");
-    write_file("notobj.jsonl", "{\"step\": 1, \"loss\": 0.5}\n[1, 2]\n");
-    write_file("strloss.jsonl", "{\"step\": 1, \"loss\": 0.5}\n{\"step\": 2, \"loss\": \"low\"}\n");
-    write_file("empty.jsonl", "");
-    write_file("zero.jsonl", "{\"step\": 1, \"loss\": 0.5}\n{\"step\": 2, \"loss\": 0}\n");
+    test_write_file(tmp, "bad.jsonl", "{\"step\": 1, \"loss\": 0.5}\n\n{\"step\": 2, \"loss\": 0.4,\n{\"step\": 3}\n");
+    test_write_file(tmp, "notobj.jsonl", "{\"step\": 1, \"loss\": 0.5}\n[1, 2]\n");
+    test_write_file(tmp, "strloss.jsonl", "{\"step\": 1, \"loss\": 0.5}\n{\"step\": 2, \"loss\": \"low\"}\n");
+    test_write_file(tmp, "empty.jsonl", "");
+    test_write_file(tmp, "zero.jsonl", "{\"step\": 1, \"loss\": 0.5}\n{\"step\": 2, \"loss\": 0}\n");
     expect_fail("malformed line", "runA bad.jsonl --y loss --out keep.svg", "bad.jsonl:3", "JSON");
     expect_fail("not an object", "notobj.jsonl --y loss --out keep.svg", "notobj.jsonl:2", "object");
     expect_fail("non-numeric value", "strloss.jsonl --y loss --out keep.svg", "strloss.jsonl:2", "\"loss\"");

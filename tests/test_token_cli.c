@@ -49,15 +49,6 @@ static char *slurp(const char *name, long *n) {
     return s;
 }
 
-static void write_file(const char *name, const char *text) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", tmp, name);
-    FILE *f = fopen(path, "wb");
-    REQUIRE(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static int exists(const char *name) {
     char path[1024];
     struct stat st;
@@ -408,7 +399,7 @@ static void test_train_eval_predict(void) {
     char input[2048] = "";
     for (int i = 0; i < n_lines; i++)
         snprintf(input + strlen(input), sizeof input - strlen(input), "%s\n%s", lines[i], i == 1 ? "\n \n" : "");
-    write_file("input.txt", input);
+    test_write_file(tmp, "input.txt", input);
     REQUIRE(cli("predict " MODEL " --adapter run/best --input input.txt") == 0);
     int n_pred;
     cJSON **pred = read_jsonl("out.txt", &n_pred);
@@ -520,7 +511,7 @@ static void test_windows(void) {
     const int n_lines = 4;
     char input[2048] = "";
     for (int i = 0; i < n_lines; i++) snprintf(input + strlen(input), sizeof input - strlen(input), "%s\n", lines[i]);
-    write_file("long.txt", input);
+    test_write_file(tmp, "long.txt", input);
     REQUIRE(cli("predict " MODEL " --adapter win/best --input long.txt --max-length 8") == 0);
     err = slurp("err.txt", NULL);
     CHECK_MSG(err && strstr(err, "split into overlapping windows"), "predict input not split: %s", err ? err : "");
@@ -586,7 +577,7 @@ static void test_resume(void) {
 /* ---- 3. head-only --------------------------------------------------------------- */
 
 static void test_head_only(void) {
-    write_file("train.tsv", "sentence\tlabel\na fine film\t1\na dull film\t0\ngood\t1\nbad\t0\nnice work\t1\nawful\t0\n");
+    test_write_file(tmp, "train.tsv", "sentence\tlabel\na fine film\t1\na dull film\t0\ngood\t1\nbad\t0\nnice work\t1\nawful\t0\n");
     REQUIRE(cli("train " MODEL " --train train.tsv --dev train.tsv --out ho_seq --head-only --epochs 3 --lr 1e-2"
                 " --no-progress") == 0);
     REQUIRE(cli("train " MODEL " --task token --train train.conll --dev dev.conll --out ho_tok --head-only --epochs 2"
@@ -610,7 +601,7 @@ static void test_head_only(void) {
     cJSON **v = read_jsonl("out.txt", &n);
     CHECK(n == 1 && num(v[0], "n") == 6 && num(v[0], "accuracy") >= 0);
     free_jsonl(v, n);
-    write_file("seq_input.txt", "a good film\nbad\n");
+    test_write_file(tmp, "seq_input.txt", "a good film\nbad\n");
     CHECK(cli("predict " MODEL " --adapter ho_seq/best --input seq_input.txt") == 0);
     v = read_jsonl("out.txt", &n);
     CHECK(n == 2 && str(v[0], "label") && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(v[0], "probabilities")));
@@ -669,10 +660,10 @@ static void test_bad_input(void) {
         before[i] = slurp(keep[i], &nb[i]);
         CHECK_MSG(before[i] && nb[i] > 0, "%s missing after a good run", keep[i]);
     }
-    write_file("ragged.conll", "-DOCSTART- -X- -X- O\n\nTom NNP I-NP B-PER\nwent VBD I-VP O\n\nto TO O\nParis NNP I-NP B-LOC\n");
-    write_file("dev_unknown.conll", "Tom NNP I-NP B-PER\n\t\nAnna NNP I-NP B-PER\nfrom XX O O\nUlm NNP I-NP B-CITY\n");
-    write_file("empty.jsonl", "{\"tokens\": [\"Tom\"], \"ner_tags\": [\"B-PER\"]}\n\n{\"tokens\": [], \"ner_tags\": []}\n");
-    write_file("bad_utf8.conll", "Tom NNP I-NP B-PER\nwent VBD I-VP O\n\nZ\xc3rich NNP I-NP B-LOC\n");
+    test_write_file(tmp, "ragged.conll", "-DOCSTART- -X- -X- O\n\nTom NNP I-NP B-PER\nwent VBD I-VP O\n\nto TO O\nParis NNP I-NP B-LOC\n");
+    test_write_file(tmp, "dev_unknown.conll", "Tom NNP I-NP B-PER\n\t\nAnna NNP I-NP B-PER\nfrom XX O O\nUlm NNP I-NP B-CITY\n");
+    test_write_file(tmp, "empty.jsonl", "{\"tokens\": [\"Tom\"], \"ner_tags\": [\"B-PER\"]}\n\n{\"tokens\": [], \"ner_tags\": []}\n");
+    test_write_file(tmp, "bad_utf8.conll", "Tom NNP I-NP B-PER\nwent VBD I-VP O\n\nZ\xc3rich NNP I-NP B-LOC\n");
     expect_fail("ragged CoNLL columns", 0, "ragged.conll:6:", "columns", "%s --train ragged.conll --dev dev.conll", T);
     expect_fail("dev tag not in the training tags", 0, "dev_unknown.conll:5:", "B-CITY",
                 "%s --train train.conll --dev dev_unknown.conll", T);
@@ -702,7 +693,7 @@ static void test_bad_input(void) {
  * empty; tok512 has byte fallback, so any other word has tokens). It is kept
  * with its gold tag (eval counts it), gets no token and is predicted O. */
 static void test_empty_word(void) {
-    write_file("empty_word.jsonl",
+    test_write_file(tmp, "empty_word.jsonl",
                "{\"tokens\": [\"Tom\", \"\", \"went\", \"to\", \"Paris\"], \"ner_tags\": [\"B-PER\", \"O\", \"O\", \"O\", \"B-LOC\"]}\n"
                "{\"tokens\": [\"Anna\", \"\", \"\"], \"ner_tags\": [\"B-PER\", \"B-LOC\", \"O\"]}\n");
     CHECK(cli("train " MODEL " --task token --train empty_word.jsonl --dev empty_word.jsonl --out ew --epochs 2"
@@ -752,7 +743,7 @@ static void test_empty_word(void) {
     }
     free_jsonl(v, n);
     /* eval counts such a word as predicted O, not as the map's first tag */
-    write_file("empty_word_no_o.jsonl",
+    test_write_file(tmp, "empty_word_no_o.jsonl",
                "{\"tokens\": [\"Tom\", \"\", \"Paris\"], \"ner_tags\": [\"B-PER\", \"B-PER\", \"B-LOC\"]}\n");
     CHECK(cli("eval " MODEL " --adapter win/best --data empty_word_no_o.jsonl --json") == 0);
     v = read_jsonl("out.txt", &n);

@@ -21,15 +21,6 @@ static char *slurp(const char *path, long *n) {
     return s;
 }
 
-static void write_file(const char *name, const char *text) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", tmp, name);
-    FILE *f = fopen(path, "wb");
-    REQUIRE(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 /* Run lsllama with args (paths relative to tmp via %s), expect failure and
  * every needle in stderr. */
 static void expect_fail(const char *label, const char *args, const char *n1, const char *n2) {
@@ -52,8 +43,8 @@ int main(void) {
     REQUIRE(mkdtemp(tmp));
     const char *M = test_smollm2_path();
     char cmd[8192], args[4096];
-    write_file("train.tsv", "sentence\tlabel\na fine film\t1\na dull film\t0\ngood\t1\nbad\t0\n");
-    write_file("dev.tsv", "sentence\tlabel\nnice\t1\nawful\t0\n");
+    test_write_file(tmp, "train.tsv", "sentence\tlabel\na fine film\t1\na dull film\t0\ngood\t1\nbad\t0\n");
+    test_write_file(tmp, "dev.tsv", "sentence\tlabel\nnice\t1\nawful\t0\n");
     /* a first, good run leaves an adapter and a checkpoint */
     snprintf(cmd, sizeof cmd,
              "cd %s && %s train %s --train train.tsv --dev dev.tsv --out out --max-steps 2 --batch-tokens 64 "
@@ -70,10 +61,10 @@ int main(void) {
         before[i] = slurp(p, &nb[i]);
         REQUIRE(before[i] && nb[i] > 0);
     }
-    write_file("missing_col.tsv", "sentence\tlabel\na fine film\t1\nno label here\n");
-    write_file("empty_text.tsv", "sentence\tlabel\na fine film\t1\n   \t0\n");
-    write_file("bad_utf8.tsv", "sentence\tlabel\na fine film\t1\nbad \xff\xfe bytes\t0\n");
-    write_file("dev_unknown.tsv", "sentence\tlabel\nnice\t1\nmeh\t7\n");
+    test_write_file(tmp, "missing_col.tsv", "sentence\tlabel\na fine film\t1\nno label here\n");
+    test_write_file(tmp, "empty_text.tsv", "sentence\tlabel\na fine film\t1\n   \t0\n");
+    test_write_file(tmp, "bad_utf8.tsv", "sentence\tlabel\na fine film\t1\nbad \xff\xfe bytes\t0\n");
+    test_write_file(tmp, "dev_unknown.tsv", "sentence\tlabel\nnice\t1\nmeh\t7\n");
     const char *T = "train %s --train %s --dev dev.tsv --out out --max-steps 2 --batch-tokens 64 --no-progress %s";
     struct {
         const char *label, *train, *extra, *n1, *n2;

@@ -61,7 +61,6 @@ static inline double max_abs(const float *a, size_t n) {
     return m;
 }
 
-/* The default real model, fetched by scripts/setup.sh into the cache. */
 /* A whole file, NUL-terminated (malloc'd), or NULL when it cannot be opened or read. */
 static inline char *test_read_file(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -79,6 +78,17 @@ static inline char *test_read_file(const char *path) {
     return s;
 }
 
+/* Writes text to dir/name (the test stops if it cannot). */
+static inline void test_write_file(const char *dir, const char *name, const char *text) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The default real model, fetched by scripts/setup.sh into the cache. */
 static inline const char *test_smollm2_path(void) {
     static char buf[4096];
     const char *cache = getenv("LSLLAMA_CACHE");

@@ -14,8 +14,7 @@
  * splits one long sequence over the threads. */
 enum { QUERY_CHUNK = 64 };
 
-size_t ll_attention_scratch_floats(size_t max_len, int head_dim) {
-    (void)head_dim;
+size_t ll_attention_scratch_floats(size_t max_len) {
     return (size_t)omp_get_max_threads() * 2 * QUERY_CHUNK * max_len;
 }
 

@@ -68,7 +68,7 @@ void ll_rope_forward(float *x, const int32_t *pos, const float *cos_t, const flo
  * otherwise all keys of the sequence are visible. scratch: ll_attention_scratch_floats. */
 /* Floats of scratch the attention kernels need for sequences of up to
  * max_len tokens with omp_get_max_threads() threads. */
-size_t ll_attention_scratch_floats(size_t max_len, int head_dim);
+size_t ll_attention_scratch_floats(size_t max_len);
 void ll_attention_forward(float *out, const float *q, const float *k, const float *v, const int32_t *seq_start,
                           int n_seqs, int n_heads, int n_kv_heads, int head_dim, int causal, float *scratch,
                           size_t max_len);

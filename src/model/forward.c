@@ -34,7 +34,7 @@ int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len
                  F = p->hidden_dim, half = p->head_dim / 2;
     const size_t in_max = D > QD ? (D > F ? D : F) : (QD > F ? QD : F);
     const size_t lora_floats = lora_r ? tokens * (in_max + lora_r) : 0;
-    const size_t floats = tokens * (2 * D + 2 * QD + 2 * KVD + 2 * F) + ll_attention_scratch_floats(max_len, p->head_dim) +
+    const size_t floats = tokens * (2 * D + 2 * QD + 2 * KVD + 2 * F) + ll_attention_scratch_floats(max_len) +
                           2 * max_len * half + lora_floats;
     void *block = malloc(floats * sizeof(float) + tokens * sizeof(int32_t));
     if (!block)
@@ -51,7 +51,7 @@ int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len
     ws->v = f, f += tokens * KVD;
     ws->g = f, f += tokens * F;
     ws->u = f, f += tokens * F;
-    ws->scratch = f, f += ll_attention_scratch_floats(max_len, p->head_dim);
+    ws->scratch = f, f += ll_attention_scratch_floats(max_len);
     ws->rope_cos = f, f += max_len * half;
     ws->rope_sin = f, f += max_len * half;
     ws->lora_xd = lora_r ? f : NULL, f += lora_r ? tokens * in_max : 0;
