@@ -11,7 +11,7 @@
 # CONLL_STEPS / CONLL_EVAL (the same for CoNLL-2003), JOBS (runs at once),
 # THREADS (OMP_NUM_THREADS per run). Every run writes OUT/NAME/log.jsonl,
 # OUT/NAME/best, OUT/NAME/wall_s (wall time of the whole run) and
-# OUT/NAME/stdout.txt.
+# OUT/NAME.stdout.txt (beside the run folder: training writes into a new, empty folder).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MODEL="${MODEL:-${LSLLAMA_CACHE:-$HOME/.cache/lsllama}/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
@@ -60,13 +60,13 @@ run_one() {
   case "$name" in conll-*) data=("${CONLL[@]}") ;; esac
   # shellcheck disable=SC2086 # ARGS values are option lists
   OMP_NUM_THREADS="$THREADS" "$LSLLAMA" train "$MODEL" --out "$dir" "${COMMON[@]}" "${data[@]}" ${ARGS[$name]} \
-    >"$dir/stdout.txt" 2>&1 || { echo "$name: failed (see $dir/stdout.txt)"; return 1; }
+    >"$dir.stdout.txt" 2>&1 || { echo "$name: failed (see $dir.stdout.txt)"; return 1; }
   t1=$(date +%s.%N)
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", b - a }' >"$dir/wall_s"
   # CoNLL: the adapter chosen on dev, scored once on test
   case "$name" in conll-*)
     OMP_NUM_THREADS="$THREADS" "$LSLLAMA" eval "$MODEL" --adapter "$dir/best" --data "$DATA/conll2003/test.txt" \
-      --json >"$dir/test.json" 2>>"$dir/stdout.txt" || { echo "$name: test evaluation failed"; return 1; } ;;
+      --json >"$dir/test.json" 2>>"$dir.stdout.txt" || { echo "$name: test evaluation failed"; return 1; } ;;
   esac
   echo "$name: done in $(cat "$dir/wall_s") s"
 }

@@ -21,7 +21,7 @@ echo "== model"
 "$LSLLAMA" inspect "$MODEL" --no-metadata --no-tensors | head -9
 echo
 echo "== training ($STEPS steps; output in $OUT)"
-"$LSLLAMA" train "$MODEL" --train "$DATA/train.tsv" --dev "$DATA/dev.tsv" --out "$OUT" \
+"$LSLLAMA" train "$MODEL" --train "$DATA/train.tsv" --dev "$DATA/dev.tsv" --out "$OUT" --overwrite \
   --pool last --mask causal --lora-r 12 --lora-alpha 32 --lora-dropout 0.1 --lora-targets q,v \
   --lr 5e-4 --warmup-ratio 0.1 --batch-tokens 1024 --max-steps "$STEPS" --eval-every "$STEPS" --seed 42
 echo

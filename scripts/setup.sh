@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# Installs what lsllama needs to build and test, and fetches the default real
-# model into a cache outside the repository. Idempotent: re-running is cheap.
+# Installs what lsllama needs to build and run (Debian packages), and fetches
+# the default real model into a cache outside the repository. With --tests it
+# also installs the Python packages that only the tests use (PyTorch,
+# transformers, PEFT, ... for reference fixtures and interop checks).
+# Idempotent: re-running is cheap.
 #
+#   scripts/setup.sh [--tests]
 #   LSLLAMA_CACHE   cache folder (default: ~/.cache/lsllama)
 set -euo pipefail
+WITH_TESTS=0
+case "${1:-}" in
+  --tests) WITH_TESTS=1 ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [--tests]" >&2; exit 2 ;;
+esac
 
 CACHE="${LSLLAMA_CACHE:-$HOME/.cache/lsllama}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +36,7 @@ fi
 # torch 2.13.0 is the CPU build that lies on this workplace's disk; asking for it
 # by exact version keeps pip from pulling a multi-GB CUDA build.
 PY=${PYTHON:-python3}
-if ! $PY -c "import torch, transformers, gguf, safetensors, numpy, tokenizers, sentencepiece, google.protobuf, peft" 2>/dev/null; then
+if [ "$WITH_TESTS" = 1 ] && ! $PY -c "import torch, transformers, gguf, safetensors, numpy, tokenizers, sentencepiece, google.protobuf, peft" 2>/dev/null; then
   echo "setup: installing Python packages for reference fixtures"
   $PY -m pip install -q torch==2.13.0
   $PY -m pip install -q -r "$ROOT/tools/requirements.txt"

@@ -444,14 +444,14 @@ static void test_bad_input(ll_classifier *trained) {
     ll_classifier *other;
     REQUIRE(ll_classifier_create(&other, M, &cc, 77, &err) == 0);
     for (size_t i = 0; i < other->n_params; i++) other->params[i] += 0.5f;
-    /* the temporary name of the second file is taken by a folder: the write fails mid-save */
-    snprintf(buf, sizeof buf, "%s/adapter_config.json.tmp.%ld", dir, (long)getpid());
-    REQUIRE(mkdir(buf, 0755) == 0);
+    /* the folder holds a file the adapter does not (a user's notes): replacing the folder would delete it, so
+     * the save is refused and nothing changes */
+    snprintf(buf, sizeof buf, "%s/README.md", dir);
+    test_write_file(dir, "README.md", "my notes\n");
     int rc = ll_adapter_save(other, dir, NULL, &err);
-    CHECK_MSG(rc == LL_ERR_IO && strstr(err.message, "adapter_config.json"), "blocked save: rc %d '%s'", rc,
-              err.message);
-    printf("(e) save failing mid-folder: %s\n", err.message);
-    REQUIRE(rmdir(buf) == 0);
+    CHECK_MSG(rc == LL_ERR_IO && strstr(err.message, "README.md"), "blocked save: rc %d '%s'", rc, err.message);
+    printf("(e) save over a folder with a foreign file: %s\n", err.message);
+    REQUIRE(unlink(buf) == 0);
     /* the folder the save targets is below a file */
     snprintf(buf, sizeof buf, "%s/adapter_model.safetensors/sub", dir);
     rc = ll_adapter_save(other, buf, NULL, &err);

@@ -647,8 +647,8 @@ static void expect_fail(const char *label, int want_code, const char *n1, const 
 }
 
 static void test_bad_input(void) {
-    const char *T = "train " MODEL " --task token --out good --epochs 2 --batch-tokens 160 --no-progress";
-    /* a good run leaves adapters, a checkpoint and a log */
+    const char *T = "train " MODEL " --task token --out good --overwrite --epochs 2 --batch-tokens 160 --no-progress";
+    /* a good run leaves adapters, a checkpoint and a log; the failing runs below (--overwrite) leave them whole */
     REQUIRE(cli("%s --train train.conll --dev dev.conll --checkpoint-every 1", T) == 0);
     static const char *keep[] = {"good/best/adapter_model.safetensors", "good/best/adapter_config.json",
                                  "good/best/label_map.json", "good/final/adapter_model.safetensors",

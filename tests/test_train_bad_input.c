@@ -65,7 +65,9 @@ int main(void) {
     test_write_file(tmp, "empty_text.tsv", "sentence\tlabel\na fine film\t1\n   \t0\n");
     test_write_file(tmp, "bad_utf8.tsv", "sentence\tlabel\na fine film\t1\nbad \xff\xfe bytes\t0\n");
     test_write_file(tmp, "dev_unknown.tsv", "sentence\tlabel\nnice\t1\nmeh\t7\n");
-    const char *T = "train %s --train %s --dev dev.tsv --out out --max-steps 2 --batch-tokens 64 --no-progress %s";
+    /* --overwrite: a run that fails on its inputs leaves the earlier run whole */
+    const char *T = "train %s --train %s --dev dev.tsv --out out --overwrite --max-steps 2 --batch-tokens 64 "
+                    "--no-progress %s";
     struct {
         const char *label, *train, *extra, *n1, *n2;
     } cases[] = {
@@ -82,7 +84,7 @@ int main(void) {
         expect_fail(cases[i].label, args, cases[i].n1, cases[i].n2);
     }
     snprintf(args, sizeof args,
-             "train %s --train train.tsv --dev dev_unknown.tsv --out out --max-steps 2 --no-progress", M);
+             "train %s --train train.tsv --dev dev_unknown.tsv --out out --overwrite --max-steps 2 --no-progress", M);
     expect_fail("dev label not in training map", args, "dev_unknown.tsv:3", "7");
     /* an adapter whose shapes do not fit the base: the tiny fixture model */
     snprintf(args, sizeof args, "eval %s --tokenizer %s --adapter out/best --data dev.tsv",

@@ -15,6 +15,7 @@ int main(void) {
     }
     CHECK_MSG(worst < 5e-7, "ll_expf: worst relative error %g at x = %g", worst, worst_x);
     CHECK(ll_expf(0.0f) == 1.0f);
+    CHECK(isnan(ll_expf(NAN)) && isnan(ll_expf(-NAN))); /* NaN stays NaN (UBSan: no NaN-to-int conversion) */
     /* softmax of a masked or far score: tiny, finite, never negative */
     CHECK(ll_expf(-1000.0f) >= 0.0f && ll_expf(-1000.0f) < 1e-37f);
     CHECK(ll_expf(-INFINITY) >= 0.0f && ll_expf(-INFINITY) < 1e-37f);

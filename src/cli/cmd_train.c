@@ -225,9 +225,10 @@ static void train_usage(FILE *f) {
         "        --batch-size N (no limit)\n"
         "        --seed N (42)  --eval-every N (epoch ends only)  --patience N\n"
         "        --metric accuracy|macro_f1 (seq: accuracy) | f1|token_accuracy (token: f1, entity-level micro)\n"
-        "        --checkpoint-every N  --resume  --no-progress\n"
+        "        --checkpoint-every N  --resume (continue DIR's run)  --overwrite (replace DIR's run)  --no-progress\n"
         "        --dump-batches FILE (each step's example indices: to train another tool on the same batches)\n"
-        "Writes DIR/best (best dev metric) and DIR/final as PEFT adapters, DIR/log.jsonl, DIR/checkpoint.\n");
+        "Writes DIR/best (best dev metric) and DIR/final as PEFT adapters, DIR/log.jsonl, DIR/checkpoint.\n"
+        "DIR must be new or empty unless --resume or --overwrite; one process writes it at a time.\n");
 }
 
 int cmd_train(int argc, char **argv) {
@@ -332,6 +333,7 @@ int cmd_train(int argc, char **argv) {
             a.to.stop_after_steps = n;
         } else if (!strcmp(o, "--dump-batches") && v) a.to.batches_out = argv[++i];
         else if (!strcmp(o, "--resume")) a.to.resume = 1;
+        else if (!strcmp(o, "--overwrite")) a.to.overwrite = 1;
         else if (!strcmp(o, "--no-progress")) a.to.progress = 0;
         else if (o[0] == '-' || a.model) {
             fprintf(stderr, "lsllama train: unexpected argument '%s' (see --help)\n", o);
@@ -380,7 +382,19 @@ int cmd_train(int argc, char **argv) {
     ll_labelmap *map = NULL;
     ll_dataset *train = NULL, *dev = NULL;
     ll_classifier *c = NULL;
+    ll_run_dir *run_dir = NULL;
     int rc = 1;
+    if (a.to.resume && a.to.overwrite) {
+        fprintf(stderr, "lsllama train: --resume and --overwrite exclude each other\n");
+        return 2;
+    }
+    /* Lock and check --out before minutes of loading: a finished run is never replaced unasked. */
+    if (ll_run_dir_open(&run_dir, a.out, a.to.resume ? LL_RUN_RESUME : a.to.overwrite ? LL_RUN_OVERWRITE : LL_RUN_NEW,
+                        &err)) {
+        fprintf(stderr, "lsllama train: --out %s\n", err.message);
+        return 1;
+    }
+    a.to.run_dir = run_dir;
     if (ll_model_load(&m, a.model, NULL, &err) || ll_tokenizer_load(&tok, a.tokenizer ? a.tokenizer : a.model, &err)) {
         fprintf(stderr, "lsllama train: %s\n", err.message);
         goto done;
@@ -428,6 +442,7 @@ done:
     ll_labelmap_free(map);
     ll_tokenizer_free(tok);
     ll_model_free(m);
+    ll_run_dir_close(run_dir);
     return rc;
 }
 

@@ -2,12 +2,31 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/error.h"
+
+void ll_fault_after_rename(void) {
+    static atomic_long count;
+    static long kill_at = -1; /* read once; renames come from one thread at a time in practice */
+    if (kill_at < 0) {
+        const char *s = getenv("LSLLAMA_FAULT_KILL_AFTER_RENAME");
+        kill_at = s ? strtol(s, NULL, 10) : 0;
+        if (kill_at < 0) kill_at = 0;
+    }
+    if (kill_at > 0 && atomic_fetch_add(&count, 1) + 1 == kill_at) raise(SIGKILL);
+}
+
+int ll_rename(const char *from, const char *to) {
+    const int rc = rename(from, to);
+    if (rc == 0) ll_fault_after_rename();
+    return rc;
+}
 
 static void atomic_free(ll_atomic_file *f) {
     free(f->path);
@@ -64,6 +83,15 @@ int ll_atomic_close(ll_atomic_file *f, ll_error *err) {
     return LL_OK;
 }
 
+int ll_fsync_folder(const char *dir) {
+    int e = 0;
+    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    if (fsync(fd) != 0 && errno != EINVAL) e = errno; /* some file systems cannot fsync folders */
+    close(fd);
+    return e;
+}
+
 /* fsync the folder holding path so that a rename in it is durable. */
 static int fsync_parent(const char *path) {
     char *dir = strdup(path);
@@ -72,16 +100,12 @@ static int fsync_parent(const char *path) {
     if (!slash) strcpy(dir, ".");
     else if (slash == dir) dir[1] = '\0';
     else *slash = '\0';
-    int e = 0;
-    const int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) e = errno;
-    else {
-        if (fsync(fd) != 0 && errno != EINVAL) e = errno; /* some file systems cannot fsync folders */
-        close(fd);
-    }
+    const int e = ll_fsync_folder(dir);
     free(dir);
     return e;
 }
+
+int ll_fsync_parent(const char *path) { return fsync_parent(path); }
 
 int ll_atomic_commit(ll_atomic_file *f, ll_error *err) {
     if (!f->closed) {
@@ -89,7 +113,7 @@ int ll_atomic_commit(ll_atomic_file *f, ll_error *err) {
         ll_atomic_abort(f);
         return rc;
     }
-    if (rename(f->tmp_path, f->path) != 0) {
+    if (ll_rename(f->tmp_path, f->path) != 0) {
         const int e = errno;
         int rc = ll_fail(err, LL_ERR_IO, "%s: cannot rename %s over it: %s", f->path, f->tmp_path, strerror(e));
         ll_atomic_abort(f);

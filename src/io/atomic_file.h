@@ -34,6 +34,20 @@ void ll_atomic_abort(ll_atomic_file *f);
 /* One-shot helper: replace path with n bytes of data. */
 int ll_atomic_write(const char *path, const void *data, size_t n, ll_error *err);
 
+/* rename(2), then the crash tests' fault-injection point: when the
+ * environment variable LSLLAMA_FAULT_KILL_AFTER_RENAME holds N > 0, the N-th
+ * rename (or folder exchange) of this process is followed by SIGKILL, so a
+ * test can stop a writer between any two steps of a multi-file commit.
+ * Returns rename's result (errno set on failure). */
+int ll_rename(const char *from, const char *to);
+/* The fault-injection point alone, for renames made another way. */
+void ll_fault_after_rename(void);
+
+/* fsync a folder / the folder holding path (0 or an errno value; file
+ * systems that cannot fsync folders count as success). */
+int ll_fsync_folder(const char *dir);
+int ll_fsync_parent(const char *path);
+
 /* mkdir -p: create dir and missing parents (mode 0777 & ~umask). */
 int ll_mkdir_p(const char *dir, ll_error *err);
 

@@ -27,12 +27,31 @@ static inline float ll_dot(const float *a, const float *b, int n) {
     return d;
 }
 
+/* Index of the first NaN or infinity in x[n], or n when all are finite. */
+static inline size_t ll_first_nonfinite(const float *x, size_t n) {
+    const size_t block = 4096;
+    for (size_t b = 0; b < n; b += block) { /* a vectorised test per block, the exact index only on a hit */
+        const size_t e = b + block < n ? b + block : n;
+        int any = 0;
+#pragma omp simd reduction(| : any)
+        for (size_t i = b; i < e; i++) any |= !(x[i] - x[i] == 0.0f); /* inf - inf and NaN - NaN are NaN */
+        if (any)
+            for (size_t i = b; i < e; i++)
+                if (!(x[i] - x[i] == 0.0f)) return i;
+    }
+    return n;
+}
+
 /* e^x in plain arithmetic that vectorises under omp simd (glibc's expf only
  * does with -ffast-math): 2^n e^r, |r| <= ln2/2, e^r by its degree-7 Taylor
  * polynomial; relative error about 2e-7 (a few ulp). x is clamped to
- * [-87, 88], where 2^n stays a normal float: e^-87 ~ 1.6e-38 stands for 0. */
+ * [-87, 88], where 2^n stays a normal float: e^-87 ~ 1.6e-38 stands for 0
+ * (and for e^-inf), e^88 ~ 1.7e38 for e^+inf. NaN gives NaN, so non-finite
+ * inputs stay visible downstream (and the integer conversion below never sees
+ * a NaN, which would be undefined behaviour). */
 static inline float ll_expf(float x) {
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    const float in = x;
+    x = x != x ? 0.0f : x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
     const float n = __builtin_rintf(x * 1.44269504088896341f);
     const float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f; /* ln 2 in two parts */
     float p = 1.0f / 5040.0f;
@@ -47,7 +66,7 @@ static inline float ll_expf(float x) {
         int32_t i;
         float f;
     } two_n = {.i = ((int32_t)n + 127) << 23};
-    return p * two_n.f;
+    return in != in ? in : p * two_n.f;
 }
 
 /* y[T,out] = x[T,in] W[out,in]^T (+ b[out]) ; accumulate: y += instead of = */

@@ -74,6 +74,11 @@ static int load_tensor(const ll_checkpoint *c, const char *name, int64_t rows, i
         return ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' rows not a multiple of the head dimension", t->file, name);
     if (!dst) return LL_OK; /* check only */
     ll_dequantize(t->dtype, t->data, dst, (size_t)t->n_elems);
+    /* Corrupt weights would turn every result into NaN with exit 0: checked once, here, at about 1 ns a value. */
+    const size_t bad = ll_first_nonfinite(dst, (size_t)t->n_elems);
+    if (bad < (size_t)t->n_elems)
+        return ll_fail(err, LL_ERR_FORMAT, "%s: tensor '%s' holds a non-finite value (%g) at element %zu (row %zu): "
+                       "the checkpoint is corrupt", t->file, t->stored_name, dst[bad], bad, bad / cc);
     if (t->rope_interleaved && !unpermute_rows(dst, r, cc, head_dim))
         return ll_fail(err, LL_ERR_NOMEM, "out of memory");
     return LL_OK;

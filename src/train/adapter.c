@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "io/atomic_dir.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
 #include "io/safetensors.h"
@@ -119,9 +120,22 @@ static void add_lsllama_settings(cJSON *j, const ll_classifier_config *cc) {
     cJSON_AddBoolToObject(s, "head_bias", cc->head_bias);
 }
 
-/* ---- writing a folder: every file to a temporary name, then all renamed ---- */
+/* A tensor read into dst must be finite: NaN weights would make every
+ * prediction NaN with exit 0. */
+static int check_finite(const float *dst, const st_tensor *t, const char *path, ll_error *err) {
+    const size_t bad = ll_first_nonfinite(dst, (size_t)t->n_elems);
+    if (bad < (size_t)t->n_elems)
+        return ll_fail(err, LL_ERR_FORMAT, "%s: tensor '%s' holds a non-finite value (%g) at element %zu: the adapter "
+                       "is corrupt", path, t->name, dst[bad], bad);
+    return LL_OK;
+}
+
+/* ---- writing a folder: every file into a new folder beside the target, which
+ * is then swapped in whole (io/atomic_dir.h): a kill leaves the old version or
+ * the new one, never a mix of the two ---- */
 
 typedef struct folder_writer {
+    ll_atomic_dir dir;
     ll_atomic_file files[4];
     int n;
 } folder_writer;
@@ -129,10 +143,16 @@ typedef struct folder_writer {
 static void fw_abort(folder_writer *w) {
     for (int i = 0; i < w->n; i++) ll_atomic_abort(&w->files[i]);
     w->n = 0;
+    ll_atomic_dir_abort(&w->dir);
 }
 
-static ll_atomic_file *fw_open(folder_writer *w, const char *dir, const char *name, ll_error *err) {
-    char *path = path_join(dir, name);
+static int fw_begin(folder_writer *w, const char *dir, ll_error *err) {
+    memset(w, 0, sizeof *w);
+    return ll_atomic_dir_open(&w->dir, dir, err);
+}
+
+static ll_atomic_file *fw_open(folder_writer *w, const char *name, ll_error *err) {
+    char *path = ll_atomic_dir_file(&w->dir, name);
     if (!path) {
         ll_fail(err, LL_ERR_NOMEM, "out of memory");
         return NULL;
@@ -172,8 +192,8 @@ static int json_write(FILE *fp, const cJSON *j, int depth) {
     return ok && fputc(cJSON_IsObject(j) ? '}' : ']', fp) != EOF;
 }
 
-static int fw_json(folder_writer *w, const char *dir, const char *name, const cJSON *j, ll_error *err) {
-    ll_atomic_file *f = fw_open(w, dir, name, err);
+static int fw_json(folder_writer *w, const char *name, const cJSON *j, ll_error *err) {
+    ll_atomic_file *f = fw_open(w, name, err);
     if (!f) return err ? err->code : LL_ERR_IO;
     int rc = LL_OK;
     if (!json_write(f->fp, j, 0) || fputc('\n', f->fp) == EOF)
@@ -187,9 +207,8 @@ static int fw_json(folder_writer *w, const char *dir, const char *name, const cJ
     return rc;
 }
 
-static int fw_safetensors(folder_writer *w, const char *dir, const char *name, const st_write_tensor *t, size_t n,
-                          ll_error *err) {
-    ll_atomic_file *f = fw_open(w, dir, name, err);
+static int fw_safetensors(folder_writer *w, const char *name, const st_write_tensor *t, size_t n, ll_error *err) {
+    ll_atomic_file *f = fw_open(w, name, err);
     if (!f) return err ? err->code : LL_ERR_IO;
     int rc = st_write_stream(f->fp, f->path, t, n, NULL, 0, err);
     if (!rc) rc = ll_atomic_close(f, err);
@@ -200,7 +219,8 @@ static int fw_safetensors(folder_writer *w, const char *dir, const char *name, c
     return rc;
 }
 
-/* All files complete: rename each over its target. */
+/* All files complete: each renamed to its name inside the new folder, then
+ * the folder swapped in. */
 static int fw_commit(folder_writer *w, ll_error *err) {
     int rc = LL_OK;
     for (int i = 0; i < w->n; i++) {
@@ -208,6 +228,8 @@ static int fw_commit(folder_writer *w, ll_error *err) {
         else rc = ll_atomic_commit(&w->files[i], err);
     }
     w->n = 0;
+    if (!rc) return ll_atomic_dir_commit(&w->dir, err);
+    ll_atomic_dir_abort(&w->dir);
     return rc;
 }
 
@@ -282,6 +304,10 @@ int ll_adapter_save(const ll_classifier *c, const char *dir, const ll_adapter_me
     if ((cc->lora_r < 1) != !cc->lora_targets)
         return ll_fail(err, LL_ERR_ARG, "%s: LoRA rank %d with %s target modules", dir, cc->lora_r,
                        cc->lora_targets ? "some" : "no");
+    const size_t bad = ll_first_nonfinite(c->params, c->n_params);
+    if (bad < c->n_params)
+        return ll_fail(err, LL_ERR_ARG, "%s: not saved: trainable parameter %zu is not finite (%g)", dir, bad,
+                       c->params[bad]);
     char **names = NULL;
     if ((rc = label_names(meta ? meta->id2label : NULL, cc->n_labels, &names, dir, err))) return rc;
     /* tensors under PEFT's names */
@@ -316,10 +342,10 @@ int ll_adapter_save(const ll_classifier *c, const char *dir, const ll_adapter_me
         rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if ((rc = ll_mkdir_p(dir, err))) goto done;
-    if ((rc = fw_safetensors(&w, dir, LL_ADAPTER_WEIGHTS_FILE, ts, n, err))) goto done;
-    if ((rc = fw_json(&w, dir, LL_ADAPTER_CONFIG_FILE, cfg_j, err))) goto done;
-    if ((rc = fw_json(&w, dir, LL_ADAPTER_LABELS_FILE, labels_j, err))) goto done;
+    if ((rc = fw_begin(&w, dir, err))) goto done;
+    if ((rc = fw_safetensors(&w, LL_ADAPTER_WEIGHTS_FILE, ts, n, err))) goto done;
+    if ((rc = fw_json(&w, LL_ADAPTER_CONFIG_FILE, cfg_j, err))) goto done;
+    if ((rc = fw_json(&w, LL_ADAPTER_LABELS_FILE, labels_j, err))) goto done;
     rc = fw_commit(&w, err);
 done:
     fw_abort(&w);
@@ -690,9 +716,13 @@ int ll_adapter_load(const char *dir, ll_model *base, const ll_classifier_config 
                             *b = slots[((size_t)l * LL_LORA_N_TARGETS + t) * 2 + 1];
             ll_dequantize(a->dtype, a->data, md->A, (size_t)a->n_elems);
             ll_dequantize(b->dtype, b->data, md->B, (size_t)b->n_elems);
+            if ((rc = check_finite(md->A, a, w_path, err)) || (rc = check_finite(md->B, b, w_path, err))) goto done;
         }
     ll_dequantize(score_w->dtype, score_w->data, c->head_w, (size_t)score_w->n_elems);
     if (score_b) ll_dequantize(score_b->dtype, score_b->data, c->head_b, (size_t)score_b->n_elems);
+    if ((rc = check_finite(c->head_w, score_w, w_path, err)) ||
+        (score_b && (rc = check_finite(c->head_b, score_b, w_path, err))))
+        goto done;
     if (info) {
         snprintf(info->task_type, sizeof info->task_type, "%s", s.task);
         info->base_model_name_or_path = s.base_name, s.base_name = NULL;
@@ -878,9 +908,9 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
         rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if ((rc = ll_mkdir_p(out_dir, err))) goto done;
-    if ((rc = fw_safetensors(&w, out_dir, "model.safetensors", ts, n, err))) goto done;
-    if ((rc = fw_json(&w, out_dir, "config.json", cj, err))) goto done;
+    if ((rc = fw_begin(&w, out_dir, err))) goto done;
+    if ((rc = fw_safetensors(&w, "model.safetensors", ts, n, err))) goto done;
+    if ((rc = fw_json(&w, "config.json", cj, err))) goto done;
     rc = fw_commit(&w, err);
 done:
     fw_abort(&w);
@@ -917,6 +947,13 @@ int ll_classifier_load_head(ll_classifier *c, const char *path, ll_error *err) {
     } else {
         ll_dequantize(w->dtype, w->data, c->head_w, (size_t)w->n_elems);
         if (b) ll_dequantize(b->dtype, b->data, c->head_b, (size_t)b->n_elems);
+        size_t bad = ll_first_nonfinite(c->head_w, (size_t)w->n_elems);
+        if (bad < (size_t)w->n_elems)
+            rc = ll_fail(err, LL_ERR_FORMAT, "%s: tensor 'score.weight' holds a non-finite value at element %zu: the "
+                         "file is corrupt", w->file, bad);
+        else if (b && (bad = ll_first_nonfinite(c->head_b, (size_t)b->n_elems)) < (size_t)b->n_elems)
+            rc = ll_fail(err, LL_ERR_FORMAT, "%s: tensor 'score.bias' holds a non-finite value at element %zu: the "
+                         "file is corrupt", b->file, bad);
     }
     ll_checkpoint_close(ck);
     return rc;

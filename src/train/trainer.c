@@ -6,15 +6,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/error.h"
+#include "io/atomic_dir.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
 #include "io/safetensors.h"
 #include "io/safetensors_write.h"
 #include "train/adapter.h"
 #include "train/optim.h"
+#include "train/run_dir.h"
 
 void ll_train_options_default(ll_train_options *o) {
     memset(o, 0, sizeof *o);
@@ -185,19 +189,42 @@ static int path_join(char *buf, size_t cap, const char *dir, const char *name, l
     return LL_OK;
 }
 
-static int save_checkpoint(const ll_classifier *c, const ll_adamw *opt, const train_state *st, const char *dir,
-                           ll_error *err) {
-    char path[4096];
-    int rc = ll_mkdir_p(dir, err);
+/* The checkpoint is one folder committed as a unit (io/atomic_dir.h):
+ * state.safetensors (params, adam_m, adam_v and the step they belong to) and
+ * state.json (counters, and the byte length of the log and batch files at that
+ * step, to which a resume cuts them back). */
+#define CHECKPOINT_FORMAT 2
+
+typedef struct run_files {
+    FILE *log, *batches;
+    const char *log_path, *batches_path;
+} run_files;
+
+/* Flush a run file and check every write to it so far. */
+static int flush_checked(FILE *fp, const char *path, int sync, ll_error *err) {
+    if (!fp) return LL_OK;
+    if (ferror(fp) || fflush(fp) != 0 || (sync && fsync(fileno(fp)) != 0))
+        return ll_fail(err, LL_ERR_IO, "%s: cannot write: %s", path, strerror(errno ? errno : EIO));
+    return LL_OK;
+}
+
+static int save_checkpoint(const ll_classifier *c, const ll_adamw *opt, const train_state *st, const run_files *rf,
+                           const char *dir, ll_error *err) {
+    /* the log and batch lines up to this step are on disk before the state that counts them */
+    int rc = flush_checked(rf->log, rf->log_path, 1, err);
+    if (!rc) rc = flush_checked(rf->batches, rf->batches_path, 1, err);
     if (rc) return rc;
-    st_write_tensor t[3] = {
+    const long log_bytes = rf->log ? ftell(rf->log) : 0, batches_bytes = rf->batches ? ftell(rf->batches) : 0;
+    if (log_bytes < 0 || batches_bytes < 0) return ll_fail(err, LL_ERR_IO, "%s: cannot tell its length", rf->log_path);
+    const int64_t step = st->step;
+    st_write_tensor t[4] = {
         {"params", LL_DTYPE_F32, 1, {(int64_t)c->n_params}, c->params},
         {"adam_m", LL_DTYPE_F32, 1, {(int64_t)c->n_params}, opt->m},
         {"adam_v", LL_DTYPE_F32, 1, {(int64_t)c->n_params}, opt->v},
+        {"step", LL_DTYPE_I64, 1, {1}, &step},
     };
-    if ((rc = path_join(path, sizeof path, dir, "state.safetensors", err))) return rc;
-    if ((rc = st_write_file(path, t, 3, NULL, 0, err))) return rc;
     cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "format", CHECKPOINT_FORMAT);
     cJSON_AddNumberToObject(j, "step", (double)st->step);
     cJSON_AddNumberToObject(j, "epoch", (double)st->epoch);
     cJSON_AddNumberToObject(j, "batch_in_epoch", (double)st->batch_in_epoch);
@@ -210,42 +237,70 @@ static int save_checkpoint(const ll_classifier *c, const ll_adamw *opt, const tr
     snprintf(hash, sizeof hash, "%016llx", (unsigned long long)st->plan_hash);
     cJSON_AddStringToObject(j, "data_order_hash", hash);
     cJSON_AddNumberToObject(j, "n_params", (double)c->n_params);
+    cJSON_AddNumberToObject(j, "log_bytes", (double)log_bytes);
+    cJSON_AddNumberToObject(j, "batches_bytes", (double)batches_bytes);
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     if (!text) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
-    if (!(rc = path_join(path, sizeof path, dir, "state.json", err))) rc = ll_atomic_write(path, text, strlen(text), err);
+    ll_atomic_dir d;
+    char *path = NULL;
+    if (!(rc = ll_atomic_dir_open(&d, dir, err))) {
+        if (!(path = ll_atomic_dir_file(&d, "state.safetensors"))) rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+        if (!rc) rc = st_write_file(path, t, 4, NULL, 0, err);
+        free(path);
+        if (!rc && !(path = ll_atomic_dir_file(&d, "state.json"))) rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+        if (!rc) rc = ll_atomic_write(path, text, strlen(text), err);
+        free(path);
+        if (!rc) rc = ll_atomic_dir_commit(&d, err);
+        else ll_atomic_dir_abort(&d);
+    }
     free(text);
     return rc;
 }
 
-static int load_checkpoint(ll_classifier *c, ll_adamw *opt, train_state *st, const char *dir, ll_error *err) {
+enum { K_STEP, K_EPOCH, K_BATCH, K_ADAM_T, K_BEST, K_BEST_STEP, K_SINCE_BEST, K_TOKENS, K_NPARAMS, K_LOG, K_BATCHES,
+       K_FORMAT, N_KEYS };
+
+static int load_checkpoint(ll_classifier *c, ll_adamw *opt, train_state *st, int64_t *log_bytes,
+                           int64_t *batches_bytes, const char *dir, ll_error *err) {
     char path[4096], *text = NULL;
     int rc = path_join(path, sizeof path, dir, "state.json", err);
     if (!rc) rc = ll_read_text_file(path, &text, NULL, err);
     if (rc) return rc;
     cJSON *j = cJSON_Parse(text);
     free(text);
-    const char *keys[] = {"step", "epoch", "batch_in_epoch", "adam_t", "best_metric", "best_step", "evals_since_best",
-                          "tokens_seen", "n_params"};
-    double v[9];
-    for (int i = 0; i < 9; i++) {
+    if (!j) return ll_fail(err, LL_ERR_FORMAT, "%s: not valid JSON: the checkpoint is damaged", path);
+    const char *keys[N_KEYS] = {"step", "epoch", "batch_in_epoch", "adam_t", "best_metric", "best_step",
+                                "evals_since_best", "tokens_seen", "n_params", "log_bytes", "batches_bytes", "format"};
+    double v[N_KEYS];
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "format");
+    if (!cJSON_IsNumber(fmt) || fmt->valuedouble != CHECKPOINT_FORMAT) {
+        cJSON_Delete(j);
+        return ll_fail(err, LL_ERR_FORMAT, "%s: checkpoint written by an older lsllama, whose two files could be "
+                       "left from different steps by a kill: it cannot be verified; start again with --overwrite",
+                       path);
+    }
+    for (int i = 0; i < N_KEYS; i++) {
         const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, keys[i]);
-        if (!cJSON_IsNumber(x)) {
+        if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble) ||
+            (i != K_BEST && (x->valuedouble < (i == K_BEST_STEP ? -1 : 0) || x->valuedouble > 9e15))) {
             cJSON_Delete(j);
-            return ll_fail(err, LL_ERR_FORMAT, "%s: missing or non-numeric '%s'", path, keys[i]);
+            return ll_fail(err, LL_ERR_FORMAT, "%s: '%s' is missing or out of range", path, keys[i]);
         }
         v[i] = x->valuedouble;
     }
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "data_order_hash");
     st->plan_hash = cJSON_IsString(h) ? strtoull(h->valuestring, NULL, 16) : 0;
     cJSON_Delete(j);
-    if ((size_t)v[8] != c->n_params)
+    if ((size_t)v[K_NPARAMS] != c->n_params)
         return ll_fail(err, LL_ERR_SHAPE, "%s: checkpoint holds %.0f parameters, the classifier %zu (other options?)",
-                       path, v[8], c->n_params);
-    st->step = (int64_t)v[0], st->epoch = (int64_t)v[1], st->batch_in_epoch = (int64_t)v[2];
-    opt->t = (int64_t)v[3];
-    st->best_metric = v[4], st->best_step = (int64_t)v[5], st->evals_since_best = (int64_t)v[6];
-    st->tokens_seen = (int64_t)v[7];
+                       path, v[K_NPARAMS], c->n_params);
+    st->step = (int64_t)v[K_STEP], st->epoch = (int64_t)v[K_EPOCH], st->batch_in_epoch = (int64_t)v[K_BATCH];
+    opt->t = (int64_t)v[K_ADAM_T];
+    st->best_metric = v[K_BEST], st->best_step = (int64_t)v[K_BEST_STEP];
+    st->evals_since_best = (int64_t)v[K_SINCE_BEST];
+    st->tokens_seen = (int64_t)v[K_TOKENS];
+    *log_bytes = (int64_t)v[K_LOG], *batches_bytes = (int64_t)v[K_BATCHES];
     st_file *f;
     if ((rc = path_join(path, sizeof path, dir, "state.safetensors", err)) || (rc = st_open(&f, path, err))) return rc;
     const char *names[3] = {"params", "adam_m", "adam_v"};
@@ -257,8 +312,41 @@ static int load_checkpoint(ll_classifier *c, ll_adamw *opt, train_state *st, con
         else
             memcpy(dst[i], t->data, c->n_params * sizeof(float));
     }
+    const st_tensor *ts = rc ? NULL : st_find(f, "step");
+    int64_t tensor_step = -1;
+    if (ts && ts->dtype == LL_DTYPE_I64 && ts->n_elems == 1) memcpy(&tensor_step, ts->data, sizeof tensor_step);
+    if (!rc && tensor_step != st->step)
+        rc = ll_fail(err, LL_ERR_FORMAT, "%s: holds the state of step %lld, state.json step %lld: the checkpoint is "
+                     "inconsistent; not resuming", path, (long long)tensor_step, (long long)st->step);
+    for (size_t i = 0; !rc && i < c->n_params; i++)
+        if (!isfinite(c->params[i]) || !isfinite(opt->m[i]) || !isfinite(opt->v[i]))
+            rc = ll_fail(err, LL_ERR_FORMAT, "%s: parameter %zu or its AdamW moments are not finite: the checkpoint "
+                         "is damaged", path, i);
     st_close(f);
     return rc;
+}
+
+/* Open a run file for appending after cutting it back to the length the
+ * checkpoint counted (a kill may have left lines of later steps). */
+static FILE *open_resumed(const char *path, int64_t bytes, ll_error *err) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        ll_fail(err, LL_ERR_IO, "%s: cannot resume it: %s", path, strerror(errno));
+        return NULL;
+    }
+    if ((int64_t)sb.st_size < bytes) {
+        ll_fail(err, LL_ERR_FORMAT, "%s: holds %lld bytes, the checkpoint counted %lld: it was changed since; not "
+                "resuming", path, (long long)sb.st_size, (long long)bytes);
+        return NULL;
+    }
+    if (truncate(path, (off_t)bytes) != 0) {
+        ll_fail(err, LL_ERR_IO, "%s: cannot cut it back to the checkpoint's %lld bytes: %s", path, (long long)bytes,
+                strerror(errno));
+        return NULL;
+    }
+    FILE *fp = fopen(path, "a");
+    if (!fp) ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    return fp;
 }
 
 /* ---- the loop ---------------------------------------------------------------- */
@@ -289,13 +377,26 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     if (!!train->token_task != !!c->cfg.token_task || (dev && !!dev->token_task != !!c->cfg.token_task))
         return ll_fail(err, LL_ERR_ARG, "%s: the data and the classifier disagree on the task (sequence or token)",
                        train->path);
-    int rc = ll_mkdir_p(o->out_dir, err);
-    if (rc) return rc;
+    if (o->resume && o->overwrite) return ll_fail(err, LL_ERR_ARG, "--resume and --overwrite exclude each other");
+    /* the folder's one writer from here on (the caller may have opened it already) */
+    ll_run_dir *own_rd = NULL;
+    int rc = LL_OK;
+    if (!o->run_dir &&
+        (rc = ll_run_dir_open(&own_rd, o->out_dir, o->resume ? LL_RUN_RESUME : o->overwrite ? LL_RUN_OVERWRITE : LL_RUN_NEW,
+                              err)))
+        return rc;
     char path[4096], ckpt_dir[4096];
-    if ((rc = path_join(ckpt_dir, sizeof ckpt_dir, o->out_dir, "checkpoint", err))) return rc;
     ll_adamw opt;
-    if (!ll_adamw_init(&opt, c->n_params, o->beta1, o->beta2, o->adam_eps, o->weight_decay))
+    if ((rc = path_join(ckpt_dir, sizeof ckpt_dir, o->out_dir, "checkpoint", err)) ||
+        (rc = path_join(path, sizeof path, o->out_dir, "log.jsonl", err))) {
+        ll_run_dir_close(own_rd);
+        return rc;
+    }
+    if (!ll_adamw_init(&opt, c->n_params, o->beta1, o->beta2, o->adam_eps, o->weight_decay)) {
+        ll_run_dir_close(own_rd);
         return ll_fail(err, LL_ERR_NOMEM, "out of memory for optimiser state");
+    }
+    int64_t log_bytes = 0, batches_bytes = 0;
     train_state st = {.best_metric = -1, .best_step = -1};
     ll_batch_plan plan = {0};
     ll_batch_buf buf = {0};
@@ -304,6 +405,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     ll_labelmap *tag_map = NULL; /* token tasks: to collect per-word predictions */
     if (!(c->cfg.multi_label ? ll_metrics_init_multi(&met, c->cfg.n_labels) : ll_metrics_init(&met, c->cfg.n_labels))) {
         ll_adamw_free(&opt);
+        ll_run_dir_close(own_rd);
         return ll_fail(err, LL_ERR_NOMEM, "out of memory");
     }
     /* Steps per epoch come from the first epoch's plan; every epoch has the
@@ -323,7 +425,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     if (o->max_steps > 0) total = o->max_steps; /* overrides epochs, as transformers' max_steps */
     const int64_t warmup = (int64_t)ceil(o->warmup_ratio * (double)total);
     if (o->resume) {
-        if ((rc = load_checkpoint(c, &opt, &st, ckpt_dir, err))) goto done;
+        if ((rc = load_checkpoint(c, &opt, &st, &log_bytes, &batches_bytes, ckpt_dir, err))) goto done;
         if (st.epoch != 0) {
             ll_batch_plan_free(&plan);
             bo.epoch = (uint64_t)st.epoch;
@@ -344,15 +446,24 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     const size_t cap_seqs = o->batch_seqs ? o->batch_seqs : cap_tokens;
     if ((rc = ll_batch_buf_reserve(&buf, cap_tokens, cap_seqs, c->cfg.n_labels, err))) goto done;
     if ((rc = ll_classifier_reserve(c, cap_tokens, cap_seqs, err))) goto done;
-    if ((rc = path_join(path, sizeof path, o->out_dir, "log.jsonl", err))) goto done;
-    if (!(log = fopen(path, o->resume ? "a" : "w"))) {
-        rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        goto done;
+    if ((rc = ll_run_dir_begin(o->run_dir ? o->run_dir : own_rd, err))) goto done;
+    if (o->resume) {
+        if (!(log = open_resumed(path, log_bytes, err)) ||
+            (o->batches_out && !(batches = open_resumed(o->batches_out, batches_bytes, err)))) {
+            rc = err ? err->code : LL_ERR_IO;
+            goto done;
+        }
+    } else {
+        if (!(log = fopen(path, "w"))) {
+            rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+            goto done;
+        }
+        if (o->batches_out && !(batches = fopen(o->batches_out, "w"))) {
+            rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", o->batches_out, strerror(errno));
+            goto done;
+        }
     }
-    if (o->batches_out && !(batches = fopen(o->batches_out, o->resume ? "a" : "w"))) {
-        rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", o->batches_out, strerror(errno));
-        goto done;
-    }
+    const run_files rf = {log, batches, path, o->batches_out};
     const double t_start = now_s();
     int64_t tokens_run = 0, steps_run = 0;
     double eval_s = 0; /* evaluation time, left out of the training throughput */
@@ -376,11 +487,22 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
                                                buf.targets, seed,
                                                1.0f / (float)o->grad_accum, &loss, err)))
                 goto done;
+            if (!isfinite(loss)) {
+                rc = ll_fail(err, LL_ERR_ARG, "step %lld: the training loss is not finite (%s): stopping; the weights, "
+                             "the adapter or the learning rate give numbers out of range; nothing from this step is "
+                             "saved", (long long)st.step + 1, isnan(loss) ? "nan" : "infinite");
+                goto done;
+            }
             loss_sum += loss;
             tokens_run += (int64_t)buf.n_tokens;
             st.tokens_seen += (int64_t)buf.n_tokens;
         }
         const float gnorm = ll_clip_grad_norm(c->grads, c->n_params, o->max_grad_norm);
+        if (!isfinite(gnorm)) {
+            rc = ll_fail(err, LL_ERR_ARG, "step %lld: the gradient norm is not finite (%s): stopping; nothing from "
+                         "this step is saved", (long long)st.step + 1, isnan(gnorm) ? "nan" : "infinite");
+            goto done;
+        }
         const float lr = ll_lr_linear(st.step, warmup, total, o->lr);
         ll_adamw_step(&opt, c->params, c->grads, lr);
         st.step++, steps_run++;
@@ -405,6 +527,11 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
                 if ((rc = ll_evaluate_tokens(c, dev, tag_map, o->batch_tokens, &rep, &dev_loss, NULL, NULL, err)))
                     goto done;
                 v = ner_metric_value(&rep, o->metric);
+                if (!isfinite(dev_loss)) {
+                    ll_ner_report_free(&rep);
+                    rc = ll_fail(err, LL_ERR_ARG, "step %lld: the dev loss is not finite: stopping", (long long)st.step);
+                    goto done;
+                }
                 better = v > st.best_metric;
                 fprintf(log, "{\"step\": %lld, \"eval\": \"dev\", \"loss\": %.6f, \"f1\": %.6f, \"precision\": %.6f, "
                              "\"recall\": %.6f, \"macro_f1\": %.6f, \"token_accuracy\": %.6f, \"best\": %s}\n",
@@ -418,6 +545,10 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
             } else {
                 if ((rc = ll_evaluate(c, dev, o->batch_tokens, &met, &dev_loss, err))) goto done;
                 v = metric_value(&met, o->metric);
+                if (!isfinite(dev_loss)) {
+                    rc = ll_fail(err, LL_ERR_ARG, "step %lld: the dev loss is not finite: stopping", (long long)st.step);
+                    goto done;
+                }
                 better = v > st.best_metric;
                 fprintf(log, "{\"step\": %lld, \"eval\": \"dev\", \"loss\": %.6f, \"accuracy\": %.6f, \"macro_f1\": %.6f, ",
                         (long long)st.step, dev_loss, met.accuracy, met.macro_f1);
@@ -435,7 +566,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
                 stop = 1;
             }
         }
-        fflush(log);
+        if ((rc = flush_checked(log, path, 0, err))) goto done;
         if (epoch_end && st.step < total) {
             st.epoch++;
             st.batch_in_epoch = 0;
@@ -445,13 +576,14 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
         }
         st.plan_hash = plan.hash;
         if (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0 &&
-            (rc = save_checkpoint(c, &opt, &st, ckpt_dir, err)))
+            (rc = save_checkpoint(c, &opt, &st, &rf, ckpt_dir, err)))
             goto done;
         if (o->stop_after_steps > 0 && steps_run >= o->stop_after_steps) goto done; /* as if killed */
     }
     if (o->progress) fputc('\n', stderr);
     if ((rc = save_adapter(c, o, "final", err))) goto done;
-    if (o->checkpoint_every > 0) rc = save_checkpoint(c, &opt, &st, ckpt_dir, err);
+    if (o->checkpoint_every > 0 && (rc = save_checkpoint(c, &opt, &st, &rf, ckpt_dir, err))) goto done;
+    if ((rc = flush_checked(log, path, 1, err)) || (rc = flush_checked(batches, o->batches_out, 1, err))) goto done;
     if (res) {
         res->steps = st.step;
         res->best_metric = st.best_metric;
@@ -460,8 +592,10 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
         res->train_tokens_per_s = tokens_run / (res->seconds - eval_s > 0 ? res->seconds - eval_s : 1);
     }
 done:
-    if (log) fclose(log);
-    if (batches) fclose(batches);
+    if (log && fclose(log) != 0 && !rc) rc = ll_fail(err, LL_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    if (batches && fclose(batches) != 0 && !rc)
+        rc = ll_fail(err, LL_ERR_IO, "%s: cannot write: %s", o->batches_out, strerror(errno));
+    ll_run_dir_close(own_rd);
     ll_labelmap_free(tag_map);
     ll_metrics_free(&met);
     ll_batch_plan_free(&plan);

@@ -7,9 +7,16 @@
  * Output folder:
  *   best/        PEFT adapter (+ label_map.json) with the best dev metric
  *   final/       PEFT adapter after the last step
- *   checkpoint/  state.safetensors (parameters, AdamW moments) + state.json
- *                (step, epoch, position, best metric, RNG seed, data-order hash)
- *   log.jsonl    one line per optimiser step and per evaluation */
+ *   checkpoint/  state.safetensors (parameters, AdamW moments, step) + state.json
+ *                (step, epoch, position, best metric, RNG seed, data-order hash,
+ *                log length), committed as one folder (io/atomic_dir.h)
+ *   log.jsonl    one line per optimiser step and per evaluation
+ *   lsllama.lock the writer's lock (train/run_dir.h): one writer per folder
+ *
+ * A new run refuses a non-empty folder; resume needs checkpoint/ and cuts the
+ * log back to the checkpoint's step; overwrite removes the earlier run's
+ * entries first. A non-finite loss, gradient norm or dev loss stops training
+ * with an error naming the step, before anything of that step is saved. */
 #ifndef LL_TRAIN_TRAINER_H
 #define LL_TRAIN_TRAINER_H
 
@@ -18,6 +25,7 @@
 #include "data/dataset.h"
 #include "train/classifier.h"
 #include "train/metrics.h"
+#include "train/run_dir.h"
 #include "train/seqeval.h"
 
 /* Dev metric that picks the best adapter. Token tasks: entity-level micro
@@ -42,6 +50,9 @@ typedef struct ll_train_options {
     const char *base_model_name; /* written into adapter_config.json */
     const char *const *label_names;
     int resume;               /* continue from out_dir/checkpoint */
+    int overwrite;            /* replace a finished run in out_dir (else a non-empty out_dir is refused) */
+    ll_run_dir *run_dir;      /* optional: out_dir already opened (locked, checked) with ll_run_dir_open;
+                                   NULL: ll_train opens it for the mode that resume / overwrite give */
     int progress;             /* progress line on stderr */
     int64_t stop_after_steps; /* > 0: end this run after that many steps without final save (tests a kill) */
     const char *batches_out;  /* optional: write each micro-batch's example indices, one line per batch

@@ -1,0 +1,43 @@
+/* A training run's output folder: one writer at a time, and a finished run is
+ * never replaced without being told to.
+ *
+ * Opening takes an advisory lock (flock on "<dir>/lsllama.lock", which holds
+ * the owner's pid; the kernel releases it when the process dies, kill -9
+ * included), so a second writer is refused with the first one's pid. Under the
+ * lock, what a killed writer left is cleaned up ("*.tmp.<pid>" files and
+ * folders, a folder swap cut in half: see io/atomic_dir.h), then the folder is
+ * checked against the mode:
+ *   LL_RUN_NEW        the folder must be new or empty;
+ *   LL_RUN_RESUME     it must hold checkpoint/ (the run continues there);
+ *   LL_RUN_OVERWRITE  a training run's own entries (log.jsonl, best/, final/,
+ *                     checkpoint/) are removed by ll_run_dir_begin, once the
+ *                     new run has loaded and checked its inputs and is about to
+ *                     write (a run that fails before then leaves the earlier
+ *                     one whole); any other file is kept and refused by name,
+ *                     so a mistyped --out never deletes a user's data. */
+#ifndef LL_TRAIN_RUN_DIR_H
+#define LL_TRAIN_RUN_DIR_H
+
+#include "lsllama.h"
+
+typedef enum ll_run_mode { LL_RUN_NEW = 0, LL_RUN_RESUME = 1, LL_RUN_OVERWRITE = 2 } ll_run_mode;
+
+typedef struct ll_run_dir ll_run_dir;
+
+/* Create path if needed, lock it, clean leftovers, check it for mode.
+ * Errors: LL_ERR_IO (cannot create, lock held by another process: the message
+ * names its pid), LL_ERR_ARG (folder not empty, no checkpoint to resume). */
+int ll_run_dir_open(ll_run_dir **out, const char *path, ll_run_mode mode, ll_error *err);
+
+/* The run starts writing: in LL_RUN_OVERWRITE mode remove the earlier run's
+ * entries (once). */
+int ll_run_dir_begin(ll_run_dir *rd, ll_error *err);
+
+const char *ll_run_dir_path(const ll_run_dir *rd);
+
+/* Release the lock (the lock file stays) and free. NULL is fine. */
+void ll_run_dir_close(ll_run_dir *rd);
+
+#define LL_RUN_LOCK_FILE "lsllama.lock"
+
+#endif
