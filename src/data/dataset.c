@@ -455,10 +455,11 @@ static int load_dsv(row_ctx *c, const char *data, size_t size, ll_error *err) {
             want_nf = d.nf;
             want_line = rline;
         } else if (d.nf != want_nf) {
-            if ((rc = ll_data_bad_row(ds, err, rline, "%zu fields, but the %s (line %d) has %zu: a stray %s%s?", d.nf,
-                                      header ? "header" : "first row", want_line, want_nf,
-                                      d.delim == '\t' ? "tab" : "comma",
-                                      d.delim == '\t' ? "" : " (quote fields that contain commas)")))
+            const char *hint = d.nf < want_nf ? ""
+                               : d.delim == '\t' ? ": a stray tab?"
+                                                 : ": a stray comma? (quote fields that contain commas)";
+            if ((rc = ll_data_bad_row(ds, err, rline, "%zu fields, but the %s (line %d) has %zu%s", d.nf,
+                                      header ? "header" : "first row", want_line, want_nf, hint)))
                 goto done;
             continue;
         }

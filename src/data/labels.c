@@ -84,9 +84,10 @@ static int check_degenerate(const ll_dataset *ds, const keyed *k, int n, const i
     if (!ds->multi_label) {
         if (n < 2)
             return ll_fail(err, LL_ERR_FORMAT,
-                           "%s: every one of the %zu rows has the label '%s' (first at line %d): classification "
+                           "%s: every one of the %zu rows%s has the label '%s' (first at line %d): classification "
                            "needs at least 2 different labels in the training data",
-                           ds->path, ds->n, k[0].s, first[k[0].raw]);
+                           ds->path, ds->n, ds->n_skipped ? " left after skipping invalid ones" : "", k[0].s,
+                           first[k[0].raw]);
         return 0;
     }
     /* multi-label: nothing to learn when every row has the same label set */
