@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "data/dataset.h"
+#include "lsllama_tokenizer.h"
 #include "test_util.h"
 
 static char tmp_root[] = "/tmp/ll_test_data_safety_XXXXXX";
@@ -150,6 +151,26 @@ static void test_degenerate(void) {
     ll_token_data_options t;
     ll_token_data_options_default(&t);
     expect_tok_fail("CoNLL, every tag O", p, &t, 1, "all_o.conll", "'O'", "line 1");
+    /* token task whose words all encode to no token (only the tokenizer's BOS): no labelled token */
+    ll_tokenizer *tok = NULL;
+    ll_error terr = {0};
+    if (ll_tokenizer_load(&tok, LL_SHARED_DIR "/models/stories260K/tok512.bin", &terr) == 0) {
+        p = write_text("empty_words.jsonl", "{\"tokens\": [\"\", \"\"], \"ner_tags\": [\"B-PER\", \"O\"]}\n");
+        ll_dataset *tds = NULL;
+        ll_labelmap *tmap = NULL;
+        REQUIRE(ll_token_dataset_load(&tds, p, &t, &terr) == 0 && ll_labelmap_build(&tmap, tds, &terr) == 0 &&
+                ll_dataset_apply_labels(tds, tmap, &terr) == 0);
+        const int rc = ll_token_dataset_tokenize(tds, tok, 16, NULL, &terr);
+        /* tok512 adds BOS, so the sentence has a token, but no word has one */
+        CHECK_MSG(rc != 0 && strstr(terr.message, "empty_words.jsonl") && strstr(terr.message, "labelled token"),
+                  "no labelled token: rc %d, %s", rc, terr.message);
+        printf("%-44s -> %s\n", "token task, no word has a token", rc ? terr.message : "(accepted)");
+        ll_labelmap_free(tmap);
+        ll_dataset_free(tds);
+        ll_tokenizer_free(tok);
+    } else {
+        printf("(tok512.bin not found: %s)\n", terr.message);
+    }
     /* two labels are fine */
     p = write_text("two.tsv", "sentence\tlabel\na\t1\nb\t0\n");
     ds = NULL;
