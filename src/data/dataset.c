@@ -64,6 +64,17 @@ const char *ll_data_excerpt(const char *s, size_t n, char *buf, size_t cap) {
 
 #define excerpt ll_data_excerpt
 
+size_t ll_data_find_nul(const char *s, size_t n, int json) {
+    for (size_t i = 0; i < n; i++) {
+        if (!s[i]) return i;
+        if (json && s[i] == '\\' && i + 1 < n) {
+            if (s[i + 1] == 'u' && i + 6 <= n && !memcmp(s + i + 2, "0000", 4)) return i;
+            i++; /* an escaped character: skip it (an escaped backslash before u0000 is text) */
+        }
+    }
+    return n;
+}
+
 /* ---- row building ---------------------------------------------------------- */
 
 typedef struct piece { const char *p; size_t n; } piece;
@@ -111,6 +122,10 @@ static int add_row(row_ctx *c, int line, const piece *texts, int n_texts, const 
         trim(&q, &qn);
         if (!qn) return ll_data_bad_row(ds, err, line, "empty text (%s)", c->text_desc);
     }
+    {
+        const char *z = memchr(tp, 0, tn);
+        if (z) return ll_data_bad_row(ds, err, line, "NUL byte in text (%s) at byte %zu", c->text_desc, (size_t)(z - tp) + 1);
+    }
     if (!ll_utf8_is_valid((const uint8_t *)tp, tn)) {
         size_t at = 0;
         while (at < tn) {
@@ -131,6 +146,8 @@ static int add_row(row_ctx *c, int line, const piece *texts, int n_texts, const 
             size_t ln = labels[i].n;
             trim(&lp, &ln);
             if (!ln) continue;
+            if (memchr(lp, 0, ln))
+                return ll_data_bad_row(ds, err, line, "NUL byte in label '%s'", excerpt(lp, ln, eb, sizeof eb));
             if (!ll_utf8_is_valid((const uint8_t *)lp, ln))
                 return ll_data_bad_row(ds, err, line, "invalid UTF-8 in label '%s'", excerpt(lp, ln, eb, sizeof eb));
             if (n_ids == (int)(sizeof ids / sizeof ids[0]))
@@ -360,6 +377,10 @@ static int load_dsv(row_ctx *c, const char *data, size_t size, ll_error *err) {
     for (int k = 0; k < n_l; k++) by_name |= lcol[k].index < 0;
     int header = opt->header == LL_HEADER_YES || (opt->header == LL_HEADER_AUTO && by_name);
     int rline = 0;
+    /* One row rule for every caller: each record has as many fields as the
+     * header (or, without one, as the first well-formed record). */
+    size_t want_nf = 0;
+    int want_line = 0;
     if (header) {
         int r = dsv_next(&d, &rline);
         if (r < 0) { rc = ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", ds->path); goto done; }
@@ -367,6 +388,8 @@ static int load_dsv(row_ctx *c, const char *data, size_t size, ll_error *err) {
         if (d.problem[0]) { rc = ll_fail(err, LL_ERR_FORMAT, "%s:%d: header: %s", ds->path, rline, d.problem); goto done; }
         char cols[512];
         header_list(&d, cols, sizeof cols);
+        want_nf = d.nf;
+        want_line = rline;
         if (defaults) {
             int k = find_header(&d, "text");
             const char *nm = "text";
@@ -425,6 +448,18 @@ static int load_dsv(row_ctx *c, const char *data, size_t size, ll_error *err) {
             else snprintf(what, sizeof what, "%d", miss->index);
             if ((rc = ll_data_bad_row(ds, err, rline, "missing %s column %s: the row has %zu field%s",
                                       miss == lcol ? "label" : "text", what, d.nf, d.nf == 1 ? "" : "s")))
+                goto done;
+            continue;
+        }
+        if (!want_nf) {
+            want_nf = d.nf;
+            want_line = rline;
+        } else if (d.nf != want_nf) {
+            const char *hint = d.nf < want_nf ? ""
+                               : d.delim == '\t' ? ": a stray tab?"
+                                                 : ": a stray comma? (quote fields that contain commas)";
+            if ((rc = ll_data_bad_row(ds, err, rline, "%zu fields, but the %s (line %d) has %zu%s", d.nf,
+                                      header ? "header" : "first row", want_line, want_nf, hint)))
                 goto done;
             continue;
         }
@@ -501,6 +536,12 @@ static int load_jsonl(row_ctx *c, const char *data, size_t size, ll_error *err) 
         size_t qn = len;
         trim(&q, &qn);
         if (!qn) continue;
+        size_t z = ll_data_find_nul(s, len, 1);
+        if (z < len) {
+            if ((rc = ll_data_bad_row(ds, err, line, "NUL byte (%s) at column %zu", s[z] ? "\\u0000" : "raw", z + 1)))
+                break;
+            continue;
+        }
         const char *end = NULL;
         cJSON *o = cJSON_ParseWithLengthOpts(s, len, &end, 0);
         if (!o) {

@@ -362,6 +362,11 @@ int ll_token_apply_labels(ll_dataset *ds, const ll_labelmap *m, ll_error *err);
  * bytes escaped as \xNN, cut with "..." to fit cap). */
 const char *ll_data_excerpt(const char *s, size_t n, char *buf, size_t cap);
 
+/* Internal: the offset of the first NUL byte in s[0..n) (json: or of a
+ * "\u0000" escape, which cJSON would decode into one and so cut the string),
+ * or n if there is none. A NUL would silently cut a text or label. */
+size_t ll_data_find_nul(const char *s, size_t n, int json);
+
 /* Internal: a bad row of ds at line: with skip_invalid count it and return 0
  * (the caller drops the row), else fail with "file:line: message". */
 int ll_data_bad_row(ll_dataset *ds, ll_error *err, int line, const char *fmt, ...)

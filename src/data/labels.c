@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "data/dataset.h"
+#include "io/mapped_file.h"
 
 void ll_labelmap_free(ll_labelmap *m) {
     if (!m) return;
@@ -31,9 +32,11 @@ int ll_labelmap_from_names(ll_labelmap **out, const char *const *names, int n, l
     for (int i = 0; i < n; i++) {
         size_t len = strlen(names[i]);
         if (!len) { ll_labelmap_free(m); return ll_fail(err, LL_ERR_FORMAT, "label map: label %d is empty", i); }
-        if (ll_strset_find(m->set, names[i], len) >= 0) {
+        const int32_t dup = ll_strset_find(m->set, names[i], len);
+        if (dup >= 0) {
             ll_labelmap_free(m);
-            return ll_fail(err, LL_ERR_FORMAT, "label map: label '%s' appears twice", names[i]);
+            return ll_fail(err, LL_ERR_FORMAT, "label map: label '%s' appears twice (ids %d and %d)", names[i],
+                           (int)dup, i);
         }
         if (ll_strset_intern(m->set, names[i], len) != i) {
             ll_labelmap_free(m);
@@ -57,7 +60,7 @@ static int as_int(const char *s, long long *v) {
     return 1;
 }
 
-typedef struct keyed { const char *s; long long v; } keyed;
+typedef struct keyed { const char *s; long long v; int32_t raw; } keyed; /* raw: id in the dataset's strings */
 
 static int cmp_int(const void *a, const void *b) {
     const keyed *x = a, *y = b;
@@ -66,36 +69,94 @@ static int cmp_int(const void *a, const void *b) {
 }
 static int cmp_str(const void *a, const void *b) { return strcmp(((const keyed *)a)->s, ((const keyed *)b)->s); }
 
+/* Degenerate training data: a task with nothing to learn is refused here, so
+ * every caller that builds its label map from data gets the check. first[r]
+ * is the line where raw label r was first read. */
+static int check_degenerate(const ll_dataset *ds, const keyed *k, int n, const int32_t *first, ll_error *err) {
+    if (ds->token_task) {
+        if (n < 2)
+            return ll_fail(err, LL_ERR_FORMAT,
+                           "%s: every word of the %zu sentences has the tag '%s' (first at line %d): token "
+                           "classification needs at least 2 different tags in the training data",
+                           ds->path, ds->n_sent, k[0].s, first[k[0].raw]);
+        return 0;
+    }
+    if (!ds->multi_label) {
+        if (n < 2)
+            return ll_fail(err, LL_ERR_FORMAT,
+                           "%s: every one of the %zu rows%s has the label '%s' (first at line %d): classification "
+                           "needs at least 2 different labels in the training data",
+                           ds->path, ds->n, ds->n_skipped ? " left after skipping invalid ones" : "", k[0].s,
+                           first[k[0].raw]);
+        return 0;
+    }
+    /* multi-label: nothing to learn when every row has the same label set */
+    const ll_example *e0 = &ds->ex[0];
+    for (size_t i = 1; i < ds->n; i++) {
+        const ll_example *e = &ds->ex[i];
+        if (e->n_lab != e0->n_lab) return 0;
+        for (uint32_t a = 0; a < e->n_lab; a++) {
+            int found = 0;
+            for (uint32_t b = 0; b < e0->n_lab && !found; b++)
+                found = ds->raw_labs[e->lab_off + a] == ds->raw_labs[e0->lab_off + b];
+            if (!found) return 0;
+        }
+    }
+    return ll_fail(err, LL_ERR_FORMAT,
+                   "%s: every one of the %zu rows has the same label set as line %d (%d label%s: '%s'%s): "
+                   "multi-label classification needs labels that are present in some rows and absent in others",
+                   ds->path, ds->n, e0->line, n, n == 1 ? "" : "s", k[0].s, n > 1 ? ", ..." : "");
+}
+
 int ll_labelmap_build(ll_labelmap **out, const ll_dataset *ds, ll_error *err) {
     *out = NULL;
     if (!ds->has_labels || !ds->raw)
         return ll_fail(err, LL_ERR_ARG, "%s: the data has no labels to build a label map from", ds->path);
     size_t nr = ds->raw->n;
-    char *used = calloc(nr ? nr : 1, 1);
+    int32_t *first = calloc(nr ? nr : 1, sizeof *first); /* line where each raw label is first read; 0: unused */
     keyed *k = malloc((nr ? nr : 1) * sizeof *k);
-    if (!used || !k) { free(used); free(k); return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", ds->path); }
+    const char **names = malloc((nr ? nr : 1) * sizeof *names);
+    if (!first || !k || !names) {
+        free(first);
+        free(k);
+        free(names);
+        return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", ds->path);
+    }
     if (ds->token_task) {
         for (size_t w = 0; w < ds->n_words; w++)
-            if (ds->words[w].raw_tag >= 0) used[ds->words[w].raw_tag] = 1;
+            if (ds->words[w].raw_tag >= 0 && !first[ds->words[w].raw_tag])
+                first[ds->words[w].raw_tag] = ds->words[w].line > 0 ? ds->words[w].line : 1;
     } else {
         for (size_t i = 0; i < ds->n; i++)
-            for (uint32_t j = 0; j < ds->ex[i].n_lab; j++) used[ds->raw_labs[ds->ex[i].lab_off + j]] = 1;
+            for (uint32_t j = 0; j < ds->ex[i].n_lab; j++) {
+                const int32_t r = ds->raw_labs[ds->ex[i].lab_off + j];
+                if (!first[r]) first[r] = ds->ex[i].line > 0 ? ds->ex[i].line : 1;
+            }
     }
     int n = 0, all_int = 1;
     for (size_t r = 0; r < nr; r++) {
-        if (!used[r]) continue;
+        if (!first[r]) continue;
         k[n].s = ll_strset_get(ds->raw, (int32_t)r);
+        k[n].raw = (int32_t)r;
         if (!as_int(k[n].s, &k[n].v)) all_int = 0;
         n++;
     }
-    free(used);
-    if (!n) { free(k); return ll_fail(err, LL_ERR_FORMAT, "%s: no labels found", ds->path); }
-    qsort(k, (size_t)n, sizeof *k, all_int ? cmp_int : cmp_str);
-    const char **names = malloc((size_t)n * sizeof *names);
-    if (!names) { free(k); return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", ds->path); }
-    for (int i = 0; i < n; i++) names[i] = k[i].s;
-    int rc = ll_labelmap_from_names(out, names, n, err);
+    int rc = n ? check_degenerate(ds, k, n, first, err) : ll_fail(err, LL_ERR_FORMAT, "%s: no labels found", ds->path);
+    if (!rc) {
+        qsort(k, (size_t)n, sizeof *k, all_int ? cmp_int : cmp_str);
+        for (int i = 0; i < n; i++) names[i] = k[i].s;
+        rc = ll_labelmap_from_names(out, names, n, err);
+        if (rc && err && rc != LL_ERR_NOMEM) {
+            /* name the file and the line where the offending label was read */
+            int line = 0;
+            for (int i = 0; i < n && !line; i++)
+                if (strstr(err->message, names[i])) line = first[k[i].raw];
+            if (line) ll_fail_prefix(err, "%s:%d: ", ds->path, line);
+            else ll_fail_prefix(err, "%s: ", ds->path);
+        }
+    }
     free(names);
+    free(first);
     free(k);
     return rc;
 }
@@ -216,31 +277,17 @@ int ll_labelmap_save(const ll_labelmap *m, const char *path, ll_error *err) {
 
 int ll_labelmap_load(ll_labelmap **out, const char *path, ll_error *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *b = realloc(buf, cap);
-            if (!b) { free(buf); fclose(f); return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", path); }
-            buf = b;
-        }
-        size_t got = fread(buf + len, 1, 4096, f);
-        len += got;
-        if (got < 4096) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) { free(buf); return ll_fail(err, LL_ERR_IO, "%s: read error", path); }
+    size_t len = 0;
+    int rc = ll_read_text_file(path, &buf, &len, err); /* names the path and the cause (a folder, missing, ...) */
+    if (rc) return rc;
     cJSON *o = cJSON_ParseWithLength(buf, len);
     free(buf);
     if (!o || !cJSON_IsObject(o)) {
         cJSON_Delete(o);
         return ll_fail(err, LL_ERR_FORMAT, "%s: not a JSON object", path);
     }
-    int rc = ll_labelmap_from_json(out, o, path, err);
+    rc = ll_labelmap_from_json(out, o, path, err);
     cJSON_Delete(o);
     return rc;
 }

@@ -231,8 +231,10 @@ static int load_conll(reader *r, const char *data, size_t size, ll_error *err) {
         }
         if (skipping) continue;
         int rc = 0;
-        size_t bad_at = first_invalid(s, len);
-        if (bad_at < len) {
+        size_t bad_at = first_invalid(s, len), z = ll_data_find_nul(s, len, 0);
+        if (z < len) {
+            rc = ll_data_bad_row(ds, err, line, "NUL byte at byte %zu", z + 1);
+        } else if (bad_at < len) {
             rc = ll_data_bad_row(ds, err, line, "invalid UTF-8 at byte %zu (0x%02x)", bad_at + 1,
                                  (unsigned)(unsigned char)s[bad_at]);
         } else if (nf < need) {
@@ -241,9 +243,9 @@ static int load_conll(reader *r, const char *data, size_t size, ll_error *err) {
             else if (tc == LL_COLUMN_LAST) snprintf(cols, sizeof cols, "word column %d, tag column: the last", wc);
             else snprintf(cols, sizeof cols, "word column %d, tag column %d", wc, tc);
             rc = ll_data_bad_row(ds, err, line, "%d column%s, need %d (%s)", nf, nf == 1 ? "" : "s", need, cols);
-        } else if (ds->has_labels && tc == LL_COLUMN_LAST && ncols0 && nf != ncols0) {
-            rc = ll_data_bad_row(ds, err, line, "%d columns, but line %d has %d (the tag column is the last one)", nf,
-                                 ncols0_line, ncols0);
+        } else if (ncols0 && nf != ncols0) { /* one row rule: every word line has the first one's columns */
+            rc = ll_data_bad_row(ds, err, line, "%d columns, but line %d has %d (every word line has the same columns)",
+                                 nf, ncols0_line, ncols0);
         } else {
             if (!ncols0) { ncols0 = nf; ncols0_line = line; }
             int32_t raw = -1;
@@ -345,9 +347,12 @@ static int load_jsonl(reader *r, const char *data, size_t size, ll_error *err) {
         if (a == b) continue;
         sentence_begin(r);
         const char *end = NULL;
-        cJSON *o = cJSON_ParseWithLengthOpts(s, len, &end, 0);
+        const size_t z = ll_data_find_nul(s, len, 1);
+        cJSON *o = z < len ? NULL : cJSON_ParseWithLengthOpts(s, len, &end, 0);
         int rc;
-        if (!o) {
+        if (z < len) {
+            rc = ll_data_bad_row(ds, err, line, "NUL byte (%s) at column %zu", s[z] ? "\\u0000" : "raw", z + 1);
+        } else if (!o) {
             size_t col = end && end >= s && end <= s + len ? (size_t)(end - s) + 1 : 0;
             rc = ll_data_bad_row(ds, err, line, "malformed JSON (column %zu)", col);
         } else if (end && (size_t)(end - s) < b) {
@@ -383,10 +388,11 @@ static int load_lines(reader *r, const char *data, size_t size, ll_error *err) {
         while (k < len && is_ws((unsigned char)s[k])) k++;
         if (k == len) continue;
         sentence_begin(r);
-        size_t bad_at = first_invalid(s, len);
-        if (bad_at < len) {
-            int rc = ll_data_bad_row(ds, err, line, "invalid UTF-8 at byte %zu (0x%02x)", bad_at + 1,
-                                     (unsigned)(unsigned char)s[bad_at]);
+        size_t bad_at = first_invalid(s, len), z = ll_data_find_nul(s, len, 0);
+        if (z < len || bad_at < len) {
+            int rc = z < len ? ll_data_bad_row(ds, err, line, "NUL byte at byte %zu", z + 1)
+                             : ll_data_bad_row(ds, err, line, "invalid UTF-8 at byte %zu (0x%02x)", bad_at + 1,
+                                               (unsigned)(unsigned char)s[bad_at]);
             if (rc) return rc;
             continue;
         }
@@ -551,8 +557,14 @@ int ll_tag_names_load(ll_labelmap **out, const char *path, ll_error *err) {
                              blank_line);
                 break;
             }
+            if (memchr(s, 0, len)) { rc = ll_fail(err, LL_ERR_FORMAT, "%s:%d: NUL byte in a tag name", path, line); break; }
             if (!ll_utf8_is_valid((const uint8_t *)s, len)) { rc = ll_fail(err, LL_ERR_FORMAT, "%s:%d: invalid UTF-8", path, line); break; }
             s[len] = 0; /* the line ends at its newline (or the buffer's NUL) */
+            for (int k = 0; k < n && !rc; k++) /* blank lines come only at the end: name k is on line k + 1 */
+                if (!strcmp(names[k], s))
+                    rc = ll_fail(err, LL_ERR_FORMAT, "%s:%d: tag name '%s' appears twice (also on line %d)", path,
+                                 line, s, k + 1);
+            if (rc) break;
             if ((size_t)n == cap) {
                 const char **q = realloc(names, 2 * cap * sizeof *names);
                 if (!q) { rc = ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", path); break; }
@@ -870,6 +882,16 @@ int ll_token_dataset_tokenize(ll_dataset *ds, ll_tokenizer *tok, int max_length,
         rc = ll_fail(err, LL_ERR_FORMAT, "%s: no sentences left (%zu skipped; first: %s)", ds->path, ds->n_skipped,
                      ds->first_skip);
         goto done;
+    }
+    if (ds->mapped) { /* labelled data whose words all encode to nothing: no token carries a tag */
+        size_t labelled = 0;
+        for (size_t t = 0; t < ds->tokens_len && !labelled; t++) labelled = ds->tok_labels[t] != LL_IGNORE_LABEL;
+        if (!labelled) {
+            rc = ll_fail(err, LL_ERR_FORMAT,
+                         "%s: none of the %zu words has a token to carry its tag (%zu encode to no token): no "
+                         "labelled token to train or evaluate on", ds->path, ds->n_words, ds->n_empty_words);
+            goto done;
+        }
     }
     ds->tokenized = 1;
     ds->max_length = max_length;

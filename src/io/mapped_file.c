@@ -23,7 +23,8 @@ int ll_map_file(ll_mapped_file *f, const char *path, ll_error *err) {
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return ll_fail(err, LL_ERR_IO, "%s: not a regular file", path);
+        return ll_fail(err, LL_ERR_IO, "%s: %s", path,
+                       S_ISDIR(st.st_mode) ? "is a folder, not a file" : "not a regular file (cannot be mapped)");
     }
     f->path = strdup(path);
     f->size = (size_t)st.st_size;
@@ -63,6 +64,11 @@ int ll_read_text_file(const char *path, char **out, size_t *len, ll_error *err) 
     *out = NULL;
     FILE *fp = fopen(path, "rb");
     if (!fp) return ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) { /* fopen opens a folder; reading it fails */
+        fclose(fp);
+        return ll_fail(err, LL_ERR_IO, "%s: is a folder, not a file", path);
+    }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     if (!buf) {
@@ -84,11 +90,11 @@ int ll_read_text_file(const char *path, char **out, size_t *len, ll_error *err) 
         n += got;
         if (got == 0) break;
     }
-    int bad = ferror(fp);
+    int bad = ferror(fp), e = errno;
     fclose(fp);
     if (bad) {
         free(buf);
-        return ll_fail(err, LL_ERR_IO, "%s: read error", path);
+        return ll_fail(err, LL_ERR_IO, "%s: read error: %s", path, strerror(e));
     }
     buf[n] = 0;
     *out = buf;

@@ -299,6 +299,54 @@ static int path_exists(const char *p) {
     return stat(p, &st) == 0;
 }
 
+/* Every hyper-parameter of config.json checked under its own key name, with
+ * its value (and, for the derived head dimension, the keys it comes from),
+ * before any tensor is read: ll_config_validate's generic words ("head
+ * dimension 7") would not say which key to fix. theta_key / scale_key: where
+ * rope_theta and the rope scaling were read. */
+static int hf_check_config(const ll_config *p, const char *f, int head_dim_given, int max_pos_given,
+                           const char *theta_key, const char *scale_key, ll_error *err) {
+#define BAD(...) return ll_fail(err, LL_ERR_CONFIG, __VA_ARGS__)
+    if (p->dim <= 0 || p->dim > 65536) BAD("%s: key 'hidden_size' = %d: must be 1..65536", f, p->dim);
+    if (p->hidden_dim <= 0 || p->hidden_dim > 1 << 20)
+        BAD("%s: key 'intermediate_size' = %d: must be 1..%d", f, p->hidden_dim, 1 << 20);
+    if (p->n_layers <= 0 || p->n_layers > 1024) BAD("%s: key 'num_hidden_layers' = %d: must be 1..1024", f, p->n_layers);
+    if (p->n_heads <= 0 || p->n_heads > 1024)
+        BAD("%s: key 'num_attention_heads' = %d: must be 1..1024", f, p->n_heads);
+    if (p->n_kv_heads <= 0 || p->n_kv_heads > p->n_heads)
+        BAD("%s: key 'num_key_value_heads' = %d: must be 1..%d ('num_attention_heads')", f, p->n_kv_heads, p->n_heads);
+    if (p->n_heads % p->n_kv_heads)
+        BAD("%s: key 'num_key_value_heads' = %d does not divide 'num_attention_heads' = %d", f, p->n_kv_heads,
+            p->n_heads);
+    if (!head_dim_given && p->dim % p->n_heads)
+        BAD("%s: key 'num_attention_heads' = %d does not divide 'hidden_size' = %d (or set 'head_dim')", f, p->n_heads,
+            p->dim);
+    if (head_dim_given && (p->head_dim <= 0 || p->head_dim > 1024 || p->head_dim % 2))
+        BAD("%s: key 'head_dim' = %d: must be an even number 2..1024 (RoPE rotates pairs)", f, p->head_dim);
+    if (!head_dim_given && (p->head_dim % 2 || p->head_dim > 1024))
+        BAD("%s: head dimension 'hidden_size' / 'num_attention_heads' = %d / %d = %d: must be an even number 2..1024 "
+            "(RoPE rotates pairs)", f, p->dim, p->n_heads, p->head_dim);
+    if (p->vocab_size <= 0 || p->vocab_size > 1 << 24)
+        BAD("%s: key 'vocab_size' = %d: must be 1..%d", f, p->vocab_size, 1 << 24);
+    if (max_pos_given && (p->max_seq_len <= 0 || p->max_seq_len > 1 << 24))
+        BAD("%s: key 'max_position_embeddings' = %d: must be 1..%d", f, p->max_seq_len, 1 << 24);
+    if (!(p->rms_eps > 0 && p->rms_eps < 1)) BAD("%s: key 'rms_norm_eps' = %g: must be > 0 and < 1", f, p->rms_eps);
+    if (!(p->rope_theta > 0 && isfinite(p->rope_theta)))
+        BAD("%s: key '%s' = %g: must be > 0", f, theta_key, p->rope_theta);
+    if (p->rope_scaling != LL_ROPE_NONE && !(p->rope_factor > 0 && isfinite(p->rope_factor)))
+        BAD("%s: key '%s.factor' = %g: must be > 0", f, scale_key, p->rope_factor);
+    if (p->rope_scaling == LL_ROPE_LLAMA3) {
+        if (p->rope_original_max_pos <= 0)
+            BAD("%s: key '%s.original_max_position_embeddings' = %d: must be > 0", f, scale_key,
+                p->rope_original_max_pos);
+        if (!(p->rope_low_freq_factor > 0 && p->rope_high_freq_factor > p->rope_low_freq_factor))
+            BAD("%s: keys '%s.low_freq_factor' = %g and 'high_freq_factor' = %g: need high > low > 0", f, scale_key,
+                p->rope_low_freq_factor, p->rope_high_freq_factor);
+    }
+#undef BAD
+    return LL_OK;
+}
+
 /* Transformers 5 writes rope settings under "rope_parameters", older
  * versions under "rope_theta" / "rope_scaling". */
 static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err) {
@@ -336,8 +384,12 @@ static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err
     p->n_kv_heads = p->n_heads;
     JNUM(j, "num_key_value_heads", 0, p->n_kv_heads, 1);
     p->head_dim = p->n_heads > 0 ? p->dim / p->n_heads : 0;
+    const cJSON *hd_key = cJSON_GetObjectItemCaseSensitive(j, "head_dim");
+    const int head_dim_given = hd_key && !cJSON_IsNull(hd_key);
     JNUM(j, "head_dim", 0, p->head_dim, 1);
     JNUM(j, "vocab_size", 1, p->vocab_size, 1);
+    const cJSON *mp_key = cJSON_GetObjectItemCaseSensitive(j, "max_position_embeddings");
+    const int max_pos_given = mp_key && !cJSON_IsNull(mp_key);
     JNUM(j, "max_position_embeddings", 0, p->max_seq_len, 1);
     JNUM(j, "rms_norm_eps", 0, p->rms_eps, 0);
     JNUM(j, "bos_token_id", 0, p->bos_token_id, 1);
@@ -355,8 +407,13 @@ static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err
                        sw->valuedouble);
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(j, "rope_parameters");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
-    if (cJSON_IsObject(rp)) JNUM(rp, "rope_theta", 0, p->rope_theta, 0);
+    const char *theta_key = "rope_theta";
+    if (cJSON_IsObject(rp)) {
+        if (cJSON_GetObjectItemCaseSensitive(rp, "rope_theta")) theta_key = "rope_parameters.rope_theta";
+        JNUM(rp, "rope_theta", 0, p->rope_theta, 0);
+    }
     const cJSON *scale = cJSON_IsObject(rs) ? rs : (cJSON_IsObject(rp) ? rp : NULL);
+    const char *scale_key = scale == rs ? "rope_scaling" : "rope_parameters";
     if (scale) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(scale, "rope_type");
         if (!cJSON_IsString(type)) type = cJSON_GetObjectItemCaseSensitive(scale, "type");
@@ -378,7 +435,7 @@ static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err
         }
     }
 #undef JNUM
-    return LL_OK;
+    return hf_check_config(p, cfg_path, head_dim_given, max_pos_given, theta_key, scale_key, err);
 }
 
 /* Canonical name for a Hugging Face tensor name: a bare LlamaModel saves
@@ -492,9 +549,9 @@ static int open_llama2c(ll_checkpoint *c, ll_error *err) {
     /* Any file without GGUF magic ends up here: say how it was read. */
     char what[4200];
     snprintf(what, sizeof what, "%s: llama2.c header (no GGUF magic)", c->path);
-    if ((rc = ll_config_validate(p, what, err))) return rc;
-    if (p->dim % p->n_heads)
+    if (p->n_heads > 0 && p->dim % p->n_heads) /* before the derived head dimension is checked */
         return ll_fail(err, LL_ERR_CONFIG, "%s: dim %d is not a multiple of %d heads", what, p->dim, p->n_heads);
+    if ((rc = ll_config_validate(p, what, err))) return rc;
     if (p->max_seq_len <= 0 || p->max_seq_len > 1 << 20)
         return ll_fail(err, LL_ERR_CONFIG, "%s: sequence length %d", what, p->max_seq_len);
     const int64_t D = p->dim, F = p->hidden_dim, L = p->n_layers, V = p->vocab_size, hd = p->head_dim;

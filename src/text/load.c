@@ -1,5 +1,6 @@
 /* ll_tokenizer_load: format detection and the directory case. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +72,8 @@ int ll_tokenizer_load(ll_tokenizer **out, const char *path, ll_error *err) {
     if (!out || !path) return ll_fail(err, LL_ERR_ARG, "ll_tokenizer_load: NULL argument");
     *out = NULL;
     struct stat st;
-    if (stat(path, &st) != 0) return ll_fail(err, LL_ERR_IO, "%s: no such file or directory", path);
+    if (stat(path, &st) != 0)
+        return ll_fail(err, LL_ERR_IO, "%s: %s", path, errno == ENOENT ? "no such file or directory" : strerror(errno));
     if (S_ISDIR(st.st_mode)) {
         char p[4096];
         const char *names[] = {"tokenizer.json", "tokenizer.model", "tokenizer.bin"};
