@@ -20,9 +20,11 @@
  *    context; plot labels too long to keep whole.
  * 4. Messages: train without --dev names only the adapter that exists;
  *    embed --input names the option of a missing file.
+ *    An option given last without its value is named as such.
  * 5. Progress: eval and predict draw a progress line on stderr when it is a
  *    terminal (a pseudo-terminal here), none with --no-progress, none when
- *    stderr is a file. */
+ *    stderr is a file.
+ * Write errors, nan and progress are checked for a token (NER) adapter too. */
 #define _GNU_SOURCE /* posix_openpt, ptsname */
 #include <ctype.h>
 #include <errno.h>
@@ -157,6 +159,8 @@ static void test_write_errors(void) {
     full_case("tokenize", "in.txt", "tokenize " MODEL_DIR "/tok512.bin");
     full_case("tokenize --decode", "ids.txt", "tokenize " MODEL_DIR "/tok512.bin --decode");
     full_case("tokenize --info", NULL, "tokenize " MODEL_DIR "/tok512.bin --info");
+    full_case("predict (token adapter)", NULL, "predict " MODEL " --adapter ner/final --input ner_in.txt");
+    full_case("eval --json (token adapter)", NULL, "eval " MODEL " --adapter ner/final --data ner.txt --json");
     full_case("generate", NULL, "generate " MODEL_DIR "/stories260K.bin --ids 1 --steps 4");
     full_case("train summary", NULL,
               "train " MODEL " --train train.tsv --out run_full --max-steps 1 --batch-tokens 256 --no-progress");
@@ -220,6 +224,8 @@ static void test_nonfinite(void) {
     nan_case("predict", NULL, "predict " NAN_MODEL " --adapter run/final --input in.txt");
     nan_case("eval --json", NULL, "eval " NAN_MODEL " --adapter run/final --data dev.tsv --json");
     nan_case("eval", NULL, "eval " NAN_MODEL " --adapter run/final --data dev.tsv");
+    nan_case("predict (token adapter)", NULL, "predict " NAN_MODEL " --adapter ner/final --input ner_in.txt");
+    nan_case("eval --json (token adapter)", NULL, "eval " NAN_MODEL " --adapter ner/final --data ner.txt --json");
     nan_case("embed", "ids.txt", "embed nan.bin");
     nan_case("generate", NULL, "generate nan.bin --ids 1 --steps 3");
     /* the message names the input line of the first example */
@@ -337,6 +343,13 @@ static void test_messages(void) {
                   !contains(out, "step -1"),
               "summary with --dev: '%s'", out);
     free(out);
+    /* an option given last without its value is named as such */
+    expect_error("train --lr without a value", cli("train " MODEL " --train train.tsv --out run_bad --lr"), "--lr",
+                 "needs a value");
+    expect_error("eval --data without a value", cli("eval " MODEL " --adapter run/final --data"), "--data",
+                 "needs a value");
+    expect_error("generate --steps without a value", cli("generate " MODEL_DIR "/stories260K.bin --ids 1 --steps"),
+                 "--steps", "needs a value");
     expect_error("embed --input missing", cli("embed " MODEL_DIR "/stories260K.bin --input nonexistent.txt"), "--input",
                  "nonexistent.txt");
 }
@@ -395,6 +408,9 @@ static void test_progress(void) {
     rc = cli_tty(&t, "eval " MODEL " --adapter run/final --data dev.tsv --no-progress");
     CHECK_MSG(rc == 0 && !contains(t, "20/20"), "eval --no-progress on a terminal: exit %d, terminal '%s'", rc, t);
     free(t);
+    rc = cli_tty(&t, "eval " MODEL " --adapter ner/final --data ner.txt");
+    CHECK_MSG(rc == 0 && contains(t, "eval: 30/30 windows"), "token eval on a terminal: exit %d, terminal '%s'", rc, t);
+    free(t);
     rc = cli_tty(&t, "predict " MODEL " --adapter run/final --input in.txt");
     CHECK_MSG(rc == 0 && contains(t, "predict: 20/20 examples"), "predict on a terminal: exit %d, terminal '%s'", rc, t);
     free(t);
@@ -433,6 +449,22 @@ int main(void) {
         free(dev);
         write_text("ids.txt", "1 2 3\n4 5 6 7\n8\n");
     }
+    { /* a token task: 30 CoNLL sentences, and their words as text lines */
+        char path[1024];
+        snprintf(path, sizeof path, "%s/ner.txt", tmp);
+        FILE *c = fopen(path, "w");
+        snprintf(path, sizeof path, "%s/ner_in.txt", tmp);
+        FILE *t = fopen(path, "w");
+        REQUIRE(c && t);
+        static const char *per[] = {"Tom", "Anna", "Bob"}, *loc[] = {"Paris", "London", "Berlin", "Rome", "Oslo"};
+        for (int i = 0; i < 30; i++) {
+            fprintf(c, "%s B-PER\nvisited O\n%s B-LOC\n. O\n\n", per[i % 3], loc[i % 5]);
+            fprintf(t, "%s visited %s .\n", per[i % 3], loc[i % 5]);
+        }
+        fclose(c), fclose(t);
+    }
+    REQUIRE(cli("train " MODEL " --task token --train ner.txt --out ner --max-steps 1 --batch-tokens 256 "
+                "--no-progress") == 0);
     REQUIRE(cli("train " MODEL " --train train.tsv --out run --max-steps 2 --batch-tokens 256 --no-progress") == 0);
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "cp %s/out.txt %s/train_nodev.out", tmp, tmp);

@@ -34,6 +34,16 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo,
     return 1;
 }
 
+void cli_unexpected(const char *cmd, const char *arg, int is_last, const char *value_opts) {
+    const size_t n = strlen(arg);
+    for (const char *p = value_opts; is_last && n && (p = strstr(p, arg)); p += n)
+        if ((p == value_opts || p[-1] == ' ') && (p[n] == ' ' || !p[n])) {
+            fprintf(stderr, "lsllama %s: %s needs a value (see --help)\n", cmd, arg);
+            return;
+        }
+    fprintf(stderr, "lsllama %s: unexpected argument '%s' (see --help)\n", cmd, arg);
+}
+
 long cli_getline(char **buf, size_t *cap, FILE *f) {
     ssize_t n = getline(buf, cap, f);
     if (n < 0) return -1;

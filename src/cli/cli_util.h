@@ -14,6 +14,11 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long
  * prints an error naming the command and option and returns 0 on failure. */
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, int hi_open, double *out);
 
+/* The usage error for an argument a command does not take: "OPT needs a
+ * value" when arg is one of value_opts (space-separated) given last without
+ * its value, else "unexpected argument". */
+void cli_unexpected(const char *cmd, const char *arg, int is_last, const char *value_opts);
+
 /* Read one line (any length) into *buf; returns length, or -1 at EOF. */
 long cli_getline(char **buf, size_t *cap, FILE *f);
 

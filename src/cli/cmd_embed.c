@@ -114,7 +114,7 @@ int cmd_embed(int argc, char **argv) {
         } else if (!strcmp(a, "--input") && val) {
             input = argv[++i];
         } else if (a[0] == '-' || path) {
-            fprintf(stderr, "lsllama embed: unexpected argument '%s' (see --help)\n", a);
+            cli_unexpected("embed", a, !val, "--pool --mask --bidirectional-from --batch-tokens --tokenizer --input");
             return 2;
         } else {
             path = a;

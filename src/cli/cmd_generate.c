@@ -23,7 +23,7 @@ int cmd_generate(int argc, char **argv) {
         } else if (!strcmp(a, "--steps") && val) {
             if (!cli_parse_int("generate", a, argv[++i], 1, 1 << 20, &steps)) return 2;
         } else if (a[0] == '-' || path) {
-            fprintf(stderr, "lsllama generate: unexpected argument '%s' (see --help)\n", a);
+            cli_unexpected("generate", a, !val, "--ids --steps");
             return 2;
         } else {
             path = a;

@@ -89,6 +89,11 @@ static int check_model_bounds(const char *cmd, long max_length, int max_length_g
     return 1;
 }
 
+/* The options of parse_common that take a value. */
+#define COMMON_VALUE_OPTS                                                                                   \
+    "--text-column --label-column --format --word-column --tag-column --tokens-field --tags-field --tag-names " \
+    "--max-length --batch-tokens --tokenizer"
+
 /* Returns 1 if handled, 0 if unknown, -1 on a bad value. */
 static int parse_common(const char *cmd, cls_args *a, int argc, char **argv, int *i) {
     const char *o = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
@@ -357,7 +362,12 @@ int cmd_train(int argc, char **argv) {
         } else if (!strcmp(o, "--dump-batches") && v) a.to.batches_out = argv[++i];
         else if (!strcmp(o, "--resume")) a.to.resume = 1;
         else if (o[0] == '-' || a.model) {
-            fprintf(stderr, "lsllama train: unexpected argument '%s' (see --help)\n", o);
+            cli_unexpected("train", o, !v,
+                           COMMON_VALUE_OPTS " --train --dev --out --pool --mask --bidirectional-from --head-dropout "
+                                             "--task --lora-r --lora-alpha --lora-dropout --lora-targets --epochs "
+                                             "--max-steps --lr --weight-decay --warmup-ratio --max-grad-norm "
+                                             "--grad-accum --batch-size --seed --eval-every --patience --metric "
+                                             "--checkpoint-every --stop-after-steps --dump-batches");
             return 2;
         } else a.model = o;
         if (!ok) return 2;
@@ -574,7 +584,7 @@ int cmd_eval(int argc, char **argv) {
         } else if (!strcmp(o, "--adapter") && v) a.adapter = argv[++i];
         else if (!strcmp(o, "--data") && v) a.data = argv[++i];
         else if (o[0] == '-' || a.model) {
-            fprintf(stderr, "lsllama eval: unexpected argument '%s' (see --help)\n", o);
+            cli_unexpected("eval", o, !v, COMMON_VALUE_OPTS " --adapter --data");
             return 2;
         } else a.model = o;
     }
@@ -754,7 +764,7 @@ int cmd_predict(int argc, char **argv) {
         } else if (!strcmp(o, "--adapter") && v) a.adapter = argv[++i];
         else if (!strcmp(o, "--input") && v) a.input = argv[++i];
         else if (o[0] == '-' || a.model) {
-            fprintf(stderr, "lsllama predict: unexpected argument '%s' (see --help)\n", o);
+            cli_unexpected("predict", o, !v, COMMON_VALUE_OPTS " --adapter --input");
             return 2;
         } else a.model = o;
     }
@@ -893,7 +903,7 @@ int cmd_merge(int argc, char **argv) {
         else if (!strcmp(o, "--out") && v) out = argv[++i];
         else if (!strcmp(o, "--dtype") && v) dtype = argv[++i];
         else if (o[0] == '-' || model) {
-            fprintf(stderr, "lsllama merge: unexpected argument '%s' (see --help)\n", o);
+            cli_unexpected("merge", o, !v, "--adapter --out --dtype");
             return 2;
         } else model = o;
     }
