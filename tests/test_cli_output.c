@@ -183,8 +183,13 @@ static void test_write_errors(void) {
 
 /* ---- 2. nan / inf --------------------------------------------------------------- */
 
-/* stories260K with NaN token embeddings (llama2.c: 7 int32 header, then the
- * [vocab, dim] f32 embedding table first). */
+/* stories260K with a NaN final-norm weight. llama2.c layout after the 7
+ * int32 header (dim, hidden, layers, heads, kv heads, vocab, seq_len), all
+ * f32: embeddings [vocab, dim], per layer-stacked rms_att [L, dim], wq, wk,
+ * wv, wo, rms_ffn [L, dim], w1, w2, w3, then rms_final [dim]. The final norm
+ * makes every hidden state, pooled vector and logit NaN without passing NaN
+ * through the kernels' fast exp (attention softmax, SiLU), whose float->int
+ * conversion of NaN UBSan reports (see the report of issue 10). */
 static void write_nan_model(void) {
     char *src = NULL;
     FILE *f = fopen(MODEL_DIR "/stories260K.bin", "rb");
@@ -197,10 +202,12 @@ static void write_nan_model(void) {
     fclose(f);
     int32_t h[7];
     memcpy(h, src, sizeof h);
-    const long dim = h[0], vocab = h[5] < 0 ? -h[5] : h[5];
-    REQUIRE(28 + 4 * dim * vocab <= n);
+    const long dim = h[0], hidden = h[1], L = h[2], heads = h[3], kv = h[4], vocab = h[5] < 0 ? -h[5] : h[5];
+    const long kv_dim = dim / heads * kv;
+    const long rms_final = vocab * dim + L * (dim + dim * dim + 2 * dim * kv_dim + dim * dim + dim + 3 * dim * hidden);
+    REQUIRE(28 + 4 * (rms_final + dim) <= n);
     const float nan = NAN;
-    for (long i = 0; i < dim * vocab; i++) memcpy(src + 28 + 4 * i, &nan, 4);
+    for (long i = 0; i < dim; i++) memcpy(src + 28 + 4 * (rms_final + i), &nan, 4);
     char path[1024];
     snprintf(path, sizeof path, "%s/nan.bin", tmp);
     f = fopen(path, "wb");
