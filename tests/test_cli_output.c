@@ -19,7 +19,8 @@
  *    generate --ids name the line or option; embed lines longer than the
  *    context; plot labels too long to keep whole.
  * 4. Messages: train without --dev names only the adapter that exists;
- *    embed --input names the option of a missing file.
+ *    embed --input names the option of a missing file; a read error on
+ *    standard input (a folder) is an error naming it, not an empty result.
  *    An option given last without its value is named as such.
  * 5. Progress: eval and predict draw a progress line on stderr when it is a
  *    terminal (a pseudo-terminal here), none with --no-progress, none when
@@ -357,6 +358,15 @@ static void test_messages(void) {
                  "needs a value");
     expect_error("generate --steps without a value", cli("generate " MODEL_DIR "/stories260K.bin --ids 1 --steps"),
                  "--steps", "needs a value");
+    /* a read error on the input (standard input a folder) is an error, not an empty result */
+    expect_error("tokenize reading a folder", cli_in(".", "tokenize " MODEL_DIR "/tok512.bin"), "reading standard input",
+                 strerror(EISDIR));
+    expect_error("tokenize --decode reading a folder", cli_in(".", "tokenize " MODEL_DIR "/tok512.bin --decode"),
+                 "reading standard input", strerror(EISDIR));
+    expect_error("predict reading a folder", cli_in(".", "predict " MODEL " --adapter run/final"),
+                 "reading standard input", strerror(EISDIR));
+    expect_error("embed reading a folder", cli_in(".", "embed " MODEL_DIR "/stories260K.bin"), "<stdin>",
+                 strerror(EISDIR));
     expect_error("embed --input missing", cli("embed " MODEL_DIR "/stories260K.bin --input nonexistent.txt"), "--input",
                  "nonexistent.txt");
 }

@@ -233,7 +233,7 @@ int cmd_embed(int argc, char **argv) {
         b.seq_start[b.n_seqs] = (int32_t)b.n_tokens;
     }
     if (!rc && ferror(in)) {
-        fprintf(stderr, "lsllama embed: error reading %s\n", name);
+        fprintf(stderr, "lsllama embed: error reading %s: %s\n", name, strerror(errno));
         rc = 1;
     }
     if (!rc) rc = flush(m, &b, &fo, pool, &pooled, &pooled_cap, name);

@@ -1,4 +1,5 @@
 /* lsllama tokenize: text lines in, token ids out. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,10 @@ static int decode_lines(ll_tokenizer *t) {
             break;
         }
         msg[0] = 0;
+    }
+    if (!status && ferror(stdin)) {
+        fprintf(stderr, "lsllama tokenize: error reading standard input: %s\n", strerror(errno));
+        status = 1;
     }
     free(ids);
     free(line);
@@ -147,6 +152,10 @@ int cmd_tokenize(int argc, char **argv) {
             status = 1;
             break;
         }
+    }
+    if (!status && ferror(stdin)) {
+        fprintf(stderr, "lsllama tokenize: error reading standard input: %s\n", strerror(errno));
+        status = 1;
     }
     free(line);
     ll_encoding_free(&enc);

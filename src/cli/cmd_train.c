@@ -1,5 +1,6 @@
 /* lsllama train / eval / predict: sequence classification (LS-LLaMA) and
  * token classification (NER, LS-unLLaMA) with LoRA. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,8 +143,9 @@ static int parse_common(const char *cmd, cls_args *a, int argc, char **argv, int
     return ok ? 1 : -1;
 }
 
-/* All of stdin (not mappable, maybe not a regular file); NULL when out of memory. */
-static char *read_stdin(size_t *len) {
+/* All of stdin (not mappable, maybe not a regular file); NULL (after a
+ * message) when out of memory or on a read error: never a silently cut input. */
+static char *read_stdin(const char *cmd, size_t *len) {
     size_t cap = 1 << 16;
     char *text = malloc(cap);
     *len = 0;
@@ -154,6 +156,12 @@ static char *read_stdin(size_t *len) {
             if (!t2) free(text);
             text = t2;
         }
+    }
+    if (!text) fprintf(stderr, "lsllama %s: out of memory reading standard input\n", cmd);
+    else if (ferror(stdin)) {
+        fprintf(stderr, "lsllama %s: error reading standard input: %s\n", cmd, strerror(errno));
+        free(text);
+        text = NULL;
     }
     return text;
 }
@@ -173,9 +181,8 @@ static int load_token_split(const char *cmd, const cls_args *a, const char *path
     if (!rc && path && ll_token_dataset_load(&ds, path, &o, &err)) rc = 1;
     if (!rc && !path) {
         size_t len;
-        char *text = read_stdin(&len);
+        char *text = read_stdin(cmd, &len);
         if (!text) {
-            fprintf(stderr, "lsllama %s: out of memory reading stdin\n", cmd);
             ll_labelmap_free(names);
             return 1;
         }
@@ -793,11 +800,8 @@ int cmd_predict(int argc, char **argv) {
         load_rc = ll_dataset_load(&ds, a.input, &a.data_opt, &err);
     } else {
         size_t len;
-        char *text = read_stdin(&len);
-        if (!text) {
-            fprintf(stderr, "lsllama predict: out of memory reading stdin\n");
-            goto done;
-        }
+        char *text = read_stdin("predict", &len);
+        if (!text) goto done;
         load_rc = ll_dataset_load_memory(&ds, text, len, "<stdin>", &a.data_opt, &err);
         free(text);
     }
