@@ -10,11 +10,55 @@
  * command and option and returns 0 on failure. */
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
 
+/* Parse a whole finite decimal number in [lo, hi] (hi_open: in [lo, hi));
+ * prints an error naming the command and option and returns 0 on failure. */
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, int hi_open, double *out);
+
+/* The usage error for an argument a command does not take: "OPT needs a
+ * value" when arg is one of value_opts (space-separated) given last without
+ * its value, else "unexpected argument". */
+void cli_unexpected(const char *cmd, const char *arg, int is_last, const char *value_opts);
+
 /* Read one line (any length) into *buf; returns length, or -1 at EOF. */
 long cli_getline(char **buf, size_t *cap, FILE *f);
 
 /* Parse space-separated token ids of one line. Returns count or -1 (with
  * message in errbuf) on a non-integer. */
 long cli_parse_ids(const char *line, int32_t **ids, size_t *cap, char *errbuf, size_t errcap);
+
+/* ---- output ----------------------------------------------------------------
+ * Every record a command writes is followed by cli_output_ok, so a full disk
+ * or a failing device stops the command at the first failed write with
+ * "lsllama CMD: error writing NAME: REASON" instead of leaving a cut file
+ * and exit status 0; main() ends every command with cli_output_finish on
+ * standard output, so no command can forget the final flush. The message is
+ * printed once per stream. */
+
+/* 1 while f has had no write error; otherwise prints the message and returns 0. */
+int cli_output_ok(const char *cmd, FILE *f, const char *name);
+
+/* Flush f and check it (and close it when close_it); 1 if all of f's
+ * output reached the system, else prints the message and returns 0. */
+int cli_output_finish(const char *cmd, FILE *f, const char *name, int close_it);
+
+/* 1 if all n values are finite (no NaN, no infinity). */
+int cli_all_finite(const float *v, size_t n);
+
+/* ---- progress ----------------------------------------------------------------
+ * A one-line progress report on stderr ("\reval: 120/872 examples (13%) ...")
+ * while stderr is a terminal, at most a few times a second. */
+typedef struct cli_progress {
+    int on;
+    const char *what, *unit;
+    double t0, last;
+    int shown;
+} cli_progress;
+
+/* enabled: not --no-progress; the line shows only when stderr is a terminal too. */
+void cli_progress_init(cli_progress *p, const char *what, const char *unit, int enabled);
+/* done of total items; the signature of ll_eval_progress's callback (ctx: a cli_progress). */
+void cli_progress_update(void *ctx, size_t done, size_t total);
+/* Ends the line (if one was shown). */
+void cli_progress_end(cli_progress *p);
 
 #endif

@@ -1,4 +1,5 @@
 /* lsllama embed MODEL: pooled final hidden states for token-id sequences. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +27,15 @@ static void usage(FILE *f) {
 typedef struct pending {
     int32_t *tokens;
     int32_t *seq_start;
+    long *lineno;       /* each sequence's input line */
     size_t n_tokens, cap_tokens;
     int n_seqs, cap_seqs;
 } pending;
 
-static int flush(ll_model *m, pending *b, const ll_forward_options *fo, ll_pool pool, float **pooled, size_t *cap) {
+/* Runs the pending sequences and writes their vectors; stops at a non-finite
+ * value (never printed as nan) or a failed write. */
+static int flush(ll_model *m, pending *b, const ll_forward_options *fo, ll_pool pool, float **pooled, size_t *cap,
+                 const char *name) {
     if (b->n_seqs == 0) return 0;
     const size_t D = (size_t)ll_model_config(m)->dim;
     if ((size_t)b->n_seqs * D > *cap) {
@@ -51,8 +56,14 @@ static int flush(ll_model *m, pending *b, const ll_forward_options *fo, ll_pool 
     }
     for (int s = 0; s < b->n_seqs; s++) {
         const float *v = *pooled + (size_t)s * D;
+        if (!cli_all_finite(v, D)) {
+            fprintf(stderr, "lsllama embed: %s:%ld: non-finite hidden state (model weights corrupt?)\n", name,
+                    b->lineno[s]);
+            return 1;
+        }
         for (size_t i = 0; i < D; i++) printf(i ? " %.7g" : "%.7g", v[i]);
         putchar('\n');
+        if (!cli_output_ok("embed", stdout, "standard output")) return 1;
     }
     b->n_seqs = 0;
     b->n_tokens = 0;
@@ -103,7 +114,7 @@ int cmd_embed(int argc, char **argv) {
         } else if (!strcmp(a, "--input") && val) {
             input = argv[++i];
         } else if (a[0] == '-' || path) {
-            fprintf(stderr, "lsllama embed: unexpected argument '%s' (see --help)\n", a);
+            cli_unexpected("embed", a, !val, "--pool --mask --bidirectional-from --batch-tokens --tokenizer --input");
             return 2;
         } else {
             path = a;
@@ -115,7 +126,7 @@ int cmd_embed(int argc, char **argv) {
     }
     FILE *in = stdin;
     if (input && !(in = fopen(input, "r"))) {
-        perror(input);
+        fprintf(stderr, "lsllama embed: --input %s: %s\n", input, strerror(errno));
         return 1;
     }
     ll_model *m;
@@ -191,27 +202,41 @@ int cmd_embed(int argc, char **argv) {
                 rc = 1;
             }
         if (rc) break;
-        if (b.n_tokens > 0 && b.n_tokens + (size_t)k > (size_t)batch_tokens) rc = flush(m, &b, &fo, pool, &pooled, &pooled_cap);
+        if (cfg->max_seq_len > 0 && k > cfg->max_seq_len) {
+            fprintf(stderr, "lsllama embed: %s:%ld: %ld tokens exceed the model's context length %d\n", name, lineno, k,
+                    cfg->max_seq_len);
+            rc = 1;
+            break;
+        }
+        if (b.n_tokens > 0 && b.n_tokens + (size_t)k > (size_t)batch_tokens)
+            rc = flush(m, &b, &fo, pool, &pooled, &pooled_cap, name);
         if (rc) break;
         if (b.n_tokens + (size_t)k > b.cap_tokens || b.n_seqs + 2 > b.cap_seqs) {
             b.cap_tokens = 2 * (b.n_tokens + (size_t)k);
             b.cap_seqs = 2 * (b.n_seqs + 2);
             int32_t *t = realloc(b.tokens, b.cap_tokens * sizeof *t), *s = realloc(b.seq_start, (size_t)b.cap_seqs * sizeof *s);
+            long *l = realloc(b.lineno, (size_t)b.cap_seqs * sizeof *l);
             if (t) b.tokens = t;
             if (s) b.seq_start = s;
-            if (!t || !s) {
+            if (l) b.lineno = l;
+            if (!t || !s || !l) {
                 fprintf(stderr, "lsllama embed: out of memory\n");
                 rc = 1;
                 break;
             }
         }
         b.seq_start[b.n_seqs] = (int32_t)b.n_tokens;
+        b.lineno[b.n_seqs] = lineno;
         memcpy(b.tokens + b.n_tokens, ids, (size_t)k * sizeof *ids);
         b.n_tokens += (size_t)k;
         b.n_seqs++;
         b.seq_start[b.n_seqs] = (int32_t)b.n_tokens;
     }
-    if (!rc) rc = flush(m, &b, &fo, pool, &pooled, &pooled_cap);
+    if (!rc && ferror(in)) {
+        fprintf(stderr, "lsllama embed: error reading %s: %s\n", name, strerror(errno));
+        rc = 1;
+    }
+    if (!rc) rc = flush(m, &b, &fo, pool, &pooled, &pooled_cap, name);
     free(line);
     free(ids);
     free(pooled);
@@ -219,6 +244,7 @@ int cmd_embed(int argc, char **argv) {
     ll_tokenizer_free(tok);
     free(b.tokens);
     free(b.seq_start);
+    free(b.lineno);
     ll_model_free(m);
     if (in != stdin) fclose(in);
     return rc;

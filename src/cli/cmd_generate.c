@@ -23,7 +23,7 @@ int cmd_generate(int argc, char **argv) {
         } else if (!strcmp(a, "--steps") && val) {
             if (!cli_parse_int("generate", a, argv[++i], 1, 1 << 20, &steps)) return 2;
         } else if (a[0] == '-' || path) {
-            fprintf(stderr, "lsllama generate: unexpected argument '%s' (see --help)\n", a);
+            cli_unexpected("generate", a, !val, "--ids --steps");
             return 2;
         } else {
             path = a;
@@ -51,9 +51,30 @@ int cmd_generate(int argc, char **argv) {
         return 1;
     }
     const ll_config *cfg = ll_model_config(m);
+    for (long i = 0; i < n; i++)
+        if (ids[i] >= cfg->vocab_size) {
+            fprintf(stderr, "lsllama generate: --ids: token id %d (position %ld) is outside the vocabulary (0..%d)\n",
+                    ids[i], i, cfg->vocab_size - 1);
+            free(ids);
+            ll_model_free(m);
+            return 2;
+        }
+    /* the loop is bounded by what the model supports: prompt + steps within its context */
+    if (cfg->max_seq_len > 0 && n + steps > cfg->max_seq_len) {
+        if (n >= cfg->max_seq_len)
+            fprintf(stderr, "lsllama generate: --ids: %ld prompt ids fill the model's context length %d\n", n,
+                    cfg->max_seq_len);
+        else
+            fprintf(stderr, "lsllama generate: --steps %ld with %ld prompt ids exceeds the model's context length %d "
+                    "(at most --steps %ld)\n", steps, n, cfg->max_seq_len, (long)cfg->max_seq_len - n);
+        free(ids);
+        ll_model_free(m);
+        return 2;
+    }
     int32_t *seq = malloc((size_t)(n + steps) * sizeof *seq);
     float *logits = malloc((size_t)cfg->vocab_size * sizeof *logits);
     int rc = !seq || !logits;
+    if (rc) fprintf(stderr, "lsllama generate: out of memory\n");
     if (!rc) memcpy(seq, ids, (size_t)n * sizeof *seq);
     /* No KV cache: each step re-runs the prefix. Fine for checks; generation
      * is not what lsllama is for. */
@@ -64,6 +85,11 @@ int cmd_generate(int argc, char **argv) {
         ll_forward_outputs out = {.logits_last = logits};
         if (ll_forward(m, &b, &fo, &out, &err)) {
             fprintf(stderr, "lsllama generate: %s\n", err.message);
+            rc = 1;
+            break;
+        }
+        if (!cli_all_finite(logits, (size_t)cfg->vocab_size)) {
+            fprintf(stderr, "lsllama generate: step %ld: non-finite logits (model weights corrupt?)\n", s + 1);
             rc = 1;
             break;
         }

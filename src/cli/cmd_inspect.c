@@ -80,7 +80,7 @@ int cmd_inspect(int argc, char **argv) {
         if (!strcmp(t->name, "model.embed_tokens.weight")) emb += (double)t->n_elems;
         if (!strcmp(t->name, "lm_head.weight")) head += (double)t->n_elems;
         if (!show_tensors) continue;
-        char shape[64] = "[", *q = shape + 1;
+        char shape[8 * 22 + 4] = "[", *q = shape + 1; /* 8 dims of up to 20 digits: never cut */
         for (int d = 0; d < t->ndim; d++)
             q += snprintf(q, shape + sizeof shape - q, d ? ", %lld" : "%lld", (long long)t->shape[d]);
         snprintf(q, shape + sizeof shape - q, "]");

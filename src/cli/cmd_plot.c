@@ -63,8 +63,13 @@ typedef struct input {
 } input;
 
 /* "PATH[=LABEL]": split at the first '=' after which the path exists, so
- * both paths and labels may contain '='. */
-static void parse_input(const char *arg, input *in) {
+ * both paths and labels may contain '='. 0 (after a message) when the path
+ * or the label is too long to keep whole. */
+static int parse_input(const char *arg, input *in) {
+    if (strlen(arg) >= PATH_MAX) {
+        fprintf(stderr, "lsllama plot: '%.40s...': longer than %d characters\n", arg, PATH_MAX - 1);
+        return 0;
+    }
     char path[PATH_MAX];
     const char *eq = NULL;
     if (!exists(arg))
@@ -94,7 +99,15 @@ static void parse_input(const char *arg, input *in) {
             snprintf(in->label, sizeof in->label, "%.*s", (int)n, file);
         }
     }
-    if (in->given_label) snprintf(in->label, sizeof in->label, "%s", in->given_label);
+    if (in->given_label) {
+        if (strlen(in->given_label) >= sizeof in->label) {
+            fprintf(stderr, "lsllama plot: %s: the label '%.40s...' is longer than %zu characters\n", path,
+                    in->given_label, sizeof in->label - 1);
+            return 0;
+        }
+        snprintf(in->label, sizeof in->label, "%s", in->given_label);
+    }
+    return 1;
 }
 
 int cmd_plot(int argc, char **argv) {
@@ -150,7 +163,7 @@ int cmd_plot(int argc, char **argv) {
             fprintf(stderr, "lsllama plot: at most %d logs in one plot\n", MAX_INPUTS);
             return 2;
         } else {
-            parse_input(o, &inputs[n_in++]);
+            if (!parse_input(o, &inputs[n_in++])) return 2;
         }
     }
     if (!n_in || !y_key || !*y_key || !out || !*out) {
@@ -163,18 +176,22 @@ int cmd_plot(int argc, char **argv) {
         return 2;
     }
     const int train = !strcmp(eval, "none");
-    char title_buf[512], xlabel_buf[256];
+    /* the default title holds the keys whole (no fixed buffer to cut them) */
+    char *title_buf = NULL;
     if (!title) {
-        snprintf(title_buf, sizeof title_buf, "%s %s", train ? "training" : eval, y_key);
+        const size_t cap = strlen(eval) + strlen(y_key) + 64;
+        title_buf = malloc(cap);
+        if (!title_buf) {
+            fprintf(stderr, "lsllama plot: out of memory\n");
+            return 1;
+        }
+        snprintf(title_buf, cap, "%s %s", train ? "training" : eval, y_key);
         if (po.smooth > 1)
-            snprintf(title_buf + strlen(title_buf), sizeof title_buf - strlen(title_buf),
-                     " (moving average over %d points)", po.smooth);
+            snprintf(title_buf + strlen(title_buf), cap - strlen(title_buf), " (moving average over %d points)",
+                     po.smooth);
         title = title_buf;
     }
-    if (!xlabel) {
-        snprintf(xlabel_buf, sizeof xlabel_buf, "%s", !strcmp(x_key, "elapsed_s") ? "elapsed time (s)" : x_key);
-        xlabel = xlabel_buf;
-    }
+    if (!xlabel) xlabel = !strcmp(x_key, "elapsed_s") ? "elapsed time (s)" : x_key;
     po.title = title, po.xlabel = xlabel, po.ylabel = ylabel ? ylabel : y_key;
 
     ll_error err = {0};
@@ -198,6 +215,7 @@ int cmd_plot(int argc, char **argv) {
     fprintf(stderr, "wrote %s\n", out);
     rc = 0;
 done:
+    free(title_buf);
     for (int i = 0; i < n_read; i++) ll_series_free(&inputs[i].s);
     return rc;
 }

@@ -1,8 +1,10 @@
 /* lsllama tokenize: text lines in, token ids out. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "lsllama_tokenizer.h"
 
@@ -29,41 +31,42 @@ static void usage(FILE *f) {
             "tokenization; character offsets count code points of the replaced text.\n");
 }
 
+/* --decode: each line's ids (checked: integers within the vocabulary) to text. */
 static int decode_lines(ll_tokenizer *t) {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
+    char *line = NULL, msg[256] = "";
+    size_t cap = 0, ids_cap = 0;
     int32_t *ids = NULL;
-    size_t ids_cap = 0;
+    const int V = ll_tokenizer_n_vocab(t);
     int status = 0;
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
-        size_t k = 0;
-        char *p = line, *end;
-        for (;;) {
-            long v = strtol(p, &end, 10);
-            if (end == p) break;
-            if (k == ids_cap) {
-                ids_cap = ids_cap ? ids_cap * 2 : 256;
-                ids = realloc(ids, ids_cap * sizeof *ids);
-                if (!ids) {
-                    fprintf(stderr, "lsllama tokenize: out of memory\n");
-                    return 1;
-                }
-            }
-            ids[k++] = (int32_t)v;
-            p = end;
+    for (long lineno = 1; cli_getline(&line, &cap, stdin) >= 0; lineno++) {
+        const long k = cli_parse_ids(line, &ids, &ids_cap, msg, sizeof msg);
+        for (long i = 0; k > 0 && i < k && !msg[0]; i++)
+            if (ids[i] >= V) snprintf(msg, sizeof msg, "token id %d is outside the vocabulary (0..%d)", ids[i], V - 1);
+        if (k < 0 || msg[0]) {
+            fprintf(stderr, "lsllama tokenize: <stdin>:%ld: %s\n", lineno, msg);
+            status = 1;
+            break;
         }
         char *text;
         size_t len;
         ll_error err;
-        if (ll_tokenizer_decode(t, ids, k, 0, &text, &len, &err)) {
-            fprintf(stderr, "lsllama tokenize: %s\n", err.message);
+        if (ll_tokenizer_decode(t, ids, (size_t)k, 0, &text, &len, &err)) {
+            fprintf(stderr, "lsllama tokenize: <stdin>:%ld: %s\n", lineno, err.message);
             status = 1;
-            continue;
+            break;
         }
         fwrite(text, 1, len, stdout);
         fputc('\n', stdout);
         free(text);
+        if (!cli_output_ok("tokenize", stdout, "standard output")) {
+            status = 1;
+            break;
+        }
+        msg[0] = 0;
+    }
+    if (!status && ferror(stdin)) {
+        fprintf(stderr, "lsllama tokenize: error reading standard input: %s\n", strerror(errno));
+        status = 1;
     }
     free(ids);
     free(line);
@@ -123,13 +126,13 @@ int cmd_tokenize(int argc, char **argv) {
     ssize_t n;
     ll_encoding enc = {0};
     int status = 0;
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
+    for (long lineno = 1; (n = getline(&line, &cap, stdin)) >= 0; lineno++) {
         size_t len = (size_t)n;
         if (len && line[len - 1] == '\n') len--;
         if (ll_tokenizer_encode(t, line, len, flags, &enc, &err)) {
-            fprintf(stderr, "lsllama tokenize: %s\n", err.message);
+            fprintf(stderr, "lsllama tokenize: <stdin>:%ld: %s\n", lineno, err.message);
             status = 1;
-            fputc('\n', stdout);
+            fputc('\n', stdout); /* keep output lines aligned with the input lines */
             continue;
         }
         for (size_t i = 0; i < enc.n; i++) {
@@ -145,13 +148,17 @@ int cmd_tokenize(int argc, char **argv) {
             if (byte_offsets) printf(":%lld-%lld", (long long)enc.byte_start[i], (long long)enc.byte_end[i]);
         }
         fputc('\n', stdout);
+        if (!cli_output_ok("tokenize", stdout, "standard output")) { /* stop at the first failed write */
+            status = 1;
+            break;
+        }
+    }
+    if (!status && ferror(stdin)) {
+        fprintf(stderr, "lsllama tokenize: error reading standard input: %s\n", strerror(errno));
+        status = 1;
     }
     free(line);
     ll_encoding_free(&enc);
     ll_tokenizer_free(t);
-    if (fflush(stdout) != 0) {
-        fprintf(stderr, "lsllama tokenize: write error\n");
-        return 1;
-    }
-    return status;
+    return status; /* main() flushes and checks standard output */
 }

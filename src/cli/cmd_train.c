@@ -1,5 +1,6 @@
 /* lsllama train / eval / predict: sequence classification (LS-LLaMA) and
  * token classification (NER, LS-unLLaMA) with LoRA. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,46 +27,73 @@ typedef struct cls_args {
     ll_token_tokenize_options tt_opt;  /* token tasks: labelling of sub-tokens, windows */
     const char *tag_names;             /* JSONL integer tags: a names file */
     long max_length;
+    int max_length_given;              /* --max-length given: checked against the model's context */
     ll_classifier_config cc;
     int head_only;
     const char *targets;
     ll_train_options to;
     int json;
+    int no_progress;                   /* eval, predict: --no-progress */
 } cls_args;
 
+/* --lora-targets: a comma-separated list read in place (any length, every
+ * item checked: no empty or unknown item is skipped). */
 static int parse_targets(const char *s, unsigned *mask) {
     *mask = 0;
     if (!strcmp(s, "all-linear")) {
         *mask = (1u << LL_LORA_N_TARGETS) - 1;
         return 1;
     }
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", s);
-    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+    for (const char *t = s;; t++) {
+        const size_t len = strcspn(t, ",");
         int found = -1;
-        for (int i = 0; i < LL_LORA_N_TARGETS; i++) {
+        for (int i = 0; i < LL_LORA_N_TARGETS && len; i++) {
             const char *n = ll_lora_target_names[i];
             const size_t short_len = strcspn(n, "_"); /* "q" for "q_proj" */
-            if (!strcmp(t, n) || (strlen(t) == short_len && !strncmp(t, n, short_len))) found = i;
+            if ((len == strlen(n) || len == short_len) && !strncmp(t, n, len)) found = i;
         }
         if (found < 0) {
-            fprintf(stderr, "lsllama: unknown LoRA target module '%s' (q,k,v,o,gate,up,down, *_proj or all-linear)\n", t);
+            if (len) fprintf(stderr, "lsllama train: --lora-targets: unknown module '%.*s'", (int)len, t);
+            else fprintf(stderr, "lsllama train: --lora-targets: empty module name in '%s'", s);
+            fprintf(stderr, " (q,k,v,o,gate,up,down, *_proj or all-linear)\n");
             return 0;
         }
         *mask |= 1u << found;
+        t += len;
+        if (!*t) break;
     }
     return 1;
 }
 
-static double parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi, int *ok) {
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "lsllama %s: %s expects a number in [%g, %g], got '%s'\n", cmd, opt, lo, hi, s);
-        *ok = 0;
-    }
+/* A finite number in [lo, hi] (hi_open: [lo, hi)); on a bad value *ok = 0 after the message. */
+static double parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi, int hi_open, int *ok) {
+    double v = 0;
+    if (!cli_parse_double(cmd, opt, s, lo, hi, hi_open, &v)) *ok = 0;
     return v;
 }
+
+/* Options that the model bounds: --max-length within its context (when the
+ * checkpoint states one), --bidirectional-from within its layers. */
+static int check_model_bounds(const char *cmd, long max_length, int max_length_given, int bidirectional_from,
+                              const ll_model *m) {
+    const ll_config *p = ll_model_config(m);
+    if (max_length_given && p->max_seq_len > 0 && max_length > p->max_seq_len) {
+        fprintf(stderr, "lsllama %s: --max-length %ld exceeds the model's context length %d\n", cmd, max_length,
+                p->max_seq_len);
+        return 0;
+    }
+    if (bidirectional_from > p->n_layers) {
+        fprintf(stderr, "lsllama %s: --bidirectional-from %d exceeds the model's %d layers\n", cmd, bidirectional_from,
+                p->n_layers);
+        return 0;
+    }
+    return 1;
+}
+
+/* The options of parse_common that take a value. */
+#define COMMON_VALUE_OPTS                                                                                   \
+    "--text-column --label-column --format --word-column --tag-column --tokens-field --tags-field --tag-names " \
+    "--max-length --batch-tokens --tokenizer"
 
 /* Returns 1 if handled, 0 if unknown, -1 on a bad value. */
 static int parse_common(const char *cmd, cls_args *a, int argc, char **argv, int *i) {
@@ -103,18 +131,21 @@ static int parse_common(const char *cmd, cls_args *a, int argc, char **argv, int
     else if (!strcmp(o, "--multi-label")) a->data_opt.multi_label = a->cc.multi_label = 1;
     else if (!strcmp(o, "--max-length") && v) {
         if (!cli_parse_int(cmd, o, TAKE(), 1, 1 << 20, &a->max_length)) return -1;
+        a->max_length_given = 1;
     } else if (!strcmp(o, "--batch-tokens") && v) {
         if (!cli_parse_int(cmd, o, TAKE(), 1, 1 << 24, &n)) return -1;
         a->to.batch_tokens = (size_t)n;
     } else if (!strcmp(o, "--tokenizer") && v) a->tokenizer = TAKE();
     else if (!strcmp(o, "--json")) a->json = 1;
+    else if (!strcmp(o, "--no-progress")) a->no_progress = 1, a->to.progress = 0;
     else return 0;
 #undef TAKE
     return ok ? 1 : -1;
 }
 
-/* All of stdin (not mappable, maybe not a regular file); NULL when out of memory. */
-static char *read_stdin(size_t *len) {
+/* All of stdin (not mappable, maybe not a regular file); NULL (after a
+ * message) when out of memory or on a read error: never a silently cut input. */
+static char *read_stdin(const char *cmd, size_t *len) {
     size_t cap = 1 << 16;
     char *text = malloc(cap);
     *len = 0;
@@ -125,6 +156,12 @@ static char *read_stdin(size_t *len) {
             if (!t2) free(text);
             text = t2;
         }
+    }
+    if (!text) fprintf(stderr, "lsllama %s: out of memory reading standard input\n", cmd);
+    else if (ferror(stdin)) {
+        fprintf(stderr, "lsllama %s: error reading standard input: %s\n", cmd, strerror(errno));
+        free(text);
+        text = NULL;
     }
     return text;
 }
@@ -144,9 +181,8 @@ static int load_token_split(const char *cmd, const cls_args *a, const char *path
     if (!rc && path && ll_token_dataset_load(&ds, path, &o, &err)) rc = 1;
     if (!rc && !path) {
         size_t len;
-        char *text = read_stdin(&len);
+        char *text = read_stdin(cmd, &len);
         if (!text) {
-            fprintf(stderr, "lsllama %s: out of memory reading stdin\n", cmd);
             ll_labelmap_free(names);
             return 1;
         }
@@ -274,7 +310,7 @@ int cmd_train(int argc, char **argv) {
             if (!cli_parse_int("train", o, argv[++i], 0, 1 << 20, &n)) return 2;
             a.cc.bidirectional_from = (int)n;
         } else if (!strcmp(o, "--head-bias")) a.cc.head_bias = 1;
-        else if (!strcmp(o, "--head-dropout") && v) head_dropout = parse_float("train", o, argv[++i], 0, 0.99, &ok);
+        else if (!strcmp(o, "--head-dropout") && v) head_dropout = parse_float("train", o, argv[++i], 0, 1, 1, &ok);
         else if (!strcmp(o, "--task") && v) {
             const char *t = argv[++i];
             if (strcmp(t, "seq") && strcmp(t, "token")) {
@@ -286,8 +322,8 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(o, "--lora-r") && v) {
             if (!cli_parse_int("train", o, argv[++i], 0, 4096, &n)) return 2;
             a.cc.lora_r = (int)n;
-        } else if (!strcmp(o, "--lora-alpha") && v) a.cc.lora_alpha = (float)parse_float("train", o, argv[++i], 1e-6, 1e6, &ok);
-        else if (!strcmp(o, "--lora-dropout") && v) a.cc.lora_dropout = (float)parse_float("train", o, argv[++i], 0, 0.99, &ok);
+        } else if (!strcmp(o, "--lora-alpha") && v) a.cc.lora_alpha = (float)parse_float("train", o, argv[++i], 1e-6, 1e6, 0, &ok);
+        else if (!strcmp(o, "--lora-dropout") && v) a.cc.lora_dropout = (float)parse_float("train", o, argv[++i], 0, 1, 1, &ok);
         else if (!strcmp(o, "--lora-targets") && v) a.targets = argv[++i];
         else if (!strcmp(o, "--rslora")) a.cc.use_rslora = 1;
         else if (!strcmp(o, "--head-only")) a.head_only = 1;
@@ -297,10 +333,10 @@ int cmd_train(int argc, char **argv) {
         } else if (!strcmp(o, "--max-steps") && v) {
             if (!cli_parse_int("train", o, argv[++i], 1, 1L << 40, &n)) return 2;
             a.to.max_steps = n;
-        } else if (!strcmp(o, "--lr") && v) a.to.lr = (float)parse_float("train", o, argv[++i], 1e-12, 10, &ok);
-        else if (!strcmp(o, "--weight-decay") && v) a.to.weight_decay = (float)parse_float("train", o, argv[++i], 0, 10, &ok);
-        else if (!strcmp(o, "--warmup-ratio") && v) a.to.warmup_ratio = (float)parse_float("train", o, argv[++i], 0, 1, &ok);
-        else if (!strcmp(o, "--max-grad-norm") && v) a.to.max_grad_norm = (float)parse_float("train", o, argv[++i], 0, 1e6, &ok);
+        } else if (!strcmp(o, "--lr") && v) a.to.lr = (float)parse_float("train", o, argv[++i], 1e-12, 10, 0, &ok);
+        else if (!strcmp(o, "--weight-decay") && v) a.to.weight_decay = (float)parse_float("train", o, argv[++i], 0, 10, 0, &ok);
+        else if (!strcmp(o, "--warmup-ratio") && v) a.to.warmup_ratio = (float)parse_float("train", o, argv[++i], 0, 1, 0, &ok);
+        else if (!strcmp(o, "--max-grad-norm") && v) a.to.max_grad_norm = (float)parse_float("train", o, argv[++i], 0, 1e6, 0, &ok);
         else if (!strcmp(o, "--grad-accum") && v) {
             if (!cli_parse_int("train", o, argv[++i], 1, 1 << 16, &n)) return 2;
             a.to.grad_accum = (int)n;
@@ -334,9 +370,13 @@ int cmd_train(int argc, char **argv) {
         } else if (!strcmp(o, "--dump-batches") && v) a.to.batches_out = argv[++i];
         else if (!strcmp(o, "--resume")) a.to.resume = 1;
         else if (!strcmp(o, "--overwrite")) a.to.overwrite = 1;
-        else if (!strcmp(o, "--no-progress")) a.to.progress = 0;
         else if (o[0] == '-' || a.model) {
-            fprintf(stderr, "lsllama train: unexpected argument '%s' (see --help)\n", o);
+            cli_unexpected("train", o, !v,
+                           COMMON_VALUE_OPTS " --train --dev --out --pool --mask --bidirectional-from --head-dropout "
+                                             "--task --lora-r --lora-alpha --lora-dropout --lora-targets --epochs "
+                                             "--max-steps --lr --weight-decay --warmup-ratio --max-grad-norm "
+                                             "--grad-accum --batch-size --seed --eval-every --patience --metric "
+                                             "--checkpoint-every --stop-after-steps --dump-batches");
             return 2;
         } else a.model = o;
         if (!ok) return 2;
@@ -399,6 +439,10 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "lsllama train: %s\n", err.message);
         goto done;
     }
+    if (!check_model_bounds("train", a.max_length, a.max_length_given, a.cc.bidirectional_from, m)) {
+        rc = 2;
+        goto done;
+    }
     const int L = ll_model_config(m)->n_layers;
     if (a.cc.bidirectional_from < 0) a.cc.bidirectional_from = mask_bidir > 0 ? 0 : L;
     if (load_split("train", &a, a.train, tok, &map, &train)) goto done;
@@ -429,11 +473,15 @@ int cmd_train(int argc, char **argv) {
         rc = 0;
         goto done;
     }
-    printf("steps %lld, %.1f s, %.0f training tokens/s; best dev %s %.4f at step %lld; adapters in %s/best and %s/final\n",
-           (long long)res.steps, res.seconds, res.train_tokens_per_s,
-           (const char *[]){"accuracy", "macro-F1", "entity F1", "token accuracy"}[a.to.metric], res.best_metric,
-           (long long)res.best_step,
-           a.out, a.out);
+    /* only what exists: without --dev (or before its first evaluation) there is no best adapter */
+    printf("steps %lld, %.1f s, %.0f training tokens/s; ", (long long)res.steps, res.seconds, res.train_tokens_per_s);
+    if (dev && res.best_step >= 0)
+        printf("best dev %s %.4f at step %lld; adapters in %s/best and %s/final\n",
+               (const char *[]){"accuracy", "macro-F1", "entity F1", "token accuracy"}[a.to.metric], res.best_metric,
+               (long long)res.best_step, a.out, a.out);
+    else
+        printf("%s; adapter in %s/final\n", dev ? "no dev evaluation ran" : "no --dev file, so no best adapter",
+               a.out);
     rc = 0;
 done:
     ll_classifier_free(c);
@@ -467,7 +515,21 @@ static int session_open(const char *cmd, const cls_args *a, cls_session *s) {
         fprintf(stderr, "lsllama %s: %s\n", cmd, err.message);
         return 1;
     }
+    if (!check_model_bounds(cmd, a->max_length, a->max_length_given, -1, s->m)) return 2;
     return 0;
+}
+
+/* 1 if every figure of m is finite; else names the first one that is not. */
+static int metrics_finite(const char *cmd, const char *path, const ll_class_metrics *m, double loss) {
+    const char *bad = !isfinite(loss) ? "mean loss" : !isfinite(m->accuracy) ? "accuracy"
+                    : !isfinite(m->macro_precision) || !isfinite(m->macro_recall) || !isfinite(m->macro_f1) ? "macro average"
+                    : !isfinite(m->weighted_f1) ? "weighted F1"
+                    : m->multi_label && !(isfinite(m->micro_precision) && isfinite(m->micro_recall) &&
+                                          isfinite(m->micro_f1)) ? "micro average" : NULL;
+    for (int k = 0; !bad && k < m->n_classes; k++)
+        if (!isfinite(m->precision[k]) || !isfinite(m->recall[k]) || !isfinite(m->f1[k])) bad = "per-class figures";
+    if (bad) fprintf(stderr, "lsllama %s: %s: non-finite %s (model or adapter weights corrupt?)\n", cmd, path, bad);
+    return !bad;
 }
 
 /* Eval of a token classifier: entity-level metrics as seqeval computes them. */
@@ -478,8 +540,18 @@ static int eval_tokens(const cls_args *a, cls_session *ss) {
     double loss = 0;
     int rc = 1;
     if (load_token_split("eval", a, a->data, ss->tok, &ss->map, 0, &ds)) return 1;
-    if (ll_evaluate_tokens(ss->c, ds, ss->map, a->to.batch_tokens, &rep, &loss, NULL, NULL, &err)) {
+    cli_progress pr;
+    cli_progress_init(&pr, "eval", "windows", !a->no_progress);
+    const ll_eval_progress ep = {cli_progress_update, &pr};
+    const int erc = ll_evaluate_tokens_progress(ss->c, ds, ss->map, a->to.batch_tokens, &rep, &loss, NULL, NULL, &ep, &err);
+    cli_progress_end(&pr);
+    if (erc) {
         fprintf(stderr, "lsllama eval: %s\n", err.message);
+        goto done;
+    }
+    if (!isfinite(loss) || !isfinite(rep.micro_f1) || !isfinite(rep.token_accuracy)) {
+        fprintf(stderr, "lsllama eval: %s: non-finite %s (model or adapter weights corrupt?)\n", a->data,
+                !isfinite(loss) ? "mean loss" : "metrics");
         goto done;
     }
     if (a->json) {
@@ -523,16 +595,18 @@ int cmd_eval(int argc, char **argv) {
         if (r < 0) return 2;
         if (r > 0) continue;
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            printf("usage: lsllama eval MODEL --adapter DIR --data FILE [--json] [data options as for train]\n\n"
+            printf("usage: lsllama eval MODEL --adapter DIR --data FILE [--json] [--no-progress]\n"
+                   "                      [data options as for train]\n\n"
                    "Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix of a trained\n"
                    "adapter on a labelled file, as a table (or one JSON object with --json). For a token\n"
                    "(NER) adapter: entity-level precision/recall/F1 per type and micro/macro/weighted\n"
-                   "averages exactly as seqeval computes them by default, and token accuracy.\n");
+                   "averages exactly as seqeval computes them by default, and token accuracy.\n"
+                   "A progress line goes to stderr while it is a terminal (--no-progress: none).\n");
             return 0;
         } else if (!strcmp(o, "--adapter") && v) a.adapter = argv[++i];
         else if (!strcmp(o, "--data") && v) a.data = argv[++i];
         else if (o[0] == '-' || a.model) {
-            fprintf(stderr, "lsllama eval: unexpected argument '%s' (see --help)\n", o);
+            cli_unexpected("eval", o, !v, COMMON_VALUE_OPTS " --adapter --data");
             return 2;
         } else a.model = o;
     }
@@ -544,8 +618,9 @@ int cmd_eval(int argc, char **argv) {
     ll_dataset *ds = NULL;
     ll_class_metrics met = {0};
     ll_error err = {0};
-    int rc = 1;
-    if (session_open("eval", &a, &ss)) goto done;
+    int rc = session_open("eval", &a, &ss);
+    if (rc) goto done;
+    rc = 1;
     if (ss.c->cfg.token_task) {
         rc = eval_tokens(&a, &ss);
         goto done;
@@ -555,11 +630,20 @@ int cmd_eval(int argc, char **argv) {
     ll_classifier *c = ss.c;
     const ll_labelmap *map = ss.map;
     double loss;
-    if (!(c->cfg.multi_label ? ll_metrics_init_multi(&met, map->n) : ll_metrics_init(&met, map->n)) ||
-        ll_evaluate(c, ds, a.to.batch_tokens, &met, &loss, &err)) {
+    if (!(c->cfg.multi_label ? ll_metrics_init_multi(&met, map->n) : ll_metrics_init(&met, map->n))) {
+        fprintf(stderr, "lsllama eval: out of memory\n");
+        goto done;
+    }
+    cli_progress pr;
+    cli_progress_init(&pr, "eval", "examples", !a.no_progress);
+    const ll_eval_progress ep = {cli_progress_update, &pr};
+    const int erc = ll_evaluate_progress(c, ds, a.to.batch_tokens, &met, &loss, &ep, &err);
+    cli_progress_end(&pr);
+    if (erc) {
         fprintf(stderr, "lsllama eval: %s\n", err.message);
         goto done;
     }
+    if (!metrics_finite("eval", a.data, &met, loss)) goto done;
     if (a.json) ll_metrics_write_json(&met, (const char *const *)map->names, stdout);
     else {
         printf("%s: %lld examples, mean loss %.4f\n\n", a.data, (long long)met.total, loss);
@@ -609,8 +693,17 @@ static int predict_tokens(const cls_args *a, cls_session *ss) {
         fprintf(stderr, "lsllama predict: out of memory\n");
         goto done;
     }
-    if (ll_evaluate_tokens(ss->c, ds, ss->map, a->to.batch_tokens, NULL, NULL, pred, score, &err)) {
+    cli_progress pr;
+    cli_progress_init(&pr, "predict", "windows", !a->no_progress);
+    const ll_eval_progress ep = {cli_progress_update, &pr};
+    const int erc = ll_evaluate_tokens_progress(ss->c, ds, ss->map, a->to.batch_tokens, NULL, NULL, pred, score, &ep, &err);
+    cli_progress_end(&pr);
+    if (erc) {
         fprintf(stderr, "lsllama predict: %s\n", err.message);
+        goto done;
+    }
+    if (!cli_all_finite(score, ds->n_words)) { /* cannot happen with finite logits; never print nan */
+        fprintf(stderr, "lsllama predict: %s: non-finite tag scores (model or adapter weights corrupt?)\n", ds->path);
         goto done;
     }
     for (size_t s = 0; s < ds->n_sent; s++) {
@@ -653,6 +746,7 @@ static int predict_tokens(const cls_args *a, cls_session *ss) {
                    first->char_start, last->char_end, ents.v[e].start, ents.v[e].end, sc);
         }
         fputs("]}\n", stdout);
+        if (!cli_output_ok("predict", stdout, "standard output")) goto done; /* stop at the first failed write */
     }
     rc = 0;
 done:
@@ -680,18 +774,19 @@ int cmd_predict(int argc, char **argv) {
         if (r > 0) continue;
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
             printf("usage: lsllama predict MODEL --adapter DIR [--input FILE] [--format lines|tsv|csv|jsonl|conll\n"
-                   "                         --text-column C]\n\n"
+                   "                         --text-column C] [--no-progress]\n\n"
                    "Classifies text lines (stdin or FILE; or a column of a data file) and writes one JSON\n"
                    "object per input: {\"text\", \"label\", \"probabilities\": {label: p, ...}}.\n"
                    "A token (NER) adapter reads text lines (words split on whitespace) or pre-split words\n"
                    "(--format conll or jsonl with a \"tokens\" field) and writes per sentence {\"text\", \"words\",\n"
                    "\"tags\", \"entities\": [{\"type\", \"text\", \"start\", \"end\" (character offsets in text),\n"
-                   "\"word_start\", \"word_end\", \"score\" (mean tag probability of its words)}]}.\n");
+                   "\"word_start\", \"word_end\", \"score\" (mean tag probability of its words)}]}.\n"
+                   "A progress line goes to stderr while it is a terminal (--no-progress: none).\n");
             return 0;
         } else if (!strcmp(o, "--adapter") && v) a.adapter = argv[++i];
         else if (!strcmp(o, "--input") && v) a.input = argv[++i];
         else if (o[0] == '-' || a.model) {
-            fprintf(stderr, "lsllama predict: unexpected argument '%s' (see --help)\n", o);
+            cli_unexpected("predict", o, !v, COMMON_VALUE_OPTS " --adapter --input");
             return 2;
         } else a.model = o;
     }
@@ -705,8 +800,9 @@ int cmd_predict(int argc, char **argv) {
     ll_batch_plan plan = {0};
     ll_batch_buf buf = {0};
     ll_error err = {0};
-    int rc = 1;
-    if (session_open("predict", &a, &ss)) goto done;
+    int rc = session_open("predict", &a, &ss);
+    if (rc) goto done;
+    rc = 1;
     if (ss.c->cfg.token_task) {
         if (a.data_opt.format == LL_DATA_LINES || a.tok_opt.format == LL_DATA_AUTO) a.tok_opt.format = a.data_opt.format;
         rc = predict_tokens(&a, &ss);
@@ -719,11 +815,8 @@ int cmd_predict(int argc, char **argv) {
         load_rc = ll_dataset_load(&ds, a.input, &a.data_opt, &err);
     } else {
         size_t len;
-        char *text = read_stdin(&len);
-        if (!text) {
-            fprintf(stderr, "lsllama predict: out of memory reading stdin\n");
-            goto done;
-        }
+        char *text = read_stdin("predict", &len);
+        if (!text) goto done;
         load_rc = ll_dataset_load_memory(&ds, text, len, "<stdin>", &a.data_opt, &err);
         free(text);
     }
@@ -737,11 +830,23 @@ int cmd_predict(int argc, char **argv) {
         goto done;
     }
     const int K = map->n;
+    cli_progress pr;
+    cli_progress_init(&pr, "predict", "examples", !a.no_progress);
+    size_t done_ex = 0;
     for (size_t b = 0; b < plan.n_batches; b++) {
         if (ll_batch_fill(&buf, ds, &plan, b, &err) || ll_classifier_forward(c, &buf.batch, 0, 0, NULL, &err)) {
+            cli_progress_end(&pr);
             fprintf(stderr, "lsllama predict: %s\n", err.message);
             goto done;
         }
+        for (int s = 0; s < buf.batch.n_seqs; s++)
+            if (!cli_all_finite(c->logits + (size_t)s * K, (size_t)K)) {
+                /* nan/inf never reach the JSON: the input line and the likely cause */
+                cli_progress_end(&pr);
+                fprintf(stderr, "lsllama predict: %s:%d: non-finite logits (model or adapter weights corrupt?)\n",
+                        ds->path, ds->ex[buf.example_ids[s]].line);
+                goto done;
+            }
         for (int s = 0; s < buf.batch.n_seqs && c->cfg.multi_label; s++) {
             /* multi-label: independent sigmoids; the labels are those above 0.5 */
             const float *z = c->logits + (size_t)s * K;
@@ -761,6 +866,7 @@ int cmd_predict(int argc, char **argv) {
                 printf(": %.6f", 1.0 / (1.0 + exp(-(double)z[k])));
             }
             fputs("}}\n", stdout);
+            if (!cli_output_ok("predict", stdout, "standard output")) break;
         }
         for (int s = 0; s < buf.batch.n_seqs && !c->cfg.multi_label; s++) {
             const float *z = c->logits + (size_t)s * K;
@@ -780,8 +886,16 @@ int cmd_predict(int argc, char **argv) {
                 printf(": %.6f", exp((double)z[k] - z[best]) / se);
             }
             fputs("}}\n", stdout);
+            if (!cli_output_ok("predict", stdout, "standard output")) break;
         }
+        done_ex += (size_t)buf.batch.n_seqs;
+        if (!cli_output_ok("predict", stdout, "standard output")) { /* stop at the first failed write */
+            cli_progress_end(&pr);
+            goto done;
+        }
+        cli_progress_update(&pr, done_ex, ds->n);
     }
+    cli_progress_end(&pr);
     rc = 0;
 done:
     ll_batch_plan_free(&plan);
@@ -808,7 +922,7 @@ int cmd_merge(int argc, char **argv) {
         else if (!strcmp(o, "--out") && v) out = argv[++i];
         else if (!strcmp(o, "--dtype") && v) dtype = argv[++i];
         else if (o[0] == '-' || model) {
-            fprintf(stderr, "lsllama merge: unexpected argument '%s' (see --help)\n", o);
+            cli_unexpected("merge", o, !v, "--adapter --out --dtype");
             return 2;
         } else model = o;
     }

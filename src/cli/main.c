@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli_util.h"
 #include "cli/commands.h"
 
 static const struct {
@@ -34,10 +35,15 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
-        return 0;
+        return cli_output_finish("help", stdout, "standard output", 1) ? 0 : 1;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            int rc = commands[i].run(argc - 1, argv + 1);
+            /* every command's output is checked here, once: a full disk is an error, not exit 0 */
+            if (!cli_output_finish(commands[i].name, stdout, "standard output", 1) && rc == 0) rc = 1;
+            return rc;
+        }
     fprintf(stderr, "lsllama: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

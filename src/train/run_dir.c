@@ -18,7 +18,8 @@ struct ll_run_dir {
     char *path;
     int lock_fd;
     ll_run_mode mode;
-    int begun; /* ll_run_dir_begin has run */
+    int begun;   /* ll_run_dir_begin has run */
+    int created; /* the folder did not exist before open */
 };
 
 /* What ll_train writes into its folder: --overwrite removes these and only these. */
@@ -142,6 +143,8 @@ int ll_run_dir_open(ll_run_dir **out, const char *path, ll_run_mode mode, ll_err
     }
     rd->lock_fd = -1;
     rd->mode = mode;
+    struct stat st;
+    rd->created = stat(path, &st) != 0 && errno == ENOENT;
     int rc = ll_mkdir_p(path, err);
     if (!rc) rc = take_lock(rd, err);
     if (!rc) rc = clean_leftovers(rd, err);
@@ -171,6 +174,11 @@ const char *ll_run_dir_path(const ll_run_dir *rd) { return rd->path; }
 
 void ll_run_dir_close(ll_run_dir *rd) {
     if (!rd) return;
+    if (rd->created && !rd->begun && rd->lock_fd >= 0) { /* a run that never started leaves no folder behind */
+        char *lock_path = join(rd->path, LL_RUN_LOCK_FILE);
+        if (lock_path && unlink(lock_path) == 0) rmdir(rd->path);
+        free(lock_path);
+    }
     if (rd->lock_fd >= 0) close(rd->lock_fd); /* releases the flock */
     free(rd->path);
     free(rd);

@@ -35,7 +35,8 @@ int ll_run_dir_begin(ll_run_dir *rd, ll_error *err);
 
 const char *ll_run_dir_path(const ll_run_dir *rd);
 
-/* Release the lock (the lock file stays) and free. NULL is fine. */
+/* Release the lock (the lock file stays) and free. A folder that open
+ * created and in which the run never began is removed again. NULL is fine. */
 void ll_run_dir_close(ll_run_dir *rd);
 
 #define LL_RUN_LOCK_FILE "lsllama.lock"

@@ -42,8 +42,22 @@ static double now_s(void) {
 
 /* ---- evaluation ------------------------------------------------------------ */
 
+/* The first of n sequences (rows of K logits; token tasks: tokens) with a
+ * non-finite logit, or -1. */
+static long first_nonfinite_row(const float *logits, size_t n, int K) {
+    for (size_t r = 0; r < n; r++)
+        for (int k = 0; k < K; k++)
+            if (!isfinite(logits[r * (size_t)K + k])) return (long)r;
+    return -1;
+}
+
 int ll_evaluate(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_class_metrics *m, double *mean_loss,
                 ll_error *err) {
+    return ll_evaluate_progress(c, ds, batch_tokens, m, mean_loss, NULL, err);
+}
+
+int ll_evaluate_progress(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_class_metrics *m,
+                         double *mean_loss, const ll_eval_progress *progress, ll_error *err) {
     ll_batching_options bo = {.max_batch_tokens = batch_tokens, .shuffle = 0};
     ll_batch_plan plan = {0};
     ll_batch_buf buf = {0};
@@ -51,7 +65,7 @@ int ll_evaluate(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_
     if (!rc) rc = ll_batch_buf_reserve(&buf, plan.max_tokens, plan.max_seqs, c->cfg.n_labels, err);
     const int K = c->cfg.n_labels;
     double loss = 0;
-    size_t n = 0;
+    size_t n = 0, done_ex = 0;
     int *pred01 = c->cfg.multi_label ? malloc((size_t)K * sizeof *pred01) : NULL;
     if (c->cfg.multi_label && !pred01) rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
     if (m && !!m->multi_label != !!c->cfg.multi_label && !rc)
@@ -60,6 +74,14 @@ int ll_evaluate(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_
     for (size_t i = 0; !rc && i < plan.n_batches; i++) {
         if ((rc = ll_batch_fill(&buf, ds, &plan, i, err))) break;
         if ((rc = ll_classifier_forward(c, &buf.batch, 0, 0, NULL, err))) break;
+        const long bad = first_nonfinite_row(c->logits, (size_t)buf.batch.n_seqs, K);
+        if (bad >= 0) {
+            rc = ll_fail(err, LL_ERR_FORMAT, "%s:%d: non-finite logits (model or adapter weights corrupt?)", ds->path,
+                         ds->ex[buf.example_ids[bad]].line);
+            break;
+        }
+        done_ex += (size_t)buf.batch.n_seqs;
+        if (progress && progress->fn) progress->fn(progress->ctx, done_ex, ds->n);
         if (c->cfg.multi_label) { /* BCE (mean over labels) and sigmoid > 0.5, i.e. logit > 0 */
             for (int s = 0; s < buf.batch.n_seqs && buf.targets; s++, n++) {
                 const float *z = c->logits + (size_t)s * K, *y = buf.targets + (size_t)s * K;
@@ -98,6 +120,12 @@ int ll_evaluate(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_
 
 int ll_evaluate_tokens(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
                        ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score, ll_error *err) {
+    return ll_evaluate_tokens_progress(c, ds, map, batch_tokens, rep, mean_loss, pred, score, NULL, err);
+}
+
+int ll_evaluate_tokens_progress(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
+                                ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score,
+                                const ll_eval_progress *progress, ll_error *err) {
     if (!ds->token_task || !c->cfg.token_task)
         return ll_fail(err, LL_ERR_ARG, "%s: token evaluation needs a token dataset and a token classifier", ds->path);
     if (map->n != c->cfg.n_labels)
@@ -117,10 +145,20 @@ int ll_evaluate_tokens(ll_classifier *c, const ll_dataset *ds, const ll_labelmap
     if (!rc) rc = ll_batch_plan_make(&plan, ds, &bo, err);
     if (!rc) rc = ll_batch_buf_reserve(&buf, plan.max_tokens, plan.max_seqs, K, err);
     double loss = 0;
-    size_t n_lab = 0;
+    size_t n_lab = 0, done_ex = 0;
     for (size_t i = 0; !rc && i < plan.n_batches; i++) {
         if ((rc = ll_batch_fill(&buf, ds, &plan, i, err))) break;
         if ((rc = ll_classifier_forward(c, &buf.batch, 0, 0, NULL, err))) break;
+        const long bad = first_nonfinite_row(c->logits, buf.n_tokens, K);
+        if (bad >= 0) {
+            int s = 0; /* the sequence of the bad token */
+            while (s + 1 < buf.batch.n_seqs && buf.batch.seq_start[s + 1] <= bad) s++;
+            rc = ll_fail(err, LL_ERR_FORMAT, "%s:%d: non-finite logits (model or adapter weights corrupt?)", ds->path,
+                         ds->sent[ds->ex[buf.example_ids[s]].sent].line);
+            break;
+        }
+        done_ex += (size_t)buf.batch.n_seqs;
+        if (progress && progress->fn) progress->fn(progress->ctx, done_ex, ds->n);
         if ((rc = ll_token_collect_batch(ds, &buf, c->logits, map, pred, score, err))) break;
         for (size_t t = 0; t < buf.n_tokens; t++) {
             const int y = buf.token_labels[t];

@@ -72,17 +72,30 @@ typedef struct ll_train_result {
 int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_train_options *o, ll_train_result *res,
              ll_error *err);
 
-/* Evaluate in file order: metrics (single-label) and mean loss. */
+/* Optional progress report of an evaluation: fn(ctx, done, total) after
+ * each batch, in examples (token tasks: windows) of ds->n. */
+typedef struct ll_eval_progress {
+    void (*fn)(void *ctx, size_t done, size_t total);
+    void *ctx;
+} ll_eval_progress;
+
+/* Evaluate in file order: metrics (single-label) and mean loss. Non-finite
+ * logits are an error naming the example's line. progress may be NULL. */
 int ll_evaluate(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_class_metrics *m, double *mean_loss,
                 ll_error *err);
+int ll_evaluate_progress(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_class_metrics *m,
+                         double *mean_loss, const ll_eval_progress *progress, ll_error *err);
 
 /* Token task: run every window of ds (tokenized, labels applied through
  * map unless unlabelled), collect each word's prediction from the window
  * that owns it into pred / score (ds->n_words entries each; NULL: not
  * wanted), and when ds is labelled fill rep (entity-level, seqeval's
  * default) and the mean cross-entropy over labelled tokens (rep, mean_loss
- * may be NULL). */
+ * may be NULL). Non-finite logits are an error naming the sentence's line. */
 int ll_evaluate_tokens(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
                        ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score, ll_error *err);
+int ll_evaluate_tokens_progress(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
+                                ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score,
+                                const ll_eval_progress *progress, ll_error *err);
 
 #endif
