@@ -1,6 +1,7 @@
 /* lsllama train / eval / predict: sequence classification (LS-LLaMA) and
  * token classification (NER, LS-unLLaMA) with LoRA. */
 #include <errno.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -909,18 +910,22 @@ done:
 
 int cmd_merge(int argc, char **argv) {
     const char *model = NULL, *adapter = NULL, *out = NULL, *dtype = "f32";
+    int overwrite = 0;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            printf("usage: lsllama merge MODEL --adapter DIR --out DIR [--dtype f32|f16|bf16]\n\n"
+            printf("usage: lsllama merge MODEL --adapter DIR --out DIR [--dtype f32|f16|bf16] [--overwrite]\n\n"
                    "Writes a Hugging Face model folder (config.json with id2label + model.safetensors) with the\n"
                    "LoRA deltas merged into the base weights and the score head, for adapter-free inference\n"
                    "(transformers' *ForSequenceClassification, or *ForTokenClassification for a TOKEN_CLS adapter;\n"
-                   "or lsllama itself).\n");
+                   "or lsllama itself). DIR must be new or empty; --overwrite replaces an earlier merged model\n"
+                   "there (never a file the merge does not write). The folder is written beside DIR and swapped in\n"
+                   "whole.\n");
             return 0;
         } else if (!strcmp(o, "--adapter") && v) adapter = argv[++i];
         else if (!strcmp(o, "--out") && v) out = argv[++i];
         else if (!strcmp(o, "--dtype") && v) dtype = argv[++i];
+        else if (!strcmp(o, "--overwrite")) overwrite = 1;
         else if (o[0] == '-' || model) {
             cli_unexpected("merge", o, !v, "--adapter --out --dtype");
             return 2;
@@ -938,6 +943,16 @@ int cmd_merge(int argc, char **argv) {
         fprintf(stderr, "lsllama merge: --dtype must be f32, f16 or bf16\n");
         return 2;
     }
+    /* an earlier merged model (or anything else) in --out is replaced only when asked */
+    DIR *od = overwrite ? NULL : opendir(out);
+    for (struct dirent *e; od && (e = readdir(od));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            fprintf(stderr, "lsllama merge: --out %s is not empty (holds '%s'): choose a new folder, or pass "
+                            "--overwrite to replace a merged model there\n", out, e->d_name);
+            closedir(od);
+            return 1;
+        }
+    if (od) closedir(od);
     ll_error err = {0};
     ll_model *m = NULL;
     ll_classifier *c = NULL;
