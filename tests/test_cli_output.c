@@ -297,7 +297,8 @@ static void test_options(void) {
     const char *bad_floats[][2] = {{"--lr", "0"},           {"--lr", "nan"},         {"--lr", "1e999"},
                                    {"--lora-dropout", "1"}, {"--lora-dropout", "-0.1"}, {"--warmup-ratio", "1.5"},
                                    {"--weight-decay", "inf"}, {"--max-grad-norm", "-1"}, {"--lora-alpha", "0"},
-                                   {"--lr", "1e-3x"},       {"--epochs", "0"},       {"--max-steps", "9999999999999999999"}};
+                                   {"--lr", "1e-3x"},       {"--epochs", "0"},       {"--max-steps", "9999999999999999999"},
+                                   {"--lora-dropout", "0.99999999999"}}; /* rounds to 1.0f */
     for (size_t i = 0; i < sizeof bad_floats / sizeof bad_floats[0]; i++) {
         char label[128];
         snprintf(label, sizeof label, "train %s %s", bad_floats[i][0], bad_floats[i][1]);

@@ -24,8 +24,11 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo,
     char *end = NULL;
     errno = 0;
     const double v = s ? strtod(s, &end) : 0;
-    /* NaN fails both comparisons; "inf" and overflow fail the range */
-    if (!s || !*s || *end || !isfinite(v) || !(v >= lo) || (hi_open ? !(v < hi) : !(v <= hi))) {
+    /* NaN fails both comparisons; "inf" and overflow fail the range. The value is stored as a float: its rounded
+     * value must be in range too (0.99999999999 becomes 1.0f, which [0, 1) excludes). */
+    const double vf = (double)(float)v;
+    if (!s || !*s || *end || !isfinite(v) || !(v >= lo) || (hi_open ? !(v < hi) : !(v <= hi)) || !isfinite(vf) ||
+        !(vf >= lo) || (hi_open ? !(vf < hi) : !(vf <= hi))) {
         fprintf(stderr, "lsllama %s: %s expects a number in [%g, %g%c, got '%s'\n", cmd, opt, lo, hi,
                 hi_open ? ')' : ']', s ? s : "(nothing)");
         return 0;
