@@ -14,17 +14,8 @@
 
 static char tmp_root[] = "/tmp/ll_test_data_safety_XXXXXX";
 
-/* Writes n bytes (NULs allowed) to tmp_root/name; returns the path. */
 static const char *write_bytes(const char *name, const char *bytes, size_t n) {
-    static char b[8][512];
-    static int k;
-    char *p = b[k++ % 8];
-    snprintf(p, 512, "%s/%s", tmp_root, name);
-    FILE *f = fopen(p, "wb");
-    REQUIRE(f);
-    REQUIRE(fwrite(bytes, 1, n, f) == n);
-    fclose(f);
-    return p;
+    return test_write_bytes(tmp_root, name, bytes, n);
 }
 static const char *write_text(const char *name, const char *text) { return write_bytes(name, text, strlen(text)); }
 
@@ -36,6 +27,15 @@ static ll_data_options opts(void) {
 
 static int has(const char *msg, const char *needle) { return needle == NULL || strstr(msg, needle) != NULL; }
 
+/* A load (+ label map) that must have failed with every needle in its message. */
+static void expect_failed(const char *what, int rc, const ll_error *err, const char *n1, const char *n2,
+                          const char *n3) {
+    CHECK_MSG(rc != 0 && has(err->message, n1) && has(err->message, n2) && has(err->message, n3),
+              "%s: rc %d, message '%s', want '%s' '%s' '%s'", what, rc, rc ? err->message : "", n1 ? n1 : "",
+              n2 ? n2 : "", n3 ? n3 : "");
+    printf("%-44s -> %s\n", what, rc ? err->message : "(accepted)");
+}
+
 /* load (+ build a label map when build): must fail, the message holding every needle */
 static void expect_seq_fail(const char *what, const char *path, const ll_data_options *o, int build, const char *n1,
                             const char *n2, const char *n3) {
@@ -44,10 +44,7 @@ static void expect_seq_fail(const char *what, const char *path, const ll_data_op
     ll_error err = {0};
     int rc = ll_dataset_load(&ds, path, o, &err);
     if (!rc && build) rc = ll_labelmap_build(&map, ds, &err);
-    CHECK_MSG(rc != 0 && has(err.message, n1) && has(err.message, n2) && has(err.message, n3),
-              "%s: rc %d, message '%s', want '%s' '%s' '%s'", what, rc, rc ? err.message : "", n1 ? n1 : "",
-              n2 ? n2 : "", n3 ? n3 : "");
-    printf("%-44s -> %s\n", what, rc ? err.message : "(accepted)");
+    expect_failed(what, rc, &err, n1, n2, n3);
     ll_labelmap_free(map);
     ll_dataset_free(ds);
 }
@@ -59,10 +56,7 @@ static void expect_tok_fail(const char *what, const char *path, const ll_token_d
     ll_error err = {0};
     int rc = ll_token_dataset_load(&ds, path, o, &err);
     if (!rc && build) rc = ll_labelmap_build(&map, ds, &err);
-    CHECK_MSG(rc != 0 && has(err.message, n1) && has(err.message, n2) && has(err.message, n3),
-              "%s: rc %d, message '%s', want '%s' '%s' '%s'", what, rc, rc ? err.message : "", n1 ? n1 : "",
-              n2 ? n2 : "", n3 ? n3 : "");
-    printf("%-44s -> %s\n", what, rc ? err.message : "(accepted)");
+    expect_failed(what, rc, &err, n1, n2, n3);
     ll_labelmap_free(map);
     ll_dataset_free(ds);
 }

@@ -28,15 +28,7 @@ static const char *conll(const char *split) {
 }
 
 static const char *write_tmp(const char *name, const char *bytes) {
-    static char b[8][512];
-    static int k;
-    char *p = b[k++ % 8];
-    snprintf(p, 512, "%s/%s", tmp_root, name);
-    FILE *f = fopen(p, "wb");
-    REQUIRE(f);
-    fwrite(bytes, 1, strlen(bytes), f);
-    fclose(f);
-    return p;
+    return test_write_bytes(tmp_root, name, bytes, strlen(bytes));
 }
 
 static ll_token_data_options topts(void) {

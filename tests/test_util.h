@@ -88,6 +88,20 @@ static inline void test_write_file(const char *dir, const char *name, const char
     fclose(f);
 }
 
+/* Writes n bytes (NULs allowed) to dir/name and returns the path (one of 8
+ * rotating buffers: valid until eight more calls). The test stops if it cannot. */
+static inline const char *test_write_bytes(const char *dir, const char *name, const char *bytes, size_t n) {
+    static char paths[8][1024];
+    static int k;
+    char *p = paths[k++ % 8];
+    snprintf(p, sizeof paths[0], "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    REQUIRE(f);
+    REQUIRE(fwrite(bytes, 1, n, f) == n);
+    REQUIRE(fclose(f) == 0);
+    return p;
+}
+
 /* The default real model, fetched by scripts/setup.sh into the cache. */
 static inline const char *test_smollm2_path(void) {
     static char buf[4096];
