@@ -21,11 +21,13 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "io/safetensors.h"
+#include "io/safetensors_write.h"
 #include "test_util.h"
 
 #define S(x) ((x) ? (x) : "(none)")
@@ -36,11 +38,17 @@ static char tmp[] = "/tmp/lsllama_runsafety_XXXXXX";
 
 /* Run the CLI in tmp with argv (NULL-terminated), an optional environment
  * assignment, stdout/stderr to out.txt/err.txt; returns the wait status. */
+static long child_fsize_limit; /* > 0: the child's RLIMIT_FSIZE in bytes (a full disk, as far as it can tell) */
+
 static int run_cli(const char *env, const char *const *args) {
     fflush(stdout);
     const pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
+        if (child_fsize_limit > 0) {
+            const struct rlimit rl = {(rlim_t)child_fsize_limit, (rlim_t)child_fsize_limit};
+            if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(126);
+        }
         if (chdir(tmp) != 0) _exit(126);
         const int o = open("out.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open("err.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0) _exit(126);
@@ -415,6 +423,95 @@ static void test_non_finite(void) {
     free(log);
 }
 
+/* What a first look at this work found: each a way to lose or mix up a run. */
+static void test_more_ways_to_lose_a_run(void) {
+    char cmd[1024];
+    /* --overwrite never removes a file inside best/ that training did not write */
+    snprintf(cmd, sizeof cmd, "rm -rf %s/ow && cp -r %s/ref %s/ow", tmp, tmp, tmp);
+    REQUIRE(system(cmd) == 0);
+    test_write_file(tmp, "ow/best/dev.json", "{}\n");
+    const char *overwrite[] = {TRAIN_ARGS("ow"), "--overwrite", NULL};
+    int st = run_cli(NULL, overwrite);
+    char *err = test_read_file(tpath("err.txt"));
+    CHECK_MSG(!exited_ok(st) && err && strstr(err, "best") && strstr(err, "dev.json"),
+              "--overwrite with a file in best/: status %d, %s", st, S(err));
+    free(err);
+    same_run("ref", "ow", "--overwrite refused over best/dev.json");
+    REQUIRE(unlink(tpath("ow/best/dev.json")) == 0);
+    /* a bad --dump-batches path fails before the earlier run is removed; an existing file is not replaced */
+    const char *bad_dump[] = {TRAIN_ARGS("ow"), "--overwrite", "--dump-batches", "no/such/dir/b.txt", NULL};
+    CHECK(!exited_ok(run_cli(NULL, bad_dump)));
+    same_run("ref", "ow", "--overwrite with a bad --dump-batches");
+    test_write_file(tmp, "batches.txt", "keep me\n");
+    const char *dump_over[] = {TRAIN_ARGS("dumped"), "--dump-batches", "batches.txt", NULL};
+    st = run_cli(NULL, dump_over);
+    char *kept = test_read_file(tpath("batches.txt"));
+    CHECK_MSG(!exited_ok(st) && kept && !strcmp(kept, "keep me\n"), "--dump-batches over a file: status %d", st);
+    free(kept);
+    /* a refused run leaves no lock file behind, and --out inside another run's folder is refused */
+    CHECK(access(tpath("notes/lsllama.lock"), F_OK) != 0 && access(tpath("dumped"), F_OK) != 0);
+    const char *nested[] = {TRAIN_ARGS("ref/best"), NULL};
+    st = run_cli(NULL, nested);
+    err = test_read_file(tpath("err.txt"));
+    CHECK_MSG(!exited_ok(st) && err && strstr(err, "inside the training run folder"), "nested --out: %d, %s", st,
+              S(err));
+    free(err);
+    CHECK(access(tpath("ref/best/lsllama.lock"), F_OK) != 0);
+    /* a resume with other options, data or model continues no run: refused, naming what changed */
+    snprintf(cmd, sizeof cmd, "rm -rf %s/rs && cp -r %s/ref %s/rs && sed 's/\t0$/\tX/; s/\t1$/\t0/; s/\tX$/\t1/' "
+             "%s/train.tsv > %s/flipped.tsv", tmp, tmp, tmp, tmp, tmp);
+    REQUIRE(system(cmd) == 0);
+    const char *other_lr[] = {TRAIN_ARGS("rs"), "--resume", "--lr", "1e-3", NULL};
+    const char *other_data[] = {TRAIN_ARGS("rs"), "--resume", "--train", "flipped.tsv", NULL};
+    const char *other_steps[] = {TRAIN_ARGS("rs"), "--resume", "--max-steps", "8", NULL};
+    const char *const *changed[] = {other_lr, other_data, other_steps};
+    const char *named[] = {"lr", "train_data", "total_steps"};
+    for (int i = 0; i < 3; i++) {
+        st = run_cli(NULL, changed[i]);
+        err = test_read_file(tpath("err.txt"));
+        char want[64];
+        snprintf(want, sizeof want, "run's %s was", named[i]);
+        CHECK_MSG(!exited_ok(st) && err && strstr(err, want), "resume with another %s: status %d, %s", named[i], st,
+                  S(err));
+        if (!i) printf("(e) resume with another --lr: %s", err ? err : "\n");
+        free(err);
+    }
+    same_run("ref", "rs", "refused resumes");
+    /* a checkpoint that cannot be written (the disk is full) is an error that names the cause; no crash */
+    child_fsize_limit = 400000; /* the all-linear state is 834 KB */
+    const char *full[] = {TRAIN_ARGS("full"), NULL};
+    st = run_cli(NULL, full);
+    child_fsize_limit = 0;
+    err = test_read_file(tpath("err.txt"));
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 1 && err && strstr(err, "File too large"),
+              "checkpoint on a full disk: status %d, %s", st, S(err));
+    free(err);
+    /* plot never replaces a device, pipe or link named by --out */
+    REQUIRE(mkfifo(tpath("fifo"), 0644) == 0);
+    const char *plot[] = {"plot", "ref", "--y", "loss", "--out", "fifo", NULL};
+    st = run_cli(NULL, plot);
+    struct stat sb;
+    CHECK_MSG(!exited_ok(st) && lstat(tpath("fifo"), &sb) == 0 && S_ISFIFO(sb.st_mode), "plot --out FIFO: %d", st);
+    /* nothing non-finite is ever written into a safetensors file, nor a value F16 cannot hold */
+    const float big = 1e5f, nan = NAN;
+    ll_error e;
+    st_write_tensor t = {"score.weight", LL_DTYPE_F16, 1, {1}, &big};
+    CHECK(st_write_file(tpath("big.safetensors"), &t, 1, NULL, 0, &e) != 0 && strstr(e.message, "F16"));
+    t = (st_write_tensor){"score.weight", LL_DTYPE_F32, 1, {1}, &nan};
+    CHECK(st_write_file(tpath("nan.safetensors"), &t, 1, NULL, 0, &e) != 0 && strstr(e.message, "not finite"));
+    CHECK(access(tpath("big.safetensors"), F_OK) != 0 && access(tpath("nan.safetensors"), F_OK) != 0);
+    /* an adapter whose lora_alpha overflows a float is refused by name */
+    snprintf(cmd, sizeof cmd, "rm -rf %s/alpha && cp -r %s/ref/best %s/alpha && sed -i 's/\"lora_alpha\": [0-9.]*/"
+             "\"lora_alpha\": 1e39/' %s/alpha/adapter_config.json", tmp, tmp, tmp, tmp);
+    REQUIRE(system(cmd) == 0);
+    const char *eval[] = {"eval", MODEL_DIR "/stories260K.bin", "--tokenizer", TOKENIZER, "--adapter", "alpha",
+                          "--data", "dev.tsv", NULL};
+    st = run_cli(NULL, eval);
+    err = test_read_file(tpath("err.txt"));
+    CHECK_MSG(!exited_ok(st) && err && strstr(err, "lora_alpha"), "lora_alpha 1e39: status %d, %s", st, S(err));
+    free(err);
+}
+
 int main(void) {
     REQUIRE(mkdtemp(tmp));
     /* many short runs: one thread each (results do not depend on the thread count; OpenMP's spinning threads
@@ -429,6 +526,7 @@ int main(void) {
     test_existing_out();
     test_second_writer();
     test_non_finite();
+    test_more_ways_to_lose_a_run();
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     (void)system(cmd);
     return test_summary("test_run_safety");

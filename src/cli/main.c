@@ -1,4 +1,5 @@
 /* lsllama: command-line entry point; dispatches to src/cli/cmd_*.c. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +30,9 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* Past a file size limit (ulimit -f) a write fails with EFBIG and is reported like any other failed write,
+     * instead of the process dying of SIGXFSZ without a word. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;

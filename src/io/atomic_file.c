@@ -46,6 +46,17 @@ int ll_atomic_open(ll_atomic_file *f, const char *path, ll_error *err) {
         return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", path);
     }
     snprintf(f->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
+    /* The rename at commit replaces whatever the name is: only ever a regular file (never a device such as
+     * /dev/full, a pipe, a folder or a symbolic link, which would be replaced rather than written to). */
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        int rc = ll_fail(err, LL_ERR_IO, "%s: is not a regular file (%s): lsllama writes a file beside it and "
+                         "renames it over the name, which would replace it; choose a file name",
+                         path, S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a folder"
+                                                   : S_ISFIFO(st.st_mode) ? "a pipe" : "a device or socket");
+        atomic_free(f);
+        return rc;
+    }
     /* O_EXCL: never write through a stale file or link left at that name */
     const int fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0) {

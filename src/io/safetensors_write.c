@@ -1,6 +1,7 @@
 #include "io/safetensors_write.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,25 @@ static int write_data(FILE *fp, const entry *e) {
     return 1;
 }
 
+/* No file of ours holds a NaN or an infinity, and a value too large for the
+ * stored type (F16's largest is 65504) is an error, not an infinity. */
+static int check_values(const char *path, const entry *e, ll_error *err) {
+    const ll_dtype dt = e->t->dtype;
+    if (dt != LL_DTYPE_F32 && dt != LL_DTYPE_F16 && dt != LL_DTYPE_BF16) return LL_OK;
+    const float *x = e->t->data;
+    for (uint64_t i = 0; i < e->n_elems; i++) {
+        int bad = !isfinite(x[i]);
+        if (!bad && dt == LL_DTYPE_F16) bad = (ll_fp32_to_fp16(x[i]) & 0x7C00) == 0x7C00;
+        if (!bad && dt == LL_DTYPE_BF16) bad = (ll_fp32_to_bf16(x[i]) & 0x7F80) == 0x7F80;
+        if (bad)
+            return ll_fail(err, LL_ERR_ARG, "%s: tensor '%s' element %llu is %g, which %s: not written", path,
+                           e->t->name, (unsigned long long)i, x[i],
+                           !isfinite(x[i]) ? "is not finite" : dt == LL_DTYPE_F16 ? "does not fit F16 (largest 65504; "
+                                                               "write f32 or bf16)" : "does not fit BF16");
+    }
+    return LL_OK;
+}
+
 int st_write_stream(FILE *fp, const char *path, const st_write_tensor *tensors, size_t n,
                     const char *const *metadata, size_t n_meta, ll_error *err) {
     entry *es = calloc(n ? n : 1, sizeof *es);
@@ -133,6 +153,7 @@ int st_write_stream(FILE *fp, const char *path, const st_write_tensor *tensors, 
         for (size_t j = 0; j < i && !rc; j++)
             if (!strcmp(tensors[j].name, t->name))
                 rc = ll_fail(err, LL_ERR_ARG, "%s: tensor '%s' given twice", path, t->name);
+        if (!rc) rc = check_values(path, e, err);
     }
     if (rc) {
         free(es);

@@ -462,6 +462,9 @@ static int parse_adapter_config(const cJSON *j, const char *path, adapter_settin
         return ll_fail(err, LL_ERR_CONFIG, "%s: key 'r' must be a positive integer (LoRA rank), got %g", path, r);
     if (dropout < 0 || dropout >= 1)
         return ll_fail(err, LL_ERR_CONFIG, "%s: key 'lora_dropout' must be in [0, 1), got %g", path, dropout);
+    if (!isfinite((float)alpha)) /* as a float: 1e39 would scale every update to infinity */
+        return ll_fail(err, LL_ERR_CONFIG, "%s: key 'lora_alpha' must be a number within float range, got %g", path,
+                       alpha);
     s->r = (int)r, s->alpha = (float)alpha, s->dropout = (float)dropout;
     /* settings that change the computation in ways we do not implement */
     static const char *const flags[] = {"use_dora", "fan_in_fan_out", "lora_bias", "use_qalora"};

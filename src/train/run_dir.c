@@ -19,12 +19,24 @@ struct ll_run_dir {
     int lock_fd;
     ll_run_mode mode;
     int begun;   /* ll_run_dir_begin has run */
-    int created; /* the folder did not exist before open */
+    int created;      /* the folder did not exist before open */
+    int created_lock; /* neither did its lock file */
 };
 
-/* What ll_train writes into its folder: --overwrite removes these and only these. */
+/* What ll_train writes into its folder, and into each of its subfolders:
+ * --overwrite removes these and only these. */
 static const char *const run_entries[] = {"log.jsonl", "best", "final", "checkpoint"};
 enum { N_RUN_ENTRIES = sizeof run_entries / sizeof run_entries[0] };
+static const char *const adapter_files[] = {"adapter_config.json", "adapter_model.safetensors", "label_map.json",
+                                            NULL};
+static const char *const checkpoint_files[] = {"state.safetensors", "state.json", NULL};
+
+/* The files training writes into run entry i (NULL: it is a file, not a folder). */
+static const char *const *entry_files(int i) {
+    return !strcmp(run_entries[i], "checkpoint") ? checkpoint_files
+           : !strcmp(run_entries[i], "log.jsonl") ? NULL
+                                                  : adapter_files;
+}
 
 static int is_run_entry(const char *name) {
     for (int i = 0; i < N_RUN_ENTRIES; i++)
@@ -43,7 +55,9 @@ static int take_lock(ll_run_dir *rd, ll_error *err) {
     char *lock_path = join(rd->path, LL_RUN_LOCK_FILE);
     if (!lock_path) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
     int rc = LL_OK;
-    rd->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    struct stat st;
+    rd->created_lock = lstat(lock_path, &st) != 0 && errno == ENOENT;
+    rd->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (rd->lock_fd < 0) {
         rc = ll_fail(err, LL_ERR_IO, "%s: cannot create the lock file: %s", lock_path, strerror(errno));
     } else if (flock(rd->lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -59,6 +73,7 @@ static int take_lock(ll_run_dir *rd, ll_error *err) {
             rc = ll_fail(err, LL_ERR_IO, "%s: cannot lock %s: %s", rd->path, lock_path, strerror(e));
         close(rd->lock_fd);
         rd->lock_fd = -1;
+        rd->created_lock = 0; /* the other writer's */
     } else {
         char pid[32];
         const int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
@@ -91,6 +106,59 @@ static int clean_leftovers(const ll_run_dir *rd, ll_error *err) {
         free(p);
     }
     if (dir) closedir(dir);
+    return rc;
+}
+
+/* Run entry i holds only what training writes there (leftovers "*.tmp.*" aside). */
+static int check_own_files(const ll_run_dir *rd, int i, ll_error *err) {
+    const char *const *own = entry_files(i);
+    char *p = join(rd->path, run_entries[i]);
+    if (!p) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    struct stat st;
+    int rc = LL_OK;
+    if (lstat(p, &st) != 0) {
+        free(p);
+        return errno == ENOENT ? LL_OK : ll_fail(err, LL_ERR_IO, "%s/%s: %s", rd->path, run_entries[i], strerror(errno));
+    }
+    if (!own != !S_ISDIR(st.st_mode) || (!own && !S_ISREG(st.st_mode))) {
+        free(p);
+        return ll_fail(err, LL_ERR_ARG, "%s/%s: is not the %s training writes: --overwrite will not remove it; move "
+                       "it away or choose another --out", rd->path, run_entries[i], own ? "folder" : "file");
+    }
+    DIR *dir = own ? opendir(p) : NULL;
+    if (own && !dir) rc = ll_fail(err, LL_ERR_IO, "%s: cannot open folder: %s", p, strerror(errno));
+    for (struct dirent *e; dir && !rc && (e = readdir(dir));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || strstr(e->d_name, ".tmp.")) continue;
+        int known = 0;
+        for (const char *const *f = own; *f && !known; f++) known = !strcmp(e->d_name, *f);
+        if (!known)
+            rc = ll_fail(err, LL_ERR_ARG, "%s/%s: holds '%s', which training did not write: --overwrite will not "
+                         "remove it; move it away or choose another --out", rd->path, run_entries[i], e->d_name);
+    }
+    if (dir) closedir(dir);
+    free(p);
+    return rc;
+}
+
+/* --out must not lie inside another run's folder (its best/, checkpoint/...):
+ * that run's next save would meet our files, and ours its. */
+static int check_not_nested(const ll_run_dir *rd, ll_error *err) {
+    char *p = strdup(rd->path);
+    if (!p) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--) p[n - 1] = '\0';
+    char *slash = strrchr(p, '/');
+    if (slash == p) slash[1] = '\0';
+    else if (slash) *slash = '\0';
+    else strcpy(p, ".");
+    char *lock = join(p, LL_RUN_LOCK_FILE);
+    struct stat st;
+    const int nested = lock && lstat(lock, &st) == 0;
+    int rc = nested ? ll_fail(err, LL_ERR_ARG, "%s: lies inside the training run folder %s (it holds %s): choose a "
+                              "folder outside it", rd->path, p, LL_RUN_LOCK_FILE)
+                    : LL_OK;
+    if (!lock) rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    free(lock);
+    free(p);
     return rc;
 }
 
@@ -128,6 +196,10 @@ static int check_mode(const ll_run_dir *rd, ll_run_mode mode, ll_error *err) {
             return ll_fail(err, LL_ERR_ARG, "%s: holds '%s', which training did not write: --overwrite replaces "
                            "only a training run's own files (log.jsonl, best/, final/, checkpoint/); move it away "
                            "or choose another --out", rd->path, first_other);
+        for (int i = 0; i < N_RUN_ENTRIES; i++) {
+            const int rc = check_own_files(rd, i, err);
+            if (rc) return rc;
+        }
         return LL_OK; /* the earlier run is removed by ll_run_dir_begin, once the new one is ready to write */
     }
     return ll_fail(err, LL_ERR_ARG, "%s: unknown run mode %d", rd->path, (int)mode);
@@ -145,7 +217,8 @@ int ll_run_dir_open(ll_run_dir **out, const char *path, ll_run_mode mode, ll_err
     rd->mode = mode;
     struct stat st;
     rd->created = stat(path, &st) != 0 && errno == ENOENT;
-    int rc = ll_mkdir_p(path, err);
+    int rc = check_not_nested(rd, err);
+    if (!rc) rc = ll_mkdir_p(path, err);
     if (!rc) rc = take_lock(rd, err);
     if (!rc) rc = clean_leftovers(rd, err);
     if (!rc) rc = check_mode(rd, mode, err);
@@ -174,9 +247,9 @@ const char *ll_run_dir_path(const ll_run_dir *rd) { return rd->path; }
 
 void ll_run_dir_close(ll_run_dir *rd) {
     if (!rd) return;
-    if (rd->created && !rd->begun && rd->lock_fd >= 0) { /* a run that never started leaves no folder behind */
+    if (!rd->begun && rd->created_lock && rd->lock_fd >= 0) { /* a run that never started leaves nothing behind */
         char *lock_path = join(rd->path, LL_RUN_LOCK_FILE);
-        if (lock_path && unlink(lock_path) == 0) rmdir(rd->path);
+        if (lock_path && unlink(lock_path) == 0 && rd->created) rmdir(rd->path);
         free(lock_path);
     }
     if (rd->lock_fd >= 0) close(rd->lock_fd); /* releases the flock */

@@ -223,7 +223,102 @@ typedef struct train_state {
 } train_state;
 
 static int path_join(char *buf, size_t cap, const char *dir, const char *name, ll_error *err) {
-    if ((size_t)snprintf(buf, cap, "%s/%s", dir, name) >= cap) return ll_fail(err, LL_ERR_ARG, "%s: path too long", dir);
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--; /* "out/" and "out" name the same files */
+    if ((size_t)snprintf(buf, cap, "%.*s/%s", (int)n, dir, name) >= cap)
+        return ll_fail(err, LL_ERR_ARG, "%s: path too long", dir);
+    return LL_OK;
+}
+
+/* ---- what a checkpoint belongs to ------------------------------------------ */
+
+static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001B3ull;
+    return h;
+}
+
+/* Examples, their tokens and labels (mapped ids), and the token labels of a token task. */
+static uint64_t dataset_hash(const ll_dataset *ds) {
+    uint64_t h = 0xCBF29CE484222325ull;
+    h = fnv_bytes(h, &ds->n, sizeof ds->n);
+    for (size_t i = 0; i < ds->n; i++) {
+        const ll_example *e = &ds->ex[i];
+        h = fnv_bytes(h, &e->label, sizeof e->label);
+        h = fnv_bytes(h, &e->n_tok, sizeof e->n_tok);
+        if (ds->labs && e->n_lab) h = fnv_bytes(h, ds->labs + e->lab_off, e->n_lab * sizeof *ds->labs);
+    }
+    if (ds->tokens) h = fnv_bytes(h, ds->tokens, ds->tokens_len * sizeof *ds->tokens);
+    if (ds->tok_labels) h = fnv_bytes(h, ds->tok_labels, ds->tokens_len * sizeof *ds->tok_labels);
+    return h;
+}
+
+/* The base model: its hyper-parameters, its final norm and every 1024th weight. */
+static uint64_t model_hash(const ll_model *m) {
+    uint64_t h = fnv_bytes(0xCBF29CE484222325ull, &m->cfg, sizeof m->cfg);
+    h = fnv_bytes(h, m->final_norm, (size_t)m->cfg.dim * sizeof(float));
+    for (size_t i = 0; i < m->n_weight_floats; i += 1024) h = fnv_bytes(h, m->weights + i, sizeof(float));
+    return h;
+}
+
+/* Everything that decides a run's numbers, as "name": "value" strings: a
+ * resume must find each one unchanged, or it would continue another run. */
+static cJSON *run_identity(const ll_classifier *c, const ll_dataset *train, const ll_dataset *dev,
+                           const ll_train_options *o, int64_t total_steps) {
+    const ll_classifier_config *cc = &c->cfg;
+    cJSON *j = cJSON_CreateObject();
+    char v[64];
+#define ADD(name, fmt, val) (snprintf(v, sizeof v, fmt, val), cJSON_AddStringToObject(j, name, v))
+    ADD("base_model", "%016llx", (unsigned long long)model_hash(c->base));
+    ADD("train_data", "%016llx", (unsigned long long)dataset_hash(train));
+    if (dev) ADD("dev_data", "%016llx", (unsigned long long)dataset_hash(dev));
+    else cJSON_AddStringToObject(j, "dev_data", "none");
+    uint64_t lh = 0xCBF29CE484222325ull;
+    for (int k = 0; o->label_names && k < cc->n_labels; k++)
+        lh = fnv_bytes(lh, o->label_names[k], strlen(o->label_names[k]) + 1);
+    ADD("label_names", "%016llx", (unsigned long long)lh);
+    ADD("n_labels", "%d", cc->n_labels);
+    ADD("task", "%s", cc->token_task ? "token" : cc->multi_label ? "multi-label" : "sequence");
+    ADD("pool", "%d", (int)cc->pool);
+    ADD("bidirectional_from", "%d", cc->bidirectional_from);
+    ADD("head_bias", "%d", cc->head_bias);
+    ADD("head_dropout", "%.9g", cc->head_dropout);
+    ADD("lora_r", "%d", cc->lora_r);
+    ADD("lora_alpha", "%.9g", cc->lora_alpha);
+    ADD("lora_dropout", "%.9g", cc->lora_dropout);
+    ADD("lora_targets", "%u", cc->lora_targets);
+    ADD("use_rslora", "%d", cc->use_rslora);
+    ADD("total_steps", "%lld", (long long)total_steps);
+    ADD("lr", "%.9g", o->lr);
+    ADD("weight_decay", "%.9g", o->weight_decay);
+    ADD("warmup_ratio", "%.9g", o->warmup_ratio);
+    ADD("max_grad_norm", "%.9g", o->max_grad_norm);
+    ADD("adam_beta1", "%.9g", o->beta1);
+    ADD("adam_beta2", "%.9g", o->beta2);
+    ADD("adam_epsilon", "%.9g", o->adam_eps);
+    ADD("grad_accum", "%d", o->grad_accum);
+    ADD("batch_tokens", "%zu", o->batch_tokens);
+    ADD("batch_seqs", "%zu", o->batch_seqs);
+    ADD("seed", "%llu", (unsigned long long)o->seed);
+    ADD("eval_every", "%lld", (long long)o->eval_every);
+    ADD("patience", "%d", o->patience);
+    ADD("metric", "%d", o->metric);
+#undef ADD
+    return j;
+}
+
+/* Every entry of want equals got's; else an error naming the first that differs. */
+static int check_identity(const cJSON *want, const cJSON *got, const char *path, ll_error *err) {
+    if (!cJSON_IsObject(got))
+        return ll_fail(err, LL_ERR_FORMAT, "%s: 'run' is missing: the checkpoint cannot be matched to this run", path);
+    for (const cJSON *w = want->child; w; w = w->next) {
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(got, w->string);
+        const char *gv = cJSON_IsString(g) ? g->valuestring : "(missing)";
+        if (strcmp(gv, w->valuestring))
+            return ll_fail(err, LL_ERR_CONFIG, "%s: the run's %s was %s, now %s: a resume continues exactly the run "
+                           "that wrote the checkpoint (same model, data and options); start again with --overwrite "
+                           "to train with these", path, w->string, gv, w->valuestring);
+    }
     return LL_OK;
 }
 
@@ -247,7 +342,7 @@ static int flush_checked(FILE *fp, const char *path, int sync, ll_error *err) {
 }
 
 static int save_checkpoint(const ll_classifier *c, const ll_adamw *opt, const train_state *st, const run_files *rf,
-                           const char *dir, ll_error *err) {
+                           const cJSON *identity, const char *dir, ll_error *err) {
     /* the log and batch lines up to this step are on disk before the state that counts them */
     int rc = flush_checked(rf->log, rf->log_path, 1, err);
     if (!rc) rc = flush_checked(rf->batches, rf->batches_path, 1, err);
@@ -277,6 +372,7 @@ static int save_checkpoint(const ll_classifier *c, const ll_adamw *opt, const tr
     cJSON_AddNumberToObject(j, "n_params", (double)c->n_params);
     cJSON_AddNumberToObject(j, "log_bytes", (double)log_bytes);
     cJSON_AddNumberToObject(j, "batches_bytes", (double)batches_bytes);
+    cJSON_AddItemToObject(j, "run", cJSON_Duplicate(identity, 1));
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     if (!text) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
@@ -286,6 +382,7 @@ static int save_checkpoint(const ll_classifier *c, const ll_adamw *opt, const tr
         if (!(path = ll_atomic_dir_file(&d, "state.safetensors"))) rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
         if (!rc) rc = st_write_file(path, t, 4, NULL, 0, err);
         free(path);
+        path = NULL;
         if (!rc && !(path = ll_atomic_dir_file(&d, "state.json"))) rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
         if (!rc) rc = ll_atomic_write(path, text, strlen(text), err);
         free(path);
@@ -300,12 +397,12 @@ enum { K_STEP, K_EPOCH, K_BATCH, K_ADAM_T, K_BEST, K_BEST_STEP, K_SINCE_BEST, K_
        K_FORMAT, N_KEYS };
 
 static int load_checkpoint(ll_classifier *c, ll_adamw *opt, train_state *st, int64_t *log_bytes,
-                           int64_t *batches_bytes, const char *dir, ll_error *err) {
+                           int64_t *batches_bytes, const cJSON *identity, const char *dir, ll_error *err) {
     char path[4096], *text = NULL;
     int rc = path_join(path, sizeof path, dir, "state.json", err);
     if (!rc) rc = ll_read_text_file(path, &text, NULL, err);
     if (rc) return rc;
-    cJSON *j = cJSON_Parse(text);
+    cJSON *j = cJSON_ParseWithOpts(text, NULL, 1); /* nothing may follow the object */
     free(text);
     if (!j) return ll_fail(err, LL_ERR_FORMAT, "%s: not valid JSON: the checkpoint is damaged", path);
     const char *keys[N_KEYS] = {"step", "epoch", "batch_in_epoch", "adam_t", "best_metric", "best_step",
@@ -329,7 +426,9 @@ static int load_checkpoint(ll_classifier *c, ll_adamw *opt, train_state *st, int
     }
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "data_order_hash");
     st->plan_hash = cJSON_IsString(h) ? strtoull(h->valuestring, NULL, 16) : 0;
+    rc = check_identity(identity, cJSON_GetObjectItemCaseSensitive(j, "run"), path, err);
     cJSON_Delete(j);
+    if (rc) return rc;
     if ((size_t)v[K_NPARAMS] != c->n_params)
         return ll_fail(err, LL_ERR_SHAPE, "%s: checkpoint holds %.0f parameters, the classifier %zu (other options?)",
                        path, v[K_NPARAMS], c->n_params);
@@ -441,6 +540,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     ll_class_metrics met = {0};
     FILE *log = NULL, *batches = NULL;
     ll_labelmap *tag_map = NULL; /* token tasks: to collect per-word predictions */
+    cJSON *identity = NULL;      /* what the checkpoint belongs to */
     if (!(c->cfg.multi_label ? ll_metrics_init_multi(&met, c->cfg.n_labels) : ll_metrics_init(&met, c->cfg.n_labels))) {
         ll_adamw_free(&opt);
         ll_run_dir_close(own_rd);
@@ -462,12 +562,23 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     int64_t total = steps_per_epoch * o->epochs;
     if (o->max_steps > 0) total = o->max_steps; /* overrides epochs, as transformers' max_steps */
     const int64_t warmup = (int64_t)ceil(o->warmup_ratio * (double)total);
+    if (!(identity = run_identity(c, train, dev, o, total))) {
+        rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+        goto done;
+    }
     if (o->resume) {
-        if ((rc = load_checkpoint(c, &opt, &st, &log_bytes, &batches_bytes, ckpt_dir, err))) goto done;
+        if ((rc = load_checkpoint(c, &opt, &st, &log_bytes, &batches_bytes, identity, ckpt_dir, err))) goto done;
         if (st.epoch != 0) {
             ll_batch_plan_free(&plan);
             bo.epoch = (uint64_t)st.epoch;
             if ((rc = ll_batch_plan_make(&plan, train, &bo, err))) goto done;
+        }
+        if ((size_t)st.batch_in_epoch > plan.n_batches || st.step > total || st.best_metric > 1 ||
+            (st.best_metric < 0 && st.best_metric != -1) || st.best_step > st.step) {
+            rc = ll_fail(err, LL_ERR_FORMAT, "%s: its position (step %lld, batch %lld of %zu, best %g at step %lld) "
+                         "does not fit this run: the checkpoint is damaged", ckpt_dir, (long long)st.step,
+                         (long long)st.batch_in_epoch, plan.n_batches, st.best_metric, (long long)st.best_step);
+            goto done;
         }
         if (st.plan_hash && st.plan_hash != plan.hash) {
             rc = ll_fail(err, LL_ERR_CONFIG, "%s: the data order differs from the checkpoint's (other data, seed or "
@@ -484,6 +595,19 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     const size_t cap_seqs = o->batch_seqs ? o->batch_seqs : cap_tokens;
     if ((rc = ll_batch_buf_reserve(&buf, cap_tokens, cap_seqs, c->cfg.n_labels, err))) goto done;
     if ((rc = ll_classifier_reserve(c, cap_tokens, cap_seqs, err))) goto done;
+    /* The batch file of a new run is opened before the earlier run is removed: a bad path fails first. */
+    if (o->batches_out && !o->resume) {
+        struct stat sb;
+        if (!o->overwrite && stat(o->batches_out, &sb) == 0 && sb.st_size > 0) {
+            rc = ll_fail(err, LL_ERR_ARG, "%s: exists: --dump-batches does not replace a file unless --overwrite is "
+                         "given", o->batches_out);
+            goto done;
+        }
+        if (!(batches = fopen(o->batches_out, "w"))) {
+            rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", o->batches_out, strerror(errno));
+            goto done;
+        }
+    }
     if ((rc = ll_run_dir_begin(o->run_dir ? o->run_dir : own_rd, err))) goto done;
     if (o->resume) {
         if (!(log = open_resumed(path, log_bytes, err)) ||
@@ -491,13 +615,15 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
             rc = err ? err->code : LL_ERR_IO;
             goto done;
         }
-    } else {
-        if (!(log = fopen(path, "w"))) {
-            rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-            goto done;
-        }
-        if (o->batches_out && !(batches = fopen(o->batches_out, "w"))) {
-            rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", o->batches_out, strerror(errno));
+    } else if (!(log = fopen(path, "w"))) {
+        rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        goto done;
+    }
+    if (batches) { /* two writers of one file would interleave their lines */
+        struct stat a, b;
+        if (fstat(fileno(log), &a) == 0 && fstat(fileno(batches), &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino) {
+            rc = ll_fail(err, LL_ERR_ARG, "%s: --dump-batches names the training log itself", o->batches_out);
             goto done;
         }
     }
@@ -614,13 +740,13 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
         }
         st.plan_hash = plan.hash;
         if (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0 &&
-            (rc = save_checkpoint(c, &opt, &st, &rf, ckpt_dir, err)))
+            (rc = save_checkpoint(c, &opt, &st, &rf, identity, ckpt_dir, err)))
             goto done;
         if (o->stop_after_steps > 0 && steps_run >= o->stop_after_steps) goto done; /* as if killed */
     }
     if (o->progress) fputc('\n', stderr);
     if ((rc = save_adapter(c, o, "final", err))) goto done;
-    if (o->checkpoint_every > 0 && (rc = save_checkpoint(c, &opt, &st, &rf, ckpt_dir, err))) goto done;
+    if (o->checkpoint_every > 0 && (rc = save_checkpoint(c, &opt, &st, &rf, identity, ckpt_dir, err))) goto done;
     if ((rc = flush_checked(log, path, 1, err)) || (rc = flush_checked(batches, o->batches_out, 1, err))) goto done;
     if (res) {
         res->steps = st.step;
@@ -634,6 +760,7 @@ done:
     if (batches && fclose(batches) != 0 && !rc)
         rc = ll_fail(err, LL_ERR_IO, "%s: cannot write: %s", o->batches_out, strerror(errno));
     ll_run_dir_close(own_rd);
+    cJSON_Delete(identity);
     ll_labelmap_free(tag_map);
     ll_metrics_free(&met);
     ll_batch_plan_free(&plan);
