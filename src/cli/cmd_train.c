@@ -126,6 +126,7 @@ static int parse_common(const char *cmd, cls_args *a, int argc, char **argv, int
     else if (!strcmp(o, "--tags-field") && v) a->tok_opt.tags_field = TAKE();
     else if (!strcmp(o, "--tag-names") && v) a->tag_names = TAKE();
     else if (!strcmp(o, "--label-all-subtokens")) a->tt_opt.label_all_subtokens = 1;
+    else if (!strcmp(o, "--any-tags")) a->tok_opt.any_tags = 1;
     else if (!strcmp(o, "--header")) a->data_opt.header = LL_HEADER_YES;
     else if (!strcmp(o, "--no-header")) a->data_opt.header = LL_HEADER_NO;
     else if (!strcmp(o, "--skip-invalid")) a->data_opt.skip_invalid = a->tok_opt.skip_invalid = 1;
@@ -252,6 +253,7 @@ static void train_usage(FILE *f) {
         "        --tokenizer PATH (default: the model's own)\n"
         "token:  --word-column N (0)  --tag-column N|last (last)  --tokens-field F (tokens)  --tags-field F\n"
         "        (ner_tags)  --tag-names FILE (names of integer tags)  --label-all-subtokens\n"
+        "        --any-tags (any tag, e.g. POS; default: O, B, I, E, S, B-/I-/E-/S-TYPE as seqeval reads them)\n"
         "model:  --pool last|mean|max|first (last)  --mask causal|bidirectional (causal; token: bidirectional)\n"
         "        --bidirectional-from K  --head-bias (token: always)  --head-dropout P (token: 0.1)\n"
         "LoRA:   --lora-r R (12)  --lora-alpha A (32)  --lora-dropout P (0.1)  --rslora\n"
