@@ -1,5 +1,6 @@
 /* Entity-level NER metrics against seqeval 1.2.2 (fixture:
- * tools/gen_fixtures_seqeval.py): every per-type and averaged figure, micro
+ * tools/gen_fixtures_seqeval.py; IOB2, IOB1, BIOES typed and without a type,
+ * "B-", types with dashes, malformed and odd tags): every per-type and averaged figure, micro
  * scores, token accuracy, the text report, and get_entities' entity lists;
  * then hand-derived cases (conlleval's chunk rules) and bad arguments. */
 #include <cjson/cJSON.h>
@@ -174,9 +175,17 @@ static void test_fixture(void) {
     REQUIRE(text);
     cJSON *doc = cJSON_Parse(text);
     REQUIRE(doc);
-    int n = 0;
-    for (const cJSON *c = cJSON_GetObjectItem(doc, "cases")->child; c; c = c->next, n++) check_case(c);
-    CHECK(n == 8);
+    /* every scheme the generator writes, typed and without a type (seqeval's "_") */
+    const char *want[] = {"iob2", "iob1", "bioes", "pred_all_o", "gold_all_o", "pred_extra_types", "all_o", "odd_tags",
+                          "iob2_untyped", "iob1_untyped", "bioes_untyped", "mixed_untyped", "issue11_example"};
+    const size_t n_want = sizeof want / sizeof want[0];
+    size_t n = 0;
+    for (const cJSON *c = cJSON_GetObjectItem(doc, "cases")->child; c; c = c->next, n++) {
+        const char *name = cJSON_GetObjectItem(c, "name")->valuestring;
+        CHECK_MSG(n < n_want && !strcmp(name, want[n]), "case %zu is %s", n, name);
+        check_case(c);
+    }
+    CHECK_MSG(n == n_want, "%zu cases, want %zu", n, n_want);
     cJSON_Delete(doc);
     free(text);
 }
