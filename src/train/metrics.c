@@ -88,10 +88,8 @@ void ll_metrics_add_multi(ll_class_metrics *m, const float *gold, const int *pre
     m->correct += exact;
 }
 
-/* numpy's pairwise summation of a contiguous float64 array (pairwise_sum_DOUBLE,
- * what np.sum / np.mean / np.average use): runs below 8 summed in order, up to
- * 128 in 8 interleaved partial sums, longer ones split in two halves. */
-static double np_sum(const double *a, size_t n) {
+/* numpy's pairwise_sum_DOUBLE, rule for rule (see metrics.h). */
+double ll_np_sum(const double *a, size_t n) {
     if (n < 8) {
         double res = 0.0;
         for (size_t i = 0; i < n; i++) res += a[i];
@@ -109,7 +107,7 @@ static double np_sum(const double *a, size_t n) {
     }
     size_t n2 = n / 2;
     n2 -= n2 % 8;
-    return np_sum(a, n2) + np_sum(a + n2, n - n2);
+    return ll_np_sum(a, n2) + ll_np_sum(a + n2, n - n2);
 }
 
 /* Per-class figures from counts; then macro (np.mean) and weighted (np.average
@@ -128,13 +126,13 @@ static void finish_classes(ll_class_metrics *m, const int64_t *tp, const int64_t
         m->support_sum += gold;
     }
     if (!k) return;
-    m->macro_precision = np_sum(m->precision, k) / (double)k;
-    m->macro_recall = np_sum(m->recall, k) / (double)k;
-    m->macro_f1 = np_sum(m->f1, k) / (double)k;
-    const double scale = np_sum(ws, k);
-    m->weighted_precision = scale != 0 ? np_sum(wp, k) / scale : m->macro_precision;
-    m->weighted_recall = scale != 0 ? np_sum(wr, k) / scale : m->macro_recall;
-    m->weighted_f1 = scale != 0 ? np_sum(wf, k) / scale : m->macro_f1;
+    m->macro_precision = ll_np_sum(m->precision, k) / (double)k;
+    m->macro_recall = ll_np_sum(m->recall, k) / (double)k;
+    m->macro_f1 = ll_np_sum(m->f1, k) / (double)k;
+    const double scale = ll_np_sum(ws, k);
+    m->weighted_precision = scale != 0 ? ll_np_sum(wp, k) / scale : m->macro_precision;
+    m->weighted_recall = scale != 0 ? ll_np_sum(wr, k) / scale : m->macro_recall;
+    m->weighted_f1 = scale != 0 ? ll_np_sum(wf, k) / scale : m->macro_f1;
 }
 
 /* Counts per class from the confusion matrix: gold (support), tp, predicted. */

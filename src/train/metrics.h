@@ -21,6 +21,7 @@
 #ifndef LL_TRAIN_METRICS_H
 #define LL_TRAIN_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -61,5 +62,12 @@ void ll_metrics_write_json(const ll_class_metrics *m, const char *const *names, 
  * then (single-label) the confusion matrix with its gold and predicted labels,
  * (multi-label) the subset accuracy. */
 void ll_metrics_write_table(const ll_class_metrics *m, const char *const *names, FILE *f);
+
+/* numpy's pairwise summation of a contiguous float64 array (pairwise_sum_DOUBLE
+ * in numpy's umath loops, what np.sum, np.mean and np.average use): runs below
+ * 8 summed in order, up to 128 in 8 interleaved partial sums, longer ones
+ * split in two halves at a multiple of 8. Summing in this order gives
+ * scikit-learn's and seqeval's averages to the last bit. */
+double ll_np_sum(const double *a, size_t n);
 
 #endif
