@@ -1,5 +1,6 @@
 /* Entity-level NER metrics against seqeval 1.2.2 (fixture:
- * tools/gen_fixtures_seqeval.py): every per-type and averaged figure, micro
+ * tools/gen_fixtures_seqeval.py; IOB2, IOB1, BIOES typed and without a type,
+ * "B-", types with dashes, malformed and odd tags): every per-type and averaged figure, micro
  * scores, token accuracy, the text report, and get_entities' entity lists;
  * then hand-derived cases (conlleval's chunk rules) and bad arguments. */
 #include <cjson/cJSON.h>
@@ -7,7 +8,7 @@
 #include "test_util.h"
 #include "train/seqeval.h"
 
-#define TOL 1e-9
+#define TOL 0 /* exact: the same operations in the same order as seqeval (numpy) */
 
 /* A fixture number; null stands for a figure seqeval leaves undefined (NaN). */
 static int same(double got, const cJSON *want) {
@@ -174,9 +175,17 @@ static void test_fixture(void) {
     REQUIRE(text);
     cJSON *doc = cJSON_Parse(text);
     REQUIRE(doc);
-    int n = 0;
-    for (const cJSON *c = cJSON_GetObjectItem(doc, "cases")->child; c; c = c->next, n++) check_case(c);
-    CHECK(n == 8);
+    /* every scheme the generator writes, typed and without a type (seqeval's "_") */
+    const char *want[] = {"iob2", "iob1", "bioes", "pred_all_o", "gold_all_o", "pred_extra_types", "all_o", "odd_tags",
+                          "iob2_untyped", "iob1_untyped", "bioes_untyped", "mixed_untyped", "issue11_example"};
+    const size_t n_want = sizeof want / sizeof want[0];
+    size_t n = 0;
+    for (const cJSON *c = cJSON_GetObjectItem(doc, "cases")->child; c; c = c->next, n++) {
+        const char *name = cJSON_GetObjectItem(c, "name")->valuestring;
+        CHECK_MSG(n < n_want && !strcmp(name, want[n]), "case %zu is %s", n, name);
+        check_case(c);
+    }
+    CHECK_MSG(n == n_want, "%zu cases, want %zu", n, n_want);
     cJSON_Delete(doc);
     free(text);
 }
@@ -246,7 +255,7 @@ static void test_hand_reports(void) {
         CHECK(r.n_types == 2 && !strcmp(r.types[0].name, "MISC") && !strcmp(r.types[1].name, "PER"));
         CHECK(r.types[0].n_correct == 0 && r.types[0].f1 == 0 && r.types[1].f1 == 1);
         CHECK(r.micro_p == 0.5 && r.micro_r == 0.5 && r.micro_f1 == 0.5 && r.macro_f1 == 0.5 && r.support == 2);
-        CHECK(r.n_tokens_correct == 8 && fabs(r.token_accuracy - 0.8) < TOL);
+        CHECK(r.n_tokens_correct == 8 && fabs(r.token_accuracy - 0.8) <= TOL);
         ll_ner_report_free(&r);
     }
     /* A type only predicted: LOC counts in the macro mean, with zero weight in the weighted one. */
@@ -254,7 +263,7 @@ static void test_hand_reports(void) {
         const int32_t gold[] = {3, 0}, pred[] = {3, 5}, len[] = {2};
         ll_ner_report r = eval_ok(gold, pred, len, 1, names, 6);
         CHECK(r.n_types == 2 && !strcmp(r.types[0].name, "LOC") && r.types[0].n_gold == 0 && r.types[0].n_pred == 1);
-        CHECK(r.micro_p == 0.5 && r.micro_r == 1 && fabs(r.micro_f1 - 2.0 / 3) < TOL);
+        CHECK(r.micro_p == 0.5 && r.micro_r == 1 && fabs(r.micro_f1 - 2.0 / 3) <= TOL);
         CHECK(r.macro_p == 0.5 && r.macro_r == 0.5 && r.macro_f1 == 0.5);
         CHECK(r.weighted_p == 1 && r.weighted_r == 1 && r.weighted_f1 == 1 && r.token_accuracy == 0.5);
         ll_ner_report_free(&r);

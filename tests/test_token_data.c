@@ -129,7 +129,8 @@ static void test_conll_small(void) {
     /* the POS column is not an entity tag set unless any_tags */
     o = topts();
     o.tag_column = 1;
-    expect_bad("POS as tags", "pos.conll", text, &o, NULL, LL_ERR_FORMAT, 3, "tag 'NNP' is not O or B-/I-/E-/S-TYPE");
+    expect_bad("POS as tags", "pos.conll", text, &o, NULL, LL_ERR_FORMAT, 3,
+               "tag 'NNP' is not O, B, I, E, S or B-/I-/E-/S-TYPE");
     o.any_tags = 1;
     ds = load_mem(text, "small.conll", &o);
     REQUIRE(ds);
@@ -146,6 +147,14 @@ static void test_conll_small(void) {
     o = topts();
     ds = load_mem("New S-LOC\nYork E-LOC\nx I-PER\n", "bioes.conll", &o);
     CHECK(ds && ds->n_words == 3);
+    ll_dataset_free(ds);
+    /* tags without a type (biomedical corpora: B I O, B I O E S) and the other tags seqeval reads without a
+     * warning: "B-" (empty type), several dashes; issue 11's example file */
+    ds = load_mem("Aspirin B\ninduced O\nhepatic B\ninjury I\n. O\n\nNo O\nadverse O\nreaction B\n", "bio.conll", &o);
+    CHECK(ds && ds->n_sent == 2 && ds->n_words == 8 && ds->raw->n == 3 && word_is(ds, 3, "injury", "I", 4));
+    ll_dataset_free(ds);
+    ds = load_mem("a E\nb S\nc B-\nd I-ORG-X\ne E-\nf S-A-B-C\n", "odd.conll", &o);
+    CHECK(ds && ds->n_words == 6 && word_is(ds, 2, "c", "B-", 3) && word_is(ds, 3, "d", "I-ORG-X", 4));
     ll_dataset_free(ds);
     /* the word and tag columns cannot be the same */
     o.tag_column = 0;
@@ -276,8 +285,12 @@ static void test_bad_input(ll_tokenizer *tok, ll_tokenizer *llama) {
     expect_bad("too few columns (tag column 3)", "few3.conll", "EU NNP B-NP B-ORG\nrejects VBZ O\n", &o, NULL,
                LL_ERR_FORMAT, 2, "3 columns, need 4 (word column 0, tag column 3)");
     o = topts();
-    expect_bad("bad prefix", "xper.conll", "a O\nb X-PER\n", &o, NULL, LL_ERR_FORMAT, 2, "tag 'X-PER' is not O");
-    expect_bad("empty type", "bempty.conll", "a B-\n", &o, NULL, LL_ERR_FORMAT, 1, "tag 'B-' is not O");
+    /* tags seqeval warns about are refused; the message names the option that reads them */
+    expect_bad("bad prefix", "xper.conll", "a O\nb X-PER\n", &o, NULL, LL_ERR_FORMAT, 2,
+               "tag 'X-PER' is not O, B, I, E, S or B-/I-/E-/S-TYPE, the tags seqeval reads without a warning "
+               "(case matters; --any-tags reads any tag");
+    expect_bad("O with a type", "oper.conll", "a O-PER\n", &o, NULL, LL_ERR_FORMAT, 1, "tag 'O-PER' is not O");
+    expect_bad("prefix without dash", "bper.conll", "a BPER\n", &o, NULL, LL_ERR_FORMAT, 1, "tag 'BPER' is not O");
     expect_bad("lowercase o", "lower.conll", "a O\n\nb o\n", &o, NULL, LL_ERR_FORMAT, 3, "tag 'o' is not O");
     expect_bad("invalid UTF-8 (CoNLL)", "u8.conll", "a O\nb\xC3\x28 O\n", &o, NULL, LL_ERR_FORMAT, 2,
                "invalid UTF-8 at byte 2");

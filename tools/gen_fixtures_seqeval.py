@@ -1,8 +1,9 @@
 """Reference entity-level NER metrics made by seqeval (default mode: conlleval-compatible chunking).
 
-Writes tests/fixtures/seqeval/cases.json: cases of gold and predicted tag sequences (IOB2, IOB1, BIOES, and
-malformed ones: I- without B-, type switches inside a chunk, E- without B-, S- inside a chunk, bare tags, odd
-tags such as "X", ".", "OTHER", non-ASCII first characters), each with seqeval's results:
+Writes tests/fixtures/seqeval/cases.json: cases of gold and predicted tag sequences (IOB2, IOB1, BIOES, typed
+or without a type as in biomedical corpora ("B", "I", "O": seqeval's type "_"), "B-" with an empty type, types
+with dashes, and malformed ones: I- without B-, type switches inside a chunk, E- without B-, S- inside a chunk,
+bare tags, odd tags such as "X", ".", "OTHER", non-ASCII first characters), each with seqeval's results:
 
 - "report": classification_report(output_dict=True), per type and "micro avg" / "macro avg" / "weighted avg"
   with keys precision, recall, f1-score, support (NaN written as null: seqeval's macro average over no types);
@@ -44,18 +45,23 @@ def random_spans(rng, n, types, density=0.3):
     return spans
 
 
+def tag(prefix, t):
+    """A tag: prefix and type joined by '-'; a type of None is no type at all ("B", as in biomedical corpora)."""
+    return prefix if t is None else f"{prefix}-{t}"
+
+
 def encode(spans, n, scheme):
     """Spans -> well-formed tags of a scheme."""
     tags = ["O"] * n
-    prev_end, prev_type = -1, None
+    prev_end, prev_type = -1, object()
     for t, s, e in spans:
         if scheme == "iob2":
-            tags[s:e] = [f"B-{t}"] + [f"I-{t}"] * (e - s - 1)
+            tags[s:e] = [tag("B", t)] + [tag("I", t)] * (e - s - 1)
         elif scheme == "iob1":  # B- only where a chunk directly follows one of its type
             first = "B" if (prev_end == s and prev_type == t) else "I"
-            tags[s:e] = [f"{first}-{t}"] + [f"I-{t}"] * (e - s - 1)
+            tags[s:e] = [tag(first, t)] + [tag("I", t)] * (e - s - 1)
         elif scheme == "bioes":
-            tags[s:e] = [f"S-{t}"] if e - s == 1 else [f"B-{t}"] + [f"I-{t}"] * (e - s - 2) + [f"E-{t}"]
+            tags[s:e] = [tag("S", t)] if e - s == 1 else [tag("B", t)] + [tag("I", t)] * (e - s - 2) + [tag("E", t)]
         prev_end, prev_type = e, t
     return tags
 
@@ -64,7 +70,7 @@ def encode(spans, n, scheme):
 
 def vocabulary(scheme, types):
     prefixes = {"iob2": "BI", "iob1": "BI", "bioes": "BIES"}[scheme]
-    return ["O"] + [f"{p}-{t}" for p in prefixes for t in types]
+    return ["O"] + [tag(p, t) for p in prefixes for t in types]
 
 
 def corrupt(rng, tags, scheme, types):
@@ -78,8 +84,8 @@ def corrupt(rng, tags, scheme, types):
         kind = rng.randrange(8)
         if kind == 0:  # any tag of the scheme: I- without B-, E- without B-, S- inside a chunk, ...
             tags[i] = rng.choice(vocabulary(scheme, types))
-        elif kind == 1 and tags[i][1:2] == "-":  # type switch inside a chunk (B-PER I-LOC)
-            tags[i] = tags[i][:2] + rng.choice(types)
+        elif kind == 1 and tags[i] != "O" and (tags[i][1:2] == "-" or None in types):  # type switch (B-PER I-LOC)
+            tags[i] = tag(tags[i][0], rng.choice(types))
         elif kind == 2 and tags[i][:1] == "B":  # I- without B-
             tags[i] = "I" + tags[i][1:]
         elif kind == 3:  # drop a chunk's tag
@@ -91,7 +97,7 @@ def corrupt(rng, tags, scheme, types):
             tags[i] = rng.choice(["B", "I", "E", "S"] if scheme == "bioes" else ["B", "I"])
         elif kind == 6:  # spurious single-word entity
             t = rng.choice(types)
-            tags[i] = f"S-{t}" if scheme == "bioes" else f"B-{t}"
+            tags[i] = tag("S" if scheme == "bioes" else "B", t)
         elif kind == 7 and scheme == "bioes" and tags[i][:1] in ("I", "B"):  # E- / S- in the middle
             tags[i] = rng.choice("ES") + tags[i][1:]
     return tags
@@ -209,6 +215,17 @@ def main():
     g, _ = make_sentences(rng, 20, "iob2", gold_mode="all_o")
     cases.append(run_case("all_o", g, [list(s) for s in g], rng, extra_names=["B-PER", "I-PER"]))
     cases.append(run_case("odd_tags", *odd_sentences(rng, 80), rng))
+    # Tags without a type (biomedical corpora: B I O, B I O E S), which seqeval scores as the type "_", alone
+    # and mixed with "B-" (empty type, also "_"), "B-_", typed tags and types with dashes ("B-ORG-X": "ORG-X").
+    for scheme, n in (("iob2", 120), ("iob1", 80), ("bioes", 100)):
+        cases.append(run_case(scheme + "_untyped", *make_sentences(rng, n, scheme, gold_types=[None],
+                                                                   pred_types=[None]), rng))
+    mixed = [None, "", "_", "PER", "ORG-X", "A-B-C"]
+    cases.append(run_case("mixed_untyped", *make_sentences(rng, 120, "bioes", gold_types=mixed, pred_types=mixed),
+                          rng))
+    # The file of issue 11 (word, tag per line), with a tagger's predictions.
+    cases.append(run_case("issue11_example", [["B", "O", "B", "I", "O"], ["O", "O", "B"]],
+                          [["B", "O", "B", "B", "O"], ["O", "B", "I"]], rng))
     doc = {"seqeval_version": version("seqeval"), "made_by": "tools/gen_fixtures_seqeval.py", "cases": cases}
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "cases.json")

@@ -126,6 +126,7 @@ static int parse_common(const char *cmd, cls_args *a, int argc, char **argv, int
     else if (!strcmp(o, "--tags-field") && v) a->tok_opt.tags_field = TAKE();
     else if (!strcmp(o, "--tag-names") && v) a->tag_names = TAKE();
     else if (!strcmp(o, "--label-all-subtokens")) a->tt_opt.label_all_subtokens = 1;
+    else if (!strcmp(o, "--any-tags")) a->tok_opt.any_tags = 1;
     else if (!strcmp(o, "--header")) a->data_opt.header = LL_HEADER_YES;
     else if (!strcmp(o, "--no-header")) a->data_opt.header = LL_HEADER_NO;
     else if (!strcmp(o, "--skip-invalid")) a->data_opt.skip_invalid = a->tok_opt.skip_invalid = 1;
@@ -252,6 +253,7 @@ static void train_usage(FILE *f) {
         "        --tokenizer PATH (default: the model's own)\n"
         "token:  --word-column N (0)  --tag-column N|last (last)  --tokens-field F (tokens)  --tags-field F\n"
         "        (ner_tags)  --tag-names FILE (names of integer tags)  --label-all-subtokens\n"
+        "        --any-tags (any tag, e.g. POS; default: O, B, I, E, S, B-/I-/E-/S-TYPE as seqeval reads them)\n"
         "model:  --pool last|mean|max|first (last)  --mask causal|bidirectional (causal; token: bidirectional)\n"
         "        --bidirectional-from K  --head-bias (token: always)  --head-dropout P (token: 0.1)\n"
         "LoRA:   --lora-r R (12)  --lora-alpha A (32)  --lora-dropout P (0.1)  --rslora\n"
@@ -524,9 +526,12 @@ static int session_open(const char *cmd, const cls_args *a, cls_session *s) {
 static int metrics_finite(const char *cmd, const char *path, const ll_class_metrics *m, double loss) {
     const char *bad = !isfinite(loss) ? "mean loss" : !isfinite(m->accuracy) ? "accuracy"
                     : !isfinite(m->macro_precision) || !isfinite(m->macro_recall) || !isfinite(m->macro_f1) ? "macro average"
-                    : !isfinite(m->weighted_f1) ? "weighted F1"
+                    : !isfinite(m->weighted_precision) || !isfinite(m->weighted_recall) || !isfinite(m->weighted_f1)
+                        ? "weighted average"
                     : m->multi_label && !(isfinite(m->micro_precision) && isfinite(m->micro_recall) &&
-                                          isfinite(m->micro_f1)) ? "micro average" : NULL;
+                                          isfinite(m->micro_f1)) ? "micro average"
+                    : m->multi_label && !(isfinite(m->samples_precision) && isfinite(m->samples_recall) &&
+                                          isfinite(m->samples_f1)) ? "samples average" : NULL;
     for (int k = 0; !bad && k < m->n_classes; k++)
         if (!isfinite(m->precision[k]) || !isfinite(m->recall[k]) || !isfinite(m->f1[k])) bad = "per-class figures";
     if (bad) fprintf(stderr, "lsllama %s: %s: non-finite %s (model or adapter weights corrupt?)\n", cmd, path, bad);
@@ -598,10 +603,13 @@ int cmd_eval(int argc, char **argv) {
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
             printf("usage: lsllama eval MODEL --adapter DIR --data FILE [--json] [--no-progress]\n"
                    "                      [data options as for train]\n\n"
-                   "Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix of a trained\n"
-                   "adapter on a labelled file, as a table (or one JSON object with --json). For a token\n"
-                   "(NER) adapter: entity-level precision/recall/F1 per type and micro/macro/weighted\n"
-                   "averages exactly as seqeval computes them by default, and token accuracy.\n"
+                   "scikit-learn's classification_report of a trained adapter on a labelled file (per-class\n"
+                   "precision/recall/F1/support; accuracy, macro and weighted averages; multi-label: micro,\n"
+                   "macro, weighted and samples averages and subset accuracy) and, single-label, the confusion\n"
+                   "matrix with its gold and predicted labels; as a table (or one JSON object with --json).\n"
+                   "For a token (NER) adapter: seqeval's classification_report (entity-level precision/recall/\n"
+                   "F1 per type; micro, macro and weighted averages, as seqeval computes them by default)\n"
+                   "and token accuracy. Ratios with nothing to divide by are 0, the default of both.\n"
                    "A progress line goes to stderr while it is a terminal (--no-progress: none).\n");
             return 0;
         } else if (!strcmp(o, "--adapter") && v) a.adapter = argv[++i];

@@ -307,7 +307,8 @@ typedef struct ll_token_data_options {
      * Without it integer tags are an error. */
     const ll_labelmap *tag_names;
     int no_tags;      /* the data has no tags (CoNLL: only the word column is read) */
-    int any_tags;     /* accept any tag (POS, chunk columns); default: O or B-/I-/E-/S-TYPE */
+    int any_tags;     /* accept any non-empty tag (POS columns; CLI --any-tags); default: the tags seqeval
+                       * reads without a warning: O, B, I, E, S, B-/I-/E-/S- + any type (also empty) */
     int skip_invalid; /* drop bad sentences (counted in n_skipped) instead of failing */
 } ll_token_data_options;
 

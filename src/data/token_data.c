@@ -57,10 +57,14 @@ static int32_t count_chars(const char *s, size_t n) {
     return c;
 }
 
-/* O, or B-/I-/E-/S- followed by a non-empty type. */
+/* The tags seqeval reads without a warning in its default mode (its
+ * get_entities' _validate_chunk): O, B, I, E, S, and B-, I-, E-, S- followed by
+ * anything. seqeval's type is what follows the first '-' ("B-ORG-X": "ORG-X"),
+ * "_" when there is none or it is empty ("B", "I-": "_"). */
 static int tag_ok(const char *t, size_t n) {
-    if (n == 1) return t[0] == 'O';
-    return n >= 3 && (t[0] == 'B' || t[0] == 'I' || t[0] == 'E' || t[0] == 'S') && t[1] == '-';
+    const int bies = n >= 1 && (t[0] == 'B' || t[0] == 'I' || t[0] == 'E' || t[0] == 'S');
+    if (n == 1) return bies || t[0] == 'O';
+    return bies && t[1] == '-';
 }
 
 /* ---- building sentences --------------------------------------------------------- */
@@ -93,7 +97,8 @@ static int32_t intern_tag(reader *r, int line, const char *t, size_t n, int *rc,
     }
     if (!r->opt->any_tags && !tag_ok(t, n)) {
         *rc = ll_data_bad_row(ds, err, line,
-                              "tag '%s' is not O or B-/I-/E-/S-TYPE (case matters; set any_tags for other tag sets)",
+                              "tag '%s' is not O, B, I, E, S or B-/I-/E-/S-TYPE, the tags seqeval reads without "
+                              "a warning (case matters; --any-tags reads any tag, scored as seqeval scores it)",
                               excerpt(t, n, eb, sizeof eb));
         return -1;
     }

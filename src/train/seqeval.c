@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "train/metrics.h"
 
 /* A tag as seqeval splits it. prefix: the first character when ASCII; any
  * non-ASCII first character has no rule, so they all share one value. */
@@ -218,32 +219,39 @@ static int cmp_type_name(const void *a, const void *b) {
 
 /* Per-type figures, then micro (pooled counts), macro (plain mean over the
  * types, types seen only in predictions included) and weighted (mean weighted
- * by gold count; all 0 when there is no gold entity, as seqeval returns). */
-static void finish_figures(ll_ner_report *r) {
+ * by gold count; all 0 when there is no gold entity, as seqeval returns). The
+ * means sum in numpy's pairwise order (np.average), so they are seqeval's to
+ * the last bit. Returns LL_ERR_NOMEM when out of memory. */
+static int finish_figures(ll_ner_report *r) {
+    const size_t k = r->n_types;
+    double *v = malloc(7 * (k ? k : 1) * sizeof *v); /* p, r, f1, p*gold, r*gold, f1*gold, gold per type */
+    if (!v) return LL_ERR_NOMEM;
     int64_t tp = 0, np = 0;
-    double sp = 0, sr = 0, sf = 0, wp = 0, wr = 0, wf = 0;
     r->support = 0;
-    for (size_t i = 0; i < r->n_types; i++) {
+    for (size_t i = 0; i < k; i++) {
         ll_ner_type_stats *t = &r->types[i];
         t->precision = ratio(t->n_correct, t->n_pred);
         t->recall = ratio(t->n_correct, t->n_gold);
         t->f1 = f1_of(t->precision, t->recall);
         tp += t->n_correct, np += t->n_pred, r->support += t->n_gold;
-        sp += t->precision, sr += t->recall, sf += t->f1;
-        wp += t->precision * (double)t->n_gold, wr += t->recall * (double)t->n_gold, wf += t->f1 * (double)t->n_gold;
+        const double g = (double)t->n_gold;
+        v[i] = t->precision, v[k + i] = t->recall, v[2 * k + i] = t->f1;
+        v[3 * k + i] = t->precision * g, v[4 * k + i] = t->recall * g, v[5 * k + i] = t->f1 * g, v[6 * k + i] = g;
     }
     r->micro_p = ratio(tp, np);
     r->micro_r = ratio(tp, r->support);
     r->micro_f1 = f1_of(r->micro_p, r->micro_r);
-    const double k = (double)r->n_types; /* numpy's mean of no types is NaN */
-    r->macro_p = r->n_types ? sp / k : NAN;
-    r->macro_r = r->n_types ? sr / k : NAN;
-    r->macro_f1 = r->n_types ? sf / k : NAN;
-    const double w = (double)r->support;
-    r->weighted_p = r->support ? wp / w : 0.0;
-    r->weighted_r = r->support ? wr / w : 0.0;
-    r->weighted_f1 = r->support ? wf / w : 0.0;
+    const double n = (double)k; /* numpy's mean of no types is NaN */
+    r->macro_p = k ? ll_np_sum(v, k) / n : NAN;
+    r->macro_r = k ? ll_np_sum(v + k, k) / n : NAN;
+    r->macro_f1 = k ? ll_np_sum(v + 2 * k, k) / n : NAN;
+    const double w = r->support ? ll_np_sum(v + 6 * k, k) : 0;
+    r->weighted_p = r->support ? ll_np_sum(v + 3 * k, k) / w : 0.0;
+    r->weighted_r = r->support ? ll_np_sum(v + 4 * k, k) / w : 0.0;
+    r->weighted_f1 = r->support ? ll_np_sum(v + 5 * k, k) / w : 0.0;
     r->token_accuracy = r->n_tokens ? (double)r->n_tokens_correct / (double)r->n_tokens : NAN;
+    free(v);
+    return LL_OK;
 }
 
 /* One row per interned type (names copied), sorted by name. */
@@ -289,7 +297,7 @@ int ll_ner_evaluate(const int32_t *gold, const int32_t *pred, const int32_t *sen
     if (!rc) {
         out->n_sentences = (int64_t)n_sent;
         count_tokens(gold, pred, n_words, names, out);
-        finish_figures(out);
+        rc = finish_figures(out);
     }
     free(parsed);
     ll_strset_free(types);
