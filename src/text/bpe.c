@@ -4,6 +4,7 @@
  * sentencepiece's BPE agenda (rank = dense rank of the merged piece's score). */
 #include "text/bpe.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,8 @@ typedef struct bpe_cand {
 struct bpe_scratch {
     bpe_sym *sym;
     size_t sym_cap;
+    char *word; /* a byte-level piece in the alphabet (ignore_merges lookup) */
+    size_t word_cap;
     bpe_cand *heap;
     size_t heap_cap, heap_n;
 };
@@ -33,6 +36,7 @@ bpe_scratch *bpe_scratch_new(void) { return calloc(1, sizeof(bpe_scratch)); }
 void bpe_scratch_free(bpe_scratch *s) {
     if (!s) return;
     free(s->sym);
+    free(s->word);
     free(s->heap);
     free(s);
 }
@@ -97,22 +101,56 @@ static int ensure_syms(bpe_scratch *s, size_t n) {
     return 0;
 }
 
+static int ensure_word(bpe_scratch *s, size_t n) {
+    if (n <= s->word_cap) return 0;
+    size_t nc = s->word_cap ? s->word_cap : 256;
+    while (nc < n) nc *= 2;
+    char *nw = realloc(s->word, nc);
+    if (!nw) return -1;
+    s->word = nw;
+    s->word_cap = nc;
+    return 0;
+}
+
 int bpe_encode_piece(const bpe_params *p, bpe_scratch *s, const uint8_t *text, size_t n, bpe_emit_fn emit,
                      void *ctx) {
     if (n == 0) return 0;
     if (p->ignore_merges && p->lookup) {
-        int32_t id = p->lookup(p->lookup_ctx, (const char *)text, n);
+        /* tokenizers' BPE with ignore_merges: a pre-token that is itself in the
+         * vocabulary is one token. The vocabulary is written in the byte-level
+         * alphabet, so a byte-level piece is looked up after mapping each byte
+         * to its alphabet character ("the movie" -> "Ġmovie"). */
+        int32_t id;
+        if (p->byte_level) {
+            if (n > SIZE_MAX / 2 || ensure_word(s, 2 * n)) return -1;
+            size_t m = 0;
+            for (size_t i = 0; i < n; i++) m += (size_t)ll_utf8_encode(p->byte_char[text[i]], s->word + m);
+            id = p->lookup(p->lookup_ctx, s->word, m);
+        } else {
+            id = p->lookup(p->lookup_ctx, (const char *)text, n);
+        }
         if (id >= 0) return emit(ctx, id, 0, (uint32_t)n);
     }
     if (ensure_syms(s, n + 1)) return -1;
     bpe_sym *sym = s->sym;
     size_t ns = 0;
     if (p->byte_level) {
+        /* a byte whose alphabet character is not in the vocabulary becomes
+         * unk_token (consecutive ones fused into one with fuse_unk), or is
+         * dropped without unk_token, as tokenizers' BPE::merge_word does */
+        int pending_unk = 0;
         for (size_t i = 0; i < n; i++) {
             int32_t id = p->byte_id[text[i]];
             if (id < 0) {
                 if (p->unk_id < 0) continue;
+                if (p->fuse_unk && pending_unk) {
+                    sym[ns - 1].len++;
+                    continue;
+                }
                 id = p->unk_id;
+                pending_unk = 1;
+            } else {
+                pending_unk = 0;
             }
             sym[ns].id = id;
             sym[ns].start = (uint32_t)i;

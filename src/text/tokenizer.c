@@ -260,6 +260,7 @@ int tok_add_added(ll_tokenizer *t, const char *content, size_t len, int32_t id, 
     a->lstrip = lstrip;
     a->rstrip = rstrip;
     a->single_word = single_word;
+    a->normalized = 0;
     t->n_added++;
     t->added_first[(uint8_t)content[0]] = 1;
     return LL_OK;
@@ -326,6 +327,12 @@ int tok_add_split(ll_tokenizer *t, const char *pattern, size_t plen, int is_lite
 }
 
 int tok_ready(ll_tokenizer *t, ll_error *err) {
+    for (size_t k = 0; k < t->n_added; k++)
+        if (t->added[k].single_word && !t->word_re) {
+            static const char word[] = "[\\p{L}\\p{Nl}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]";
+            int rc = tok_compile(t, &t->word_re, word, sizeof word - 1, 0, err);
+            if (rc) return rc;
+        }
     t->md = pcre2_match_data_create(4, NULL);
     t->cache = cache_new();
     if (!t->md || !t->cache) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", t->name);
@@ -356,6 +363,7 @@ void ll_tokenizer_free(ll_tokenizer *t) {
     for (size_t i = 0; i < t->n_split; i++)
         if (t->split[i].re) pcre2_code_free(t->split[i].re);
     free(t->split);
+    if (t->word_re) pcre2_code_free(t->word_re);
     if (t->md) pcre2_match_data_free(t->md);
     cache_free(t->cache);
     free(t);
@@ -791,6 +799,7 @@ static int encode_piece(enc_state *st, const nstr *x, size_t ps, size_t pe, emit
         .merges = &t->merges,
         .byte_level = t->kind == LL_TOK_BYTE_LEVEL_BPE,
         .byte_id = t->byte_id,
+        .byte_char = t->byte_char,
         .ascii_id = t->ascii_id,
         .byte_fallback = t->byte_fallback,
         .fuse_unk = t->fuse_unk,
@@ -885,36 +894,96 @@ static int encode_segment(enc_state *st, size_t a, size_t b, emit_ctx *ec) {
     return 0;
 }
 
-static int is_word_byte(uint8_t c) { return isalnum(c) || c == '_' || c >= 0x80; }
+/* Rust regex's \w (Unicode word character: Alphabetic, marks, decimal
+ * digits, connector punctuation, joiners), which tokenizers' single_word
+ * test uses; Alphabetic is approximated by letters and letter numbers. */
+static int is_word_char_at(ll_tokenizer *t, const char *s, size_t n, size_t at) {
+    uint8_t c = (uint8_t)s[at];
+    if (c < 0x80) return isalnum(c) || c == '_';
+    if (!t->word_re) return 1;
+    return pcre2_match(t->word_re, (PCRE2_SPTR)s, n, at, PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, t->md, NULL) >= 0;
+}
 
-/* find the leftmost-longest added token match at or after pos */
-static int find_added(const ll_tokenizer *t, const char *s, size_t n, size_t pos, int parse_special, size_t *ms,
-                      size_t *me, int32_t *id) {
-    for (size_t i = pos; i < n; i++) {
-        if (!t->added_first[(uint8_t)s[i]]) continue;
+static size_t prev_char_start(const char *s, size_t lo, size_t i) {
+    size_t p = i - 1;
+    while (p > lo && ((uint8_t)s[p] & 0xC0) == 0x80) p--;
+    return p;
+}
+
+static int is_ws_at(const char *s, size_t at) {
+    uint32_t cp;
+    ll_utf8_decode((const uint8_t *)s + at, &cp);
+    return is_ws_cp(cp);
+}
+
+/* tokenizers' AddedVocabulary::find_matches over s[lo, n) from pos, for the
+ * added tokens of one pass (normalized = 0: matched first, in the raw text;
+ * 1: in what the first pass leaves). The match is leftmost-longest; a match
+ * that is refused (a special token while special tokens are not parsed, a
+ * single_word token inside a word) is skipped whole and the search resumes
+ * after it. lstrip/rstrip take in the whitespace (Unicode White_Space) beside
+ * the token, lstrip never before pos (the previous match). */
+static int find_added(ll_tokenizer *t, const char *s, size_t lo, size_t n, size_t pos, int parse_special, int pass,
+                      size_t *ms, size_t *me, int32_t *id) {
+    size_t i = pos;
+    while (i < n) {
+        if (!t->added_first[(uint8_t)s[i]]) {
+            i++;
+            continue;
+        }
         const tok_added *best = NULL;
         for (size_t k = 0; k < t->n_added; k++) {
             const tok_added *a = &t->added[k];
-            if (a->special && !parse_special) continue;
+            if (a->normalized != pass) continue;
             if (a->len > n - i || (best && a->len <= best->len)) continue;
             if (memcmp(s + i, a->content, a->len) != 0) continue;
-            if (a->single_word && ((i > 0 && is_word_byte((uint8_t)s[i - 1])) ||
-                                   (i + a->len < n && is_word_byte((uint8_t)s[i + a->len]))))
-                continue;
             best = a;
         }
-        if (!best) continue;
+        if (!best) {
+            i++;
+            continue;
+        }
         size_t s0 = i, e0 = i + best->len;
+        if ((best->special && !parse_special) ||
+            (best->single_word && ((s0 > lo && is_word_char_at(t, s, n, prev_char_start(s, lo, s0))) ||
+                                   (e0 < n && is_word_char_at(t, s, n, e0))))) {
+            i = e0;
+            continue;
+        }
         if (best->lstrip)
-            while (s0 > pos && isspace((uint8_t)s[s0 - 1])) s0--;
+            while (s0 > pos) {
+                size_t p = prev_char_start(s, pos, s0);
+                if (!is_ws_at(s, p)) break;
+                s0 = p;
+            }
         if (best->rstrip)
-            while (e0 < n && isspace((uint8_t)s[e0])) e0++;
+            while (e0 < n && is_ws_at(s, e0)) e0 += (size_t)ll_utf8_len((uint8_t)s[e0]);
         *ms = s0;
-        *me = e0;
+        *me = e0 > n ? n : e0;
         *id = best->id;
         return 1;
     }
     return 0;
+}
+
+/* text s[a, b) with added tokens of pass `pass` (and, inside the gaps of pass
+ * 0, those of pass 1) matched and the rest encoded */
+static int encode_text(enc_state *st, emit_ctx *ec, size_t a, size_t b, int pass, int parse_special) {
+    ll_tokenizer *t = st->t;
+    size_t pos = a;
+    int rc = 0;
+    while (!rc && pos < b) {
+        size_t ms = b, me = b;
+        int32_t id = -1;
+        int found = t->n_added ? find_added(t, st->text, a, b, pos, parse_special, pass, &ms, &me, &id) : 0;
+        if (pass == 0 && t->has_normalized_added)
+            rc = encode_text(st, ec, pos, ms, 1, parse_special);
+        else
+            rc = encode_segment(st, pos, ms, ec);
+        if (!rc && found) rc = enc_push(st->enc, id, (int64_t)ms, (int64_t)me);
+        pos = found ? me : b;
+    }
+    return rc;
 }
 
 static void enc_state_free(enc_state *st, emit_ctx *ec) {
@@ -925,6 +994,51 @@ static void enc_state_free(enc_state *st, emit_ctx *ec) {
         free(st->r[i]);
     }
     free(ec->tmp);
+}
+
+/* tokenizers' ByteLevel process_offsets (post-processor trim_offsets): the
+ * leading and trailing "Ġ" / whitespace characters of token i's string are cut
+ * from its offsets, except one leading one of the first token when the
+ * post-processor's add_prefix_space says it was added. index: position of the
+ * token among the tokens of the text (special tokens of the template not
+ * counted). Byte offsets move by the bytes those characters stand for. */
+static void trim_offsets(const ll_tokenizer *t, ll_encoding *enc, size_t i, size_t index) {
+    const char *p = t->pool + t->off[enc->ids[i]];
+    size_t pl = t->len[enc->ids[i]];
+    int32_t lead = 0, trail = 0;
+    int64_t leadb = 0, trailb = 0;
+    for (size_t k = 0; k < pl;) {
+        uint32_t cp;
+        int l = ll_utf8_decode((const uint8_t *)p + k, &cp);
+        if (cp != 0x120 && !is_ws_cp(cp)) break;
+        lead++;
+        leadb += cp == 0x120 ? 1 : l;
+        k += (size_t)l;
+    }
+    for (size_t e = pl; e > 0;) {
+        size_t k = e - 1;
+        while (k > 0 && ((uint8_t)p[k] & 0xC0) == 0x80) k--;
+        uint32_t cp;
+        int l = ll_utf8_decode((const uint8_t *)p + k, &cp);
+        if (cp != 0x120 && !is_ws_cp(cp)) break;
+        trail++;
+        trailb += cp == 0x120 ? 1 : l;
+        e = k;
+    }
+    if (lead > 0) {
+        int first = index == 0 || enc->char_start[i] == 0;
+        if (first && t->trim_prefix_space && lead == 1) lead = 0, leadb = 0;
+        enc->char_start[i] = enc->char_start[i] + lead < enc->char_end[i] ? enc->char_start[i] + lead : enc->char_end[i];
+        enc->byte_start[i] = enc->byte_start[i] + leadb < enc->byte_end[i] ? enc->byte_start[i] + leadb : enc->byte_end[i];
+    }
+    if (trail > 0 && enc->char_end[i] >= trail) {
+        int32_t e = enc->char_end[i] - trail;
+        enc->char_end[i] = e > enc->char_start[i] ? e : enc->char_start[i];
+    }
+    if (trailb > 0 && enc->byte_end[i] >= trailb) {
+        int64_t e = enc->byte_end[i] - trailb;
+        enc->byte_end[i] = e > enc->byte_start[i] ? e : enc->byte_start[i];
+    }
 }
 
 int ll_tokenizer_encode(ll_tokenizer *t, const char *text, size_t len, int flags, ll_encoding *enc, ll_error *err) {
@@ -969,15 +1083,7 @@ int ll_tokenizer_encode(ll_tokenizer *t, const char *text, size_t len, int flags
     int rc = 0;
     if (flags & LL_TOK_ADD_SPECIAL)
         for (int i = 0; i < t->n_pre && !rc; i++) rc = enc_push(enc, t->pre_ids[i], -1, -1);
-    size_t pos = 0;
-    while (!rc && pos < n) {
-        size_t ms = n, me = n;
-        int32_t id = -1;
-        int found = t->n_added ? find_added(t, s, n, pos, (flags & LL_TOK_PARSE_SPECIAL) != 0, &ms, &me, &id) : 0;
-        rc = encode_segment(&st, pos, ms, &ec);
-        if (!rc && found) rc = enc_push(enc, id, (int64_t)ms, (int64_t)me);
-        pos = found ? me : n;
-    }
+    if (!rc) rc = encode_text(&st, &ec, 0, n, 0, (flags & LL_TOK_PARSE_SPECIAL) != 0);
     if (flags & LL_TOK_ADD_SPECIAL)
         for (int i = 0; i < t->n_post && !rc; i++) rc = enc_push(enc, t->post_ids[i], -1, -1);
     enc_state_free(&st, &ec);
@@ -1009,6 +1115,7 @@ int ll_tokenizer_encode(ll_tokenizer *t, const char *text, size_t len, int flags
         }
         cidx[n] = c + 1;
     }
+    size_t content_index = 0;
     for (size_t i = 0; i < enc->n; i++) {
         int64_t b0 = enc->byte_start[i], b1 = enc->byte_end[i];
         if (b0 < 0) {
@@ -1034,6 +1141,8 @@ int ll_tokenizer_encode(ll_tokenizer *t, const char *text, size_t len, int flags
         }
         enc->byte_start[i] = b0;
         enc->byte_end[i] = b1;
+        if (t->trim_offsets) trim_offsets(t, enc, i, content_index);
+        content_index++;
     }
     free(cidx);
     free(san);
