@@ -213,7 +213,10 @@ static int load_pretok(ll_tokenizer *t, const cJSON *p, int *byte_level, ll_erro
                                               : check_keys(t->name, p, "pre_tokenizer", KEYS("type"), err);
         if (rk) return rk;
     }
-    if (!strcmp(type, "Whitespace")) return tok_add_split(t, "\\w+|[^\\w\\s]+", 14, 0, SPLIT_REMOVED, 1, err);
+    if (!strcmp(type, "Whitespace")) {
+        static const char ws[] = "\\w+|[^\\w\\s]+";
+        return tok_add_split(t, ws, sizeof ws - 1, 0, SPLIT_REMOVED, 1, err);
+    }
     if (!strcmp(type, "WhitespaceSplit")) return tok_add_split(t, "\\s+", 3, 0, SPLIT_REMOVED, 0, err);
     if (!strcmp(type, "Punctuation")) {
         int beh = parse_behavior(jstr(p, "behavior"));

@@ -266,13 +266,65 @@ int tok_add_added(ll_tokenizer *t, const char *content, size_t len, int32_t id, 
     return LL_OK;
 }
 
+/* Unicode White_Space, what \s means to tokenizers' regex engines
+ * (Oniguruma, Rust regex) and to char::is_whitespace; PCRE2's \s also takes
+ * U+180E. */
+#define WS_CLASS "\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
+
+/* pattern with \s written as WS_CLASS (inside a class or as one), and \S
+ * outside a class as its complement (malloc'd) */
+static char *rewrite_space_class(const char *p, size_t n, size_t *out_n) {
+    size_t cap = n * 40 + 1, k = 0;
+    char *o = malloc(cap);
+    if (!o) return NULL;
+    int in_class = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '\\' && i + 1 < n) {
+            char d = p[i + 1];
+            if (d == 's' || (d == 'S' && !in_class)) {
+                const char *rep = d == 's' ? (in_class ? WS_CLASS : "[" WS_CLASS "]") : "[^" WS_CLASS "]";
+                size_t rl = strlen(rep);
+                memcpy(o + k, rep, rl);
+                k += rl;
+            } else {
+                o[k++] = c;
+                o[k++] = d;
+            }
+            i++;
+            continue;
+        }
+        if (c == '[' && !in_class) {
+            in_class = 1;
+            o[k++] = c;
+            /* a leading ']' or '^]' is literal */
+            if (i + 1 < n && p[i + 1] == '^') o[k++] = p[++i];
+            if (i + 1 < n && p[i + 1] == ']') o[k++] = p[++i];
+            continue;
+        }
+        if (c == ']' && in_class) in_class = 0;
+        o[k++] = c;
+    }
+    o[k] = 0;
+    *out_n = k;
+    return o;
+}
+
 int tok_compile(ll_tokenizer *t, pcre2_code **re, const char *pattern, size_t plen, int is_literal, ll_error *err) {
     int ec;
     PCRE2_SIZE eo;
     /* the pattern is checked for valid UTF-8 here (no PCRE2_NO_UTF_CHECK at
      * compile time); subjects are valid UTF-8 by construction */
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | (is_literal ? PCRE2_LITERAL : 0);
+    /* PCRE2_UCP may not be combined with PCRE2_LITERAL */
+    uint32_t opts = PCRE2_UTF | (is_literal ? PCRE2_LITERAL : PCRE2_UCP);
+    char *rw = NULL;
+    if (!is_literal) {
+        rw = rewrite_space_class(pattern, plen, &plen);
+        if (!rw) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", t->name);
+        pattern = rw;
+    }
     *re = pcre2_compile((PCRE2_SPTR)pattern, plen, opts, &ec, &eo, NULL);
+    free(rw);
     if (!*re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);
@@ -529,7 +581,11 @@ static int apply_norm(enc_state *st, const norm_op *op, const nstr *in, nstr *ou
             size_t h = hit ? (size_t)(hit - in->s) : in->n;
             nstr_copy(out, in, i, h);
             if (!hit) break;
-            nstr_put(out, op->b, op->blen, in->a0[h], in->a1[h + op->alen - 1]);
+            /* tokenizers aligns every replacement character with the last
+             * character of the match */
+            size_t lc = h + op->alen - 1;
+            while (lc > h && ((uint8_t)in->s[lc] & 0xC0) == 0x80) lc--;
+            nstr_put(out, op->b, op->blen, in->a0[lc], in->a1[h + op->alen - 1]);
             i = h + op->alen;
         }
         return 0;
@@ -546,7 +602,9 @@ static int apply_norm(enc_state *st, const norm_op *op, const nstr *in, nstr *ou
             size_t ms = ov[0], me = ov[1];
             if (nstr_reserve(out, out->n + (ms - i) + op->blen + (in->n - ms), 1)) return -1;
             nstr_copy(out, in, i, ms);
-            int64_t s0 = ms < in->n ? in->a0[ms] : (in->n ? in->a1[in->n - 1] : 0);
+            size_t lc = me > ms ? me - 1 : ms;
+            while (lc > ms && ((uint8_t)in->s[lc] & 0xC0) == 0x80) lc--;
+            int64_t s0 = lc < in->n ? in->a0[lc] : (in->n ? in->a1[in->n - 1] : 0);
             int64_t s1 = me > ms ? in->a1[me - 1] : s0;
             nstr_put(out, op->b, op->blen, s0, s1);
             i = me;
@@ -681,7 +739,9 @@ static int split_piece(enc_state *st, const split_op *op, const char *x, size_t 
                 EMIT(g.s, g.e);
                 break;
             case SPLIT_CONTIGUOUS:
-                if (have_last && last.m && g.m) {
+                /* tokenizers: consecutive segments of the same kind (matches,
+                 * or non-matches after invert) are one */
+                if (have_last && last.m == g.m) {
                     last.e = g.e;
                 } else {
                     if (have_last) EMIT(last.s, last.e);
