@@ -532,6 +532,7 @@ static inline void nstr_span(const nstr *x, size_t s, size_t e, int64_t *o0, int
 
 /* append bytes with one alignment span for all of them */
 static inline void nstr_put(nstr *x, const char *b, size_t n, int64_t s0, int64_t s1) {
+    if (n == 0) return;
     memcpy(x->s + x->n, b, n);
     for (size_t i = 0; i < n; i++) {
         x->a0[x->n + i] = s0;
@@ -543,6 +544,7 @@ static inline void nstr_put(nstr *x, const char *b, size_t n, int64_t s0, int64_
 /* copy src[s..e) keeping alignments */
 static inline void nstr_copy(nstr *x, const nstr *src, size_t s, size_t e) {
     size_t n = e - s;
+    if (n == 0) return;
     memcpy(x->s + x->n, src->s + s, n);
     memcpy(x->a0 + x->n, src->a0 + s, n * sizeof *x->a0);
     memcpy(x->a1 + x->n, src->a1 + s, n * sizeof *x->a1);
