@@ -18,6 +18,7 @@ cmake --build "$BUILD" -j"$JOBS"
 mkdir -p "$BUILD/generated"
 if [ -f tools/gen_fixtures_tokenizer.py ]; then
   python3 tools/gen_fixtures_tokenizer.py --out "$BUILD/generated/tokenizer"
+  python3 tools/gen_fixtures_tokenizer_settings.py --out "$BUILD/generated/tokenizer_settings"
 fi
 
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$JOBS}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-$JOBS}"

@@ -340,7 +340,9 @@ static void test_bad_files(void) {
     ll_encoding enc = {0};
     ll_error err;
     CHECK(ll_tokenizer_encode(t, "abxab", 5, LL_TOK_DEFAULT, &enc, &err) == 0);
-    CHECK(enc.n == 2 && enc.ids[0] == 2 && enc.ids[1] == 2 && enc.char_start[1] == 3);
+    /* tokenizers 0.23 gives [2, 2] with offsets (0,2), (2,4): a dropped character
+     * shifts the offsets after it (Word offsets sum the kept symbols) */
+    CHECK(enc.n == 2 && enc.ids[0] == 2 && enc.ids[1] == 2 && enc.char_start[1] == 2 && enc.char_end[1] == 4);
     ll_encoding_free(&enc);
     ll_tokenizer_free(t);
     /* missing file / empty directory */

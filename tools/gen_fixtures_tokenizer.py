@@ -23,7 +23,9 @@ Writes into --out (default build/generated/tokenizer):
 
 Reference makers:
   smollm2     Hugging Face fast tokenizer (transformers AutoTokenizer from the GGUF);
-              the C side runs it from the GGUF and from the exported tokenizer.json
+              the C side runs it on the exported tokenizer.json
+  smollm2_llamacpp  the same with the pre-tokenizer llama.cpp maps tokenizer.ggml.pre =
+              smollm to (Digits individual_digits + ByteLevel); the C side runs the GGUF
   llama2      Hugging Face fast tokenizer (LlamaTokenizer, exported tokenizer.json)
   llama2_auto Hugging Face fast tokenizer (AutoTokenizer generic conversion)
   llama2_spm  the sentencepiece library on tokenizer.model, with BOS (1) prepended
@@ -401,6 +403,15 @@ def main():
     smol = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_name)
     smol.save_pretrained(os.path.join(out, "tok", "smollm2"))
     run_hf("smollm2", smol)
+    # the GGUF itself (tokenizer.ggml.pre = smollm) as llama.cpp maps it: digits
+    # one by one, then the GPT-2 regex, i.e. SmolLM2's own tokenizer.json
+    # pre-tokenizer; transformers' GGUF conversion drops the digit split
+    from tokenizers import pre_tokenizers
+
+    smol.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True),
+         pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)])
+    run_hf("smollm2_llamacpp", smol)
 
     # Llama 2: transformers' conversion of tokenizer.model
     l2dir = os.path.join(sh, "models", "llama2-tokenizer")

@@ -4,6 +4,7 @@
  * sentencepiece's BPE agenda (rank = dense rank of the merged piece's score). */
 #include "text/bpe.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,10 @@ typedef struct bpe_cand {
 struct bpe_scratch {
     bpe_sym *sym;
     size_t sym_cap;
+    char *word; /* a byte-level piece in the alphabet (ignore_merges lookup) */
+    size_t word_cap;
+    uint32_t *aoff; /* byte-level: alphabet offset of each byte of the piece */
+    size_t aoff_cap;
     bpe_cand *heap;
     size_t heap_cap, heap_n;
 };
@@ -33,6 +38,8 @@ bpe_scratch *bpe_scratch_new(void) { return calloc(1, sizeof(bpe_scratch)); }
 void bpe_scratch_free(bpe_scratch *s) {
     if (!s) return;
     free(s->sym);
+    free(s->word);
+    free(s->aoff);
     free(s->heap);
     free(s);
 }
@@ -97,30 +104,92 @@ static int ensure_syms(bpe_scratch *s, size_t n) {
     return 0;
 }
 
+static int ensure_word(bpe_scratch *s, size_t n) {
+    if (n <= s->word_cap) return 0;
+    size_t nc = s->word_cap ? s->word_cap : 256;
+    while (nc < n) nc *= 2;
+    char *nw = realloc(s->word, nc);
+    if (!nw) return -1;
+    s->word = nw;
+    s->word_cap = nc;
+    return 0;
+}
+
+static int ensure_aoff(bpe_scratch *s, size_t n) {
+    if (n <= s->aoff_cap) return 0;
+    size_t nc = s->aoff_cap ? s->aoff_cap : 256;
+    while (nc < n) nc *= 2;
+    uint32_t *na = realloc(s->aoff, nc * sizeof *na);
+    if (!na) return -1;
+    s->aoff = na;
+    s->aoff_cap = nc;
+    return 0;
+}
+
 int bpe_encode_piece(const bpe_params *p, bpe_scratch *s, const uint8_t *text, size_t n, bpe_emit_fn emit,
                      void *ctx) {
     if (n == 0) return 0;
     if (p->ignore_merges && p->lookup) {
-        int32_t id = p->lookup(p->lookup_ctx, (const char *)text, n);
+        /* tokenizers' BPE with ignore_merges: a pre-token that is itself in the
+         * vocabulary is one token. The vocabulary is written in the byte-level
+         * alphabet, so a byte-level piece is looked up after mapping each byte
+         * to its alphabet character ("the movie" -> "Ġmovie"). */
+        int32_t id;
+        if (p->byte_level) {
+            if (n > SIZE_MAX / 2 || ensure_word(s, 2 * n)) return -1;
+            size_t m = 0;
+            for (size_t i = 0; i < n; i++) m += (size_t)ll_utf8_encode(p->byte_char[text[i]], s->word + m);
+            id = p->lookup(p->lookup_ctx, s->word, m);
+        } else {
+            id = p->lookup(p->lookup_ctx, (const char *)text, n);
+        }
         if (id >= 0) return emit(ctx, id, 0, (uint32_t)n);
     }
     if (ensure_syms(s, n + 1)) return -1;
     bpe_sym *sym = s->sym;
     size_t ns = 0;
     if (p->byte_level) {
+        /* a byte whose alphabet character is not in the vocabulary becomes
+         * unk_token (consecutive ones fused into one with fuse_unk), or is
+         * dropped without unk_token, as tokenizers' BPE::merge_word does */
+        /* Positions are counted, as tokenizers' Word does, in bytes of the
+         * alphabet string summed over the symbols kept: a dropped character
+         * shifts the offsets of those after it. They are mapped back to the
+         * piece's bytes when emitted (aoff: alphabet offset of each byte). */
+        if (ensure_aoff(s, n + 1)) return -1;
+        uint32_t acum = 0;
+        for (size_t i = 0; i < n; i++) {
+            s->aoff[i] = acum;
+            acum += p->byte_char[text[i]] < 0x80 ? 1 : 2;
+        }
+        s->aoff[n] = acum;
+        int pending_unk = 0;
+        uint32_t cum = 0;
         for (size_t i = 0; i < n; i++) {
             int32_t id = p->byte_id[text[i]];
+            uint32_t al = p->byte_char[text[i]] < 0x80 ? 1 : 2;
             if (id < 0) {
                 if (p->unk_id < 0) continue;
+                if (p->fuse_unk && pending_unk) {
+                    sym[ns - 1].len += al;
+                    cum += al;
+                    continue;
+                }
                 id = p->unk_id;
+                pending_unk = 1;
+            } else {
+                pending_unk = 0;
             }
             sym[ns].id = id;
-            sym[ns].start = (uint32_t)i;
-            sym[ns].len = 1;
+            sym[ns].start = cum;
+            sym[ns].len = al;
+            cum += al;
             ns++;
         }
     } else {
+        /* positions: bytes summed over the symbols kept (see above) */
         int pending_unk = 0;
+        uint32_t cum = 0;
         for (size_t i = 0; i < n;) {
             size_t cl = (size_t)ll_utf8_len(text[i]);
             if (cl > n - i) cl = n - i;
@@ -131,8 +200,9 @@ int bpe_encode_piece(const bpe_params *p, bpe_scratch *s, const uint8_t *text, s
                 id = p->lookup(p->lookup_ctx, (const char *)text + i, cl);
             if (id >= 0) {
                 sym[ns].id = id;
-                sym[ns].start = (uint32_t)i;
+                sym[ns].start = cum;
                 sym[ns].len = (uint32_t)cl;
+                cum += (uint32_t)cl;
                 ns++;
                 pending_unk = 0;
                 i += cl;
@@ -145,7 +215,7 @@ int bpe_encode_piece(const bpe_params *p, bpe_scratch *s, const uint8_t *text, s
                 if (ok) {
                     for (size_t j = 0; j < cl; j++) {
                         sym[ns].id = p->byte_id[text[i + j]];
-                        sym[ns].start = (uint32_t)(i + j);
+                        sym[ns].start = cum++;
                         sym[ns].len = 1;
                         ns++;
                     }
@@ -159,11 +229,12 @@ int bpe_encode_piece(const bpe_params *p, bpe_scratch *s, const uint8_t *text, s
                     sym[ns - 1].len += (uint32_t)cl;
                 } else {
                     sym[ns].id = p->unk_id;
-                    sym[ns].start = (uint32_t)i;
+                    sym[ns].start = cum;
                     sym[ns].len = (uint32_t)cl;
                     ns++;
                     pending_unk = 1;
                 }
+                cum += (uint32_t)cl;
             }
             i += cl;
         }
@@ -189,8 +260,19 @@ int bpe_encode_piece(const bpe_params *p, bpe_scratch *s, const uint8_t *text, s
             if (push_pair(s, p->merges, c.left)) return -1;
         }
     }
+    size_t j = 0;
     for (int32_t i = ns ? 0 : -1; i >= 0; i = sym[i].next) {
-        int rc = emit(ctx, sym[i].id, sym[i].start, sym[i].len);
+        uint32_t st = sym[i].start, ln = sym[i].len;
+        if (p->byte_level) {
+            /* alphabet offsets -> the bytes whose characters hold them */
+            uint32_t a0 = sym[i].start, a1 = a0 + sym[i].len;
+            while (j + 1 < n && s->aoff[j + 1] <= a0) j++;
+            size_t k = j;
+            while (k < n && s->aoff[k] < a1) k++;
+            st = (uint32_t)j;
+            ln = (uint32_t)(k - j);
+        }
+        int rc = emit(ctx, sym[i].id, st, ln);
         if (rc) return rc;
     }
     return 0;

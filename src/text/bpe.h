@@ -13,6 +13,7 @@ typedef struct bpe_params {
     const ll_pairmap *merges;
     int byte_level;          /* initial symbols: bytes via byte_id (else UTF-8 chars via lookup) */
     const int32_t *byte_id;  /* [256] byte-level alphabet ids, or byte-fallback ids (-1: none) */
+    const uint32_t *byte_char; /* [256] byte-level: the code point standing for each byte (GPT-2 alphabet) */
     const int32_t *ascii_id; /* [128] single-char ids (char mode) */
     int byte_fallback, fuse_unk, ignore_merges;
     int32_t unk_id;

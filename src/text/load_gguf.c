@@ -7,11 +7,15 @@
 #include "io/gguf.h"
 #include "text/tok_internal.h"
 
-/* llama.cpp pre-tokenizer names -> split regexes (as in the models'
- * tokenizer.json files). NULL-terminated lists, applied in order. */
+/* tokenizer.ggml.pre -> the split regexes llama.cpp applies (llama-vocab.cpp:
+ * the pre-type of each name, then its regex_exprs), each splitting the
+ * pieces of the one before and keeping matches and gaps (Isolated).
+ * ignore_merges: llama.cpp sets tokenizer_ignore_merges for these names.
+ * Names llama.cpp maps to other regexes are refused by name. */
 typedef struct pre_map {
     const char *names; /* '|'-separated */
-    const char *patterns[3];
+    int ignore_merges;
+    const char *patterns[5];
 } pre_map;
 
 #define GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
@@ -23,16 +27,20 @@ typedef struct pre_map {
     "\\s+(?!\\S)|\\s+"
 
 static const pre_map PRE_MAPS[] = {
-    /* smollm: transformers' GGUF conversion (the parity reference) gives a plain
-     * ByteLevel pre-tokenizer (GPT-2 regex), without llama.cpp's extra
-     * \p{N} digit split; on SST-2/SST-5/AG News/CoNLL they differ only where
-     * whitespace precedes a digit ("  8" -> "Ġ" "Ġ8" vs "ĠĠ" "8"). */
-    {"default|gpt2|gpt-2|olmo|jais|poro-chat|viking|bloom|smollm", {GPT2, NULL}},
-    /* StarCoder family: Digits(individual_digits) then the byte-level regex */
-    {"starcoder|refact|codeshell|command-r|exaone|minerva", {"\\p{N}", GPT2, NULL}},
-    {"llama3|llama-bpe|llama-v3|dbrx|smaug-bpe|falcon3", {LLAMA3, NULL}},
-    {"qwen2|deepseek-r1-qwen|megrez", {QWEN2, NULL}},
-    {NULL, {NULL}},
+    /* LLAMA_VOCAB_PRE_TYPE_DEFAULT (also a missing tokenizer.ggml.pre) */
+    {"default", 0, {"[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2, "\\p{N}+", "[0-9][0-9][0-9]", NULL}},
+    {"llama3|llama-v3|llama-bpe|falcon3", 1, {LLAMA3, NULL}},
+    {"dbrx|smaug-bpe", 0, {LLAMA3, NULL}},
+    {"falcon", 0, {"[\\p{P}\\$\\+<=>\\^~\\|`]+", GPT2, "[0-9][0-9][0-9]", NULL}},
+    /* STARCODER, REFACT, COMMAND_R, SMOLLM, CODESHELL, EXAONE, MINERVA: digits
+     * one by one, then GPT-2 (SmolLM2's own tokenizer.json: Digits
+     * individual_digits + ByteLevel) */
+    {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b", 0, {"\\p{N}", GPT2, NULL}},
+    {"gpt-2|phi-2|jina-es|jina-de|gigachat|jina-v1-en|jina-v2-es|jina-v2-de|jina-v2-code|roberta-bpe|mpt|olmo|jais",
+     0,
+     {GPT2, NULL}},
+    {"qwen2|stablelm2|megrez|deepseek-r1-qwen", 0, {QWEN2, NULL}},
+    {NULL, 0, {NULL}},
 };
 
 static int name_in(const char *name, const char *list) {
@@ -49,6 +57,7 @@ static int name_in(const char *name, const char *list) {
 }
 
 static int gguf_tok(ll_tokenizer **out, gguf_file *g, const char *name, ll_error *err) {
+    /* llama.cpp: a missing tokenizer.ggml.pre is its 'default' pre-tokenizer */
     char model[64] = "", pre[64] = "default";
     int rc = gguf_get_string(g, "tokenizer.ggml.model", 1, model, sizeof model, err);
     if (rc) return rc;
@@ -130,9 +139,15 @@ static int gguf_tok(ll_tokenizer **out, gguf_file *g, const char *name, ll_error
         for (const pre_map *m = PRE_MAPS; m->names; m++)
             if (name_in(pre, m->names)) pm = m;
         if (!pm) {
-            rc = ll_fail(err, LL_ERR_UNSUPPORTED, "%s: tokenizer.ggml.pre = '%s' is not a known pre-tokenizer", name, pre);
+            rc = ll_fail(err, LL_ERR_UNSUPPORTED,
+                         "%s: tokenizer.ggml.pre = '%s' is not supported (llama.cpp pre-tokenizer types implemented: "
+                         "default, llama3, llama-v3, llama-bpe, falcon3, dbrx, smaug-bpe, falcon, starcoder, refact, "
+                         "command-r, smollm, codeshell, exaone, minerva-7b, gpt-2, phi-2, jina-*, gigachat, roberta-bpe, "
+                         "mpt, olmo, jais, qwen2, stablelm2, megrez, deepseek-r1-qwen)",
+                         name, pre);
             goto fail;
         }
+        t->ignore_merges = pm->ignore_merges;
         for (int k = 0; pm->patterns[k]; k++)
             if ((rc = tok_add_split(t, pm->patterns[k], strlen(pm->patterns[k]), 0, SPLIT_ISOLATED, 0, err))) goto fail;
     } else {

@@ -18,6 +18,7 @@ typedef struct tok_added {
     size_t len;
     int32_t id;
     int special, lstrip, rstrip, single_word;
+    int normalized; /* tokenizers' "normalized": matched after the non-normalized ones, in what they leave */
 } tok_added;
 
 typedef enum norm_kind {
@@ -80,6 +81,7 @@ struct ll_tokenizer {
     /* added tokens */
     tok_added *added;
     size_t n_added;
+    int has_normalized_added;
     uint8_t added_first[256]; /* 1 if some added token starts with this byte */
 
     /* pipeline */
@@ -89,6 +91,8 @@ struct ll_tokenizer {
     size_t n_split;
     int32_t pre_ids[4], post_ids[4];
     int n_pre, n_post;
+    /* ByteLevel / RobertaProcessing post-processor trim_offsets (and its add_prefix_space) */
+    int trim_offsets, trim_prefix_space;
 
     /* decoding */
     int decode_strip_space; /* drop one leading space of the decoded text (dummy prefix) */
@@ -96,6 +100,7 @@ struct ll_tokenizer {
 
     /* state (not thread-safe) */
     pcre2_match_data *md;
+    pcre2_code *word_re; /* \w for single_word added tokens (NULL when none) */
     tok_cache *cache;
 };
 

@@ -260,9 +260,54 @@ int tok_add_added(ll_tokenizer *t, const char *content, size_t len, int32_t id, 
     a->lstrip = lstrip;
     a->rstrip = rstrip;
     a->single_word = single_word;
+    a->normalized = 0;
     t->n_added++;
     t->added_first[(uint8_t)content[0]] = 1;
     return LL_OK;
+}
+
+/* Unicode White_Space, what \s means to tokenizers' regex engines
+ * (Oniguruma, Rust regex) and to char::is_whitespace; PCRE2's \s also takes
+ * U+180E. */
+#define WS_CLASS "\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
+
+/* pattern with \s written as WS_CLASS (inside a class or as one), and \S
+ * outside a class as its complement (malloc'd) */
+static char *rewrite_space_class(const char *p, size_t n, size_t *out_n) {
+    size_t cap = n * 40 + 1, k = 0;
+    char *o = malloc(cap);
+    if (!o) return NULL;
+    int in_class = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '\\' && i + 1 < n) {
+            char d = p[i + 1];
+            if (d == 's' || (d == 'S' && !in_class)) {
+                const char *rep = d == 's' ? (in_class ? WS_CLASS : "[" WS_CLASS "]") : "[^" WS_CLASS "]";
+                size_t rl = strlen(rep);
+                memcpy(o + k, rep, rl);
+                k += rl;
+            } else {
+                o[k++] = c;
+                o[k++] = d;
+            }
+            i++;
+            continue;
+        }
+        if (c == '[' && !in_class) {
+            in_class = 1;
+            o[k++] = c;
+            /* a leading ']' or '^]' is literal */
+            if (i + 1 < n && p[i + 1] == '^') o[k++] = p[++i];
+            if (i + 1 < n && p[i + 1] == ']') o[k++] = p[++i];
+            continue;
+        }
+        if (c == ']' && in_class) in_class = 0;
+        o[k++] = c;
+    }
+    o[k] = 0;
+    *out_n = k;
+    return o;
 }
 
 int tok_compile(ll_tokenizer *t, pcre2_code **re, const char *pattern, size_t plen, int is_literal, ll_error *err) {
@@ -270,8 +315,16 @@ int tok_compile(ll_tokenizer *t, pcre2_code **re, const char *pattern, size_t pl
     PCRE2_SIZE eo;
     /* the pattern is checked for valid UTF-8 here (no PCRE2_NO_UTF_CHECK at
      * compile time); subjects are valid UTF-8 by construction */
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | (is_literal ? PCRE2_LITERAL : 0);
+    /* PCRE2_UCP may not be combined with PCRE2_LITERAL */
+    uint32_t opts = PCRE2_UTF | (is_literal ? PCRE2_LITERAL : PCRE2_UCP);
+    char *rw = NULL;
+    if (!is_literal) {
+        rw = rewrite_space_class(pattern, plen, &plen);
+        if (!rw) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", t->name);
+        pattern = rw;
+    }
     *re = pcre2_compile((PCRE2_SPTR)pattern, plen, opts, &ec, &eo, NULL);
+    free(rw);
     if (!*re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);
@@ -326,6 +379,12 @@ int tok_add_split(ll_tokenizer *t, const char *pattern, size_t plen, int is_lite
 }
 
 int tok_ready(ll_tokenizer *t, ll_error *err) {
+    for (size_t k = 0; k < t->n_added; k++)
+        if (t->added[k].single_word && !t->word_re) {
+            static const char word[] = "[\\p{L}\\p{Nl}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]";
+            int rc = tok_compile(t, &t->word_re, word, sizeof word - 1, 0, err);
+            if (rc) return rc;
+        }
     t->md = pcre2_match_data_create(4, NULL);
     t->cache = cache_new();
     if (!t->md || !t->cache) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", t->name);
@@ -356,6 +415,7 @@ void ll_tokenizer_free(ll_tokenizer *t) {
     for (size_t i = 0; i < t->n_split; i++)
         if (t->split[i].re) pcre2_code_free(t->split[i].re);
     free(t->split);
+    if (t->word_re) pcre2_code_free(t->word_re);
     if (t->md) pcre2_match_data_free(t->md);
     cache_free(t->cache);
     free(t);
@@ -472,6 +532,7 @@ static inline void nstr_span(const nstr *x, size_t s, size_t e, int64_t *o0, int
 
 /* append bytes with one alignment span for all of them */
 static inline void nstr_put(nstr *x, const char *b, size_t n, int64_t s0, int64_t s1) {
+    if (n == 0) return;
     memcpy(x->s + x->n, b, n);
     for (size_t i = 0; i < n; i++) {
         x->a0[x->n + i] = s0;
@@ -483,6 +544,7 @@ static inline void nstr_put(nstr *x, const char *b, size_t n, int64_t s0, int64_
 /* copy src[s..e) keeping alignments */
 static inline void nstr_copy(nstr *x, const nstr *src, size_t s, size_t e) {
     size_t n = e - s;
+    if (n == 0) return;
     memcpy(x->s + x->n, src->s + s, n);
     memcpy(x->a0 + x->n, src->a0 + s, n * sizeof *x->a0);
     memcpy(x->a1 + x->n, src->a1 + s, n * sizeof *x->a1);
@@ -521,7 +583,11 @@ static int apply_norm(enc_state *st, const norm_op *op, const nstr *in, nstr *ou
             size_t h = hit ? (size_t)(hit - in->s) : in->n;
             nstr_copy(out, in, i, h);
             if (!hit) break;
-            nstr_put(out, op->b, op->blen, in->a0[h], in->a1[h + op->alen - 1]);
+            /* tokenizers aligns every replacement character with the last
+             * character of the match */
+            size_t lc = h + op->alen - 1;
+            while (lc > h && ((uint8_t)in->s[lc] & 0xC0) == 0x80) lc--;
+            nstr_put(out, op->b, op->blen, in->a0[lc], in->a1[h + op->alen - 1]);
             i = h + op->alen;
         }
         return 0;
@@ -538,7 +604,9 @@ static int apply_norm(enc_state *st, const norm_op *op, const nstr *in, nstr *ou
             size_t ms = ov[0], me = ov[1];
             if (nstr_reserve(out, out->n + (ms - i) + op->blen + (in->n - ms), 1)) return -1;
             nstr_copy(out, in, i, ms);
-            int64_t s0 = ms < in->n ? in->a0[ms] : (in->n ? in->a1[in->n - 1] : 0);
+            size_t lc = me > ms ? me - 1 : ms;
+            while (lc > ms && ((uint8_t)in->s[lc] & 0xC0) == 0x80) lc--;
+            int64_t s0 = lc < in->n ? in->a0[lc] : (in->n ? in->a1[in->n - 1] : 0);
             int64_t s1 = me > ms ? in->a1[me - 1] : s0;
             nstr_put(out, op->b, op->blen, s0, s1);
             i = me;
@@ -673,7 +741,9 @@ static int split_piece(enc_state *st, const split_op *op, const char *x, size_t 
                 EMIT(g.s, g.e);
                 break;
             case SPLIT_CONTIGUOUS:
-                if (have_last && last.m && g.m) {
+                /* tokenizers: consecutive segments of the same kind (matches,
+                 * or non-matches after invert) are one */
+                if (have_last && last.m == g.m) {
                     last.e = g.e;
                 } else {
                     if (have_last) EMIT(last.s, last.e);
@@ -791,6 +861,7 @@ static int encode_piece(enc_state *st, const nstr *x, size_t ps, size_t pe, emit
         .merges = &t->merges,
         .byte_level = t->kind == LL_TOK_BYTE_LEVEL_BPE,
         .byte_id = t->byte_id,
+        .byte_char = t->byte_char,
         .ascii_id = t->ascii_id,
         .byte_fallback = t->byte_fallback,
         .fuse_unk = t->fuse_unk,
@@ -885,36 +956,96 @@ static int encode_segment(enc_state *st, size_t a, size_t b, emit_ctx *ec) {
     return 0;
 }
 
-static int is_word_byte(uint8_t c) { return isalnum(c) || c == '_' || c >= 0x80; }
+/* Rust regex's \w (Unicode word character: Alphabetic, marks, decimal
+ * digits, connector punctuation, joiners), which tokenizers' single_word
+ * test uses; Alphabetic is approximated by letters and letter numbers. */
+static int is_word_char_at(ll_tokenizer *t, const char *s, size_t n, size_t at) {
+    uint8_t c = (uint8_t)s[at];
+    if (c < 0x80) return isalnum(c) || c == '_';
+    if (!t->word_re) return 1;
+    return pcre2_match(t->word_re, (PCRE2_SPTR)s, n, at, PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, t->md, NULL) >= 0;
+}
 
-/* find the leftmost-longest added token match at or after pos */
-static int find_added(const ll_tokenizer *t, const char *s, size_t n, size_t pos, int parse_special, size_t *ms,
-                      size_t *me, int32_t *id) {
-    for (size_t i = pos; i < n; i++) {
-        if (!t->added_first[(uint8_t)s[i]]) continue;
+static size_t prev_char_start(const char *s, size_t lo, size_t i) {
+    size_t p = i - 1;
+    while (p > lo && ((uint8_t)s[p] & 0xC0) == 0x80) p--;
+    return p;
+}
+
+static int is_ws_at(const char *s, size_t at) {
+    uint32_t cp;
+    ll_utf8_decode((const uint8_t *)s + at, &cp);
+    return is_ws_cp(cp);
+}
+
+/* tokenizers' AddedVocabulary::find_matches over s[lo, n) from pos, for the
+ * added tokens of one pass (normalized = 0: matched first, in the raw text;
+ * 1: in what the first pass leaves). The match is leftmost-longest; a match
+ * that is refused (a special token while special tokens are not parsed, a
+ * single_word token inside a word) is skipped whole and the search resumes
+ * after it. lstrip/rstrip take in the whitespace (Unicode White_Space) beside
+ * the token, lstrip never before pos (the previous match). */
+static int find_added(ll_tokenizer *t, const char *s, size_t lo, size_t n, size_t pos, int parse_special, int pass,
+                      size_t *ms, size_t *me, int32_t *id) {
+    size_t i = pos;
+    while (i < n) {
+        if (!t->added_first[(uint8_t)s[i]]) {
+            i++;
+            continue;
+        }
         const tok_added *best = NULL;
         for (size_t k = 0; k < t->n_added; k++) {
             const tok_added *a = &t->added[k];
-            if (a->special && !parse_special) continue;
+            if (a->normalized != pass) continue;
             if (a->len > n - i || (best && a->len <= best->len)) continue;
             if (memcmp(s + i, a->content, a->len) != 0) continue;
-            if (a->single_word && ((i > 0 && is_word_byte((uint8_t)s[i - 1])) ||
-                                   (i + a->len < n && is_word_byte((uint8_t)s[i + a->len]))))
-                continue;
             best = a;
         }
-        if (!best) continue;
+        if (!best) {
+            i++;
+            continue;
+        }
         size_t s0 = i, e0 = i + best->len;
+        if ((best->special && !parse_special) ||
+            (best->single_word && ((s0 > lo && is_word_char_at(t, s, n, prev_char_start(s, lo, s0))) ||
+                                   (e0 < n && is_word_char_at(t, s, n, e0))))) {
+            i = e0;
+            continue;
+        }
         if (best->lstrip)
-            while (s0 > pos && isspace((uint8_t)s[s0 - 1])) s0--;
+            while (s0 > pos) {
+                size_t p = prev_char_start(s, pos, s0);
+                if (!is_ws_at(s, p)) break;
+                s0 = p;
+            }
         if (best->rstrip)
-            while (e0 < n && isspace((uint8_t)s[e0])) e0++;
+            while (e0 < n && is_ws_at(s, e0)) e0 += (size_t)ll_utf8_len((uint8_t)s[e0]);
         *ms = s0;
-        *me = e0;
+        *me = e0 > n ? n : e0;
         *id = best->id;
         return 1;
     }
     return 0;
+}
+
+/* text s[a, b) with added tokens of pass `pass` (and, inside the gaps of pass
+ * 0, those of pass 1) matched and the rest encoded */
+static int encode_text(enc_state *st, emit_ctx *ec, size_t a, size_t b, int pass, int parse_special) {
+    ll_tokenizer *t = st->t;
+    size_t pos = a;
+    int rc = 0;
+    while (!rc && pos < b) {
+        size_t ms = b, me = b;
+        int32_t id = -1;
+        int found = t->n_added ? find_added(t, st->text, a, b, pos, parse_special, pass, &ms, &me, &id) : 0;
+        if (pass == 0 && t->has_normalized_added)
+            rc = encode_text(st, ec, pos, ms, 1, parse_special);
+        else
+            rc = encode_segment(st, pos, ms, ec);
+        if (!rc && found) rc = enc_push(st->enc, id, (int64_t)ms, (int64_t)me);
+        pos = found ? me : b;
+    }
+    return rc;
 }
 
 static void enc_state_free(enc_state *st, emit_ctx *ec) {
@@ -925,6 +1056,51 @@ static void enc_state_free(enc_state *st, emit_ctx *ec) {
         free(st->r[i]);
     }
     free(ec->tmp);
+}
+
+/* tokenizers' ByteLevel process_offsets (post-processor trim_offsets): the
+ * leading and trailing "Ġ" / whitespace characters of token i's string are cut
+ * from its offsets, except one leading one of the first token when the
+ * post-processor's add_prefix_space says it was added. index: position of the
+ * token among the tokens of the text (special tokens of the template not
+ * counted). Byte offsets move by the bytes those characters stand for. */
+static void trim_offsets(const ll_tokenizer *t, ll_encoding *enc, size_t i, size_t index) {
+    const char *p = t->pool + t->off[enc->ids[i]];
+    size_t pl = t->len[enc->ids[i]];
+    int32_t lead = 0, trail = 0;
+    int64_t leadb = 0, trailb = 0;
+    for (size_t k = 0; k < pl;) {
+        uint32_t cp;
+        int l = ll_utf8_decode((const uint8_t *)p + k, &cp);
+        if (cp != 0x120 && !is_ws_cp(cp)) break;
+        lead++;
+        leadb += cp == 0x120 ? 1 : l;
+        k += (size_t)l;
+    }
+    for (size_t e = pl; e > 0;) {
+        size_t k = e - 1;
+        while (k > 0 && ((uint8_t)p[k] & 0xC0) == 0x80) k--;
+        uint32_t cp;
+        int l = ll_utf8_decode((const uint8_t *)p + k, &cp);
+        if (cp != 0x120 && !is_ws_cp(cp)) break;
+        trail++;
+        trailb += cp == 0x120 ? 1 : l;
+        e = k;
+    }
+    if (lead > 0) {
+        int first = index == 0 || enc->char_start[i] == 0;
+        if (first && t->trim_prefix_space && lead == 1) lead = 0, leadb = 0;
+        enc->char_start[i] = enc->char_start[i] + lead < enc->char_end[i] ? enc->char_start[i] + lead : enc->char_end[i];
+        enc->byte_start[i] = enc->byte_start[i] + leadb < enc->byte_end[i] ? enc->byte_start[i] + leadb : enc->byte_end[i];
+    }
+    if (trail > 0 && enc->char_end[i] >= trail) {
+        int32_t e = enc->char_end[i] - trail;
+        enc->char_end[i] = e > enc->char_start[i] ? e : enc->char_start[i];
+    }
+    if (trailb > 0 && enc->byte_end[i] >= trailb) {
+        int64_t e = enc->byte_end[i] - trailb;
+        enc->byte_end[i] = e > enc->byte_start[i] ? e : enc->byte_start[i];
+    }
 }
 
 int ll_tokenizer_encode(ll_tokenizer *t, const char *text, size_t len, int flags, ll_encoding *enc, ll_error *err) {
@@ -969,15 +1145,7 @@ int ll_tokenizer_encode(ll_tokenizer *t, const char *text, size_t len, int flags
     int rc = 0;
     if (flags & LL_TOK_ADD_SPECIAL)
         for (int i = 0; i < t->n_pre && !rc; i++) rc = enc_push(enc, t->pre_ids[i], -1, -1);
-    size_t pos = 0;
-    while (!rc && pos < n) {
-        size_t ms = n, me = n;
-        int32_t id = -1;
-        int found = t->n_added ? find_added(t, s, n, pos, (flags & LL_TOK_PARSE_SPECIAL) != 0, &ms, &me, &id) : 0;
-        rc = encode_segment(&st, pos, ms, &ec);
-        if (!rc && found) rc = enc_push(enc, id, (int64_t)ms, (int64_t)me);
-        pos = found ? me : n;
-    }
+    if (!rc) rc = encode_text(&st, &ec, 0, n, 0, (flags & LL_TOK_PARSE_SPECIAL) != 0);
     if (flags & LL_TOK_ADD_SPECIAL)
         for (int i = 0; i < t->n_post && !rc; i++) rc = enc_push(enc, t->post_ids[i], -1, -1);
     enc_state_free(&st, &ec);
@@ -1009,6 +1177,7 @@ int ll_tokenizer_encode(ll_tokenizer *t, const char *text, size_t len, int flags
         }
         cidx[n] = c + 1;
     }
+    size_t content_index = 0;
     for (size_t i = 0; i < enc->n; i++) {
         int64_t b0 = enc->byte_start[i], b1 = enc->byte_end[i];
         if (b0 < 0) {
@@ -1034,6 +1203,8 @@ int ll_tokenizer_encode(ll_tokenizer *t, const char *text, size_t len, int flags
         }
         enc->byte_start[i] = b0;
         enc->byte_end[i] = b1;
+        if (t->trim_offsets) trim_offsets(t, enc, i, content_index);
+        content_index++;
     }
     free(cidx);
     free(san);
