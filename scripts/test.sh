@@ -19,6 +19,7 @@ mkdir -p "$BUILD/generated"
 if [ -f tools/gen_fixtures_tokenizer.py ]; then
   python3 tools/gen_fixtures_tokenizer.py --out "$BUILD/generated/tokenizer"
 fi
+python3 tools/gen_fixtures_config.py --out "$BUILD/generated/config_sweep"
 
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$JOBS}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-$JOBS}"
 (cd "$BUILD" && ctest --output-on-failure -j1)

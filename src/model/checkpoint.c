@@ -539,20 +539,29 @@ static int hf_parse_semantics(ll_config *p, const cJSON *j, const char *f, ll_er
             }
             window = (int)sw->valuedouble;
         }
+        const cJSON *lt = qwen2 ? cJSON_GetObjectItemCaseSensitive(j, "layer_types") : NULL;
+        int any_sliding = 0;
+        if (lt && !cJSON_IsNull(lt)) {
+            if (!cJSON_IsArray(lt) || cJSON_GetArraySize(lt) != p->n_layers) {
+                json_text(lt, val, sizeof val);
+                return ll_fail(err, LL_ERR_CONFIG, "%s: key 'layer_types' = %s must list one type per layer (%d)", f,
+                               val, p->n_layers);
+            }
+            for (const cJSON *it = lt->child; it; it = it->next) {
+                if (!cJSON_IsString(it) ||
+                    (strcmp(it->valuestring, "sliding_attention") && strcmp(it->valuestring, "full_attention"))) {
+                    json_text(it, val, sizeof val);
+                    return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key 'layer_types' holds %s (full_attention and "
+                                   "sliding_attention are supported)", f, val);
+                }
+                any_sliding |= !strcmp(it->valuestring, "sliding_attention");
+            }
+        }
         if (qwen2 && window) {
             int any = 0;
             if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "use_sliding_window"))) {
-                const cJSON *lt = cJSON_GetObjectItemCaseSensitive(j, "layer_types");
-                if (cJSON_IsArray(lt)) {
-                    for (const cJSON *it = lt->child; it; it = it->next) {
-                        if (!cJSON_IsString(it) || (strcmp(it->valuestring, "sliding_attention") &&
-                                                    strcmp(it->valuestring, "full_attention"))) {
-                            json_text(it, val, sizeof val);
-                            return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key 'layer_types' holds %s (full_attention "
-                                           "and sliding_attention are supported)", f, val);
-                        }
-                        any |= !strcmp(it->valuestring, "sliding_attention");
-                    }
+                if (lt && !cJSON_IsNull(lt)) {
+                    any = any_sliding;
                 } else {
                     const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "max_window_layers");
                     any = (cJSON_IsNumber(m) ? m->valuedouble : 28.0) < p->n_layers;
