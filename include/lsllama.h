@@ -40,6 +40,17 @@ typedef enum ll_rope_scaling {
     LL_ROPE_LLAMA3 = 2,
 } ll_rope_scaling;
 
+/* The MLP activation act in down(act(gate(x)) * up(x)), transformers' hidden_act
+ * (ACT2FN): silu/swish x sigmoid(x); gelu 0.5 x (1 + erf(x / sqrt 2));
+ * gelu_pytorch_tanh/gelu_new 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)));
+ * relu max(x, 0). */
+typedef enum ll_activation {
+    LL_ACT_SILU = 0,
+    LL_ACT_GELU = 1,
+    LL_ACT_GELU_TANH = 2,
+    LL_ACT_RELU = 3,
+} ll_activation;
+
 typedef struct ll_config {
     char arch[32];        /* "llama", "mistral", "qwen2", ... */
     int dim;              /* hidden size */
@@ -58,7 +69,12 @@ typedef struct ll_config {
     float rope_high_freq_factor;
     int rope_original_max_pos;
     int tied_embeddings;  /* LM head shares the token embedding */
-    int qkv_bias;         /* Qwen2-style biases on q/k/v projections */
+    int qkv_bias;         /* biases on q/k/v projections (Qwen2; Llama attention_bias) */
+    int o_bias;           /* bias on o_proj (Llama attention_bias) */
+    int mlp_bias;         /* biases on gate/up/down projections (Llama mlp_bias) */
+    int hidden_act;       /* ll_activation */
+    char hidden_act_name[24]; /* the checkpoint's spelling ("silu", "gelu_new", ...) */
+    int sliding_window;   /* attention window (Mistral/Qwen2), 0 = none: sequences longer are refused */
     int bos_token_id, eos_token_id; /* -1 if unknown */
 } ll_config;
 

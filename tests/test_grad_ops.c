@@ -66,11 +66,11 @@ static void att_f(void *c, const float *x, float *y) {
                          a->max_len);
 }
 
-/* ---- swiglu: w.r.t. [g | u] ---- */
-typedef struct { size_t n; } glu_ctx;
+/* ---- gated activation (SwiGLU, GeGLU, ReGLU): w.r.t. [g | u] ---- */
+typedef struct { size_t n; int act; } glu_ctx;
 static void glu_f(void *c, const float *x, float *y) {
     glu_ctx *g = c;
-    ll_swiglu_forward(y, x, x + g->n, g->n);
+    ll_glu_forward(y, x, x + g->n, g->n, g->act);
 }
 
 /* ---- pooling ---- */
@@ -140,15 +140,23 @@ int main(void) {
             free(qkv), free(g), free(ro), free(scratch);
         }
 
-    /* swiglu */
-    const size_t n = 40;
-    float gu[2 * n], dgu[2 * n], rh[n];
-    fill(gu, 2 * n, 3.0f);
-    fill(rh, n, 1.0f);
-    memset(dgu, 0, sizeof dgu);
-    ll_swiglu_backward(dgu, dgu + n, rh, gu, gu + n, n);
-    glu_ctx gc = {n};
-    fd_check("swiglu", glu_f, &gc, gu, 2 * n, n, rh, dgu);
+    /* gated activations: every hidden_act the loader accepts (relu's kink
+     * at 0 kept out of the difference step) */
+    static const struct { int act; const char *name; } acts[] = {
+        {LL_ACT_SILU, "glu silu"}, {LL_ACT_GELU, "glu gelu (erf)"}, {LL_ACT_GELU_TANH, "glu gelu (tanh)"},
+        {LL_ACT_RELU, "glu relu"}};
+    for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++) {
+        const size_t n = 40;
+        float gu[2 * n], dgu[2 * n], rh[n];
+        fill(gu, 2 * n, 3.0f);
+        for (size_t i = 0; i < n; i++)
+            if (fabsf(gu[i]) < 0.1f) gu[i] += gu[i] < 0 ? -0.2f : 0.2f;
+        fill(rh, n, 1.0f);
+        memset(dgu, 0, sizeof dgu);
+        ll_glu_backward(dgu, dgu + n, rh, gu, gu + n, n, acts[ai].act);
+        glu_ctx gc = {n, acts[ai].act};
+        fd_check(acts[ai].name, glu_f, &gc, gu, 2 * n, n, rh, dgu);
+    }
 
     /* pooling: every mode, sequences of 1, 3 and 5 rows; distinct values so
      * no maximum is tied */

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include "kernels/kernels.h"
+#include "lsllama.h"
 
 void ll_linear_backward_input(float *dx, const float *dy, const float *W, size_t T, size_t in, size_t out) {
     ll_gemm(0, 0, T, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in);
@@ -41,11 +42,41 @@ void ll_rope_backward(float *dx, const int32_t *pos, const float *cos_t, const f
     }
 }
 
-void ll_swiglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n) {
+void ll_glu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n, int act) {
+    switch (act) {
+    case LL_ACT_GELU: /* act = x Phi(x): act' = Phi(x) + x phi(x) */
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            const float x = g[i], cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
+            const float pdf = 0.3989422804014327f * expf(-0.5f * x * x); /* 1/sqrt(2 pi) e^(-x^2/2) */
+            dg[i] += dh[i] * u[i] * (cdf + x * pdf);
+            du[i] += dh[i] * x * cdf;
+        }
+        break;
+    case LL_ACT_GELU_TANH: /* act = x (1 + tanh a) / 2, a = c (x + k x^3) */
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            const float x = g[i], c = 0.7978845608028654f, k = 0.044715f;
+            const float t = tanhf(c * (x + k * x * x * x));
+            const float d = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * c * (1.0f + 3.0f * k * x * x);
+            dg[i] += dh[i] * u[i] * d;
+            du[i] += dh[i] * 0.5f * x * (1.0f + t);
+        }
+        break;
+    case LL_ACT_RELU:
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        const float x = g[i], sig = 1.0f / (1.0f + ll_expf(-x)), silu = x * sig;
-        dg[i] += dh[i] * u[i] * sig * (1.0f + x * (1.0f - sig));
-        du[i] += dh[i] * silu;
+        for (size_t i = 0; i < n; i++) {
+            const int on = g[i] > 0.0f;
+            dg[i] += on ? dh[i] * u[i] : 0.0f;
+            du[i] += on ? dh[i] * g[i] : 0.0f;
+        }
+        break;
+    default: /* LL_ACT_SILU */
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            const float x = g[i], sig = 1.0f / (1.0f + ll_expf(-x)), silu = x * sig;
+            dg[i] += dh[i] * u[i] * sig * (1.0f + x * (1.0f - sig));
+            du[i] += dh[i] * silu;
+        }
     }
 }

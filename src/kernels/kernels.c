@@ -93,11 +93,33 @@ void ll_pool_backward(float *dh, const float *dpooled, const int32_t *argmax, co
     }
 }
 
-void ll_swiglu_forward(float *h, const float *g, const float *u, size_t n) {
+void ll_glu_forward(float *h, const float *g, const float *u, size_t n, int act) {
+    switch (act) {
+    case LL_ACT_GELU:
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            const float x = g[i];
+            h[i] = 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2)) * u[i];
+        }
+        break;
+    case LL_ACT_GELU_TANH:
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            const float x = g[i];
+            const float a = 0.7978845608028654f * (x + 0.044715f * x * x * x); /* sqrt(2/pi) (x + 0.044715 x^3) */
+            h[i] = 0.5f * x * (1.0f + tanhf(a)) * u[i];
+        }
+        break;
+    case LL_ACT_RELU:
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        const float x = g[i];
-        h[i] = x / (1.0f + ll_expf(-x)) * u[i];
+        for (size_t i = 0; i < n; i++) h[i] = (g[i] > 0.0f ? g[i] : 0.0f) * u[i];
+        break;
+    default: /* LL_ACT_SILU */
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            const float x = g[i];
+            h[i] = x / (1.0f + ll_expf(-x)) * u[i];
+        }
     }
 }
 

@@ -100,8 +100,10 @@ void ll_pool_forward(float *pooled, int32_t *argmax, const float *hidden, const 
 void ll_pool_backward(float *dhidden, const float *dpooled, const int32_t *argmax, const int32_t *seq_start,
                       int n_seqs, size_t C, int pool);
 
-/* h[T,F] = silu(g) * u, g and h may alias. */
-void ll_swiglu_forward(float *h, const float *g, const float *u, size_t n);
+/* Gated MLP activation (transformers' LlamaMLP: down(act(gate(x)) * up(x))):
+ * h[n] = act(g) * u with act an ll_activation (silu, gelu with erf, gelu's
+ * tanh approximation, relu; formulas in lsllama.h); g and h may alias. */
+void ll_glu_forward(float *h, const float *g, const float *u, size_t n, int act);
 
 /* Compute RoPE inverse frequencies [head_dim/2] from the config (base theta,
  * linear or llama3 scaling, optional per-frequency divisors from GGUF). */
@@ -133,5 +135,6 @@ void ll_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                            const float *v, const int32_t *seq_start, int n_seqs, int n_heads, int n_kv_heads,
                            int head_dim, int causal, float *scratch, size_t max_len);
 
-/* h = silu(g) * u: dg += dh * u * silu'(g), du += dh * silu(g). */
-void ll_swiglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n);
+/* h = act(g) * u: dg += dh * u * act'(g), du += dh * act(g); act' is the
+ * exact derivative of the forward formula (relu'(0) = 0, as PyTorch). */
+void ll_glu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n, int act);

@@ -131,6 +131,7 @@ static void config_defaults(ll_config *p) {
     p->rms_eps = 1e-5f;
     p->bos_token_id = p->eos_token_id = -1;
     p->max_seq_len = 2048;
+    snprintf(p->hidden_act_name, sizeof p->hidden_act_name, "silu");
 }
 
 /* ---- GGUF ----------------------------------------------------------------- */
@@ -146,6 +147,10 @@ static const struct {
     {"attn_k.bias", "self_attn.k_proj.bias"},
     {"attn_v.bias", "self_attn.v_proj.bias"},
     {"attn_output.weight", "self_attn.o_proj.weight"},
+    {"attn_output.bias", "self_attn.o_proj.bias"},
+    {"ffn_gate.bias", "mlp.gate_proj.bias"},
+    {"ffn_up.bias", "mlp.up_proj.bias"},
+    {"ffn_down.bias", "mlp.down_proj.bias"},
     {"ffn_norm.weight", "post_attention_layernorm.weight"},
     {"ffn_gate.weight", "mlp.gate_proj.weight"},
     {"ffn_up.weight", "mlp.up_proj.weight"},
@@ -165,6 +170,65 @@ static int gguf_canonical_name(const char *name, char *out, size_t cap) {
                 return snprintf(out, cap, "model.layers.%d.%s", layer, gguf_layer_names[i].hf), 1;
     }
     return 0;
+}
+
+/* Every "<arch>." key of a GGUF file, as llama.cpp reads it for the llama,
+ * mistral and qwen2 architectures: read by gguf_build, without effect on the
+ * hidden states, or refused by name unless it holds the value that changes
+ * nothing. A key this table does not know is refused: it may change what
+ * llama.cpp computes. */
+static int gguf_check_keys(ll_checkpoint *c, const char *arch, ll_error *err) {
+    static const char *const read_or_inert[] = {
+        /* read by gguf_build */
+        "embedding_length", "feed_forward_length", "block_count", "attention.head_count",
+        "attention.head_count_kv", "context_length", "rope.freq_base", "attention.layer_norm_rms_epsilon",
+        "attention.key_length", "rope.dimension_count", "rope.scaling.type", "rope.scaling.factor", "vocab_size",
+        /* no effect on the hidden states: YaRN-only context length, provenance, output pooling */
+        "rope.scaling.original_context_length", "rope.scaling.finetuned", "tensor_data_layout", "pooling_type",
+    };
+    const gguf_file *g = c->gguf;
+    const size_t al = strlen(arch);
+    ll_config *p = &c->cfg;
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        const gguf_kv *kv = &g->kv[i];
+        if (strncmp(kv->key, arch, al) || kv->key[al] != '.') continue;
+        const char *k = kv->key + al + 1;
+        int known = 0;
+        for (size_t n = 0; n < sizeof read_or_inert / sizeof read_or_inert[0] && !known; n++)
+            known = !strcmp(k, read_or_inert[n]);
+        if (known) continue;
+        const int numeric = kv->type != GGUF_TYPE_STRING && kv->type != GGUF_TYPE_ARRAY;
+        const double x = !numeric ? NAN
+                         : kv->type == GGUF_TYPE_FLOAT32 || kv->type == GGUF_TYPE_FLOAT64 ? kv->num.f
+                         : kv->type == GGUF_TYPE_INT8 || kv->type == GGUF_TYPE_INT16 || kv->type == GGUF_TYPE_INT32 ||
+                                   kv->type == GGUF_TYPE_INT64
+                             ? (double)kv->num.i
+                             : (double)kv->num.u;
+        /* mixture of experts: a count of 0 is a dense model */
+        if ((!strcmp(k, "expert_count") || !strcmp(k, "expert_used_count")) && x == 0) continue;
+        /* a value head as wide as the key head is what this engine computes */
+        if (!strcmp(k, "attention.value_length") && x == p->head_dim) continue;
+        /* llama.cpp: causal attention unless this is false */
+        if (!strcmp(k, "attention.causal") && x == 1) continue;
+        /* 0 means "none" for these (llama.cpp: kq scale 1/sqrt(head_dim), no clamp, no multipliers) */
+        if ((!strcmp(k, "attention.scale") || !strcmp(k, "attention.clamp_kqv") || !strcmp(k, "logit_scale") ||
+             !strcmp(k, "embedding_scale") || !strcmp(k, "residual_scale")) && x == 0)
+            continue;
+        /* as in config.json: exact for sequences up to the window, longer ones refused */
+        if (!strcmp(k, "attention.sliding_window") && numeric && x >= 1 && x <= 2e9) {
+            p->sliding_window = (int)x;
+            continue;
+        }
+        char val[64];
+        if (kv->type == GGUF_TYPE_STRING)
+            snprintf(val, sizeof val, "'%.*s'", (int)(kv->str.len > 40 ? 40 : kv->str.len), kv->str.ptr);
+        else if (kv->type == GGUF_TYPE_ARRAY)
+            snprintf(val, sizeof val, "[%llu x %s]", (unsigned long long)kv->arr_n, gguf_type_name(kv->arr_type));
+        else
+            snprintf(val, sizeof val, "%g", x);
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key '%s' = %s is not supported", c->path, kv->key, val);
+    }
+    return LL_OK;
 }
 
 /* Config and tensor table from the already parsed c->gguf. */
@@ -262,8 +326,11 @@ static int gguf_build(ll_checkpoint *c, ll_error *err) {
     if (!vocab && toks && toks->type == GGUF_TYPE_ARRAY) vocab = (int64_t)toks->arr_n;
     p->vocab_size = vocab > INT32_MAX ? -1 : (int)vocab;
     p->tied_embeddings = ll_checkpoint_find(c, "lm_head.weight") == NULL;
+    /* llama.cpp loads these biases when the file has them (TENSOR_NOT_REQUIRED) */
     p->qkv_bias = ll_checkpoint_find(c, "model.layers.0.self_attn.q_proj.bias") != NULL;
-    return LL_OK;
+    p->o_bias = ll_checkpoint_find(c, "model.layers.0.self_attn.o_proj.bias") != NULL;
+    p->mlp_bias = ll_checkpoint_find(c, "model.layers.0.mlp.gate_proj.bias") != NULL;
+    return gguf_check_keys(c, arch, err);
 }
 
 static int open_gguf(ll_checkpoint *c, ll_error *err) {
@@ -347,6 +414,166 @@ static int hf_check_config(const ll_config *p, const char *f, int head_dim_given
     return LL_OK;
 }
 
+/* transformers 5's class defaults for keys config.json leaves out
+ * (LlamaConfig, MistralConfig, Qwen2Config). num_key_value_heads 0: the
+ * head count (LlamaConfig's None). */
+typedef struct hf_arch_defaults {
+    const char *arch;
+    int vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads;
+    int max_position_embeddings, bos_token_id, eos_token_id, sliding_window;
+} hf_arch_defaults;
+
+static const hf_arch_defaults hf_defaults_table[] = {
+    {"llama", 32000, 4096, 11008, 32, 32, 0, 2048, 1, 2, 0},
+    {"mistral", 32000, 4096, 14336, 32, 32, 8, 4096 * 32, 1, 2, 4096},
+    {"qwen2", 151936, 4096, 22016, 32, 32, 32, 32768, -1, -1, 4096},
+};
+
+static const hf_arch_defaults *hf_defaults(const char *arch) {
+    for (size_t i = 0; i < sizeof hf_defaults_table / sizeof hf_defaults_table[0]; i++)
+        if (!strcmp(arch, hf_defaults_table[i].arch)) return &hf_defaults_table[i];
+    return &hf_defaults_table[0];
+}
+
+/* transformers' ACT2FN names this engine computes exactly (forward and
+ * derivative, kernels.c), as ll_activation. */
+static const struct {
+    const char *name;
+    int act;
+} hf_activations[] = {
+    {"silu", LL_ACT_SILU},          {"swish", LL_ACT_SILU},
+    {"gelu", LL_ACT_GELU},          {"gelu_new", LL_ACT_GELU_TANH},
+    {"gelu_pytorch_tanh", LL_ACT_GELU_TANH}, {"relu", LL_ACT_RELU},
+};
+
+int ll_activation_from_name(const char *name) {
+    for (size_t i = 0; i < sizeof hf_activations / sizeof hf_activations[0]; i++)
+        if (!strcmp(name, hf_activations[i].name)) return hf_activations[i].act;
+    return -1;
+}
+
+/* A key that must keep its default (false / 0 / null / absent). */
+static int hf_truthy(const cJSON *x) {
+    return x && !cJSON_IsNull(x) && !cJSON_IsFalse(x) && !(cJSON_IsNumber(x) && x->valuedouble == 0.0);
+}
+
+static void json_text(const cJSON *x, char *buf, size_t cap) {
+    char *t = x ? cJSON_PrintUnformatted(x) : NULL;
+    snprintf(buf, cap, "%s", t ? t : "?");
+    if (strlen(buf) > 60) snprintf(buf + 57, cap - 57, "...");
+    free(t);
+}
+
+/* The keys that change what the layers compute beyond the sizes: biases,
+ * activation, attention window, dropout, quantization. Every key of
+ * LlamaConfig / MistralConfig / Qwen2Config is read here or in
+ * hf_parse_config, or has no effect on the hidden states (the table in
+ * docs/fidelity/checkpoint.md); a value this engine does not compute is
+ * refused with the key and the value. */
+static int hf_parse_semantics(ll_config *p, const cJSON *j, const char *f, ll_error *err) {
+    char val[64];
+    const int llama = !strcmp(p->arch, "llama"), qwen2 = !strcmp(p->arch, "qwen2");
+    /* biases: LlamaConfig attention_bias (q, k, v, o) and mlp_bias (gate, up,
+     * down); Qwen2 always has q/k/v biases and never o/mlp ones; Mistral has
+     * none (MistralConfig and Qwen2Config have neither key: transformers
+     * ignores them there, and so does this loader) */
+    const cJSON *ab = cJSON_GetObjectItemCaseSensitive(j, "attention_bias");
+    const cJSON *mb = cJSON_GetObjectItemCaseSensitive(j, "mlp_bias");
+    if (llama && ab && !cJSON_IsBool(ab)) {
+        json_text(ab, val, sizeof val);
+        return ll_fail(err, LL_ERR_CONFIG, "%s: key 'attention_bias' = %s must be true or false", f, val);
+    }
+    if (llama && mb && !cJSON_IsBool(mb)) {
+        json_text(mb, val, sizeof val);
+        return ll_fail(err, LL_ERR_CONFIG, "%s: key 'mlp_bias' = %s must be true or false", f, val);
+    }
+    p->qkv_bias = qwen2 || (llama && cJSON_IsTrue(ab));
+    p->o_bias = llama && cJSON_IsTrue(ab);
+    p->mlp_bias = llama && cJSON_IsTrue(mb);
+    /* activation */
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "hidden_act");
+    snprintf(p->hidden_act_name, sizeof p->hidden_act_name, "silu");
+    p->hidden_act = LL_ACT_SILU;
+    if (act) {
+        const int a = cJSON_IsString(act) ? ll_activation_from_name(act->valuestring) : -1;
+        if (a < 0) {
+            json_text(act, val, sizeof val);
+            return ll_fail(err, LL_ERR_UNSUPPORTED,
+                           "%s: key 'hidden_act' = %s is not supported (silu, swish, gelu, gelu_new, "
+                           "gelu_pytorch_tanh and relu are)", f, val);
+        }
+        p->hidden_act = a;
+        snprintf(p->hidden_act_name, sizeof p->hidden_act_name, "%s", act->valuestring);
+    }
+    /* attention dropout: transformers applies it while training */
+    const cJSON *ad = cJSON_GetObjectItemCaseSensitive(j, "attention_dropout");
+    if (hf_truthy(ad)) {
+        json_text(ad, val, sizeof val);
+        return ll_fail(err, LL_ERR_UNSUPPORTED,
+                       "%s: key 'attention_dropout' = %s is not supported (transformers drops attention "
+                       "probabilities while training; only 0 is)", f, val);
+    }
+    /* weights this engine cannot read as plain tensors */
+    const cJSON *qc = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
+    if (qc && !cJSON_IsNull(qc)) {
+        json_text(qc, val, sizeof val);
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key 'quantization_config' = %s is not supported", f, val);
+    }
+    /* sliding-window attention: key k is visible to query q iff q - k <
+     * sliding_window (masking_utils.sliding_window_overlay), which changes
+     * nothing for sequences of up to sliding_window tokens; longer ones are
+     * refused at run time (p->sliding_window). Mistral applies it to every
+     * layer (default 4096, null = none); Qwen2 only with use_sliding_window,
+     * to the layers layer_types marks "sliding_attention" (default: index >=
+     * max_window_layers). */
+    p->sliding_window = 0;
+    if (!llama) {
+        const cJSON *sw = cJSON_GetObjectItemCaseSensitive(j, "sliding_window");
+        int window = sw ? 0 : hf_defaults(p->arch)->sliding_window;
+        if (sw && !cJSON_IsNull(sw)) {
+            if (!cJSON_IsNumber(sw) || sw->valuedouble != floor(sw->valuedouble) || sw->valuedouble < 1 ||
+                sw->valuedouble > 2e9) {
+                json_text(sw, val, sizeof val);
+                return ll_fail(err, LL_ERR_CONFIG, "%s: key 'sliding_window' = %s must be a positive integer or null",
+                               f, val);
+            }
+            window = (int)sw->valuedouble;
+        }
+        const cJSON *lt = qwen2 ? cJSON_GetObjectItemCaseSensitive(j, "layer_types") : NULL;
+        int any_sliding = 0;
+        if (lt && !cJSON_IsNull(lt)) {
+            if (!cJSON_IsArray(lt) || cJSON_GetArraySize(lt) != p->n_layers) {
+                json_text(lt, val, sizeof val);
+                return ll_fail(err, LL_ERR_CONFIG, "%s: key 'layer_types' = %s must list one type per layer (%d)", f,
+                               val, p->n_layers);
+            }
+            for (const cJSON *it = lt->child; it; it = it->next) {
+                if (!cJSON_IsString(it) ||
+                    (strcmp(it->valuestring, "sliding_attention") && strcmp(it->valuestring, "full_attention"))) {
+                    json_text(it, val, sizeof val);
+                    return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key 'layer_types' holds %s (full_attention and "
+                                   "sliding_attention are supported)", f, val);
+                }
+                any_sliding |= !strcmp(it->valuestring, "sliding_attention");
+            }
+        }
+        if (qwen2 && window) {
+            int any = 0;
+            if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "use_sliding_window"))) {
+                if (lt && !cJSON_IsNull(lt)) {
+                    any = any_sliding;
+                } else {
+                    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "max_window_layers");
+                    any = (cJSON_IsNumber(m) ? m->valuedouble : 28.0) < p->n_layers;
+                }
+            }
+            if (!any) window = 0;
+        }
+        p->sliding_window = window;
+    }
+    return LL_OK;
+}
+
 /* Transformers 5 writes rope settings under "rope_parameters", older
  * versions under "rope_theta" / "rope_scaling". */
 static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err) {
@@ -377,11 +604,25 @@ static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err
             return ll_fail(err, LL_ERR_CONFIG, "%s: required key '%s' is missing", cfg_path, name);                   \
         }                                                                                                             \
     } while (0)
+    /* other absent keys take the config class's defaults (transformers 5:
+     * configuration_{llama,mistral,qwen2}.py) */
+    const hf_arch_defaults *d = hf_defaults(p->arch);
+    p->vocab_size = d->vocab_size;
+    p->dim = d->hidden_size;
+    p->hidden_dim = d->intermediate_size;
+    p->n_layers = d->num_hidden_layers;
+    p->n_heads = d->num_attention_heads;
+    p->max_seq_len = d->max_position_embeddings;
+    p->rms_eps = 1e-6f;
+    p->bos_token_id = d->bos_token_id;
+    p->eos_token_id = d->eos_token_id;
+    /* the sizes that fix every tensor's shape are required: transformers'
+     * defaults (a 7B model's) never fit a checkpoint that leaves them out */
     JNUM(j, "hidden_size", 1, p->dim, 1);
     JNUM(j, "intermediate_size", 1, p->hidden_dim, 1);
     JNUM(j, "num_hidden_layers", 1, p->n_layers, 1);
     JNUM(j, "num_attention_heads", 1, p->n_heads, 1);
-    p->n_kv_heads = p->n_heads;
+    p->n_kv_heads = d->num_key_value_heads ? d->num_key_value_heads : p->n_heads;
     JNUM(j, "num_key_value_heads", 0, p->n_kv_heads, 1);
     p->head_dim = p->n_heads > 0 ? p->dim / p->n_heads : 0;
     const cJSON *hd_key = cJSON_GetObjectItemCaseSensitive(j, "head_dim");
@@ -392,19 +633,19 @@ static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err
     const int max_pos_given = mp_key && !cJSON_IsNull(mp_key);
     JNUM(j, "max_position_embeddings", 0, p->max_seq_len, 1);
     JNUM(j, "rms_norm_eps", 0, p->rms_eps, 0);
-    JNUM(j, "bos_token_id", 0, p->bos_token_id, 1);
-    JNUM(j, "eos_token_id", 0, p->eos_token_id, 1);
+    /* special ids (no effect on the hidden states); eos may be a list: its first id */
+    const char *id_keys[2] = {"bos_token_id", "eos_token_id"};
+    int *id_dst[2] = {&p->bos_token_id, &p->eos_token_id};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, id_keys[i]);
+        if (cJSON_IsArray(x)) x = x->child;
+        if (cJSON_IsNumber(x) && x->valuedouble == floor(x->valuedouble) && fabs(x->valuedouble) < 2e9)
+            *id_dst[i] = (int)x->valuedouble;
+    }
     JNUM(j, "rope_theta", 0, p->rope_theta, 0);
     const cJSON *tie = cJSON_GetObjectItemCaseSensitive(j, "tie_word_embeddings");
     p->tied_embeddings = tie ? cJSON_IsTrue(tie) : 0;
-    const cJSON *bias = cJSON_GetObjectItemCaseSensitive(j, "attention_bias");
-    p->qkv_bias = !strcmp(p->arch, "qwen2") || (bias && cJSON_IsTrue(bias));
-    const cJSON *sw = cJSON_GetObjectItemCaseSensitive(j, "sliding_window");
-    const cJSON *use_sw = cJSON_GetObjectItemCaseSensitive(j, "use_sliding_window");
-    if (cJSON_IsNumber(sw) && !(use_sw && cJSON_IsFalse(use_sw)) && sw->valuedouble < p->max_seq_len)
-        return ll_fail(err, LL_ERR_UNSUPPORTED,
-                       "%s: sliding-window attention (sliding_window = %g) is not supported", cfg_path,
-                       sw->valuedouble);
+    if ((rc = hf_parse_semantics(p, j, cfg_path, err))) return rc;
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(j, "rope_parameters");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
     const char *theta_key = "rope_theta";
@@ -430,8 +671,21 @@ static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err
             JNUM(scale, "high_freq_factor", 1, p->rope_high_freq_factor, 0);
             JNUM(scale, "original_max_position_embeddings", 1, p->rope_original_max_pos, 1);
         } else {
-            return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: rope scaling type '%s' is not supported (linear, llama3)",
-                           cfg_path, t);
+            return ll_fail(err, LL_ERR_UNSUPPORTED,
+                           "%s: key '%s.rope_type' = '%s' is not supported (default, linear and llama3 are)", cfg_path,
+                           scale_key, t);
+        }
+    }
+    /* partial rotary embeddings (modeling_rope_utils: rotate only
+     * head_dim * partial_rotary_factor dimensions) */
+    const cJSON *where[2] = {j, scale};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *prf = where[i] ? cJSON_GetObjectItemCaseSensitive(where[i], "partial_rotary_factor") : NULL;
+        if (prf && !cJSON_IsNull(prf) && !(cJSON_IsNumber(prf) && prf->valuedouble == 1.0)) {
+            char val[64];
+            json_text(prf, val, sizeof val);
+            return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key '%s%spartial_rotary_factor' = %s is not supported (only 1)",
+                           cfg_path, i ? scale_key : "", i ? "." : "", val);
         }
     }
 #undef JNUM

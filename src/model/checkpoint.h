@@ -4,7 +4,9 @@
  *   model.embed_tokens.weight                      [vocab, dim]
  *   model.layers.{i}.input_layernorm.weight        [dim]
  *   model.layers.{i}.self_attn.{q,k,v,o}_proj.weight  ([out, in], PyTorch order)
- *   model.layers.{i}.self_attn.{q,k,v}_proj.bias   (Qwen2)
+ *   model.layers.{i}.self_attn.{q,k,v}_proj.bias   (Qwen2; Llama attention_bias)
+ *   model.layers.{i}.self_attn.o_proj.bias         (Llama attention_bias)
+ *   model.layers.{i}.mlp.{gate,up,down}_proj.bias  (Llama mlp_bias)
  *   model.layers.{i}.post_attention_layernorm.weight
  *   model.layers.{i}.mlp.{gate,up,down}_proj.weight
  *   model.norm.weight, lm_head.weight (absent when tied)
@@ -58,6 +60,10 @@ const char *ll_checkpoint_stored_name(const ll_checkpoint *c, const char *name, 
 /* Metadata lines for `inspect` (GGUF keys, config.json fields); may be NULL. */
 typedef void (*ll_meta_visitor)(void *ctx, const char *key, const char *value);
 void ll_checkpoint_visit_metadata(const ll_checkpoint *c, ll_meta_visitor fn, void *ctx);
+
+/* The ll_activation for a transformers hidden_act name (ACT2FN key), or -1
+ * for a name this engine does not compute. */
+int ll_activation_from_name(const char *name);
 
 /* Check a config for consistency (positive sizes, heads dividing, ...). */
 int ll_config_validate(const ll_config *cfg, const char *path, ll_error *err);

@@ -84,6 +84,61 @@ static int load_tensor(const ll_checkpoint *c, const char *name, int64_t rows, i
     return LL_OK;
 }
 
+/* 1 if the loader reads tensor `name` for this config (or it is one that
+ * transformers itself ignores); 0 for a tensor the model would drop. */
+static int tensor_is_used(const char *name, const ll_config *p) {
+    if (!strcmp(name, "model.embed_tokens.weight") || !strcmp(name, "model.norm.weight") ||
+        !strcmp(name, "rope_freqs.weight"))
+        return 1;
+    /* an LM head (read for generation, ignored when tied as transformers
+     * does; classification has no use for it, as LlamaModel) and a merged classifier's head (read by the
+     * classifier, ll_classifier_load_head) */
+    if (!strcmp(name, "lm_head.weight")) return 1;
+    if (!strcmp(name, "score.weight") || !strcmp(name, "score.bias")) return 1;
+    /* RoPE tables older transformers saved as buffers; transformers
+     * recomputes them from the config and ignores these */
+    if (!strcmp(name, "model.rotary_emb.inv_freq")) return 1;
+    int layer, n = 0;
+    if (sscanf(name, "model.layers.%d.%n", &layer, &n) != 1 || n == 0 || layer < 0 || layer >= p->n_layers) return 0;
+    const char *s = name + n;
+    static const char *const always[] = {"input_layernorm.weight", "post_attention_layernorm.weight",
+                                         "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+                                         "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+                                         "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
+                                         "self_attn.rotary_emb.inv_freq"};
+    for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
+        if (!strcmp(s, always[i])) return 1;
+    if (!strcmp(s, "self_attn.q_proj.bias") || !strcmp(s, "self_attn.k_proj.bias") ||
+        !strcmp(s, "self_attn.v_proj.bias"))
+        return p->qkv_bias;
+    if (!strcmp(s, "self_attn.o_proj.bias")) return p->o_bias;
+    if (!strcmp(s, "mlp.gate_proj.bias") || !strcmp(s, "mlp.up_proj.bias") || !strcmp(s, "mlp.down_proj.bias"))
+        return p->mlp_bias;
+    return 0;
+}
+
+/* Every tensor of the checkpoint is used or refused by name: a tensor the
+ * config does not enable (o_proj.bias without attention_bias) or one no
+ * supported architecture has would otherwise be dropped without a word. */
+static int check_all_used(const ll_checkpoint *c, const ll_config *p, ll_error *err) {
+    for (size_t i = 0; i < ll_checkpoint_n_tensors(c); i++) {
+        const ll_tensor_info *t = ll_checkpoint_tensor(c, i);
+        if (tensor_is_used(t->name, p)) continue;
+        const char *why = "";
+        if (strstr(t->name, "o_proj.bias") && !strcmp(p->arch, "llama"))
+            why = " (config.json has no \"attention_bias\": true)";
+        else if (strstr(t->name, "_proj.bias") && strstr(t->name, ".mlp.") && !strcmp(p->arch, "llama"))
+            why = " (config.json has no \"mlp_bias\": true)";
+        else if (strstr(t->name, "_proj.bias") && !strcmp(p->arch, "llama"))
+            why = " (config.json has no \"attention_bias\": true)";
+        else if (strstr(t->name, "_proj.bias"))
+            why = " (transformers' model of this architecture has no such bias)";
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: tensor '%s' is not used by a %s model with this config%s; "
+                       "refusing to drop it", t->file, t->stored_name, p->arch, why);
+    }
+    return LL_OK;
+}
+
 int ll_model_load(ll_model **out, const char *path, const ll_load_options *opt, ll_error *err) {
     *out = NULL;
     ll_checkpoint *c;
@@ -102,7 +157,8 @@ int ll_model_load(ll_model **out, const char *path, const ll_load_options *opt, 
                  KVD = (size_t)p->n_kv_heads * hd, V = p->vocab_size, L = p->n_layers;
     const int want_head = opt && opt->with_lm_head;
     const int own_head = want_head && !p->tied_embeddings;
-    const size_t per_layer = 2 * D + QD * D + 2 * KVD * D + D * QD + 3 * F * D + (p->qkv_bias ? QD + 2 * KVD : 0);
+    const size_t per_layer = 2 * D + QD * D + 2 * KVD * D + D * QD + 3 * F * D + (p->qkv_bias ? QD + 2 * KVD : 0) +
+                             (p->o_bias ? D : 0) + (p->mlp_bias ? 2 * F + D : 0);
     m->n_weight_floats = V * D + L * per_layer + D + (own_head ? V * D : 0) + hd / 2;
     ll_layer scratch_layer;
     float *w = NULL;
@@ -143,9 +199,14 @@ int ll_model_load(ll_model **out, const char *path, const ll_load_options *opt, 
                 {&ly->bq, "self_attn.q_proj.bias", 0, QD},
                 {&ly->bk, "self_attn.k_proj.bias", 0, KVD},
                 {&ly->bv, "self_attn.v_proj.bias", 0, KVD},
+                {&ly->bo, "self_attn.o_proj.bias", 0, D},
+                {&ly->b_gate, "mlp.gate_proj.bias", 0, F},
+                {&ly->b_up, "mlp.up_proj.bias", 0, F},
+                {&ly->b_down, "mlp.down_proj.bias", 0, D},
             };
-            const size_t n_items = p->qkv_bias ? 12 : 9;
-            for (size_t i = 0; i < n_items; i++) {
+            for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+                const int on = i < 9 || (i < 12 ? p->qkv_bias : i < 13 ? p->o_bias : p->mlp_bias);
+                if (!on) continue;
                 const size_t n = items[i].rows ? items[i].rows * items[i].cols : items[i].cols;
                 CARVE(*items[i].dst, n);
                 snprintf(name, sizeof name, "model.layers.%zu.%s", l, items[i].suffix);
@@ -177,7 +238,10 @@ int ll_model_load(ll_model **out, const char *path, const ll_load_options *opt, 
                 goto done;
             }
         }
-        if (pass == 0) continue;
+        if (pass == 0) {
+            if ((rc = check_all_used(c, p, err))) goto done;
+            continue;
+        }
         ll_rope_inv_freq(m->rope_inv_freq, p, divisors);
         free(divisors);
     }

@@ -11,10 +11,12 @@
 typedef struct ll_layer {
     float *attn_norm;         /* [dim] */
     float *wq, *wk, *wv, *wo; /* [nh*hd, dim], [nkv*hd, dim], [nkv*hd, dim], [dim, nh*hd] */
-    float *bq, *bk, *bv;      /* NULL unless qkv_bias */
+    float *bq, *bk, *bv;      /* [nh*hd], [nkv*hd], [nkv*hd]; NULL unless qkv_bias */
+    float *bo;                /* [dim]; NULL unless o_bias */
     float *ffn_norm;          /* [dim] */
     float *w_gate, *w_up;     /* [hidden, dim] */
     float *w_down;            /* [dim, hidden] */
+    float *b_gate, *b_up, *b_down; /* [hidden], [hidden], [dim]; NULL unless mlp_bias */
 } ll_layer;
 
 typedef struct ll_workspace {

@@ -153,6 +153,11 @@ static int check_batch(const ll_model *m, const ll_batch *b, size_t *max_len, ll
             return ll_fail(err, LL_ERR_ARG, "batch: sequence %d is empty or seq_start decreases", s);
         const size_t len = (size_t)(b->seq_start[s + 1] - b->seq_start[s]);
         if (len > *max_len) *max_len = len;
+        /* a window changes nothing up to its length (see ll_config) */
+        if (m->cfg.sliding_window > 0 && len > (size_t)m->cfg.sliding_window)
+            return ll_fail(err, LL_ERR_UNSUPPORTED,
+                           "batch: sequence %d has %zu tokens, more than the model's sliding_window = %d; "
+                           "sliding-window attention is not supported", s, len, m->cfg.sliding_window);
     }
     const int32_t T = b->seq_start[b->n_seqs];
     for (int32_t t = 0; t < T; t++)
@@ -197,16 +202,16 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
         ll_attention_forward(att, q, k, v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads, p->head_dim,
                              l < bidir_from, ws->scratch, ws->cap_len);
         /* residual adds happen inside the GEMMs (beta = 1) */
-        linear_fwd(x, att, ly->wo, NULL, T, QD, D, 1, lp, l, LL_LORA_O, ws->lora_xd, ws->lora_xa);
+        linear_fwd(x, att, ly->wo, ly->bo, T, QD, D, 1, lp, l, LL_LORA_O, ws->lora_xd, ws->lora_xa);
         if (acts) memcpy(acts->x_mid + l * cap * D, x, T * D * sizeof(float));
         ll_rmsnorm_forward(ws->xn, x, ly->ffn_norm, T, D, p->rms_eps);
         /* with stored FFN activations, gate and up go straight to their slots */
         float *g = acts && acts->ffn_g ? acts->ffn_g + l * cap * F : ws->g,
               *u = acts && acts->ffn_u ? acts->ffn_u + l * cap * F : ws->u;
-        linear_fwd(g, ws->xn, ly->w_gate, NULL, T, D, F, 0, lp, l, LL_LORA_GATE, ws->lora_xd, ws->lora_xa);
-        linear_fwd(u, ws->xn, ly->w_up, NULL, T, D, F, 0, lp, l, LL_LORA_UP, ws->lora_xd, ws->lora_xa);
-        ll_swiglu_forward(ws->g, g, u, T * F);
-        linear_fwd(x, ws->g, ly->w_down, NULL, T, F, D, 1, lp, l, LL_LORA_DOWN, ws->lora_xd, ws->lora_xa);
+        linear_fwd(g, ws->xn, ly->w_gate, ly->b_gate, T, D, F, 0, lp, l, LL_LORA_GATE, ws->lora_xd, ws->lora_xa);
+        linear_fwd(u, ws->xn, ly->w_up, ly->b_up, T, D, F, 0, lp, l, LL_LORA_UP, ws->lora_xd, ws->lora_xa);
+        ll_glu_forward(ws->g, g, u, T * F, p->hidden_act);
+        linear_fwd(x, ws->g, ly->w_down, ly->b_down, T, F, D, 1, lp, l, LL_LORA_DOWN, ws->lora_xd, ws->lora_xa);
     }
     if (acts) memcpy(acts->x_final, x, T * D * sizeof(float));
     ll_rmsnorm_forward(hidden ? hidden : ws->xn, x, m->final_norm, T, D, p->rms_eps);
@@ -240,10 +245,10 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
         if (a->ffn_g) {
             g = a->ffn_g + l * cap * F, u = a->ffn_u + l * cap * F;
         } else {
-            linear_fwd(a->g, a->xn, ly->w_gate, NULL, T, D, F, 0, lp, l, LL_LORA_GATE, a->lora_xd, a->lora_xa);
-            linear_fwd(a->u, a->xn, ly->w_up, NULL, T, D, F, 0, lp, l, LL_LORA_UP, a->lora_xd, a->lora_xa);
+            linear_fwd(a->g, a->xn, ly->w_gate, ly->b_gate, T, D, F, 0, lp, l, LL_LORA_GATE, a->lora_xd, a->lora_xa);
+            linear_fwd(a->u, a->xn, ly->w_up, ly->b_up, T, D, F, 0, lp, l, LL_LORA_UP, a->lora_xd, a->lora_xa);
         }
-        ll_swiglu_forward(a->h, g, u, T * F);
+        ll_glu_forward(a->h, g, u, T * F, p->hidden_act);
         memset(a->dxn, 0, T * D * sizeof(float));
         memset(a->dg, 0, T * F * sizeof(float));
         memset(a->du, 0, T * F * sizeof(float));
@@ -251,7 +256,7 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
         float *dh = ws->g; /* inference buffer, [T, F], free during backward */
         memset(dh, 0, T * F * sizeof(float));
         linear_bwd(dh, a->dx, a->h, ly->w_down, T, F, D, lp, l, LL_LORA_DOWN, a);
-        ll_swiglu_backward(a->dg, a->du, dh, g, u, T * F);
+        ll_glu_backward(a->dg, a->du, dh, g, u, T * F, p->hidden_act);
         linear_bwd(a->dxn, a->dg, a->xn, ly->w_gate, T, D, F, lp, l, LL_LORA_GATE, a);
         linear_bwd(a->dxn, a->du, a->xn, ly->w_up, T, D, F, lp, l, LL_LORA_UP, a);
         ll_rmsnorm_backward(a->dx, a->dxn, x_mid, ly->ffn_norm, T, D, p->rms_eps); /* dx is now dL/dx_mid */

@@ -773,19 +773,19 @@ static cJSON *merged_config_json(const ll_classifier *c, const ll_merge_options 
     cJSON *a = cJSON_AddArrayToObject(j, "architectures");
     cJSON_AddItemToArray(a, cJSON_CreateString(arch));
     cJSON_AddStringToObject(j, "model_type", p->arch);
-    if (strcmp(p->arch, "qwen2")) cJSON_AddBoolToObject(j, "attention_bias", 0);
+    if (!strcmp(p->arch, "llama")) cJSON_AddBoolToObject(j, "attention_bias", p->qkv_bias || p->o_bias);
     cJSON_AddNumberToObject(j, "attention_dropout", 0);
     if (p->bos_token_id >= 0) cJSON_AddNumberToObject(j, "bos_token_id", p->bos_token_id);
     if (p->eos_token_id >= 0) cJSON_AddNumberToObject(j, "eos_token_id", p->eos_token_id);
     if (o->pad_token_id >= 0) cJSON_AddNumberToObject(j, "pad_token_id", o->pad_token_id);
     else cJSON_AddNullToObject(j, "pad_token_id");
     cJSON_AddNumberToObject(j, "head_dim", p->head_dim);
-    cJSON_AddStringToObject(j, "hidden_act", "silu");
+    cJSON_AddStringToObject(j, "hidden_act", p->hidden_act_name[0] ? p->hidden_act_name : "silu");
     cJSON_AddNumberToObject(j, "hidden_size", p->dim);
     cJSON_AddItemToObject(j, "initializer_range", json_float(0.02f));
     cJSON_AddNumberToObject(j, "intermediate_size", p->hidden_dim);
     cJSON_AddNumberToObject(j, "max_position_embeddings", p->max_seq_len > 0 ? p->max_seq_len : 2048);
-    if (!strcmp(p->arch, "llama")) cJSON_AddBoolToObject(j, "mlp_bias", 0);
+    if (!strcmp(p->arch, "llama")) cJSON_AddBoolToObject(j, "mlp_bias", p->mlp_bias);
     cJSON_AddNumberToObject(j, "num_attention_heads", p->n_heads);
     cJSON_AddNumberToObject(j, "num_hidden_layers", p->n_layers);
     cJSON_AddNumberToObject(j, "num_key_value_heads", p->n_kv_heads);
@@ -804,7 +804,15 @@ static cJSON *merged_config_json(const ll_classifier *c, const ll_merge_options 
             cJSON_AddNumberToObject(rs, "original_max_position_embeddings", p->rope_original_max_pos);
         }
     }
-    if (strcmp(p->arch, "llama")) cJSON_AddNullToObject(j, "sliding_window");
+    if (strcmp(p->arch, "llama") && p->sliding_window > 0) {
+        cJSON_AddNumberToObject(j, "sliding_window", p->sliding_window);
+        if (!strcmp(p->arch, "qwen2")) { /* every layer slides: the loader refuses what the window would change */
+            cJSON_AddBoolToObject(j, "use_sliding_window", 1);
+            cJSON_AddNumberToObject(j, "max_window_layers", 0);
+        }
+    } else if (strcmp(p->arch, "llama")) {
+        cJSON_AddNullToObject(j, "sliding_window");
+    }
     cJSON_AddBoolToObject(j, "tie_word_embeddings", p->tied_embeddings);
     cJSON_AddStringToObject(j, "torch_dtype", o->dtype == LL_DTYPE_F16 ? "float16"
                                               : o->dtype == LL_DTYPE_BF16 ? "bfloat16" : "float32");
@@ -837,8 +845,9 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
     if (o.dtype != LL_DTYPE_F32 && o.dtype != LL_DTYPE_F16 && o.dtype != LL_DTYPE_BF16)
         return ll_fail(err, LL_ERR_ARG, "%s: merged weights can be F32, F16 or BF16, not %s", out_dir,
                        ll_dtype_name(o.dtype));
-    if (!strcmp(p->arch, "llama") && p->qkv_bias)
-        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: a Llama base with attention biases cannot be written", out_dir);
+    if ((p->o_bias || p->mlp_bias) && strcmp(p->arch, "llama"))
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: a %s base with o_proj or MLP biases cannot be written", out_dir,
+                       p->arch);
     /* frequencies config.json cannot express (GGUF per-frequency divisors) */
     float *inv = malloc((size_t)(p->head_dim / 2 + 1) * sizeof(float));
     if (!inv) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
@@ -853,14 +862,18 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
     char **names = NULL;
     if ((rc = label_names(o.id2label, cc->n_labels, &names, out_dir, err))) return rc;
     const int L = p->n_layers;
-    const size_t max_t = (size_t)L * 12 + 5;
+    const size_t max_t = (size_t)L * 16 + 5;
+    /* Llama's attention_bias gives q, k, v and o biases together: a base with
+     * only some of them (GGUF) gets zeros for the others, which add nothing */
+    const size_t QD_ = (size_t)p->n_heads * p->head_dim, widest = QD_ > (size_t)p->dim ? QD_ : (size_t)p->dim;
+    float *zeros = calloc(widest, sizeof(float));
     st_write_tensor *ts = calloc(max_t, sizeof *ts);
     char(*keys)[128] = calloc(max_t, sizeof *keys);
     float **merged = calloc((size_t)L * LL_LORA_N_TARGETS, sizeof *merged);
     cJSON *cj = NULL;
     folder_writer w = {0};
     size_t n = 0;
-    if (!ts || !keys || !merged) {
+    if (!ts || !keys || !merged || !zeros) {
         rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -896,11 +909,18 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
             }
             ADD("model.layers.%d.%s.%s.weight", data, 2, out, in, l, module_parent(t), ll_lora_target_names[t]);
         }
-        if (p->qkv_bias) {
+        const int llama_bias = !strcmp(p->arch, "llama") && (p->qkv_bias || p->o_bias);
+        if (p->qkv_bias || llama_bias) {
             const int64_t QD = (int64_t)p->n_heads * p->head_dim, KVD = (int64_t)p->n_kv_heads * p->head_dim;
-            ADD("model.layers.%d.self_attn.q_proj.bias", ly->bq, 1, QD, 0, l);
-            ADD("model.layers.%d.self_attn.k_proj.bias", ly->bk, 1, KVD, 0, l);
-            ADD("model.layers.%d.self_attn.v_proj.bias", ly->bv, 1, KVD, 0, l);
+            ADD("model.layers.%d.self_attn.q_proj.bias", ly->bq ? ly->bq : zeros, 1, QD, 0, l);
+            ADD("model.layers.%d.self_attn.k_proj.bias", ly->bk ? ly->bk : zeros, 1, KVD, 0, l);
+            ADD("model.layers.%d.self_attn.v_proj.bias", ly->bv ? ly->bv : zeros, 1, KVD, 0, l);
+        }
+        if (llama_bias) ADD("model.layers.%d.self_attn.o_proj.bias", ly->bo ? ly->bo : zeros, 1, p->dim, 0, l);
+        if (p->mlp_bias) {
+            ADD("model.layers.%d.mlp.gate_proj.bias", ly->b_gate, 1, p->hidden_dim, 0, l);
+            ADD("model.layers.%d.mlp.up_proj.bias", ly->b_up, 1, p->hidden_dim, 0, l);
+            ADD("model.layers.%d.mlp.down_proj.bias", ly->b_down, 1, p->dim, 0, l);
         }
     }
     ADD("%s", m->final_norm, 1, p->dim, 0, "model.norm.weight");
@@ -921,6 +941,7 @@ done:
     if (merged)
         for (size_t i = 0; i < (size_t)L * LL_LORA_N_TARGETS; i++) free(merged[i]);
     free(merged);
+    free(zeros);
     free(ts);
     free(keys);
     free_names(names, cc->n_labels);

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Config-key parity sweep (issue 11): one tiny random transformers model per implemented config option of each
+supported architecture (LlamaConfig, MistralConfig, Qwen2Config), and one checkpoint per refused option.
+
+Writes into OUT (default build/generated/config_sweep):
+
+  ok/<case>/config.json, model.safetensors   the model, saved by transformers' save_pretrained (float32)
+  ok/<case>/expected.safetensors            tokens I32 [T], seq_start I32 [n+1], hidden F32 [T, D]: the final-norm
+                                            hidden states of each sequence run alone through the base model
+                                            (causal, eager attention), packed without padding
+  refused/<case>/...                        a checkpoint lsllama must refuse
+  manifest.txt                              one line per case: "ok <case>" or "refused <case> <substring>", the
+                                            substring being what the error message must contain (the key or
+                                            tensor name and its value)
+
+Every parameter, biases included, is drawn at random (transformers initialises biases to zero, which would hide a
+dropped bias). The C side is tests/test_config_parity.c (tolerance 1e-4).
+"""
+
+import argparse
+import json
+import os
+import shutil
+
+import torch
+from safetensors.numpy import save_file
+from safetensors.torch import load_file, save_file as save_torch
+from transformers import LlamaConfig, LlamaModel, MistralConfig, MistralModel, Qwen2Config, Qwen2Model
+
+ARCH = {"llama": (LlamaConfig, LlamaModel), "mistral": (MistralConfig, MistralModel), "qwen2": (Qwen2Config, Qwen2Model)}
+BASE = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+            vocab_size=61, max_position_embeddings=64, rms_norm_eps=1e-5, tie_word_embeddings=False)
+SEQS = [[1, 5, 9, 33, 2, 17, 40, 8], [3, 60, 12], [7]]
+
+# (architecture, case name, config overrides): each must give hidden states within 1e-4 of transformers'
+OK_CASES = [
+    ("llama", "default", {}),
+    ("llama", "attention_bias", {"attention_bias": True}),
+    ("llama", "mlp_bias", {"mlp_bias": True}),
+    ("llama", "both_biases_gelu", {"attention_bias": True, "mlp_bias": True, "hidden_act": "gelu"}),
+    ("llama", "gelu", {"hidden_act": "gelu"}),
+    ("llama", "gelu_new", {"hidden_act": "gelu_new"}),
+    ("llama", "gelu_pytorch_tanh", {"hidden_act": "gelu_pytorch_tanh"}),
+    ("llama", "relu", {"hidden_act": "relu"}),
+    ("llama", "swish", {"hidden_act": "swish"}),
+    ("llama", "head_dim_16", {"head_dim": 16}),
+    ("llama", "no_kv_heads_key", {"num_key_value_heads": None}),
+    ("llama", "rope_theta_500", {"rope_theta": 500.0}),
+    ("llama", "rope_linear", {"rope_scaling": {"rope_type": "linear", "factor": 4.0}}),
+    ("llama", "rope_llama3", {"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                               "high_freq_factor": 4.0, "original_max_position_embeddings": 16}}),
+    ("llama", "pretraining_tp_2", {"pretraining_tp": 2}),
+    ("llama", "rms_eps_1e-3", {"rms_norm_eps": 1e-3}),
+    ("llama", "no_rms_eps_key", {"rms_norm_eps": None}),
+    ("mistral", "default", {"sliding_window": None}),
+    ("mistral", "window_not_reached", {"sliding_window": 8}),
+    ("mistral", "gelu", {"hidden_act": "gelu", "sliding_window": None}),
+    ("mistral", "head_dim_16", {"head_dim": 16, "sliding_window": None}),
+    ("qwen2", "default", {}),
+    ("qwen2", "relu", {"hidden_act": "relu"}),
+    ("qwen2", "gelu_pytorch_tanh", {"hidden_act": "gelu_pytorch_tanh"}),
+    ("qwen2", "sliding_off", {"use_sliding_window": False, "sliding_window": 4}),
+    ("qwen2", "window_not_reached", {"use_sliding_window": True, "sliding_window": 8, "max_window_layers": 1}),
+]
+
+# (architecture, case, config overrides, json edits after saving, tensor edit, substring the error must hold)
+REFUSED = [
+    ("llama", "hidden_act_tanh", {}, {"hidden_act": "tanh"}, None, "'hidden_act' = \"tanh\""),
+    ("llama", "hidden_act_quick_gelu", {}, {"hidden_act": "quick_gelu"}, None, "'hidden_act' = \"quick_gelu\""),
+    ("llama", "attention_dropout", {}, {"attention_dropout": 0.1}, None, "'attention_dropout' = 0.1"),
+    ("llama", "rope_yarn", {}, {"rope_scaling": {"rope_type": "yarn", "factor": 4.0}}, None, "'yarn'"),
+    ("llama", "rope_dynamic", {}, {"rope_scaling": {"rope_type": "dynamic", "factor": 2.0}}, None, "'dynamic'"),
+    ("llama", "partial_rotary", {}, {"partial_rotary_factor": 0.5}, None, "'partial_rotary_factor' = 0.5"),
+    ("llama", "quantization_config", {}, {"quantization_config": {"quant_method": "gptq"}}, None,
+     "'quantization_config'"),
+    # the headline fault: a bias the config does not enable
+    ("llama", "o_bias_without_key", {"attention_bias": True}, {"attention_bias": False}, None,
+     "\"attention_bias\": true"),
+    ("llama", "mlp_bias_without_key", {"mlp_bias": True}, {"mlp_bias": False}, None, "\"mlp_bias\": true"),
+    ("llama", "stray_tensor", {}, {}, ("layers.1.mlp.extra.weight", (3, 3)), "'layers.1.mlp.extra.weight'"),
+    ("mistral", "mistral_bias", {}, {}, ("layers.0.self_attn.q_proj.bias", (32,)), "q_proj.bias"),
+    ("qwen2", "qwen2_o_bias", {}, {}, ("layers.0.self_attn.o_proj.bias", (32,)), "o_proj.bias"),
+    ("qwen2", "layer_types_bad", {}, {"use_sliding_window": True, "layer_types": ["full_attention", "chunked"]},
+     None, "'layer_types'"),
+]
+
+
+def randomize(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(0.3 * torch.randn(p.shape, generator=g))
+
+
+def build(arch, over, seed):
+    cfg_cls, model_cls = ARCH[arch]
+    kw = dict(BASE)
+    kw.update({k: v for k, v in over.items() if v is not None})
+    for k, v in over.items():
+        if v is None:
+            kw.pop(k, None)
+    cfg = cfg_cls(**kw)
+    cfg._attn_implementation = "eager"
+    model = model_cls(cfg).float().eval()
+    randomize(model, seed)
+    return model
+
+
+def drop_keys(folder, over):
+    """A key set to None in the case: remove it from config.json (the loader must use transformers' default)."""
+    path = os.path.join(folder, "config.json")
+    j = json.load(open(path))
+    for k, v in over.items():
+        if v is None:
+            j.pop(k, None)
+            if k == "rms_norm_eps":  # the default the test relies on: transformers' 1e-6
+                assert LlamaConfig().rms_norm_eps == 1e-6
+    json.dump(j, open(path, "w"), indent=2)
+
+
+def expected(model):
+    import numpy as np
+
+    hs = []
+    with torch.no_grad():
+        for s in SEQS:
+            out = model(input_ids=torch.tensor([s]))
+            hs.append(out.last_hidden_state[0].numpy())
+    toks = np.array([t for s in SEQS for t in s], dtype=np.int32)
+    ss = np.cumsum([0] + [len(s) for s in SEQS]).astype(np.int32)
+    return {"tokens": toks, "seq_start": ss, "hidden": np.concatenate(hs).astype(np.float32)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="build/generated/config_sweep")
+    a = ap.parse_args()
+    shutil.rmtree(a.out, ignore_errors=True)
+    os.makedirs(a.out)
+    lines = []
+    for i, (arch, name, over) in enumerate(OK_CASES):
+        case = f"{arch}_{name}"
+        folder = os.path.join(a.out, "ok", case)
+        model = build(arch, over, 100 + i)
+        model.save_pretrained(folder)
+        drop_keys(folder, over)
+        # the same folder read back by transformers gives the same states (the key defaults hold)
+        re = ARCH[arch][1].from_pretrained(folder, attn_implementation="eager", dtype=torch.float32).eval()
+        e = expected(re)
+        save_file(e, os.path.join(folder, "expected.safetensors"))
+        lines.append(f"ok {case}")
+    for i, (arch, name, over, edits, extra, want) in enumerate(REFUSED):
+        case = f"{arch}_{name}"
+        folder = os.path.join(a.out, "refused", case)
+        model = build(arch, over, 500 + i)
+        model.save_pretrained(folder)
+        path = os.path.join(folder, "config.json")
+        j = json.load(open(path))
+        j.update(edits)
+        json.dump(j, open(path, "w"), indent=2)
+        if extra:
+            st = os.path.join(folder, "model.safetensors")
+            sd = load_file(st)
+            sd[extra[0]] = torch.randn(extra[1])
+            save_torch(sd, st, metadata={"format": "pt"})
+        lines.append(f"refused {case} {want}")
+    open(os.path.join(a.out, "manifest.txt"), "w").write("\n".join(lines) + "\n")
+    print(f"{len(OK_CASES)} parity cases, {len(REFUSED)} refusals in {a.out}")
+
+
+if __name__ == "__main__":
+    main()
