@@ -979,10 +979,18 @@ int cmd_merge(int argc, char **argv) {
     ll_adapter_info info = {0};
     ll_tokenizer *tok = NULL;
     int rc = 1;
-    if (ll_model_load(&m, model, NULL, &err) || ll_tokenizer_load(&tok, tok_path ? tok_path : model, &err) ||
-        ll_adapter_load(adapter, m, NULL, &c, &info, &err)) {
+    if (ll_model_load(&m, model, NULL, &err) || ll_adapter_load(adapter, m, NULL, &c, &info, &err)) {
         fprintf(stderr, "lsllama merge: %s\n", err.message);
         goto done;
+    }
+    /* the folder is complete only with the tokenizer */
+    if (ll_tokenizer_load(&tok, tok_path ? tok_path : model, &err)) {
+        if (!allow_inexact) {
+            fprintf(stderr, "lsllama merge: %s\n(the merged folder needs the base's tokenizer: give --tokenizer PATH; "
+                            "--allow-inexact writes the folder without tokenizer files)\n", err.message);
+            goto done;
+        }
+        fprintf(stderr, "lsllama merge: warning: no tokenizer files written: %s\n", err.message);
     }
     mo.id2label = (const char *const *)info.id2label;
     mo.task_type = info.task_type; /* TOKEN_CLS: *ForTokenClassification */

@@ -823,8 +823,7 @@ static void merge_reasons(const ll_classifier *c, const ll_merge_options *o, con
     if (!token && cc->n_labels == 1 && !cc->multi_label)
         REASON("num_labels 1 single-label: transformers' pipeline applies a sigmoid to one label, lsllama a "
                "softmax");
-    if (!o->tokenizer) REASON("tokenizer: none given, so the folder has no tokenizer files");
-    else if (tok_msg) REASON("tokenizer: %s", tok_msg);
+    if (o->tokenizer && tok_msg) REASON("tokenizer: %s", tok_msg);
 }
 
 int ll_merge_check(const ll_classifier *c, const ll_merge_options *opt, ll_merge_report *rep, ll_error *err) {
@@ -985,6 +984,8 @@ static char *readme_text(const ll_classifier *c, const ll_merge_options *o, char
     } else {
         fprintf(f, "transformers computes the same logits as lsllama (up to float rounding).\n");
     }
+    if (!o->tokenizer)
+        fprintf(f, "\nThis folder has no tokenizer files: use the base model's tokenizer.\n");
     if (fclose(f)) {
         free(buf);
         return NULL;

@@ -79,7 +79,8 @@ typedef struct ll_merge_options {
     int pad_token_id;            /* < 0: the tokenizer's EOS (transformers' convention for Llama classifiers,
                                     whose vocabularies have no pad), else the base config's EOS; none: null */
     const ll_tokenizer *tokenizer; /* the base's tokenizer: written as tokenizer.json + tokenizer_config.json;
-                                      NULL: no tokenizer files (an inexact export, see below) */
+                                      NULL: no tokenizer files (README.md says so; `lsllama merge` always gives
+                                      one unless --allow-inexact and none can be loaded) */
     const char *tokenizer_source;  /* the path it was loaded from (a tokenizer.json is copied as it is) */
     int allow_inexact;           /* write a folder transformers computes differently, with the reasons in
                                     README.md and config.json's "lsllama_inexact" */
@@ -109,7 +110,7 @@ typedef struct ll_merge_report {
  *    transformers would pool the token before it; no pad id at all
  *    (transformers refuses batches > 1);
  *  - single-label with one label (the pipeline applies a sigmoid);
- *  - no tokenizer, or one with no exact tokenizer.json form (the message).
+ *  - a tokenizer with no exact tokenizer.json form (the message).
  * The token task writes score.bias (zeros when c has no bias), as
  * LlamaForTokenClassification's head has one. */
 int ll_merge_check(const ll_classifier *c, const ll_merge_options *opt, ll_merge_report *rep, ll_error *err);
