@@ -18,7 +18,8 @@
  *    reads tok512.bin (SST-2 dev + edge strings); the Llama 2 tokenizer.model
  *    written the same way;
  *  - the CLI: `merge` refuses a mean-pooled adapter (exit 1, the reason on
- *    stderr), --allow-inexact writes it; `eval FOLDER` equals `eval --adapter`. */
+ *    stderr), --allow-inexact writes it; `eval FOLDER` equals `eval --adapter`;
+ *    `embed FOLDER --text` runs on the folder's own tokenizer. */
 #include "merge_fidelity_util.h"
 
 #define MODEL LL_SHARED_DIR "/models/stories260K/stories260K.bin"
@@ -182,6 +183,8 @@ int main(void) {
              "%s/eval_adapter.json", LL_CLI_PATH, MODEL, TOKENIZER, tmp, tmp, tmp) == 0);
     CHECK_MSG(sh("cmp -s %s/eval_folder.json %s/eval_adapter.json", tmp, tmp) == 0, "eval FOLDER != eval --adapter");
     CHECK(sh("%s predict %s --input %s/eight.txt 2> /dev/null; test $? -eq 2", LL_CLI_PATH, MODEL, tmp) == 0);
+    /* embed reads the merged folder's base and tokenizer */
+    CHECK(sh("echo 'a charming movie' | %s embed %s/cli_mean --text > /dev/null", LL_CLI_PATH, tmp) == 0);
 
     ll_tokenizer_free(tok);
     ll_model_free(m);
