@@ -247,6 +247,7 @@ static void merge_check(ll_classifier *c, const char *dir, ll_dtype dtype, doubl
     ll_merge_options o = ll_merge_options_default();
     o.dtype = dtype;
     o.pad_token_id = 0;
+    o.allow_inexact = 1; /* lsllama reading its own folder back: any head (transformers: test_merge_fidelity) */
     int rc = ll_merge_save(c, dir, &o, &err);
     CHECK_MSG(rc == 0, "%s: merge: %s", what, err.message);
     if (rc) return;

@@ -211,8 +211,9 @@ static void run_token(const char *root, const char *base_dir, const ll_batch *b,
     free(hl);
     ll_classifier_free(h);
 
-    /* merged by the CLI: the adapter's task type must reach the config */
-    snprintf(cmd, sizeof cmd, "'%s' merge '%s' --adapter '%s' --out '%s' > /dev/null", LL_CLI_PATH, base_dir, adapter,
+    /* merged by the CLI: the adapter's task type must reach the config (the
+     * fixture base has no tokenizer: --allow-inexact writes none) */
+    snprintf(cmd, sizeof cmd, "'%s' merge '%s' --adapter '%s' --out '%s' --allow-inexact > /dev/null 2>&1", LL_CLI_PATH, base_dir, adapter,
              merged);
     const int merged_ok = !rc && run_cmd(cmd);
     CHECK_MSG(merged_ok, "lsllama merge of the TOKEN_CLS adapter failed");

@@ -293,9 +293,10 @@ static void test_existing_out(void) {
     CHECK(!exited_ok(run_cli(NULL, both)));
 
     /* merge: a merged model is replaced only with --overwrite, and never a file merge does not write */
-    const char *merge[] = {"merge", MODEL_DIR "/stories260K.bin", "--adapter", "ref/best", "--out", "merged", NULL};
-    const char *merge_ow[] = {"merge", MODEL_DIR "/stories260K.bin", "--adapter", "ref/best", "--out", "merged",
-                              "--overwrite", NULL};
+    const char *merge[] = {"merge", MODEL_DIR "/stories260K.bin", "--tokenizer", MODEL_DIR "/tok512.bin", "--adapter",
+                           "ref/best", "--out", "merged", NULL};
+    const char *merge_ow[] = {"merge", MODEL_DIR "/stories260K.bin", "--tokenizer", MODEL_DIR "/tok512.bin", "--adapter",
+                              "ref/best", "--out", "merged", "--overwrite", NULL};
     CHECK(exited_ok(run_cli(NULL, merge)));
     long n0;
     char *first = slurp_n(tpath("merged/model.safetensors"), &n0);
@@ -307,15 +308,15 @@ static void test_existing_out(void) {
     free(err);
     CHECK(exited_ok(run_cli(NULL, merge_ow)));
     CHECK(access(tpath("merged/config.json"), F_OK) == 0 && access(tpath("merged.tmp"), F_OK) != 0);
-    test_write_file(tmp, "merged/README.md", "notes\n");
+    test_write_file(tmp, "merged/notes.txt", "notes\n");
     st = run_cli(NULL, merge_ow);
     err = test_read_file(tpath("err.txt"));
-    CHECK_MSG(!exited_ok(st) && err && strstr(err, "README.md"), "--overwrite over a foreign file: status %d, %s", st,
+    CHECK_MSG(!exited_ok(st) && err && strstr(err, "notes.txt"), "--overwrite over a foreign file: status %d, %s", st,
               S(err));
     free(err);
     long n1;
     char *after = slurp_n(tpath("merged/model.safetensors"), &n1);
-    CHECK(after && n1 == n0 && !memcmp(first, after, (size_t)n0) && access(tpath("merged/README.md"), F_OK) == 0);
+    CHECK(after && n1 == n0 && !memcmp(first, after, (size_t)n0) && access(tpath("merged/notes.txt"), F_OK) == 0);
     free(first);
     free(after);
 }

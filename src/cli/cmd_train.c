@@ -508,12 +508,20 @@ typedef struct cls_session {
     ll_labelmap *map;
 } cls_session;
 
+/* MODEL with --adapter DIR, or a folder written by `lsllama merge` alone. */
 static int session_open(const char *cmd, const cls_args *a, cls_session *s) {
     ll_error err = {0};
     memset(s, 0, sizeof *s);
+    if (!a->adapter && !ll_merged_is_classifier(a->model)) {
+        fprintf(stderr, "lsllama %s: %s is not a merged classifier folder (config.json with a "
+                        "*ForSequenceClassification or *ForTokenClassification architecture): give --adapter DIR\n",
+                cmd, a->model);
+        return 2;
+    }
     if (ll_model_load(&s->m, a->model, NULL, &err) ||
         ll_tokenizer_load(&s->tok, a->tokenizer ? a->tokenizer : a->model, &err) ||
-        ll_adapter_load(a->adapter, s->m, NULL, &s->c, &s->info, &err) ||
+        (a->adapter ? ll_adapter_load(a->adapter, s->m, NULL, &s->c, &s->info, &err)
+                    : ll_merged_load(a->model, s->m, &s->c, &s->info, &err)) ||
         ll_labelmap_from_names(&s->map, (const char *const *)s->info.id2label, s->info.n_labels, &err)) {
         fprintf(stderr, "lsllama %s: %s\n", cmd, err.message);
         return 1;
@@ -601,7 +609,7 @@ int cmd_eval(int argc, char **argv) {
         if (r < 0) return 2;
         if (r > 0) continue;
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            printf("usage: lsllama eval MODEL --adapter DIR --data FILE [--json] [--no-progress]\n"
+            printf("usage: lsllama eval MODEL [--adapter DIR] --data FILE [--json] [--no-progress]\n"
                    "                      [data options as for train]\n\n"
                    "scikit-learn's classification_report of a trained adapter on a labelled file (per-class\n"
                    "precision/recall/F1/support; accuracy, macro and weighted averages; multi-label: micro,\n"
@@ -610,6 +618,7 @@ int cmd_eval(int argc, char **argv) {
                    "For a token (NER) adapter: seqeval's classification_report (entity-level precision/recall/\n"
                    "F1 per type; micro, macro and weighted averages, as seqeval computes them by default)\n"
                    "and token accuracy. Ratios with nothing to divide by are 0, the default of both.\n"
+                   "MODEL without --adapter: a folder written by `lsllama merge`.\n"
                    "A progress line goes to stderr while it is a terminal (--no-progress: none).\n");
             return 0;
         } else if (!strcmp(o, "--adapter") && v) a.adapter = argv[++i];
@@ -619,8 +628,9 @@ int cmd_eval(int argc, char **argv) {
             return 2;
         } else a.model = o;
     }
-    if (!a.model || !a.adapter || !a.data) {
-        fprintf(stderr, "lsllama eval: MODEL, --adapter and --data are required (see --help)\n");
+    if (!a.model || !a.data) {
+        fprintf(stderr, "lsllama eval: MODEL and --data are required, and --adapter unless MODEL is a merged "
+                        "folder (see --help)\n");
         return 2;
     }
     cls_session ss;
@@ -782,7 +792,7 @@ int cmd_predict(int argc, char **argv) {
         if (r < 0) return 2;
         if (r > 0) continue;
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            printf("usage: lsllama predict MODEL --adapter DIR [--input FILE] [--format lines|tsv|csv|jsonl|conll\n"
+            printf("usage: lsllama predict MODEL [--adapter DIR] [--input FILE] [--format lines|tsv|csv|jsonl|conll\n"
                    "                         --text-column C] [--no-progress]\n\n"
                    "Classifies text lines (stdin or FILE; or a column of a data file) and writes one JSON\n"
                    "object per input: {\"text\", \"label\", \"probabilities\": {label: p, ...}}.\n"
@@ -790,6 +800,7 @@ int cmd_predict(int argc, char **argv) {
                    "(--format conll or jsonl with a \"tokens\" field) and writes per sentence {\"text\", \"words\",\n"
                    "\"tags\", \"entities\": [{\"type\", \"text\", \"start\", \"end\" (character offsets in text),\n"
                    "\"word_start\", \"word_end\", \"score\" (mean tag probability of its words)}]}.\n"
+                   "MODEL without --adapter: a folder written by `lsllama merge`.\n"
                    "A progress line goes to stderr while it is a terminal (--no-progress: none).\n");
             return 0;
         } else if (!strcmp(o, "--adapter") && v) a.adapter = argv[++i];
@@ -799,8 +810,9 @@ int cmd_predict(int argc, char **argv) {
             return 2;
         } else a.model = o;
     }
-    if (!a.model || !a.adapter) {
-        fprintf(stderr, "lsllama predict: MODEL and --adapter are required (see --help)\n");
+    if (!a.model) {
+        fprintf(stderr, "lsllama predict: MODEL is required, and --adapter unless MODEL is a merged folder (see "
+                        "--help)\n");
         return 2;
     }
     if (a.data_opt.format != LL_DATA_LINES) a.data_opt.no_labels = 1;
@@ -917,25 +929,33 @@ done:
 /* ---- merge ---------------------------------------------------------------------- */
 
 int cmd_merge(int argc, char **argv) {
-    const char *model = NULL, *adapter = NULL, *out = NULL, *dtype = "f32";
-    int overwrite = 0;
+    const char *model = NULL, *adapter = NULL, *out = NULL, *dtype = "f32", *tok_path = NULL;
+    int overwrite = 0, allow_inexact = 0;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            printf("usage: lsllama merge MODEL --adapter DIR --out DIR [--dtype f32|f16|bf16] [--overwrite]\n\n"
-                   "Writes a Hugging Face model folder (config.json with id2label + model.safetensors) with the\n"
-                   "LoRA deltas merged into the base weights and the score head, for adapter-free inference\n"
-                   "(transformers' *ForSequenceClassification, or *ForTokenClassification for a TOKEN_CLS adapter;\n"
-                   "or lsllama itself). DIR must be new or empty; --overwrite replaces an earlier merged model\n"
-                   "there (never a file the merge does not write). The folder is written beside DIR and swapped in\n"
-                   "whole.\n");
+            printf("usage: lsllama merge MODEL --adapter DIR --out DIR [--dtype f32|f16|bf16] [--tokenizer PATH]\n"
+                   "                    [--overwrite] [--allow-inexact]\n\n"
+                   "Writes a Hugging Face model folder (config.json with id2label, label2id and pad_token_id,\n"
+                   "model.safetensors, tokenizer.json + tokenizer_config.json from the base's tokenizer (MODEL, or\n"
+                   "--tokenizer), README.md) with the LoRA deltas merged into the base weights and the score head,\n"
+                   "for adapter-free inference: transformers' *ForSequenceClassification (or\n"
+                   "*ForTokenClassification for a TOKEN_CLS adapter) and pipeline(), or `lsllama predict/eval DIR`.\n"
+                   "A classifier transformers would compute differently (pooling other than last, bidirectional\n"
+                   "attention, a non-zero head bias, a tokenizer without an exact tokenizer.json, ...) is refused\n"
+                   "with the reasons; --allow-inexact writes it anyway and records the reasons in README.md and\n"
+                   "config.json (\"lsllama_inexact\"). DIR must be new or empty; --overwrite replaces an earlier\n"
+                   "merged model there (never a file the merge does not write). The folder is written beside DIR\n"
+                   "and swapped in whole.\n");
             return 0;
         } else if (!strcmp(o, "--adapter") && v) adapter = argv[++i];
         else if (!strcmp(o, "--out") && v) out = argv[++i];
         else if (!strcmp(o, "--dtype") && v) dtype = argv[++i];
+        else if (!strcmp(o, "--tokenizer") && v) tok_path = argv[++i];
         else if (!strcmp(o, "--overwrite")) overwrite = 1;
+        else if (!strcmp(o, "--allow-inexact")) allow_inexact = 1;
         else if (o[0] == '-' || model) {
-            cli_unexpected("merge", o, !v, "--adapter --out --dtype");
+            cli_unexpected("merge", o, !v, "--adapter --out --dtype --tokenizer");
             return 2;
         } else model = o;
     }
@@ -965,20 +985,37 @@ int cmd_merge(int argc, char **argv) {
     ll_model *m = NULL;
     ll_classifier *c = NULL;
     ll_adapter_info info = {0};
+    ll_tokenizer *tok = NULL;
     int rc = 1;
     if (ll_model_load(&m, model, NULL, &err) || ll_adapter_load(adapter, m, NULL, &c, &info, &err)) {
         fprintf(stderr, "lsllama merge: %s\n", err.message);
         goto done;
     }
+    /* the folder is complete only with the tokenizer */
+    if (ll_tokenizer_load(&tok, tok_path ? tok_path : model, &err)) {
+        if (!allow_inexact) {
+            fprintf(stderr, "lsllama merge: %s\n(the merged folder needs the base's tokenizer: give --tokenizer PATH; "
+                            "--allow-inexact writes the folder without tokenizer files)\n", err.message);
+            goto done;
+        }
+        fprintf(stderr, "lsllama merge: warning: no tokenizer files written: %s\n", err.message);
+    }
     mo.id2label = (const char *const *)info.id2label;
     mo.task_type = info.task_type; /* TOKEN_CLS: *ForTokenClassification */
-    if (ll_merge_save(c, out, &mo, &err)) {
+    mo.tokenizer = tok;
+    mo.tokenizer_source = tok_path ? tok_path : model;
+    mo.allow_inexact = allow_inexact;
+    ll_merge_report rep = {0};
+    if (ll_merge_check(c, &mo, &rep, &err) || ll_merge_save(c, out, &mo, &err)) {
         fprintf(stderr, "lsllama merge: %s\n", err.message);
         goto done;
     }
-    printf("merged model written to %s\n", out);
+    for (int i = 0; i < rep.n; i++)
+        fprintf(stderr, "lsllama merge: warning: not exact in transformers: %s\n", rep.reason[i]);
+    printf("merged model written to %s%s\n", out, rep.n ? " (inexact in transformers: see its README.md)" : "");
     rc = 0;
 done:
+    ll_tokenizer_free(tok);
     ll_adapter_info_free(&info);
     ll_classifier_free(c);
     ll_model_free(m);

@@ -16,6 +16,7 @@
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
+#include "text/save_json.h"
 
 /* ---- names and shapes --------------------------------------------------------- */
 
@@ -113,11 +114,11 @@ static const char *pool_name(ll_pool p) {
 }
 
 /* lsllama's own head settings (transformers has no place for them). */
-static void add_lsllama_settings(cJSON *j, const ll_classifier_config *cc) {
+static void add_lsllama_settings(cJSON *j, const ll_classifier_config *cc, int head_bias) {
     cJSON *s = cJSON_AddObjectToObject(j, "lsllama");
     cJSON_AddStringToObject(s, "pooling", pool_name(cc->pool));
     cJSON_AddNumberToObject(s, "bidirectional_from", cc->bidirectional_from);
-    cJSON_AddBoolToObject(s, "head_bias", cc->head_bias);
+    cJSON_AddBoolToObject(s, "head_bias", head_bias);
 }
 
 /* A tensor read into dst must be finite: NaN weights would make every
@@ -136,7 +137,7 @@ static int check_finite(const float *dst, const st_tensor *t, const char *path, 
 
 typedef struct folder_writer {
     ll_atomic_dir dir;
-    ll_atomic_file files[4];
+    ll_atomic_file files[8];
     int n;
 } folder_writer;
 
@@ -202,6 +203,21 @@ static int fw_json(folder_writer *w, const char *name, const cJSON *j, ll_error 
         rc = ll_atomic_close(f, err);
     if (rc) {
         if (f->path) ll_atomic_abort(f); /* close aborts on its own failure */
+        w->n--;
+    }
+    return rc;
+}
+
+static int fw_text(folder_writer *w, const char *name, const char *text, size_t len, ll_error *err) {
+    ll_atomic_file *f = fw_open(w, name, err);
+    if (!f) return err ? err->code : LL_ERR_IO;
+    int rc = LL_OK;
+    if (fwrite(text, 1, len, f->fp) != len)
+        rc = ll_fail(err, LL_ERR_IO, "%s: cannot write: %s", f->path, strerror(errno));
+    else
+        rc = ll_atomic_close(f, err);
+    if (rc) {
+        if (f->path) ll_atomic_abort(f);
         w->n--;
     }
     return rc;
@@ -279,7 +295,7 @@ static cJSON *label_map_json(const ll_classifier_config *cc, char *const *names)
     cJSON_AddNumberToObject(j, "num_labels", cc->n_labels);
     cJSON_AddStringToObject(j, "problem_type",
                             cc->multi_label ? "multi_label_classification" : "single_label_classification");
-    add_lsllama_settings(j, cc);
+    add_lsllama_settings(j, cc, cc->head_bias);
     return j;
 }
 
@@ -754,6 +770,79 @@ ll_merge_options ll_merge_options_default(void) {
     return (ll_merge_options){.id2label = NULL, .task_type = NULL, .dtype = LL_DTYPE_F32, .pad_token_id = -1};
 }
 
+/* pad_token_id for config.json: given, else the tokenizer's EOS, else the base's; -1: none */
+static int merge_pad_id(const ll_classifier *c, const ll_merge_options *o) {
+    if (o->pad_token_id >= 0) return o->pad_token_id;
+    if (o->tokenizer && ll_tokenizer_eos_id(o->tokenizer) >= 0) return ll_tokenizer_eos_id(o->tokenizer);
+    return ll_model_config(c->base)->eos_token_id;
+}
+
+static int is_token_task(const ll_classifier *c, const ll_merge_options *o) {
+    return o->task_type ? !strcmp(o->task_type, "TOKEN_CLS") : c->cfg.token_task;
+}
+
+/* a sequence head's bias that changes a logit (an all-zero one is dropped, exactly) */
+static int seq_bias_matters(const ll_classifier *c) {
+    for (int k = 0; c->head_b && k < c->cfg.n_labels; k++)
+        if (c->head_b[k] != 0.0f) return 1;
+    return 0;
+}
+
+#define REASON(...)                                                                                          \
+    do {                                                                                                     \
+        if (rep->n < LL_MERGE_MAX_REASONS) snprintf(rep->reason[rep->n++], sizeof rep->reason[0], __VA_ARGS__); \
+    } while (0)
+
+/* tok_msg: NULL when the tokenizer files can be written, else why not */
+static void merge_reasons(const ll_classifier *c, const ll_merge_options *o, const char *tok_msg,
+                          ll_merge_report *rep) {
+    const ll_classifier_config *cc = &c->cfg;
+    const ll_config *p = ll_model_config(c->base);
+    const int token = is_token_task(c, o), pad = merge_pad_id(c, o);
+    rep->n = 0;
+    if (!token && cc->pool != LL_POOL_LAST)
+        REASON("pooling '%s': transformers' *ForSequenceClassification takes the last token that is not "
+               "pad_token_id", pool_name(cc->pool));
+    if (cc->bidirectional_from < p->n_layers)
+        REASON("bidirectional_from %d: attention is bidirectional from layer %d of %d; transformers' %s attention is "
+               "causal in every layer", cc->bidirectional_from, cc->bidirectional_from, p->n_layers, p->arch);
+    if (!token && seq_bias_matters(c))
+        REASON("head_bias: the score head has a non-zero bias; transformers' *ForSequenceClassification score has "
+               "none and would drop score.bias");
+    if (!token && pad < 0)
+        REASON("pad_token_id: neither the tokenizer nor the base has an EOS to pad with; transformers refuses "
+               "batches larger than one without one");
+    if (!token && pad >= 0 && o->tokenizer) {
+        const ll_tokenizer *t = o->tokenizer;
+        ll_encoding enc = {0};
+        ll_error e = {0};
+        /* what the tokenizer adds around any text: is the pad id among the trailing tokens? */
+        if (!ll_tokenizer_encode((ll_tokenizer *)t, "a", 1, LL_TOK_DEFAULT, &enc, &e) && enc.n &&
+            enc.ids[enc.n - 1] == pad)
+            REASON("pad_token_id %d: the tokenizer appends it (EOS) to every text, so transformers would pool the "
+                   "token before it", pad);
+        ll_encoding_free(&enc);
+    }
+    if (!token && cc->n_labels == 1 && !cc->multi_label)
+        REASON("num_labels 1 single-label: transformers' pipeline applies a sigmoid to one label, lsllama a "
+               "softmax");
+    if (o->tokenizer && tok_msg) REASON("tokenizer: %s", tok_msg);
+}
+
+int ll_merge_check(const ll_classifier *c, const ll_merge_options *opt, ll_merge_report *rep, ll_error *err) {
+    const ll_merge_options o = opt ? *opt : ll_merge_options_default();
+    char *text = NULL, msg[256] = "";
+    size_t len;
+    ll_error e = {0};
+    if (o.tokenizer && ll_tokenizer_to_json(o.tokenizer, o.tokenizer_source, &text, &len, &e)) {
+        if (e.code != LL_ERR_UNSUPPORTED) return ll_fail(err, e.code, "%s", e.message);
+        snprintf(msg, sizeof msg, "%s", e.message);
+    }
+    free(text);
+    merge_reasons(c, &o, msg[0] ? msg : NULL, rep);
+    return LL_OK;
+}
+
 /* transformers' class prefix for a model_type */
 static const char *arch_class(const char *arch) {
     if (!strcmp(arch, "llama")) return "Llama";
@@ -763,7 +852,7 @@ static const char *arch_class(const char *arch) {
 }
 
 static cJSON *merged_config_json(const ll_classifier *c, const ll_merge_options *o, char *const *names,
-                                 const char *cls) {
+                                 const char *cls, int head_bias, const ll_merge_report *rep) {
     const ll_config *p = ll_model_config(c->base);
     const ll_classifier_config *cc = &c->cfg;
     cJSON *j = cJSON_CreateObject();
@@ -777,7 +866,8 @@ static cJSON *merged_config_json(const ll_classifier *c, const ll_merge_options 
     cJSON_AddNumberToObject(j, "attention_dropout", 0);
     if (p->bos_token_id >= 0) cJSON_AddNumberToObject(j, "bos_token_id", p->bos_token_id);
     if (p->eos_token_id >= 0) cJSON_AddNumberToObject(j, "eos_token_id", p->eos_token_id);
-    if (o->pad_token_id >= 0) cJSON_AddNumberToObject(j, "pad_token_id", o->pad_token_id);
+    const int pad = merge_pad_id(c, o);
+    if (pad >= 0) cJSON_AddNumberToObject(j, "pad_token_id", pad);
     else cJSON_AddNullToObject(j, "pad_token_id");
     cJSON_AddNumberToObject(j, "head_dim", p->head_dim);
     cJSON_AddStringToObject(j, "hidden_act", p->hidden_act_name[0] ? p->hidden_act_name : "silu");
@@ -821,8 +911,97 @@ static cJSON *merged_config_json(const ll_classifier *c, const ll_merge_options 
     add_label_maps(j, names, cc->n_labels);
     cJSON_AddStringToObject(j, "problem_type",
                             cc->multi_label ? "multi_label_classification" : "single_label_classification");
-    add_lsllama_settings(j, cc);
+    add_lsllama_settings(j, cc, head_bias);
+    if (rep->n) { /* written only with allow_inexact: what transformers computes differently */
+        cJSON *r = cJSON_AddArrayToObject(j, "lsllama_inexact");
+        for (int i = 0; i < rep->n; i++) cJSON_AddItemToArray(r, cJSON_CreateString(rep->reason[i]));
+    }
     return j;
+}
+
+/* tokenizer_config.json for transformers' PreTrainedTokenizerFast over the
+ * tokenizer.json written beside it: special token names, right padding
+ * (Llama's positions count from the first token, so left padding would
+ * shift them) */
+/* 1 if lsllama's tokenizer reads the text of token id as that token (an
+ * added/special token matched in text): transformers matches every special
+ * token named in tokenizer_config.json */
+static int matched_in_text(const ll_tokenizer *t, int id) {
+    size_t n = 0;
+    const char *piece = ll_tokenizer_piece(t, id, &n);
+    ll_encoding enc = {0};
+    ll_error e = {0};
+    const int ok = piece && !ll_tokenizer_encode((ll_tokenizer *)t, piece, n, LL_TOK_PARSE_SPECIAL, &enc, &e) &&
+                   enc.n == 1 && enc.ids[0] == id;
+    ll_encoding_free(&enc);
+    return ok;
+}
+
+static cJSON *tokenizer_config_json(const ll_tokenizer *t, int pad, int max_len) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "tokenizer_class", "PreTrainedTokenizerFast");
+    const char *keys[4] = {"bos_token", "eos_token", "unk_token", "pad_token"};
+    const int ids[4] = {ll_tokenizer_bos_id(t), ll_tokenizer_eos_id(t), ll_tokenizer_unk_id(t), pad};
+    for (int k = 0; k < 4; k++) {
+        size_t n = 0;
+        /* BOS/EOS/UNK named only where lsllama matches them in text too (the
+         * post-processor adds BOS/EOS without the names); the pad token always
+         * (batching needs it) */
+        const char *piece = ids[k] >= 0 && (k == 3 || matched_in_text(t, ids[k])) ? ll_tokenizer_piece(t, ids[k], &n)
+                                                                                  : NULL;
+        char *z = piece ? strndup(piece, n) : NULL;
+        if (z) cJSON_AddStringToObject(j, keys[k], z);
+        else cJSON_AddNullToObject(j, keys[k]);
+        free(z);
+    }
+    cJSON_AddBoolToObject(j, "clean_up_tokenization_spaces", 0);
+    cJSON_AddNumberToObject(j, "model_max_length", max_len > 0 ? max_len : 2048);
+    cJSON_AddStringToObject(j, "padding_side", "right");
+    cJSON_AddStringToObject(j, "truncation_side", "right");
+    return j;
+}
+
+/* README.md: what the folder is, how to load it, and (allow_inexact) what
+ * transformers computes differently */
+static char *readme_text(const ll_classifier *c, const ll_merge_options *o, char *const *names, const char *arch,
+                         const ll_merge_report *rep) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    const int token = is_token_task(c, o);
+    fprintf(f, "# %s merged by lsllama\n\n", arch);
+    fprintf(f, "A %s classifier (%d labels:", token ? "token" : "sequence", c->cfg.n_labels);
+    for (int k = 0; k < c->cfg.n_labels; k++) fprintf(f, "%s `%s`", k ? "," : "", names[k]);
+    fprintf(f, ") with the LoRA deltas merged into the base weights.\n\n");
+    fprintf(f, "```python\nfrom transformers import pipeline\npipe = pipeline(\"%s\", model=\"<this folder>\", "
+               "dtype=\"float32\")\n```\n\n",
+            token ? "token-classification" : "text-classification");
+    fprintf(f, "lsllama: `lsllama predict <this folder>` (no `--adapter`).\n\n");
+    const int pad = merge_pad_id(c, o);
+    if (o->tokenizer && pad >= 0 && !matched_in_text(o->tokenizer, pad)) {
+        size_t n = 0;
+        const char *piece = ll_tokenizer_piece(o->tokenizer, pad, &n);
+        fprintf(f, "Note: transformers reads the pad token's text (`%.*s`) written in an input as the pad token; "
+                   "lsllama's tokenizer for this base reads it as plain text. Inputs without that text tokenize "
+                   "alike.\n\n", (int)n, piece ? piece : "");
+    }
+    if (rep->n) {
+        fprintf(f, "## Not exact in transformers\n\nWritten with `--allow-inexact`: transformers computes "
+                   "something other than the lsllama classifier, because\n\n");
+        for (int i = 0; i < rep->n; i++) fprintf(f, "- %s\n", rep->reason[i]);
+        fprintf(f, "\nlsllama itself reads the settings from config.json (\"lsllama\") and computes the "
+                   "classifier as trained.\n");
+    } else {
+        fprintf(f, "transformers computes the same logits as lsllama (up to float rounding).\n");
+    }
+    if (!o->tokenizer)
+        fprintf(f, "\nThis folder has no tokenizer files: use the base model's tokenizer.\n");
+    if (fclose(f)) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }
 
 int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_options *opt, ll_error *err) {
@@ -859,8 +1038,41 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
         return ll_fail(err, LL_ERR_UNSUPPORTED,
                        "%s: the base's RoPE frequencies (from the checkpoint's rope_freqs tensor) have no config.json "
                        "form; merge from a Hugging Face copy of the base", out_dir);
+    /* exact, or refused unless asked */
+    char *tok_json = NULL, tok_msg[256] = "";
+    size_t tok_len = 0;
+    if (o.tokenizer) {
+        ll_error e = {0};
+        if (ll_tokenizer_to_json(o.tokenizer, o.tokenizer_source, &tok_json, &tok_len, &e)) {
+            if (e.code != LL_ERR_UNSUPPORTED) return ll_fail(err, e.code, "%s", e.message);
+            snprintf(tok_msg, sizeof tok_msg, "%s", e.message);
+        }
+    }
+    ll_merge_report rep;
+    merge_reasons(c, &o, tok_msg[0] ? tok_msg : NULL, &rep);
+    if (rep.n && !o.allow_inexact) {
+        char all[LL_MERGE_MAX_REASONS * 330] = "";
+        for (int i = 0; i < rep.n; i++)
+            snprintf(all + strlen(all), sizeof all - strlen(all), "\n  - %s", rep.reason[i]);
+        free(tok_json);
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: not written: transformers' %sFor%sClassification would compute "
+                       "something else:%s\n(--allow-inexact writes it anyway, with these reasons in README.md and "
+                       "config.json)", out_dir, cls, is_token_task(c, &o) ? "Token" : "Sequence", all);
+    }
+    /* the token head has a bias in transformers (zeros when c has none); a
+     * sequence head's bias only when it matters (then inexact) */
+    const int token = is_token_task(c, &o), write_bias = token || seq_bias_matters(c);
+    float *zero_bias = token && !c->head_b ? calloc((size_t)cc->n_labels, sizeof(float)) : NULL;
+    if (token && !c->head_b && !zero_bias) {
+        free(tok_json);
+        return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    }
     char **names = NULL;
-    if ((rc = label_names(o.id2label, cc->n_labels, &names, out_dir, err))) return rc;
+    if ((rc = label_names(o.id2label, cc->n_labels, &names, out_dir, err))) {
+        free(tok_json);
+        free(zero_bias);
+        return rc;
+    }
     const int L = p->n_layers;
     const size_t max_t = (size_t)L * 16 + 5;
     /* Llama's attention_bias gives q, k, v and o biases together: a base with
@@ -870,7 +1082,8 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
     st_write_tensor *ts = calloc(max_t, sizeof *ts);
     char(*keys)[128] = calloc(max_t, sizeof *keys);
     float **merged = calloc((size_t)L * LL_LORA_N_TARGETS, sizeof *merged);
-    cJSON *cj = NULL;
+    cJSON *cj = NULL, *tcj = NULL;
+    char *readme = NULL;
     folder_writer w = {0};
     size_t n = 0;
     if (!ts || !keys || !merged || !zeros) {
@@ -925,19 +1138,29 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
     }
     ADD("%s", m->final_norm, 1, p->dim, 0, "model.norm.weight");
     ADD("%s", c->head_w, 2, cc->n_labels, p->dim, "score.weight");
-    if (c->head_b) ADD("%s", c->head_b, 1, cc->n_labels, 0, "score.bias");
+    if (write_bias) ADD("%s", c->head_b ? c->head_b : zero_bias, 1, cc->n_labels, 0, "score.bias");
 #undef ADD
-    if (!(cj = merged_config_json(c, &o, names, cls))) {
+    char arch[96];
+    snprintf(arch, sizeof arch, "%sFor%sClassification", cls, token ? "Token" : "Sequence");
+    if (!(cj = merged_config_json(c, &o, names, cls, write_bias, &rep)) || !(readme = readme_text(c, &o, names, arch, &rep)) ||
+        (o.tokenizer && !(tcj = tokenizer_config_json(o.tokenizer, merge_pad_id(c, &o), p->max_seq_len)))) {
         rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
         goto done;
     }
     if ((rc = fw_begin(&w, out_dir, err))) goto done;
     if ((rc = fw_safetensors(&w, "model.safetensors", ts, n, err))) goto done;
     if ((rc = fw_json(&w, "config.json", cj, err))) goto done;
+    if ((rc = fw_text(&w, "README.md", readme, strlen(readme), err))) goto done;
+    if (tok_json && (rc = fw_text(&w, "tokenizer.json", tok_json, tok_len, err))) goto done;
+    if (tcj && (rc = fw_json(&w, "tokenizer_config.json", tcj, err))) goto done;
     rc = fw_commit(&w, err);
 done:
     fw_abort(&w);
     cJSON_Delete(cj);
+    cJSON_Delete(tcj);
+    free(readme);
+    free(tok_json);
+    free(zero_bias);
     if (merged)
         for (size_t i = 0; i < (size_t)L * LL_LORA_N_TARGETS; i++) free(merged[i]);
     free(merged);
@@ -980,5 +1203,90 @@ int ll_classifier_load_head(ll_classifier *c, const char *path, ll_error *err) {
                          "file is corrupt", b->file, bad);
     }
     ll_checkpoint_close(ck);
+    return rc;
+}
+
+/* ---- a merged folder as a classifier -------------------------------------------- */
+
+/* config.json's first architecture, when it is a classifier: 1 sequence, 2 token, 0 other */
+static int merged_kind(const cJSON *cfg) {
+    const cJSON *a = jget(cfg, "architectures");
+    const cJSON *first = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, 0) : NULL;
+    if (!cJSON_IsString(first)) return 0;
+    const char *s = first->valuestring;
+    const size_t n = strlen(s), ns = strlen("ForSequenceClassification"), nt = strlen("ForTokenClassification");
+    if (n > ns && !strcmp(s + n - ns, "ForSequenceClassification")) return 1;
+    if (n > nt && !strcmp(s + n - nt, "ForTokenClassification")) return 2;
+    return 0;
+}
+
+int ll_merged_is_classifier(const char *path) {
+    char *cfg_path = path_join(path, "config.json");
+    FILE *probe = cfg_path ? fopen(cfg_path, "rb") : NULL;
+    int kind = 0;
+    if (probe) {
+        fclose(probe);
+        cJSON *j = NULL;
+        ll_error e = {0};
+        if (!read_json(cfg_path, &j, &e)) kind = merged_kind(j);
+        cJSON_Delete(j);
+    }
+    free(cfg_path);
+    return kind != 0;
+}
+
+int ll_merged_load(const char *dir, ll_model *base, ll_classifier **out, ll_adapter_info *info, ll_error *err) {
+    *out = NULL;
+    char *cfg_path = path_join(dir, "config.json");
+    if (!cfg_path) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    cJSON *j = NULL;
+    char **names = NULL;
+    ll_classifier *c = NULL;
+    ll_checkpoint *ck = NULL;
+    int K = 0, rc = read_json(cfg_path, &j, err);
+    if (rc) goto done;
+    const int kind = merged_kind(j);
+    if (!kind) {
+        rc = ll_fail(err, LL_ERR_CONFIG, "%s: 'architectures' names no *ForSequenceClassification or "
+                     "*ForTokenClassification model", cfg_path);
+        goto done;
+    }
+    const cJSON *i2l = jget(j, "id2label");
+    K = cJSON_IsObject(i2l) ? cJSON_GetArraySize(i2l) : 0;
+    if (K < 1) {
+        rc = ll_fail(err, LL_ERR_CONFIG, "%s: a classifier needs 'id2label' with at least one label", cfg_path);
+        goto done;
+    }
+    const ll_config *p = ll_model_config(base);
+    ll_classifier_config cc = {.pool = LL_POOL_LAST, .bidirectional_from = p->n_layers};
+    if ((rc = parse_label_map(j, cfg_path, K, &names, &cc, err))) goto done;
+    if (cc.bidirectional_from > p->n_layers) {
+        rc = ll_fail(err, LL_ERR_CONFIG, "%s: lsllama.bidirectional_from %d exceeds the model's %d layers", cfg_path,
+                     cc.bidirectional_from, p->n_layers);
+        goto done;
+    }
+    if ((rc = ll_checkpoint_open(&ck, dir, err))) goto done;
+    cc.token_task = kind == 2;
+    if (cc.token_task) cc.multi_label = 0, cc.pool = LL_POOL_LAST;
+    cc.n_labels = K;
+    cc.head_bias = ll_checkpoint_find(ck, "score.bias") != NULL;
+    if ((rc = ll_classifier_create(&c, base, &cc, 0, err)) || (rc = ll_classifier_load_head(c, dir, err))) {
+        ll_fail_prefix(err, "%s: ", dir);
+        goto done;
+    }
+    if (info) {
+        memset(info, 0, sizeof *info);
+        snprintf(info->task_type, sizeof info->task_type, "%s", cc.token_task ? "TOKEN_CLS" : "SEQ_CLS");
+        info->n_labels = K;
+        info->id2label = names, names = NULL;
+        info->has_label_map = 1;
+    }
+    *out = c, c = NULL;
+done:
+    ll_checkpoint_close(ck);
+    ll_classifier_free(c);
+    free_names(names, K);
+    cJSON_Delete(j);
+    free(cfg_path);
     return rc;
 }

@@ -18,10 +18,12 @@
  *   PeftModel.from_pretrained(model, adapter_dir)
  * taking K and the names from label_map.json (tools/interop_peft.py does this).
  *
- * A merged model folder (config.json + model.safetensors) holds the base with
- * W' = W + scale * B A in every adapted projection plus the score head: a
- * plain LlamaForSequenceClassification for transformers, and a checkpoint
- * ll_model_load reads (with ll_classifier_load_head for the head).
+ * A merged model folder (config.json + model.safetensors + tokenizer.json +
+ * tokenizer_config.json + README.md) holds the base with W' = W + scale * B A
+ * in every adapted projection plus the score head: a plain
+ * LlamaForSequenceClassification for transformers (exact, or refused unless
+ * allow_inexact: ll_merge_check), and a model lsllama's commands take with no
+ * adapter (ll_merged_load).
  *
  * Every file is written to a temporary name and fsynced first; only when all
  * files of the folder are complete are they renamed over the old ones, so a
@@ -30,6 +32,7 @@
 #define LL_TRAIN_ADAPTER_H
 
 #include "io/dtype.h"
+#include "lsllama_tokenizer.h"
 #include "train/classifier.h"
 
 #define LL_ADAPTER_CONFIG_FILE "adapter_config.json"
@@ -73,14 +76,62 @@ typedef struct ll_merge_options {
     const char *task_type;       /* "SEQ_CLS": *ForSequenceClassification; "TOKEN_CLS": *ForTokenClassification;
                                     NULL: the classifier's (cfg.token_task); one that does not fit it is an error */
     ll_dtype dtype;              /* LL_DTYPE_F32, LL_DTYPE_F16 or LL_DTYPE_BF16 */
-    int pad_token_id;            /* < 0: none (null) */
+    int pad_token_id;            /* < 0: the tokenizer's EOS (transformers' convention for Llama classifiers,
+                                    whose vocabularies have no pad), else the base config's EOS; none: null */
+    const ll_tokenizer *tokenizer; /* the base's tokenizer: written as tokenizer.json + tokenizer_config.json;
+                                      NULL: no tokenizer files (README.md says so; `lsllama merge` always gives
+                                      one unless --allow-inexact and none can be loaded) */
+    const char *tokenizer_source;  /* the path it was loaded from (a tokenizer.json is copied as it is) */
+    int allow_inexact;           /* write a folder transformers computes differently, with the reasons in
+                                    README.md and config.json's "lsllama_inexact" */
 } ll_merge_options;
 
-/* F32, no pad id, labels LABEL_i, the classifier's task. */
+/* F32, pad id from the tokenizer, labels LABEL_i, the classifier's task, no
+ * tokenizer, exact only. */
 ll_merge_options ll_merge_options_default(void);
 
-/* Write the merged model into out_dir (created if needed). opt may be NULL. */
+/* Why transformers (Llama/Mistral/Qwen2 For{Sequence,Token}Classification,
+ * text-classification pipeline) would compute something other than c on the
+ * merged folder; each reason names the setting and its value. */
+#define LL_MERGE_MAX_REASONS 8
+typedef struct ll_merge_report {
+    int n;
+    char reason[LL_MERGE_MAX_REASONS][320];
+} ll_merge_report;
+
+/* Fills rep (n = 0: the export is exact). Reasons, after transformers 5's
+ * GenericForSequenceClassification / GenericForTokenClassification:
+ *  - pooling other than last (transformers takes the logits of the rightmost
+ *    token whose id is not pad_token_id);
+ *  - bidirectional_from < n_layers (transformers' Llama is causal everywhere);
+ *  - sequence task: a head bias with a non-zero entry (the score Linear has
+ *    no bias; an all-zero bias is exact and not written);
+ *  - sequence task: a tokenizer that appends the pad id (EOS) itself, so
+ *    transformers would pool the token before it; no pad id at all
+ *    (transformers refuses batches > 1);
+ *  - single-label with one label (the pipeline applies a sigmoid);
+ *  - a tokenizer with no exact tokenizer.json form (the message).
+ * The token task writes score.bias (zeros when c has no bias), as
+ * LlamaForTokenClassification's head has one. */
+int ll_merge_check(const ll_classifier *c, const ll_merge_options *opt, ll_merge_report *rep, ll_error *err);
+
+/* Write the merged model into out_dir (created if needed): config.json,
+ * model.safetensors, README.md, and with a tokenizer tokenizer.json and
+ * tokenizer_config.json. opt may be NULL. An inexact export (ll_merge_check)
+ * fails with LL_ERR_UNSUPPORTED naming every reason unless allow_inexact. */
 int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_options *opt, ll_error *err);
+
+/* 1 if path is a folder whose config.json names a *ForSequenceClassification
+ * or *ForTokenClassification architecture (a merged model). */
+int ll_merged_is_classifier(const char *path);
+
+/* The classifier of a merged folder on base (loaded from the same folder):
+ * task from the architecture, labels from id2label, problem_type,
+ * lsllama's head settings from config.json's "lsllama" (pooling,
+ * bidirectional_from; absent: transformers' last token, causal), score.weight
+ * and score.bias (when present) as the head; no LoRA. info receives the
+ * labels. */
+int ll_merged_load(const char *dir, ll_model *base, ll_classifier **out, ll_adapter_info *info, ll_error *err);
 
 /* Copy the score head (score.weight [K, dim], score.bias [K] when c has a
  * bias) of a Hugging Face checkpoint (a merged model folder) into c. */
