@@ -54,6 +54,10 @@ int ll_tokenizer_load(ll_tokenizer **out, const char *path, ll_error *err);
 int ll_tokenizer_load_memory(ll_tokenizer **out, const void *data, size_t size, ll_tokenizer_format fmt,
                              const char *name, ll_error *err);
 void ll_tokenizer_free(ll_tokenizer *t);
+/* What a loaded tokenizer's user should be told, or NULL: a GGUF byte-level
+ * BPE without tokenizer.ggml.pre loads as llama.cpp loads it (its 'default'
+ * pre-tokenizer), with this warning, as llama.cpp prints one. */
+const char *ll_tokenizer_warning(const ll_tokenizer *t);
 
 ll_tokenizer_kind ll_tokenizer_get_kind(const ll_tokenizer *t);
 ll_tokenizer_format ll_tokenizer_get_format(const ll_tokenizer *t);

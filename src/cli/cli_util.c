@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lsllama_tokenizer.h"
+
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
     char *end;
     errno = 0;
@@ -159,4 +161,9 @@ void cli_progress_update(void *ctx, size_t done, size_t total) {
 void cli_progress_end(cli_progress *p) {
     if (p->on && p->shown) fputc('\n', stderr);
     p->shown = 0;
+}
+
+void cli_tokenizer_warning(const char *cmd, const struct ll_tokenizer *t) {
+    const char *w = ll_tokenizer_warning(t);
+    if (w) fprintf(stderr, "lsllama %s: warning: %s\n", cmd, w);
 }

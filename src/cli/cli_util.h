@@ -61,4 +61,8 @@ void cli_progress_update(void *ctx, size_t done, size_t total);
 /* Ends the line (if one was shown). */
 void cli_progress_end(cli_progress *p);
 
+/* Print a loaded tokenizer's warning (ll_tokenizer_warning), if any, on stderr. */
+struct ll_tokenizer;
+void cli_tokenizer_warning(const char *cmd, const struct ll_tokenizer *t);
+
 #endif

@@ -150,6 +150,7 @@ int cmd_embed(int argc, char **argv) {
         if (in != stdin) fclose(in);
         return 1;
     }
+    if (tok) cli_tokenizer_warning("embed", tok);
     ll_forward_options fo = {.bidirectional_from = bidir_from >= 0 ? (int)bidir_from : (bidirectional ? 0 : cfg->n_layers)};
     pending b = {0};
     char *line = NULL;

@@ -109,6 +109,7 @@ int cmd_tokenize(int argc, char **argv) {
         fprintf(stderr, "lsllama tokenize: %s\n", err.message);
         return 1;
     }
+    cli_tokenizer_warning("tokenize", t);
     if (info) {
         printf("vocab %d bos %d eos %d unk %d kind %s\n", ll_tokenizer_n_vocab(t), ll_tokenizer_bos_id(t),
                ll_tokenizer_eos_id(t), ll_tokenizer_unk_id(t),

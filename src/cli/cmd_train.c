@@ -442,6 +442,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "lsllama train: %s\n", err.message);
         goto done;
     }
+    cli_tokenizer_warning("train", tok);
     if (!check_model_bounds("train", a.max_length, a.max_length_given, a.cc.bidirectional_from, m)) {
         rc = 2;
         goto done;
@@ -526,6 +527,7 @@ static int session_open(const char *cmd, const cls_args *a, cls_session *s) {
         fprintf(stderr, "lsllama %s: %s\n", cmd, err.message);
         return 1;
     }
+    cli_tokenizer_warning(cmd, s->tok);
     if (!check_model_bounds(cmd, a->max_length, a->max_length_given, -1, s->m)) return 2;
     return 0;
 }

@@ -1,5 +1,6 @@
 /* Tokenizer from GGUF metadata (tokenizer.ggml.*): model gpt2 (byte-level
  * BPE with merges) or llama (SentencePiece BPE with scores). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,15 @@ static int name_in(const char *name, const char *list) {
     }
     return 0;
 }
+
+const char *const *tok_gguf_pre_patterns(const char *pre) {
+    const pre_map *pm = NULL;
+    for (const pre_map *m = PRE_MAPS; m->names; m++)
+        if (name_in(pre, m->names)) pm = m;
+    return pm ? pm->patterns : NULL;
+}
+
+const char *tok_gpt2_pattern(void) { return GPT2; }
 
 static int gguf_tok(ll_tokenizer **out, gguf_file *g, const char *name, ll_error *err) {
     /* llama.cpp: a missing tokenizer.ggml.pre is its 'default' pre-tokenizer */
@@ -176,6 +186,13 @@ int tok_load_gguf(ll_tokenizer **out, const uint8_t *data, size_t len, const cha
     gguf_file *g;
     if ((rc = gguf_open_mapped(&g, &mf, err))) return rc;
     rc = gguf_tok(out, g, name, err);
+    char model[64] = "";
+    ll_error ignored;
+    if (!rc && !gguf_find_kv(g, "tokenizer.ggml.pre") &&
+        !gguf_get_string(g, "tokenizer.ggml.model", 1, model, sizeof model, &ignored) && !strcmp(model, "gpt2"))
+        snprintf((*out)->warning, sizeof (*out)->warning,
+                 "%s: no tokenizer.ggml.pre: using llama.cpp's 'default' pre-tokenizer, as llama.cpp does; text may "
+                 "be split unlike the model's own tokenizer", name);
     gguf_close(g);
     return rc;
 }

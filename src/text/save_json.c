@@ -13,11 +13,6 @@
 #include "io/mapped_file.h"
 #include "text/tok_internal.h"
 
-/* GGUF pre-tokenizer types whose split is the GPT-2 regex alone, which
- * tokenizer.json spells as ByteLevel(use_regex = true) */
-static const char *const GPT2_PRE[] = {"default", "gpt2", "gpt-2", "olmo", "jais", "poro-chat", "viking", "bloom",
-                                       "smollm", NULL};
-
 /* well-formed UTF-8 without NUL (cJSON strings end at NUL) */
 static int valid_utf8(const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
@@ -60,7 +55,14 @@ static int copy_source(const char *src, char **out, size_t *len, ll_error *err) 
     return ll_read_text_file(path, out, len, err);
 }
 
-static int gguf_pre_ok(const char *src, ll_error *err) {
+/* The tokenizer.json form of a GGUF's pre-tokenizer, for the llama.cpp types
+ * whose splits tokenizer.json has an exact spelling of (checked by the merge
+ * tests against `tokenizers`): the GPT-2 regex alone is ByteLevel(use_regex);
+ * digits one by one and then GPT-2 (smollm, starcoder, ...) is SmolLM2's own
+ * Sequence[Digits(individual_digits), ByteLevel(use_regex)]. Others refused. */
+enum { PRE_GPT2 = 1, PRE_DIGITS_GPT2 = 2 };
+
+static int gguf_pre_form(const char *src, int *form, ll_error *err) {
     gguf_file *g;
     int rc = gguf_open(&g, src, err);
     if (rc) return rc;
@@ -68,11 +70,15 @@ static int gguf_pre_ok(const char *src, ll_error *err) {
     rc = gguf_get_string(g, "tokenizer.ggml.pre", 0, pre, sizeof pre, err);
     gguf_close(g);
     if (rc) return rc;
-    for (const char *const *p = GPT2_PRE; *p; p++)
-        if (!strcmp(pre, *p)) return LL_OK;
+    const char *const *p = tok_gguf_pre_patterns(pre);
+    const char *gpt2 = tok_gpt2_pattern();
+    *form = 0;
+    if (p && p[0] && !strcmp(p[0], gpt2) && !p[1]) *form = PRE_GPT2;
+    else if (p && p[0] && !strcmp(p[0], "\\p{N}") && p[1] && !strcmp(p[1], gpt2) && !p[2]) *form = PRE_DIGITS_GPT2;
+    if (*form) return LL_OK;
     return ll_fail(err, LL_ERR_UNSUPPORTED,
                    "%s: tokenizer.ggml.pre = '%s': its split regexes have no tokenizer.json form lsllama writes "
-                   "(GPT-2-regex types only: default, gpt2, smollm, ...)", src, pre);
+                   "exactly (the GPT-2 regex alone, or digits one by one and then GPT-2, as smollm)", src, pre);
 }
 
 typedef struct merge_row {
@@ -228,15 +234,15 @@ int ll_tokenizer_to_json(const ll_tokenizer *t, const char *source_path, char **
     *out = NULL;
     *len = 0;
     if (t->format == LL_TOKFMT_JSON) return copy_source(source_path, out, len, err);
-    int rc = LL_OK;
+    int rc = LL_OK, pre_form = 0;
     if (t->kind == LL_TOK_BYTE_LEVEL_BPE) {
         if (t->format != LL_TOKFMT_GGUF)
             return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: a byte-level tokenizer from this format cannot be written as "
                            "tokenizer.json", t->name);
-        if ((rc = gguf_pre_ok(source_path, err))) return rc;
-        if (t->n_norm || t->n_split != 1)
-            return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: %zu normalizer steps and %zu splits: tokenizer.json's "
-                           "ByteLevel pre-tokenizer is one GPT-2 split", t->name, t->n_norm, t->n_split);
+        if ((rc = gguf_pre_form(source_path, &pre_form, err))) return rc;
+        if (t->n_norm || t->n_split != (size_t)pre_form)
+            return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: %zu normalizer steps and %zu splits, unlike its "
+                           "tokenizer.ggml.pre", t->name, t->n_norm, t->n_split);
     } else if (t->n_split) {
         return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: a SentencePiece tokenizer with pre-tokenizer splits cannot be "
                        "written as tokenizer.json", t->name);
@@ -263,11 +269,19 @@ int ll_tokenizer_to_json(const ll_tokenizer *t, const char *source_path, char **
     if (normalizer) cJSON_AddItemToObject(root, "normalizer", normalizer);
     else cJSON_AddNullToObject(root, "normalizer");
     if (t->kind == LL_TOK_BYTE_LEVEL_BPE) {
-        cJSON *pt = cJSON_AddObjectToObject(root, "pre_tokenizer");
-        cJSON_AddStringToObject(pt, "type", "ByteLevel");
-        cJSON_AddBoolToObject(pt, "add_prefix_space", 0);
-        cJSON_AddBoolToObject(pt, "trim_offsets", 1);
-        cJSON_AddBoolToObject(pt, "use_regex", 1);
+        cJSON *pt = cJSON_AddObjectToObject(root, "pre_tokenizer"), *bl = pt;
+        if (pre_form == PRE_DIGITS_GPT2) {
+            cJSON_AddStringToObject(pt, "type", "Sequence");
+            cJSON *seq = cJSON_AddArrayToObject(pt, "pretokenizers"), *digits = cJSON_CreateObject();
+            cJSON_AddStringToObject(digits, "type", "Digits");
+            cJSON_AddBoolToObject(digits, "individual_digits", 1);
+            cJSON_AddItemToArray(seq, digits);
+            cJSON_AddItemToArray(seq, bl = cJSON_CreateObject());
+        }
+        cJSON_AddStringToObject(bl, "type", "ByteLevel");
+        cJSON_AddBoolToObject(bl, "add_prefix_space", 0);
+        cJSON_AddBoolToObject(bl, "trim_offsets", 1);
+        cJSON_AddBoolToObject(bl, "use_regex", 1);
     } else {
         cJSON_AddNullToObject(root, "pre_tokenizer");
     }

@@ -56,6 +56,7 @@ struct ll_tokenizer {
     ll_tokenizer_kind kind;
     ll_tokenizer_format format;
     char *name;
+    char warning[320]; /* "" or what the caller should tell the user (ll_tokenizer_warning) */
 
     /* vocabulary */
     int32_t n_vocab;
@@ -127,6 +128,12 @@ int tok_add_split(ll_tokenizer *t, const char *pattern, size_t plen, int is_lite
 int tok_compile(ll_tokenizer *t, pcre2_code **re, const char *pattern, size_t plen, int is_literal, ll_error *err);
 /* finalize state (match data, cache) */
 int tok_ready(ll_tokenizer *t, ll_error *err);
+
+/* The split regexes (NULL-terminated) llama.cpp applies for a GGUF
+ * tokenizer.ggml.pre name, or NULL for a name it maps elsewhere
+ * (load_gguf.c); the GPT-2 regex among them. */
+const char *const *tok_gguf_pre_patterns(const char *pre);
+const char *tok_gpt2_pattern(void);
 
 /* the GPT-2 byte-level split regex */
 extern const char *const LL_GPT2_PATTERN;

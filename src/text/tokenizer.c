@@ -423,6 +423,8 @@ void ll_tokenizer_free(ll_tokenizer *t) {
 
 /* ---- accessors ---------------------------------------------------------------- */
 
+const char *ll_tokenizer_warning(const ll_tokenizer *t) { return t && t->warning[0] ? t->warning : NULL; }
+
 ll_tokenizer_kind ll_tokenizer_get_kind(const ll_tokenizer *t) { return t->kind; }
 ll_tokenizer_format ll_tokenizer_get_format(const ll_tokenizer *t) { return t->format; }
 int ll_tokenizer_n_vocab(const ll_tokenizer *t) { return t->n_vocab; }
