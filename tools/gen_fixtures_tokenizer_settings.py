@@ -254,6 +254,24 @@ def refusals(BL, CH):
     bl("added_normalized_with_normalizer", ["normalized", "foo"],
        normalizer={"type": "Strip", "strip_left": True, "strip_right": True},
        added_tokens=BL["added_tokens"] + [added("foo", max(BL["model"]["vocab"].values()) + 1)])
+    # regexes Oniguruma (tokenizers) and PCRE2 read differently (a first user's trial found each)
+    def split(rx):
+        return seq({"type": "Split", "pattern": {"Regex": rx}, "behavior": "Isolated", "invert": False},
+                   bl_pre(use_regex=False))
+    bl("regex_hex_class", ["\\h", "Oniguruma"], pre_tokenizer=split("\\h+"))
+    bl("regex_word_boundary", ["\\b", "Oniguruma"], pre_tokenizer=split("\\b"))
+    bl("regex_empty_match", ["x*", "empty string"], pre_tokenizer=split("x*"))
+    bl("regex_lookahead_replace", ["(?=[A-Z])", "empty string"],
+       normalizer={"type": "Replace", "pattern": {"Regex": "(?=[A-Z])"}, "content": " "})
+    bl("regex_caseless_fold", ["(?i)SS", "fold"],
+       normalizer={"type": "Replace", "pattern": {"Regex": "(?i)SS"}, "content": "#"})
+    # an added token that disagrees with the vocabulary (tokenizers uses ids of its own then)
+    vocab = BL["model"]["vocab"]
+    some = sorted(vocab, key=vocab.get)[300]
+    bl("added_id_of_other_text", ["<tok>", "another text"],
+       added_tokens=BL["added_tokens"] + [added("<tok>", vocab[some])])
+    bl("added_text_with_other_id", [some, "another id"],
+       added_tokens=BL["added_tokens"] + [added(some, max(vocab.values()) + 1)])
     # model types other than BPE, as the library writes them
     from tokenizers import Tokenizer, models
     for mname, m in [("WordPiece", models.WordPiece({"[UNK]": 0, "a": 1}, unk_token="[UNK]")),

@@ -648,6 +648,12 @@ static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err
     if ((rc = hf_parse_semantics(p, j, cfg_path, err))) return rc;
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(j, "rope_parameters");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
+    /* transformers 5 then takes rope_scaling alone, with the default rope_theta, whatever rope_parameters says: a
+     * file that states two settings is refused rather than read as either */
+    if (cJSON_IsObject(rp) && cJSON_IsObject(rs))
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: holds both 'rope_parameters' and 'rope_scaling': ambiguous "
+                       "(transformers uses 'rope_scaling' with the default rope_theta and ignores 'rope_parameters'); "
+                       "keep one of them", cfg_path);
     const char *theta_key = "rope_theta";
     if (cJSON_IsObject(rp)) {
         if (cJSON_GetObjectItemCaseSensitive(rp, "rope_theta")) theta_key = "rope_parameters.rope_theta";

@@ -452,6 +452,18 @@ static int load_model(ll_tokenizer **out, const cJSON *root, const char *name, l
     cJSON_ArrayForEach(e, added) {
         int32_t id = (int32_t)cJSON_GetObjectItemCaseSensitive(e, "id")->valuedouble;
         const char *c = jstr(e, "content");
+        /* an added token must agree with the vocabulary: tokenizers then gives its content the vocabulary's id
+         * (or another id of its own) where lsllama would give the declared one */
+        const cJSON *in_vocab = cJSON_GetObjectItemCaseSensitive(vocab, c);
+        const int32_t vid = cJSON_IsNumber(in_vocab) ? (int32_t)in_vocab->valuedouble : -1;
+        if ((vid >= 0 && vid != id) ||
+            (t->len[id] != UINT32_MAX && (t->len[id] != strlen(c) || memcmp(t->pool + t->off[id], c, strlen(c))))) {
+            rc = ll_fail(err, LL_ERR_UNSUPPORTED, "%s: added token \"%.64s\" has id %d, but the model's vocabulary %s: "
+                         "the file disagrees with itself (tokenizers would not use id %d); not supported",
+                         name, c, (int)id, vid >= 0 && vid != id ? "gives that text another id" : "gives that id to "
+                         "another text", (int)id);
+            goto fail;
+        }
         if (t->len[id] == UINT32_MAX && (rc = tok_set_piece(t, id, c, strlen(c), 0, 0, err))) goto fail;
     }
     /* pre-tokenizer first (it decides byte-level), then the normalizer must run

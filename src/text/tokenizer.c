@@ -310,6 +310,51 @@ static char *rewrite_space_class(const char *p, size_t n, size_t *out_n) {
     return o;
 }
 
+/* Why a compiled tokenizer.json regex would not match as Oniguruma matches
+ * it, or NULL: \h/\H (hex digits there, horizontal space here), \b/\B
+ * (word boundaries differ), a pattern that can match the empty string
+ * (tokenizers splits and replaces at empty matches otherwise), and
+ * case-insensitive letters that fold to several (Oniguruma's (?i)SS matches
+ * the German sharp s, PCRE2's does not). */
+static const char *onig_difference(const pcre2_code *re, const char *p, size_t n) {
+    uint32_t minlen = 1;
+    if (pcre2_pattern_info(re, PCRE2_INFO_MINLENGTH, &minlen) == 0 && minlen == 0) return "can match the empty string";
+    /* MINLENGTH is the subject length a match needs: a lookaround alone, such as (?=[A-Z]), needs one character and
+     * matches none. Probe texts of every character class for an empty match. */
+    static const char *const probes[] = {"aA", "Ab 1,2.3 x\tY\n", "\xC3\x9F Stra\xC3\x9F" "e \xE4\xB8\xAD", "Z9_-"};
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    for (size_t k = 0; md && k < sizeof probes / sizeof probes[0]; k++) {
+        const size_t len = strlen(probes[k]);
+        for (size_t at = 0; at <= len;) {
+            if (pcre2_match(re, (PCRE2_SPTR)probes[k], len, at, 0, md, NULL) < 0) break;
+            const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+            if (ov[0] == ov[1]) {
+                pcre2_match_data_free(md);
+                return "can match the empty string";
+            }
+            at = ov[1];
+        }
+    }
+    pcre2_match_data_free(md);
+    int caseless = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\\' && i + 1 < n) {
+            const char c = p[++i];
+            if (c == 'h' || c == 'H') return "uses \\h or \\H";
+            if (c == 'b' || c == 'B') return "uses \\b or \\B";
+            continue;
+        }
+        if (p[i] == '(' && i + 2 < n && p[i + 1] == '?') /* inline options "(?i)", "(?mi:", not "(?-i)" */
+            for (size_t k = i + 2; k < n && strchr("imsxnJU", p[k]) && p[k]; k++) caseless |= p[k] == 'i';
+    }
+    static const char *const folds[] = {"ss", "st", "ff", "fi", "fl"}; /* ß, ﬅ/ﬆ, ﬀ, ﬁ, ﬂ */
+    for (size_t i = 0; caseless && i + 1 < n; i++)
+        for (int f = 0; f < 5; f++)
+            if ((p[i] | 0x20) == folds[f][0] && (p[i + 1] | 0x20) == folds[f][1])
+                return "is case-insensitive over letters that fold to several ('ss' and the like)";
+    return NULL;
+}
+
 int tok_compile(ll_tokenizer *t, pcre2_code **re, const char *pattern, size_t plen, int is_literal, ll_error *err) {
     int ec;
     PCRE2_SIZE eo;
@@ -324,13 +369,26 @@ int tok_compile(ll_tokenizer *t, pcre2_code **re, const char *pattern, size_t pl
         pattern = rw;
     }
     *re = pcre2_compile((PCRE2_SPTR)pattern, plen, opts, &ec, &eo, NULL);
-    free(rw);
     if (!*re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);
-        return ll_fail(err, LL_ERR_FORMAT, "%s: cannot compile pre-tokenizer regex '%.*s': %s at offset %zu", t->name,
-                       (int)(plen > 200 ? 200 : plen), pattern, (const char *)msg, (size_t)eo);
+        const int rc = ll_fail(err, LL_ERR_FORMAT, "%s: cannot compile pre-tokenizer regex '%.*s': %s at offset %zu",
+                               t->name, (int)(plen > 200 ? 200 : plen), pattern, (const char *)msg, (size_t)eo);
+        free(rw);
+        return rc;
     }
+    /* tokenizer.json regexes are Oniguruma's (tokenizers); PCRE2 reads a few constructs otherwise: refused */
+    const char *why = t->format == LL_TOKFMT_JSON && !is_literal ? onig_difference(*re, pattern, plen) : NULL;
+    if (why) {
+        const int rc = ll_fail(err, LL_ERR_UNSUPPORTED, "%s: regex '%.*s' %s, which tokenizers (Oniguruma) and lsllama "
+                               "(PCRE2) read differently: not supported", t->name, (int)(plen > 200 ? 200 : plen),
+                               pattern, why);
+        pcre2_code_free(*re);
+        *re = NULL;
+        free(rw);
+        return rc;
+    }
+    free(rw);
     pcre2_jit_compile(*re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter if JIT is unavailable */
     return LL_OK;
 }
