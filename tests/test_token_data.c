@@ -214,7 +214,7 @@ static void test_jsonl(void) {
           strstr(err.message, "dup.json"));
 }
 
-static void test_lines(ll_tokenizer *tok) {
+static void test_lines_format(ll_tokenizer *tok) {
     ll_token_data_options o = topts();
     o.format = LL_DATA_LINES;
     const char text[] = "  Peter Blackburn\tvisited   Brüssel.\r\n"  /* 1 */
@@ -791,7 +791,7 @@ int main(void) {
     }
     test_conll_small();
     test_jsonl();
-    test_lines(tok);
+    test_lines_format(tok);
     test_bad_input(tok, llama);
     test_empty_words(tok);
     test_classification_batches(tok);

@@ -12,63 +12,6 @@
 
 #define GEN LL_BUILD_DIR "/generated/tokenizer"
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-    fclose(f);
-    buf[n] = 0;
-    *len = (size_t)n;
-    return buf;
-}
-
-typedef struct lines {
-    char *buf;
-    char **line;
-    size_t n;
-} lines;
-
-static int read_lines(const char *path, lines *L) {
-    size_t len;
-    L->buf = slurp(path, &len);
-    if (!L->buf) return -1;
-    size_t cap = 1024;
-    L->line = malloc(cap * sizeof *L->line);
-    L->n = 0;
-    char *p = L->buf, *end = L->buf + len;
-    while (p < end) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl) nl = end;
-        *nl = 0;
-        if (L->n == cap) L->line = realloc(L->line, (cap *= 2) * sizeof *L->line);
-        L->line[L->n++] = p;
-        p = nl + 1;
-    }
-    return 0;
-}
-
-static void free_lines(lines *L) {
-    free(L->buf);
-    free(L->line);
-}
-
-static size_t unhex(const char *h, char *out) {
-    size_t n = 0;
-    for (; h[0] && h[1]; h += 2) {
-        unsigned v;
-        sscanf(h, "%2x", &v);
-        out[n++] = (char)v;
-    }
-    return n;
-}
 
 /* parse "1 2 3\t0-1 1-2 ..." */
 static size_t parse_ref(char *line, int32_t *ids, int32_t *offs, int *has_offs) {
@@ -115,12 +58,12 @@ static void run_decode(const char *label, ll_tokenizer *t, const char *ref_name,
     char p1[1024], p2[1024];
     snprintf(p1, sizeof p1, GEN "/ref/%s/%s.ref", ref_name, set);
     snprintf(p2, sizeof p2, GEN "/dec/%s/%s.hex", ref_name, set);
-    lines R, D;
-    int ok1 = read_lines(p1, &R) == 0, ok2 = read_lines(p2, &D) == 0;
+    test_lines R, D;
+    int ok1 = test_read_lines(p1, &R) == 0, ok2 = test_read_lines(p2, &D) == 0;
     CHECK_MSG(ok1 && ok2, "missing decode reference %s", p2);
     if (!ok1 || !ok2) {
-        if (ok1) free_lines(&R);
-        if (ok2) free_lines(&D);
+        if (ok1) test_free_lines(&R);
+        if (ok2) test_free_lines(&D);
         return;
     }
     int32_t *ids = malloc((1 << 16) * sizeof *ids), *offs = malloc((1 << 17) * sizeof *offs);
@@ -129,7 +72,7 @@ static void run_decode(const char *label, ll_tokenizer *t, const char *ref_name,
     for (size_t i = 0; i < R.n && i < D.n; i++) {
         int has;
         size_t n = parse_ref(R.line[i], ids, offs, &has);
-        size_t wl = unhex(D.line[i], want);
+        size_t wl = test_unhex(D.line[i], want);
         char *got;
         size_t gl;
         ll_error err;
@@ -147,8 +90,8 @@ static void run_decode(const char *label, ll_tokenizer *t, const char *ref_name,
     free(ids);
     free(offs);
     free(want);
-    free_lines(&R);
-    free_lines(&D);
+    test_free_lines(&R);
+    test_free_lines(&D);
 }
 
 static void run_parity(const char *label, const char *tok_path, const char *ref_name, int check_offsets, int check_decode) {
@@ -165,18 +108,18 @@ static void run_parity(const char *label, const char *tok_path, const char *ref_
         char p1[1024], p2[1024];
         snprintf(p1, sizeof p1, GEN "/texts/%s.hex", SETS[s]);
         snprintf(p2, sizeof p2, GEN "/ref/%s/%s.ref", ref_name, SETS[s]);
-        lines T, R;
-        int ok1 = read_lines(p1, &T) == 0, ok2 = read_lines(p2, &R) == 0;
+        test_lines T, R;
+        int ok1 = test_read_lines(p1, &T) == 0, ok2 = test_read_lines(p2, &R) == 0;
         CHECK_MSG(ok1 && ok2, "missing reference %s or %s (run tools/gen_fixtures_tokenizer.py --out %s)", p1, p2, GEN);
         if (!ok1 || !ok2) {
-            if (ok1) free_lines(&T);
-            if (ok2) free_lines(&R);
+            if (ok1) test_free_lines(&T);
+            if (ok2) test_free_lines(&R);
             continue;
         }
         CHECK_MSG(R.n <= T.n, "%s: more references than texts", p2);
         size_t n_texts = R.n < T.n ? R.n : T.n, n_tok = 0, bad_ids = 0, bad_offs = 0, printed = 0;
         for (size_t i = 0; i < n_texts; i++) {
-            size_t tl = unhex(T.line[i], text);
+            size_t tl = test_unhex(T.line[i], text);
             int has_offs;
             size_t rn = parse_ref(R.line[i], ids, offs, &has_offs);
             rc = ll_tokenizer_encode(t, text, tl, LL_TOK_DEFAULT, &enc, &err);
@@ -225,8 +168,8 @@ static void run_parity(const char *label, const char *tok_path, const char *ref_
         total_tokens += n_tok;
         total_bad += bad_ids + bad_offs;
         if (check_decode && is_decode_set(SETS[s])) run_decode(label, t, ref_name, SETS[s]);
-        free_lines(&T);
-        free_lines(&R);
+        test_free_lines(&T);
+        test_free_lines(&R);
     }
     free(ids);
     free(offs);
@@ -249,14 +192,14 @@ static void run_align(const char *label, const char *tok_path, const char *ref_n
         char p1[1024], p2[1024];
         snprintf(p1, sizeof p1, GEN "/texts/conll_%s.hex", splits[s]);
         snprintf(p2, sizeof p2, GEN "/align/%s/conll_%s.ref", ref_name, splits[s]);
-        lines T, R;
-        int ok1 = read_lines(p1, &T) == 0, ok2 = read_lines(p2, &R) == 0;
+        test_lines T, R;
+        int ok1 = test_read_lines(p1, &T) == 0, ok2 = test_read_lines(p2, &R) == 0;
         CHECK_MSG(ok1 && ok2, "missing alignment reference %s", p2);
         if (!ok1 || !ok2) continue;
         size_t bad = 0, n_words = 0;
         char *text = malloc(1 << 20);
         for (size_t i = 0; i < R.n && i < T.n; i++) {
-            size_t tl = unhex(T.line[i], text);
+            size_t tl = test_unhex(T.line[i], text);
             text[tl] = 0;
             /* split on single spaces: the words */
             const char *words[1024];
@@ -293,8 +236,8 @@ static void run_align(const char *label, const char *tok_path, const char *ref_n
         free(text);
         printf("align  %-14s conll_%-7s sentences %6zu words %7zu mismatches %zu\n", label, splits[s], R.n, n_words, bad);
         CHECK_MSG(bad == 0, "%s conll_%s: %zu alignment mismatches", label, splits[s], bad);
-        free_lines(&T);
-        free_lines(&R);
+        test_free_lines(&T);
+        test_free_lines(&R);
     }
     ll_encoding_free(&enc);
     ll_tokenizer_free(t);

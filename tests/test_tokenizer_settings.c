@@ -14,64 +14,6 @@
 
 #define GEN LL_BUILD_DIR "/generated/tokenizer_settings"
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-    fclose(f);
-    buf[n] = 0;
-    *len = (size_t)n;
-    return buf;
-}
-
-typedef struct lines {
-    char *buf;
-    char **line;
-    size_t n;
-} lines;
-
-static int read_lines(const char *path, lines *L) {
-    size_t len;
-    L->buf = slurp(path, &len);
-    L->line = NULL;
-    L->n = 0;
-    if (!L->buf) return -1;
-    size_t cap = 1024;
-    L->line = malloc(cap * sizeof *L->line);
-    char *p = L->buf, *end = L->buf + len;
-    while (p < end) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl) nl = end;
-        *nl = 0;
-        if (L->n == cap) L->line = realloc(L->line, (cap *= 2) * sizeof *L->line);
-        L->line[L->n++] = p;
-        p = nl + 1;
-    }
-    return 0;
-}
-
-static void free_lines(lines *L) {
-    free(L->buf);
-    free(L->line);
-}
-
-static size_t unhex(const char *h, char *out) {
-    size_t n = 0;
-    for (; h[0] && h[1]; h += 2) {
-        unsigned v;
-        sscanf(h, "%2x", &v);
-        out[n++] = (char)v;
-    }
-    return n;
-}
 
 /* "ids\tS-E S-E ..." -> n tokens */
 static size_t parse_ref(char *line, int32_t *ids, int32_t *offs, size_t cap) {
@@ -95,7 +37,7 @@ static size_t parse_ref(char *line, int32_t *ids, int32_t *offs, size_t cap) {
     return n;
 }
 
-static void run_case(const char *name, const lines *T) {
+static void run_case(const char *name, const test_lines *T) {
     char path[1024];
     snprintf(path, sizeof path, GEN "/%s.json", name);
     ll_tokenizer *t = NULL;
@@ -105,8 +47,8 @@ static void run_case(const char *name, const lines *T) {
         return;
     }
     snprintf(path, sizeof path, GEN "/%s.ref", name);
-    lines R;
-    if (read_lines(path, &R)) {
+    test_lines R;
+    if (test_read_lines(path, &R)) {
         CHECK_MSG(0, "missing reference %s", path);
         ll_tokenizer_free(t);
         return;
@@ -117,7 +59,7 @@ static void run_case(const char *name, const lines *T) {
     char *text = malloc(1 << 16);
     ll_encoding enc = {0};
     for (size_t i = 0; i < R.n && i < T->n; i++) {
-        size_t tl = unhex(T->line[i], text);
+        size_t tl = test_unhex(T->line[i], text);
         size_t rn = parse_ref(R.line[i], ids, offs, cap);
         if (ll_tokenizer_encode(t, text, tl, LL_TOK_DEFAULT, &enc, &err)) {
             CHECK_MSG(0, "%s[%zu]: encode failed: %s", name, i, err.message);
@@ -141,7 +83,7 @@ static void run_case(const char *name, const lines *T) {
     free(offs);
     free(text);
     ll_encoding_free(&enc);
-    free_lines(&R);
+    test_free_lines(&R);
     ll_tokenizer_free(t);
 }
 
@@ -167,8 +109,8 @@ static void headline(void) {
 }
 
 static void refusals(void) {
-    lines L;
-    if (read_lines(GEN "/REFUSED", &L)) {
+    test_lines L;
+    if (test_read_lines(GEN "/REFUSED", &L)) {
         CHECK_MSG(0, "missing %s", GEN "/REFUSED");
         return;
     }
@@ -193,19 +135,19 @@ static void refusals(void) {
         CHECK_MSG(strstr(err.message, path) != NULL, "%s: message '%s' does not name the file", f[0], err.message);
         printf("refused  %-36s %s\n", f[0], err.message);
     }
-    free_lines(&L);
+    test_free_lines(&L);
 }
 
 int main(void) {
     headline();
-    lines T, C;
-    int ok = read_lines(GEN "/texts.hex", &T) == 0 && read_lines(GEN "/CASES", &C) == 0;
+    test_lines T, C;
+    int ok = test_read_lines(GEN "/texts.hex", &T) == 0 && test_read_lines(GEN "/CASES", &C) == 0;
     CHECK_MSG(ok, "missing references in %s (run tools/gen_fixtures_tokenizer_settings.py)", GEN);
     if (ok) {
         for (size_t i = 0; i < C.n; i++)
             if (C.line[i][0]) run_case(C.line[i], &T);
-        free_lines(&T);
-        free_lines(&C);
+        test_free_lines(&T);
+        test_free_lines(&C);
     }
     refusals();
     return test_summary("test_tokenizer_settings");

@@ -78,6 +78,49 @@ static inline char *test_read_file(const char *path) {
     return s;
 }
 
+/* A text file split into lines (the newlines replaced by NULs, in one buffer). */
+typedef struct test_lines {
+    char *buf;
+    char **line;
+    size_t n;
+} test_lines;
+
+/* 0, or -1 when the file cannot be read. */
+static inline int test_read_lines(const char *path, test_lines *L) {
+    L->line = NULL;
+    L->n = 0;
+    if (!(L->buf = test_read_file(path))) return -1;
+    size_t cap = 1024;
+    L->line = malloc(cap * sizeof *L->line);
+    REQUIRE(L->line);
+    char *p = L->buf, *end = L->buf + strlen(L->buf);
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) nl = end;
+        *nl = 0;
+        if (L->n == cap) REQUIRE((L->line = realloc(L->line, (cap *= 2) * sizeof *L->line)));
+        L->line[L->n++] = p;
+        p = nl + 1;
+    }
+    return 0;
+}
+
+static inline void test_free_lines(test_lines *L) {
+    free(L->buf);
+    free(L->line);
+}
+
+/* Hex digits (two a byte) to bytes; returns the byte count. */
+static inline size_t test_unhex(const char *h, char *out) {
+    size_t n = 0;
+    for (; h[0] && h[1]; h += 2) {
+        unsigned v;
+        if (sscanf(h, "%2x", &v) != 1) break;
+        out[n++] = (char)v;
+    }
+    return n;
+}
+
 /* Writes text to dir/name (the test stops if it cannot). */
 static inline void test_write_file(const char *dir, const char *name, const char *text) {
     char path[1024];
