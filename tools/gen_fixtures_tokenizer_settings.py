@@ -100,26 +100,25 @@ def added(content, i, special=False, **kw):
     return d
 
 
+def variant(base, **kw):
+    """A copy of the tokenizer.json base with top-level keys replaced (model_X: the model's key X)."""
+    j = copy.deepcopy(base)
+    for k, v in kw.items():
+        if k.startswith("model_"):
+            j["model"][k[6:]] = v
+        else:
+            j[k] = v
+    return j
+
+
 def cases(BL, CH):
     C = {}
 
     def bl(**kw):
-        j = copy.deepcopy(BL)
-        for k, v in kw.items():
-            if k.startswith("model_"):
-                j["model"][k[6:]] = v
-            else:
-                j[k] = v
-        return j
+        return variant(BL, **kw)
 
     def ch(**kw):
-        j = copy.deepcopy(CH)
-        for k, v in kw.items():
-            if k.startswith("model_"):
-                j["model"][k[6:]] = v
-            else:
-                j[k] = v
-        return j
+        return variant(CH, **kw)
 
     C["issue_ignore_merges"] = issue_minimal(True)
     C["issue_no_ignore_merges"] = issue_minimal(False)
@@ -226,13 +225,7 @@ def refusals(BL, CH):
     R = []
 
     def bl(name, subs, **kw):
-        j = copy.deepcopy(BL)
-        for k, v in kw.items():
-            if k.startswith("model_"):
-                j["model"][k[6:]] = v
-            else:
-                j[k] = v
-        R.append((name, j, subs))
+        R.append((name, variant(BL, **kw), subs))
 
     bl("model_dropout", ["dropout", "0.1"], model_dropout=0.1)
     bl("model_continuing_subword_prefix", ["continuing_subword_prefix", "##"], model_continuing_subword_prefix="##")

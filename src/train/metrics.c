@@ -234,15 +234,14 @@ void ll_metrics_write_json(const ll_class_metrics *m, const char *const *names, 
     fprintf(f, "]}\n");
 }
 
-/* Display width as Python's len(): code points, not bytes. */
-static size_t text_width(const char *s) {
+size_t ll_text_width(const char *s) {
     size_t w = 0;
     for (; *s; s++) w += ((unsigned char)*s & 0xC0) != 0x80;
     return w;
 }
 
-static void print_right(FILE *f, const char *s, size_t width) {
-    for (size_t w = text_width(s); w < width; w++) fputc(' ', f);
+void ll_print_right(FILE *f, const char *s, size_t width) {
+    for (size_t w = ll_text_width(s); w < width; w++) fputc(' ', f);
     fputs(s, f);
 }
 
@@ -255,7 +254,7 @@ static const char *class_name(const char *const *names, int c, char *buf, size_t
 
 /* classification_report's row_fmt: "{:>{width}s} " + " {:>9.4f}" * 3 + " {:>9}". */
 static void report_row(FILE *f, const char *name, size_t width, double p, double r, double f1, int64_t support) {
-    print_right(f, name, width);
+    ll_print_right(f, name, width);
     fprintf(f, "  %9.4f %9.4f %9.4f %9lld\n", p, r, f1, (long long)support);
 }
 
@@ -268,7 +267,7 @@ static size_t count_width(int64_t n) {
 static size_t column_width(const ll_class_metrics *m, const char *const *names, int p) {
     const size_t k = (size_t)m->n_classes;
     char buf[32];
-    size_t w = text_width(class_name(names, p, buf, sizeof buf));
+    size_t w = ll_text_width(class_name(names, p, buf, sizeof buf));
     for (size_t g = 0; g < k; g++) {
         const size_t cw = count_width(m->confusion[g * k + (size_t)p]);
         if (cw > w) w = cw;
@@ -283,24 +282,24 @@ static void write_confusion(const ll_class_metrics *m, const char *const *names,
     char buf[32], num[32];
     size_t lead = strlen(corner);
     for (int c = 0; c < k; c++) {
-        const size_t w = text_width(class_name(names, c, buf, sizeof buf));
+        const size_t w = ll_text_width(class_name(names, c, buf, sizeof buf));
         if (w > lead) lead = w;
     }
     size_t *cw = malloc((k > 0 ? (size_t)k : 1) * sizeof *cw); /* column widths; NULL: measured per cell */
     for (int c = 0; cw && c < k; c++) cw[c] = column_width(m, names, c);
     fprintf(f, "\nconfusion matrix (rows: gold label, columns: predicted label)\n");
-    print_right(f, corner, lead);
+    ll_print_right(f, corner, lead);
     for (int c = 0; c < k; c++) {
         fputs("  ", f);
-        print_right(f, class_name(names, c, buf, sizeof buf), cw ? cw[c] : column_width(m, names, c));
+        ll_print_right(f, class_name(names, c, buf, sizeof buf), cw ? cw[c] : column_width(m, names, c));
     }
     fputc('\n', f);
     for (int g = 0; g < k; g++) {
-        print_right(f, class_name(names, g, buf, sizeof buf), lead);
+        ll_print_right(f, class_name(names, g, buf, sizeof buf), lead);
         for (int p = 0; p < k; p++) {
             snprintf(num, sizeof num, "%lld", (long long)m->confusion[(size_t)g * (size_t)k + (size_t)p]);
             fputs("  ", f);
-            print_right(f, num, cw ? cw[p] : column_width(m, names, p));
+            ll_print_right(f, num, cw ? cw[p] : column_width(m, names, p));
         }
         fputc('\n', f);
     }
@@ -312,10 +311,10 @@ void ll_metrics_write_table(const ll_class_metrics *m, const char *const *names,
     char buf[32];
     size_t width = strlen("weighted avg"); /* max(longest name, len("weighted avg"), digits) */
     for (int c = 0; c < k; c++) {
-        const size_t w = text_width(class_name(names, c, buf, sizeof buf));
+        const size_t w = ll_text_width(class_name(names, c, buf, sizeof buf));
         if (w > width) width = w;
     }
-    print_right(f, "", width);
+    ll_print_right(f, "", width);
     fprintf(f, "  %9s %9s %9s %9s\n\n", "precision", "recall", "f1-score", "support");
     for (int c = 0; c < k; c++)
         report_row(f, class_name(names, c, buf, sizeof buf), width, m->precision[c], m->recall[c], m->f1[c],
@@ -324,7 +323,7 @@ void ll_metrics_write_table(const ll_class_metrics *m, const char *const *names,
     if (m->multi_label) report_row(f, "micro avg", width, m->micro_precision, m->micro_recall, m->micro_f1,
                                    m->support_sum);
     else { /* scikit-learn's micro average of single-label data is the accuracy, printed in the f1 column */
-        print_right(f, "accuracy", width);
+        ll_print_right(f, "accuracy", width);
         fprintf(f, "  %9s %9s %9.4f %9lld\n", "", "", m->accuracy, (long long)m->support_sum);
     }
     report_row(f, "macro avg", width, m->macro_precision, m->macro_recall, m->macro_f1, m->support_sum);

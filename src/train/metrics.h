@@ -70,4 +70,9 @@ void ll_metrics_write_table(const ll_class_metrics *m, const char *const *names,
  * scikit-learn's and seqeval's averages to the last bit. */
 double ll_np_sum(const double *a, size_t n);
 
+/* Report layout shared with seqeval.c: a UTF-8 string's display width as
+ * Python's len() counts it (code points), and s right-aligned in width. */
+size_t ll_text_width(const char *s);
+void ll_print_right(FILE *f, const char *s, size_t width);
+
 #endif

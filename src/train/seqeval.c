@@ -357,20 +357,9 @@ cJSON *ll_ner_report_json(const ll_ner_report *r) {
     return ok ? o : NULL;
 }
 
-/* Display width as Python's len(): code points, not bytes. */
-static size_t text_width(const char *s) {
-    size_t w = 0;
-    for (; *s; s++) w += ((unsigned char)*s & 0xC0) != 0x80;
-    return w;
-}
-
-static void print_right(FILE *f, const char *s, size_t width) {
-    for (size_t w = text_width(s); w < width; w++) fputc(' ', f);
-    fputs(s, f);
-}
 
 static void print_row(FILE *f, const char *name, size_t width, double p, double r, double f1, int64_t support) {
-    print_right(f, name, width);
+    ll_print_right(f, name, width);
     fprintf(f, "  %9.4f %9.4f %9.4f %9lld\n", p, r, f1, (long long)support);
 }
 
@@ -379,8 +368,8 @@ static void print_row(FILE *f, const char *name, size_t width, double p, double 
 void ll_ner_report_print(FILE *f, const ll_ner_report *r) {
     size_t width = strlen("weighted avg");
     for (size_t i = 0; i < r->n_types; i++)
-        if (text_width(r->types[i].name) > width) width = text_width(r->types[i].name);
-    print_right(f, "", width);
+        if (ll_text_width(r->types[i].name) > width) width = ll_text_width(r->types[i].name);
+    ll_print_right(f, "", width);
     fprintf(f, "  %9s %9s %9s %9s\n\n", "precision", "recall", "f1-score", "support");
     for (size_t i = 0; i < r->n_types; i++) {
         const ll_ner_type_stats *t = &r->types[i];
