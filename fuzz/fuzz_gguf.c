@@ -23,33 +23,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ll_error err;
     ll_mapped_file f;
     if (ll_map_memory(&f, data, size, "fuzz.gguf", &err)) return 0;
-    gguf_file *g;
-    if (gguf_open_mapped(&g, &f, &err)) return 0;
+    ll_gguf_file *g;
+    if (ll_gguf_open_mapped(&g, &f, &err)) return 0;
     for (uint64_t i = 0; i < g->n_kv; i++) {
-        const gguf_kv *kv = &g->kv[i];
+        const ll_gguf_kv *kv = &g->kv[i];
         int64_t iv;
         double fv;
         int bv;
         char buf[64];
-        gguf_get_int(g, kv->key, 1, &iv, &err);
-        gguf_get_float(g, kv->key, 1, &fv, &err);
-        gguf_get_bool(g, kv->key, 1, &bv, &err);
-        gguf_get_string(g, kv->key, 1, buf, sizeof buf, &err);
+        ll_gguf_get_int(g, kv->key, 1, &iv, &err);
+        ll_gguf_get_float(g, kv->key, 1, &fv, &err);
+        ll_gguf_get_bool(g, kv->key, 1, &bv, &err);
+        ll_gguf_get_string(g, kv->key, 1, buf, sizeof buf, &err);
         if (kv->type == GGUF_TYPE_STRING && kv->str.len) sink += (uint8_t)kv->str.ptr[0] + (uint8_t)kv->str.ptr[kv->str.len - 1];
         if (kv->type != GGUF_TYPE_ARRAY) continue;
         if (kv->arr_strs)
             for (uint64_t j = 0; j < kv->arr_n; j++) {
-                const gguf_str *s = &kv->arr_strs[j];
+                const ll_gguf_str *s = &kv->arr_strs[j];
                 for (uint64_t k = 0; k < s->len; k++) sink += (uint8_t)s->ptr[k];
             }
         else if (kv->arr_data)
-            for (uint64_t j = 0; j < kv->arr_n; j++) fsink += gguf_arr_num(kv, j);
+            for (uint64_t j = 0; j < kv->arr_n; j++) fsink += ll_gguf_arr_num(kv, j);
     }
     for (uint64_t i = 0; i < g->n_tensors; i++) {
-        const gguf_tensor *t = &g->tensors[i];
+        const ll_gguf_tensor *t = &g->tensors[i];
         sink += strlen(t->name) + t->n_elems;
         if (t->nbytes) sink += t->data[0] + t->data[t->nbytes - 1];
-        if (gguf_find_tensor(g, t->name) != t) __builtin_trap();
+        if (ll_gguf_find_tensor(g, t->name) != t) __builtin_trap();
     }
     ll_checkpoint *c;
     if (ll_checkpoint_from_gguf(&c, g, &err)) return 0; /* owns g now */

@@ -25,7 +25,7 @@
 #define FIX LL_SOURCE_DIR "/tests/fixtures/peft_seqcls"
 
 static char tmp_root[512];
-static const st_file *E;
+static const ll_st_file *E;
 static ll_model *M; /* fixture base */
 
 static const char *tpath(const char *fmt, ...) {
@@ -41,13 +41,13 @@ static const char *tpath(const char *fmt, ...) {
 }
 
 static const float *ref(const char *name, size_t n) {
-    const st_tensor *t = st_find(E, name);
+    const ll_st_tensor *t = ll_st_find(E, name);
     REQUIRE(t && t->dtype == LL_DTYPE_F32 && t->n_elems == n);
     return (const float *)t->data;
 }
 
 static ll_batch fixture_batch(void) {
-    const st_tensor *tok = st_find(E, "tokens"), *ss = st_find(E, "seq_start");
+    const ll_st_tensor *tok = ll_st_find(E, "tokens"), *ss = ll_st_find(E, "seq_start");
     REQUIRE(tok && ss);
     return (ll_batch){(const int32_t *)tok->data, (const int32_t *)ss->data, (int)ss->n_elems - 1};
 }
@@ -172,10 +172,10 @@ static void check_saved_files(const char *dir, const ll_classifier *c, const cha
     cJSON_Delete(j);
     free(text);
     /* tensor names: exactly PEFT's */
-    st_file *f;
+    ll_st_file *f;
     ll_error err = {0};
     snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
-    REQUIRE(st_open(&f, path, &err) == 0);
+    REQUIRE(ll_st_open(&f, path, &err) == 0);
     const ll_config *p = ll_model_config(c->base);
     size_t want_n = 1 + (c->cfg.head_bias ? 1 : 0);
     for (int l = 0; l < p->n_layers; l++)
@@ -185,15 +185,15 @@ static void check_saved_files(const char *dir, const ll_classifier *c, const cha
                 char key[160];
                 snprintf(key, sizeof key, "base_model.model.model.layers.%d.%s.%s.lora_%c.weight", l,
                          t <= LL_LORA_O ? "self_attn" : "mlp", ll_lora_target_names[t], ab ? 'B' : 'A');
-                const st_tensor *st = st_find(f, key);
+                const ll_st_tensor *st = ll_st_find(f, key);
                 CHECK_MSG(st && st->dtype == LL_DTYPE_F32 && st->ndim == 2, "%s missing", key);
                 want_n++;
             }
         }
-    CHECK(st_find(f, "base_model.model.score.weight"));
-    CHECK(!c->cfg.head_bias || st_find(f, "base_model.model.score.bias"));
+    CHECK(ll_st_find(f, "base_model.model.score.weight"));
+    CHECK(!c->cfg.head_bias || ll_st_find(f, "base_model.model.score.bias"));
     CHECK_MSG(f->n_tensors == want_n, "%zu tensors, want %zu", f->n_tensors, want_n);
-    st_close(f);
+    ll_st_close(f);
     /* label map */
     snprintf(path, sizeof path, "%s/label_map.json", dir);
     text = slurp(path, NULL);
@@ -320,22 +320,22 @@ static void edit_weights(const char *dir, const char *drop, const char *reshape,
                          const char *add) {
     char path[1024];
     snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
-    st_file *f;
+    ll_st_file *f;
     ll_error err = {0};
-    REQUIRE(st_open(&f, path, &err) == 0);
-    st_write_tensor ts[32];
+    REQUIRE(ll_st_open(&f, path, &err) == 0);
+    ll_st_write_tensor ts[32];
     size_t n = 0;
     static float zeros[4096];
     for (size_t i = 0; i < f->n_tensors; i++) {
-        const st_tensor *t = &f->tensors[i];
+        const ll_st_tensor *t = &f->tensors[i];
         if (drop && !strcmp(t->name, drop)) continue;
-        ts[n] = (st_write_tensor){t->name, LL_DTYPE_F32, t->ndim, {t->shape[0], t->shape[1]}, t->data};
+        ts[n] = (ll_st_write_tensor){t->name, LL_DTYPE_F32, t->ndim, {t->shape[0], t->shape[1]}, t->data};
         if (reshape && !strcmp(t->name, reshape)) ts[n].shape[0] = r0, ts[n].shape[1] = r1, ts[n].data = zeros;
         n++;
     }
-    if (add) ts[n++] = (st_write_tensor){add, LL_DTYPE_F32, 1, {60}, zeros};
-    REQUIRE(st_write_file(path, ts, n, NULL, 0, &err) == 0);
-    st_close(f);
+    if (add) ts[n++] = (ll_st_write_tensor){add, LL_DTYPE_F32, 1, {60}, zeros};
+    REQUIRE(ll_st_write_file(path, ts, n, NULL, 0, &err) == 0);
+    ll_st_close(f);
 }
 
 static void test_bad_input(ll_classifier *trained) {
@@ -491,7 +491,7 @@ static void test_writer(void) {
     const float f[6] = {1.0f, -2.5f, 65504.0f, 1e-8f, 3.14159265f, -0.0f};
     const int32_t ints[3] = {7, -1, 1 << 30};
     const uint8_t bytes[5] = {1, 2, 3, 4, 5};
-    st_write_tensor ts[] = {
+    ll_st_write_tensor ts[] = {
         {"z.f32", LL_DTYPE_F32, 2, {2, 3}, f},
         {"a.f16", LL_DTYPE_F16, 1, {6}, f},
         {"b.bf16", LL_DTYPE_BF16, 2, {3, 2}, f},
@@ -501,7 +501,7 @@ static void test_writer(void) {
     };
     const char *path = tpath("w.safetensors");
     ll_error err = {0};
-    REQUIRE(st_write_file(path, ts, 6, NULL, 0, &err) == 0);
+    REQUIRE(ll_st_write_file(path, ts, 6, NULL, 0, &err) == 0);
     size_t n;
     char *raw = slurp(path, &n);
     uint64_t hl = 0;
@@ -509,34 +509,34 @@ static void test_writer(void) {
     CHECK(hl % 8 == 0 && raw[8] == '{' && strstr(raw + 8, "\"__metadata__\":{\"format\":\"pt\"}"));
     CHECK(raw[8 + hl - 1] == ' ' || raw[8 + hl - 1] == '}');
     free(raw);
-    st_file *sf;
-    REQUIRE(st_open(&sf, path, &err) == 0);
-    const st_tensor *t = st_find(sf, "z.f32");
+    ll_st_file *sf;
+    REQUIRE(ll_st_open(&sf, path, &err) == 0);
+    const ll_st_tensor *t = ll_st_find(sf, "z.f32");
     CHECK(t && t->dtype == LL_DTYPE_F32 && !memcmp(t->data, f, sizeof f) && t->ndim == 2 && t->shape[1] == 3);
     CHECK(((uintptr_t)t->data - (uintptr_t)sf->file.data) % 4 == 0);
-    t = st_find(sf, "a.f16");
+    t = ll_st_find(sf, "a.f16");
     float back[6];
     REQUIRE(t && t->dtype == LL_DTYPE_F16);
     ll_dequantize(LL_DTYPE_F16, t->data, back, 6);
     CHECK(back[0] == 1.0f && back[1] == -2.5f && back[2] == 65504.0f && fabsf(back[4] - f[4]) < 2e-3f);
-    t = st_find(sf, "b.bf16");
+    t = ll_st_find(sf, "b.bf16");
     REQUIRE(t && t->dtype == LL_DTYPE_BF16);
     ll_dequantize(LL_DTYPE_BF16, t->data, back, 6);
     CHECK(back[0] == 1.0f && back[1] == -2.5f && fabsf(back[4] - f[4]) < 2e-2f && back[3] > 0);
-    t = st_find(sf, "c.i32");
+    t = ll_st_find(sf, "c.i32");
     CHECK(t && t->dtype == LL_DTYPE_I32 && !memcmp(t->data, ints, sizeof ints));
-    t = st_find(sf, "u8");
+    t = ll_st_find(sf, "u8");
     CHECK(t && t->dtype == LL_DTYPE_U8 && !memcmp(t->data, bytes, 5));
-    t = st_find(sf, "scalar");
+    t = ll_st_find(sf, "scalar");
     CHECK(t && t->ndim == 0 && t->n_elems == 1 && ((const float *)t->data)[0] == 1.0f);
-    st_close(sf);
+    ll_st_close(sf);
     /* an error leaves the old file and no temporary file */
-    st_write_tensor dup[] = {{"x", LL_DTYPE_F32, 1, {1}, f}, {"x", LL_DTYPE_F32, 1, {1}, f}};
-    CHECK(st_write_file(path, dup, 2, NULL, 0, &err) == LL_ERR_ARG && strstr(err.message, path) &&
+    ll_st_write_tensor dup[] = {{"x", LL_DTYPE_F32, 1, {1}, f}, {"x", LL_DTYPE_F32, 1, {1}, f}};
+    CHECK(ll_st_write_file(path, dup, 2, NULL, 0, &err) == LL_ERR_ARG && strstr(err.message, path) &&
           strstr(err.message, "'x'"));
-    REQUIRE(st_open(&sf, path, &err) == 0);
+    REQUIRE(ll_st_open(&sf, path, &err) == 0);
     CHECK(sf->n_tensors == 6);
-    st_close(sf);
+    ll_st_close(sf);
     char tmp[1100];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     CHECK(access(tmp, F_OK) != 0);
@@ -549,9 +549,9 @@ static void test_writer(void) {
 int main(void) {
     snprintf(tmp_root, sizeof tmp_root, "%s/test_adapter.XXXXXX", LL_BUILD_DIR);
     REQUIRE(mkdtemp(tmp_root));
-    st_file *e;
+    ll_st_file *e;
     ll_error err = {0};
-    REQUIRE(st_open(&e, FIX "/expected.safetensors", &err) == 0);
+    REQUIRE(ll_st_open(&e, FIX "/expected.safetensors", &err) == 0);
     E = e;
     REQUIRE(ll_model_load(&M, FIX "/base", NULL, &err) == 0);
 
@@ -600,7 +600,7 @@ int main(void) {
     ll_classifier_free(all);
     ll_classifier_free(trained);
     ll_model_free(M);
-    st_close(e);
+    ll_st_close(e);
     char cmd[1100];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
     if (!test_failures_ && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_root);

@@ -102,17 +102,17 @@ static void test_gguf_truncated(void) {
     }
     CHECK_MSG(bad == 0, "%d of %zu header cuts did not give a format error naming the file", bad, header_end);
     /* cuts in the data name the tensor whose data is cut short */
-    const gguf_tensor *last = NULL;
-    gguf_file *gf = NULL;
+    const ll_gguf_tensor *last = NULL;
+    ll_gguf_file *gf = NULL;
     ll_error err;
     REQUIRE(write_buf("full.gguf", b.p, b.n));
-    REQUIRE(gguf_open(&gf, tpath("full.gguf"), &err) == 0);
+    REQUIRE(ll_gguf_open(&gf, tpath("full.gguf"), &err) == 0);
     const size_t cuts[] = {(header_end + 31) / 32 * 32, (header_end + 31) / 32 * 32 + 100, b.n / 2, b.n - 1};
     for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
         /* the first tensor (in file order of data) whose data extends past the cut */
         const char *victim = NULL;
         for (uint64_t i = 0; i < gf->n_tensors; i++) {
-            const gguf_tensor *t = &gf->tensors[i];
+            const ll_gguf_tensor *t = &gf->tensors[i];
             if (gf->data_offset + t->offset + t->nbytes > cuts[k]) {
                 victim = t->name;
                 break;
@@ -126,7 +126,7 @@ static void test_gguf_truncated(void) {
     }
     last = &gf->tensors[gf->n_tensors - 1];
     CHECK(!strcmp(last->name, "output_norm.weight"));
-    gguf_close(gf);
+    ll_gguf_close(gf);
     fw_free(&b);
     fw_gguf_free(&g);
 }
@@ -152,12 +152,12 @@ static void test_gguf_many_tensors(void) {
     fw_pad(&b, 32, 0);
     fw_u32(&b, 0);
     const char *path = write_buf("many.gguf", b.p, b.n);
-    gguf_file *g = NULL;
+    ll_gguf_file *g = NULL;
     ll_error err = {0};
-    const int rc = gguf_open(&g, path, &err);
+    const int rc = ll_gguf_open(&g, path, &err);
     CHECK_MSG(rc == LL_ERR_FORMAT && strstr(err.message, path) && strstr(err.message, "'t4321' appears twice"),
               "many tensors, one duplicate: %d '%s'", rc, err.message);
-    gguf_close(g);
+    ll_gguf_close(g);
     fw_free(&b);
 }
 
@@ -171,9 +171,9 @@ static void test_gguf_header(void) {
         fw_gguf_serialize(&g, &b, NULL);
         b.p[3] = 'X';
         const char *path = write_buf("magic.gguf", b.p, b.n);
-        gguf_file *gf;
+        ll_gguf_file *gf;
         ll_error err = {0};
-        const int rc = gguf_open(&gf, path, &err);
+        const int rc = ll_gguf_open(&gf, path, &err);
         CHECK_MSG(rc == LL_ERR_FORMAT && strstr(err.message, path) && strstr(err.message, "magic"), "bad magic: %d '%s'",
                   rc, err.message);
         expect_fail("bad magic, loader", path, LL_ERR_CONFIG, "no GGUF magic", NULL);

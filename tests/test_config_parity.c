@@ -21,15 +21,15 @@ static void parity_case(const char *name) {
     char dir[512], exp[600];
     snprintf(dir, sizeof dir, GEN "/ok/%s", name);
     snprintf(exp, sizeof exp, "%s/expected.safetensors", dir);
-    st_file *e;
+    ll_st_file *e;
     ll_error err = {0};
-    REQUIRE(st_open(&e, exp, &err) == 0);
-    const st_tensor *tok = st_find(e, "tokens"), *ss = st_find(e, "seq_start"), *hs = st_find(e, "hidden");
+    REQUIRE(ll_st_open(&e, exp, &err) == 0);
+    const ll_st_tensor *tok = ll_st_find(e, "tokens"), *ss = ll_st_find(e, "seq_start"), *hs = ll_st_find(e, "hidden");
     REQUIRE(tok && ss && hs);
     ll_model *m = NULL;
     if (ll_model_load(&m, dir, NULL, &err)) {
         CHECK_MSG(0, "%s: load failed: %s", name, err.message);
-        st_close(e);
+        ll_st_close(e);
         return;
     }
     const size_t T = (size_t)tok->n_elems, D = (size_t)ll_model_config(m)->dim;
@@ -49,7 +49,7 @@ static void parity_case(const char *name) {
     }
     free(h);
     ll_model_free(m);
-    st_close(e);
+    ll_st_close(e);
 }
 
 static void refused_case(const char *name, const char *want) {

@@ -13,8 +13,8 @@
 
 #define FIX LL_SOURCE_DIR "/tests/fixtures/tiny_llama"
 
-static const float *tensor_f32(const st_file *f, const char *name, size_t *n) {
-    const st_tensor *t = st_find(f, name);
+static const float *tensor_f32(const ll_st_file *f, const char *name, size_t *n) {
+    const ll_st_tensor *t = ll_st_find(f, name);
     if (!t || t->dtype != LL_DTYPE_F32) {
         fprintf(stderr, "%s: no F32 tensor %s\n", f->file.path, name);
         exit(1);
@@ -31,17 +31,17 @@ static void check_close(const char *what, const float *got, const float *want, s
 
 static void run_case(const char *label, const char *model_path, const char *expected_path, int has_logits) {
     printf("%s (%s)\n", label, model_path);
-    st_file *e;
+    ll_st_file *e;
     ll_error err = {0};
-    REQUIRE(st_open(&e, expected_path, &err) == 0);
-    const st_tensor *tok = st_find(e, "tokens"), *ss = st_find(e, "seq_start");
+    REQUIRE(ll_st_open(&e, expected_path, &err) == 0);
+    const ll_st_tensor *tok = ll_st_find(e, "tokens"), *ss = ll_st_find(e, "seq_start");
     REQUIRE(tok && ss && tok->dtype == LL_DTYPE_I32 && ss->dtype == LL_DTYPE_I32);
     ll_load_options lo = {.with_lm_head = has_logits};
     ll_model *m;
     if (ll_model_load(&m, model_path, &lo, &err)) {
         fprintf(stderr, "load failed: %s\n", err.message);
         CHECK(0);
-        st_close(e);
+        ll_st_close(e);
         return;
     }
     const ll_config *c = ll_model_config(m);
@@ -109,7 +109,7 @@ static void run_case(const char *label, const char *model_path, const char *expe
     free(pooled);
     free(logits);
     ll_model_free(m);
-    st_close(e);
+    ll_st_close(e);
 }
 
 int main(void) {

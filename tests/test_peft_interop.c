@@ -33,7 +33,7 @@
 
 /* One base: lsllama -> PEFT / transformers, and (reverse) PEFT -> lsllama. */
 static void run(const char *root, const char *base_dir, const char *tag, int reverse, const ll_batch *b,
-                const st_tensor *tok, const st_tensor *ss) {
+                const ll_st_tensor *tok, const ll_st_tensor *ss) {
     ll_error err = {0};
     ll_model *m;
     REQUIRE(ll_model_load(&m, base_dir, NULL, &err) == 0);
@@ -65,12 +65,12 @@ static void run(const char *root, const char *base_dir, const char *tag, int rev
     mo.id2label = labels;
     rc = rc ? rc : ll_merge_save(c, merged, &mo, &err);
     CHECK_MSG(rc == 0, "%s: %s", tag, err.message);
-    st_write_tensor ts[] = {
+    ll_st_write_tensor ts[] = {
         {"tokens", LL_DTYPE_I32, 1, {tok->shape[0]}, tok->data},
         {"seq_start", LL_DTYPE_I32, 1, {ss->shape[0]}, ss->data},
         {"logits", LL_DTYPE_F32, 2, {b->n_seqs, 4}, logits},
     };
-    REQUIRE(rc || st_write_file(batch, ts, 3, NULL, 0, &err) == 0);
+    REQUIRE(rc || ll_st_write_file(batch, ts, 3, NULL, 0, &err) == 0);
     snprintf(cmd, sizeof cmd,
              "python3 '%s/tools/interop_peft.py' --base '%s' --adapter '%s' --batch '%s' --merged '%s' %s%s%s "
              "--tol 1e-3",
@@ -90,9 +90,9 @@ static void run(const char *root, const char *base_dir, const char *tag, int rev
         ll_classifier *p;
         rc = ll_adapter_load(peft_dir, m, NULL, &p, NULL, &err);
         CHECK_MSG(rc == 0, "loading the PEFT-written adapter: %s", err.message);
-        st_file *pl;
-        REQUIRE(st_open(&pl, peft_logits, &err) == 0);
-        const st_tensor *want = st_find(pl, "logits");
+        ll_st_file *pl;
+        REQUIRE(ll_st_open(&pl, peft_logits, &err) == 0);
+        const ll_st_tensor *want = ll_st_find(pl, "logits");
         REQUIRE(want && want->n_elems == 24 && want->dtype == LL_DTYPE_F32);
         if (!rc) {
             CHECK(p->cfg.lora_targets == cc.lora_targets && p->cfg.use_rslora && p->cfg.n_labels == 4);
@@ -105,7 +105,7 @@ static void run(const char *root, const char *base_dir, const char *tag, int rev
             CHECK(memcmp(got, logits, sizeof got)); /* the perturbation changed something */
             ll_classifier_free(p);
         }
-        st_close(pl);
+        ll_st_close(pl);
     }
     ll_classifier_free(c);
     ll_model_free(m);
@@ -128,8 +128,8 @@ static int run_cmd(const char *cmd) {
 
 /* Token classification on the Llama fixture: both directions, the CLI merge,
  * and a head-only adapter. */
-static void run_token(const char *root, const char *base_dir, const ll_batch *b, const st_tensor *tok,
-                      const st_tensor *ss) {
+static void run_token(const char *root, const char *base_dir, const ll_batch *b, const ll_st_tensor *tok,
+                      const ll_st_tensor *ss) {
     enum { K = 5 };
     static const char *const labels[K] = {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"};
     ll_error err = {0};
@@ -201,13 +201,13 @@ static void run_token(const char *root, const char *base_dir, const ll_batch *b,
     snprintf(head_merged, sizeof head_merged, "%s/head_only_merged", dir);
     if (!hrc) hrc = ll_merge_save(h, head_merged, NULL, &err);
     CHECK_MSG(hrc == 0, "merging the head-only classifier: %s", err.message);
-    st_write_tensor ts[] = {
+    ll_st_write_tensor ts[] = {
         {"tokens", LL_DTYPE_I32, 1, {tok->shape[0]}, tok->data},
         {"seq_start", LL_DTYPE_I32, 1, {ss->shape[0]}, ss->data},
         {"logits", LL_DTYPE_F32, 2, {T, K}, logits},
         {"head_only_logits", LL_DTYPE_F32, 2, {T, K}, hl},
     };
-    REQUIRE(rc || st_write_file(batch, ts, 4, NULL, 0, &err) == 0);
+    REQUIRE(rc || ll_st_write_file(batch, ts, 4, NULL, 0, &err) == 0);
     free(hl);
     ll_classifier_free(h);
 
@@ -235,9 +235,9 @@ static void run_token(const char *root, const char *base_dir, const ll_batch *b,
         ll_adapter_info info;
         rc = ll_adapter_load(peft_dir, m, NULL, &p, &info, &err);
         CHECK_MSG(rc == 0, "loading the PEFT-written TOKEN_CLS adapter: %s", err.message);
-        st_file *pl;
-        REQUIRE(st_open(&pl, peft_logits, &err) == 0);
-        const st_tensor *want = st_find(pl, "logits");
+        ll_st_file *pl;
+        REQUIRE(ll_st_open(&pl, peft_logits, &err) == 0);
+        const ll_st_tensor *want = ll_st_find(pl, "logits");
         REQUIRE(want && want->n_elems == (int64_t)T * K && want->dtype == LL_DTYPE_F32);
         if (!rc) {
             CHECK(!strcmp(info.task_type, "TOKEN_CLS") && !info.has_label_map);
@@ -253,7 +253,7 @@ static void run_token(const char *root, const char *base_dir, const ll_batch *b,
             ll_adapter_info_free(&info);
             ll_classifier_free(p);
         }
-        st_close(pl);
+        ll_st_close(pl);
     }
     free(logits);
     free(got);
@@ -266,9 +266,9 @@ int main(void) {
     snprintf(root, sizeof root, "%s/test_peft_interop.XXXXXX", LL_BUILD_DIR);
     REQUIRE(mkdtemp(root));
     ll_error err = {0};
-    st_file *e;
-    REQUIRE(st_open(&e, FIX "/expected.safetensors", &err) == 0);
-    const st_tensor *tok = st_find(e, "tokens"), *ss = st_find(e, "seq_start");
+    ll_st_file *e;
+    REQUIRE(ll_st_open(&e, FIX "/expected.safetensors", &err) == 0);
+    const ll_st_tensor *tok = ll_st_find(e, "tokens"), *ss = ll_st_find(e, "seq_start");
     REQUIRE(tok && ss);
     ll_batch b = {(const int32_t *)tok->data, (const int32_t *)ss->data, (int)ss->n_elems - 1};
     run(root, FIX "/base", "llama", 1, &b, tok, ss);
@@ -278,7 +278,7 @@ int main(void) {
     run(root, LL_SOURCE_DIR "/tests/fixtures/tiny_llama/hf_qwen2_f16", "qwen2_f16", 0, &b, tok, ss);
     /* token classification (TOKEN_CLS), causal */
     run_token(root, FIX "/base", &b, tok, ss);
-    st_close(e);
+    ll_st_close(e);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (!test_failures_ && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);

@@ -12,10 +12,10 @@
 
 #define FIX LL_SOURCE_DIR "/tests/fixtures/peft_seqcls"
 
-static const st_file *E;
+static const ll_st_file *E;
 
 static const float *ref(const char *name, size_t n) {
-    const st_tensor *t = st_find(E, name);
+    const ll_st_tensor *t = ll_st_find(E, name);
     if (!t || t->dtype != LL_DTYPE_F32 || t->n_elems != n) {
         fprintf(stderr, "fixture tensor %s missing or of the wrong size\n", name);
         exit(1);
@@ -61,7 +61,7 @@ static void run(int bidir_mean) {
     REQUIRE(ll_classifier_create(&c, m, &cc, 1, &err) == 0);
     CHECK(c->n_views == 13);
     load_init(c);
-    const st_tensor *tok = st_find(E, "tokens"), *ss = st_find(E, "seq_start"), *lab = st_find(E, "labels");
+    const ll_st_tensor *tok = ll_st_find(E, "tokens"), *ss = ll_st_find(E, "seq_start"), *lab = ll_st_find(E, "labels");
     REQUIRE(tok && ss && lab);
     ll_batch b = {(const int32_t *)tok->data, (const int32_t *)ss->data, (int)ss->n_elems - 1};
     const int32_t *labels = (const int32_t *)lab->data;
@@ -130,12 +130,12 @@ static void run(int bidir_mean) {
 }
 
 int main(void) {
-    st_file *e;
+    ll_st_file *e;
     ll_error err = {0};
-    REQUIRE(st_open(&e, FIX "/expected.safetensors", &err) == 0);
+    REQUIRE(ll_st_open(&e, FIX "/expected.safetensors", &err) == 0);
     E = e;
     run(0);
     run(1);
-    st_close(e);
+    ll_st_close(e);
     return test_summary("test_peft_parity");
 }

@@ -6,17 +6,17 @@
 #include "io/safetensors.h"
 #include "test_util.h"
 
-static const st_tensor *need(const st_file *f, const char *name) {
-    const st_tensor *t = st_find(f, name);
+static const ll_st_tensor *need(const ll_st_file *f, const char *name) {
+    const ll_st_tensor *t = ll_st_find(f, name);
     if (!t) fprintf(stderr, "fixture lacks %s\n", name);
     REQUIRE(t);
     return t;
 }
 
 int main(void) {
-    st_file *f;
+    ll_st_file *f;
     ll_error err = {0};
-    REQUIRE(st_open(&f, LL_SOURCE_DIR "/tests/fixtures/quants/quants.safetensors", &err) == 0);
+    REQUIRE(ll_st_open(&f, LL_SOURCE_DIR "/tests/fixtures/quants/quants.safetensors", &err) == 0);
     const struct {
         const char *name;
         ll_dtype dt;
@@ -26,7 +26,7 @@ int main(void) {
         char rn[32], en[32];
         snprintf(rn, sizeof rn, "%s_raw", types[i].name);
         snprintf(en, sizeof en, "%s_expected", types[i].name);
-        const st_tensor *raw = need(f, rn), *exp = need(f, en);
+        const ll_st_tensor *raw = need(f, rn), *exp = need(f, en);
         const size_t n = (size_t)exp->n_elems;
         uint64_t want_bytes = 0;
         CHECK_MSG(ll_dtype_nbytes(types[i].dt, n, &want_bytes) && want_bytes == raw->nbytes, "%s size", types[i].name);
@@ -44,7 +44,7 @@ int main(void) {
         free(got);
     }
     /* f32 -> f16 rounding (used when writing f16 tensors). */
-    const st_tensor *in = need(f, "F32toF16_input"), *ex = need(f, "F32toF16_expected");
+    const ll_st_tensor *in = need(f, "F32toF16_input"), *ex = need(f, "F32toF16_expected");
     size_t bad = 0;
     for (size_t j = 0; j < in->n_elems; j++) {
         float x;
@@ -55,6 +55,6 @@ int main(void) {
         if (got != want && bad++ < 3) fprintf(stderr, "f32->f16 %.9g: got %04x expected %04x\n", x, got, want);
     }
     CHECK_MSG(bad == 0, "f32->f16: %zu of %llu differ", bad, (unsigned long long)in->n_elems);
-    st_close(f);
+    ll_st_close(f);
     return test_summary("test_quants");
 }

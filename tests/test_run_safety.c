@@ -349,13 +349,13 @@ static void test_second_writer(void) {
 
 /* Overwrite the first float of tensor `name` in a safetensors file with NaN. */
 static void poison_safetensors(const char *path, const char *name) {
-    st_file *f;
+    ll_st_file *f;
     ll_error err;
-    REQUIRE(st_open(&f, path, &err) == 0);
-    const st_tensor *t = st_find(f, name);
+    REQUIRE(ll_st_open(&f, path, &err) == 0);
+    const ll_st_tensor *t = ll_st_find(f, name);
     REQUIRE(t && t->dtype == LL_DTYPE_F32);
     const long off = (long)(t->data - f->file.data);
-    st_close(f);
+    ll_st_close(f);
     FILE *fp = fopen(path, "r+b");
     REQUIRE(fp && fseek(fp, off + 4, SEEK_SET) == 0);
     const float nan = NAN;
@@ -496,10 +496,10 @@ static void test_more_ways_to_lose_a_run(void) {
     /* nothing non-finite is ever written into a safetensors file, nor a value F16 cannot hold */
     const float big = 1e5f, nan = NAN;
     ll_error e;
-    st_write_tensor t = {"score.weight", LL_DTYPE_F16, 1, {1}, &big};
-    CHECK(st_write_file(tpath("big.safetensors"), &t, 1, NULL, 0, &e) != 0 && strstr(e.message, "F16"));
-    t = (st_write_tensor){"score.weight", LL_DTYPE_F32, 1, {1}, &nan};
-    CHECK(st_write_file(tpath("nan.safetensors"), &t, 1, NULL, 0, &e) != 0 && strstr(e.message, "not finite"));
+    ll_st_write_tensor t = {"score.weight", LL_DTYPE_F16, 1, {1}, &big};
+    CHECK(ll_st_write_file(tpath("big.safetensors"), &t, 1, NULL, 0, &e) != 0 && strstr(e.message, "F16"));
+    t = (ll_st_write_tensor){"score.weight", LL_DTYPE_F32, 1, {1}, &nan};
+    CHECK(ll_st_write_file(tpath("nan.safetensors"), &t, 1, NULL, 0, &e) != 0 && strstr(e.message, "not finite"));
     CHECK(access(tpath("big.safetensors"), F_OK) != 0 && access(tpath("nan.safetensors"), F_OK) != 0);
     /* an adapter whose lora_alpha overflows a float is refused by name */
     snprintf(cmd, sizeof cmd, "rm -rf %s/alpha && cp -r %s/ref/best %s/alpha && sed -i 's/\"lora_alpha\": [0-9.]*/"

@@ -8,17 +8,17 @@
 #include "lsllama.h"
 #include "test_util.h"
 
-static const float *f32(const st_file *f, const char *name, size_t want) {
-    const st_tensor *t = st_find(f, name);
+static const float *f32(const ll_st_file *f, const char *name, size_t want) {
+    const ll_st_tensor *t = ll_st_find(f, name);
     REQUIRE(t && t->dtype == LL_DTYPE_F32 && t->n_elems == want);
     return (const float *)t->data;
 }
 
 int main(void) {
-    st_file *e;
+    ll_st_file *e;
     ll_error err = {0};
-    REQUIRE(st_open(&e, LL_SOURCE_DIR "/tests/fixtures/smollm2/expected.safetensors", &err) == 0);
-    const st_tensor *tok = st_find(e, "tokens"), *ss = st_find(e, "seq_start");
+    REQUIRE(ll_st_open(&e, LL_SOURCE_DIR "/tests/fixtures/smollm2/expected.safetensors", &err) == 0);
+    const ll_st_tensor *tok = ll_st_find(e, "tokens"), *ss = ll_st_find(e, "seq_start");
     REQUIRE(tok && ss && tok->dtype == LL_DTYPE_I32 && ss->dtype == LL_DTYPE_I32);
     ll_model *m;
     const char *path = test_smollm2_path();
@@ -56,6 +56,6 @@ int main(void) {
     free(hidden);
     free(pooled);
     ll_model_free(m);
-    st_close(e);
+    ll_st_close(e);
     return test_summary("test_smollm2");
 }

@@ -25,7 +25,7 @@ static int rd(cursor *c, void *dst, size_t n, const char *what, ll_error *err) {
     return LL_OK;
 }
 
-static int rd_str(cursor *c, gguf_str *s, const char *what, ll_error *err) {
+static int rd_str(cursor *c, ll_gguf_str *s, const char *what, ll_error *err) {
     uint64_t len = 0;
     int rc = rd(c, &len, 8, what, err);
     if (rc) return rc;
@@ -48,14 +48,14 @@ static size_t scalar_size(uint32_t t) {
     }
 }
 
-const char *gguf_type_name(uint32_t t) {
+const char *ll_gguf_type_name(uint32_t t) {
     static const char *names[] = {"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32",
                                   "bool", "string", "array", "uint64", "int64", "float64"};
     return t < GGUF_TYPE_COUNT ? names[t] : "unknown";
 }
 
 /* Decode one scalar at p into kv->num. */
-static void decode_scalar(uint32_t t, const uint8_t *p, gguf_kv *kv) {
+static void decode_scalar(uint32_t t, const uint8_t *p, ll_gguf_kv *kv) {
     switch (t) {
     case GGUF_TYPE_UINT8: kv->num.u = p[0]; break;
     case GGUF_TYPE_BOOL: kv->num.u = p[0] != 0; break;
@@ -82,7 +82,7 @@ static int skip_array(cursor *c, int depth, const char *key, ll_error *err) {
     if (depth > 8) return ll_fail(err, LL_ERR_FORMAT, "%s: key '%s': arrays nested too deeply", c->path, key);
     if (t == GGUF_TYPE_STRING) {
         for (uint64_t i = 0; i < n; i++) {
-            gguf_str s;
+            ll_gguf_str s;
             if ((rc = rd_str(c, &s, key, err))) return rc;
         }
         return LL_OK;
@@ -101,8 +101,8 @@ static int skip_array(cursor *c, int depth, const char *key, ll_error *err) {
     return LL_OK;
 }
 
-static int read_kv(cursor *c, gguf_kv *kv, uint64_t index, ll_error *err) {
-    gguf_str key;
+static int read_kv(cursor *c, ll_gguf_kv *kv, uint64_t index, ll_error *err) {
+    ll_gguf_str key;
     char what[64];
     snprintf(what, sizeof what, "metadata key #%llu", (unsigned long long)index);
     int rc = rd_str(c, &key, what, err);
@@ -120,7 +120,7 @@ static int read_kv(cursor *c, gguf_kv *kv, uint64_t index, ll_error *err) {
             if (kv->arr_n > left(c) / 8)
                 return ll_fail(err, LL_ERR_FORMAT, "%s: key '%s': string array of %llu elements runs past the end",
                                c->path, kv->key, (unsigned long long)kv->arr_n);
-            kv->arr_strs = malloc((size_t)(kv->arr_n ? kv->arr_n : 1) * sizeof(gguf_str));
+            kv->arr_strs = malloc((size_t)(kv->arr_n ? kv->arr_n : 1) * sizeof(ll_gguf_str));
             if (!kv->arr_strs) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", c->path);
             for (uint64_t i = 0; i < kv->arr_n; i++)
                 if ((rc = rd_str(c, &kv->arr_strs[i], kv->key, err))) return rc;
@@ -149,8 +149,8 @@ static int read_kv(cursor *c, gguf_kv *kv, uint64_t index, ll_error *err) {
     return LL_OK;
 }
 
-static int read_tensor_info(cursor *c, gguf_tensor *t, uint64_t index, ll_error *err) {
-    gguf_str name;
+static int read_tensor_info(cursor *c, ll_gguf_tensor *t, uint64_t index, ll_error *err) {
+    ll_gguf_str name;
     char what[64];
     snprintf(what, sizeof what, "tensor info #%llu", (unsigned long long)index);
     int rc = rd_str(c, &name, what, err);
@@ -193,7 +193,7 @@ static int read_tensor_info(cursor *c, gguf_tensor *t, uint64_t index, ll_error 
     return LL_OK;
 }
 
-void gguf_close(gguf_file *g) {
+void ll_gguf_close(ll_gguf_file *g) {
     if (!g) return;
     if (g->kv)
         for (uint64_t i = 0; i < g->n_kv; i++) {
@@ -212,7 +212,7 @@ static int cmp_str_ptr(const void *a, const void *b) { return strcmp(*(char *con
 
 /* A tensor name that occurs twice (sorted, not pairwise: a crafted file can
  * hold millions of tensor infos). */
-static int find_duplicate_name(const gguf_file *g, const char **dup, ll_error *err) {
+static int find_duplicate_name(const ll_gguf_file *g, const char **dup, ll_error *err) {
     *dup = NULL;
     if (g->n_tensors < 2) return LL_OK;
     char **names = malloc((size_t)g->n_tensors * sizeof *names);
@@ -225,9 +225,9 @@ static int find_duplicate_name(const gguf_file *g, const char **dup, ll_error *e
     return LL_OK;
 }
 
-int gguf_open_mapped(gguf_file **out, ll_mapped_file *file, ll_error *err) {
+int ll_gguf_open_mapped(ll_gguf_file **out, ll_mapped_file *file, ll_error *err) {
     *out = NULL;
-    gguf_file *g = calloc(1, sizeof *g);
+    ll_gguf_file *g = calloc(1, sizeof *g);
     if (!g) {
         ll_unmap_file(file);
         return ll_fail(err, LL_ERR_NOMEM, "out of memory");
@@ -265,7 +265,7 @@ int gguf_open_mapped(gguf_file **out, ll_mapped_file *file, ll_error *err) {
     for (uint64_t i = 0; i < g->n_kv; i++)
         if ((rc = read_kv(&c, &g->kv[i], i, err))) goto fail;
     g->alignment = GGUF_DEFAULT_ALIGNMENT;
-    const gguf_kv *al = gguf_find_kv(g, "general.alignment");
+    const ll_gguf_kv *al = ll_gguf_find_kv(g, "general.alignment");
     if (al) {
         if (al->type != GGUF_TYPE_UINT32 || al->num.u == 0 || (al->num.u & (al->num.u - 1)) != 0) {
             rc = ll_fail(err, LL_ERR_FORMAT, "%s: key 'general.alignment' must be a power-of-two uint32", path);
@@ -278,7 +278,7 @@ int gguf_open_mapped(gguf_file **out, ll_mapped_file *file, ll_error *err) {
     const uint64_t header_end = (uint64_t)(c.p - g->file.data);
     g->data_offset = (header_end + g->alignment - 1) / g->alignment * g->alignment;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
-        gguf_tensor *t = &g->tensors[i];
+        ll_gguf_tensor *t = &g->tensors[i];
         if (t->offset % g->alignment != 0) {
             rc = ll_fail(err, LL_ERR_FORMAT, "%s: tensor '%s': data offset %llu is not aligned to %llu", path, t->name,
                          (unsigned long long)t->offset, (unsigned long long)g->alignment);
@@ -302,25 +302,25 @@ int gguf_open_mapped(gguf_file **out, ll_mapped_file *file, ll_error *err) {
     *out = g;
     return LL_OK;
 fail:
-    gguf_close(g);
+    ll_gguf_close(g);
     return rc;
 }
 
-int gguf_open(gguf_file **out, const char *path, ll_error *err) {
+int ll_gguf_open(ll_gguf_file **out, const char *path, ll_error *err) {
     ll_mapped_file f;
     *out = NULL;
     int rc = ll_map_file(&f, path, err);
     if (rc) return rc;
-    return gguf_open_mapped(out, &f, err);
+    return ll_gguf_open_mapped(out, &f, err);
 }
 
-const gguf_kv *gguf_find_kv(const gguf_file *g, const char *key) {
+const ll_gguf_kv *ll_gguf_find_kv(const ll_gguf_file *g, const char *key) {
     for (uint64_t i = 0; i < g->n_kv; i++)
         if (strcmp(g->kv[i].key, key) == 0) return &g->kv[i];
     return NULL;
 }
 
-const gguf_tensor *gguf_find_tensor(const gguf_file *g, const char *name) {
+const ll_gguf_tensor *ll_gguf_find_tensor(const ll_gguf_file *g, const char *name) {
     for (uint64_t i = 0; i < g->n_tensors; i++)
         if (strcmp(g->tensors[i].name, name) == 0) return &g->tensors[i];
     return NULL;
@@ -334,64 +334,64 @@ static int is_signed_type(uint32_t t) {
     return t == GGUF_TYPE_INT8 || t == GGUF_TYPE_INT16 || t == GGUF_TYPE_INT32 || t == GGUF_TYPE_INT64;
 }
 
-static const gguf_kv *lookup(const gguf_file *g, const char *key, int required, int *rc, ll_error *err) {
-    const gguf_kv *kv = gguf_find_kv(g, key);
+static const ll_gguf_kv *lookup(const ll_gguf_file *g, const char *key, int required, int *rc, ll_error *err) {
+    const ll_gguf_kv *kv = ll_gguf_find_kv(g, key);
     *rc = LL_OK;
     if (!kv && required) *rc = ll_fail(err, LL_ERR_CONFIG, "%s: required key '%s' is missing", g->file.path, key);
     return kv;
 }
 
-int gguf_get_int(const gguf_file *g, const char *key, int required, int64_t *out, ll_error *err) {
+int ll_gguf_get_int(const ll_gguf_file *g, const char *key, int required, int64_t *out, ll_error *err) {
     int rc;
-    const gguf_kv *kv = lookup(g, key, required, &rc, err);
+    const ll_gguf_kv *kv = lookup(g, key, required, &rc, err);
     if (!kv) return rc;
     if (!is_int_type(kv->type))
         return ll_fail(err, LL_ERR_CONFIG, "%s: key '%s' has type %s, expected an integer", g->file.path, key,
-                       gguf_type_name(kv->type));
+                       ll_gguf_type_name(kv->type));
     if (!is_signed_type(kv->type) && kv->num.u > (uint64_t)INT64_MAX)
         return ll_fail(err, LL_ERR_CONFIG, "%s: key '%s' is out of range", g->file.path, key);
     *out = is_signed_type(kv->type) ? kv->num.i : (int64_t)kv->num.u;
     return LL_OK;
 }
 
-int gguf_get_float(const gguf_file *g, const char *key, int required, double *out, ll_error *err) {
+int ll_gguf_get_float(const ll_gguf_file *g, const char *key, int required, double *out, ll_error *err) {
     int rc;
-    const gguf_kv *kv = lookup(g, key, required, &rc, err);
+    const ll_gguf_kv *kv = lookup(g, key, required, &rc, err);
     if (!kv) return rc;
     if (kv->type == GGUF_TYPE_FLOAT32 || kv->type == GGUF_TYPE_FLOAT64) *out = kv->num.f;
     else if (is_int_type(kv->type)) *out = is_signed_type(kv->type) ? (double)kv->num.i : (double)kv->num.u;
     else
         return ll_fail(err, LL_ERR_CONFIG, "%s: key '%s' has type %s, expected a number", g->file.path, key,
-                       gguf_type_name(kv->type));
+                       ll_gguf_type_name(kv->type));
     return LL_OK;
 }
 
-int gguf_get_bool(const gguf_file *g, const char *key, int required, int *out, ll_error *err) {
+int ll_gguf_get_bool(const ll_gguf_file *g, const char *key, int required, int *out, ll_error *err) {
     int rc;
-    const gguf_kv *kv = lookup(g, key, required, &rc, err);
+    const ll_gguf_kv *kv = lookup(g, key, required, &rc, err);
     if (!kv) return rc;
     if (kv->type != GGUF_TYPE_BOOL)
         return ll_fail(err, LL_ERR_CONFIG, "%s: key '%s' has type %s, expected bool", g->file.path, key,
-                       gguf_type_name(kv->type));
+                       ll_gguf_type_name(kv->type));
     *out = (int)kv->num.u;
     return LL_OK;
 }
 
-int gguf_get_string(const gguf_file *g, const char *key, int required, char *buf, size_t cap, ll_error *err) {
+int ll_gguf_get_string(const ll_gguf_file *g, const char *key, int required, char *buf, size_t cap, ll_error *err) {
     int rc;
-    const gguf_kv *kv = lookup(g, key, required, &rc, err);
+    const ll_gguf_kv *kv = lookup(g, key, required, &rc, err);
     if (!kv) return rc;
     if (kv->type != GGUF_TYPE_STRING)
         return ll_fail(err, LL_ERR_CONFIG, "%s: key '%s' has type %s, expected string", g->file.path, key,
-                       gguf_type_name(kv->type));
+                       ll_gguf_type_name(kv->type));
     size_t n = kv->str.len < cap - 1 ? (size_t)kv->str.len : cap - 1;
     memcpy(buf, kv->str.ptr, n);
     buf[n] = 0;
     return LL_OK;
 }
 
-double gguf_arr_num(const gguf_kv *kv, uint64_t i) {
-    gguf_kv tmp = {0};
+double ll_gguf_arr_num(const ll_gguf_kv *kv, uint64_t i) {
+    ll_gguf_kv tmp = {0};
     const size_t sz = scalar_size(kv->arr_type);
     decode_scalar(kv->arr_type, kv->arr_data + i * sz, &tmp);
     if (kv->arr_type == GGUF_TYPE_FLOAT32 || kv->arr_type == GGUF_TYPE_FLOAT64) return tmp.num.f;

@@ -11,36 +11,36 @@
 #include "io/mapped_file.h"
 #include "lsllama.h"
 
-typedef enum gguf_type {
+typedef enum ll_gguf_type {
     GGUF_TYPE_UINT8 = 0, GGUF_TYPE_INT8 = 1, GGUF_TYPE_UINT16 = 2, GGUF_TYPE_INT16 = 3,
     GGUF_TYPE_UINT32 = 4, GGUF_TYPE_INT32 = 5, GGUF_TYPE_FLOAT32 = 6, GGUF_TYPE_BOOL = 7,
     GGUF_TYPE_STRING = 8, GGUF_TYPE_ARRAY = 9, GGUF_TYPE_UINT64 = 10, GGUF_TYPE_INT64 = 11,
     GGUF_TYPE_FLOAT64 = 12, GGUF_TYPE_COUNT = 13,
-} gguf_type;
+} ll_gguf_type;
 
 /* A string inside the mapping: not NUL-terminated. */
-typedef struct gguf_str {
+typedef struct ll_gguf_str {
     const char *ptr;
     uint64_t len;
-} gguf_str;
+} ll_gguf_str;
 
-typedef struct gguf_kv {
+typedef struct ll_gguf_kv {
     char *key;     /* NUL-terminated copy */
-    uint32_t type; /* gguf_type */
+    uint32_t type; /* ll_gguf_type */
     /* scalar value (numbers and bools) */
     union {
         uint64_t u;
         int64_t i;
         double f;
     } num;
-    gguf_str str;           /* GGUF_TYPE_STRING */
+    ll_gguf_str str;           /* GGUF_TYPE_STRING */
     uint32_t arr_type;      /* GGUF_TYPE_ARRAY: element type */
     uint64_t arr_n;         /* element count */
     const uint8_t *arr_data;/* raw elements (numeric arrays) */
-    gguf_str *arr_strs;     /* string arrays: one entry per element */
-} gguf_kv;
+    ll_gguf_str *arr_strs;     /* string arrays: one entry per element */
+} ll_gguf_kv;
 
-typedef struct gguf_tensor {
+typedef struct ll_gguf_tensor {
     char *name;
     uint32_t ggml_type;
     ll_dtype dtype;    /* LL_DTYPE_INVALID if the type cannot be loaded */
@@ -50,38 +50,38 @@ typedef struct gguf_tensor {
     uint64_t offset;   /* relative to the data section */
     uint64_t nbytes;
     const uint8_t *data;
-} gguf_tensor;
+} ll_gguf_tensor;
 
-typedef struct gguf_file {
+typedef struct ll_gguf_file {
     ll_mapped_file file;
     uint32_t version;
     uint64_t n_kv, n_tensors;
-    gguf_kv *kv;
-    gguf_tensor *tensors;
+    ll_gguf_kv *kv;
+    ll_gguf_tensor *tensors;
     uint64_t alignment;
     uint64_t data_offset;
-} gguf_file;
+} ll_gguf_file;
 
 /* Parse an already mapped file; takes ownership of *file on success and on
- * failure alike (it is unmapped by gguf_close or on error). */
-int gguf_open_mapped(gguf_file **out, ll_mapped_file *file, ll_error *err);
-int gguf_open(gguf_file **out, const char *path, ll_error *err);
-void gguf_close(gguf_file *g);
+ * failure alike (it is unmapped by ll_gguf_close or on error). */
+int ll_gguf_open_mapped(ll_gguf_file **out, ll_mapped_file *file, ll_error *err);
+int ll_gguf_open(ll_gguf_file **out, const char *path, ll_error *err);
+void ll_gguf_close(ll_gguf_file *g);
 
-const gguf_kv *gguf_find_kv(const gguf_file *g, const char *key);
-const gguf_tensor *gguf_find_tensor(const gguf_file *g, const char *name);
-const char *gguf_type_name(uint32_t t);
+const ll_gguf_kv *ll_gguf_find_kv(const ll_gguf_file *g, const char *key);
+const ll_gguf_tensor *ll_gguf_find_tensor(const ll_gguf_file *g, const char *name);
+const char *ll_gguf_type_name(uint32_t t);
 
 /* Typed getters: LL_OK, or an error naming file and key if the key is
  * missing (only when required) or of an incompatible type. When the key is
  * absent and not required, *out is left unchanged and LL_OK returned. */
-int gguf_get_int(const gguf_file *g, const char *key, int required, int64_t *out, ll_error *err);
-int gguf_get_float(const gguf_file *g, const char *key, int required, double *out, ll_error *err);
-int gguf_get_bool(const gguf_file *g, const char *key, int required, int *out, ll_error *err);
+int ll_gguf_get_int(const ll_gguf_file *g, const char *key, int required, int64_t *out, ll_error *err);
+int ll_gguf_get_float(const ll_gguf_file *g, const char *key, int required, double *out, ll_error *err);
+int ll_gguf_get_bool(const ll_gguf_file *g, const char *key, int required, int *out, ll_error *err);
 /* Copies into buf (NUL-terminated, truncated to cap-1). */
-int gguf_get_string(const gguf_file *g, const char *key, int required, char *buf, size_t cap, ll_error *err);
+int ll_gguf_get_string(const ll_gguf_file *g, const char *key, int required, char *buf, size_t cap, ll_error *err);
 
 /* Array elements (caller checks kv->arr_type and index < arr_n). */
-double gguf_arr_num(const gguf_kv *kv, uint64_t i);
+double ll_gguf_arr_num(const ll_gguf_kv *kv, uint64_t i);
 
 #endif

@@ -30,7 +30,7 @@ static int st_dtype_info(const char *s, size_t *elem_bytes, ll_dtype *dt) {
     return 0;
 }
 
-void st_close(st_file *f) {
+void ll_st_close(ll_st_file *f) {
     if (!f) return;
     for (size_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
     free(f->tensors);
@@ -46,7 +46,7 @@ static int json_u64(const cJSON *j, uint64_t *out) {
     return 1;
 }
 
-static int parse_tensor(st_file *f, const cJSON *item, st_tensor *t, uint64_t data_size, ll_error *err) {
+static int parse_tensor(ll_st_file *f, const cJSON *item, ll_st_tensor *t, uint64_t data_size, ll_error *err) {
     const char *path = f->file.path;
     t->name = strdup(item->string);
     if (!t->name) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", path);
@@ -93,9 +93,9 @@ static int parse_tensor(st_file *f, const cJSON *item, st_tensor *t, uint64_t da
 
 static int cmp_str_ptr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-int st_open_mapped(st_file **out, ll_mapped_file *file, ll_error *err) {
+int ll_st_open_mapped(ll_st_file **out, ll_mapped_file *file, ll_error *err) {
     *out = NULL;
-    st_file *f = calloc(1, sizeof *f);
+    ll_st_file *f = calloc(1, sizeof *f);
     if (!f) {
         ll_unmap_file(file);
         return ll_fail(err, LL_ERR_NOMEM, "out of memory");
@@ -138,7 +138,7 @@ int st_open_mapped(st_file **out, ll_mapped_file *file, ll_error *err) {
     for (const cJSON *it = root->child; it; it = it->next) {
         if (!it->string) continue;
         if (!strcmp(it->string, "__metadata__")) continue;
-        st_tensor *t = &f->tensors[f->n_tensors++];
+        ll_st_tensor *t = &f->tensors[f->n_tensors++];
         if ((rc = parse_tensor(f, it, t, data_size, err))) goto done;
         t->data = data + (t->nbytes ? (uint64_t)cJSON_GetArrayItem(
                                           cJSON_GetObjectItemCaseSensitive(it, "data_offsets"), 0)->valuedouble
@@ -161,22 +161,22 @@ int st_open_mapped(st_file **out, ll_mapped_file *file, ll_error *err) {
 done:
     cJSON_Delete(root);
     if (rc) {
-        st_close(f);
+        ll_st_close(f);
         return rc;
     }
     *out = f;
     return LL_OK;
 }
 
-int st_open(st_file **out, const char *path, ll_error *err) {
+int ll_st_open(ll_st_file **out, const char *path, ll_error *err) {
     ll_mapped_file m;
     *out = NULL;
     int rc = ll_map_file(&m, path, err);
     if (rc) return rc;
-    return st_open_mapped(out, &m, err);
+    return ll_st_open_mapped(out, &m, err);
 }
 
-const st_tensor *st_find(const st_file *f, const char *name) {
+const ll_st_tensor *ll_st_find(const ll_st_file *f, const char *name) {
     for (size_t i = 0; i < f->n_tensors; i++)
         if (!strcmp(f->tensors[i].name, name)) return &f->tensors[i];
     return NULL;

@@ -12,7 +12,7 @@
 
 #define ST_MAX_DIMS 8
 
-typedef struct st_tensor {
+typedef struct ll_st_tensor {
     char *name;
     char dtype_name[16]; /* as written in the file ("F32", "BF16", ...) */
     ll_dtype dtype;      /* LL_DTYPE_INVALID for types we cannot load */
@@ -21,18 +21,18 @@ typedef struct st_tensor {
     uint64_t n_elems;
     const uint8_t *data;
     uint64_t nbytes;
-} st_tensor;
+} ll_st_tensor;
 
-typedef struct st_file {
+typedef struct ll_st_file {
     ll_mapped_file file;
-    st_tensor *tensors;
+    ll_st_tensor *tensors;
     size_t n_tensors;
-} st_file;
+} ll_st_file;
 
 /* Takes ownership of *file on success and failure alike. */
-int st_open_mapped(st_file **out, ll_mapped_file *file, ll_error *err);
-int st_open(st_file **out, const char *path, ll_error *err);
-void st_close(st_file *f);
-const st_tensor *st_find(const st_file *f, const char *name);
+int ll_st_open_mapped(ll_st_file **out, ll_mapped_file *file, ll_error *err);
+int ll_st_open(ll_st_file **out, const char *path, ll_error *err);
+void ll_st_close(ll_st_file *f);
+const ll_st_tensor *ll_st_find(const ll_st_file *f, const char *name);
 
 #endif

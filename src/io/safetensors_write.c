@@ -78,7 +78,7 @@ static void sb_string(sbuf *b, const char *s) {
 /* ---- writer ------------------------------------------------------------------ */
 
 typedef struct entry {
-    const st_write_tensor *t;
+    const ll_st_write_tensor *t;
     const char *dtype;
     size_t elem;
     uint64_t n_elems, nbytes, begin;
@@ -92,7 +92,7 @@ static int entry_cmp(const void *a, const void *b) {
 
 /* Convert and write n elements of t (chunked, so no full-size copy). */
 static int write_data(FILE *fp, const entry *e) {
-    const st_write_tensor *t = e->t;
+    const ll_st_write_tensor *t = e->t;
     if (t->dtype != LL_DTYPE_F16 && t->dtype != LL_DTYPE_BF16)
         return e->nbytes == 0 || fwrite(t->data, 1, e->nbytes, fp) == e->nbytes;
     const float *src = t->data;
@@ -126,13 +126,13 @@ static int check_values(const char *path, const entry *e, ll_error *err) {
     return LL_OK;
 }
 
-int st_write_stream(FILE *fp, const char *path, const st_write_tensor *tensors, size_t n,
+int ll_st_write_stream(FILE *fp, const char *path, const ll_st_write_tensor *tensors, size_t n,
                     const char *const *metadata, size_t n_meta, ll_error *err) {
     entry *es = calloc(n ? n : 1, sizeof *es);
     if (!es) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", path);
     int rc = LL_OK;
     for (size_t i = 0; i < n && !rc; i++) {
-        const st_write_tensor *t = &tensors[i];
+        const ll_st_write_tensor *t = &tensors[i];
         entry *e = &es[i];
         e->t = t;
         if (!t->name || !*t->name || !strcmp(t->name, "__metadata__"))
@@ -202,12 +202,12 @@ int st_write_stream(FILE *fp, const char *path, const st_write_tensor *tensors, 
     return rc;
 }
 
-int st_write_file(const char *path, const st_write_tensor *tensors, size_t n, const char *const *metadata,
+int ll_st_write_file(const char *path, const ll_st_write_tensor *tensors, size_t n, const char *const *metadata,
                   size_t n_meta, ll_error *err) {
     ll_atomic_file f;
     int rc = ll_atomic_open(&f, path, err);
     if (rc) return rc;
-    if ((rc = st_write_stream(f.fp, path, tensors, n, metadata, n_meta, err))) {
+    if ((rc = ll_st_write_stream(f.fp, path, tensors, n, metadata, n_meta, err))) {
         ll_atomic_abort(&f);
         return rc;
     }

@@ -15,21 +15,21 @@
 #include "io/safetensors.h"
 #include "lsllama.h"
 
-typedef struct st_write_tensor {
+typedef struct ll_st_write_tensor {
     const char *name;
     ll_dtype dtype; /* stored type: F32, F16, BF16 (converted from f32 data), I32, I64, U8 (raw data) */
     int ndim;       /* 0..ST_MAX_DIMS */
     int64_t shape[ST_MAX_DIMS];
     const void *data; /* f32 values for F32/F16/BF16, else elements of dtype */
-} st_write_tensor;
+} ll_st_write_tensor;
 
 /* Write the file body to fp (path names it in errors). metadata: n_meta
  * string pairs (key, value) for "__metadata__"; NULL for {"format": "pt"}. */
-int st_write_stream(FILE *fp, const char *path, const st_write_tensor *tensors, size_t n,
+int ll_st_write_stream(FILE *fp, const char *path, const ll_st_write_tensor *tensors, size_t n,
                     const char *const *metadata, size_t n_meta, ll_error *err);
 
 /* Write path atomically. */
-int st_write_file(const char *path, const st_write_tensor *tensors, size_t n, const char *const *metadata,
+int ll_st_write_file(const char *path, const ll_st_write_tensor *tensors, size_t n, const char *const *metadata,
                   size_t n_meta, ll_error *err);
 
 /* f32 -> bf16 bits, round to nearest even (NaN stays NaN). */

@@ -20,8 +20,8 @@ struct ll_checkpoint {
     ll_tensor_info *tensors;
     size_t n_tensors, cap_tensors;
     /* backing storage */
-    gguf_file *gguf;
-    st_file **shards;
+    ll_gguf_file *gguf;
+    ll_st_file **shards;
     size_t n_shards;
     ll_mapped_file raw; /* llama2.c */
     cJSON *hf_config;
@@ -71,8 +71,8 @@ void ll_checkpoint_close(ll_checkpoint *c) {
         free(c->tensors[i].stored_name);
     }
     free(c->tensors);
-    gguf_close(c->gguf);
-    for (size_t i = 0; i < c->n_shards; i++) st_close(c->shards[i]);
+    ll_gguf_close(c->gguf);
+    for (size_t i = 0; i < c->n_shards; i++) ll_st_close(c->shards[i]);
     free(c->shards);
     ll_unmap_file(&c->raw);
     cJSON_Delete(c->hf_config);
@@ -186,11 +186,11 @@ static int gguf_check_keys(ll_checkpoint *c, const char *arch, ll_error *err) {
         /* no effect on the hidden states: YaRN-only context length, provenance, output pooling */
         "rope.scaling.original_context_length", "rope.scaling.finetuned", "tensor_data_layout", "pooling_type",
     };
-    const gguf_file *g = c->gguf;
+    const ll_gguf_file *g = c->gguf;
     const size_t al = strlen(arch);
     ll_config *p = &c->cfg;
     for (uint64_t i = 0; i < g->n_kv; i++) {
-        const gguf_kv *kv = &g->kv[i];
+        const ll_gguf_kv *kv = &g->kv[i];
         if (strncmp(kv->key, arch, al) || kv->key[al] != '.') continue;
         const char *k = kv->key + al + 1;
         int known = 0;
@@ -223,7 +223,7 @@ static int gguf_check_keys(ll_checkpoint *c, const char *arch, ll_error *err) {
         if (kv->type == GGUF_TYPE_STRING)
             snprintf(val, sizeof val, "'%.*s'", (int)(kv->str.len > 40 ? 40 : kv->str.len), kv->str.ptr);
         else if (kv->type == GGUF_TYPE_ARRAY)
-            snprintf(val, sizeof val, "[%llu x %s]", (unsigned long long)kv->arr_n, gguf_type_name(kv->arr_type));
+            snprintf(val, sizeof val, "[%llu x %s]", (unsigned long long)kv->arr_n, ll_gguf_type_name(kv->arr_type));
         else
             snprintf(val, sizeof val, "%g", x);
         return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key '%s' = %s is not supported", c->path, kv->key, val);
@@ -234,11 +234,11 @@ static int gguf_check_keys(ll_checkpoint *c, const char *arch, ll_error *err) {
 /* Config and tensor table from the already parsed c->gguf. */
 static int gguf_build(ll_checkpoint *c, ll_error *err) {
     int rc;
-    gguf_file *g = c->gguf;
+    ll_gguf_file *g = c->gguf;
     snprintf(c->format, sizeof c->format, "gguf");
     ll_config *p = &c->cfg;
     char arch[32] = "";
-    if ((rc = gguf_get_string(g, "general.architecture", 1, arch, sizeof arch, err))) return rc;
+    if ((rc = ll_gguf_get_string(g, "general.architecture", 1, arch, sizeof arch, err))) return rc;
     if (strcmp(arch, "llama") && strcmp(arch, "mistral") && strcmp(arch, "qwen2"))
         return ll_fail(err, LL_ERR_UNSUPPORTED,
                        "%s: architecture '%s' is not supported (llama, mistral and qwen2 are)", c->path, arch);
@@ -253,7 +253,7 @@ static int gguf_build(ll_checkpoint *c, ll_error *err) {
     do {                                                                                                              \
         snprintf(key, sizeof key, "%s.%s", arch, suffix);                                                             \
         v = p->field;                                                                                                 \
-        if ((rc = gguf_get_int(g, key, req, &v, err))) return rc;                                                     \
+        if ((rc = ll_gguf_get_int(g, key, req, &v, err))) return rc;                                                     \
         if (v < INT32_MIN || v > INT32_MAX) return ll_fail(err, LL_ERR_CONFIG, "%s: key '%s' out of range", c->path, key); \
         p->field = (int)v;                                                                                            \
     } while (0)
@@ -261,7 +261,7 @@ static int gguf_build(ll_checkpoint *c, ll_error *err) {
     do {                                                                                                              \
         snprintf(key, sizeof key, "%s.%s", arch, suffix);                                                             \
         f = p->field;                                                                                                 \
-        if ((rc = gguf_get_float(g, key, req, &f, err))) return rc;                                                   \
+        if ((rc = ll_gguf_get_float(g, key, req, &f, err))) return rc;                                                   \
         p->field = (float)f;                                                                                          \
     } while (0)
     GETI(dim, "embedding_length", 1);
@@ -275,20 +275,20 @@ static int gguf_build(ll_checkpoint *c, ll_error *err) {
     GETF(rms_eps, "attention.layer_norm_rms_epsilon", 1);
     p->head_dim = p->n_heads > 0 ? p->dim / p->n_heads : 0;
     snprintf(key, sizeof key, "%s.attention.key_length", arch);
-    if (!gguf_find_kv(g, key) && p->n_heads > 0 && p->dim % p->n_heads)
+    if (!ll_gguf_find_kv(g, key) && p->n_heads > 0 && p->dim % p->n_heads)
         return ll_fail(err, LL_ERR_CONFIG, "%s: key '%s.attention.head_count' = %d does not divide '%s.embedding_length' = %d",
                        c->path, arch, p->n_heads, arch, p->dim);
     GETI(head_dim, "attention.key_length", 0);
     int rope_dims = p->head_dim;
     snprintf(key, sizeof key, "%s.rope.dimension_count", arch);
     v = rope_dims;
-    if ((rc = gguf_get_int(g, key, 0, &v, err))) return rc;
+    if ((rc = ll_gguf_get_int(g, key, 0, &v, err))) return rc;
     if (v != p->head_dim && p->head_dim > 0) /* (a bad head_dim is reported by ll_config_validate) */
         return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key '%s' = %lld: partial rotary embeddings are not supported",
                        c->path, key, (long long)v);
     char scaling[32] = "none";
     snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
-    if ((rc = gguf_get_string(g, key, 0, scaling, sizeof scaling, err))) return rc;
+    if ((rc = ll_gguf_get_string(g, key, 0, scaling, sizeof scaling, err))) return rc;
     if (!strcmp(scaling, "linear")) {
         p->rope_scaling = LL_ROPE_LINEAR;
         GETF(rope_factor, "rope.scaling.factor", 1);
@@ -297,15 +297,15 @@ static int gguf_build(ll_checkpoint *c, ll_error *err) {
                        scaling);
     }
     v = -1;
-    if ((rc = gguf_get_int(g, "tokenizer.ggml.bos_token_id", 0, &v, err))) return rc;
+    if ((rc = ll_gguf_get_int(g, "tokenizer.ggml.bos_token_id", 0, &v, err))) return rc;
     p->bos_token_id = (int)v;
     v = -1;
-    if ((rc = gguf_get_int(g, "tokenizer.ggml.eos_token_id", 0, &v, err))) return rc;
+    if ((rc = ll_gguf_get_int(g, "tokenizer.ggml.eos_token_id", 0, &v, err))) return rc;
     p->eos_token_id = (int)v;
 #undef GETI
 #undef GETF
     for (uint64_t i = 0; i < g->n_tensors; i++) {
-        const gguf_tensor *t = &g->tensors[i];
+        const ll_gguf_tensor *t = &g->tensors[i];
         char name[160];
         if (!gguf_canonical_name(t->name, name, sizeof name)) snprintf(name, sizeof name, "%s", t->name);
         const int is_qk = strstr(name, "q_proj.weight") || strstr(name, "k_proj.weight") ||
@@ -321,8 +321,8 @@ static int gguf_build(ll_checkpoint *c, ll_error *err) {
     const ll_tensor_info *emb = ll_checkpoint_find(c, "model.embed_tokens.weight");
     int64_t vocab = emb && emb->ndim == 2 ? emb->shape[0] : 0;
     snprintf(key, sizeof key, "%s.vocab_size", arch);
-    if ((rc = gguf_get_int(g, key, 0, &vocab, err))) return rc;
-    const gguf_kv *toks = gguf_find_kv(g, "tokenizer.ggml.tokens");
+    if ((rc = ll_gguf_get_int(g, key, 0, &vocab, err))) return rc;
+    const ll_gguf_kv *toks = ll_gguf_find_kv(g, "tokenizer.ggml.tokens");
     if (!vocab && toks && toks->type == GGUF_TYPE_ARRAY) vocab = (int64_t)toks->arr_n;
     p->vocab_size = vocab > INT32_MAX ? -1 : (int)vocab;
     p->tied_embeddings = ll_checkpoint_find(c, "lm_head.weight") == NULL;
@@ -334,7 +334,7 @@ static int gguf_build(ll_checkpoint *c, ll_error *err) {
 }
 
 static int open_gguf(ll_checkpoint *c, ll_error *err) {
-    int rc = gguf_open(&c->gguf, c->path, err);
+    int rc = ll_gguf_open(&c->gguf, c->path, err);
     return rc ? rc : gguf_build(c, err);
 }
 
@@ -708,15 +708,15 @@ static void hf_canonical_name(const char *name, char *out, size_t cap) {
 }
 
 static int hf_add_shard(ll_checkpoint *c, const char *shard_path, ll_error *err) {
-    st_file **s = realloc(c->shards, (c->n_shards + 1) * sizeof *s);
+    ll_st_file **s = realloc(c->shards, (c->n_shards + 1) * sizeof *s);
     if (!s) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
     c->shards = s;
-    st_file *f;
-    int rc = st_open(&f, shard_path, err);
+    ll_st_file *f;
+    int rc = ll_st_open(&f, shard_path, err);
     if (rc) return rc;
     c->shards[c->n_shards++] = f;
     for (size_t i = 0; i < f->n_tensors; i++) {
-        const st_tensor *t = &f->tensors[i];
+        const ll_st_tensor *t = &f->tensors[i];
         char name[256];
         hf_canonical_name(t->name, name, sizeof name);
         if (ll_checkpoint_find(c, name))
@@ -911,12 +911,12 @@ int ll_checkpoint_open(ll_checkpoint **out, const char *path, ll_error *err) {
     return LL_OK;
 }
 
-int ll_checkpoint_from_gguf(ll_checkpoint **out, gguf_file *g, ll_error *err) {
+int ll_checkpoint_from_gguf(ll_checkpoint **out, ll_gguf_file *g, ll_error *err) {
     *out = NULL;
     ll_checkpoint *c = calloc(1, sizeof *c);
     if (!c || !(c->path = strdup(g->file.path ? g->file.path : "<memory>"))) {
         free(c);
-        gguf_close(g);
+        ll_gguf_close(g);
         return ll_fail(err, LL_ERR_NOMEM, "out of memory");
     }
     config_defaults(&c->cfg);
@@ -934,11 +934,11 @@ int ll_checkpoint_from_gguf(ll_checkpoint **out, gguf_file *g, ll_error *err) {
 void ll_checkpoint_visit_metadata(const ll_checkpoint *c, ll_meta_visitor fn, void *ctx) {
     char val[256];
     if (c->gguf) {
-        const gguf_file *g = c->gguf;
+        const ll_gguf_file *g = c->gguf;
         snprintf(val, sizeof val, "%u", g->version);
         fn(ctx, "GGUF.version", val);
         for (uint64_t i = 0; i < g->n_kv; i++) {
-            const gguf_kv *kv = &g->kv[i];
+            const ll_gguf_kv *kv = &g->kv[i];
             switch (kv->type) {
             case GGUF_TYPE_STRING:
                 snprintf(val, sizeof val, "%.*s%s", (int)(kv->str.len > 80 ? 80 : kv->str.len), kv->str.ptr,
@@ -947,7 +947,7 @@ void ll_checkpoint_visit_metadata(const ll_checkpoint *c, ll_meta_visitor fn, vo
                     if (*q == '\n' || *q == '\r' || *q == '\t') *q = ' ';
                 break;
             case GGUF_TYPE_ARRAY:
-                snprintf(val, sizeof val, "[%llu x %s]", (unsigned long long)kv->arr_n, gguf_type_name(kv->arr_type));
+                snprintf(val, sizeof val, "[%llu x %s]", (unsigned long long)kv->arr_n, ll_gguf_type_name(kv->arr_type));
                 break;
             case GGUF_TYPE_FLOAT32: case GGUF_TYPE_FLOAT64: snprintf(val, sizeof val, "%g", kv->num.f); break;
             case GGUF_TYPE_BOOL: snprintf(val, sizeof val, "%s", kv->num.u ? "true" : "false"); break;

@@ -43,8 +43,8 @@ int ll_checkpoint_open(ll_checkpoint **out, const char *path, ll_error *err);
 void ll_checkpoint_close(ll_checkpoint *c);
 /* Build a checkpoint from an already parsed GGUF file (fuzzers, in-memory
  * files); takes ownership of g on success and failure alike. */
-struct gguf_file;
-int ll_checkpoint_from_gguf(ll_checkpoint **out, struct gguf_file *g, ll_error *err);
+struct ll_gguf_file;
+int ll_checkpoint_from_gguf(ll_checkpoint **out, struct ll_gguf_file *g, ll_error *err);
 
 const ll_config *ll_checkpoint_config(const ll_checkpoint *c);
 const char *ll_checkpoint_format(const ll_checkpoint *c); /* "gguf", "safetensors", "llama2c" */

@@ -22,7 +22,7 @@ typedef struct bpe_cand {
     int32_t lid, rid, merged;
 } bpe_cand;
 
-struct bpe_scratch {
+struct ll_bpe_scratch {
     bpe_sym *sym;
     size_t sym_cap;
     char *word; /* a byte-level piece in the alphabet (ignore_merges lookup) */
@@ -33,9 +33,9 @@ struct bpe_scratch {
     size_t heap_cap, heap_n;
 };
 
-bpe_scratch *bpe_scratch_new(void) { return calloc(1, sizeof(bpe_scratch)); }
+ll_bpe_scratch *ll_bpe_scratch_new(void) { return calloc(1, sizeof(ll_bpe_scratch)); }
 
-void bpe_scratch_free(bpe_scratch *s) {
+void ll_bpe_scratch_free(ll_bpe_scratch *s) {
     if (!s) return;
     free(s->sym);
     free(s->word);
@@ -48,7 +48,7 @@ static inline int cand_less(const bpe_cand *a, const bpe_cand *b) {
     return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
 }
 
-static int heap_push(bpe_scratch *s, bpe_cand c) {
+static int heap_push(ll_bpe_scratch *s, bpe_cand c) {
     if (s->heap_n == s->heap_cap) {
         size_t nc = s->heap_cap ? s->heap_cap * 2 : 256;
         bpe_cand *nh = realloc(s->heap, nc * sizeof *nh);
@@ -67,7 +67,7 @@ static int heap_push(bpe_scratch *s, bpe_cand c) {
     return 0;
 }
 
-static bpe_cand heap_pop(bpe_scratch *s) {
+static bpe_cand heap_pop(ll_bpe_scratch *s) {
     bpe_cand top = s->heap[0];
     bpe_cand last = s->heap[--s->heap_n];
     size_t n = s->heap_n, i = 0;
@@ -83,7 +83,7 @@ static bpe_cand heap_pop(bpe_scratch *s) {
     return top;
 }
 
-static int push_pair(bpe_scratch *s, const ll_pairmap *pm, int32_t left) {
+static int push_pair(ll_bpe_scratch *s, const ll_pairmap *pm, int32_t left) {
     bpe_sym *sym = s->sym;
     int32_t right = sym[left].next;
     if (right < 0) return 0;
@@ -93,7 +93,7 @@ static int push_pair(bpe_scratch *s, const ll_pairmap *pm, int32_t left) {
     return heap_push(s, c);
 }
 
-static int ensure_syms(bpe_scratch *s, size_t n) {
+static int ensure_syms(ll_bpe_scratch *s, size_t n) {
     if (n <= s->sym_cap) return 0;
     size_t nc = s->sym_cap ? s->sym_cap : 256;
     while (nc < n) nc *= 2;
@@ -104,7 +104,7 @@ static int ensure_syms(bpe_scratch *s, size_t n) {
     return 0;
 }
 
-static int ensure_word(bpe_scratch *s, size_t n) {
+static int ensure_word(ll_bpe_scratch *s, size_t n) {
     if (n <= s->word_cap) return 0;
     size_t nc = s->word_cap ? s->word_cap : 256;
     while (nc < n) nc *= 2;
@@ -115,7 +115,7 @@ static int ensure_word(bpe_scratch *s, size_t n) {
     return 0;
 }
 
-static int ensure_aoff(bpe_scratch *s, size_t n) {
+static int ensure_aoff(ll_bpe_scratch *s, size_t n) {
     if (n <= s->aoff_cap) return 0;
     size_t nc = s->aoff_cap ? s->aoff_cap : 256;
     while (nc < n) nc *= 2;
@@ -126,7 +126,7 @@ static int ensure_aoff(bpe_scratch *s, size_t n) {
     return 0;
 }
 
-int bpe_encode_piece(const bpe_params *p, bpe_scratch *s, const uint8_t *text, size_t n, bpe_emit_fn emit,
+int ll_bpe_encode_piece(const ll_bpe_params *p, ll_bpe_scratch *s, const uint8_t *text, size_t n, ll_bpe_emit_fn emit,
                      void *ctx) {
     if (n == 0) return 0;
     if (p->ignore_merges && p->lookup) {

@@ -7,9 +7,9 @@
 
 #include "text/maps.h"
 
-typedef struct bpe_scratch bpe_scratch;
+typedef struct ll_bpe_scratch ll_bpe_scratch;
 
-typedef struct bpe_params {
+typedef struct ll_bpe_params {
     const ll_pairmap *merges;
     int byte_level;          /* initial symbols: bytes via byte_id (else UTF-8 chars via lookup) */
     const int32_t *byte_id;  /* [256] byte-level alphabet ids, or byte-fallback ids (-1: none) */
@@ -19,15 +19,15 @@ typedef struct bpe_params {
     int32_t unk_id;
     int32_t (*lookup)(const void *ctx, const char *s, size_t n);
     const void *lookup_ctx;
-} bpe_params;
+} ll_bpe_params;
 
 /* called per output token: id and its byte span [start, start+len) in the piece */
-typedef int (*bpe_emit_fn)(void *ctx, int32_t id, uint32_t start, uint32_t len);
+typedef int (*ll_bpe_emit_fn)(void *ctx, int32_t id, uint32_t start, uint32_t len);
 
-bpe_scratch *bpe_scratch_new(void);
-void bpe_scratch_free(bpe_scratch *s);
+ll_bpe_scratch *ll_bpe_scratch_new(void);
+void ll_bpe_scratch_free(ll_bpe_scratch *s);
 /* returns 0, -1 on allocation failure, or the emit callback's non-zero code */
-int bpe_encode_piece(const bpe_params *p, bpe_scratch *s, const uint8_t *text, size_t n, bpe_emit_fn emit,
+int ll_bpe_encode_piece(const ll_bpe_params *p, ll_bpe_scratch *s, const uint8_t *text, size_t n, ll_bpe_emit_fn emit,
                      void *ctx);
 
 #endif

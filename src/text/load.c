@@ -36,10 +36,10 @@ int ll_tokenizer_load_memory(ll_tokenizer **out, const void *data, size_t size, 
     if (!data) data = "";
     if (fmt == LL_TOKFMT_AUTO) fmt = sniff(data, size, name);
     switch (fmt) {
-    case LL_TOKFMT_JSON: return tok_load_json(out, data, size, name, err);
-    case LL_TOKFMT_SPM: return tok_load_spm(out, data, size, name, err);
-    case LL_TOKFMT_LLAMA2C: return tok_load_llama2c(out, data, size, name, err);
-    case LL_TOKFMT_GGUF: return tok_load_gguf(out, data, size, name, err);
+    case LL_TOKFMT_JSON: return ll_tok_load_json(out, data, size, name, err);
+    case LL_TOKFMT_SPM: return ll_tok_load_spm(out, data, size, name, err);
+    case LL_TOKFMT_LLAMA2C: return ll_tok_load_llama2c(out, data, size, name, err);
+    case LL_TOKFMT_GGUF: return ll_tok_load_gguf(out, data, size, name, err);
     default: return ll_fail(err, LL_ERR_ARG, "%s: unknown tokenizer format %d", name, (int)fmt);
     }
 }

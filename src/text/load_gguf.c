@@ -57,75 +57,75 @@ static int name_in(const char *name, const char *list) {
     return 0;
 }
 
-const char *const *tok_gguf_pre_patterns(const char *pre) {
+const char *const *ll_tok_gguf_pre_patterns(const char *pre) {
     const pre_map *pm = NULL;
     for (const pre_map *m = PRE_MAPS; m->names; m++)
         if (name_in(pre, m->names)) pm = m;
     return pm ? pm->patterns : NULL;
 }
 
-const char *tok_gpt2_pattern(void) { return GPT2; }
+const char *ll_tok_gpt2_pattern(void) { return GPT2; }
 
-static int gguf_tok(ll_tokenizer **out, gguf_file *g, const char *name, ll_error *err) {
+static int gguf_tok(ll_tokenizer **out, ll_gguf_file *g, const char *name, ll_error *err) {
     /* llama.cpp: a missing tokenizer.ggml.pre is its 'default' pre-tokenizer */
     char model[64] = "", pre[64] = "default";
-    int rc = gguf_get_string(g, "tokenizer.ggml.model", 1, model, sizeof model, err);
+    int rc = ll_gguf_get_string(g, "tokenizer.ggml.model", 1, model, sizeof model, err);
     if (rc) return rc;
-    if ((rc = gguf_get_string(g, "tokenizer.ggml.pre", 0, pre, sizeof pre, err))) return rc;
+    if ((rc = ll_gguf_get_string(g, "tokenizer.ggml.pre", 0, pre, sizeof pre, err))) return rc;
     int is_bpe = !strcmp(model, "gpt2"), is_spm = !strcmp(model, "llama");
     if (!is_bpe && !is_spm)
         return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model = '%s' is not supported (gpt2, llama are)", name,
                        model);
-    const gguf_kv *toks = gguf_find_kv(g, "tokenizer.ggml.tokens");
+    const ll_gguf_kv *toks = ll_gguf_find_kv(g, "tokenizer.ggml.tokens");
     if (!toks || toks->type != GGUF_TYPE_ARRAY || toks->arr_type != GGUF_TYPE_STRING || toks->arr_n == 0)
         return ll_fail(err, LL_ERR_FORMAT, "%s: tokenizer.ggml.tokens missing or not a string array", name);
-    const gguf_kv *types = gguf_find_kv(g, "tokenizer.ggml.token_type");
+    const ll_gguf_kv *types = ll_gguf_find_kv(g, "tokenizer.ggml.token_type");
     if (types && (types->type != GGUF_TYPE_ARRAY || types->arr_n != toks->arr_n || types->arr_type == GGUF_TYPE_STRING))
         return ll_fail(err, LL_ERR_FORMAT, "%s: tokenizer.ggml.token_type must be a numeric array of %llu entries", name,
                        (unsigned long long)toks->arr_n);
-    const gguf_kv *scores = gguf_find_kv(g, "tokenizer.ggml.scores");
+    const ll_gguf_kv *scores = ll_gguf_find_kv(g, "tokenizer.ggml.scores");
     if (scores && (scores->type != GGUF_TYPE_ARRAY || scores->arr_n != toks->arr_n || scores->arr_type == GGUF_TYPE_STRING))
         return ll_fail(err, LL_ERR_FORMAT, "%s: tokenizer.ggml.scores must be a numeric array of %llu entries", name,
                        (unsigned long long)toks->arr_n);
     if (is_spm && !scores) return ll_fail(err, LL_ERR_FORMAT, "%s: tokenizer.ggml.scores missing for a llama tokenizer", name);
-    const gguf_kv *merges = gguf_find_kv(g, "tokenizer.ggml.merges");
+    const ll_gguf_kv *merges = ll_gguf_find_kv(g, "tokenizer.ggml.merges");
     if (is_bpe && (!merges || merges->type != GGUF_TYPE_ARRAY || merges->arr_type != GGUF_TYPE_STRING))
         return ll_fail(err, LL_ERR_FORMAT, "%s: tokenizer.ggml.merges missing or not a string array", name);
 
     ll_tokenizer *t;
-    if ((rc = tok_new(&t, name, is_bpe ? LL_TOK_BYTE_LEVEL_BPE : LL_TOK_SPM_BPE, LL_TOKFMT_GGUF, toks->arr_n, err)))
+    if ((rc = ll_tok_new(&t, name, is_bpe ? LL_TOK_BYTE_LEVEL_BPE : LL_TOK_SPM_BPE, LL_TOKFMT_GGUF, toks->arr_n, err)))
         return rc;
     for (uint64_t i = 0; i < toks->arr_n; i++) {
-        int type = types ? (int)gguf_arr_num(types, i) : 1;
+        int type = types ? (int)ll_gguf_arr_num(types, i) : 1;
         uint8_t attr = 0;
         if (type == 2 || type == 3) attr |= TOK_ATTR_SPECIAL;
         if (type == 6) attr |= TOK_ATTR_BYTE;
         if (type == 5) attr |= TOK_ATTR_UNUSED;
-        float sc = scores ? (float)gguf_arr_num(scores, i) : 0.0f;
-        if ((rc = tok_set_piece(t, (int32_t)i, toks->arr_strs[i].ptr, toks->arr_strs[i].len, sc, attr, err))) goto fail;
+        float sc = scores ? (float)ll_gguf_arr_num(scores, i) : 0.0f;
+        if ((rc = ll_tok_set_piece(t, (int32_t)i, toks->arr_strs[i].ptr, toks->arr_strs[i].len, sc, attr, err))) goto fail;
     }
-    if ((rc = tok_finish_vocab(t, err))) goto fail;
+    if ((rc = ll_tok_finish_vocab(t, err))) goto fail;
     int64_t v;
     v = -1;
-    if ((rc = gguf_get_int(g, "tokenizer.ggml.bos_token_id", 0, &v, err))) goto fail;
+    if ((rc = ll_gguf_get_int(g, "tokenizer.ggml.bos_token_id", 0, &v, err))) goto fail;
     t->bos_id = v >= 0 && v < t->n_vocab ? (int32_t)v : -1;
     v = -1;
-    if ((rc = gguf_get_int(g, "tokenizer.ggml.eos_token_id", 0, &v, err))) goto fail;
+    if ((rc = ll_gguf_get_int(g, "tokenizer.ggml.eos_token_id", 0, &v, err))) goto fail;
     t->eos_id = v >= 0 && v < t->n_vocab ? (int32_t)v : -1;
     v = -1;
-    if ((rc = gguf_get_int(g, "tokenizer.ggml.unknown_token_id", 0, &v, err))) goto fail;
+    if ((rc = ll_gguf_get_int(g, "tokenizer.ggml.unknown_token_id", 0, &v, err))) goto fail;
     t->unk_id = v >= 0 && v < t->n_vocab ? (int32_t)v : -1;
     int add_bos = is_spm, add_eos = 0;
-    if ((rc = gguf_get_bool(g, "tokenizer.ggml.add_bos_token", 0, &add_bos, err))) goto fail;
-    if ((rc = gguf_get_bool(g, "tokenizer.ggml.add_eos_token", 0, &add_eos, err))) goto fail;
+    if ((rc = ll_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", 0, &add_bos, err))) goto fail;
+    if ((rc = ll_gguf_get_bool(g, "tokenizer.ggml.add_eos_token", 0, &add_eos, err))) goto fail;
     if (add_bos && t->bos_id >= 0) t->pre_ids[t->n_pre++] = t->bos_id;
     if (add_eos && t->eos_id >= 0) t->post_ids[t->n_post++] = t->eos_id;
     /* control and user-defined tokens are matched in the text */
     if (types)
         for (uint64_t i = 0; i < toks->arr_n; i++) {
-            int type = (int)gguf_arr_num(types, i);
+            int type = (int)ll_gguf_arr_num(types, i);
             if ((type == 3 || type == 4) && t->len[i] > 0 &&
-                (rc = tok_add_added(t, t->pool + t->off[i], t->len[i], (int32_t)i, type == 3, 0, 0, 0, err)))
+                (rc = ll_tok_add_added(t, t->pool + t->off[i], t->len[i], (int32_t)i, type == 3, 0, 0, 0, err)))
                 goto fail;
         }
     if (is_bpe) {
@@ -142,7 +142,7 @@ static int gguf_tok(ll_tokenizer **out, gguf_file *g, const char *name, ll_error
                              (unsigned long long)i);
                 goto fail;
             }
-            if ((rc = tok_add_merge_str(t, s, (size_t)(sp - s), sp + 1, n - (size_t)(sp - s) - 1, (int32_t)i, err)))
+            if ((rc = ll_tok_add_merge_str(t, s, (size_t)(sp - s), sp + 1, n - (size_t)(sp - s) - 1, (int32_t)i, err)))
                 goto fail;
         }
         const pre_map *pm = NULL;
@@ -159,18 +159,18 @@ static int gguf_tok(ll_tokenizer **out, gguf_file *g, const char *name, ll_error
         }
         t->ignore_merges = pm->ignore_merges;
         for (int k = 0; pm->patterns[k]; k++)
-            if ((rc = tok_add_split(t, pm->patterns[k], strlen(pm->patterns[k]), 0, SPLIT_ISOLATED, 0, err))) goto fail;
+            if ((rc = ll_tok_add_split(t, pm->patterns[k], strlen(pm->patterns[k]), 0, SPLIT_ISOLATED, 0, err))) goto fail;
     } else {
         int add_space = 1;
-        if ((rc = gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", 0, &add_space, err))) goto fail;
+        if ((rc = ll_gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", 0, &add_space, err))) goto fail;
         t->byte_fallback = 1;
-        if (add_space && (rc = tok_add_norm(t, NORM_PREPEND, "", 0, " ", 1, err))) goto fail;
-        if ((rc = tok_add_norm(t, NORM_REPLACE_STR, " ", 1, "\xE2\x96\x81", 3, err))) goto fail;
+        if (add_space && (rc = ll_tok_add_norm(t, NORM_PREPEND, "", 0, " ", 1, err))) goto fail;
+        if ((rc = ll_tok_add_norm(t, NORM_REPLACE_STR, " ", 1, "\xE2\x96\x81", 3, err))) goto fail;
         t->decode_space_char = 1;
         t->decode_strip_space = add_space;
-        if ((rc = tok_merges_from_scores(t, 1, err))) goto fail;
+        if ((rc = ll_tok_merges_from_scores(t, 1, err))) goto fail;
     }
-    if ((rc = tok_ready(t, err))) goto fail;
+    if ((rc = ll_tok_ready(t, err))) goto fail;
     *out = t;
     return LL_OK;
 fail:
@@ -178,21 +178,21 @@ fail:
     return rc;
 }
 
-int tok_load_gguf(ll_tokenizer **out, const uint8_t *data, size_t len, const char *name, ll_error *err) {
+int ll_tok_load_gguf(ll_tokenizer **out, const uint8_t *data, size_t len, const char *name, ll_error *err) {
     *out = NULL;
     ll_mapped_file mf;
     int rc = ll_map_memory(&mf, data, len, name, err);
     if (rc) return rc;
-    gguf_file *g;
-    if ((rc = gguf_open_mapped(&g, &mf, err))) return rc;
+    ll_gguf_file *g;
+    if ((rc = ll_gguf_open_mapped(&g, &mf, err))) return rc;
     rc = gguf_tok(out, g, name, err);
     char model[64] = "";
     ll_error ignored;
-    if (!rc && !gguf_find_kv(g, "tokenizer.ggml.pre") &&
-        !gguf_get_string(g, "tokenizer.ggml.model", 1, model, sizeof model, &ignored) && !strcmp(model, "gpt2"))
+    if (!rc && !ll_gguf_find_kv(g, "tokenizer.ggml.pre") &&
+        !ll_gguf_get_string(g, "tokenizer.ggml.model", 1, model, sizeof model, &ignored) && !strcmp(model, "gpt2"))
         snprintf((*out)->warning, sizeof (*out)->warning,
                  "%s: no tokenizer.ggml.pre: using llama.cpp's 'default' pre-tokenizer, as llama.cpp does; text may "
                  "be split unlike the model's own tokenizer", name);
-    gguf_close(g);
+    ll_gguf_close(g);
     return rc;
 }

@@ -106,7 +106,7 @@ static int load_normalizer(ll_tokenizer *t, const cJSON *n, ll_error *err) {
         if (!rc) rc = get_pattern(t, n, "normalizer Replace", &pat, &literal, err);
         if (rc) return rc;
         if (!content) return ll_fail(err, LL_ERR_FORMAT, "%s: normalizer Replace without \"content\"", t->name);
-        return tok_add_norm(t, literal ? NORM_REPLACE_STR : NORM_REPLACE_REGEX, pat, strlen(pat), content,
+        return ll_tok_add_norm(t, literal ? NORM_REPLACE_STR : NORM_REPLACE_REGEX, pat, strlen(pat), content,
                             strlen(content), err);
     }
     if (!strcmp(type, "Prepend")) {
@@ -114,11 +114,11 @@ static int load_normalizer(ll_tokenizer *t, const cJSON *n, ll_error *err) {
         if (rk) return rk;
         const char *p = jstr(n, "prepend");
         if (!p) return ll_fail(err, LL_ERR_FORMAT, "%s: normalizer Prepend without \"prepend\"", t->name);
-        return tok_add_norm(t, NORM_PREPEND, "", 0, p, strlen(p), err);
+        return ll_tok_add_norm(t, NORM_PREPEND, "", 0, p, strlen(p), err);
     }
     if (!strcmp(type, "Strip")) {
         int rc = check_keys(t->name, n, "normalizer Strip", KEYS("type", "strip_left", "strip_right"), err);
-        if (!rc) rc = tok_add_norm(t, NORM_STRIP, "", 0, "", 0, err);
+        if (!rc) rc = ll_tok_add_norm(t, NORM_STRIP, "", 0, "", 0, err);
         if (rc) return rc;
         t->norm[t->n_norm - 1].left = jbool(n, "strip_left", 1);
         t->norm[t->n_norm - 1].right = jbool(n, "strip_right", 1);
@@ -157,18 +157,18 @@ static int load_pretok(ll_tokenizer *t, const cJSON *p, int *byte_level, ll_erro
                 return ll_fail(err, LL_ERR_UNSUPPORTED,
                                "%s: ByteLevel add_prefix_space after a splitting pre-tokenizer is not supported",
                                t->name);
-            int rc = tok_add_norm(t, NORM_PREPEND_IF_NOT, "", 0, " ", 1, err);
+            int rc = ll_tok_add_norm(t, NORM_PREPEND_IF_NOT, "", 0, " ", 1, err);
             if (rc) return rc;
         }
         if (jbool(p, "use_regex", 1))
-            return tok_add_split(t, LL_GPT2_PATTERN, strlen(LL_GPT2_PATTERN), 0, SPLIT_ISOLATED, 0, err);
+            return ll_tok_add_split(t, ll_gpt2_pattern_text, strlen(ll_gpt2_pattern_text), 0, SPLIT_ISOLATED, 0, err);
         return LL_OK;
     }
     if (!strcmp(type, "Digits")) {
         int rk = check_keys(t->name, p, "pre_tokenizer Digits", KEYS("type", "individual_digits"), err);
         if (rk) return rk;
         const char *pat = jbool(p, "individual_digits", 0) ? "\\p{N}" : "\\p{N}+";
-        return tok_add_split(t, pat, strlen(pat), 0, SPLIT_ISOLATED, 0, err);
+        return ll_tok_add_split(t, pat, strlen(pat), 0, SPLIT_ISOLATED, 0, err);
     }
     if (!strcmp(type, "Split")) {
         const char *pat = NULL;
@@ -178,7 +178,7 @@ static int load_pretok(ll_tokenizer *t, const cJSON *p, int *byte_level, ll_erro
         if (rc) return rc;
         int beh = parse_behavior(jstr(p, "behavior"));
         if (beh < 0) return ll_fail(err, LL_ERR_FORMAT, "%s: pre_tokenizer Split: missing or unknown \"behavior\"", t->name);
-        return tok_add_split(t, pat, strlen(pat), literal, beh, jbool(p, "invert", 0), err);
+        return ll_tok_add_split(t, pat, strlen(pat), literal, beh, jbool(p, "invert", 0), err);
     }
     if (!strcmp(type, "Metaspace")) {
         int rk = check_keys(t->name, p, "pre_tokenizer Metaspace",
@@ -192,7 +192,7 @@ static int load_pretok(ll_tokenizer *t, const cJSON *p, int *byte_level, ll_erro
         if (t->n_split)
             return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: Metaspace after a splitting pre-tokenizer is not supported",
                            t->name);
-        int rc = tok_add_norm(t, NORM_REPLACE_STR, " ", 1, rep, strlen(rep), err);
+        int rc = ll_tok_add_norm(t, NORM_REPLACE_STR, " ", 1, rep, strlen(rep), err);
         if (rc) return rc;
         const char *scheme = jstr(p, "prepend_scheme");
         if (scheme && strcmp(scheme, "always") && strcmp(scheme, "first") && strcmp(scheme, "never"))
@@ -200,12 +200,12 @@ static int load_pretok(ll_tokenizer *t, const cJSON *p, int *byte_level, ll_erro
                           cJSON_GetObjectItemCaseSensitive(p, "prepend_scheme"), "known values are always, first, never", err);
         int prepend = scheme ? strcmp(scheme, "never") != 0 : jbool(p, "add_prefix_space", 1);
         if (prepend) {
-            rc = tok_add_norm(t, NORM_PREPEND_IF_NOT, "", 0, rep, strlen(rep), err);
+            rc = ll_tok_add_norm(t, NORM_PREPEND_IF_NOT, "", 0, rep, strlen(rep), err);
             if (rc) return rc;
             t->norm[t->n_norm - 1].first_only = scheme && !strcmp(scheme, "first");
         }
         t->decode_strip_space = prepend;
-        if (jbool(p, "split", 1)) return tok_add_split(t, rep, strlen(rep), 1, SPLIT_MERGED_NEXT, 0, err);
+        if (jbool(p, "split", 1)) return ll_tok_add_split(t, rep, strlen(rep), 1, SPLIT_MERGED_NEXT, 0, err);
         return LL_OK;
     }
     if (!strcmp(type, "Whitespace") || !strcmp(type, "WhitespaceSplit") || !strcmp(type, "Punctuation")) {
@@ -215,9 +215,9 @@ static int load_pretok(ll_tokenizer *t, const cJSON *p, int *byte_level, ll_erro
     }
     if (!strcmp(type, "Whitespace")) {
         static const char ws[] = "\\w+|[^\\w\\s]+";
-        return tok_add_split(t, ws, sizeof ws - 1, 0, SPLIT_REMOVED, 1, err);
+        return ll_tok_add_split(t, ws, sizeof ws - 1, 0, SPLIT_REMOVED, 1, err);
     }
-    if (!strcmp(type, "WhitespaceSplit")) return tok_add_split(t, "\\s+", 3, 0, SPLIT_REMOVED, 0, err);
+    if (!strcmp(type, "WhitespaceSplit")) return ll_tok_add_split(t, "\\s+", 3, 0, SPLIT_REMOVED, 0, err);
     if (!strcmp(type, "Punctuation")) {
         int beh = parse_behavior(jstr(p, "behavior"));
         if (beh < 0 && cJSON_GetObjectItemCaseSensitive(p, "behavior"))
@@ -225,7 +225,7 @@ static int load_pretok(ll_tokenizer *t, const cJSON *p, int *byte_level, ll_erro
                           err);
         if (beh < 0) beh = SPLIT_ISOLATED; /* tokenizers' default */
         const char *pat = "[\\p{P}!-/:-@\\[-`{-~]";
-        return tok_add_split(t, pat, strlen(pat), 0, beh, 0, err);
+        return ll_tok_add_split(t, pat, strlen(pat), 0, beh, 0, err);
     }
     return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: pre_tokenizer type \"%s\" is not supported", t->name, type);
 }
@@ -443,10 +443,10 @@ static int load_model(ll_tokenizer **out, const cJSON *root, const char *name, l
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
     int byte_level = 0;
     ll_tokenizer *t;
-    rc = tok_new(&t, name, LL_TOK_SPM_BPE, LL_TOKFMT_JSON, (size_t)max_id + 1, err);
+    rc = ll_tok_new(&t, name, LL_TOK_SPM_BPE, LL_TOKFMT_JSON, (size_t)max_id + 1, err);
     if (rc) return rc;
     cJSON_ArrayForEach(e, vocab) {
-        if ((rc = tok_set_piece(t, (int32_t)e->valuedouble, e->string, strlen(e->string), 0, 0, err))) goto fail;
+        if ((rc = ll_tok_set_piece(t, (int32_t)e->valuedouble, e->string, strlen(e->string), 0, 0, err))) goto fail;
     }
     /* JSON strings cannot hold NUL inside cJSON; pieces with embedded NUL are lost (none in practice) */
     cJSON_ArrayForEach(e, added) {
@@ -464,7 +464,7 @@ static int load_model(ll_tokenizer **out, const cJSON *root, const char *name, l
                          "another text", (int)id);
             goto fail;
         }
-        if (t->len[id] == UINT32_MAX && (rc = tok_set_piece(t, id, c, strlen(c), 0, 0, err))) goto fail;
+        if (t->len[id] == UINT32_MAX && (rc = ll_tok_set_piece(t, id, c, strlen(c), 0, 0, err))) goto fail;
     }
     /* pre-tokenizer first (it decides byte-level), then the normalizer must run
      * before it: load normalizer ops first into the list, then pre-tok ops */
@@ -478,7 +478,7 @@ static int load_model(ll_tokenizer **out, const cJSON *root, const char *name, l
         for (size_t k = 0; k < t->n_norm; k++)
             if (t->norm[k].kind == NORM_PREPEND || t->norm[k].kind == NORM_PREPEND_IF_NOT) t->decode_strip_space = 1;
     }
-    if ((rc = tok_finish_vocab(t, err))) goto fail;
+    if ((rc = ll_tok_finish_vocab(t, err))) goto fail;
     t->byte_fallback = jbool(model, "byte_fallback", 0);
     t->fuse_unk = jbool(model, "fuse_unk", 0);
     t->ignore_merges = jbool(model, "ignore_merges", 0);
@@ -519,7 +519,7 @@ static int load_model(ll_tokenizer **out, const cJSON *root, const char *name, l
             goto fail;
         }
         size_t before = t->n_added;
-        if ((rc = tok_add_added(t, c, strlen(c), id, special, jbool(e, "lstrip", 0), jbool(e, "rstrip", 0),
+        if ((rc = ll_tok_add_added(t, c, strlen(c), id, special, jbool(e, "lstrip", 0), jbool(e, "rstrip", 0),
                                 jbool(e, "single_word", 0), err)))
             goto fail;
         if (t->n_added > before) {
@@ -561,7 +561,7 @@ static int load_model(ll_tokenizer **out, const cJSON *root, const char *name, l
             rc = ll_fail(err, LL_ERR_FORMAT, "%s: merge %d is neither \"a b\" nor [\"a\", \"b\"]", name, (int)rank);
             goto fail;
         }
-        if ((rc = tok_add_merge_str(t, a, an, b, bn, rank, err))) goto fail;
+        if ((rc = ll_tok_add_merge_str(t, a, an, b, bn, rank, err))) goto fail;
         rank++;
     }
     if ((rc = load_post(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), err))) goto fail;
@@ -574,7 +574,7 @@ static int load_model(ll_tokenizer **out, const cJSON *root, const char *name, l
     static const char *eos_names[] = {"</s>", "<|end_of_text|>", "<|eot_id|>", "<|im_end|>", "<|endoftext|>", NULL};
     for (int i = 0; t->bos_id < 0 && bos_names[i]; i++) find_id(t, bos_names[i], &t->bos_id);
     for (int i = 0; t->eos_id < 0 && eos_names[i]; i++) find_id(t, eos_names[i], &t->eos_id);
-    if ((rc = tok_ready(t, err))) goto fail;
+    if ((rc = ll_tok_ready(t, err))) goto fail;
     *out = t;
     return LL_OK;
 fail:
@@ -582,7 +582,7 @@ fail:
     return rc;
 }
 
-int tok_load_json(ll_tokenizer **out, const char *text, size_t len, const char *name, ll_error *err) {
+int ll_tok_load_json(ll_tokenizer **out, const char *text, size_t len, const char *name, ll_error *err) {
     *out = NULL;
     cJSON *root = cJSON_ParseWithLength(text, len);
     if (!root) {

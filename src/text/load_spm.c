@@ -119,7 +119,7 @@ static int parse_normalizer(const uint8_t *d, size_t n, spm_info *s) {
     return 0;
 }
 
-int tok_load_spm(ll_tokenizer **out, const uint8_t *data, size_t len, const char *name, ll_error *err) {
+int ll_tok_load_spm(ll_tokenizer **out, const uint8_t *data, size_t len, const char *name, ll_error *err) {
     *out = NULL;
     spm_info s = {.model_type = 1, .unk_id = 0, .bos_id = 1, .eos_id = 2, .add_dummy_prefix = 1,
                   .remove_extra_ws = 1, .escape_ws = 1};
@@ -148,7 +148,7 @@ int tok_load_spm(ll_tokenizer **out, const uint8_t *data, size_t len, const char
     if (s.treat_ws_suffix)
         return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: treat_whitespace_as_suffix is not supported", name);
     ll_tokenizer *t;
-    int rc = tok_new(&t, name, LL_TOK_SPM_BPE, LL_TOKFMT_SPM, s.n_pieces, err);
+    int rc = ll_tok_new(&t, name, LL_TOK_SPM_BPE, LL_TOKFMT_SPM, s.n_pieces, err);
     if (rc) return rc;
     b.p = data;
     int32_t id = 0;
@@ -180,10 +180,10 @@ int tok_load_spm(ll_tokenizer **out, const uint8_t *data, size_t len, const char
         if (type == 2 || type == 3) attr |= TOK_ATTR_SPECIAL;
         if (type == 6) attr |= TOK_ATTR_BYTE;
         if (type == 5) attr |= TOK_ATTR_UNUSED;
-        if ((rc = tok_set_piece(t, id, (const char *)ps, pl, score, attr, err))) goto fail;
+        if ((rc = ll_tok_set_piece(t, id, (const char *)ps, pl, score, attr, err))) goto fail;
         id++;
     }
-    if ((rc = tok_finish_vocab(t, err))) goto fail;
+    if ((rc = ll_tok_finish_vocab(t, err))) goto fail;
     t->byte_fallback = s.byte_fallback;
     if (!s.byte_fallback)
         for (int k = 0; k < 256; k++) t->byte_id[k] = -1;
@@ -202,19 +202,19 @@ int tok_load_spm(ll_tokenizer **out, const uint8_t *data, size_t len, const char
         pb_field g;
         while (pp.p < pp.end && !pb_next(&pp, &g))
             if (g.num == 3 && g.wt == 0 && g.v == 4 && t->len[id] > 0 &&
-                (rc = tok_add_added(t, t->pool + t->off[id], t->len[id], id, 0, 0, 0, 0, err)))
+                (rc = ll_tok_add_added(t, t->pool + t->off[id], t->len[id], id, 0, 0, 0, 0, err)))
                 goto fail;
         id++;
     }
     /* normalizer: (remove extra whitespace), dummy prefix, spaces -> U+2581 */
-    if (s.remove_extra_ws && (rc = tok_add_norm(t, NORM_SPM_WHITESPACE, "", 0, "", 0, err))) goto fail;
-    if (s.add_dummy_prefix && (rc = tok_add_norm(t, NORM_PREPEND, "", 0, " ", 1, err))) goto fail;
-    if (s.escape_ws && (rc = tok_add_norm(t, NORM_REPLACE_STR, " ", 1, "\xE2\x96\x81", 3, err))) goto fail;
+    if (s.remove_extra_ws && (rc = ll_tok_add_norm(t, NORM_SPM_WHITESPACE, "", 0, "", 0, err))) goto fail;
+    if (s.add_dummy_prefix && (rc = ll_tok_add_norm(t, NORM_PREPEND, "", 0, " ", 1, err))) goto fail;
+    if (s.escape_ws && (rc = ll_tok_add_norm(t, NORM_REPLACE_STR, " ", 1, "\xE2\x96\x81", 3, err))) goto fail;
     t->decode_space_char = 1;
     t->decode_strip_space = s.add_dummy_prefix;
-    if ((rc = tok_merges_from_scores(t, 1, err))) goto fail;
+    if ((rc = ll_tok_merges_from_scores(t, 1, err))) goto fail;
     if (t->bos_id >= 0) t->pre_ids[t->n_pre++] = t->bos_id; /* Llama convention: BOS, no EOS */
-    if ((rc = tok_ready(t, err))) goto fail;
+    if ((rc = ll_tok_ready(t, err))) goto fail;
     *out = t;
     return LL_OK;
 fail:
@@ -224,7 +224,7 @@ fail:
 
 /* ---- llama2.c tokenizer.bin ---- */
 
-int tok_load_llama2c(ll_tokenizer **out, const uint8_t *data, size_t len, const char *name, ll_error *err) {
+int ll_tok_load_llama2c(ll_tokenizer **out, const uint8_t *data, size_t len, const char *name, ll_error *err) {
     *out = NULL;
     if (len < 4) return ll_fail(err, LL_ERR_FORMAT, "%s: too short for a llama2.c tokenizer (%zu bytes)", name, len);
     int32_t maxlen;
@@ -248,7 +248,7 @@ int tok_load_llama2c(ll_tokenizer **out, const uint8_t *data, size_t len, const 
         n++;
     }
     ll_tokenizer *t;
-    int rc = tok_new(&t, name, LL_TOK_SPM_BPE, LL_TOKFMT_LLAMA2C, n, err);
+    int rc = ll_tok_new(&t, name, LL_TOK_SPM_BPE, LL_TOKFMT_LLAMA2C, n, err);
     if (rc) return rc;
     pos = 4;
     for (size_t i = 0; i < n; i++) {
@@ -256,10 +256,10 @@ int tok_load_llama2c(ll_tokenizer **out, const uint8_t *data, size_t len, const 
         int32_t l;
         memcpy(&sc, data + pos, 4);
         memcpy(&l, data + pos + 4, 4);
-        if ((rc = tok_set_piece(t, (int32_t)i, (const char *)data + pos + 8, (size_t)l, sc, 0, err))) goto fail;
+        if ((rc = ll_tok_set_piece(t, (int32_t)i, (const char *)data + pos + 8, (size_t)l, sc, 0, err))) goto fail;
         pos += 8 + (size_t)l;
     }
-    if ((rc = tok_finish_vocab(t, err))) goto fail;
+    if ((rc = ll_tok_finish_vocab(t, err))) goto fail;
     /* llama2.c conventions: 0 <unk>, 1 <s>, 2 </s>, byte b -> id b + 3 */
     t->unk_id = 0;
     t->bos_id = n > 1 ? 1 : -1;
@@ -272,12 +272,12 @@ int tok_load_llama2c(ll_tokenizer **out, const uint8_t *data, size_t len, const 
         if (t->byte_id[b] >= 0) t->attr[b + 3] |= TOK_ATTR_BYTE;
     }
     /* dummy prefix: llama2.c prepends the " " token to non-empty text */
-    if ((rc = tok_add_norm(t, NORM_PREPEND, "", 0, " ", 1, err))) goto fail;
+    if ((rc = ll_tok_add_norm(t, NORM_PREPEND, "", 0, " ", 1, err))) goto fail;
     t->decode_space_char = 0;
     t->decode_strip_space = 1;
-    if ((rc = tok_merges_from_scores(t, 0, err))) goto fail;
+    if ((rc = ll_tok_merges_from_scores(t, 0, err))) goto fail;
     if (t->bos_id >= 0) t->pre_ids[t->n_pre++] = t->bos_id;
-    if ((rc = tok_ready(t, err))) goto fail;
+    if ((rc = ll_tok_ready(t, err))) goto fail;
     *out = t;
     return LL_OK;
 fail:

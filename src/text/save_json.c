@@ -63,15 +63,15 @@ static int copy_source(const char *src, char **out, size_t *len, ll_error *err) 
 enum { PRE_GPT2 = 1, PRE_DIGITS_GPT2 = 2 };
 
 static int gguf_pre_form(const char *src, int *form, ll_error *err) {
-    gguf_file *g;
-    int rc = gguf_open(&g, src, err);
+    ll_gguf_file *g;
+    int rc = ll_gguf_open(&g, src, err);
     if (rc) return rc;
     char pre[64] = "default";
-    rc = gguf_get_string(g, "tokenizer.ggml.pre", 0, pre, sizeof pre, err);
-    gguf_close(g);
+    rc = ll_gguf_get_string(g, "tokenizer.ggml.pre", 0, pre, sizeof pre, err);
+    ll_gguf_close(g);
     if (rc) return rc;
-    const char *const *p = tok_gguf_pre_patterns(pre);
-    const char *gpt2 = tok_gpt2_pattern();
+    const char *const *p = ll_tok_gguf_pre_patterns(pre);
+    const char *gpt2 = ll_tok_gpt2_pattern();
     *form = 0;
     if (p && p[0] && !strcmp(p[0], gpt2) && !p[1]) *form = PRE_GPT2;
     else if (p && p[0] && !strcmp(p[0], "\\p{N}") && p[1] && !strcmp(p[1], gpt2) && !p[2]) *form = PRE_DIGITS_GPT2;
@@ -255,7 +255,7 @@ int ll_tokenizer_to_json(const ll_tokenizer *t, const char *source_path, char **
     cJSON_AddNullToObject(root, "padding");
     cJSON *added = cJSON_AddArrayToObject(root, "added_tokens");
     for (size_t i = 0; i < t->n_added; i++) {
-        const tok_added *a = &t->added[i];
+        const ll_tok_added *a = &t->added[i];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "id", a->id);
         cJSON_AddItemToObject(o, "content", str_n(a->content, a->len));

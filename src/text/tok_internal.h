@@ -13,13 +13,13 @@
 /* token attributes */
 enum { TOK_ATTR_SPECIAL = 1, TOK_ATTR_BYTE = 2, TOK_ATTR_ADDED = 4, TOK_ATTR_UNUSED = 8 };
 
-typedef struct tok_added {
+typedef struct ll_tok_added {
     char *content;
     size_t len;
     int32_t id;
     int special, lstrip, rstrip, single_word;
     int normalized; /* tokenizers' "normalized": matched after the non-normalized ones, in what they leave */
-} tok_added;
+} ll_tok_added;
 
 typedef enum norm_kind {
     NORM_REPLACE_STR = 1,    /* every occurrence of a -> b */
@@ -50,7 +50,7 @@ typedef struct split_op {
     int invert;
 } split_op;
 
-typedef struct tok_cache tok_cache;
+typedef struct ll_tok_cache ll_tok_cache;
 
 struct ll_tokenizer {
     ll_tokenizer_kind kind;
@@ -80,7 +80,7 @@ struct ll_tokenizer {
     int32_t ascii_id[128];   /* spm: id of each single ASCII char, -1 if absent */
 
     /* added tokens */
-    tok_added *added;
+    ll_tok_added *added;
     size_t n_added;
     int has_normalized_added;
     uint8_t added_first[256]; /* 1 if some added token starts with this byte */
@@ -102,46 +102,46 @@ struct ll_tokenizer {
     /* state (not thread-safe) */
     pcre2_match_data *md;
     pcre2_code *word_re; /* \w for single_word added tokens (NULL when none) */
-    tok_cache *cache;
+    ll_tok_cache *cache;
 };
 
 /* builder helpers for the loaders */
-int tok_new(ll_tokenizer **out, const char *name, ll_tokenizer_kind kind, ll_tokenizer_format fmt, size_t n_vocab,
+int ll_tok_new(ll_tokenizer **out, const char *name, ll_tokenizer_kind kind, ll_tokenizer_format fmt, size_t n_vocab,
             ll_error *err);
 /* set piece id (0 <= id < n_vocab) */
-int tok_set_piece(ll_tokenizer *t, int32_t id, const char *s, size_t n, float score, uint8_t attr, ll_error *err);
+int ll_tok_set_piece(ll_tokenizer *t, int32_t id, const char *s, size_t n, float score, uint8_t attr, ll_error *err);
 /* after all pieces are set: builds the vocabulary map and the byte tables */
-int tok_finish_vocab(ll_tokenizer *t, ll_error *err);
-int tok_add_merge_str(ll_tokenizer *t, const char *a, size_t an, const char *b, size_t bn, int32_t rank,
+int ll_tok_finish_vocab(ll_tokenizer *t, ll_error *err);
+int ll_tok_add_merge_str(ll_tokenizer *t, const char *a, size_t an, const char *b, size_t bn, int32_t rank,
                       ll_error *err);
 /* merges from scores (sentencepiece / llama2.c): every split of a mergeable
  * piece into two vocabulary pieces; rank = dense rank of the score (higher
  * score first). only_normal restricts merge results to normal/user pieces. */
-int tok_merges_from_scores(ll_tokenizer *t, int only_normal, ll_error *err);
-int tok_add_added(ll_tokenizer *t, const char *content, size_t len, int32_t id, int special, int lstrip,
+int ll_tok_merges_from_scores(ll_tokenizer *t, int only_normal, ll_error *err);
+int ll_tok_add_added(ll_tokenizer *t, const char *content, size_t len, int32_t id, int special, int lstrip,
                   int rstrip, int single_word, ll_error *err);
-int tok_add_norm(ll_tokenizer *t, norm_kind kind, const char *a, size_t alen, const char *b, size_t blen,
+int ll_tok_add_norm(ll_tokenizer *t, norm_kind kind, const char *a, size_t alen, const char *b, size_t blen,
                  ll_error *err);
 /* pattern: PCRE2 pattern (literal if is_literal) */
-int tok_add_split(ll_tokenizer *t, const char *pattern, size_t plen, int is_literal, int behavior, int invert,
+int ll_tok_add_split(ll_tokenizer *t, const char *pattern, size_t plen, int is_literal, int behavior, int invert,
                   ll_error *err);
-int tok_compile(ll_tokenizer *t, pcre2_code **re, const char *pattern, size_t plen, int is_literal, ll_error *err);
+int ll_tok_compile(ll_tokenizer *t, pcre2_code **re, const char *pattern, size_t plen, int is_literal, ll_error *err);
 /* finalize state (match data, cache) */
-int tok_ready(ll_tokenizer *t, ll_error *err);
+int ll_tok_ready(ll_tokenizer *t, ll_error *err);
 
 /* The split regexes (NULL-terminated) llama.cpp applies for a GGUF
  * tokenizer.ggml.pre name, or NULL for a name it maps elsewhere
  * (load_gguf.c); the GPT-2 regex among them. */
-const char *const *tok_gguf_pre_patterns(const char *pre);
-const char *tok_gpt2_pattern(void);
+const char *const *ll_tok_gguf_pre_patterns(const char *pre);
+const char *ll_tok_gpt2_pattern(void);
 
 /* the GPT-2 byte-level split regex */
-extern const char *const LL_GPT2_PATTERN;
+extern const char *const ll_gpt2_pattern_text;
 
 /* loaders */
-int tok_load_json(ll_tokenizer **out, const char *text, size_t len, const char *name, ll_error *err);
-int tok_load_spm(ll_tokenizer **out, const uint8_t *data, size_t len, const char *name, ll_error *err);
-int tok_load_llama2c(ll_tokenizer **out, const uint8_t *data, size_t len, const char *name, ll_error *err);
-int tok_load_gguf(ll_tokenizer **out, const uint8_t *data, size_t len, const char *name, ll_error *err);
+int ll_tok_load_json(ll_tokenizer **out, const char *text, size_t len, const char *name, ll_error *err);
+int ll_tok_load_spm(ll_tokenizer **out, const uint8_t *data, size_t len, const char *name, ll_error *err);
+int ll_tok_load_llama2c(ll_tokenizer **out, const uint8_t *data, size_t len, const char *name, ll_error *err);
+int ll_tok_load_gguf(ll_tokenizer **out, const uint8_t *data, size_t len, const char *name, ll_error *err);
 
 #endif

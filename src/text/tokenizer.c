@@ -12,7 +12,7 @@
 #include "text/tok_internal.h"
 #include "text/utf8.h"
 
-const char *const LL_GPT2_PATTERN =
+const char *const ll_gpt2_pattern_text =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 /* ---- pre-token cache ------------------------------------------------------ */
@@ -27,39 +27,39 @@ typedef struct cache_slot {
     uint32_t val_off, val_n;   /* val: val_n pairs of int32 (id, len) */
 } cache_slot;
 
-struct tok_cache {
+struct ll_tok_cache {
     cache_slot *slots;
     uint8_t *arena;
     size_t arena_used;
     size_t count;
-    bpe_scratch *bpe;
+    ll_bpe_scratch *bpe;
 };
 
-static tok_cache *cache_new(void) {
-    tok_cache *c = calloc(1, sizeof *c);
+static ll_tok_cache *cache_new(void) {
+    ll_tok_cache *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->slots = calloc(CACHE_SLOTS, sizeof *c->slots);
     c->arena = malloc(CACHE_ARENA);
-    c->bpe = bpe_scratch_new();
+    c->bpe = ll_bpe_scratch_new();
     if (!c->slots || !c->arena || !c->bpe) {
         free(c->slots);
         free(c->arena);
-        bpe_scratch_free(c->bpe);
+        ll_bpe_scratch_free(c->bpe);
         free(c);
         return NULL;
     }
     return c;
 }
 
-static void cache_free(tok_cache *c) {
+static void cache_free(ll_tok_cache *c) {
     if (!c) return;
     free(c->slots);
     free(c->arena);
-    bpe_scratch_free(c->bpe);
+    ll_bpe_scratch_free(c->bpe);
     free(c);
 }
 
-static void cache_clear(tok_cache *c) {
+static void cache_clear(ll_tok_cache *c) {
     memset(c->slots, 0, CACHE_SLOTS * sizeof *c->slots);
     c->arena_used = 0;
     c->count = 0;
@@ -67,7 +67,7 @@ static void cache_clear(tok_cache *c) {
 
 /* ---- construction ---------------------------------------------------------- */
 
-int tok_new(ll_tokenizer **out, const char *name, ll_tokenizer_kind kind, ll_tokenizer_format fmt, size_t n_vocab,
+int ll_tok_new(ll_tokenizer **out, const char *name, ll_tokenizer_kind kind, ll_tokenizer_format fmt, size_t n_vocab,
             ll_error *err) {
     *out = NULL;
     if (n_vocab == 0) return ll_fail(err, LL_ERR_FORMAT, "%s: empty vocabulary", name);
@@ -97,7 +97,7 @@ int tok_new(ll_tokenizer **out, const char *name, ll_tokenizer_kind kind, ll_tok
     return LL_OK;
 }
 
-int tok_set_piece(ll_tokenizer *t, int32_t id, const char *s, size_t n, float score, uint8_t attr, ll_error *err) {
+int ll_tok_set_piece(ll_tokenizer *t, int32_t id, const char *s, size_t n, float score, uint8_t attr, ll_error *err) {
     if (id < 0 || id >= t->n_vocab)
         return ll_fail(err, LL_ERR_FORMAT, "%s: token id %d out of range [0, %d)", t->name, (int)id, (int)t->n_vocab);
     if (n > 65536) return ll_fail(err, LL_ERR_FORMAT, "%s: token %d is %zu bytes long", t->name, (int)id, n);
@@ -132,7 +132,7 @@ static void byte_level_alphabet(uint32_t cp[256]) {
     }
 }
 
-int tok_finish_vocab(ll_tokenizer *t, ll_error *err) {
+int ll_tok_finish_vocab(ll_tokenizer *t, ll_error *err) {
     if (t->pool_len > UINT32_MAX) return ll_fail(err, LL_ERR_FORMAT, "%s: vocabulary too large", t->name);
     for (int32_t i = 0; i < t->n_vocab; i++)
         if (t->len[i] == UINT32_MAX)
@@ -162,7 +162,7 @@ int tok_finish_vocab(ll_tokenizer *t, ll_error *err) {
     return LL_OK;
 }
 
-int tok_add_merge_str(ll_tokenizer *t, const char *a, size_t an, const char *b, size_t bn, int32_t rank,
+int ll_tok_add_merge_str(ll_tokenizer *t, const char *a, size_t an, const char *b, size_t bn, int32_t rank,
                       ll_error *err) {
     if (!t->merges.slots && ll_pairmap_init(&t->merges, 1024))
         return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", t->name);
@@ -190,7 +190,7 @@ static int cmp_float_desc(const void *a, const void *b) {
     return x > y ? -1 : x < y ? 1 : 0;
 }
 
-int tok_merges_from_scores(ll_tokenizer *t, int only_normal, ll_error *err) {
+int ll_tok_merges_from_scores(ll_tokenizer *t, int only_normal, ll_error *err) {
     size_t n = (size_t)t->n_vocab;
     float *sorted = malloc(n * sizeof *sorted);
     if (!sorted) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", t->name);
@@ -238,7 +238,7 @@ int tok_merges_from_scores(ll_tokenizer *t, int only_normal, ll_error *err) {
     return LL_OK;
 }
 
-int tok_add_added(ll_tokenizer *t, const char *content, size_t len, int32_t id, int special, int lstrip, int rstrip,
+int ll_tok_add_added(ll_tokenizer *t, const char *content, size_t len, int32_t id, int special, int lstrip, int rstrip,
                   int single_word, ll_error *err) {
     if (id < 0 || id >= t->n_vocab)
         return ll_fail(err, LL_ERR_FORMAT, "%s: added token '%.*s' has id %d outside the vocabulary (%d)", t->name,
@@ -247,10 +247,10 @@ int tok_add_added(ll_tokenizer *t, const char *content, size_t len, int32_t id, 
     /* an empty added token can never match; one that is not valid UTF-8 could
      * split a character of the (valid) input, so it is never matched either */
     if (len == 0 || !ll_utf8_is_valid((const uint8_t *)content, len)) return LL_OK;
-    tok_added *na = realloc(t->added, (t->n_added + 1) * sizeof *na);
+    ll_tok_added *na = realloc(t->added, (t->n_added + 1) * sizeof *na);
     if (!na) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", t->name);
     t->added = na;
-    tok_added *a = &t->added[t->n_added];
+    ll_tok_added *a = &t->added[t->n_added];
     a->content = malloc(len);
     if (!a->content) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", t->name);
     memcpy(a->content, content, len);
@@ -355,7 +355,7 @@ static const char *onig_difference(const pcre2_code *re, const char *p, size_t n
     return NULL;
 }
 
-int tok_compile(ll_tokenizer *t, pcre2_code **re, const char *pattern, size_t plen, int is_literal, ll_error *err) {
+int ll_tok_compile(ll_tokenizer *t, pcre2_code **re, const char *pattern, size_t plen, int is_literal, ll_error *err) {
     int ec;
     PCRE2_SIZE eo;
     /* the pattern is checked for valid UTF-8 here (no PCRE2_NO_UTF_CHECK at
@@ -393,7 +393,7 @@ int tok_compile(ll_tokenizer *t, pcre2_code **re, const char *pattern, size_t pl
     return LL_OK;
 }
 
-int tok_add_norm(ll_tokenizer *t, norm_kind kind, const char *a, size_t alen, const char *b, size_t blen,
+int ll_tok_add_norm(ll_tokenizer *t, norm_kind kind, const char *a, size_t alen, const char *b, size_t blen,
                  ll_error *err) {
     if (!ll_utf8_is_valid((const uint8_t *)a, alen) || !ll_utf8_is_valid((const uint8_t *)b, blen))
         return ll_fail(err, LL_ERR_FORMAT, "%s: normalizer/pre-tokenizer string is not valid UTF-8", t->name);
@@ -416,13 +416,13 @@ int tok_add_norm(ll_tokenizer *t, norm_kind kind, const char *a, size_t alen, co
     op->alen = alen;
     op->blen = blen;
     t->n_norm++;
-    if (kind == NORM_REPLACE_REGEX) return tok_compile(t, &op->re, a, alen, 0, err);
+    if (kind == NORM_REPLACE_REGEX) return ll_tok_compile(t, &op->re, a, alen, 0, err);
     if (kind == NORM_REPLACE_STR && alen == 0)
         return ll_fail(err, LL_ERR_FORMAT, "%s: Replace normalizer with an empty pattern", t->name);
     return LL_OK;
 }
 
-int tok_add_split(ll_tokenizer *t, const char *pattern, size_t plen, int is_literal, int behavior, int invert,
+int ll_tok_add_split(ll_tokenizer *t, const char *pattern, size_t plen, int is_literal, int behavior, int invert,
                   ll_error *err) {
     if (plen == 0) return ll_fail(err, LL_ERR_FORMAT, "%s: Split pre-tokenizer with an empty pattern", t->name);
     split_op *ns = realloc(t->split, (t->n_split + 1) * sizeof *ns);
@@ -433,14 +433,14 @@ int tok_add_split(ll_tokenizer *t, const char *pattern, size_t plen, int is_lite
     op->behavior = behavior;
     op->invert = invert;
     t->n_split++;
-    return tok_compile(t, &op->re, pattern, plen, is_literal, err);
+    return ll_tok_compile(t, &op->re, pattern, plen, is_literal, err);
 }
 
-int tok_ready(ll_tokenizer *t, ll_error *err) {
+int ll_tok_ready(ll_tokenizer *t, ll_error *err) {
     for (size_t k = 0; k < t->n_added; k++)
         if (t->added[k].single_word && !t->word_re) {
             static const char word[] = "[\\p{L}\\p{Nl}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]";
-            int rc = tok_compile(t, &t->word_re, word, sizeof word - 1, 0, err);
+            int rc = ll_tok_compile(t, &t->word_re, word, sizeof word - 1, 0, err);
             if (rc) return rc;
         }
     t->md = pcre2_match_data_create(4, NULL);
@@ -891,7 +891,7 @@ static int encode_piece(enc_state *st, const nstr *x, size_t ps, size_t pe, emit
     ll_tokenizer *t = st->t;
     const char *p = x->s + ps;
     size_t n = pe - ps;
-    tok_cache *c = t->cache;
+    ll_tok_cache *c = t->cache;
     uint64_t h = 0;
     cache_slot *slot = NULL;
     if (n <= CACHE_MAX_PIECE) {
@@ -917,7 +917,7 @@ static int encode_piece(enc_state *st, const nstr *x, size_t ps, size_t pe, emit
             i = (i + 1) & (CACHE_SLOTS - 1);
         }
     }
-    bpe_params bp = {
+    ll_bpe_params bp = {
         .merges = &t->merges,
         .byte_level = t->kind == LL_TOK_BYTE_LEVEL_BPE,
         .byte_id = t->byte_id,
@@ -934,7 +934,7 @@ static int encode_piece(enc_state *st, const nstr *x, size_t ps, size_t pe, emit
     ec->base = ps;
     ec->tmp_n = 0;
     ec->record = slot != NULL;
-    int rc = bpe_encode_piece(&bp, c->bpe, (const uint8_t *)p, n, emit_token, ec);
+    int rc = ll_bpe_encode_piece(&bp, c->bpe, (const uint8_t *)p, n, emit_token, ec);
     if (rc) return -1;
     if (slot) {
         size_t need = n + 8 + ec->tmp_n * sizeof(int32_t);
@@ -1053,9 +1053,9 @@ static int find_added(ll_tokenizer *t, const char *s, size_t lo, size_t n, size_
             i++;
             continue;
         }
-        const tok_added *best = NULL;
+        const ll_tok_added *best = NULL;
         for (size_t k = 0; k < t->n_added; k++) {
-            const tok_added *a = &t->added[k];
+            const ll_tok_added *a = &t->added[k];
             if (a->normalized != pass) continue;
             if (a->len > n - i || (best && a->len <= best->len)) continue;
             if (memcmp(s + i, a->content, a->len) != 0) continue;

@@ -123,7 +123,7 @@ static void add_lsllama_settings(cJSON *j, const ll_classifier_config *cc, int h
 
 /* A tensor read into dst must be finite: NaN weights would make every
  * prediction NaN with exit 0. */
-static int check_finite(const float *dst, const st_tensor *t, const char *path, ll_error *err) {
+static int check_finite(const float *dst, const ll_st_tensor *t, const char *path, ll_error *err) {
     const size_t bad = ll_first_nonfinite(dst, (size_t)t->n_elems);
     if (bad < (size_t)t->n_elems)
         return ll_fail(err, LL_ERR_FORMAT, "%s: tensor '%s' holds a non-finite value (%g) at element %zu: the adapter "
@@ -223,10 +223,10 @@ static int fw_text(folder_writer *w, const char *name, const char *text, size_t 
     return rc;
 }
 
-static int fw_safetensors(folder_writer *w, const char *name, const st_write_tensor *t, size_t n, ll_error *err) {
+static int fw_safetensors(folder_writer *w, const char *name, const ll_st_write_tensor *t, size_t n, ll_error *err) {
     ll_atomic_file *f = fw_open(w, name, err);
     if (!f) return err ? err->code : LL_ERR_IO;
-    int rc = st_write_stream(f->fp, f->path, t, n, NULL, 0, err);
+    int rc = ll_st_write_stream(f->fp, f->path, t, n, NULL, 0, err);
     if (!rc) rc = ll_atomic_close(f, err);
     if (rc) {
         if (f->path) ll_atomic_abort(f);
@@ -328,7 +328,7 @@ int ll_adapter_save(const ll_classifier *c, const char *dir, const ll_adapter_me
     if ((rc = label_names(meta ? meta->id2label : NULL, cc->n_labels, &names, dir, err))) return rc;
     /* tensors under PEFT's names */
     const size_t max_t = (size_t)p->n_layers * LL_LORA_N_TARGETS * 2 + 2;
-    st_write_tensor *ts = calloc(max_t, sizeof *ts);
+    ll_st_write_tensor *ts = calloc(max_t, sizeof *ts);
     char(*keys)[160] = calloc(max_t, sizeof *keys);
     cJSON *cfg_j = NULL, *labels_j = NULL;
     folder_writer w = {0};
@@ -344,14 +344,14 @@ int ll_adapter_save(const ll_classifier *c, const char *dir, const ll_adapter_me
             int64_t in, out;
             lora_dims(p, t, &in, &out);
             peft_key(keys[n], sizeof keys[n], l, t, 'A');
-            ts[n] = (st_write_tensor){keys[n], LL_DTYPE_F32, 2, {cc->lora_r, in}, md->A};
+            ts[n] = (ll_st_write_tensor){keys[n], LL_DTYPE_F32, 2, {cc->lora_r, in}, md->A};
             n++;
             peft_key(keys[n], sizeof keys[n], l, t, 'B');
-            ts[n] = (st_write_tensor){keys[n], LL_DTYPE_F32, 2, {out, cc->lora_r}, md->B};
+            ts[n] = (ll_st_write_tensor){keys[n], LL_DTYPE_F32, 2, {out, cc->lora_r}, md->B};
             n++;
         }
-    ts[n++] = (st_write_tensor){PEFT_PREFIX "score.weight", LL_DTYPE_F32, 2, {cc->n_labels, p->dim}, c->head_w};
-    if (c->head_b) ts[n++] = (st_write_tensor){PEFT_PREFIX "score.bias", LL_DTYPE_F32, 1, {cc->n_labels}, c->head_b};
+    ts[n++] = (ll_st_write_tensor){PEFT_PREFIX "score.weight", LL_DTYPE_F32, 2, {cc->n_labels, p->dim}, c->head_w};
+    if (c->head_b) ts[n++] = (ll_st_write_tensor){PEFT_PREFIX "score.bias", LL_DTYPE_F32, 1, {cc->n_labels}, c->head_b};
     cfg_j = adapter_config_json(c, meta, task);
     labels_j = label_map_json(cc, names);
     if (!cfg_j || !labels_j) {
@@ -596,7 +596,7 @@ static int parse_peft_key(const char *key, int *layer, int *target, int *is_b) {
     return -1;
 }
 
-static int check_shape(const st_tensor *t, const char *path, int64_t rows, int64_t cols, const char *why,
+static int check_shape(const ll_st_tensor *t, const char *path, int64_t rows, int64_t cols, const char *why,
                        ll_error *err) {
     const int ndim = cols > 0 ? 2 : 1;
     const int64_t want[2] = {rows, cols};
@@ -620,8 +620,8 @@ int ll_adapter_load(const char *dir, ll_model *base, const ll_classifier_config 
     char *cfg_path = path_join(dir, LL_ADAPTER_CONFIG_FILE), *w_path = path_join(dir, LL_ADAPTER_WEIGHTS_FILE),
          *l_path = path_join(dir, LL_ADAPTER_LABELS_FILE);
     cJSON *cj = NULL, *lj = NULL;
-    st_file *sf = NULL;
-    const st_tensor **slots = NULL; /* [n_layers * N_TARGETS * 2] */
+    ll_st_file *sf = NULL;
+    const ll_st_tensor **slots = NULL; /* [n_layers * N_TARGETS * 2] */
     char **names = NULL;
     ll_classifier *c = NULL;
     adapter_settings s = {0};
@@ -631,7 +631,7 @@ int ll_adapter_load(const char *dir, ll_model *base, const ll_classifier_config 
         goto done;
     }
     if ((rc = read_json(cfg_path, &cj, err)) || (rc = parse_adapter_config(cj, cfg_path, &s, err))) goto done;
-    if ((rc = st_open(&sf, w_path, err))) goto done;
+    if ((rc = ll_st_open(&sf, w_path, err))) goto done;
     const size_t n_slots = (size_t)p->n_layers * LL_LORA_N_TARGETS * 2;
     slots = calloc(n_slots, sizeof *slots);
     if (!slots) {
@@ -639,9 +639,9 @@ int ll_adapter_load(const char *dir, ll_model *base, const ll_classifier_config 
         goto done;
     }
     /* every tensor in the file must have a place */
-    const st_tensor *score_w = NULL, *score_b = NULL;
+    const ll_st_tensor *score_w = NULL, *score_b = NULL;
     for (size_t i = 0; i < sf->n_tensors; i++) {
-        const st_tensor *t = &sf->tensors[i];
+        const ll_st_tensor *t = &sf->tensors[i];
         int l, tg, is_b;
         const int kind = parse_peft_key(t->name, &l, &tg, &is_b);
         if (kind < 0) {
@@ -689,7 +689,7 @@ int ll_adapter_load(const char *dir, ll_model *base, const ll_classifier_config 
             int64_t in, o;
             lora_dims(p, t, &in, &o);
             for (int b = 0; b < 2; b++) {
-                const st_tensor *x = slots[((size_t)l * LL_LORA_N_TARGETS + t) * 2 + b];
+                const ll_st_tensor *x = slots[((size_t)l * LL_LORA_N_TARGETS + t) * 2 + b];
                 char key[160];
                 peft_key(key, sizeof key, l, t, b ? 'B' : 'A');
                 if (!x) {
@@ -731,7 +731,7 @@ int ll_adapter_load(const char *dir, ll_model *base, const ll_classifier_config 
         for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
             if (!(s.targets & (1u << t))) continue;
             ll_lora_module *md = ll_lora_at(&c->lora, l, t);
-            const st_tensor *a = slots[((size_t)l * LL_LORA_N_TARGETS + t) * 2],
+            const ll_st_tensor *a = slots[((size_t)l * LL_LORA_N_TARGETS + t) * 2],
                             *b = slots[((size_t)l * LL_LORA_N_TARGETS + t) * 2 + 1];
             ll_dequantize(a->dtype, a->data, md->A, (size_t)a->n_elems);
             ll_dequantize(b->dtype, b->data, md->B, (size_t)b->n_elems);
@@ -755,7 +755,7 @@ done:
     free_names(names, K);
     free(s.base_name);
     free(slots);
-    st_close(sf);
+    ll_st_close(sf);
     cJSON_Delete(cj);
     cJSON_Delete(lj);
     free(cfg_path);
@@ -1079,7 +1079,7 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
      * only some of them (GGUF) gets zeros for the others, which add nothing */
     const size_t QD_ = (size_t)p->n_heads * p->head_dim, widest = QD_ > (size_t)p->dim ? QD_ : (size_t)p->dim;
     float *zeros = calloc(widest, sizeof(float));
-    st_write_tensor *ts = calloc(max_t, sizeof *ts);
+    ll_st_write_tensor *ts = calloc(max_t, sizeof *ts);
     char(*keys)[128] = calloc(max_t, sizeof *keys);
     float **merged = calloc((size_t)L * LL_LORA_N_TARGETS, sizeof *merged);
     cJSON *cj = NULL, *tcj = NULL;
@@ -1093,7 +1093,7 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
 #define ADD(name_fmt, data_, ndim_, d0, d1, ...)                                                                  \
     do {                                                                                                         \
         snprintf(keys[n], sizeof keys[n], name_fmt, __VA_ARGS__);                                                \
-        ts[n] = (st_write_tensor){keys[n], o.dtype, ndim_, {d0, d1}, data_};                                     \
+        ts[n] = (ll_st_write_tensor){keys[n], o.dtype, ndim_, {d0, d1}, data_};                                     \
         n++;                                                                                                     \
     } while (0)
     ADD("%s", m->tok_emb, 2, p->vocab_size, p->dim, "model.embed_tokens.weight");

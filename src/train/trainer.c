@@ -350,7 +350,7 @@ static int save_checkpoint(const ll_classifier *c, const ll_adamw *opt, const tr
     const long log_bytes = rf->log ? ftell(rf->log) : 0, batches_bytes = rf->batches ? ftell(rf->batches) : 0;
     if (log_bytes < 0 || batches_bytes < 0) return ll_fail(err, LL_ERR_IO, "%s: cannot tell its length", rf->log_path);
     const int64_t step = st->step;
-    st_write_tensor t[4] = {
+    ll_st_write_tensor t[4] = {
         {"params", LL_DTYPE_F32, 1, {(int64_t)c->n_params}, c->params},
         {"adam_m", LL_DTYPE_F32, 1, {(int64_t)c->n_params}, opt->m},
         {"adam_v", LL_DTYPE_F32, 1, {(int64_t)c->n_params}, opt->v},
@@ -380,7 +380,7 @@ static int save_checkpoint(const ll_classifier *c, const ll_adamw *opt, const tr
     char *path = NULL;
     if (!(rc = ll_atomic_dir_open(&d, dir, err))) {
         if (!(path = ll_atomic_dir_file(&d, "state.safetensors"))) rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
-        if (!rc) rc = st_write_file(path, t, 4, NULL, 0, err);
+        if (!rc) rc = ll_st_write_file(path, t, 4, NULL, 0, err);
         free(path);
         path = NULL;
         if (!rc && !(path = ll_atomic_dir_file(&d, "state.json"))) rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
@@ -438,18 +438,18 @@ static int load_checkpoint(ll_classifier *c, ll_adamw *opt, train_state *st, int
     st->evals_since_best = (int64_t)v[K_SINCE_BEST];
     st->tokens_seen = (int64_t)v[K_TOKENS];
     *log_bytes = (int64_t)v[K_LOG], *batches_bytes = (int64_t)v[K_BATCHES];
-    st_file *f;
-    if ((rc = path_join(path, sizeof path, dir, "state.safetensors", err)) || (rc = st_open(&f, path, err))) return rc;
+    ll_st_file *f;
+    if ((rc = path_join(path, sizeof path, dir, "state.safetensors", err)) || (rc = ll_st_open(&f, path, err))) return rc;
     const char *names[3] = {"params", "adam_m", "adam_v"};
     float *dst[3] = {c->params, opt->m, opt->v};
     for (int i = 0; i < 3 && !rc; i++) {
-        const st_tensor *t = st_find(f, names[i]);
+        const ll_st_tensor *t = ll_st_find(f, names[i]);
         if (!t || t->dtype != LL_DTYPE_F32 || t->n_elems != c->n_params)
             rc = ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' missing or not F32 [%zu]", path, names[i], c->n_params);
         else
             memcpy(dst[i], t->data, c->n_params * sizeof(float));
     }
-    const st_tensor *ts = rc ? NULL : st_find(f, "step");
+    const ll_st_tensor *ts = rc ? NULL : ll_st_find(f, "step");
     int64_t tensor_step = -1;
     if (ts && ts->dtype == LL_DTYPE_I64 && ts->n_elems == 1) memcpy(&tensor_step, ts->data, sizeof tensor_step);
     if (!rc && tensor_step != st->step)
@@ -459,7 +459,7 @@ static int load_checkpoint(ll_classifier *c, ll_adamw *opt, train_state *st, int
         if (!isfinite(c->params[i]) || !isfinite(opt->m[i]) || !isfinite(opt->v[i]))
             rc = ll_fail(err, LL_ERR_FORMAT, "%s: parameter %zu or its AdamW moments are not finite: the checkpoint "
                          "is damaged", path, i);
-    st_close(f);
+    ll_st_close(f);
     return rc;
 }
 
