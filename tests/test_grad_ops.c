@@ -3,6 +3,7 @@
  * differences, norm-wise relative error <= 1e-3. */
 #include "kernels/kernels.h"
 #include "lsllama.h"
+#include "model/rope_freq.h"
 #include "test_util.h"
 
 static unsigned long long rng_state = 42;

@@ -1,10 +1,21 @@
-/* Compute kernels. Shapes are in the comments; T = tokens in the packed
- * batch, row-major throughout. */
+/* Compute kernels: one file per op family, each op's forward beside its
+ * backward (linear.c, rmsnorm.c, rope.c, attention.c, glu.c, pool.c), the
+ * matrix products in gemm.c, small vector helpers inline below. Kernels know
+ * nothing of models: they take plain arrays, shapes and tables.
+ *
+ * Shapes are in the comments; T = tokens in the packed batch (sequences laid
+ * end to end, sequence s spanning rows seq_start[s]..seq_start[s+1]),
+ * row-major throughout. Each *_backward ADDS into the input gradients it
+ * produces (callers zero them once per step), so residual branches need no
+ * extra add; ll_pool_backward alone overwrites (see it). The base weights are
+ * frozen: backward kernels produce input gradients only. */
 #ifndef LL_KERNELS_H
 #define LL_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* ---- matrix products (gemm.c) --------------------------------------------- */
 
 /* The one entry point for big matrix products (gemm.c: an AVX-512 kernel, else OpenBLAS):
  * C[M,N] = alpha * op(A) op(B) + beta * C, row-major, op = transpose if t*. */
@@ -17,6 +28,8 @@ void ll_gemm_serial(int ta, int tb, size_t M, size_t N, size_t K, float alpha, c
 /* "avx512" (the packed kernel, results independent of the thread count) or
  * "openblas" (no AVX-512, or LSLLAMA_GEMM=blas). */
 const char *ll_gemm_backend(void);
+
+/* ---- vector helpers (inline) ---------------------------------------------- */
 
 /* sum a[i] b[i], vectorised (lane-wise partial sums: its rounding differs
  * from a serial loop's, and is the same on every run). */
@@ -69,72 +82,73 @@ static inline float ll_expf(float x) {
     return in != in ? in : p * two_n.f;
 }
 
+/* ---- linear (linear.c) ----------------------------------------------------- */
+
 /* y[T,out] = x[T,in] W[out,in]^T (+ b[out]) ; accumulate: y += instead of = */
 void ll_linear_forward(float *y, const float *x, const float *W, const float *b, size_t T, size_t in, size_t out,
                        int accumulate);
+/* dx[T,in] += dy[T,out] W[out,in]  (frozen weight: no weight gradient) */
+void ll_linear_backward_input(float *dx, const float *dy, const float *W, size_t T, size_t in, size_t out);
 
-/* y[T,C] = x / rms(x) * w, per row. */
+/* ---- RMSNorm (rmsnorm.c) --------------------------------------------------- */
+
+/* y[T,C] = x / rms(x) * w[C], per row. */
 void ll_rmsnorm_forward(float *y, const float *x, const float *w, size_t T, size_t C, float eps);
+/* dx[T,C] += d/dx of y = x / rms(x) * w given dy[T,C]; x[T,C] is the norm's input. */
+void ll_rmsnorm_backward(float *dx, const float *dy, const float *x, const float *w, size_t T, size_t C, float eps);
 
+/* ---- rotary position embedding (rope.c) ------------------------------------ */
+
+/* cos/sin tables [n_pos, half] from inv_freq[half] (model/rope_freq.h computes
+ * inv_freq from a config). */
+void ll_rope_tables(float *cos_t, float *sin_t, const float *inv_freq, int half, size_t n_pos);
 /* Rotate-half RoPE in place on x[T, n_heads*head_dim]; pos[T] positions;
  * cos/sin tables [max_pos, head_dim/2]. */
 void ll_rope_forward(float *x, const int32_t *pos, const float *cos_t, const float *sin_t, size_t T,
                      int n_heads, int head_dim);
+/* In place on dx[T, n_heads*head_dim]: turn dL/d(rotated) into dL/d(unrotated)
+ * (the inverse rotation). */
+void ll_rope_backward(float *dx, const int32_t *pos, const float *cos_t, const float *sin_t, size_t T, int n_heads,
+                      int head_dim);
 
-/* out[T, nh*hd] = softmax(q k^T / sqrt(hd) + mask) v per sequence and head.
- * q [T, nh*hd], k/v [T, nkv*hd]; sequence s spans rows seq_start[s]..seq_start[s+1].
- * causal: key j is visible to query i iff j <= i (within the sequence);
- * otherwise all keys of the sequence are visible. scratch: ll_attention_scratch_floats. */
+/* ---- attention (attention.c) ----------------------------------------------- */
+
 /* Floats of scratch the attention kernels need for sequences of up to
  * max_len tokens with omp_get_max_threads() threads. */
 size_t ll_attention_scratch_floats(size_t max_len);
+/* out[T, nh*hd] = softmax(q k^T / sqrt(hd) + mask) v per sequence and head.
+ * q [T, nh*hd], k/v [T, nkv*hd]; seq_start[n_seqs + 1].
+ * causal: key j is visible to query i iff j <= i (within the sequence);
+ * otherwise all keys of the sequence are visible. scratch: ll_attention_scratch_floats. */
 void ll_attention_forward(float *out, const float *q, const float *k, const float *v, const int32_t *seq_start,
                           int n_seqs, int n_heads, int n_kv_heads, int head_dim, int causal, float *scratch,
                           size_t max_len);
+/* Given dout [T, nh*hd] and the forward inputs q [T, nh*hd], k/v [T, nkv*hd]
+ * (q and k after RoPE), add into dq [T, nh*hd], dk, dv [T, nkv*hd].
+ * Probabilities are recomputed. scratch: ll_attention_scratch_floats. */
+void ll_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                           const float *v, const int32_t *seq_start, int n_seqs, int n_heads, int n_kv_heads,
+                           int head_dim, int causal, float *scratch, size_t max_len);
+
+/* ---- gated MLP activation (glu.c) ------------------------------------------ */
+
+/* h[n] = act(g) * u (transformers' LlamaMLP: down(act(gate(x)) * up(x))) with
+ * act an ll_activation (silu, gelu with erf, gelu's tanh approximation, relu;
+ * formulas in lsllama.h); g and h may alias. */
+void ll_glu_forward(float *h, const float *g, const float *u, size_t n, int act);
+/* dg[n] += dh * u * act'(g), du[n] += dh * act(g); act' is the exact
+ * derivative of the forward formula (relu'(0) = 0, as PyTorch). */
+void ll_glu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n, int act);
+
+/* ---- pooling (pool.c) ------------------------------------------------------ */
 
 /* pooled[n, C] from hidden[T, C] per sequence (ll_pool: last, mean, max,
  * first). argmax (optional, [n, C]) records the source row of each max. */
 void ll_pool_forward(float *pooled, int32_t *argmax, const float *hidden, const int32_t *seq_start, int n_seqs,
                      size_t C, int pool);
-/* dhidden[T, C] = scatter of dpooled[n, C] (overwrites the rows it pools). */
+/* dhidden[T, C] = scatter of dpooled[n, C] (overwrites the entries it pools;
+ * the only backward that does not add). */
 void ll_pool_backward(float *dhidden, const float *dpooled, const int32_t *argmax, const int32_t *seq_start,
                       int n_seqs, size_t C, int pool);
 
-/* Gated MLP activation (transformers' LlamaMLP: down(act(gate(x)) * up(x))):
- * h[n] = act(g) * u with act an ll_activation (silu, gelu with erf, gelu's
- * tanh approximation, relu; formulas in lsllama.h); g and h may alias. */
-void ll_glu_forward(float *h, const float *g, const float *u, size_t n, int act);
-
-/* Compute RoPE inverse frequencies [head_dim/2] from the config (base theta,
- * linear or llama3 scaling, optional per-frequency divisors from GGUF). */
-struct ll_config;
-void ll_rope_inv_freq(float *inv_freq, const struct ll_config *cfg, const float *freq_divisors);
-/* cos/sin tables [n_pos, head_dim/2] from inv_freq. */
-void ll_rope_tables(float *cos_t, float *sin_t, const float *inv_freq, int half, size_t n_pos);
-
 #endif
-
-/* ---- backward ------------------------------------------------------------
- * Each *_backward ADDS into the input gradients it produces (callers zero
- * them once per step), so residual branches need no extra add. */
-
-/* dx[T,in] += dy[T,out] W[out,in]  (frozen weight: no weight gradient) */
-void ll_linear_backward_input(float *dx, const float *dy, const float *W, size_t T, size_t in, size_t out);
-
-/* dx[T,C] += d/dx of y = x / rms(x) * w given dy; x is the norm's input. */
-void ll_rmsnorm_backward(float *dx, const float *dy, const float *x, const float *w, size_t T, size_t C, float eps);
-
-/* In place: turn dL/d(rotated) into dL/d(unrotated) (the inverse rotation). */
-void ll_rope_backward(float *dx, const int32_t *pos, const float *cos_t, const float *sin_t, size_t T, int n_heads,
-                      int head_dim);
-
-/* Given dout [T, nh*hd] and the forward inputs q [T, nh*hd], k/v [T, nkv*hd]
- * (q and k after RoPE), add into dq, dk, dv. Probabilities are recomputed.
- * scratch: ll_attention_scratch_floats. */
-void ll_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
-                           const float *v, const int32_t *seq_start, int n_seqs, int n_heads, int n_kv_heads,
-                           int head_dim, int causal, float *scratch, size_t max_len);
-
-/* h = act(g) * u: dg += dh * u * act'(g), du += dh * act(g); act' is the
- * exact derivative of the forward formula (relu'(0) = 0, as PyTorch). */
-void ll_glu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n, int act);

@@ -9,6 +9,7 @@
 #include "io/dtype.h"
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
+#include "model/rope_freq.h"
 
 const ll_config *ll_model_config(const ll_model *m) { return &m->cfg; }
 const char *ll_model_format(const ll_model *m) { return m->format; }

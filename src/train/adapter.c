@@ -16,6 +16,7 @@
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
+#include "model/rope_freq.h"
 #include "text/save_json.h"
 
 /* ---- names and shapes --------------------------------------------------------- */

@@ -1,47 +1,47 @@
-/* Backward kernels for a frozen base model (input gradients only). */
+/* Gated MLP activation (transformers' LlamaMLP: down(act(gate(x)) * up(x))):
+ * h = act(g) * u elementwise, forward and backward, act an ll_activation
+ * (silu, gelu with erf, gelu's tanh approximation, relu; formulas in
+ * lsllama.h). */
 #include <math.h>
 #include <omp.h>
 
 #include "kernels/kernels.h"
-#include "lsllama.h"
+#include "lsllama.h" /* ll_activation */
 
-void ll_linear_backward_input(float *dx, const float *dy, const float *W, size_t T, size_t in, size_t out) {
-    ll_gemm(0, 0, T, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in);
-}
-
-void ll_rmsnorm_backward(float *dx, const float *dy, const float *x, const float *w, size_t T, size_t C, float eps) {
+/* h[n] = act(g[n]) * u[n]; g and h may alias. */
+void ll_glu_forward(float *h, const float *g, const float *u, size_t n, int act) {
+    switch (act) {
+    case LL_ACT_GELU:
 #pragma omp parallel for schedule(static)
-    for (size_t t = 0; t < T; t++) {
-        const float *xr = x + t * C, *dyr = dy + t * C;
-        float *dxr = dx + t * C;
-        float ss = 0.0f, dot = 0.0f;
-        for (size_t i = 0; i < C; i++) {
-            ss += xr[i] * xr[i];
-            dot += dyr[i] * w[i] * xr[i];
+        for (size_t i = 0; i < n; i++) {
+            const float x = g[i];
+            h[i] = 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2)) * u[i];
         }
-        const float r = 1.0f / sqrtf(ss / (float)C + eps);
-        const float k = r * r * r * dot / (float)C;
-        for (size_t i = 0; i < C; i++) dxr[i] += r * dyr[i] * w[i] - k * xr[i];
-    }
-}
-
-void ll_rope_backward(float *dx, const int32_t *pos, const float *cos_t, const float *sin_t, size_t T, int n_heads,
-                      int head_dim) {
-    const int half = head_dim / 2;
+        break;
+    case LL_ACT_GELU_TANH:
 #pragma omp parallel for schedule(static)
-    for (size_t t = 0; t < T; t++) {
-        const float *c = cos_t + (size_t)pos[t] * half, *s = sin_t + (size_t)pos[t] * half;
-        for (int h = 0; h < n_heads; h++) {
-            float *g = dx + (t * n_heads + h) * head_dim;
-            for (int i = 0; i < half; i++) {
-                const float g0 = g[i], g1 = g[i + half];
-                g[i] = g0 * c[i] + g1 * s[i];
-                g[i + half] = g1 * c[i] - g0 * s[i];
-            }
+        for (size_t i = 0; i < n; i++) {
+            const float x = g[i];
+            const float a = 0.7978845608028654f * (x + 0.044715f * x * x * x); /* sqrt(2/pi) (x + 0.044715 x^3) */
+            h[i] = 0.5f * x * (1.0f + tanhf(a)) * u[i];
+        }
+        break;
+    case LL_ACT_RELU:
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) h[i] = (g[i] > 0.0f ? g[i] : 0.0f) * u[i];
+        break;
+    default: /* LL_ACT_SILU */
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            const float x = g[i];
+            h[i] = x / (1.0f + ll_expf(-x)) * u[i];
         }
     }
 }
 
+/* dg[n] += dh * u * act'(g), du[n] += dh * act(g) given dh[n] and the forward
+ * inputs g[n], u[n]; act' is the exact derivative of the forward formula
+ * (relu'(0) = 0, as PyTorch). */
 void ll_glu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n, int act) {
     switch (act) {
     case LL_ACT_GELU: /* act = x Phi(x): act' = Phi(x) + x phi(x) */
