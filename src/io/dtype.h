@@ -1,8 +1,13 @@
-/* Element types of stored tensors, GGML type ids, and dequantization.
+/* Element types of stored tensors: one traits table (name, block geometry,
+ * GGML type id, conversion to f32), GGML type ids, and the f16/bf16 scalar
+ * conversions.
  *
  * Each quantized format is one block struct with a static_assert on its size
- * (see quants.h) and one scalar reference dequantizer; tests compare them bit
- * for bit with the gguf Python package. */
+ * (quants.h) and one scalar reference dequantizer (quants.c); tests compare
+ * them bit for bit with the gguf Python package. Adding a type: its ll_dtype
+ * below, its block struct and to_f32 in quants.{h,c}, its row in dtype.c's
+ * traits table (and, for a GGML type, removing it from the unloadable list
+ * there). */
 #ifndef LL_IO_DTYPE_H
 #define LL_IO_DTYPE_H
 
@@ -25,9 +30,24 @@ typedef enum ll_dtype {
     LL_DTYPE_INVALID = -1,
 } ll_dtype;
 
-const char *ll_dtype_name(ll_dtype t);
-int ll_dtype_block_elems(ll_dtype t);    /* elements per block (1 for plain types) */
-size_t ll_dtype_block_bytes(ll_dtype t); /* bytes per block */
+/* dst[n] = src's first n elements as f32; n is a whole number of blocks. */
+typedef void (*ll_to_f32_fn)(const void *src, float *dst, size_t n);
+
+/* What the loaders and converters know of one element type. */
+typedef struct ll_type_traits {
+    const char *name;    /* as GGUF and safetensors spell it: "Q4_1", "BF16" */
+    int block_elems;     /* elements per block (1 for plain types) */
+    size_t block_bytes;  /* bytes per block: sizeof of its block struct or element */
+    int ggml_type;       /* its GGML type id in GGUF files, -1 if GGML has none */
+    ll_to_f32_fn to_f32; /* NULL for types that are not weights (integers) */
+} ll_type_traits;
+
+/* The traits of t, or NULL when t is not a valid ll_dtype. */
+const ll_type_traits *ll_get_type_traits(ll_dtype t);
+
+const char *ll_dtype_name(ll_dtype t);   /* "invalid" for an invalid t */
+int ll_dtype_block_elems(ll_dtype t);    /* elements per block (1 for plain types; 0 if invalid) */
+size_t ll_dtype_block_bytes(ll_dtype t); /* bytes per block (0 if invalid) */
 /* Can this type be turned into f32 weights by ll_dequantize? */
 int ll_dtype_is_float_convertible(ll_dtype t);
 
@@ -35,12 +55,14 @@ int ll_dtype_is_float_convertible(ll_dtype t);
  * blocks or the size overflows. */
 int ll_dtype_nbytes(ll_dtype t, uint64_t n, uint64_t *bytes);
 
-/* Convert n elements (a whole number of blocks) to f32. */
+/* Convert n elements (a whole number of blocks) at src to f32 dst[n]; a type
+ * with no to_f32 gives zeros. */
 void ll_dequantize(ll_dtype t, const void *src, float *dst, size_t n);
 
 float ll_fp16_to_fp32(uint16_t h);
-uint16_t ll_fp32_to_fp16(float f);
+uint16_t ll_fp32_to_fp16(float f); /* round to nearest even */
 float ll_bf16_to_fp32(uint16_t h);
+uint16_t ll_fp32_to_bf16(float f); /* round to nearest even (NaN stays NaN) */
 
 /* GGML type ids as stored in GGUF files. */
 enum {
@@ -50,7 +72,7 @@ enum {
     LL_GGML_I16 = 25, LL_GGML_I32 = 26, LL_GGML_I64 = 27, LL_GGML_F64 = 28, LL_GGML_BF16 = 30,
 };
 
-/* Name and block geometry of any GGML type id, supported or not (used to
+/* Name and block geometry of any GGML type id, loadable or not (used to
  * validate offsets and to print tensor tables). Returns 0 for unknown ids. */
 int ll_ggml_type_info(uint32_t ggml_type, const char **name, int *block_elems, size_t *block_bytes);
 /* The ll_dtype for a GGML type id, or LL_DTYPE_INVALID if we cannot load it. */

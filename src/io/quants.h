@@ -1,4 +1,6 @@
-/* GGML quantization block layouts (facts of the GGUF format). */
+/* GGML quantization block layouts (facts of the GGUF format): one struct per
+ * block, its size checked at compile time (dtype.c's traits table takes
+ * block_bytes from sizeof), and one scalar reference dequantizer per format. */
 #ifndef LL_IO_QUANTS_H
 #define LL_IO_QUANTS_H
 
@@ -47,10 +49,13 @@ typedef struct {
 } ll_block_q6_K;
 static_assert(sizeof(ll_block_q6_K) == 210, "q6_K block size");
 
-void ll_dequantize_row_q4_0(const ll_block_q4_0 *x, float *y, size_t n);
-void ll_dequantize_row_q4_1(const ll_block_q4_1 *x, float *y, size_t n);
-void ll_dequantize_row_q8_0(const ll_block_q8_0 *x, float *y, size_t n);
-void ll_dequantize_row_q4_K(const ll_block_q4_K *x, float *y, size_t n);
-void ll_dequantize_row_q6_K(const ll_block_q6_K *x, float *y, size_t n);
+/* y[n] = the n elements (n a multiple of the block size) of the blocks at x
+ * (an array of the format's block struct), as f32. Signatures are
+ * ll_to_f32_fn's, so the traits table points at them directly. */
+void ll_dequantize_row_q4_0(const void *x, float *y, size_t n);
+void ll_dequantize_row_q4_1(const void *x, float *y, size_t n);
+void ll_dequantize_row_q8_0(const void *x, float *y, size_t n);
+void ll_dequantize_row_q4_K(const void *x, float *y, size_t n);
+void ll_dequantize_row_q6_K(const void *x, float *y, size_t n);
 
 #endif

@@ -8,23 +8,24 @@
 
 #include "core/error.h"
 
-/* Element size of every safetensors dtype, loadable or not. */
+/* Element size of every safetensors dtype, loadable or not: a loadable one's
+ * from the traits table, the others' (format facts) from this list. */
 static int st_dtype_info(const char *s, size_t *elem_bytes, ll_dtype *dt) {
     static const struct {
         const char *name;
-        size_t bytes;
         ll_dtype dtype;
+        size_t unloadable_bytes; /* element size of a dtype we cannot load */
     } table[] = {
-        {"F32", 4, LL_DTYPE_F32}, {"F16", 2, LL_DTYPE_F16},   {"BF16", 2, LL_DTYPE_BF16},
-        {"I32", 4, LL_DTYPE_I32}, {"I64", 8, LL_DTYPE_I64},   {"U8", 1, LL_DTYPE_U8},
-        {"F64", 8, LL_DTYPE_INVALID}, {"I8", 1, LL_DTYPE_INVALID}, {"I16", 2, LL_DTYPE_INVALID},
-        {"U16", 2, LL_DTYPE_INVALID}, {"U32", 4, LL_DTYPE_INVALID}, {"U64", 8, LL_DTYPE_INVALID},
-        {"BOOL", 1, LL_DTYPE_INVALID}, {"F8_E4M3", 1, LL_DTYPE_INVALID}, {"F8_E5M2", 1, LL_DTYPE_INVALID},
+        {"F32", LL_DTYPE_F32, 0},      {"F16", LL_DTYPE_F16, 0},      {"BF16", LL_DTYPE_BF16, 0},
+        {"I32", LL_DTYPE_I32, 0},      {"I64", LL_DTYPE_I64, 0},      {"U8", LL_DTYPE_U8, 0},
+        {"F64", LL_DTYPE_INVALID, 8},  {"I8", LL_DTYPE_INVALID, 1},   {"I16", LL_DTYPE_INVALID, 2},
+        {"U16", LL_DTYPE_INVALID, 2},  {"U32", LL_DTYPE_INVALID, 4},  {"U64", LL_DTYPE_INVALID, 8},
+        {"BOOL", LL_DTYPE_INVALID, 1}, {"F8_E4M3", LL_DTYPE_INVALID, 1}, {"F8_E5M2", LL_DTYPE_INVALID, 1},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (!strcmp(s, table[i].name)) {
-            *elem_bytes = table[i].bytes;
             *dt = table[i].dtype;
+            *elem_bytes = *dt == LL_DTYPE_INVALID ? table[i].unloadable_bytes : ll_dtype_block_bytes(*dt);
             return 1;
         }
     return 0;

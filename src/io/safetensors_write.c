@@ -9,22 +9,13 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 
-uint16_t ll_fp32_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
+/* The safetensors spelling of t (which is ll_dtype_name's) and its element
+ * size, or NULL for a type safetensors cannot hold (the block-quantized ones). */
 static const char *st_dtype_string(ll_dtype t, size_t *elem) {
     switch (t) {
-    case LL_DTYPE_F32: *elem = 4; return "F32";
-    case LL_DTYPE_F16: *elem = 2; return "F16";
-    case LL_DTYPE_BF16: *elem = 2; return "BF16";
-    case LL_DTYPE_I32: *elem = 4; return "I32";
-    case LL_DTYPE_I64: *elem = 8; return "I64";
-    case LL_DTYPE_U8: *elem = 1; return "U8";
+    case LL_DTYPE_F32: case LL_DTYPE_F16: case LL_DTYPE_BF16: case LL_DTYPE_I32: case LL_DTYPE_I64: case LL_DTYPE_U8:
+        *elem = ll_dtype_block_bytes(t);
+        return ll_dtype_name(t);
     default: return NULL;
     }
 }

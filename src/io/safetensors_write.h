@@ -32,7 +32,4 @@ int ll_st_write_stream(FILE *fp, const char *path, const ll_st_write_tensor *ten
 int ll_st_write_file(const char *path, const ll_st_write_tensor *tensors, size_t n, const char *const *metadata,
                   size_t n_meta, ll_error *err);
 
-/* f32 -> bf16 bits, round to nearest even (NaN stays NaN). */
-uint16_t ll_fp32_to_bf16(float f);
-
 #endif
