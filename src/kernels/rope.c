@@ -7,7 +7,8 @@
 
 #include "kernels/kernels.h"
 
-/* cos_t, sin_t [n_pos, half] = cos, sin of p * inv_freq[half] for p < n_pos. */
+/* cos_t[p][i] = cos(p * inv_freq[i]), sin_t[p][i] likewise: [n_pos, half]
+ * from inv_freq[half]. */
 void ll_rope_tables(float *cos_t, float *sin_t, const float *inv_freq, int half, size_t n_pos) {
 #pragma omp parallel for schedule(static)
     for (size_t p = 0; p < n_pos; p++)
