@@ -56,8 +56,9 @@ const char *ll_arch_canonical_name(ll_role role, int layer, char *buf, size_t ca
 }
 
 /* "<prefix><n>." at the start of name: the layer n and the suffix after it;
- * NULL if name does not start so. */
+ * NULL if name does not start so (or prefix is NULL: no per-layer names). */
 static const char *after_layer_prefix(const char *name, const char *prefix, int *layer) {
+    if (!prefix) return NULL;
     const size_t n = strlen(prefix);
     if (strncmp(name, prefix, n)) return NULL;
     int l, used = 0;

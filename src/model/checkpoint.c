@@ -142,13 +142,18 @@ static void config_defaults(ll_config *p) {
 
 /* The canonical name of a tensor stored as `stored` in a file of row a's
  * format (gguf: 1 GGUF, 0 Hugging Face), or the stored name itself when the
- * row does not know it (refused later by name, unless transformers ignores it
- * too); *entry (optional): the row's entry, NULL if none. */
+ * row does not know it (refused later by name, unless it is a classifier
+ * head); *entry (optional): the row's entry, NULL if none. A name the row does
+ * not know but that is spelled like a canonical one (a Llama name in another
+ * architecture's file) is kept as "?name": it must not stand in for the role
+ * it spells. */
 static void canonical_name(const ll_arch *a, int gguf, const char *stored, char *out, size_t cap,
                            const ll_arch_tensor **entry) {
     int layer;
+    ll_role role;
     const ll_arch_tensor *t = ll_arch_match_stored(a, gguf, stored, &layer);
     if (t) ll_arch_canonical_name(t->role, layer, out, cap);
+    else if (ll_arch_parse_canonical(stored, &role, &layer)) snprintf(out, cap, "?%s", stored);
     else snprintf(out, cap, "%s", stored);
     if (entry) *entry = t;
 }
