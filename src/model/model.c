@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/carve.h"
 #include "core/error.h"
 #include "io/dtype.h"
-#include "core/carve.h"
 #include "kernels/kernels.h"
 #include "model/arch.h"
 #include "model/checkpoint.h"
