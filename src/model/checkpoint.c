@@ -12,11 +12,14 @@
 #include "io/gguf.h"
 #include "io/mapped_file.h"
 #include "io/safetensors.h"
+#include "model/arch.h"
 
 struct ll_checkpoint {
     char format[16];
     char *path;
     ll_config cfg;
+    const ll_arch *arch;              /* the row the file names (llama2.c: llama) */
+    const ll_arch *const *extra_archs; /* rows beyond the built-in ones, NULL-terminated; may be NULL */
     ll_tensor_info *tensors;
     size_t n_tensors, cap_tensors;
     /* backing storage */
@@ -83,6 +86,7 @@ void ll_checkpoint_close(ll_checkpoint *c) {
 const ll_config *ll_checkpoint_config(const ll_checkpoint *c) { return &c->cfg; }
 const char *ll_checkpoint_format(const ll_checkpoint *c) { return c->format; }
 const char *ll_checkpoint_path(const ll_checkpoint *c) { return c->path; }
+const ll_arch *ll_checkpoint_arch(const ll_checkpoint *c) { return c->arch; }
 size_t ll_checkpoint_n_tensors(const ll_checkpoint *c) { return c->n_tensors; }
 const ll_tensor_info *ll_checkpoint_tensor(const ll_checkpoint *c, size_t i) { return &c->tensors[i]; }
 const ll_tensor_info *ll_checkpoint_find(const ll_checkpoint *c, const char *name) {
@@ -136,40 +140,22 @@ static void config_defaults(ll_config *p) {
 
 /* ---- GGUF ----------------------------------------------------------------- */
 
-static const struct {
-    const char *gguf, *hf;
-} gguf_layer_names[] = {
-    {"attn_norm.weight", "input_layernorm.weight"},
-    {"attn_q.weight", "self_attn.q_proj.weight"},
-    {"attn_k.weight", "self_attn.k_proj.weight"},
-    {"attn_v.weight", "self_attn.v_proj.weight"},
-    {"attn_q.bias", "self_attn.q_proj.bias"},
-    {"attn_k.bias", "self_attn.k_proj.bias"},
-    {"attn_v.bias", "self_attn.v_proj.bias"},
-    {"attn_output.weight", "self_attn.o_proj.weight"},
-    {"attn_output.bias", "self_attn.o_proj.bias"},
-    {"ffn_gate.bias", "mlp.gate_proj.bias"},
-    {"ffn_up.bias", "mlp.up_proj.bias"},
-    {"ffn_down.bias", "mlp.down_proj.bias"},
-    {"ffn_norm.weight", "post_attention_layernorm.weight"},
-    {"ffn_gate.weight", "mlp.gate_proj.weight"},
-    {"ffn_up.weight", "mlp.up_proj.weight"},
-    {"ffn_down.weight", "mlp.down_proj.weight"},
-};
-
-/* Canonical name for a GGUF tensor name; 0 if it is not one we know. */
-static int gguf_canonical_name(const char *name, char *out, size_t cap) {
-    if (!strcmp(name, "token_embd.weight")) return snprintf(out, cap, "model.embed_tokens.weight"), 1;
-    if (!strcmp(name, "output_norm.weight")) return snprintf(out, cap, "model.norm.weight"), 1;
-    if (!strcmp(name, "output.weight")) return snprintf(out, cap, "lm_head.weight"), 1;
-    if (!strcmp(name, "rope_freqs.weight")) return snprintf(out, cap, "rope_freqs.weight"), 1;
-    int layer, n = 0;
-    if (sscanf(name, "blk.%d.%n", &layer, &n) == 1 && n > 0 && layer >= 0) {
-        for (size_t i = 0; i < sizeof gguf_layer_names / sizeof gguf_layer_names[0]; i++)
-            if (!strcmp(name + n, gguf_layer_names[i].gguf))
-                return snprintf(out, cap, "model.layers.%d.%s", layer, gguf_layer_names[i].hf), 1;
-    }
-    return 0;
+/* The canonical name of a tensor stored as `stored` in a file of row a's
+ * format (gguf: 1 GGUF, 0 Hugging Face), or the stored name itself when the
+ * row does not know it (refused later by name, unless it is a classifier
+ * head); *entry (optional): the row's entry, NULL if none. A name the row does
+ * not know but that is spelled like a canonical one (a Llama name in another
+ * architecture's file) is kept as "?name": it must not stand in for the role
+ * it spells. */
+static void canonical_name(const ll_arch *a, int gguf, const char *stored, char *out, size_t cap,
+                           const ll_arch_tensor **entry) {
+    int layer;
+    ll_role role;
+    const ll_arch_tensor *t = ll_arch_match_stored(a, gguf, stored, &layer);
+    if (t) ll_arch_canonical_name(t->role, layer, out, cap);
+    else if (ll_arch_parse_canonical(stored, &role, &layer)) snprintf(out, cap, "?%s", stored);
+    else snprintf(out, cap, "%s", stored);
+    if (entry) *entry = t;
 }
 
 /* Every "<arch>." key of a GGUF file, as llama.cpp reads it for the llama,
@@ -239,13 +225,16 @@ static int gguf_build(ll_checkpoint *c, ll_error *err) {
     ll_config *p = &c->cfg;
     char arch[32] = "";
     if ((rc = ll_gguf_get_string(g, "general.architecture", 1, arch, sizeof arch, err))) return rc;
-    if (strcmp(arch, "llama") && strcmp(arch, "mistral") && strcmp(arch, "qwen2"))
-        return ll_fail(err, LL_ERR_UNSUPPORTED,
-                       "%s: architecture '%s' is not supported (llama, mistral and qwen2 are)", c->path, arch);
-    snprintf(p->arch, sizeof p->arch, "%s", arch);
+    if (!(c->arch = ll_arch_find_gguf(arch, c->extra_archs))) {
+        char names[256];
+        ll_arch_list_names(names, sizeof names, c->extra_archs, 1, " and ");
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (%s are)", c->path, arch,
+                       names);
+    }
+    snprintf(p->arch, sizeof p->arch, "%s", c->arch->name);
     /* llama.cpp rotates interleaved pairs for llama/mistral (and permutes the
      * q/k rows when converting), but rotate-half (NEOX) for qwen2. */
-    const int interleaved = strcmp(arch, "qwen2") != 0;
+    const int interleaved = c->arch->gguf_rope_rows == LL_ROPE_ROWS_INTERLEAVED;
     char key[128];
     int64_t v;
     double f;
@@ -307,9 +296,10 @@ static int gguf_build(ll_checkpoint *c, ll_error *err) {
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const ll_gguf_tensor *t = &g->tensors[i];
         char name[160];
-        if (!gguf_canonical_name(t->name, name, sizeof name)) snprintf(name, sizeof name, "%s", t->name);
-        const int is_qk = strstr(name, "q_proj.weight") || strstr(name, "k_proj.weight") ||
-                          strstr(name, "q_proj.bias") || strstr(name, "k_proj.bias");
+        const ll_arch_tensor *e;
+        canonical_name(c->arch, 1, t->name, name, sizeof name, &e);
+        const int is_qk = e && (e->role == LL_ROLE_Q || e->role == LL_ROLE_K || e->role == LL_ROLE_Q_BIAS ||
+                                e->role == LL_ROLE_K_BIAS);
         int64_t shape[4];
         for (int d = 0; d < t->n_dims; d++) shape[d] = (int64_t)t->ne[t->n_dims - 1 - d];
         const char *tname = "?";
@@ -341,18 +331,11 @@ static int open_gguf(ll_checkpoint *c, ll_error *err) {
 const char *ll_checkpoint_stored_name(const ll_checkpoint *c, const char *name, char *buf, size_t cap) {
     const ll_tensor_info *t = ll_checkpoint_find(c, name);
     if (t) return t->stored_name;
-    if (!c->gguf) return name;
-    if (!strcmp(name, "model.embed_tokens.weight")) return "token_embd.weight";
-    if (!strcmp(name, "model.norm.weight")) return "output_norm.weight";
-    if (!strcmp(name, "lm_head.weight")) return "output.weight";
-    int layer, n = 0;
-    if (sscanf(name, "model.layers.%d.%n", &layer, &n) == 1 && n > 0)
-        for (size_t i = 0; i < sizeof gguf_layer_names / sizeof gguf_layer_names[0]; i++)
-            if (!strcmp(name + n, gguf_layer_names[i].hf)) {
-                snprintf(buf, cap, "blk.%d.%s", layer, gguf_layer_names[i].gguf);
-                return buf;
-            }
-    return name;
+    ll_role role;
+    int layer;
+    if (!c->arch || !strcmp(c->format, "llama2c") || !ll_arch_parse_canonical(name, &role, &layer)) return name;
+    const char *stored = ll_arch_stored_name(c->arch, c->gguf != NULL, role, layer, buf, cap);
+    return stored ? stored : name;
 }
 
 /* ---- Hugging Face safetensors --------------------------------------------- */
@@ -414,27 +397,6 @@ static int hf_check_config(const ll_config *p, const char *f, int head_dim_given
     return LL_OK;
 }
 
-/* transformers 5's class defaults for keys config.json leaves out
- * (LlamaConfig, MistralConfig, Qwen2Config). num_key_value_heads 0: the
- * head count (LlamaConfig's None). */
-typedef struct hf_arch_defaults {
-    const char *arch;
-    int vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads;
-    int max_position_embeddings, bos_token_id, eos_token_id, sliding_window;
-} hf_arch_defaults;
-
-static const hf_arch_defaults hf_defaults_table[] = {
-    {"llama", 32000, 4096, 11008, 32, 32, 0, 2048, 1, 2, 0},
-    {"mistral", 32000, 4096, 14336, 32, 32, 8, 4096 * 32, 1, 2, 4096},
-    {"qwen2", 151936, 4096, 22016, 32, 32, 32, 32768, -1, -1, 4096},
-};
-
-static const hf_arch_defaults *hf_defaults(const char *arch) {
-    for (size_t i = 0; i < sizeof hf_defaults_table / sizeof hf_defaults_table[0]; i++)
-        if (!strcmp(arch, hf_defaults_table[i].arch)) return &hf_defaults_table[i];
-    return &hf_defaults_table[0];
-}
-
 /* transformers' ACT2FN names this engine computes exactly (forward and
  * derivative, kernels.c), as ll_activation. */
 static const struct {
@@ -470,26 +432,26 @@ static void json_text(const cJSON *x, char *buf, size_t cap) {
  * hf_parse_config, or has no effect on the hidden states (the table in
  * docs/fidelity/checkpoint.md); a value this engine does not compute is
  * refused with the key and the value. */
-static int hf_parse_semantics(ll_config *p, const cJSON *j, const char *f, ll_error *err) {
+static int hf_parse_semantics(ll_config *p, const ll_arch *a, const cJSON *j, const char *f, ll_error *err) {
     char val[64];
-    const int llama = !strcmp(p->arch, "llama"), qwen2 = !strcmp(p->arch, "qwen2");
     /* biases: LlamaConfig attention_bias (q, k, v, o) and mlp_bias (gate, up,
      * down); Qwen2 always has q/k/v biases and never o/mlp ones; Mistral has
      * none (MistralConfig and Qwen2Config have neither key: transformers
      * ignores them there, and so does this loader) */
+    const int bias_keys = a->bias == LL_BIAS_CONFIG_KEYS;
     const cJSON *ab = cJSON_GetObjectItemCaseSensitive(j, "attention_bias");
     const cJSON *mb = cJSON_GetObjectItemCaseSensitive(j, "mlp_bias");
-    if (llama && ab && !cJSON_IsBool(ab)) {
+    if (bias_keys && ab && !cJSON_IsBool(ab)) {
         json_text(ab, val, sizeof val);
         return ll_fail(err, LL_ERR_CONFIG, "%s: key 'attention_bias' = %s must be true or false", f, val);
     }
-    if (llama && mb && !cJSON_IsBool(mb)) {
+    if (bias_keys && mb && !cJSON_IsBool(mb)) {
         json_text(mb, val, sizeof val);
         return ll_fail(err, LL_ERR_CONFIG, "%s: key 'mlp_bias' = %s must be true or false", f, val);
     }
-    p->qkv_bias = qwen2 || (llama && cJSON_IsTrue(ab));
-    p->o_bias = llama && cJSON_IsTrue(ab);
-    p->mlp_bias = llama && cJSON_IsTrue(mb);
+    p->qkv_bias = a->bias == LL_BIAS_QKV_ALWAYS || (bias_keys && cJSON_IsTrue(ab));
+    p->o_bias = bias_keys && cJSON_IsTrue(ab);
+    p->mlp_bias = bias_keys && cJSON_IsTrue(mb);
     /* activation */
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "hidden_act");
     snprintf(p->hidden_act_name, sizeof p->hidden_act_name, "silu");
@@ -527,9 +489,10 @@ static int hf_parse_semantics(ll_config *p, const cJSON *j, const char *f, ll_er
      * to the layers layer_types marks "sliding_attention" (default: index >=
      * max_window_layers). */
     p->sliding_window = 0;
-    if (!llama) {
+    if (a->window != LL_WINDOW_NONE) {
+        const int if_enabled = a->window == LL_WINDOW_IF_ENABLED;
         const cJSON *sw = cJSON_GetObjectItemCaseSensitive(j, "sliding_window");
-        int window = sw ? 0 : hf_defaults(p->arch)->sliding_window;
+        int window = sw ? 0 : a->hf_defaults.sliding_window;
         if (sw && !cJSON_IsNull(sw)) {
             if (!cJSON_IsNumber(sw) || sw->valuedouble != floor(sw->valuedouble) || sw->valuedouble < 1 ||
                 sw->valuedouble > 2e9) {
@@ -539,7 +502,7 @@ static int hf_parse_semantics(ll_config *p, const cJSON *j, const char *f, ll_er
             }
             window = (int)sw->valuedouble;
         }
-        const cJSON *lt = qwen2 ? cJSON_GetObjectItemCaseSensitive(j, "layer_types") : NULL;
+        const cJSON *lt = if_enabled ? cJSON_GetObjectItemCaseSensitive(j, "layer_types") : NULL;
         int any_sliding = 0;
         if (lt && !cJSON_IsNull(lt)) {
             if (!cJSON_IsArray(lt) || cJSON_GetArraySize(lt) != p->n_layers) {
@@ -557,7 +520,7 @@ static int hf_parse_semantics(ll_config *p, const cJSON *j, const char *f, ll_er
                 any_sliding |= !strcmp(it->valuestring, "sliding_attention");
             }
         }
-        if (qwen2 && window) {
+        if (if_enabled && window) {
             int any = 0;
             if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "use_sliding_window"))) {
                 if (lt && !cJSON_IsNull(lt)) {
@@ -587,10 +550,13 @@ static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err
     ll_config *p = &c->cfg;
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "model_type");
     if (!cJSON_IsString(mt)) return ll_fail(err, LL_ERR_CONFIG, "%s: required key 'model_type' is missing", cfg_path);
-    if (strcmp(mt->valuestring, "llama") && strcmp(mt->valuestring, "mistral") && strcmp(mt->valuestring, "qwen2"))
-        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (llama, mistral, qwen2)",
-                       cfg_path, mt->valuestring);
-    snprintf(p->arch, sizeof p->arch, "%s", mt->valuestring);
+    if (!(c->arch = ll_arch_find(mt->valuestring, c->extra_archs))) {
+        char names[256];
+        ll_arch_list_names(names, sizeof names, c->extra_archs, 0, ", ");
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (%s)", cfg_path,
+                       mt->valuestring, names);
+    }
+    snprintf(p->arch, sizeof p->arch, "%s", c->arch->name);
 #define JNUM(obj, name, required, dst, isint)                                                                         \
     do {                                                                                                              \
         const cJSON *x_ = cJSON_GetObjectItemCaseSensitive(obj, name);                                                \
@@ -606,14 +572,14 @@ static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err
     } while (0)
     /* other absent keys take the config class's defaults (transformers 5:
      * configuration_{llama,mistral,qwen2}.py) */
-    const hf_arch_defaults *d = hf_defaults(p->arch);
+    const ll_hf_defaults *d = &c->arch->hf_defaults;
     p->vocab_size = d->vocab_size;
     p->dim = d->hidden_size;
     p->hidden_dim = d->intermediate_size;
     p->n_layers = d->num_hidden_layers;
     p->n_heads = d->num_attention_heads;
     p->max_seq_len = d->max_position_embeddings;
-    p->rms_eps = 1e-6f;
+    p->rms_eps = d->rms_norm_eps;
     p->bos_token_id = d->bos_token_id;
     p->eos_token_id = d->eos_token_id;
     /* the sizes that fix every tensor's shape are required: transformers'
@@ -645,7 +611,7 @@ static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err
     JNUM(j, "rope_theta", 0, p->rope_theta, 0);
     const cJSON *tie = cJSON_GetObjectItemCaseSensitive(j, "tie_word_embeddings");
     p->tied_embeddings = tie ? cJSON_IsTrue(tie) : 0;
-    if ((rc = hf_parse_semantics(p, j, cfg_path, err))) return rc;
+    if ((rc = hf_parse_semantics(p, c->arch, j, cfg_path, err))) return rc;
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(j, "rope_parameters");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
     /* transformers 5 then takes rope_scaling alone, with the default rope_theta, whatever rope_parameters says: a
@@ -698,13 +664,19 @@ static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err
     return hf_check_config(p, cfg_path, head_dim_given, max_pos_given, theta_key, scale_key, err);
 }
 
-/* Canonical name for a Hugging Face tensor name: a bare LlamaModel saves
- * "layers.0..." without the "model." prefix. */
-static void hf_canonical_name(const char *name, char *out, size_t cap) {
-    if (!strncmp(name, "layers.", 7) || !strcmp(name, "embed_tokens.weight") || !strcmp(name, "norm.weight"))
-        snprintf(out, cap, "model.%s", name);
-    else
-        snprintf(out, cap, "%s", name);
+/* Canonical name for a Hugging Face tensor name. A bare base model
+ * (LlamaModel) saves its layers, embedding and final norm without the row's
+ * base prefix ("layers.0...", not "model.layers.0..."). */
+static void hf_canonical_name(const ll_arch *a, const char *name, char *out, size_t cap) {
+    char full[256];
+    const char *base = a->hf_base_prefix ? a->hf_base_prefix : "";
+    const size_t nb = strlen(base);
+    const char *bare_layers = !strncmp(a->hf_layer_prefix, base, nb) ? a->hf_layer_prefix + nb : NULL;
+    snprintf(full, sizeof full, "%s%s", base, name);
+    const ll_arch_tensor *emb = ll_arch_tensor_of(a, LL_ROLE_TOKEN_EMBD), *norm = ll_arch_tensor_of(a, LL_ROLE_OUTPUT_NORM);
+    const int bare = nb && ((bare_layers && !strncmp(name, bare_layers, strlen(bare_layers))) ||
+                            (emb && !strcmp(full, emb->hf)) || (norm && !strcmp(full, norm->hf)));
+    canonical_name(a, 0, bare ? full : name, out, cap, NULL);
 }
 
 static int hf_add_shard(ll_checkpoint *c, const char *shard_path, ll_error *err) {
@@ -718,7 +690,7 @@ static int hf_add_shard(ll_checkpoint *c, const char *shard_path, ll_error *err)
     for (size_t i = 0; i < f->n_tensors; i++) {
         const ll_st_tensor *t = &f->tensors[i];
         char name[256];
-        hf_canonical_name(t->name, name, sizeof name);
+        hf_canonical_name(c->arch, t->name, name, sizeof name);
         if (ll_checkpoint_find(c, name))
             return ll_fail(err, LL_ERR_FORMAT, "%s: tensor '%s' is also in another shard", f->file.path, t->name);
         if ((rc = add_tensor(c, name, t->name, t->dtype_name, t->dtype, t->ndim, t->shape, t->data, t->nbytes,
@@ -767,7 +739,7 @@ static int open_hf(ll_checkpoint *c, const char *dir, const char *single_file, l
     /* Every tensor the index names must be in the shard it names. */
     for (const cJSON *it = map->child; it && !rc; it = it->next) {
         char name[256];
-        hf_canonical_name(it->string, name, sizeof name);
+        hf_canonical_name(c->arch, it->string, name, sizeof name);
         const ll_tensor_info *t = ll_checkpoint_find(c, name);
         const char *base = t ? strrchr(t->file, '/') : NULL;
         base = base ? base + 1 : (t ? t->file : "");
@@ -794,7 +766,8 @@ static int open_llama2c(ll_checkpoint *c, ll_error *err) {
         return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: llama2.c version-2 (\"ak42\") checkpoints are not supported",
                        c->path);
     ll_config *p = &c->cfg;
-    snprintf(p->arch, sizeof p->arch, "llama");
+    c->arch = ll_arch_find("llama", NULL);
+    snprintf(p->arch, sizeof p->arch, "%s", c->arch->name);
     p->dim = h[0];
     p->hidden_dim = h[1];
     p->n_layers = h[2];
@@ -873,12 +846,18 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 int ll_checkpoint_open(ll_checkpoint **out, const char *path, ll_error *err) {
+    return ll_checkpoint_open_archs(out, path, NULL, err);
+}
+
+int ll_checkpoint_open_archs(ll_checkpoint **out, const char *path, const ll_arch *const *extra_archs,
+                             ll_error *err) {
     *out = NULL;
     ll_checkpoint *c = calloc(1, sizeof *c);
     if (!c || !(c->path = strdup(path))) {
         free(c);
         return ll_fail(err, LL_ERR_NOMEM, "out of memory");
     }
+    c->extra_archs = extra_archs;
     config_defaults(&c->cfg);
     int rc;
     if (path_is_dir(path)) {

@@ -1,5 +1,6 @@
 /* A checkpoint: hyper-parameters plus a table of stored tensors under
- * canonical (Hugging Face Llama) names, whatever the file format:
+ * canonical (Hugging Face Llama) names, whatever the file format and
+ * architecture (the row of model/arch.h maps the file's names):
  *
  *   model.embed_tokens.weight                      [vocab, dim]
  *   model.layers.{i}.input_layernorm.weight        [dim]
@@ -38,8 +39,14 @@ typedef struct ll_tensor_info {
 } ll_tensor_info;
 
 typedef struct ll_checkpoint ll_checkpoint;
+struct ll_arch;
 
 int ll_checkpoint_open(ll_checkpoint **out, const char *path, ll_error *err);
+/* The same, knowing the rows of extra_archs (NULL-terminated, may be NULL)
+ * besides the built-in architectures (model/arch.h); the rows must outlive
+ * the checkpoint. */
+int ll_checkpoint_open_archs(ll_checkpoint **out, const char *path, const struct ll_arch *const *extra_archs,
+                             ll_error *err);
 void ll_checkpoint_close(ll_checkpoint *c);
 /* Build a checkpoint from an already parsed GGUF file (fuzzers, in-memory
  * files); takes ownership of g on success and failure alike. */
@@ -49,6 +56,8 @@ int ll_checkpoint_from_gguf(ll_checkpoint **out, struct ll_gguf_file *g, ll_erro
 const ll_config *ll_checkpoint_config(const ll_checkpoint *c);
 const char *ll_checkpoint_format(const ll_checkpoint *c); /* "gguf", "safetensors", "llama2c" */
 const char *ll_checkpoint_path(const ll_checkpoint *c);
+/* The architecture row the checkpoint was read with. */
+const struct ll_arch *ll_checkpoint_arch(const ll_checkpoint *c);
 size_t ll_checkpoint_n_tensors(const ll_checkpoint *c);
 const ll_tensor_info *ll_checkpoint_tensor(const ll_checkpoint *c, size_t i);
 const ll_tensor_info *ll_checkpoint_find(const ll_checkpoint *c, const char *name);

@@ -10,12 +10,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/arch.h"
+
 enum {
     LL_LORA_Q = 0, LL_LORA_K, LL_LORA_V, LL_LORA_O, LL_LORA_GATE, LL_LORA_UP, LL_LORA_DOWN, LL_LORA_N_TARGETS
 };
 
-/* PEFT module names, indexed by the enum above. */
+/* The modules LoRA can adapt, indexed by the enum above: PEFT's module name
+ * (what target_modules lists: ll_lora_target_names[t], a plain string array
+ * since the CLI and tests list and match it), its parent module in PEFT's key
+ * ("...layers.3.self_attn.q_proj.lora_A.weight"), the base weight it adapts,
+ * and its input and output width from the config (A is [r, in], B [out, r]).
+ * Every user of LoRA shapes (classifier, adapter load/save, merge) reads this
+ * one table. */
 extern const char *const ll_lora_target_names[LL_LORA_N_TARGETS];
+
+typedef struct ll_lora_target {
+    const char *parent; /* "self_attn" or "mlp" */
+    ll_role weight;     /* LL_ROLE_Q: the [out, in] weight W in y = W x + scale B A x */
+    ll_dim in, out;
+} ll_lora_target;
+
+extern const ll_lora_target ll_lora_targets[LL_LORA_N_TARGETS];
+
+/* in and out of target t for config p. */
+void ll_lora_target_dims(const ll_config *p, int t, size_t *in, size_t *out);
 
 typedef struct ll_lora_module {
     float *A, *B;   /* parameters, NULL when the module is not targeted */

@@ -1,13 +1,16 @@
-/* Loading a checkpoint into f32 weights. */
+/* Loading a checkpoint into f32 weights: the architecture row's tensor list
+ * (model/arch.h), carved from one allocation by one function (core/carve.h). */
 #include "model/model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/carve.h"
 #include "core/error.h"
 #include "io/dtype.h"
 #include "kernels/kernels.h"
+#include "model/arch.h"
 #include "model/checkpoint.h"
 #include "model/rope_freq.h"
 
@@ -85,52 +88,35 @@ static int load_tensor(const ll_checkpoint *c, const char *name, int64_t rows, i
     return LL_OK;
 }
 
-/* 1 if the loader reads tensor `name` for this config (or it is one that
- * transformers itself ignores); 0 for a tensor the model would drop. */
-static int tensor_is_used(const char *name, const ll_config *p) {
-    if (!strcmp(name, "model.embed_tokens.weight") || !strcmp(name, "model.norm.weight") ||
-        !strcmp(name, "rope_freqs.weight"))
-        return 1;
-    /* an LM head (read for generation, ignored when tied as transformers
-     * does; classification has no use for it, as LlamaModel) and a merged classifier's head (read by the
-     * classifier, ll_classifier_load_head) */
-    if (!strcmp(name, "lm_head.weight")) return 1;
+/* 1 if the loader reads tensor `name` (canonical) for this architecture and
+ * config, or it is one that transformers itself ignores (the row says which:
+ * RoPE tables older transformers saved, recomputed from the config; an LM
+ * head, read for generation and ignored when tied, as transformers does);
+ * 0 for a tensor the model would drop. A merged classifier's head is read by
+ * the classifier (ll_classifier_load_head). */
+static int tensor_is_used(const char *name, const ll_arch *a, const ll_config *p) {
     if (!strcmp(name, "score.weight") || !strcmp(name, "score.bias")) return 1;
-    /* RoPE tables older transformers saved as buffers; transformers
-     * recomputes them from the config and ignores these */
-    if (!strcmp(name, "model.rotary_emb.inv_freq")) return 1;
-    int layer, n = 0;
-    if (sscanf(name, "model.layers.%d.%n", &layer, &n) != 1 || n == 0 || layer < 0 || layer >= p->n_layers) return 0;
-    const char *s = name + n;
-    static const char *const always[] = {"input_layernorm.weight", "post_attention_layernorm.weight",
-                                         "self_attn.q_proj.weight", "self_attn.k_proj.weight",
-                                         "self_attn.v_proj.weight", "self_attn.o_proj.weight",
-                                         "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
-                                         "self_attn.rotary_emb.inv_freq"};
-    for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
-        if (!strcmp(s, always[i])) return 1;
-    if (!strcmp(s, "self_attn.q_proj.bias") || !strcmp(s, "self_attn.k_proj.bias") ||
-        !strcmp(s, "self_attn.v_proj.bias"))
-        return p->qkv_bias;
-    if (!strcmp(s, "self_attn.o_proj.bias")) return p->o_bias;
-    if (!strcmp(s, "mlp.gate_proj.bias") || !strcmp(s, "mlp.up_proj.bias") || !strcmp(s, "mlp.down_proj.bias"))
-        return p->mlp_bias;
-    return 0;
+    ll_role role;
+    int layer;
+    if (!ll_arch_parse_canonical(name, &role, &layer) || layer >= p->n_layers) return 0;
+    const ll_arch_tensor *t = ll_arch_tensor_of(a, role);
+    return t && ll_arch_tensor_used(t, p);
 }
 
 /* Every tensor of the checkpoint is used or refused by name: a tensor the
  * config does not enable (o_proj.bias without attention_bias) or one no
  * supported architecture has would otherwise be dropped without a word. */
-static int check_all_used(const ll_checkpoint *c, const ll_config *p, ll_error *err) {
+static int check_all_used(const ll_checkpoint *c, const ll_arch *a, const ll_config *p, ll_error *err) {
+    const int bias_keys = a->bias == LL_BIAS_CONFIG_KEYS; /* then config.json could have asked for it */
     for (size_t i = 0; i < ll_checkpoint_n_tensors(c); i++) {
         const ll_tensor_info *t = ll_checkpoint_tensor(c, i);
-        if (tensor_is_used(t->name, p)) continue;
+        if (tensor_is_used(t->name, a, p)) continue;
         const char *why = "";
-        if (strstr(t->name, "o_proj.bias") && !strcmp(p->arch, "llama"))
+        if (strstr(t->name, "o_proj.bias") && bias_keys)
             why = " (config.json has no \"attention_bias\": true)";
-        else if (strstr(t->name, "_proj.bias") && strstr(t->name, ".mlp.") && !strcmp(p->arch, "llama"))
+        else if (strstr(t->name, "_proj.bias") && strstr(t->name, ".mlp.") && bias_keys)
             why = " (config.json has no \"mlp_bias\": true)";
-        else if (strstr(t->name, "_proj.bias") && !strcmp(p->arch, "llama"))
+        else if (strstr(t->name, "_proj.bias") && bias_keys)
             why = " (config.json has no \"attention_bias\": true)";
         else if (strstr(t->name, "_proj.bias"))
             why = " (transformers' model of this architecture has no such bias)";
@@ -140,10 +126,116 @@ static int check_all_used(const ll_checkpoint *c, const ll_config *p, ll_error *
     return LL_OK;
 }
 
+/* Where the model keeps a role's weights; NULL for a role read elsewhere
+ * (rope_freqs) or never (RoPE buffers). ly: the layer of a per-layer role. */
+static float **role_slot(ll_model *m, ll_layer *ly, ll_role role) {
+    switch (role) {
+    case LL_ROLE_TOKEN_EMBD: return &m->tok_emb;
+    case LL_ROLE_OUTPUT_NORM: return &m->final_norm;
+    case LL_ROLE_OUTPUT: return &m->lm_head;
+    case LL_ROLE_ATTN_NORM: return &ly->attn_norm;
+    case LL_ROLE_Q: return &ly->wq;
+    case LL_ROLE_K: return &ly->wk;
+    case LL_ROLE_V: return &ly->wv;
+    case LL_ROLE_O: return &ly->wo;
+    case LL_ROLE_FFN_NORM: return &ly->ffn_norm;
+    case LL_ROLE_GATE: return &ly->w_gate;
+    case LL_ROLE_UP: return &ly->w_up;
+    case LL_ROLE_DOWN: return &ly->w_down;
+    case LL_ROLE_Q_BIAS: return &ly->bq;
+    case LL_ROLE_K_BIAS: return &ly->bk;
+    case LL_ROLE_V_BIAS: return &ly->bv;
+    case LL_ROLE_O_BIAS: return &ly->bo;
+    case LL_ROLE_GATE_BIAS: return &ly->b_gate;
+    case LL_ROLE_UP_BIAS: return &ly->b_up;
+    case LL_ROLE_DOWN_BIAS: return &ly->b_down;
+    default: return NULL;
+    }
+}
+
+/* What one carving pass over the weights needs besides the carver. */
+typedef struct weights_pass {
+    ll_model *m;
+    const ll_checkpoint *c;
+    int want_head; /* keep an output projection (with_lm_head) */
+    ll_layer *scratch_layer; /* the counting pass's stand-in for m->layers (not allocated yet) */
+} weights_pass;
+
+/* Carve entry t of layer `layer` (-1: global) and load it, or only check it
+ * on a counting carver (no storage: dst NULL). */
+static int carve_tensor(ll_carver *cv, const weights_pass *wp, const ll_arch_tensor *t, int layer, ll_error *err) {
+    ll_model *m = wp->m;
+    const ll_config *p = &m->cfg;
+    ll_layer *ly = layer < 0 ? NULL : cv->base ? &m->layers[layer] : wp->scratch_layer;
+    float **slot = role_slot(m, ly, t->role);
+    if (!slot || !ll_arch_tensor_used(t, p) || t->when == LL_WHEN_IGNORED) return LL_OK;
+    if (t->role == LL_ROLE_OUTPUT && (!wp->want_head || p->tied_embeddings)) {
+        if (wp->want_head) m->lm_head = m->tok_emb; /* tied */
+        return LL_OK;
+    }
+    const size_t rows = ll_dim_size(p, t->rows), cols = ll_dim_size(p, t->cols);
+    *slot = ll_carve_f32(cv, rows ? rows * cols : cols);
+    char name[160];
+    ll_arch_canonical_name(t->role, layer, name, sizeof name);
+    return load_tensor(wp->c, name, (int64_t)rows, (int64_t)cols, *slot, p->head_dim, err);
+}
+
+/* The one carving function of the weights: every tensor of the row's list in
+ * its order (globals before the per-layer run, the per-layer run once per
+ * layer, globals after it), then the RoPE frequencies. The counting pass
+ * (cv->base NULL) checks every tensor's presence, shape and type without
+ * storage, so a header alone never decides how much memory we ask for; the
+ * real pass converts. */
+static int carve_weights(ll_carver *cv, const weights_pass *wp, ll_error *err) {
+    const ll_arch *a = wp->m->arch;
+    int rc = LL_OK;
+    for (size_t i = 0; i < a->n_tensors && !rc;) {
+        if (a->tensors[i].role < LL_ROLE_FIRST_LAYER) {
+            rc = carve_tensor(cv, wp, &a->tensors[i++], -1, err);
+            continue;
+        }
+        size_t end = i;
+        while (end < a->n_tensors && a->tensors[end].role >= LL_ROLE_FIRST_LAYER) end++;
+        for (int l = 0; l < wp->m->cfg.n_layers && !rc; l++)
+            for (size_t k = i; k < end && !rc; k++) rc = carve_tensor(cv, wp, &a->tensors[k], l, err);
+        i = end;
+    }
+    wp->m->rope_inv_freq = ll_carve_f32(cv, (size_t)wp->m->cfg.head_dim / 2);
+    return rc;
+}
+
+/* The RoPE inverse frequencies, with GGUF Llama 3's per-frequency divisors
+ * (the rope_freqs tensor) when the file has them; check: only check the
+ * tensor. */
+static int load_rope(ll_model *m, const ll_checkpoint *c, int check, ll_error *err) {
+    const size_t half = (size_t)m->cfg.head_dim / 2;
+    char name[64];
+    ll_arch_canonical_name(LL_ROLE_ROPE_FREQS, -1, name, sizeof name);
+    const ll_arch_tensor *entry = ll_arch_tensor_of(m->arch, LL_ROLE_ROPE_FREQS);
+    float *divisors = NULL;
+    if (entry && ll_checkpoint_find(c, name)) {
+        if (!check && !(divisors = malloc(half * sizeof(float))))
+            return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+        int rc = load_tensor(c, name, 0, (int64_t)half, divisors, m->cfg.head_dim, err);
+        if (rc) {
+            free(divisors);
+            return rc;
+        }
+    }
+    if (!check) ll_rope_inv_freq(m->rope_inv_freq, &m->cfg, divisors);
+    free(divisors);
+    return LL_OK;
+}
+
 int ll_model_load(ll_model **out, const char *path, const ll_load_options *opt, ll_error *err) {
+    return ll_model_load_archs(out, path, opt, NULL, err);
+}
+
+int ll_model_load_archs(ll_model **out, const char *path, const ll_load_options *opt,
+                        const ll_arch *const *extra_archs, ll_error *err) {
     *out = NULL;
     ll_checkpoint *c;
-    int rc = ll_checkpoint_open(&c, path, err);
+    int rc = ll_checkpoint_open_archs(&c, path, extra_archs, err);
     if (rc) return rc;
     ll_model *m = calloc(1, sizeof *m);
     if (!m) {
@@ -151,101 +243,24 @@ int ll_model_load(ll_model **out, const char *path, const ll_load_options *opt, 
         return ll_fail(err, LL_ERR_NOMEM, "out of memory");
     }
     m->cfg = *ll_checkpoint_config(c);
+    m->arch = ll_checkpoint_arch(c);
     snprintf(m->format, sizeof m->format, "%s", ll_checkpoint_format(c));
     m->path = strdup(path);
-    const ll_config *p = &m->cfg;
-    const size_t D = p->dim, F = p->hidden_dim, hd = p->head_dim, QD = (size_t)p->n_heads * hd,
-                 KVD = (size_t)p->n_kv_heads * hd, V = p->vocab_size, L = p->n_layers;
-    const int want_head = opt && opt->with_lm_head;
-    const int own_head = want_head && !p->tied_embeddings;
-    const size_t per_layer = 2 * D + QD * D + 2 * KVD * D + D * QD + 3 * F * D + (p->qkv_bias ? QD + 2 * KVD : 0) +
-                             (p->o_bias ? D : 0) + (p->mlp_bias ? 2 * F + D : 0);
-    m->n_weight_floats = V * D + L * per_layer + D + (own_head ? V * D : 0) + hd / 2;
     ll_layer scratch_layer;
-    float *w = NULL;
-    /* Pass 0 checks every tensor's presence, shape and type without storage,
-     * so a header alone never decides how much memory we ask for; pass 1
-     * allocates and converts. */
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) {
-            m->weights = malloc(m->n_weight_floats * sizeof(float));
-            m->layers = calloc(L, sizeof *m->layers);
-            if (!m->weights || !m->layers || !m->path) {
-                rc = ll_fail(err, LL_ERR_NOMEM, "%s: cannot allocate %.1f MB for weights", path,
-                             m->n_weight_floats * 4.0 / 1e6);
-                goto done;
-            }
-            w = m->weights;
-        }
-#define CARVE(ptr, n) (ptr = w, w = w ? w + (n) : NULL)
-        CARVE(m->tok_emb, V * D);
-        if ((rc = load_tensor(c, "model.embed_tokens.weight", (int64_t)V, (int64_t)D, m->tok_emb, (int)hd, err))) goto done;
-        char name[160];
-        for (size_t l = 0; l < L; l++) {
-            ll_layer *ly = pass ? &m->layers[l] : &scratch_layer;
-            struct {
-                float **dst;
-                const char *suffix;
-                size_t rows, cols;
-            } items[] = {
-                {&ly->attn_norm, "input_layernorm.weight", 0, D},
-                {&ly->wq, "self_attn.q_proj.weight", QD, D},
-                {&ly->wk, "self_attn.k_proj.weight", KVD, D},
-                {&ly->wv, "self_attn.v_proj.weight", KVD, D},
-                {&ly->wo, "self_attn.o_proj.weight", D, QD},
-                {&ly->ffn_norm, "post_attention_layernorm.weight", 0, D},
-                {&ly->w_gate, "mlp.gate_proj.weight", F, D},
-                {&ly->w_up, "mlp.up_proj.weight", F, D},
-                {&ly->w_down, "mlp.down_proj.weight", D, F},
-                {&ly->bq, "self_attn.q_proj.bias", 0, QD},
-                {&ly->bk, "self_attn.k_proj.bias", 0, KVD},
-                {&ly->bv, "self_attn.v_proj.bias", 0, KVD},
-                {&ly->bo, "self_attn.o_proj.bias", 0, D},
-                {&ly->b_gate, "mlp.gate_proj.bias", 0, F},
-                {&ly->b_up, "mlp.up_proj.bias", 0, F},
-                {&ly->b_down, "mlp.down_proj.bias", 0, D},
-            };
-            for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
-                const int on = i < 9 || (i < 12 ? p->qkv_bias : i < 13 ? p->o_bias : p->mlp_bias);
-                if (!on) continue;
-                const size_t n = items[i].rows ? items[i].rows * items[i].cols : items[i].cols;
-                CARVE(*items[i].dst, n);
-                snprintf(name, sizeof name, "model.layers.%zu.%s", l, items[i].suffix);
-                if ((rc = load_tensor(c, name, (int64_t)items[i].rows, (int64_t)items[i].cols, *items[i].dst, (int)hd, err)))
-                    goto done;
-            }
-        }
-        CARVE(m->final_norm, D);
-        if ((rc = load_tensor(c, "model.norm.weight", 0, (int64_t)D, m->final_norm, (int)hd, err))) goto done;
-        if (own_head) {
-            CARVE(m->lm_head, V * D);
-            if ((rc = load_tensor(c, "lm_head.weight", (int64_t)V, (int64_t)D, m->lm_head, (int)hd, err))) goto done;
-        } else if (want_head) {
-            m->lm_head = m->tok_emb;
-        }
-        CARVE(m->rope_inv_freq, hd / 2);
-#undef CARVE
-        /* GGUF Llama 3 files carry their frequency scaling as a tensor. */
-        const ll_tensor_info *rf = ll_checkpoint_find(c, "rope_freqs.weight");
-        float *divisors = NULL;
-        if (rf) {
-            divisors = pass ? malloc(hd / 2 * sizeof(float)) : NULL;
-            if (pass && !divisors) {
-                rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-            if ((rc = load_tensor(c, "rope_freqs.weight", 0, (int64_t)(hd / 2), divisors, (int)hd, err))) {
-                free(divisors);
-                goto done;
-            }
-        }
-        if (pass == 0) {
-            if ((rc = check_all_used(c, p, err))) goto done;
-            continue;
-        }
-        ll_rope_inv_freq(m->rope_inv_freq, p, divisors);
-        free(divisors);
+    const weights_pass wp = {m, c, opt && opt->with_lm_head, &scratch_layer};
+    ll_carver count = {0};
+    if ((rc = carve_weights(&count, &wp, err)) || (rc = load_rope(m, c, 1, err)) ||
+        (rc = check_all_used(c, m->arch, &m->cfg, err)))
+        goto done;
+    m->n_weight_floats = count.used / sizeof(float);
+    m->weights = malloc(count.used);
+    m->layers = calloc((size_t)m->cfg.n_layers, sizeof *m->layers);
+    if (!m->weights || !m->layers || !m->path) {
+        rc = ll_fail(err, LL_ERR_NOMEM, "%s: cannot allocate %.1f MB for weights", path, count.used / 1e6);
+        goto done;
     }
+    ll_carver real = {.base = (char *)m->weights};
+    if (!(rc = carve_weights(&real, &wp, err))) rc = load_rope(m, c, 0, err);
 done:
     ll_checkpoint_close(c);
     if (rc) {

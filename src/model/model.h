@@ -31,8 +31,11 @@ typedef struct ll_workspace {
     void *block;                             /* the one allocation */
 } ll_workspace;
 
+struct ll_arch;
+
 struct ll_model {
     ll_config cfg;
+    const struct ll_arch *arch; /* its row of model/arch.h (built-in, or a caller's that outlives the model) */
     char format[16];
     char *path;
     float *weights; /* one allocation holding every tensor below */
@@ -44,6 +47,13 @@ struct ll_model {
     float *rope_inv_freq; /* [hd/2] */
     ll_workspace ws;
 };
+
+/* ll_model_load, knowing the rows of extra_archs (NULL-terminated, may be
+ * NULL) besides the built-in architectures: how a caller (a test, a program
+ * with its own model family) adds an architecture without global state. The
+ * rows must outlive the model. */
+int ll_model_load_archs(ll_model **out, const char *path, const ll_load_options *opt,
+                        const struct ll_arch *const *extra_archs, ll_error *err);
 
 /* Grow the workspace to hold a batch (no-op when it already fits). */
 int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len, size_t lora_r, ll_error *err);

@@ -9,9 +9,6 @@
 #include "core/error.h"
 #include "kernels/kernels.h"
 
-const char *const ll_lora_target_names[LL_LORA_N_TARGETS] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
-                                                             "gate_proj", "up_proj", "down_proj"};
-
 /* ---- LoRA pieces ---------------------------------------------------------- */
 
 static inline uint64_t splitmix64(uint64_t z) {

@@ -14,6 +14,7 @@
 #include "io/safetensors.h"
 #include "io/safetensors_write.h"
 #include "kernels/kernels.h"
+#include "model/arch.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
 #include "model/rope_freq.h"
@@ -23,17 +24,16 @@
 
 #define PEFT_PREFIX "base_model.model."
 
-/* [in, out] of module t: q/k/v/o under self_attn, gate/up/down under mlp. */
+/* [in, out] of module t (the LoRA target table, model/lora.h). */
 static void lora_dims(const ll_config *p, int t, int64_t *in, int64_t *out) {
-    const int64_t D = p->dim, QD = (int64_t)p->n_heads * p->head_dim, KVD = (int64_t)p->n_kv_heads * p->head_dim,
-                  F = p->hidden_dim;
-    const int64_t ins[LL_LORA_N_TARGETS] = {D, D, D, QD, D, D, F};
-    const int64_t outs[LL_LORA_N_TARGETS] = {QD, KVD, KVD, D, F, F, D};
-    *in = ins[t];
-    *out = outs[t];
+    size_t i, o;
+    ll_lora_target_dims(p, t, &i, &o);
+    *in = (int64_t)i;
+    *out = (int64_t)o;
 }
 
-static const char *module_parent(int t) { return t <= LL_LORA_O ? "self_attn" : "mlp"; }
+/* q/k/v/o under self_attn, gate/up/down under mlp */
+static const char *module_parent(int t) { return ll_lora_targets[t].parent; }
 
 /* "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight" */
 static void peft_key(char *buf, size_t cap, int layer, int t, char ab) {
@@ -844,17 +844,33 @@ int ll_merge_check(const ll_classifier *c, const ll_merge_options *opt, ll_merge
     return LL_OK;
 }
 
-/* transformers' class prefix for a model_type */
-static const char *arch_class(const char *arch) {
-    if (!strcmp(arch, "llama")) return "Llama";
-    if (!strcmp(arch, "mistral")) return "Mistral";
-    if (!strcmp(arch, "qwen2")) return "Qwen2";
-    return NULL;
+/* The name a tensor of the base has in a Hugging Face folder of its
+ * architecture ("model.layers.3.self_attn.q_proj.weight" for Llama); the
+ * canonical name where the row has none. Returns buf. */
+static const char *hf_name(const ll_arch *a, ll_role role, int layer, char *buf, size_t cap) {
+    const char *s = ll_arch_stored_name(a, 0, role, layer, buf, cap);
+    return s ? s : ll_arch_canonical_name(role, layer, buf, cap);
+}
+
+/* config.json's sliding-window keys, as the architecture's config class reads them */
+static void add_window_keys(cJSON *j, const ll_arch *a, const ll_config *p) {
+    if (a->window == LL_WINDOW_NONE) return;
+    if (p->sliding_window <= 0) {
+        cJSON_AddNullToObject(j, "sliding_window");
+        return;
+    }
+    cJSON_AddNumberToObject(j, "sliding_window", p->sliding_window);
+    if (a->window == LL_WINDOW_IF_ENABLED) { /* every layer slides: the loader refuses what the window would change */
+        cJSON_AddBoolToObject(j, "use_sliding_window", 1);
+        cJSON_AddNumberToObject(j, "max_window_layers", 0);
+    }
 }
 
 static cJSON *merged_config_json(const ll_classifier *c, const ll_merge_options *o, char *const *names,
                                  const char *cls, int head_bias, const ll_merge_report *rep) {
     const ll_config *p = ll_model_config(c->base);
+    const ll_arch *row = c->base->arch;
+    const int bias_keys = row->bias == LL_BIAS_CONFIG_KEYS;
     const ll_classifier_config *cc = &c->cfg;
     cJSON *j = cJSON_CreateObject();
     char arch[96];
@@ -863,7 +879,7 @@ static cJSON *merged_config_json(const ll_classifier *c, const ll_merge_options 
     cJSON *a = cJSON_AddArrayToObject(j, "architectures");
     cJSON_AddItemToArray(a, cJSON_CreateString(arch));
     cJSON_AddStringToObject(j, "model_type", p->arch);
-    if (!strcmp(p->arch, "llama")) cJSON_AddBoolToObject(j, "attention_bias", p->qkv_bias || p->o_bias);
+    if (bias_keys) cJSON_AddBoolToObject(j, "attention_bias", p->qkv_bias || p->o_bias);
     cJSON_AddNumberToObject(j, "attention_dropout", 0);
     if (p->bos_token_id >= 0) cJSON_AddNumberToObject(j, "bos_token_id", p->bos_token_id);
     if (p->eos_token_id >= 0) cJSON_AddNumberToObject(j, "eos_token_id", p->eos_token_id);
@@ -876,7 +892,7 @@ static cJSON *merged_config_json(const ll_classifier *c, const ll_merge_options 
     cJSON_AddItemToObject(j, "initializer_range", json_float(0.02f));
     cJSON_AddNumberToObject(j, "intermediate_size", p->hidden_dim);
     cJSON_AddNumberToObject(j, "max_position_embeddings", p->max_seq_len > 0 ? p->max_seq_len : 2048);
-    if (!strcmp(p->arch, "llama")) cJSON_AddBoolToObject(j, "mlp_bias", p->mlp_bias);
+    if (bias_keys) cJSON_AddBoolToObject(j, "mlp_bias", p->mlp_bias);
     cJSON_AddNumberToObject(j, "num_attention_heads", p->n_heads);
     cJSON_AddNumberToObject(j, "num_hidden_layers", p->n_layers);
     cJSON_AddNumberToObject(j, "num_key_value_heads", p->n_kv_heads);
@@ -895,15 +911,7 @@ static cJSON *merged_config_json(const ll_classifier *c, const ll_merge_options 
             cJSON_AddNumberToObject(rs, "original_max_position_embeddings", p->rope_original_max_pos);
         }
     }
-    if (strcmp(p->arch, "llama") && p->sliding_window > 0) {
-        cJSON_AddNumberToObject(j, "sliding_window", p->sliding_window);
-        if (!strcmp(p->arch, "qwen2")) { /* every layer slides: the loader refuses what the window would change */
-            cJSON_AddBoolToObject(j, "use_sliding_window", 1);
-            cJSON_AddNumberToObject(j, "max_window_layers", 0);
-        }
-    } else if (strcmp(p->arch, "llama")) {
-        cJSON_AddNullToObject(j, "sliding_window");
-    }
+    add_window_keys(j, row, p);
     cJSON_AddBoolToObject(j, "tie_word_embeddings", p->tied_embeddings);
     cJSON_AddStringToObject(j, "torch_dtype", o->dtype == LL_DTYPE_F16 ? "float16"
                                               : o->dtype == LL_DTYPE_BF16 ? "bfloat16" : "float32");
@@ -1020,12 +1028,13 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
         return ll_fail(err, LL_ERR_ARG, "%s: task type %s does not fit a %s classifier", out_dir, task,
                        cc->token_task ? "token" : "sequence");
     o.task_type = task;
-    const char *cls = arch_class(p->arch);
+    const ll_arch *a = m->arch;
+    const char *cls = a->hf_class_prefix;
     if (!cls) return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: cannot write a model of type '%s'", out_dir, p->arch);
     if (o.dtype != LL_DTYPE_F32 && o.dtype != LL_DTYPE_F16 && o.dtype != LL_DTYPE_BF16)
         return ll_fail(err, LL_ERR_ARG, "%s: merged weights can be F32, F16 or BF16, not %s", out_dir,
                        ll_dtype_name(o.dtype));
-    if ((p->o_bias || p->mlp_bias) && strcmp(p->arch, "llama"))
+    if ((p->o_bias || p->mlp_bias) && a->bias != LL_BIAS_CONFIG_KEYS)
         return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: a %s base with o_proj or MLP biases cannot be written", out_dir,
                        p->arch);
     /* frequencies config.json cannot express (GGUF per-frequency divisors) */
@@ -1097,12 +1106,14 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
         ts[n] = (ll_st_write_tensor){keys[n], o.dtype, ndim_, {d0, d1}, data_};                                     \
         n++;                                                                                                     \
     } while (0)
-    ADD("%s", m->tok_emb, 2, p->vocab_size, p->dim, "model.embed_tokens.weight");
+    char nm[160]; /* names in the base architecture's Hugging Face spelling */
+#define NAME(role, layer) hf_name(a, role, layer, nm, sizeof nm)
+    ADD("%s", m->tok_emb, 2, p->vocab_size, p->dim, NAME(LL_ROLE_TOKEN_EMBD, -1));
     for (int l = 0; l < L; l++) {
         const ll_layer *ly = &m->layers[l];
         const float *W[LL_LORA_N_TARGETS] = {ly->wq, ly->wk, ly->wv, ly->wo, ly->w_gate, ly->w_up, ly->w_down};
-        ADD("model.layers.%d.input_layernorm.weight", ly->attn_norm, 1, p->dim, 0, l);
-        ADD("model.layers.%d.post_attention_layernorm.weight", ly->ffn_norm, 1, p->dim, 0, l);
+        ADD("%s", ly->attn_norm, 1, p->dim, 0, NAME(LL_ROLE_ATTN_NORM, l));
+        ADD("%s", ly->ffn_norm, 1, p->dim, 0, NAME(LL_ROLE_FFN_NORM, l));
         for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
             int64_t in, out;
             lora_dims(p, t, &in, &out);
@@ -1121,23 +1132,25 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
                 merged[(size_t)l * LL_LORA_N_TARGETS + t] = wm;
                 data = wm;
             }
-            ADD("model.layers.%d.%s.%s.weight", data, 2, out, in, l, module_parent(t), ll_lora_target_names[t]);
+            ADD("%s", data, 2, out, in, NAME(ll_lora_targets[t].weight, l));
         }
-        const int llama_bias = !strcmp(p->arch, "llama") && (p->qkv_bias || p->o_bias);
-        if (p->qkv_bias || llama_bias) {
+        /* attention_bias gives q, k, v and o biases together */
+        const int attention_bias = a->bias == LL_BIAS_CONFIG_KEYS && (p->qkv_bias || p->o_bias);
+        if (p->qkv_bias || attention_bias) {
             const int64_t QD = (int64_t)p->n_heads * p->head_dim, KVD = (int64_t)p->n_kv_heads * p->head_dim;
-            ADD("model.layers.%d.self_attn.q_proj.bias", ly->bq ? ly->bq : zeros, 1, QD, 0, l);
-            ADD("model.layers.%d.self_attn.k_proj.bias", ly->bk ? ly->bk : zeros, 1, KVD, 0, l);
-            ADD("model.layers.%d.self_attn.v_proj.bias", ly->bv ? ly->bv : zeros, 1, KVD, 0, l);
+            ADD("%s", ly->bq ? ly->bq : zeros, 1, QD, 0, NAME(LL_ROLE_Q_BIAS, l));
+            ADD("%s", ly->bk ? ly->bk : zeros, 1, KVD, 0, NAME(LL_ROLE_K_BIAS, l));
+            ADD("%s", ly->bv ? ly->bv : zeros, 1, KVD, 0, NAME(LL_ROLE_V_BIAS, l));
         }
-        if (llama_bias) ADD("model.layers.%d.self_attn.o_proj.bias", ly->bo ? ly->bo : zeros, 1, p->dim, 0, l);
+        if (attention_bias) ADD("%s", ly->bo ? ly->bo : zeros, 1, p->dim, 0, NAME(LL_ROLE_O_BIAS, l));
         if (p->mlp_bias) {
-            ADD("model.layers.%d.mlp.gate_proj.bias", ly->b_gate, 1, p->hidden_dim, 0, l);
-            ADD("model.layers.%d.mlp.up_proj.bias", ly->b_up, 1, p->hidden_dim, 0, l);
-            ADD("model.layers.%d.mlp.down_proj.bias", ly->b_down, 1, p->dim, 0, l);
+            ADD("%s", ly->b_gate, 1, p->hidden_dim, 0, NAME(LL_ROLE_GATE_BIAS, l));
+            ADD("%s", ly->b_up, 1, p->hidden_dim, 0, NAME(LL_ROLE_UP_BIAS, l));
+            ADD("%s", ly->b_down, 1, p->dim, 0, NAME(LL_ROLE_DOWN_BIAS, l));
         }
     }
-    ADD("%s", m->final_norm, 1, p->dim, 0, "model.norm.weight");
+    ADD("%s", m->final_norm, 1, p->dim, 0, NAME(LL_ROLE_OUTPUT_NORM, -1));
+#undef NAME
     ADD("%s", c->head_w, 2, cc->n_labels, p->dim, "score.weight");
     if (write_bias) ADD("%s", c->head_b ? c->head_b : zero_bias, 1, cc->n_labels, 0, "score.bias");
 #undef ADD
@@ -1174,7 +1187,8 @@ done:
 
 int ll_classifier_load_head(ll_classifier *c, const char *path, ll_error *err) {
     ll_checkpoint *ck;
-    int rc = ll_checkpoint_open(&ck, path, err);
+    const ll_arch *base_arch[2] = {c->base->arch, NULL}; /* a folder of the base's architecture, whatever its row */
+    int rc = ll_checkpoint_open_archs(&ck, path, base_arch, err);
     if (rc) return rc;
     const int K = c->cfg.n_labels, D = ll_model_config(c->base)->dim;
     const ll_tensor_info *w = ll_checkpoint_find(ck, "score.weight"), *b = ll_checkpoint_find(ck, "score.bias");
@@ -1266,7 +1280,8 @@ int ll_merged_load(const char *dir, ll_model *base, ll_classifier **out, ll_adap
                      cc.bidirectional_from, p->n_layers);
         goto done;
     }
-    if ((rc = ll_checkpoint_open(&ck, dir, err))) goto done;
+    const ll_arch *base_arch[2] = {base->arch, NULL}; /* a folder of the base's architecture, whatever its row */
+    if ((rc = ll_checkpoint_open_archs(&ck, dir, base_arch, err))) goto done;
     cc.token_task = kind == 2;
     if (cc.token_task) cc.multi_label = 0, cc.pool = LL_POOL_LAST;
     cc.n_labels = K;

@@ -22,14 +22,8 @@ static double normal(uint64_t *s) { return sqrt(-2.0 * log(uniform01(s))) * cos(
 
 /* ---- construction ----------------------------------------------------------- */
 
-static void module_dims(const ll_config *p, int t, size_t *in, size_t *out) {
-    const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim,
-                 F = p->hidden_dim;
-    const size_t ins[LL_LORA_N_TARGETS] = {D, D, D, QD, D, D, F};
-    const size_t outs[LL_LORA_N_TARGETS] = {QD, KVD, KVD, D, F, F, D};
-    *in = ins[t];
-    *out = outs[t];
-}
+/* [in, out] of LoRA target t: the one table (model/lora.h) */
+static void module_dims(const ll_config *p, int t, size_t *in, size_t *out) { ll_lora_target_dims(p, t, in, out); }
 
 void ll_classifier_free(ll_classifier *c) {
     if (!c) return;
