@@ -13,9 +13,11 @@
  *
  * Floating point, as every caller computed it before this module (the
  * adapters and logs are bit-identical):
- *  - softmax: zmax = the row's largest logit (float); s = sum over k in
- *    ascending order, in double, of exp((double)z[k] - zmax); p[k] =
- *    exp((double)z[k] - zmax) / s (double);
+ *  - softmax: zmax = the row's largest logit (float; found by fmaxf for the
+ *    cross-entropy, by ">" for the probabilities and argmax: the same value
+ *    on finite rows, the only ones evaluation and predict accept); s = sum
+ *    over k in ascending order, in double, of exp((double)z[k] - zmax);
+ *    p[k] = exp((double)z[k] - zmax) / s (double);
  *  - a row's cross-entropy: ((double)zmax + log(s)) - (double)z[y];
  *  - its gradient: float(p[k]) - [k == y], then / float(n_labelled), then
  *    * scale, in float;
