@@ -4,7 +4,6 @@
  * Word strings and sentence texts live in the dataset's text arena; a bad
  * sentence rolls the arena and the word array back. */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "io/mapped_file.h"
+#include "model/loss.h"
 #include "text/utf8.h"
 
 #define MAX_COLS 64
@@ -935,14 +935,9 @@ int ll_token_collect(const ll_dataset *ds, size_t ex, const float *logits, const
             score[w] = 0.0f;
             continue;
         }
-        const float *row = logits + (size_t)W->first * K;
-        size_t best = 0;
-        for (size_t k = 1; k < K; k++)
-            if (row[k] > row[best]) best = k;
-        double sum = 0;
-        for (size_t k = 0; k < K; k++) sum += exp((double)row[k] - (double)row[best]);
+        size_t best;
+        score[w] = (float)ll_softmax_top(logits + (size_t)W->first * K, K, &best);
         pred[w] = (int32_t)best;
-        score[w] = (float)(1.0 / sum);
     }
     return 0;
 }

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "kernels/kernels.h"
+#include "model/loss.h"
 
 /* ---- deterministic initialisation ----------------------------------------- */
 
@@ -231,29 +232,14 @@ static int token_train_step(ll_classifier *c, const ll_batch *b, const int32_t *
     int rc = run_forward(c, b, 1, seed, c->cfg.lora_r ? &c->acts : NULL, err);
     if (rc) return rc;
     double total = 0;
-    for (size_t t = 0; t < T; t++) {
-        const float *z = c->logits + t * K;
-        float *dz = c->dlogits + t * K;
-        if (labels[t] == LL_IGNORE_LABEL) {
-            memset(dz, 0, (size_t)K * sizeof(float));
-            continue;
-        }
-        float mx = z[0];
-        for (int k = 1; k < K; k++) mx = fmaxf(mx, z[k]);
-        double se = 0;
-        for (int k = 0; k < K; k++) se += exp((double)z[k] - mx);
-        total += mx + log(se) - z[labels[t]];
-        for (int k = 0; k < K; k++)
-            dz[k] = ((float)(exp((double)z[k] - mx) / se) - (k == labels[t])) / (float)n * loss_scale;
-    }
+    ll_crossentropy_forward(&total, c->logits, labels, T, (size_t)K);
+    ll_crossentropy_backward(c->dlogits, c->logits, labels, T, (size_t)K, n, loss_scale);
     *loss = n ? (float)(total / (double)n) : 0.0f;
     if (!n) return LL_OK; /* nothing labelled: no gradient */
-    ll_gemm(1, 0, (size_t)K, D, T, 1.0f, c->dlogits, (size_t)K, token_head_input(c, 1), D, 1.0f, c->dhead_w, D);
-    if (c->dhead_b)
-        for (size_t t = 0; t < T; t++)
-            for (int k = 0; k < K; k++) c->dhead_b[k] += c->dlogits[t * K + k];
+    /* head only: no gradient wanted below the head */
+    ll_linear_head_backward(c->cfg.lora_r ? c->dhidden : NULL, c->dhead_w, c->dhead_b, c->dlogits,
+                            token_head_input(c, 1), c->head_w, T, D, (size_t)K);
     if (!c->cfg.lora_r) return LL_OK; /* head only */
-    ll_gemm(0, 0, T, D, (size_t)K, 1.0f, c->dlogits, (size_t)K, c->head_w, D, 0.0f, c->dhidden, D);
     if (head_dropout_on(c, 1)) head_dropout(c, seed, c->dhidden, NULL, T * D, 1);
     ll_lora_pass lp = {&c->lora, 1, seed};
     return ll_stack_backward(c->base, b, c->cfg.bidirectional_from, &lp, &c->acts, c->dhidden, err);
@@ -270,34 +256,18 @@ int ll_classifier_train_step(ll_classifier *c, const ll_batch *b, const int32_t 
     int rc = run_forward(c, b, 1, seed, c->cfg.lora_r ? &c->acts : NULL, err);
     if (rc) return rc;
     const size_t D = (size_t)ll_model_config(c->base)->dim, T = (size_t)b->seq_start[n];
-    /* loss and dL/dlogits */
+    const size_t N = (size_t)n;
     double total = 0;
-    for (int s = 0; s < n; s++) {
-        const float *z = c->logits + (size_t)s * K;
-        float *dz = c->dlogits + (size_t)s * K;
-        if (c->cfg.multi_label) { /* BCEWithLogits, mean over n * K */
-            for (int k = 0; k < K; k++) {
-                const float y = targets[(size_t)s * K + k], x = z[k];
-                total += fmax(x, 0) - x * y + log1p(exp(-fabs(x)));
-                dz[k] = (1.0f / (1.0f + expf(-x)) - y) / (float)(n * K) * loss_scale;
-            }
-        } else { /* cross-entropy, mean over n */
-            float mx = z[0];
-            for (int k = 1; k < K; k++) mx = fmaxf(mx, z[k]);
-            double se = 0;
-            for (int k = 0; k < K; k++) se += exp((double)z[k] - mx);
-            total += mx + log(se) - z[labels[s]];
-            for (int k = 0; k < K; k++)
-                dz[k] = ((float)(exp((double)z[k] - mx) / se) - (k == labels[s])) / (float)n * loss_scale;
-        }
+    if (c->cfg.multi_label) { /* BCE with logits, mean over n * K */
+        ll_bce_logits_forward(&total, c->logits, targets, N, (size_t)K);
+        ll_bce_logits_backward(c->dlogits, c->logits, targets, N, (size_t)K, loss_scale);
+        *loss = (float)(total / ((double)n * K));
+    } else { /* cross-entropy, mean over n */
+        ll_crossentropy_forward(&total, c->logits, labels, N, (size_t)K);
+        ll_crossentropy_backward(c->dlogits, c->logits, labels, N, (size_t)K, N, loss_scale);
+        *loss = (float)(total / n);
     }
-    *loss = (float)(c->cfg.multi_label ? total / ((double)n * K) : total / n);
-    /* head: dW += dz^T pooled, db += sum dz, dpooled = dz W */
-    ll_gemm(1, 0, (size_t)K, D, (size_t)n, 1.0f, c->dlogits, (size_t)K, c->pooled, D, 1.0f, c->dhead_w, D);
-    if (c->dhead_b)
-        for (int s = 0; s < n; s++)
-            for (int k = 0; k < K; k++) c->dhead_b[k] += c->dlogits[(size_t)s * K + k];
-    ll_gemm(0, 0, (size_t)n, D, (size_t)K, 1.0f, c->dlogits, (size_t)K, c->head_w, D, 0.0f, c->dpooled, D);
+    ll_linear_head_backward(c->dpooled, c->dhead_w, c->dhead_b, c->dlogits, c->pooled, c->head_w, N, D, (size_t)K);
     pool_backward(c, b, D, T);
     if (!c->cfg.lora_r) return LL_OK; /* head only: nothing below the head is trained */
     ll_lora_pass lp = {&c->lora, 1, seed};

@@ -16,6 +16,7 @@
 #include "io/mapped_file.h"
 #include "io/safetensors.h"
 #include "io/safetensors_write.h"
+#include "model/loss.h"
 #include "train/adapter.h"
 #include "train/optim.h"
 #include "train/run_dir.h"
@@ -82,33 +83,21 @@ int ll_evaluate_progress(ll_classifier *c, const ll_dataset *ds, size_t batch_to
         }
         done_ex += (size_t)buf.batch.n_seqs;
         if (progress && progress->fn) progress->fn(progress->ctx, done_ex, ds->n);
+        const size_t rows = (size_t)buf.batch.n_seqs;
         if (c->cfg.multi_label) { /* BCE (mean over labels) and sigmoid > 0.5, i.e. logit > 0 */
-            for (int s = 0; s < buf.batch.n_seqs && buf.targets; s++, n++) {
-                const float *z = c->logits + (size_t)s * K, *y = buf.targets + (size_t)s * K;
-                double l = 0;
-                for (int k = 0; k < K; k++) {
-                    l += fmax(z[k], 0) - z[k] * y[k] + log1p(exp(-fabs(z[k])));
-                    pred01[k] = z[k] > 0;
-                }
-                loss += l / K;
+            for (size_t s = 0; s < rows && buf.targets; s++, n++) {
+                const float *z = c->logits + s * K, *y = buf.targets + s * K;
+                loss += ll_bce_logits_row_mean(z, y, (size_t)K);
+                ll_multilabel_predict(pred01, z, (size_t)K);
                 if (m) ll_metrics_add_multi(m, y, pred01);
             }
             continue;
         }
-        for (int s = 0; s < buf.batch.n_seqs; s++, n++) {
-            const float *z = c->logits + (size_t)s * K;
-            int best = 0;
-            float mx = z[0];
-            for (int k = 1; k < K; k++)
-                if (z[k] > mx) mx = z[k], best = k;
-            const int gold = buf.labels ? buf.labels[s] : -1;
-            if (gold >= 0) {
-                double se = 0;
-                for (int k = 0; k < K; k++) se += exp((double)z[k] - mx);
-                loss += mx + log(se) - z[gold];
-                if (m) ll_metrics_add(m, gold, best);
-            }
-        }
+        /* the mean runs over every example (an unlabelled one, -1, adds 0) */
+        if (buf.labels) ll_crossentropy_forward(&loss, c->logits, buf.labels, rows, (size_t)K);
+        n += rows;
+        for (size_t s = 0; s < rows && buf.labels && m; s++)
+            if (buf.labels[s] >= 0) ll_metrics_add(m, buf.labels[s], (int)ll_argmax_row(c->logits + s * K, (size_t)K));
     }
     free(pred01);
     if (m) ll_metrics_finish(m);
@@ -160,17 +149,7 @@ int ll_evaluate_tokens_progress(ll_classifier *c, const ll_dataset *ds, const ll
         done_ex += (size_t)buf.batch.n_seqs;
         if (progress && progress->fn) progress->fn(progress->ctx, done_ex, ds->n);
         if ((rc = ll_token_collect_batch(ds, &buf, c->logits, map, pred, score, err))) break;
-        for (size_t t = 0; t < buf.n_tokens; t++) {
-            const int y = buf.token_labels[t];
-            if (y < 0) continue;
-            const float *z = c->logits + t * K;
-            float mx = z[0];
-            for (int k = 1; k < K; k++) mx = fmaxf(mx, z[k]);
-            double se = 0;
-            for (int k = 0; k < K; k++) se += exp((double)z[k] - mx);
-            loss += mx + log(se) - z[y];
-            n_lab++;
-        }
+        n_lab += ll_crossentropy_forward(&loss, c->logits, buf.token_labels, buf.n_tokens, (size_t)K);
     }
     if (mean_loss) *mean_loss = n_lab ? loss / (double)n_lab : 0;
     if (!rc && rep) {
