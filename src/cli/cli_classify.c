@@ -1,10 +1,10 @@
-#include "cli/cli_classify.h"
+#include "cli_classify.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli_util.h"
+#include "cli_util.h"
 
 int cls_check_model_bounds(const char *cmd, long max_length, int max_length_given, int bidirectional_from,
                            const ll_model *m) {

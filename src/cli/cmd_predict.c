@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli_classify.h"
-#include "cli/cli_util.h"
-#include "cli/commands.h"
+#include "cli_classify.h"
+#include "cli_util.h"
+#include "commands.h"
 #include "lsllama.h"
 #include "lsllama_train.h"
 

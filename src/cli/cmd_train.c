@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli_classify.h"
-#include "cli/cli_util.h"
-#include "cli/commands.h"
+#include "cli_classify.h"
+#include "cli_util.h"
+#include "commands.h"
 #include "lsllama.h"
 #include "lsllama_tokenizer.h"
 #include "lsllama_train.h"
