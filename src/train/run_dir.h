@@ -23,13 +23,11 @@
 
 /* ll_run_mode, ll_run_dir_open and ll_run_dir_close: include/lsllama_train.h. */
 
-
 /* The run starts writing: in LL_RUN_OVERWRITE mode remove the earlier run's
  * entries (once). */
 int ll_run_dir_begin(ll_run_dir *rd, ll_error *err);
 
 const char *ll_run_dir_path(const ll_run_dir *rd);
-
 
 #define LL_RUN_LOCK_FILE "lsllama.lock"
 

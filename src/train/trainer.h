@@ -32,8 +32,6 @@
 /* ll_metric, ll_train_options (with its progress callback), ll_train_result,
  * ll_train and ll_eval_progress: include/lsllama_train.h. */
 
-
-
 /* Evaluate in file order: metrics (single-label) and mean loss. Non-finite
  * logits are an error naming the example's line. progress may be NULL. */
 int ll_evaluate(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_class_metrics *m, double *mean_loss,
