@@ -1,9 +1,33 @@
 /* lsllama: label-supervised fine-tuning of LLaMA-family models, in C.
  *
- * Public API. Handles are opaque; every fallible call returns 0 on success or
- * a negative ll_status and fills an ll_error with a message naming the file,
- * tensor, key or line at fault. The library never exits the process and keeps
- * no global state. */
+ * Public API (this header: models and the forward pass; lsllama_tokenizer.h;
+ * lsllama_train.h: datasets, training, evaluation, prediction, adapters).
+ * Handles are opaque; every fallible call returns 0 on success or a negative
+ * ll_status and fills an ll_error (may be NULL) with a message naming the
+ * file, tensor, key or line at fault. The library never exits the process
+ * and never prints.
+ *
+ * State and threads. The library has no mutable global state that one call
+ * leaves for another to see; what it keeps is:
+ *  - per handle, grown on first use and reused (never shrunk until *_free):
+ *    an ll_model's forward workspace (activations and attention scratch, sized
+ *    for the largest batch seen), an ll_classifier's activation and gradient
+ *    buffers, an ll_tokenizer's cache of encoded pre-tokens and BPE scratch;
+ *  - per OS thread: the matrix kernels' packing buffers (allocated on a
+ *    thread's first product, freed when the thread exits);
+ *  - OpenMP: the forward and backward passes run on the calling thread's
+ *    OpenMP team (OMP_NUM_THREADS / omp_set_num_threads), and OpenBLAS's
+ *    threads with it;
+ *  - ll_error: the caller's own struct, filled only by the call it was passed to.
+ * So a call mutates its handle even when it only reads from the caller's
+ * view: ll_forward writes the model's workspace, ll_tokenizer_encode and
+ * ll_tokenizer_align_words the tokenizer's cache, and training, evaluation and
+ * prediction the classifier and the model under it. Calls on different
+ * handles may run concurrently; calls on one handle (or on classifiers that
+ * share one model) must not: give each concurrent worker its own model (and
+ * tokenizer), or serialize them. Read-only calls (ll_model_config,
+ * ll_model_format, ll_tokenizer_decode, ll_tokenizer_piece and the other
+ * const-handle getters) may run concurrently with each other. */
 #ifndef LSLLAMA_H
 #define LSLLAMA_H
 

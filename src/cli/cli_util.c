@@ -1,4 +1,4 @@
-#include "cli/cli_util.h"
+#include "cli_util.h"
 
 #include <errno.h>
 #include <math.h>

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/commands.h"
+#include "commands.h"
 #include "model/checkpoint.h"
 
 static void print_meta(void *ctx, const char *key, const char *value) {

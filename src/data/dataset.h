@@ -26,49 +26,12 @@
 
 #include "lsllama.h"
 #include "lsllama_tokenizer.h"
+#include "lsllama_train.h"
 #include "data/strset.h"
 
 /* ---- loading ------------------------------------------------------------- */
 
-typedef enum ll_data_format {
-    LL_DATA_AUTO = 0, /* from the extension: .tsv, .csv, .jsonl/.ndjson/.json, .txt */
-    LL_DATA_TSV = 1,
-    LL_DATA_CSV = 2,
-    LL_DATA_JSONL = 3,
-    LL_DATA_LINES = 4, /* one text per non-blank line, no labels (prediction input) */
-    LL_DATA_CONLL = 5, /* token tasks only: one word per line, columns, blank line between sentences */
-} ll_data_format;
-
-typedef struct ll_data_options {
-    ll_data_format format;
-    /* TSV/CSV: LL_HEADER_AUTO (0): a header row is assumed when any column
-     * is chosen by name (or by the default names), none when all are indices;
-     * LL_HEADER_YES / LL_HEADER_NO say it explicitly. */
-    int header;
-    /* Comma-separated column list. TSV/CSV: header names, or 0-based indices
-     * (a token made only of digits is an index). JSONL: field names. Several
-     * text columns are joined with text_join. NULL: "text", else "sentence"
-     * (first one present; TSV/CSV need a header for the default). */
-    const char *text_columns;
-    /* NULL: "label". "" or no_labels = 1: the data has no labels. */
-    const char *label_column;
-    int no_labels;
-    const char *text_join; /* NULL: " " (one space) */
-    /* Multi-label: TSV/CSV label fields are split on label_sep (NULL: ",");
-     * JSONL array labels make a dataset multi-label on their own. */
-    int multi_label;
-    const char *label_sep;
-    int no_quotes;     /* TSV/CSV: '"' is an ordinary character (files with stray quotes) */
-    int strip_text;    /* trim leading/trailing ASCII whitespace of the text (default: keep as is) */
-    int skip_invalid;  /* drop bad rows (counted) instead of failing */
-} ll_data_options;
-
-enum { LL_HEADER_AUTO = 0, LL_HEADER_YES = 1, LL_HEADER_NO = 2 };
-
-/* All zeros is the default (what this sets): format and header AUTO, text
- * "text"/"sentence", label "label", join " ", label_sep ",". opt may be NULL
- * in the load calls. */
-void ll_data_options_default(ll_data_options *opt);
+/* ll_data_format, ll_data_options and the public calls: include/lsllama_train.h. */
 
 /* One example. Offsets index the dataset's arenas. */
 typedef struct ll_example {
@@ -166,11 +129,6 @@ typedef struct ll_dataset {
 /* tok_labels / batch token_labels value of a token outside the loss (PyTorch's ignore_index). */
 #define LL_IGNORE_LABEL (-100)
 
-int ll_dataset_load(ll_dataset **out, const char *path, const ll_data_options *opt, ll_error *err);
-/* The same from memory; name is used as the file name in messages. */
-int ll_dataset_load_memory(ll_dataset **out, const char *data, size_t size, const char *name,
-                           const ll_data_options *opt, ll_error *err);
-void ll_dataset_free(ll_dataset *ds);
 
 static inline const char *ll_example_text(const ll_dataset *ds, size_t i) { return ds->text + ds->ex[i].text_off; }
 static inline const int32_t *ll_example_tokens(const ll_dataset *ds, size_t i) {
@@ -187,13 +145,6 @@ typedef struct ll_labelmap {
     ll_strset *set;        /* label string -> id */
 } ll_labelmap;
 
-/* The sorted label set of a dataset: numerically if every label is an
- * integer ("-3", "0", "12"), else by byte-wise string order. Token tasks:
- * the set of word tags (CoNLL: B-LOC, B-MISC, ..., I-PER, O). */
-int ll_labelmap_build(ll_labelmap **out, const ll_dataset *ds, ll_error *err);
-/* From explicit names (id = position); duplicates are an error. */
-int ll_labelmap_from_names(ll_labelmap **out, const char *const *names, int n, ll_error *err);
-void ll_labelmap_free(ll_labelmap *m);
 int ll_labelmap_find(const ll_labelmap *m, const char *s, size_t len); /* id or -1 */
 /* {"id2label": {"0": "neg", ...}, "label2id": {"neg": 0, ...}} (transformers'
  * config keys). add_to_json adds both keys to an existing object. */
@@ -204,22 +155,13 @@ int ll_labelmap_save(const ll_labelmap *m, const char *path, ll_error *err);
 /* A label-map file or any JSON object holding id2label (e.g. config.json). */
 int ll_labelmap_load(ll_labelmap **out, const char *path, ll_error *err);
 
-/* Map every row's raw labels through m. A label absent from m is an error
- * naming file, line and label (or the row is dropped with skip_invalid).
- * Token tasks: every word's tag, the line is the word's; a bad word drops its
- * sentence with skip_invalid. Apply labels before tokenizing a token task. */
-int ll_dataset_apply_labels(ll_dataset *ds, const ll_labelmap *m, ll_error *err);
 /* Examples per label id (counts has m->n entries, as mapped); token tasks: words per tag. */
 void ll_dataset_label_counts(const ll_dataset *ds, int64_t *counts);
 
 /* ---- tokenization --------------------------------------------------------- */
 
-/* Encode every text (LL_TOK_DEFAULT) and truncate to max_length tokens,
- * keeping the start; special tokens the tokenizer adds (BOS/EOS) are kept at
- * their ends as Hugging Face truncation does. max_length < 1: LL_ERR_ARG.
- * A text with no tokens is a bad row. A token task goes to
- * ll_token_dataset_tokenize with default options (windows, no truncation). */
-int ll_dataset_tokenize(ll_dataset *ds, ll_tokenizer *tok, int max_length, ll_error *err);
+/* ll_dataset_tokenize: include/lsllama_train.h (LL_TOK_DEFAULT encoding, start kept on truncation;
+ * max_length < 1: LL_ERR_ARG; a text with no tokens is a bad row). */
 
 /* ---- batching ------------------------------------------------------------- */
 
@@ -291,54 +233,15 @@ void ll_batch_buf_free(ll_batch_buf *b);
  * owned by exactly one window; special tokens the tokenizer adds (BOS/EOS)
  * are at both ends of every window. See docs/data.md. */
 
-/* Column index meaning "the last column" (CoNLL tag column default). */
-#define LL_COLUMN_LAST (-1)
+/* ll_token_data_options, the token loaders and ll_tag_names_load: include/lsllama_train.h. */
 
-typedef struct ll_token_data_options {
-    /* LL_DATA_AUTO: .jsonl/.ndjson/.json are JSON Lines, anything else CoNLL.
-     * LL_DATA_CONLL, LL_DATA_JSONL, or LL_DATA_LINES (raw text for prediction:
-     * each non-blank line one sentence, words split on ASCII whitespace). */
-    ll_data_format format;
-    int word_column;  /* CoNLL: 0-based (default 0) */
-    int tag_column;   /* CoNLL: 0-based, or LL_COLUMN_LAST (default) */
-    const char *tokens_field; /* JSONL: NULL: "tokens" */
-    const char *tags_field;   /* JSONL: NULL: "ner_tags" */
-    /* JSONL integer tags: tag k is tag_names->names[k] (see ll_tag_names_load).
-     * Without it integer tags are an error. */
-    const ll_labelmap *tag_names;
-    int no_tags;      /* the data has no tags (CoNLL: only the word column is read) */
-    int any_tags;     /* accept any non-empty tag (POS columns; CLI --any-tags); default: the tags seqeval
-                       * reads without a warning: O, B, I, E, S, B-/I-/E-/S- + any type (also empty) */
-    int skip_invalid; /* drop bad sentences (counted in n_skipped) instead of failing */
-} ll_token_data_options;
-
-/* Defaults: format AUTO, word column 0, tag column last, fields
- * "tokens"/"ner_tags". opt may be NULL in the load calls (= defaults). */
-void ll_token_data_options_default(ll_token_data_options *opt);
-
-int ll_token_dataset_load(ll_dataset **out, const char *path, const ll_token_data_options *opt, ll_error *err);
-int ll_token_dataset_load_memory(ll_dataset **out, const char *data, size_t size, const char *name,
-                                 const ll_token_data_options *opt, ll_error *err);
-
-/* Tag names for integer tags: a JSON array of strings (["O", "B-PER", ...]),
- * a JSON object with id2label/label2id (a label-map file, config.json), or a
- * text file with one name per line (blank lines at the end ignored). */
-int ll_tag_names_load(ll_labelmap **out, const char *path, ll_error *err);
-
-typedef struct ll_token_tokenize_options {
-    int label_all_subtokens; /* every sub-token of an owned word carries its label (default: only the first) */
-    int own_tokens;          /* split sentences: tokens a window owns at most; 0: half the window's room */
-} ll_token_tokenize_options;
-
-/* Encode every sentence with ll_tokenizer_align_words (words joined by single
- * spaces, LL_TOK_DEFAULT) and cut it into windows of at most max_length
- * tokens (opt may be NULL). max_length must leave room for one word token
+/* ll_token_dataset_tokenize (include/lsllama_train.h) encodes every sentence with
+ * ll_tokenizer_align_words (words joined by single spaces, LL_TOK_DEFAULT) and cuts
+ * it into windows of at most max_length tokens. max_length must leave room for one word token
  * next to the special tokens the tokenizer adds, else LL_ERR_ARG. A word
  * longer than a window's room keeps its first tokens (counted in
  * n_cut_words); a word with no token is counted in n_empty_words. A sentence
  * that encodes to no token at all is a bad row. Rebuilds ds->ex. */
-int ll_token_dataset_tokenize(ll_dataset *ds, ll_tokenizer *tok, int max_length, const ll_token_tokenize_options *opt,
-                              ll_error *err);
 
 /* Predictions of the words example (window) ex owns, from its logits
  * [ex.n_tok, map->n] (row-major, the window's tokens in order): pred[w] =

@@ -109,15 +109,10 @@ static void add_label_maps(cJSON *j, char *const *names, int K) {
     }
 }
 
-static const char *pool_name(ll_pool p) {
-    static const char *const n[] = {"last", "mean", "max", "first"};
-    return p >= LL_POOL_LAST && p <= LL_POOL_FIRST ? n[p] : "last";
-}
-
 /* lsllama's own head settings (transformers has no place for them). */
 static void add_lsllama_settings(cJSON *j, const ll_classifier_config *cc, int head_bias) {
     cJSON *s = cJSON_AddObjectToObject(j, "lsllama");
-    cJSON_AddStringToObject(s, "pooling", pool_name(cc->pool));
+    cJSON_AddStringToObject(s, "pooling", ll_pool_name(cc->pool));
     cJSON_AddNumberToObject(s, "bidirectional_from", cc->bidirectional_from);
     cJSON_AddBoolToObject(s, "head_bias", head_bias);
 }
@@ -561,8 +556,7 @@ static int parse_label_map(const cJSON *j, const char *path, int K, char ***name
         const cJSON *pool = jget(ls, "pooling");
         if (pool) {
             int found = 0;
-            for (int q = LL_POOL_LAST; q <= LL_POOL_FIRST && cJSON_IsString(pool); q++)
-                if (!strcmp(pool->valuestring, pool_name((ll_pool)q))) hc->pool = (ll_pool)q, found = 1;
+            if (cJSON_IsString(pool) && ll_pool_parse(pool->valuestring, &hc->pool) == LL_OK) found = 1;
             if (!found)
                 return ll_fail(err, LL_ERR_CONFIG, "%s: lsllama.pooling must be \"last\", \"mean\", \"max\" or \"first\"",
                                path);
@@ -803,7 +797,7 @@ static void merge_reasons(const ll_classifier *c, const ll_merge_options *o, con
     rep->n = 0;
     if (!token && cc->pool != LL_POOL_LAST)
         REASON("pooling '%s': transformers' *ForSequenceClassification takes the last token that is not "
-               "pad_token_id", pool_name(cc->pool));
+               "pad_token_id", ll_pool_name(cc->pool));
     if (cc->bidirectional_from < p->n_layers)
         REASON("bidirectional_from %d: attention is bidirectional from layer %d of %d; transformers' %s attention is "
                "causal in every layer", cc->bidirectional_from, cc->bidirectional_from, p->n_layers, p->arch);

@@ -14,22 +14,11 @@
 #include <stdint.h>
 
 #include "lsllama.h"
+#include "lsllama_train.h"
 #include "model/lora.h"
 #include "model/pass.h"
 
-typedef struct ll_classifier_config {
-    int n_labels;
-    ll_pool pool;
-    int bidirectional_from; /* n_layers: causal (LS-LLaMA); 0: bidirectional (LS-unLLaMA) */
-    int head_bias;
-    int multi_label;        /* BCE over K independent labels */
-    int lora_r;             /* 0: head only */
-    float lora_alpha, lora_dropout;
-    unsigned lora_targets;  /* bit per LL_LORA_* module */
-    int use_rslora;
-    int token_task;         /* a label per token instead of per sequence (pool and multi_label unused) */
-    float head_dropout;     /* token task: dropout on the head's input while training ([0, 1)) */
-} ll_classifier_config;
+/* ll_classifier_config: include/lsllama_train.h. */
 
 typedef struct ll_param_view {
     char name[96];  /* e.g. "layers.3.q_proj.lora_A", "score.weight" */

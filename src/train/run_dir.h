@@ -19,25 +19,15 @@
 #define LL_TRAIN_RUN_DIR_H
 
 #include "lsllama.h"
+#include "lsllama_train.h"
 
-typedef enum ll_run_mode { LL_RUN_NEW = 0, LL_RUN_RESUME = 1, LL_RUN_OVERWRITE = 2 } ll_run_mode;
-
-typedef struct ll_run_dir ll_run_dir;
-
-/* Create path if needed, lock it, clean leftovers, check it for mode.
- * Errors: LL_ERR_IO (cannot create, lock held by another process: the message
- * names its pid), LL_ERR_ARG (folder not empty, no checkpoint to resume). */
-int ll_run_dir_open(ll_run_dir **out, const char *path, ll_run_mode mode, ll_error *err);
+/* ll_run_mode, ll_run_dir_open and ll_run_dir_close: include/lsllama_train.h. */
 
 /* The run starts writing: in LL_RUN_OVERWRITE mode remove the earlier run's
  * entries (once). */
 int ll_run_dir_begin(ll_run_dir *rd, ll_error *err);
 
 const char *ll_run_dir_path(const ll_run_dir *rd);
-
-/* Release the lock (the lock file stays) and free. A folder that open
- * created and in which the run never began is removed again. NULL is fine. */
-void ll_run_dir_close(ll_run_dir *rd);
 
 #define LL_RUN_LOCK_FILE "lsllama.lock"
 

@@ -656,10 +656,10 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
                      "\"tokens_per_s\": %.1f, \"elapsed_s\": %.2f}\n",
                 (long long)st.step, (long long)st.epoch, loss_sum / micro, lr, gnorm, tps, elapsed);
         if (o->progress) {
-            const double eta = steps_run ? elapsed / steps_run * (double)(total - st.step) : 0;
-            fprintf(stderr, "\rstep %lld/%lld  epoch %lld  loss %.4f  %.0f tokens/s  ETA %02d:%02d:%02d   ",
-                    (long long)st.step, (long long)total, (long long)st.epoch + 1, loss_sum / micro, tps,
-                    (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
+            const ll_train_event ev = {.kind = LL_TRAIN_STEP, .step = st.step, .total_steps = total,
+                                       .epoch = st.epoch, .loss = loss_sum / micro, .tokens_per_s = tps,
+                                       .eta_s = steps_run ? elapsed / steps_run * (double)(total - st.step) : 0};
+            o->progress(o->progress_ctx, &ev);
         }
         if (dev && ((o->eval_every > 0 && st.step % o->eval_every == 0) || epoch_end || st.step == total)) {
             double dev_loss, v;
@@ -680,10 +680,13 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
                              "\"recall\": %.6f, \"macro_f1\": %.6f, \"token_accuracy\": %.6f, \"best\": %s}\n",
                         (long long)st.step, dev_loss, rep.micro_f1, rep.micro_p, rep.micro_r,
                         isnan(rep.macro_f1) ? 0.0 : rep.macro_f1, rep.token_accuracy, better ? "true" : "false");
-                if (o->progress)
-                    fprintf(stderr, "\n  dev @%lld: loss %.4f entity F1 %.4f (P %.4f R %.4f) token accuracy %.4f%s\n",
-                            (long long)st.step, dev_loss, rep.micro_f1, rep.micro_p, rep.micro_r, rep.token_accuracy,
-                            better ? "  (best so far: saved)" : "");
+                if (o->progress) {
+                    const ll_train_event ev = {.kind = LL_TRAIN_EVAL, .step = st.step, .total_steps = total,
+                                               .epoch = st.epoch, .token_task = 1, .dev_loss = dev_loss,
+                                               .f1 = rep.micro_f1, .precision = rep.micro_p, .recall = rep.micro_r,
+                                               .token_accuracy = rep.token_accuracy, .best = better};
+                    o->progress(o->progress_ctx, &ev);
+                }
                 ll_ner_report_free(&rep);
             } else {
                 if ((rc = ll_evaluate(c, dev, o->batch_tokens, &met, &dev_loss, err))) goto done;
@@ -697,9 +700,12 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
                         (long long)st.step, dev_loss, met.accuracy, met.macro_f1);
                 if (met.multi_label) fprintf(log, "\"micro_f1\": %.6f, ", met.micro_f1);
                 fprintf(log, "\"best\": %s}\n", better ? "true" : "false");
-                if (o->progress)
-                    fprintf(stderr, "\n  dev @%lld: loss %.4f accuracy %.4f macro-F1 %.4f%s\n", (long long)st.step,
-                            dev_loss, met.accuracy, met.macro_f1, better ? "  (best so far: saved)" : "");
+                if (o->progress) {
+                    const ll_train_event ev = {.kind = LL_TRAIN_EVAL, .step = st.step, .total_steps = total,
+                                               .epoch = st.epoch, .dev_loss = dev_loss, .accuracy = met.accuracy,
+                                               .macro_f1 = met.macro_f1, .best = better};
+                    o->progress(o->progress_ctx, &ev);
+                }
             }
             eval_s += now_s() - t_eval;
             if (better) {
@@ -723,7 +729,10 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
             goto done;
         if (o->stop_after_steps > 0 && steps_run >= o->stop_after_steps) goto done; /* as if killed */
     }
-    if (o->progress) fputc('\n', stderr);
+    if (o->progress) {
+        const ll_train_event ev = {.kind = LL_TRAIN_END, .step = st.step, .total_steps = total, .epoch = st.epoch};
+        o->progress(o->progress_ctx, &ev);
+    }
     if ((rc = save_adapter(c, o, "final", err))) goto done;
     if (o->checkpoint_every > 0 && (rc = save_checkpoint(c, &opt, &st, &rf, identity, ckpt_dir, err))) goto done;
     if ((rc = flush_checked(log, path, 1, err)) || (rc = flush_checked(batches, o->batches_out, 1, err))) goto done;

@@ -22,62 +22,15 @@
 
 #include <stdint.h>
 
+#include "lsllama_train.h"
 #include "data/dataset.h"
 #include "train/classifier.h"
 #include "train/metrics.h"
 #include "train/run_dir.h"
 #include "train/seqeval.h"
 
-/* Dev metric that picks the best adapter. Token tasks: entity-level micro
- * F1 (seqeval's default) or token accuracy. */
-enum { LL_METRIC_ACCURACY = 0, LL_METRIC_MACRO_F1 = 1, LL_METRIC_ENTITY_F1 = 2, LL_METRIC_TOKEN_ACCURACY = 3 };
-
-typedef struct ll_train_options {
-    int epochs;               /* passes over the training set */
-    int64_t max_steps;        /* > 0: exactly this many optimiser steps, over as many epochs as that takes
-                                 (overrides epochs, as transformers' max_steps) */
-    float lr, weight_decay, warmup_ratio, max_grad_norm;
-    float beta1, beta2, adam_eps;
-    int grad_accum;           /* micro-batches per optimiser step */
-    size_t batch_tokens;      /* token budget of one micro-batch */
-    size_t batch_seqs;        /* 0: no limit */
-    uint64_t seed;
-    int64_t eval_every;       /* steps; 0: at epoch ends only */
-    int patience;             /* stop after this many evaluations without improvement; 0: never */
-    int metric;               /* LL_METRIC_* used to pick the best adapter */
-    int64_t checkpoint_every; /* steps; 0: none */
-    const char *out_dir;
-    const char *base_model_name; /* written into adapter_config.json */
-    const char *const *label_names;
-    int resume;               /* continue from out_dir/checkpoint */
-    int overwrite;            /* replace a finished run in out_dir (else a non-empty out_dir is refused) */
-    ll_run_dir *run_dir;      /* optional: out_dir already opened (locked, checked) with ll_run_dir_open;
-                                   NULL: ll_train opens it for the mode that resume / overwrite give */
-    int progress;             /* progress line on stderr */
-    int64_t stop_after_steps; /* > 0: end this run after that many steps without final save (tests a kill) */
-    const char *batches_out;  /* optional: write each micro-batch's example indices, one line per batch
-                                 (for running another trainer on exactly the same batches) */
-} ll_train_options;
-
-void ll_train_options_default(ll_train_options *o);
-
-typedef struct ll_train_result {
-    int64_t steps;
-    double best_metric;
-    int64_t best_step;
-    double train_tokens_per_s;
-    double seconds;
-} ll_train_result;
-
-int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_train_options *o, ll_train_result *res,
-             ll_error *err);
-
-/* Optional progress report of an evaluation: fn(ctx, done, total) after
- * each batch, in examples (token tasks: windows) of ds->n. */
-typedef struct ll_eval_progress {
-    void (*fn)(void *ctx, size_t done, size_t total);
-    void *ctx;
-} ll_eval_progress;
+/* ll_metric, ll_train_options (with its progress callback), ll_train_result,
+ * ll_train and ll_eval_progress: include/lsllama_train.h. */
 
 /* Evaluate in file order: metrics (single-label) and mean loss. Non-finite
  * logits are an error naming the example's line. progress may be NULL. */
