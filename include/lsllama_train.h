@@ -394,6 +394,8 @@ typedef struct ll_seq_prediction {
     int label;                    /* single-label: the argmax (lowest id on ties); multi-label: -1 */
     const float *logits;          /* [n_labels]; multi-label: label k is predicted when logits[k] > 0 */
     const double *probabilities;  /* [n_labels]: softmax; multi-label: independent sigmoids */
+    const int *predicted;         /* multi-label: [n_labels], 1 where label k is predicted (logit > 0,
+                                     as evaluation decides); single-label: NULL */
 } ll_seq_prediction;
 
 /* Return 0 to go on; non-zero stops the prediction, which returns that value. */

@@ -32,7 +32,7 @@ static int print_sequence(void *ctx, const ll_seq_prediction *p) {
     if (p->label < 0) {
         fputs(", \"labels\": [", stdout);
         for (int k = 0, first = 1; k < p->n_labels; k++)
-            if (p->logits[k] > 0) {
+            if (p->predicted[k]) {
                 fputs(first ? "" : ", ", stdout);
                 cls_json_str(stdout, names[k]);
                 first = 0;

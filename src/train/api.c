@@ -11,6 +11,7 @@
 #include "io/dtype.h"
 #include "lsllama_train.h"
 #include "model/lora.h"
+#include "model/loss.h"
 #include "train/classifier.h"
 #include "train/metrics.h"
 #include "train/seqeval.h"
@@ -232,21 +233,15 @@ int ll_eval_report_text(const ll_eval_report *r, int json, char **out, ll_error 
 
 /* ---- prediction ---------------------------------------------------------------------------------------- */
 
-/* The probabilities of one row of K logits z: softmax (in double, shifted by
- * the largest logit, the lowest id on ties) or independent sigmoids.
- * Returns the argmax (-1 for multi-label). */
+/* The probabilities of one row of K logits z (model/loss.h, shared with
+ * evaluation): softmax, or independent sigmoids for multi-label. Returns the
+ * argmax (-1 for multi-label). */
 static int row_probabilities(const float *z, int K, int multi_label, double *p) {
     if (multi_label) {
-        for (int k = 0; k < K; k++) p[k] = 1.0 / (1.0 + exp(-(double)z[k]));
+        ll_sigmoid_row(p, z, (size_t)K);
         return -1;
     }
-    int best = 0;
-    for (int k = 1; k < K; k++)
-        if (z[k] > z[best]) best = k;
-    double se = 0;
-    for (int k = 0; k < K; k++) se += exp((double)z[k] - z[best]);
-    for (int k = 0; k < K; k++) p[k] = exp((double)z[k] - z[best]) / se;
-    return best;
+    return (int)ll_softmax_row(p, z, (size_t)K);
 }
 
 /* 1 if all n values are finite. */
@@ -258,7 +253,8 @@ static int all_finite(const float *v, size_t n) {
 
 /* One batch of plan: forward, check, report every sequence. */
 static int predict_batch(ll_classifier *c, const ll_dataset *ds, const ll_batch_plan *plan, size_t b,
-                         ll_batch_buf *buf, double *probs, ll_seq_prediction_fn fn, void *ctx, ll_error *err) {
+                         ll_batch_buf *buf, double *probs, int *predicted, ll_seq_prediction_fn fn, void *ctx,
+                         ll_error *err) {
     const int K = c->cfg.n_labels;
     int rc = ll_batch_fill(buf, ds, plan, b, err);
     if (rc || (rc = ll_classifier_forward(c, &buf->batch, 0, 0, NULL, err))) return rc;
@@ -269,9 +265,10 @@ static int predict_batch(ll_classifier *c, const ll_dataset *ds, const ll_batch_
     for (int s = 0; s < buf->batch.n_seqs; s++) {
         const float *z = c->logits + (size_t)s * K;
         const size_t ex = (size_t)buf->example_ids[s];
+        if (c->cfg.multi_label) ll_multilabel_predict(predicted, z, (size_t)K);
         const ll_seq_prediction p = {.index = ex, .text = ll_example_text(ds, ex), .n_labels = K,
                                      .label = row_probabilities(z, K, c->cfg.multi_label, probs), .logits = z,
-                                     .probabilities = probs};
+                                     .probabilities = probs, .predicted = c->cfg.multi_label ? predicted : NULL};
         if ((rc = fn(ctx, &p))) return rc;
     }
     return LL_OK;
@@ -284,16 +281,18 @@ int ll_classifier_predict(ll_classifier *c, const ll_dataset *ds, size_t batch_t
     ll_batch_buf buf = {0};
     const ll_batching_options bo = {.max_batch_tokens = batch_tokens};
     double *probs = malloc(((size_t)c->cfg.n_labels + 1) * sizeof *probs);
-    int rc = probs ? LL_OK : ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    int *predicted = malloc(((size_t)c->cfg.n_labels + 1) * sizeof *predicted);
+    int rc = probs && predicted ? LL_OK : ll_fail(err, LL_ERR_NOMEM, "out of memory");
     if (!rc && !(rc = ll_batch_plan_make(&plan, ds, &bo, err)))
         rc = ll_batch_buf_reserve(&buf, plan.max_tokens, plan.max_seqs, c->cfg.n_labels, err);
     size_t done = 0;
     for (size_t b = 0; !rc && b < plan.n_batches; b++) {
-        if ((rc = predict_batch(c, ds, &plan, b, &buf, probs, fn, ctx, err))) break;
+        if ((rc = predict_batch(c, ds, &plan, b, &buf, probs, predicted, fn, ctx, err))) break;
         done += (size_t)buf.batch.n_seqs;
         if (progress && progress->fn) progress->fn(progress->ctx, done, ds->n);
     }
     free(probs);
+    free(predicted);
     ll_batch_plan_free(&plan);
     ll_batch_buf_free(&buf);
     return rc;
