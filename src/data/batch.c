@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "data/dataset.h"
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -82,7 +83,7 @@ int ll_dataset_tokenize(ll_dataset *ds, ll_tokenizer *tok, int max_length, ll_er
 
 static uint64_t below(uint64_t *st, uint64_t n) { /* uniform in [0, n) */
     uint64_t lim = -n % n, x;
-    do x = ll_splitmix64(st);
+    do x = ll_splitmix64_next(st);
     while (x < lim); /* reject the biased low range */
     return x % n;
 }
@@ -122,7 +123,7 @@ int ll_batch_plan_make(ll_batch_plan *plan, const ll_dataset *ds, const ll_batch
     uint64_t st = 0;
     if (opt->shuffle) {
         st = opt->seed ^ 0x6a09e667f3bcc909ull;
-        ll_splitmix64(&st);
+        ll_splitmix64_next(&st);
         st ^= (opt->epoch + 1) * 0xD1B54A32D192ED03ull;
         for (size_t i = n; i > 1; i--) {
             size_t j = (size_t)below(&st, i);

@@ -165,14 +165,6 @@ void ll_dataset_label_counts(const ll_dataset *ds, int64_t *counts);
 
 /* ---- batching ------------------------------------------------------------- */
 
-/* splitmix64: the data-order PRNG (state is one uint64). */
-static inline uint64_t ll_splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 typedef struct ll_batching_options {
     size_t max_batch_tokens; /* token budget per batch (> 0) */
     size_t max_batch_seqs;   /* 0: no limit */

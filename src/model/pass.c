@@ -3,35 +3,34 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/carve.h"
 #include "core/error.h"
+#include "core/rng.h"
 #include "kernels/kernels.h"
 
 /* ---- LoRA pieces ---------------------------------------------------------- */
 
-static inline uint64_t splitmix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+/* The dropout mask of one module's input in one layer: a function of (step
+ * seed, layer, module, element) only; element i draws
+ * ll_splitmix64_hash(key + i) with key = hash(seed ^ hash(layer, module)). */
+static ll_dropout lora_mask(const ll_lora_pass *lp, int layer, int target) {
+    const uint64_t module_key = ll_splitmix64_hash((uint64_t)(layer * LL_LORA_N_TARGETS + target + 1));
+    const uint64_t key = ll_splitmix64_hash(lp->seed ^ module_key);
+    return ll_dropout_make(lp->lora->dropout, key + LL_SPLITMIX64_GAMMA, 1);
 }
 
-/* xd = dropout(x) with PEFT semantics (kept values scaled by 1/(1-p)), or x
- * itself when no dropout applies. The mask depends only on (seed, layer,
- * module, element). */
+static int lora_dropout_on(const ll_lora_pass *lp) { return lp->training && lp->lora->dropout > 0.0f; }
+
+/* xd[n] = dropout(x) with PEFT semantics (kept values scaled by 1/(1-p)), or
+ * x itself when no dropout applies. */
 static const float *lora_dropout(const ll_lora_pass *lp, int layer, int target, const float *x, size_t n, float *xd) {
-    const float p = lp->lora->dropout;
-    if (!lp->training || p <= 0.0f) return x;
-    const uint64_t base = splitmix64(lp->seed ^ splitmix64((uint64_t)(layer * LL_LORA_N_TARGETS + target + 1)));
-    const float keep_scale = 1.0f / (1.0f - p);
-    const uint64_t threshold = (uint64_t)((double)p * 16777216.0);
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        const uint64_t u = splitmix64(base + i) >> 40; /* 24 random bits */
-        xd[i] = u < threshold ? 0.0f : x[i] * keep_scale;
-    }
+    if (!lora_dropout_on(lp)) return x;
+    const ll_dropout mask = lora_mask(lp, layer, target);
+    ll_dropout_forward(&mask, xd, x, n);
     return xd;
 }
 
@@ -70,72 +69,88 @@ static void linear_bwd(float *dx, const float *dy, const float *x, const float *
         ll_gemm(0, 0, T, in, r, 1.0f, a->lora_dxa, r, md->A, in, 1.0f, dx, in); /* dx += dxa A */
         return;
     }
-    /* Through dropout: the gradient flows only where the mask kept x, scaled
-     * like the kept values (xd / x recovers mask * scale without the mask). */
+    /* through dropout: the gradient flows where the mask kept x */
     ll_gemm(0, 0, T, in, r, 1.0f, a->lora_dxa, r, md->A, in, 0.0f, a->lora_tmp, in);
-    const float keep_scale = 1.0f / (1.0f - lp->lora->dropout);
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < T * in; i++) dx[i] += xd[i] != 0.0f || x[i] == 0.0f ? a->lora_tmp[i] * keep_scale : 0.0f;
+    const ll_dropout mask = lora_mask(lp, layer, target);
+    ll_dropout_backward(&mask, dx, a->lora_tmp, x, xd, T * in, 1);
 }
 
 /* ---- memory planning ------------------------------------------------------ */
+
+/* The sizes one ll_acts is carved for (in elements). */
+typedef struct acts_dims {
+    size_t L, T, D, QD, KVD, F, half, in_max, r; /* T = cap_tokens, half = hd / 2 */
+    size_t ffn_T;                                /* tokens of stored FFN pre-activations: T or 0 */
+    size_t scratch;                              /* attention scratch floats */
+} acts_dims;
+
+/* Every buffer of ll_acts, in this order (the layout results were made with). */
+static void carve_acts(ll_carver *cv, void *fields, const void *ctx) {
+    ll_acts *a = fields;
+    const acts_dims *d = ctx;
+    const size_t L = d->L, T = d->T, D = d->D, QD = d->QD, KVD = d->KVD, F = d->F;
+    a->x_in = ll_carve_f32(cv, L * T * D);
+    a->q = ll_carve_f32(cv, L * T * QD);
+    a->k = ll_carve_f32(cv, L * T * KVD);
+    a->v = ll_carve_f32(cv, L * T * KVD);
+    a->att = ll_carve_f32(cv, L * T * QD);
+    a->x_mid = ll_carve_f32(cv, L * T * D);
+    a->x_final = ll_carve_f32(cv, T * D);
+    a->ffn_g = ll_carve_f32(cv, L * d->ffn_T * F);
+    a->ffn_u = ll_carve_f32(cv, L * d->ffn_T * F);
+    a->dx = ll_carve_f32(cv, T * D);
+    a->dxn = ll_carve_f32(cv, T * D);
+    a->dq = ll_carve_f32(cv, T * QD);
+    a->dk = ll_carve_f32(cv, T * KVD);
+    a->dv = ll_carve_f32(cv, T * KVD);
+    a->datt = ll_carve_f32(cv, T * QD);
+    a->dg = ll_carve_f32(cv, T * F);
+    a->du = ll_carve_f32(cv, T * F);
+    a->xn = ll_carve_f32(cv, T * D);
+    a->g = ll_carve_f32(cv, T * F);
+    a->u = ll_carve_f32(cv, T * F);
+    a->h = ll_carve_f32(cv, T * F);
+    a->lora_xd = ll_carve_f32(cv, d->r ? T * d->in_max : 0);
+    a->lora_tmp = ll_carve_f32(cv, d->r ? T * d->in_max : 0);
+    a->lora_xa = ll_carve_f32(cv, T * d->r);
+    a->lora_dxa = ll_carve_f32(cv, T * d->r);
+    a->dh = ll_carve_f32(cv, T * F);
+    a->attn_scratch = ll_carve_f32(cv, d->scratch);
+    a->rope_cos = ll_carve_f32(cv, T * d->half);
+    a->rope_sin = ll_carve_f32(cv, T * d->half);
+    a->pos = ll_carve_i32(cv, T);
+}
 
 void ll_acts_free(ll_acts *a) {
     free(a->block);
     memset(a, 0, sizeof *a);
 }
 
-static size_t max3(size_t a, size_t b, size_t c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
 int ll_acts_reserve(ll_acts *a, const ll_model *m, const ll_lora *lora, size_t T, ll_error *err) {
-    if (T <= a->cap_tokens) return LL_OK;
+    const int threads = omp_get_max_threads();
+    if (T <= a->cap_tokens && threads <= a->cap_threads) return LL_OK;
+    T = max_size(T, a->cap_tokens);
     const ll_config *p = &m->cfg;
-    const size_t L = p->n_layers, D = p->dim, QD = (size_t)p->n_heads * p->head_dim,
-                 KVD = (size_t)p->n_kv_heads * p->head_dim, F = p->hidden_dim, r = lora ? (size_t)lora->r : 0;
-    const size_t in_max = max3(D, QD, F);
-    const size_t ffn_floats = 2 * L * T * F, store_ffn = ffn_floats * sizeof(float) <= LL_FFN_STORE_MAX_BYTES;
-    const size_t stored = L * T * (D + QD + 2 * KVD + QD + D) + T * D + (store_ffn ? ffn_floats : 0);
-    const size_t temps = T * (2 * D + QD + 2 * KVD + QD + 2 * F + D + 3 * F) + (r ? T * (2 * in_max + 2 * r) : 0);
-    void *block = malloc((stored + temps) * sizeof(float));
-    if (!block)
-        return ll_fail(err, LL_ERR_NOMEM, "cannot allocate %.0f MB of training activations for %zu tokens",
-                       (stored + temps) * 4.0 / 1e6, T);
-    ll_acts_free(a);
-    a->block = block;
+    acts_dims d = {.L = (size_t)p->n_layers, .T = T, .D = (size_t)p->dim, .QD = (size_t)p->n_heads * p->head_dim,
+                   .KVD = (size_t)p->n_kv_heads * p->head_dim, .F = (size_t)p->hidden_dim,
+                   .half = (size_t)p->head_dim / 2, .r = lora ? (size_t)lora->r : 0};
+    d.in_max = max_size(d.D, max_size(d.QD, d.F));
+    d.ffn_T = 2 * d.L * T * d.F * sizeof(float) <= LL_FFN_STORE_MAX_BYTES ? T : 0;
+    /* positions never exceed the batch: the attention scratch and RoPE
+     * tables for C tokens cover any sequence of the batch */
+    d.scratch = ll_attention_scratch_floats(T);
+    char what[80];
+    snprintf(what, sizeof what, "training activations for %zu tokens", T);
+    void *old = a->block;
+    int rc = ll_carve_alloc(&a->block, NULL, carve_acts, a, sizeof *a, &d, what, err);
+    if (rc) return rc;
+    free(old);
     a->cap_tokens = T;
-    a->n_layers = (int)L;
-    float *f = block;
-#define TAKE(ptr, n) (a->ptr = f, f += (n))
-    TAKE(x_in, L * T * D);
-    TAKE(q, L * T * QD);
-    TAKE(k, L * T * KVD);
-    TAKE(v, L * T * KVD);
-    TAKE(att, L * T * QD);
-    TAKE(x_mid, L * T * D);
-    TAKE(x_final, T * D);
-    if (store_ffn) {
-        TAKE(ffn_g, L * T * F);
-        TAKE(ffn_u, L * T * F);
-    }
-    TAKE(dx, T * D);
-    TAKE(dxn, T * D);
-    TAKE(dq, T * QD);
-    TAKE(dk, T * KVD);
-    TAKE(dv, T * KVD);
-    TAKE(datt, T * QD);
-    TAKE(dg, T * F);
-    TAKE(du, T * F);
-    TAKE(xn, T * D);
-    TAKE(g, T * F);
-    TAKE(u, T * F);
-    TAKE(h, T * F);
-    if (r) {
-        TAKE(lora_xd, T * in_max);
-        TAKE(lora_tmp, T * in_max);
-        TAKE(lora_xa, T * r);
-        TAKE(lora_dxa, T * r);
-    }
-#undef TAKE
+    a->n_layers = (int)d.L;
+    a->cap_threads = threads;
+    ll_rope_tables(a->rope_cos, a->rope_sin, m->rope_inv_freq, (int)d.half, T);
     return LL_OK;
 }
 
@@ -178,8 +193,11 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
     const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim,
                  F = p->hidden_dim, cap = acts ? acts->cap_tokens : 0;
 
+    /* positions and RoPE tables: the activations' own while training (backward reads them) */
+    int32_t *pos = acts ? acts->pos : ws->pos;
+    const float *rope_cos = acts ? acts->rope_cos : ws->rope_cos, *rope_sin = acts ? acts->rope_sin : ws->rope_sin;
     for (int s = 0; s < b->n_seqs; s++)
-        for (int32_t t = b->seq_start[s]; t < b->seq_start[s + 1]; t++) ws->pos[t] = t - b->seq_start[s];
+        for (int32_t t = b->seq_start[s]; t < b->seq_start[s + 1]; t++) pos[t] = t - b->seq_start[s];
     float *x = ws->x;
 #pragma omp parallel for schedule(static)
     for (size_t t = 0; t < T; t++) memcpy(x + t * D, m->tok_emb + (size_t)b->tokens[t] * D, D * sizeof(float));
@@ -194,8 +212,8 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
         linear_fwd(q, ws->xn, ly->wq, ly->bq, T, D, QD, 0, lp, l, LL_LORA_Q, ws->lora_xd, ws->lora_xa);
         linear_fwd(k, ws->xn, ly->wk, ly->bk, T, D, KVD, 0, lp, l, LL_LORA_K, ws->lora_xd, ws->lora_xa);
         linear_fwd(v, ws->xn, ly->wv, ly->bv, T, D, KVD, 0, lp, l, LL_LORA_V, ws->lora_xd, ws->lora_xa);
-        ll_rope_forward(q, ws->pos, ws->rope_cos, ws->rope_sin, T, p->n_heads, p->head_dim);
-        ll_rope_forward(k, ws->pos, ws->rope_cos, ws->rope_sin, T, p->n_kv_heads, p->head_dim);
+        ll_rope_forward(q, pos, rope_cos, rope_sin, T, p->n_heads, p->head_dim);
+        ll_rope_forward(k, pos, rope_cos, rope_sin, T, p->n_kv_heads, p->head_dim);
         ll_attention_forward(att, q, k, v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads, p->head_dim,
                              l < bidir_from, ws->scratch, ws->cap_len);
         /* residual adds happen inside the GEMMs (beta = 1) */
@@ -222,10 +240,9 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
     const ll_config *p = &m->cfg;
     const size_t T = (size_t)b->seq_start[b->n_seqs];
     if (!a || T > a->cap_tokens || !a->x_in) return ll_fail(err, LL_ERR_ARG, "backward without matching forward");
-    ll_workspace *ws = &m->ws;
-    if (omp_get_max_threads() > ws->cap_threads)
+    if (omp_get_max_threads() > a->cap_threads)
         return ll_fail(err, LL_ERR_ARG, "backward with %d threads after a forward pass sized for %d",
-                       omp_get_max_threads(), ws->cap_threads);
+                       omp_get_max_threads(), a->cap_threads);
     const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim,
                  F = p->hidden_dim, cap = a->cap_tokens;
     memset(a->dx, 0, T * D * sizeof(float));
@@ -249,11 +266,9 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
         memset(a->dxn, 0, T * D * sizeof(float));
         memset(a->dg, 0, T * F * sizeof(float));
         memset(a->du, 0, T * F * sizeof(float));
-        /* dh reuses h's buffer after the down projection's LoRA has read h */
-        float *dh = ws->g; /* inference buffer, [T, F], free during backward */
-        memset(dh, 0, T * F * sizeof(float));
-        linear_bwd(dh, a->dx, a->h, ly->w_down, T, F, D, lp, l, LL_LORA_DOWN, a);
-        ll_glu_backward(a->dg, a->du, dh, g, u, T * F, p->hidden_act);
+        memset(a->dh, 0, T * F * sizeof(float));
+        linear_bwd(a->dh, a->dx, a->h, ly->w_down, T, F, D, lp, l, LL_LORA_DOWN, a);
+        ll_glu_backward(a->dg, a->du, a->dh, g, u, T * F, p->hidden_act);
         linear_bwd(a->dxn, a->dg, a->xn, ly->w_gate, T, D, F, lp, l, LL_LORA_GATE, a);
         linear_bwd(a->dxn, a->du, a->xn, ly->w_up, T, D, F, lp, l, LL_LORA_UP, a);
         ll_rmsnorm_backward(a->dx, a->dxn, x_mid, ly->ffn_norm, T, D, p->rms_eps); /* dx is now dL/dx_mid */
@@ -264,9 +279,9 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
         memset(a->dk, 0, T * KVD * sizeof(float));
         memset(a->dv, 0, T * KVD * sizeof(float));
         ll_attention_backward(a->dq, a->dk, a->dv, a->datt, q, k, v, b->seq_start, b->n_seqs, p->n_heads,
-                              p->n_kv_heads, p->head_dim, l < bidir_from, ws->scratch, ws->cap_len);
-        ll_rope_backward(a->dq, ws->pos, ws->rope_cos, ws->rope_sin, T, p->n_heads, p->head_dim);
-        ll_rope_backward(a->dk, ws->pos, ws->rope_cos, ws->rope_sin, T, p->n_kv_heads, p->head_dim);
+                              p->n_kv_heads, p->head_dim, l < bidir_from, a->attn_scratch, cap);
+        ll_rope_backward(a->dq, a->pos, a->rope_cos, a->rope_sin, T, p->n_heads, p->head_dim);
+        ll_rope_backward(a->dk, a->pos, a->rope_cos, a->rope_sin, T, p->n_kv_heads, p->head_dim);
         ll_rmsnorm_forward(a->xn, x_in, ly->attn_norm, T, D, p->rms_eps);
         memset(a->dxn, 0, T * D * sizeof(float));
         linear_bwd(a->dxn, a->dq, a->xn, ly->wq, T, D, QD, lp, l, LL_LORA_Q, a);

@@ -11,23 +11,47 @@
 #include "model/lora.h"
 #include "model/model.h"
 
+/* Everything a backward pass reads, owned by the forward pass that wrote it
+ * (llm.c's ActivationTensors): other passes through the same model between
+ * a training forward and its backward (an evaluation, a generation) touch
+ * only the model's workspace, never these. Shapes: C = cap_tokens, L =
+ * n_layers, D = dim, QD = n_heads * hd, KVD = n_kv_heads * hd, F =
+ * hidden_dim, r = LoRA rank, in_max = max(D, QD, F); layer l of an [L, C, w]
+ * buffer starts at l * C * w, token t of a layer at t * w. */
 typedef struct ll_acts {
-    size_t cap_tokens;
-    int n_layers;
-    /* stored activations, layer l at offset l * cap_tokens * width */
-    float *x_in, *q, *k, *v, *att, *x_mid;
-    float *ffn_g, *ffn_u; /* gate / up pre-activations per layer [L, cap, F]; NULL: recomputed */
-    float *x_final; /* residual before the final norm [T, D] */
-    /* backward temporaries */
-    float *dx, *dxn, *dq, *dk, *dv, *datt, *dg, *du, *xn, *g, *u, *h;
-    float *lora_xd, *lora_tmp, *lora_xa, *lora_dxa;
-    void *block;
+    size_t cap_tokens; /* C: tokens per batch the buffers hold */
+    int n_layers;      /* L */
+    int cap_threads;   /* threads the attention scratch has slices for */
+    /* stored by the forward pass */
+    float *x_in;           /* [L, C, D] residual entering each layer */
+    float *q, *k, *v;      /* [L, C, QD], [L, C, KVD], [L, C, KVD]; q and k after RoPE */
+    float *att;            /* [L, C, QD] attention output (o_proj input) */
+    float *x_mid;          /* [L, C, D] residual after attention */
+    float *x_final;        /* [C, D] residual before the final norm */
+    float *ffn_g, *ffn_u;  /* [L, C, F] gate / up pre-activations; NULL: backward recomputes them */
+    /* backward temporaries, one layer at a time */
+    float *dx, *dxn;       /* [C, D] gradient of the residual; of a normed block input */
+    float *dq, *dk, *dv;   /* [C, QD], [C, KVD], [C, KVD] */
+    float *datt;           /* [C, QD] */
+    float *dg, *du;        /* [C, F] */
+    float *xn;             /* [C, D] a block's normed input, recomputed */
+    float *g, *u, *h;      /* [C, F] recomputed gate / up (when not stored); GLU output */
+    float *lora_xd;        /* [C, in_max] a LoRA input after dropout; NULL without LoRA */
+    float *lora_tmp;       /* [C, in_max] (dxa A) before the dropout mask; NULL without LoRA */
+    float *lora_xa, *lora_dxa; /* [C, r] A xd and its gradient; NULL without LoRA */
+    float *dh;             /* [C, F] gradient of the GLU output */
+    float *attn_scratch;   /* ll_attention_scratch_floats(C) at cap_threads threads */
+    /* the batch's geometry, written by the forward pass */
+    float *rope_cos, *rope_sin; /* [C, hd/2] RoPE tables for positions 0 .. C-1 (no sequence is longer) */
+    int32_t *pos;          /* [C] position of each token in its sequence */
+    void *block;           /* the one allocation all of the above point into */
 } ll_acts;
 
 /* Store the FFN pre-activations while they take at most this much (SmolLM2-135M: up to 2,730 tokens). */
 #define LL_FFN_STORE_MAX_BYTES ((size_t)1 << 30)
 
-/* Plan activation memory for up to max_tokens tokens (no-op if it fits). */
+/* Plan activation memory for up to max_tokens tokens at the current thread
+ * count (no-op if it fits; growing drops what was stored). */
 int ll_acts_reserve(ll_acts *a, const ll_model *m, const ll_lora *lora, size_t max_tokens, ll_error *err);
 void ll_acts_free(ll_acts *a);
 
@@ -39,7 +63,9 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidirectional_from, con
 
 /* Backward from dhidden [T, D] (gradient of the final-norm output) to the
  * LoRA gradients (added into lora->modules[*].dA/dB). Needs the acts of the
- * matching ll_stack_forward call (same batch, options and lp). */
+ * matching ll_stack_forward call (same batch, options and lp), and no more
+ * threads than that call had; reads nothing else of it, so other passes
+ * through m may run in between. */
 int ll_stack_backward(ll_model *m, const ll_batch *b, int bidirectional_from, const ll_lora_pass *lp, ll_acts *acts,
                       const float *dhidden, ll_error *err);
 

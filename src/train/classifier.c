@@ -1,25 +1,17 @@
 #include "train/classifier.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/carve.h"
 #include "core/error.h"
+#include "core/rng.h"
 #include "data/dataset.h"
 #include "kernels/kernels.h"
 #include "model/loss.h"
-
-/* ---- deterministic initialisation ----------------------------------------- */
-
-static uint64_t mix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static double uniform01(uint64_t *s) { return ((mix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
-static double normal(uint64_t *s) { return sqrt(-2.0 * log(uniform01(s))) * cos(2.0 * M_PI * uniform01(s)); }
 
 /* ---- construction ----------------------------------------------------------- */
 
@@ -33,9 +25,68 @@ void ll_classifier_free(ll_classifier *c) {
     free(c->views);
     free(c->lora.modules);
     ll_acts_free(&c->acts);
-    free(c->hidden);
-    free(c->argmax);
+    free(c->head_block);
     free(c);
+}
+
+/* One trainable tensor [rows, cols] carved from the parameter block, named
+ * (printf-style) in the next view; its gradient sits at the same offset of
+ * c->grads. On a counting carver (no memory, c->views not yet allocated)
+ * only counts the view; returns NULL and sets *grad to NULL. */
+static float *carve_param(ll_carver *cv, ll_classifier *c, size_t rows, size_t cols, float **grad, const char *fmt,
+                          ...) {
+    float *data = ll_carve_f32(cv, rows * cols);
+    *grad = data ? c->grads + (data - c->params) : NULL;
+    if (c->views) {
+        ll_param_view *v = &c->views[c->n_views];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(v->name, sizeof v->name, fmt, ap);
+        va_end(ap);
+        v->data = data, v->grad = *grad, v->rows = (int64_t)rows, v->cols = (int64_t)cols;
+    }
+    c->n_views++;
+    return data;
+}
+
+/* The trainable tensors in their fixed order (of c->params, the gradients,
+ * the optimiser state and checkpoints): per layer and targeted module
+ * lora_A [r, in] then lora_B [out, r]; score.weight [K, D]; score.bias [K]. */
+static void carve_params(ll_carver *cv, ll_classifier *c) {
+    const ll_config *p = ll_model_config(c->base);
+    const size_t r = (size_t)c->cfg.lora_r;
+    c->n_views = 0;
+    for (int l = 0; l < p->n_layers && r; l++)
+        for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
+            if (!(c->cfg.lora_targets & (1u << t))) continue;
+            ll_lora_module *md = ll_lora_at(&c->lora, l, t);
+            size_t in, o;
+            module_dims(p, t, &in, &o);
+            const char *name = ll_lora_target_names[t];
+            md->A = carve_param(cv, c, r, in, &md->dA, "layers.%d.%s.lora_A", l, name);
+            md->B = carve_param(cv, c, o, r, &md->dB, "layers.%d.%s.lora_B", l, name);
+        }
+    c->head_w = carve_param(cv, c, (size_t)c->cfg.n_labels, (size_t)p->dim, &c->dhead_w, "score.weight");
+    if (c->cfg.head_bias) c->head_b = carve_param(cv, c, (size_t)c->cfg.n_labels, 1, &c->dhead_b, "score.bias");
+}
+
+/* LoRA A Kaiming-uniform (a = sqrt 5: bound 1 / sqrt(fan_in)), module by
+ * module, then the head N(0, 0.02), from one stream; B and the bias stay 0. */
+static void init_params(ll_classifier *c, uint64_t seed) {
+    const ll_config *p = ll_model_config(c->base);
+    const size_t r = (size_t)c->cfg.lora_r;
+    uint64_t rng = seed ^ 0x5DEECE66Dull;
+    for (int l = 0; l < p->n_layers && r; l++)
+        for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
+            if (!(c->cfg.lora_targets & (1u << t))) continue;
+            ll_lora_module *md = ll_lora_at(&c->lora, l, t);
+            size_t in, o;
+            module_dims(p, t, &in, &o);
+            const double bound = 1.0 / sqrt((double)in);
+            for (size_t i = 0; i < r * in; i++) md->A[i] = (float)((2.0 * ll_rng_uniform01(&rng) - 1.0) * bound);
+        }
+    const size_t head = (size_t)c->cfg.n_labels * (size_t)p->dim;
+    for (size_t i = 0; i < head; i++) c->head_w[i] = (float)(0.02 * ll_rng_normal(&rng));
 }
 
 int ll_classifier_create(ll_classifier **out, ll_model *base, const ll_classifier_config *cfg, uint64_t seed,
@@ -60,58 +111,31 @@ int ll_classifier_create(ll_classifier **out, ll_model *base, const ll_classifie
     if (!c) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
     c->base = base;
     c->cfg = *cfg;
-    const int L = p->n_layers, K = cfg->n_labels;
-    const size_t D = p->dim, r = (size_t)cfg->lora_r;
+    const int L = p->n_layers;
+    const size_t r = (size_t)cfg->lora_r;
     c->lora = (ll_lora){.r = cfg->lora_r, .alpha = cfg->lora_alpha, .dropout = cfg->lora_dropout,
                         .targets = cfg->lora_targets, .n_layers = L};
     c->lora.scale = r ? (cfg->use_rslora ? cfg->lora_alpha / sqrtf((float)r) : cfg->lora_alpha / (float)r) : 0.0f;
     c->lora.modules = calloc((size_t)L * LL_LORA_N_TARGETS, sizeof *c->lora.modules);
-    /* count parameters and views */
-    size_t n = 0, nv = 0;
-    for (int l = 0; l < L && r; l++)
-        for (int t = 0; t < LL_LORA_N_TARGETS; t++)
-            if (cfg->lora_targets & (1u << t)) {
-                size_t in, o;
-                module_dims(p, t, &in, &o);
-                n += r * in + o * r;
-                nv += 2;
-            }
-    n += (size_t)K * D + (cfg->head_bias ? (size_t)K : 0);
-    nv += 1 + (cfg->head_bias ? 1 : 0);
-    c->n_params = n;
-    c->params = calloc(n, sizeof(float));
-    c->grads = calloc(n, sizeof(float));
-    c->views = calloc(nv, sizeof *c->views);
-    if (!c->lora.modules || !c->params || !c->grads || !c->views) {
+    if (!c->lora.modules) {
+        ll_classifier_free(c);
+        return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    }
+    /* count, allocate, carve: carve_params is the one description of the layout */
+    ll_carver count = {0};
+    carve_params(&count, c);
+    c->n_params = count.used / sizeof(float);
+    c->params = calloc(c->n_params, sizeof(float));
+    c->grads = calloc(c->n_params, sizeof(float));
+    c->views = calloc(c->n_views, sizeof *c->views);
+    if (!c->params || !c->grads || !c->views) {
+        const size_t n = c->n_params;
         ll_classifier_free(c);
         return ll_fail(err, LL_ERR_NOMEM, "out of memory for %zu trainable parameters", n);
     }
-    uint64_t rng = seed ^ 0x5DEECE66Dull;
-    size_t off = 0;
-#define VIEW(ptrp, gradp, rows_, cols_, ...)                                                                          \
-    do {                                                                                                              \
-        ll_param_view *v_ = &c->views[c->n_views++];                                                                  \
-        snprintf(v_->name, sizeof v_->name, __VA_ARGS__);                                                             \
-        v_->data = c->params + off, v_->grad = c->grads + off, v_->rows = (int64_t)(rows_), v_->cols = (int64_t)(cols_); \
-        ptrp = v_->data, gradp = v_->grad;                                                                            \
-        off += (size_t)(rows_) * (size_t)(cols_);                                                                     \
-    } while (0)
-    for (int l = 0; l < L && r; l++)
-        for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
-            if (!(cfg->lora_targets & (1u << t))) continue;
-            ll_lora_module *md = ll_lora_at(&c->lora, l, t);
-            size_t in, o;
-            module_dims(p, t, &in, &o);
-            VIEW(md->A, md->dA, r, in, "layers.%d.%s.lora_A", l, ll_lora_target_names[t]);
-            VIEW(md->B, md->dB, o, r, "layers.%d.%s.lora_B", l, ll_lora_target_names[t]);
-            /* kaiming_uniform_(a = sqrt 5): bound = 1 / sqrt(fan_in); B stays 0 */
-            const double bound = 1.0 / sqrt((double)in);
-            for (size_t i = 0; i < r * in; i++) md->A[i] = (float)((2.0 * uniform01(&rng) - 1.0) * bound);
-        }
-    VIEW(c->head_w, c->dhead_w, K, D, "score.weight");
-    for (size_t i = 0; i < (size_t)K * D; i++) c->head_w[i] = (float)(0.02 * normal(&rng));
-    if (cfg->head_bias) VIEW(c->head_b, c->dhead_b, K, 1, "score.bias");
-#undef VIEW
+    ll_carver params = {.base = (char *)c->params};
+    carve_params(&params, c);
+    init_params(c, seed);
     *out = c;
     return LL_OK;
 }
@@ -122,28 +146,38 @@ const ll_param_view *ll_classifier_find_param(const ll_classifier *c, const char
     return NULL;
 }
 
+/* The sizes of the head's buffers (in elements). */
+typedef struct head_dims {
+    size_t T, S, D, K; /* tokens, sequences, hidden width, labels */
+    size_t H;          /* rows of the head: T (token task) or S */
+} head_dims;
+
+/* hidden, dhidden [T, D]; pooled, dpooled [H, D]; logits, dlogits [H, K];
+ * argmax [S, D], in this order. */
+static void carve_head(ll_carver *cv, void *fields, const void *ctx) {
+    ll_classifier *c = fields;
+    const head_dims *d = ctx;
+    c->hidden = ll_carve_f32(cv, d->T * d->D);
+    c->dhidden = ll_carve_f32(cv, d->T * d->D);
+    c->pooled = ll_carve_f32(cv, d->H * d->D);
+    c->dpooled = ll_carve_f32(cv, d->H * d->D);
+    c->logits = ll_carve_f32(cv, d->H * d->K);
+    c->dlogits = ll_carve_f32(cv, d->H * d->K);
+    c->argmax = ll_carve_i32(cv, d->S * d->D);
+}
+
 int ll_classifier_reserve(ll_classifier *c, size_t T, size_t S, ll_error *err) {
     if (T <= c->cap_tokens && S <= c->cap_seqs) return LL_OK;
     T = T > c->cap_tokens ? T : c->cap_tokens;
     S = S > c->cap_seqs ? S : c->cap_seqs;
-    const size_t D = (size_t)ll_model_config(c->base)->dim, K = (size_t)c->cfg.n_labels;
-    const size_t H = c->cfg.token_task ? T : S; /* rows of the head */
-    float *f = malloc((2 * T * D + 2 * H * D + 2 * H * K) * sizeof(float));
-    int32_t *am = malloc(S * D * sizeof(int32_t));
-    if (!f || !am) {
-        free(f);
-        free(am);
-        return ll_fail(err, LL_ERR_NOMEM, "out of memory for a batch of %zu tokens", T);
-    }
-    free(c->hidden);
-    free(c->argmax);
-    c->hidden = f, f += T * D;
-    c->dhidden = f, f += T * D;
-    c->pooled = f, f += H * D;
-    c->dpooled = f, f += H * D;
-    c->logits = f, f += H * K;
-    c->dlogits = f;
-    c->argmax = am;
+    const head_dims d = {.T = T, .S = S, .D = (size_t)ll_model_config(c->base)->dim, .K = (size_t)c->cfg.n_labels,
+                         .H = c->cfg.token_task ? T : S};
+    char what[80];
+    snprintf(what, sizeof what, "the classifier's buffers for a batch of %zu tokens", T);
+    void *old = c->head_block;
+    int rc = ll_carve_alloc(&c->head_block, NULL, carve_head, c, sizeof *c, &d, what, err);
+    if (rc) return rc;
+    free(old);
     c->cap_tokens = T, c->cap_seqs = S;
     return ll_acts_reserve(&c->acts, c->base, c->cfg.lora_r ? &c->lora : NULL, T, err);
 }
@@ -155,23 +189,13 @@ static void pool_backward(ll_classifier *c, const ll_batch *b, size_t D, size_t 
     ll_pool_backward(c->dhidden, c->dpooled, c->argmax, b->seq_start, b->n_seqs, D, c->cfg.pool);
 }
 
-/* Token task: the head's input is dropout(hidden) while training. The mask
- * is a function of (seed, element) alone, so backward recomputes it; kept
- * values are scaled by 1 / (1 - p) as torch.nn.Dropout does. mode 0: x ->
- * out; mode 1: the gradient through the same mask, in place. */
-static void head_dropout(const ll_classifier *c, uint64_t seed, float *out, const float *x, size_t n, int grad) {
-    const float p = c->cfg.head_dropout, keep_scale = 1.0f / (1.0f - p);
-    const uint64_t threshold = (uint64_t)((double)p * 16777216.0);
-    uint64_t st = seed ^ 0xD1B54A32D192ED03ull; /* a stream apart from LoRA's masks */
-    const uint64_t base = mix64(&st);
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        uint64_t z = base + i * 0x9E3779B97F4A7C15ull;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        const int drop = ((z ^ (z >> 31)) >> 40) < threshold; /* 24 random bits */
-        out[i] = drop ? 0.0f : (grad ? out[i] : x[i]) * keep_scale;
-    }
+/* Token task: the head's input is dropout(hidden) while training, kept
+ * values scaled by 1 / (1 - p) as torch.nn.Dropout does. The mask is a
+ * function of (seed, element) alone, so backward regenerates it; element i
+ * draws ll_mix64(key + i * gamma), a stream apart from LoRA's masks. */
+static ll_dropout head_mask(const ll_classifier *c, uint64_t seed) {
+    return ll_dropout_make(c->cfg.head_dropout, ll_splitmix64_hash(seed ^ 0xD1B54A32D192ED03ull),
+                           LL_SPLITMIX64_GAMMA);
 }
 
 static int head_dropout_on(const ll_classifier *c, int training) {
@@ -194,7 +218,10 @@ static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64
     ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, training, seed};
     if ((rc = ll_stack_forward(c->base, b, c->cfg.bidirectional_from, &lp, acts, c->hidden, err))) return rc;
     if (c->cfg.token_task) {
-        if (head_dropout_on(c, training)) head_dropout(c, seed, c->pooled, c->hidden, T * D, 0);
+        if (head_dropout_on(c, training)) {
+            const ll_dropout mask = head_mask(c, seed);
+            ll_dropout_forward(&mask, c->pooled, c->hidden, T * D);
+        }
         ll_linear_forward(c->logits, token_head_input(c, training), c->head_w, c->head_b, T, D, K, 0);
         return LL_OK;
     }
@@ -240,7 +267,10 @@ static int token_train_step(ll_classifier *c, const ll_batch *b, const int32_t *
     ll_linear_head_backward(c->cfg.lora_r ? c->dhidden : NULL, c->dhead_w, c->dhead_b, c->dlogits,
                             token_head_input(c, 1), c->head_w, T, D, (size_t)K);
     if (!c->cfg.lora_r) return LL_OK; /* head only */
-    if (head_dropout_on(c, 1)) head_dropout(c, seed, c->dhidden, NULL, T * D, 1);
+    if (head_dropout_on(c, 1)) {
+        const ll_dropout mask = head_mask(c, seed);
+        ll_dropout_backward(&mask, c->dhidden, c->dhidden, c->hidden, c->pooled, T * D, 0);
+    }
     ll_lora_pass lp = {&c->lora, 1, seed};
     return ll_stack_backward(c->base, b, c->cfg.bidirectional_from, &lp, &c->acts, c->dhidden, err);
 }

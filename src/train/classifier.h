@@ -44,6 +44,7 @@ typedef struct ll_classifier {
      * [n_seqs or n_tokens, K] */
     float *hidden, *dhidden, *pooled, *dpooled, *logits, *dlogits;
     int32_t *argmax; /* max pooling: source row per (seq, dim) */
+    void *head_block; /* the one allocation hidden .. argmax point into */
 } ll_classifier;
 
 /* Create with LoRA A Kaiming-uniform (a = sqrt 5, as PEFT), B zero, head

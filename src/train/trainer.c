@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "io/atomic_dir.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
@@ -624,7 +625,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
                 fputc('\n', batches);
             }
             /* dropout masks: a function of (seed, epoch, batch) only */
-            const uint64_t seed = o->seed * 0x9E3779B97F4A7C15ull ^ ((uint64_t)st.epoch << 40) ^ (uint64_t)st.batch_in_epoch;
+            const uint64_t seed = o->seed * LL_SPLITMIX64_GAMMA ^ ((uint64_t)st.epoch << 40) ^ (uint64_t)st.batch_in_epoch;
             float loss;
             if ((rc = ll_classifier_train_step(c, &buf.batch, c->cfg.token_task ? buf.token_labels : buf.labels,
                                                buf.targets, seed,
