@@ -50,6 +50,11 @@ int ll_dtype_block_elems(ll_dtype t);    /* elements per block (1 for plain type
 size_t ll_dtype_block_bytes(ll_dtype t); /* bytes per block (0 if invalid) */
 /* Can this type be turned into f32 weights by ll_dequantize? */
 int ll_dtype_is_float_convertible(ll_dtype t);
+/* A plain (one element per block) floating-point type: F32, F16 or BF16, the
+ * types adapters and classifier heads are stored in. */
+static inline int ll_dtype_is_plain_float(ll_dtype t) {
+    return t == LL_DTYPE_F32 || t == LL_DTYPE_F16 || t == LL_DTYPE_BF16;
+}
 
 /* Bytes needed for n elements; returns 0 if n is not a whole number of
  * blocks or the size overflows. */

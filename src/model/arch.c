@@ -227,3 +227,12 @@ void ll_lora_target_dims(const ll_config *p, int t, size_t *in, size_t *out) {
     *in = ll_dim_size(p, ll_lora_targets[t].in);
     *out = ll_dim_size(p, ll_lora_targets[t].out);
 }
+
+size_t ll_lora_max_in(const ll_config *p) {
+    size_t widest = 0;
+    for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
+        const size_t in = ll_dim_size(p, ll_lora_targets[t].in);
+        if (in > widest) widest = in;
+    }
+    return widest;
+}

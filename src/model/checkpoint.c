@@ -398,7 +398,7 @@ static int hf_check_config(const ll_config *p, const char *f, int head_dim_given
 }
 
 /* transformers' ACT2FN names this engine computes exactly (forward and
- * derivative, kernels.c), as ll_activation. */
+ * derivative, kernels/glu.c), as ll_activation. */
 static const struct {
     const char *name;
     int act;

@@ -35,6 +35,8 @@ extern const ll_lora_target ll_lora_targets[LL_LORA_N_TARGETS];
 
 /* in and out of target t for config p. */
 void ll_lora_target_dims(const ll_config *p, int t, size_t *in, size_t *out);
+/* The widest LoRA input of any target for config p (the LoRA scratch's row width). */
+size_t ll_lora_max_in(const ll_config *p);
 
 typedef struct ll_lora_module {
     float *A, *B;   /* parameters, NULL when the module is not targeted */

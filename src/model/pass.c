@@ -136,7 +136,7 @@ int ll_acts_reserve(ll_acts *a, const ll_model *m, const ll_lora *lora, size_t T
     acts_dims d = {.L = (size_t)p->n_layers, .T = T, .D = (size_t)p->dim, .QD = (size_t)p->n_heads * p->head_dim,
                    .KVD = (size_t)p->n_kv_heads * p->head_dim, .F = (size_t)p->hidden_dim,
                    .half = (size_t)p->head_dim / 2, .r = lora ? (size_t)lora->r : 0};
-    d.in_max = max_size(d.D, max_size(d.QD, d.F));
+    d.in_max = ll_lora_max_in(&m->cfg);
     d.ffn_T = 2 * d.L * T * d.F * sizeof(float) <= LL_FFN_STORE_MAX_BYTES ? T : 0;
     /* positions never exceed the batch: the attention scratch and RoPE
      * tables for C tokens cover any sequence of the batch */

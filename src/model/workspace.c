@@ -8,6 +8,7 @@
 
 #include "core/carve.h"
 #include "kernels/kernels.h"
+#include "model/lora.h"
 #include "model/model.h"
 
 /* The sizes one workspace is carved for (every field in elements). */
@@ -63,7 +64,7 @@ int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len
                         .D = (size_t)p->dim, .QD = (size_t)p->n_heads * p->head_dim,
                         .KVD = (size_t)p->n_kv_heads * p->head_dim, .F = (size_t)p->hidden_dim,
                         .half = (size_t)p->head_dim / 2};
-    d.in_max = max_size(d.D, max_size(d.QD, d.F));
+    d.in_max = ll_lora_max_in(&m->cfg);
     d.scratch = ll_attention_scratch_floats(d.len);
     char what[64];
     snprintf(what, sizeof what, "the forward workspace (%zu tokens)", d.tokens);

@@ -596,7 +596,7 @@ static int check_shape(const ll_st_tensor *t, const char *path, int64_t rows, in
     const int ndim = cols > 0 ? 2 : 1;
     const int64_t want[2] = {rows, cols};
     if (t->ndim == ndim && t->shape[0] == rows && (ndim == 1 || t->shape[1] == cols)) {
-        if (!ll_dtype_is_float_convertible(t->dtype) || t->dtype > LL_DTYPE_BF16)
+        if (!ll_dtype_is_plain_float(t->dtype))
             return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s (F32, F16 or BF16 expected)", path,
                            t->name, t->dtype_name);
         return LL_OK;
@@ -1189,14 +1189,12 @@ int ll_classifier_load_head(ll_classifier *c, const char *path, ll_error *err) {
     char want[64], got[96];
     if (!w) {
         rc = ll_fail(err, LL_ERR_SHAPE, "%s: tensor 'score.weight' (the classification head) is missing", path);
-    } else if (w->ndim != 2 || w->shape[0] != K || w->shape[1] != D || w->dtype < LL_DTYPE_F32 ||
-               w->dtype > LL_DTYPE_BF16) {
+    } else if (w->ndim != 2 || w->shape[0] != K || w->shape[1] != D || !ll_dtype_is_plain_float(w->dtype)) {
         shape_str(got, sizeof got, w->ndim, w->shape);
         snprintf(want, sizeof want, "[%d, %d]", K, D);
         rc = ll_fail(err, LL_ERR_SHAPE, "%s: tensor 'score.weight' is %s %s, the classifier needs F32/F16/BF16 %s",
                      w->file, w->dtype_name, got, want);
-    } else if (c->head_b && (!b || b->ndim != 1 || b->shape[0] != K || b->dtype < LL_DTYPE_F32 ||
-                             b->dtype > LL_DTYPE_BF16)) {
+    } else if (c->head_b && (!b || b->ndim != 1 || b->shape[0] != K || !ll_dtype_is_plain_float(b->dtype))) {
         rc = ll_fail(err, LL_ERR_SHAPE, "%s: tensor 'score.bias' is missing or not [%d]", path, K);
     } else if (!c->head_b && b) {
         rc = ll_fail(err, LL_ERR_SHAPE, "%s: has 'score.bias', but the classifier has no head bias", path);

@@ -47,11 +47,7 @@ typedef struct ll_classifier {
     void *head_block; /* the one allocation hidden .. argmax point into */
 } ll_classifier;
 
-/* Create with LoRA A Kaiming-uniform (a = sqrt 5, as PEFT), B zero, head
- * N(0, 0.02) (transformers' initializer_range), bias zero. */
-int ll_classifier_create(ll_classifier **out, ll_model *base, const ll_classifier_config *cfg, uint64_t seed,
-                         ll_error *err);
-void ll_classifier_free(ll_classifier *c);
+/* ll_classifier_create / ll_classifier_free: include/lsllama_train.h. */
 const ll_param_view *ll_classifier_find_param(const ll_classifier *c, const char *name);
 
 /* Plan every buffer for batches up to max_tokens / max_seqs (call once). */
