@@ -7,6 +7,7 @@
  * a deterministic function of the seed, so the loss stays differentiable). */
 #include <omp.h>
 
+#include "lora_test_util.h"
 #include "model/pass.h"
 #include "test_util.h"
 
@@ -31,21 +32,12 @@ int main(void) {
     ll_error err = {0};
     REQUIRE(ll_model_load(&m, LL_SOURCE_DIR "/tests/fixtures/tiny_llama/hf", NULL, &err) == 0);
     const ll_config *c = ll_model_config(m);
-    const size_t D = c->dim, QD = (size_t)c->n_heads * c->head_dim, KVD = (size_t)c->n_kv_heads * c->head_dim,
-                 F = c->hidden_dim;
+    const size_t D = c->dim;
     const int r = 3;
-    const size_t in_dims[LL_LORA_N_TARGETS] = {D, D, D, QD, D, D, F};
-    const size_t out_dims[LL_LORA_N_TARGETS] = {QD, KVD, KVD, D, F, F, D};
+    size_t in_dims[LL_LORA_N_TARGETS], out_dims[LL_LORA_N_TARGETS];
+    test_lora_dims(c, in_dims, out_dims);
     ll_lora lora = {.r = r, .alpha = 6.0f, .scale = 2.0f, .dropout = 0.0f, .targets = 0x7F, .n_layers = c->n_layers};
-    lora.modules = calloc((size_t)c->n_layers * LL_LORA_N_TARGETS, sizeof *lora.modules);
-    for (int l = 0; l < c->n_layers; l++)
-        for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
-            ll_lora_module *md = ll_lora_at(&lora, l, t);
-            const size_t na = r * in_dims[t], nb = out_dims[t] * r;
-            md->A = malloc(na * 4), md->B = malloc(nb * 4), md->dA = malloc(na * 4), md->dB = malloc(nb * 4);
-            for (size_t i = 0; i < na; i++) md->A[i] = 0.2f * frand();
-            for (size_t i = 0; i < nb; i++) md->B[i] = 0.2f * frand();
-        }
+    test_lora_random(&lora, c, frand);
     int32_t tokens[] = {5, 17, 3, 88, 42, 9, 61, 2, 33, 70, 11};
     int32_t starts[] = {0, 4, 5, 11};
     ll_batch b = {tokens, starts, 3};
@@ -111,12 +103,7 @@ int main(void) {
         printf("%-24s worst relative error over q,k,v,o,gate,up,down A/B: %.2e\n", modes[mi].name, worst);
         ll_acts_free(&acts);
     }
-    for (int l = 0; l < c->n_layers; l++)
-        for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
-            ll_lora_module *md = ll_lora_at(&lora, l, t);
-            free(md->A), free(md->B), free(md->dA), free(md->dB);
-        }
-    free(lora.modules);
+    test_lora_free(&lora);
     free(hidden);
     free(rr);
     ll_model_free(m);
