@@ -170,9 +170,10 @@ static int run_all(run *r, char **paths, ll_error *err) {
     if (!rc) rc = load_split(paths[2], TRAIN_ROWS, r->tok, &r->map, &r->train, err);
     if (!rc) rc = load_split(paths[3], DEV_ROWS, r->tok, &r->map, &r->dev, err);
     if (rc) return rc;
-    ll_classifier_config cfg = {.n_labels = ll_labelmap_size(r->map), .pool = LL_POOL_LAST,
-                                .bidirectional_from = ll_model_config(r->m)->n_layers, /* causal: LS-LLaMA */
-                                .lora_r = 8, .lora_alpha = 16, .lora_dropout = 0.1f};
+    ll_classifier_config cfg;
+    ll_classifier_config_default(&cfg, r->m); /* LS-LLaMA: last token, causal, LoRA on q,v */
+    cfg.n_labels = ll_labelmap_size(r->map);
+    cfg.lora_r = 8, cfg.lora_alpha = 16; /* a smaller adapter for the tiny model */
     if ((rc = ll_lora_targets_parse("q,v", &cfg.lora_targets, err)) ||
         (rc = ll_classifier_create(&r->c, r->m, &cfg, 7, err)))
         return rc;

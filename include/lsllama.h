@@ -5,7 +5,9 @@
  * Handles are opaque; every fallible call returns 0 on success or a negative
  * ll_status and fills an ll_error (may be NULL) with a message naming the
  * file, tensor, key or line at fault. The library never exits the process
- * and never prints.
+ * and never prints. Pointer arguments must not be NULL unless the comment of
+ * the call says so (the ll_error, optional outputs); a NULL the comment does
+ * not allow is a programming error, not a checked one.
  *
  * State and threads. The library has no mutable global state that one call
  * leaves for another to see; what it keeps is:
@@ -121,6 +123,16 @@ const char *ll_model_format(const ll_model *m);
 /* ---- forward -------------------------------------------------------------- */
 
 typedef enum ll_pool { LL_POOL_LAST = 0, LL_POOL_MEAN, LL_POOL_MAX, LL_POOL_FIRST } ll_pool;
+typedef enum ll_mask { LL_MASK_CAUSAL = 0, LL_MASK_BIDIRECTIONAL = 1 } ll_mask;
+
+/* The one list of pooling names ("last", "mean", "max", "first") and of mask
+ * names ("causal", "bidirectional"), shared by the CLI, the adapter files and
+ * callers: *_parse returns 0 and sets *out, or LL_ERR_ARG (out unchanged) for
+ * a name not in the list; *_name returns the name, NULL out of range. */
+int ll_pool_parse(const char *name, ll_pool *out);
+const char *ll_pool_name(ll_pool p);
+int ll_mask_parse(const char *name, ll_mask *out);
+const char *ll_mask_name(ll_mask m);
 
 /* A packed batch: the token ids of n_seqs sequences laid end to end, no
  * padding. seq_start has n_seqs+1 entries; sequence s is

@@ -43,12 +43,13 @@ extern "C" {
  * not in the list; *_name returns the canonical name, NULL out of range. */
 
 typedef enum ll_task { LL_TASK_SEQ = 0, LL_TASK_TOKEN = 1 } ll_task; /* "seq", "token" */
-typedef enum ll_mask { LL_MASK_CAUSAL = 0, LL_MASK_BIDIRECTIONAL = 1 } ll_mask; /* "causal", "bidirectional" */
+/* ll_pool and ll_mask, with their parse/name pairs: include/lsllama.h */
 
 /* Dev metric that picks the best adapter: sequence tasks accuracy or
  * macro-F1; token tasks entity-level micro F1 (seqeval's default) or token
  * accuracy. Names "accuracy", "macro_f1", "f1", "token_accuracy". */
 typedef enum ll_metric {
+    LL_METRIC_TASK_DEFAULT = -1, /* ll_train_options' default: accuracy (sequence), entity F1 (token) */
     LL_METRIC_ACCURACY = 0,
     LL_METRIC_MACRO_F1 = 1,
     LL_METRIC_ENTITY_F1 = 2,
@@ -69,10 +70,6 @@ typedef enum ll_merge_dtype { LL_MERGE_F32 = 0, LL_MERGE_F16 = 1, LL_MERGE_BF16 
 
 int ll_task_parse(const char *name, ll_task *out);
 const char *ll_task_name(ll_task t);
-int ll_mask_parse(const char *name, ll_mask *out);
-const char *ll_mask_name(ll_mask m);
-int ll_pool_parse(const char *name, ll_pool *out); /* "last", "mean", "max", "first" */
-const char *ll_pool_name(ll_pool p);
 int ll_metric_parse(const char *name, ll_metric *out);
 const char *ll_metric_name(ll_metric m);
 /* For reports: "accuracy", "macro-F1", "entity F1", "token accuracy". */
@@ -234,6 +231,14 @@ typedef struct ll_classifier_config {
     float head_dropout;     /* token task: dropout on the head's input while training ([0, 1)) */
 } ll_classifier_config;
 
+/* The paper's LS-LLaMA settings for base (a sequence task: last-token pooling,
+ * causal attention, LoRA r = 12, alpha = 32, dropout 0.1 on q_proj and
+ * v_proj, no head bias, head dropout 0.1); n_labels is left 0 for the caller.
+ * A token task (LS-unLLaMA) sets token_task = 1, bidirectional_from = 0 and
+ * head_bias = 1, as `lsllama train --task token` does. Start from this rather
+ * than from a zeroed struct: zero means fully bidirectional attention. */
+void ll_classifier_config_default(ll_classifier_config *cfg, const ll_model *base);
+
 /* Create on base (borrowed: it must outlive the classifier) with LoRA A
  * Kaiming-uniform (a = sqrt 5, as PEFT), B zero, head N(0, 0.02), bias zero;
  * seed picks the initial values. */
@@ -297,7 +302,7 @@ typedef struct ll_train_options {
     uint64_t seed;
     int64_t eval_every;       /* steps; 0: at epoch ends only */
     int patience;             /* stop after this many evaluations without improvement; 0: never */
-    int metric;               /* ll_metric used to pick the best adapter */
+    int metric;               /* ll_metric used to pick the best adapter (one of the task's) */
     int64_t checkpoint_every; /* steps; 0: none */
     const char *out_dir;
     const char *base_model_name; /* written into adapter_config.json */

@@ -445,6 +445,22 @@ static void test_progress(void) {
     char *e = err_text();
     CHECK_MSG(!contains(e, "20/20") && !contains(e, "\r"), "progress written to a file: '%s'", e);
     free(e);
+    /* train: on a terminal the step line, rewritten in place; to a file only the dev lines, no carriage return */
+    const char *train = "train " MODEL " --train train.tsv --dev dev.tsv --out %s --max-steps 2 --eval-every 1 "
+                        "--batch-tokens 256";
+    char args[1024];
+    snprintf(args, sizeof args, train, "run_tty");
+    rc = cli_tty(&t, args);
+    CHECK_MSG(rc == 0 && contains(t, "\rstep 2/2") && contains(t, "dev @2"), "train on a terminal: exit %d, '%s'", rc,
+              t);
+    free(t);
+    snprintf(args, sizeof args, train, "run_file");
+    CHECK(cli("%s", args) == 0);
+    e = err_text();
+    CHECK_MSG(contains(e, "  dev @1: loss") && contains(e, "  dev @2: loss") && !contains(e, "\r") &&
+                  !contains(e, "step 2/2") && !contains(e, "\n\n"),
+              "train progress written to a file: '%s'", e);
+    free(e);
 }
 
 int main(void) {

@@ -84,18 +84,14 @@ int cmd_embed(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--pool") && val) {
             i++;
-            if (!strcmp(val, "last")) pool = LL_POOL_LAST;
-            else if (!strcmp(val, "mean")) pool = LL_POOL_MEAN;
-            else if (!strcmp(val, "max")) pool = LL_POOL_MAX;
-            else if (!strcmp(val, "first")) pool = LL_POOL_FIRST;
-            else {
+            if (ll_pool_parse(val, &pool)) {
                 fprintf(stderr, "lsllama embed: --pool must be last, mean, max or first, got '%s'\n", val);
                 return 2;
             }
         } else if (!strcmp(a, "--mask") && val) {
             i++;
-            if (!strcmp(val, "causal")) bidirectional = 0;
-            else if (!strcmp(val, "bidirectional")) bidirectional = 1;
+            ll_mask mask;
+            if (!ll_mask_parse(val, &mask)) bidirectional = mask == LL_MASK_BIDIRECTIONAL;
             else {
                 fprintf(stderr, "lsllama embed: --mask must be causal or bidirectional, got '%s'\n", val);
                 return 2;

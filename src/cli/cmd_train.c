@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli_classify.h"
 #include "cli_util.h"
@@ -18,23 +19,26 @@ static double parse_float(const char *cmd, const char *opt, const char *s, doubl
     return v;
 }
 
-/* ll_train's progress on stderr: a step line rewritten in place, a line per
- * dev evaluation, a newline at the end. */
+/* ll_train's progress on stderr. On a terminal: a step line rewritten in
+ * place, a line per dev evaluation, a newline at the end. Elsewhere (a log
+ * file, a pipe) only the dev lines, so the file holds no carriage returns.
+ * ctx: an int, 1 when stderr is a terminal. */
 static void print_progress(void *ctx, const ll_train_event *ev) {
-    (void)ctx;
-    if (ev->kind == LL_TRAIN_STEP) {
+    const int tty = *(const int *)ctx;
+    const char *nl = tty ? "\n" : "";
+    if (ev->kind == LL_TRAIN_STEP && tty) {
         const double eta = ev->eta_s;
         fprintf(stderr, "\rstep %lld/%lld  epoch %lld  loss %.4f  %.0f tokens/s  ETA %02d:%02d:%02d   ",
                 (long long)ev->step, (long long)ev->total_steps, (long long)ev->epoch + 1, ev->loss, ev->tokens_per_s,
                 (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
     } else if (ev->kind == LL_TRAIN_EVAL && ev->token_task) {
-        fprintf(stderr, "\n  dev @%lld: loss %.4f entity F1 %.4f (P %.4f R %.4f) token accuracy %.4f%s\n",
+        fprintf(stderr, "%s  dev @%lld: loss %.4f entity F1 %.4f (P %.4f R %.4f) token accuracy %.4f%s\n", nl,
                 (long long)ev->step, ev->dev_loss, ev->f1, ev->precision, ev->recall, ev->token_accuracy,
                 ev->best ? "  (best so far: saved)" : "");
     } else if (ev->kind == LL_TRAIN_EVAL) {
-        fprintf(stderr, "\n  dev @%lld: loss %.4f accuracy %.4f macro-F1 %.4f%s\n", (long long)ev->step, ev->dev_loss,
-                ev->accuracy, ev->macro_f1, ev->best ? "  (best so far: saved)" : "");
-    } else if (ev->kind == LL_TRAIN_END) {
+        fprintf(stderr, "%s  dev @%lld: loss %.4f accuracy %.4f macro-F1 %.4f%s\n", nl, (long long)ev->step,
+                ev->dev_loss, ev->accuracy, ev->macro_f1, ev->best ? "  (best so far: saved)" : "");
+    } else if (ev->kind == LL_TRAIN_END && tty) {
         fputc('\n', stderr);
     }
 }
@@ -65,7 +69,9 @@ static void train_usage(FILE *f) {
         "        --checkpoint-every N  --resume (continue DIR's run)  --overwrite (replace DIR's run)  --no-progress\n"
         "        --dump-batches FILE (each step's example indices: to train another tool on the same batches)\n"
         "Writes DIR/best (best dev metric) and DIR/final as PEFT adapters, DIR/log.jsonl, DIR/checkpoint.\n"
-        "DIR must be new or empty unless --resume or --overwrite; one process writes it at a time.\n");
+        "DIR must be new or empty unless --resume or --overwrite; one process writes it at a time.\n"
+        "Progress on stderr: a step line while it is a terminal, and a line per dev evaluation\n"
+        "(--no-progress: neither).\n");
 }
 
 int cmd_train(int argc, char **argv) {
@@ -203,7 +209,7 @@ int cmd_train(int argc, char **argv) {
             fprintf(stderr, "lsllama train: --head-dropout is for token tasks (transformers' sequence head has none)\n");
             return 2;
         }
-        if (metric >= 0) a.to.metric = metric;
+        a.to.metric = metric >= 0 ? metric : LL_METRIC_ACCURACY;
     }
     if (a.head_only) a.cc.lora_r = 0, a.cc.lora_targets = 0;
     else if (a.cc.lora_r == 0) {
@@ -260,7 +266,8 @@ int cmd_train(int argc, char **argv) {
     a.to.out_dir = a.out;
     a.to.base_model_name = a.model;
     a.to.label_names = ll_labelmap_names(map);
-    if (!a.no_progress) a.to.progress = print_progress;
+    int stderr_tty = isatty(STDERR_FILENO);
+    if (!a.no_progress) a.to.progress = print_progress, a.to.progress_ctx = &stderr_tty;
     fprintf(stderr, "training %zu trainable parameters (LoRA r=%d on %s, %d labels), %s attention, %s%s\n",
             ll_classifier_n_params(c), a.cc.lora_r, a.head_only ? "nothing" : a.targets, ll_labelmap_size(map),
             a.cc.bidirectional_from >= L ? "causal" : a.cc.bidirectional_from == 0 ? "bidirectional" : "mixed",

@@ -137,6 +137,9 @@ static int evaluate_sequences(ll_classifier *c, const ll_dataset *ds, const ll_l
 int ll_classifier_evaluate(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
                            const ll_eval_progress *progress, ll_eval_report **out, ll_error *err) {
     *out = NULL;
+    if (map && map->n != c->cfg.n_labels)
+        return ll_fail(err, LL_ERR_SHAPE, "%s: %d labels in the label map, the classifier has %d", ds->path, map->n,
+                       c->cfg.n_labels);
     ll_eval_report *r = calloc(1, sizeof *r);
     if (!r) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
     r->token_task = c->cfg.token_task;

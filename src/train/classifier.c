@@ -89,6 +89,12 @@ static void init_params(ll_classifier *c, uint64_t seed) {
     for (size_t i = 0; i < head; i++) c->head_w[i] = (float)(0.02 * ll_rng_normal(&rng));
 }
 
+void ll_classifier_config_default(ll_classifier_config *cfg, const ll_model *base) {
+    *cfg = (ll_classifier_config){.pool = LL_POOL_LAST, .bidirectional_from = ll_model_config(base)->n_layers,
+                                  .lora_r = 12, .lora_alpha = 32.0f, .lora_dropout = 0.1f,
+                                  .lora_targets = (1u << LL_LORA_Q) | (1u << LL_LORA_V), .head_dropout = 0.1f};
+}
+
 int ll_classifier_create(ll_classifier **out, ll_model *base, const ll_classifier_config *cfg, uint64_t seed,
                          ll_error *err) {
     *out = NULL;
@@ -99,6 +105,12 @@ int ll_classifier_create(ll_classifier **out, ll_model *base, const ll_classifie
                        cfg->lora_r);
     if (cfg->lora_r > 0 && !cfg->lora_targets)
         return ll_fail(err, LL_ERR_ARG, "LoRA rank %d given but no target modules", cfg->lora_r);
+    if (cfg->lora_targets & ~((1u << LL_LORA_N_TARGETS) - 1))
+        return ll_fail(err, LL_ERR_ARG, "lora_targets 0x%x has bits beyond the %d LoRA target modules",
+                       cfg->lora_targets, LL_LORA_N_TARGETS);
+    /* alpha 0 makes the LoRA scale 0: B would never move and only the head would learn */
+    if (cfg->lora_r > 0 && !(cfg->lora_alpha > 0 && isfinite(cfg->lora_alpha)))
+        return ll_fail(err, LL_ERR_ARG, "lora_alpha must be a positive number, got %g", cfg->lora_alpha);
     if (cfg->lora_dropout < 0 || cfg->lora_dropout >= 1)
         return ll_fail(err, LL_ERR_ARG, "LoRA dropout must be in [0, 1), got %g", cfg->lora_dropout);
     if (cfg->pool < LL_POOL_LAST || cfg->pool > LL_POOL_FIRST) return ll_fail(err, LL_ERR_ARG, "unknown pooling");

@@ -33,7 +33,7 @@ void ll_train_options_default(ll_train_options *o) {
     o->grad_accum = 1;
     o->batch_tokens = 2048;
     o->seed = 42;
-    o->metric = LL_METRIC_ACCURACY;
+    o->metric = LL_METRIC_TASK_DEFAULT;
 }
 
 static double now_s(void) {
@@ -60,6 +60,8 @@ int ll_evaluate(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_
 
 int ll_evaluate_progress(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_class_metrics *m,
                          double *mean_loss, const ll_eval_progress *progress, ll_error *err) {
+    /* without labels every example would be skipped and the figures be 0 */
+    if (!ds->mapped) return ll_fail(err, LL_ERR_ARG, "%s: the data has no labels to evaluate against", ds->path);
     ll_batching_options bo = {.max_batch_tokens = batch_tokens, .shuffle = 0};
     ll_batch_plan plan = {0};
     ll_batch_buf buf = {0};
@@ -121,6 +123,8 @@ int ll_evaluate_tokens_progress(ll_classifier *c, const ll_dataset *ds, const ll
     if (map->n != c->cfg.n_labels)
         return ll_fail(err, LL_ERR_SHAPE, "%s: %d tags in the label map, the classifier has %d", ds->path, map->n,
                        c->cfg.n_labels);
+    /* a report needs tags (prediction, rep == NULL, runs on untagged words) */
+    if (rep && !ds->mapped) return ll_fail(err, LL_ERR_ARG, "%s: the data has no tags to evaluate against", ds->path);
     ll_batching_options bo = {.max_batch_tokens = batch_tokens, .shuffle = 0};
     ll_batch_plan plan = {0};
     ll_batch_buf buf = {0};
@@ -484,20 +488,51 @@ static int save_adapter(const ll_classifier *c, const ll_train_options *o, const
     return ll_adapter_save(c, dir, &meta, err);
 }
 
+/* Every option in its range, named with its value when it is not. */
+static int check_options(const ll_train_options *o, const ll_classifier *c, ll_error *err) {
+#define BAD(cond, ...) \
+    if (cond) return ll_fail(err, LL_ERR_ARG, "training option " __VA_ARGS__)
+    BAD(o->epochs < 1, "epochs must be at least 1, got %lld", (long long)o->epochs);
+    BAD(o->max_steps < 0, "max_steps must be >= 0, got %lld", (long long)o->max_steps);
+    BAD(o->grad_accum < 1, "grad_accum must be at least 1, got %lld", (long long)o->grad_accum);
+    BAD(o->batch_tokens < 1, "batch_tokens must be at least 1, got %lld", (long long)o->batch_tokens);
+    BAD(!(o->lr > 0) || !isfinite(o->lr), "lr must be a positive number, got %g", o->lr);
+    BAD(!(o->warmup_ratio >= 0 && o->warmup_ratio <= 1), "warmup_ratio must be in [0, 1], got %g", o->warmup_ratio);
+    BAD(!(o->weight_decay >= 0) || !isfinite(o->weight_decay), "weight_decay must be >= 0, got %g", o->weight_decay);
+    BAD(!(o->max_grad_norm >= 0) || !isfinite(o->max_grad_norm), "max_grad_norm must be >= 0 (0: no clipping), got %g",
+        o->max_grad_norm);
+    BAD(!(o->beta1 >= 0 && o->beta1 < 1), "beta1 must be in [0, 1), got %g", o->beta1);
+    BAD(!(o->beta2 >= 0 && o->beta2 < 1), "beta2 must be in [0, 1), got %g", o->beta2);
+    BAD(!(o->adam_eps > 0) || !isfinite(o->adam_eps), "adam_eps must be a positive number, got %g", o->adam_eps);
+    BAD(o->eval_every < 0, "eval_every must be >= 0, got %lld", (long long)o->eval_every);
+    BAD(o->checkpoint_every < 0, "checkpoint_every must be >= 0, got %lld", (long long)o->checkpoint_every);
+    BAD(o->patience < 0, "patience must be >= 0, got %d", o->patience);
+    const int token_metric = o->metric == LL_METRIC_ENTITY_F1 || o->metric == LL_METRIC_TOKEN_ACCURACY;
+    BAD(o->metric < LL_METRIC_ACCURACY || o->metric > LL_METRIC_TOKEN_ACCURACY, "metric %d is not an ll_metric",
+        o->metric);
+    BAD(token_metric != !!c->cfg.token_task, "metric %s is for %s tasks", ll_metric_name((ll_metric)o->metric),
+        token_metric ? "token" : "sequence");
+#undef BAD
+    return LL_OK;
+}
+
 int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_train_options *o, ll_train_result *res,
              ll_error *err) {
     if (!o->out_dir) return ll_fail(err, LL_ERR_ARG, "training needs an output folder");
-    if (o->epochs < 1 || o->grad_accum < 1 || o->batch_tokens < 1 || !(o->lr > 0) || o->warmup_ratio < 0 ||
-        o->warmup_ratio > 1)
-        return ll_fail(err, LL_ERR_ARG, "invalid training options (epochs, grad_accum, batch_tokens, lr, warmup)");
+    ll_train_options resolved = *o; /* the task's default metric made concrete for everything below */
+    if (resolved.metric == LL_METRIC_TASK_DEFAULT)
+        resolved.metric = c->cfg.token_task ? LL_METRIC_ENTITY_F1 : LL_METRIC_ACCURACY;
+    o = &resolved;
+    int rc = check_options(o, c, err);
+    if (rc) return rc;
     if (!train->tokenized || !train->mapped) return ll_fail(err, LL_ERR_ARG, "%s: not tokenized/labelled", train->path);
+    if (dev && (!dev->tokenized || !dev->mapped)) return ll_fail(err, LL_ERR_ARG, "%s: not tokenized/labelled", dev->path);
     if (!!train->token_task != !!c->cfg.token_task || (dev && !!dev->token_task != !!c->cfg.token_task))
         return ll_fail(err, LL_ERR_ARG, "%s: the data and the classifier disagree on the task (sequence or token)",
                        train->path);
     if (o->resume && o->overwrite) return ll_fail(err, LL_ERR_ARG, "--resume and --overwrite exclude each other");
     /* the folder's one writer from here on (the caller may have opened it already) */
     ll_run_dir *own_rd = NULL;
-    int rc = LL_OK;
     if (!o->run_dir &&
         (rc = ll_run_dir_open(&own_rd, o->out_dir, o->resume ? LL_RUN_RESUME : o->overwrite ? LL_RUN_OVERWRITE : LL_RUN_NEW,
                               err)))
