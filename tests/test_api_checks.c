@@ -6,6 +6,8 @@
  *    of the other task; the task's default metric when none is given;
  *  - evaluation or a dev set without labels (every figure would be 0), and a
  *    label map whose size is not the classifier's;
+ *  - a llama2.c model given as a tokenizer, a text file given as a model: the
+ *    message says what the file is;
  * and ll_classifier_config_default gives the paper's LS-LLaMA settings.
  * Real model: stories260K with its tokenizer; data written here. */
 #include <stdio.h>
@@ -57,6 +59,15 @@ int main(void) {
     REQUIRE(ll_tokenizer_load(&tok, TOKENIZER, &err) == 0);
     ll_labelmap *map = NULL;
     ll_dataset *tr = load(LABELLED, "train.tsv", NULL, &map, tok);
+
+    /* files of the wrong kind say what they are */
+    ll_tokenizer *none = NULL;
+    CHECK(ll_tokenizer_load(&none, MODEL, &err) == LL_ERR_FORMAT && !none);
+    CHECK_MSG(strstr(err.message, "a llama2.c model checkpoint, which holds no tokenizer"), "message: %s", err.message);
+    ll_model *text_model = NULL;
+    CHECK(ll_model_load(&text_model, LL_SHARED_DIR "/data/sst2/dev.tsv", NULL, &err) != 0 && !text_model);
+    CHECK_MSG(strstr(err.message, "dev.tsv: not a GGUF, safetensors or valid llama2.c model file"), "message: %s",
+              err.message);
 
     /* the defaults are the paper's LS-LLaMA settings */
     ll_classifier_config cfg;

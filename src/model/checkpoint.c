@@ -781,7 +781,8 @@ static int open_llama2c(ll_checkpoint *c, ll_error *err) {
     p->eos_token_id = 2;
     /* Any file without GGUF magic ends up here: say how it was read. */
     char what[4200];
-    snprintf(what, sizeof what, "%s: llama2.c header (no GGUF magic)", c->path);
+    snprintf(what, sizeof what, "%s: not a GGUF, safetensors or valid llama2.c model file: read as a llama2.c header "
+             "(no GGUF magic)", c->path);
     if (p->n_heads > 0 && p->dim % p->n_heads) /* before the derived head dimension is checked */
         return ll_fail(err, LL_ERR_CONFIG, "%s: dim %d is not a multiple of %d heads", what, p->dim, p->n_heads);
     if ((rc = ll_config_validate(p, what, err))) return rc;

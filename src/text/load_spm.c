@@ -224,8 +224,25 @@ fail:
 
 /* ---- llama2.c tokenizer.bin ---- */
 
+/* 1 if data starts like a llama2.c model checkpoint (run.c's Config: dim,
+ * hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size (negative: unshared
+ * classifier), seq_len as int32) and is long enough for its embeddings. */
+static int looks_like_llama2c_model(const uint8_t *data, size_t len) {
+    int32_t h[7];
+    if (len < sizeof h) return 0;
+    memcpy(h, data, sizeof h);
+    const int64_t dim = h[0], hidden = h[1], layers = h[2], heads = h[3], kv = h[4], vocab = h[5] < 0 ? -(int64_t)h[5] : h[5],
+                  seq = h[6];
+    if (dim <= 0 || hidden <= 0 || layers <= 0 || heads <= 0 || kv <= 0 || vocab <= 0 || seq <= 0) return 0;
+    if (dim > (1 << 16) || hidden > (1 << 18) || layers > 1024 || vocab > (1 << 22) || seq > (1 << 24)) return 0;
+    return dim % heads == 0 && heads % kv == 0 && (uint64_t)len >= sizeof h + 4 * (uint64_t)(vocab * dim);
+}
+
 int ll_tok_load_llama2c(ll_tokenizer **out, const uint8_t *data, size_t len, const char *name, ll_error *err) {
     *out = NULL;
+    if (looks_like_llama2c_model(data, len))
+        return ll_fail(err, LL_ERR_FORMAT, "%s: a llama2.c model checkpoint, which holds no tokenizer; give its "
+                       "tokenizer file (a llama2.c tokenizer.bin such as tok512.bin, or tokenizer.model)", name);
     if (len < 4) return ll_fail(err, LL_ERR_FORMAT, "%s: too short for a llama2.c tokenizer (%zu bytes)", name, len);
     int32_t maxlen;
     memcpy(&maxlen, data, 4);
