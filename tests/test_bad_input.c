@@ -250,7 +250,8 @@ static void test_gguf_tensors(void) {
         t->type = 28;
         fw_put(&t->data, t->data.p, t->data.n); /* twice the bytes */
     });
-    /* Q5_K on a row length the block (256) fits, in a dim-256 model */
+    /* Q3_K (a type lsllama cannot load) on a row length the block (256) fits, in a dim-256 model; Q5_K
+     * there loads */
     {
         fw_model big;
         fw_model_init(&big, 256, 12, 1, 2, 1, 16);
@@ -258,11 +259,14 @@ static void test_gguf_tensors(void) {
         fw_gguf_from_model(&g, &big);
         CHECK_MSG(load(write_gguf(&g, "big.gguf"), &(ll_error){0}) == 0, "dim-256 model should load");
         fw_gguf_tensor *t = fw_gguf_get_tensor(&g, "blk.0.attn_q.weight");
-        t->type = 13; /* Q5_K: 256 elements in 176 bytes */
+        t->type = 13; /* Q5_K: 256 elements in 176 bytes, all zero */
         t->data.n = 256 * 176;
         memset(t->data.p, 0, t->data.n);
-        expect_fail("Q5_K layer tensor", write_gguf(&g, "case.gguf"), LL_ERR_UNSUPPORTED, "blk.0.attn_q.weight",
-                    "Q5_K");
+        CHECK_MSG(load(write_gguf(&g, "case.gguf"), &(ll_error){0}) == 0, "a Q5_K layer tensor should load");
+        t->type = 11; /* Q3_K: 256 elements in 110 bytes */
+        t->data.n = 256 * 110;
+        expect_fail("Q3_K layer tensor", write_gguf(&g, "case.gguf"), LL_ERR_UNSUPPORTED, "blk.0.attn_q.weight",
+                    "Q3_K");
         fw_gguf_free(&g);
         fw_model_free(&big);
     }

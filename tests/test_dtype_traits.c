@@ -40,7 +40,8 @@ static void check_gguf_geometry(void) {
         size_t bytes;
     } want[] = {{LL_DTYPE_F32, 1, 4},    {LL_DTYPE_F16, 1, 2},    {LL_DTYPE_BF16, 1, 2},
                 {LL_DTYPE_Q8_0, 32, 34}, {LL_DTYPE_Q4_0, 32, 18}, {LL_DTYPE_Q4_1, 32, 20},
-                {LL_DTYPE_Q4_K, 256, 144}, {LL_DTYPE_Q6_K, 256, 210}};
+                {LL_DTYPE_Q4_K, 256, 144}, {LL_DTYPE_Q6_K, 256, 210}, {LL_DTYPE_Q5_0, 32, 22},
+                {LL_DTYPE_Q5_1, 32, 24}, {LL_DTYPE_Q5_K, 256, 176}};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         CHECK_MSG(ll_dtype_block_elems(want[i].t) == want[i].elems && ll_dtype_block_bytes(want[i].t) == want[i].bytes,
                   "%s: %d elements in %zu bytes", ll_dtype_name(want[i].t), want[i].elems, want[i].bytes);
@@ -54,8 +55,9 @@ static void check_gguf_geometry(void) {
     int be = 0;
     size_t bb = 0;
     CHECK(ll_dtype_from_ggml(LL_GGML_Q4_1) == LL_DTYPE_Q4_1 && ll_dtype_from_ggml(LL_GGML_I32) == LL_DTYPE_I32);
-    CHECK(ll_ggml_type_info(LL_GGML_Q5_K, &name, &be, &bb) && !strcmp(name, "Q5_K") && be == 256 && bb == 176);
-    CHECK(ll_dtype_from_ggml(LL_GGML_Q5_K) == LL_DTYPE_INVALID);
+    CHECK(ll_ggml_type_info(LL_GGML_Q3_K, &name, &be, &bb) && !strcmp(name, "Q3_K") && be == 256 && bb == 110);
+    CHECK(ll_dtype_from_ggml(LL_GGML_Q3_K) == LL_DTYPE_INVALID);
+    CHECK(ll_dtype_from_ggml(LL_GGML_Q5_K) == LL_DTYPE_Q5_K && ll_dtype_from_ggml(LL_GGML_Q5_0) == LL_DTYPE_Q5_0);
     CHECK(!ll_ggml_type_info(5, &name, &be, &bb) && ll_dtype_from_ggml(5) == LL_DTYPE_INVALID);
 }
 

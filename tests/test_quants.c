@@ -21,7 +21,7 @@ int main(void) {
         const char *name;
         ll_dtype dt;
     } types[] = {{"Q8_0", LL_DTYPE_Q8_0}, {"Q4_0", LL_DTYPE_Q4_0}, {"Q4_1", LL_DTYPE_Q4_1}, {"Q4_K", LL_DTYPE_Q4_K},
-                 {"Q6_K", LL_DTYPE_Q6_K}, {"F16", LL_DTYPE_F16},   {"BF16", LL_DTYPE_BF16}};
+                 {"Q6_K", LL_DTYPE_Q6_K}, {"Q5_0", LL_DTYPE_Q5_0}, {"Q5_1", LL_DTYPE_Q5_1}, {"Q5_K", LL_DTYPE_Q5_K}, {"F16", LL_DTYPE_F16},   {"BF16", LL_DTYPE_BF16}};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         char rn[32], en[32];
         snprintf(rn, sizeof rn, "%s_raw", types[i].name);

@@ -5,7 +5,8 @@ Writes tests/fixtures/quants/quants.safetensors (or --out DIR/quants.safetensors
 
   <T>_raw       U8  [n_blocks * block_bytes]   random blocks of GGML type T
   <T>_expected  F32 [n_blocks * block_elems]   gguf.quants.dequantize(raw, T)
-      for T in Q8_0 (64 blocks), Q4_0 (64), Q4_1 (64), Q4_K (8), Q6_K (8)
+      for T in Q8_0 (64 blocks), Q4_0 (64), Q4_1 (64), Q4_K (8), Q6_K (8), and, drawn after
+      everything else (so the earlier tensors keep their bytes), Q5_0 (64), Q5_1 (64), Q5_K (8)
   F16_raw           U8  [2n]  little-endian f16 bit patterns (all finite classes, +-inf; no NaN)
   F16_expected      F32 [n]   numpy float16 -> float32
   BF16_raw          U8  [2n]  little-endian bf16 bit patterns (no NaN)
@@ -51,6 +52,11 @@ LAYOUTS = {
     "Q4_K": (144, 256, [0, 2], 8),      # f16 d; f16 dmin; u8 scales[12]; u8 qs[128]
     "Q6_K": (210, 256, [208], 8),       # u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d
 }
+LATER_LAYOUTS = {
+    "Q5_0": (22, 32, [0], 64),          # f16 d; u8 qh[4]; u8 qs[16]
+    "Q5_1": (24, 32, [0, 2], 64),       # f16 d; f16 m; u8 qh[4]; u8 qs[16]
+    "Q5_K": (176, 256, [0, 2], 8),      # f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]
+}
 
 
 def random_finite_f16_bits(rng, n):
@@ -72,7 +78,7 @@ def random_finite_f16_bits(rng, n):
 
 
 def make_quant(rng, name):
-    block_bytes, block_elems, f16_offsets, n_blocks = LAYOUTS[name]
+    block_bytes, block_elems, f16_offsets, n_blocks = {**LAYOUTS, **LATER_LAYOUTS}[name]
     raw = rng.integers(0, 256, size=(n_blocks, block_bytes), dtype=np.uint8)
     for off in f16_offsets:
         bits = random_finite_f16_bits(rng, n_blocks)
@@ -188,6 +194,11 @@ def main():
     tensors["F32toF16_input"], tensors["F32toF16_expected"] = make_f32_to_f16(rng)
     print(f"self-check: F16->F32, BF16->F32, F32->F16 agree with torch bit for bit: OK "
           f"({tensors['F16_expected'].size} f16, {tensors['BF16_expected'].size} bf16 values)")
+    print("later quant blocks:")
+    for name in LATER_LAYOUTS:
+        raw, expected = make_quant(rng, name)
+        tensors[f"{name}_raw"] = raw
+        tensors[f"{name}_expected"] = expected
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "quants.safetensors")
     save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, path,

@@ -107,6 +107,9 @@ static const ll_type_traits type_traits[LL_DTYPE_COUNT] = {
     [LL_DTYPE_Q4_1] = {"Q4_1", LL_QK4_1, sizeof(ll_block_q4_1), LL_GGML_Q4_1, ll_dequantize_row_q4_1},
     [LL_DTYPE_Q4_K] = {"Q4_K", LL_QK_K, sizeof(ll_block_q4_K), LL_GGML_Q4_K, ll_dequantize_row_q4_K},
     [LL_DTYPE_Q6_K] = {"Q6_K", LL_QK_K, sizeof(ll_block_q6_K), LL_GGML_Q6_K, ll_dequantize_row_q6_K},
+    [LL_DTYPE_Q5_0] = {"Q5_0", LL_QK5_0, sizeof(ll_block_q5_0), LL_GGML_Q5_0, ll_dequantize_row_q5_0},
+    [LL_DTYPE_Q5_1] = {"Q5_1", LL_QK5_1, sizeof(ll_block_q5_1), LL_GGML_Q5_1, ll_dequantize_row_q5_1},
+    [LL_DTYPE_Q5_K] = {"Q5_K", LL_QK_K, sizeof(ll_block_q5_K), LL_GGML_Q5_K, ll_dequantize_row_q5_K},
     [LL_DTYPE_I32] = {"I32", 1, sizeof(int32_t), LL_GGML_I32, NULL},
     [LL_DTYPE_I64] = {"I64", 1, sizeof(int64_t), LL_GGML_I64, NULL},
     [LL_DTYPE_U8] = {"U8", 1, sizeof(uint8_t), -1, NULL},
@@ -164,8 +167,8 @@ static const struct {
     int block_elems;
     size_t block_bytes;
 } ggml_unloadable[] = {
-    {6, "Q5_0", 32, 22},      {7, "Q5_1", 32, 24},     {9, "Q8_1", 32, 36},     {10, "Q2_K", 256, 84},
-    {11, "Q3_K", 256, 110},   {13, "Q5_K", 256, 176},  {15, "Q8_K", 256, 292},  {16, "IQ2_XXS", 256, 66},
+    {9, "Q8_1", 32, 36},      {10, "Q2_K", 256, 84},   {11, "Q3_K", 256, 110},  {15, "Q8_K", 256, 292},
+    {16, "IQ2_XXS", 256, 66},
     {17, "IQ2_XS", 256, 74},  {18, "IQ3_XXS", 256, 98}, {19, "IQ1_S", 256, 50}, {20, "IQ4_NL", 32, 18},
     {21, "IQ3_S", 256, 110},  {22, "IQ2_S", 256, 82},  {23, "IQ4_XS", 256, 136}, {24, "I8", 1, 1},
     {25, "I16", 1, 2},        {28, "F64", 1, 8},       {29, "IQ1_M", 256, 56},  {34, "TQ1_0", 256, 54},

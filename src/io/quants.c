@@ -29,6 +29,35 @@ void ll_dequantize_row_q4_1(const void *blocks, float *y, size_t n) {
     }
 }
 
+/* The fifth bit of element j of a q5_0/q5_1 block, as 0 or 16. */
+static int q5_high(const uint8_t qh[4], int j) {
+    const uint32_t bits = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+    return (int)((bits >> j) & 1u) << 4;
+}
+
+void ll_dequantize_row_q5_0(const void *blocks, float *y, size_t n) {
+    const ll_block_q5_0 *x = blocks;
+    for (size_t b = 0; b < n / LL_QK5_0; b++, y += LL_QK5_0) {
+        const float d = ll_fp16_to_fp32(x[b].d);
+        for (int j = 0; j < LL_QK5_0 / 2; j++) {
+            y[j] = d * (float)(((x[b].qs[j] & 0x0F) | q5_high(x[b].qh, j)) - 16);
+            y[j + LL_QK5_0 / 2] = d * (float)(((x[b].qs[j] >> 4) | q5_high(x[b].qh, j + LL_QK5_0 / 2)) - 16);
+        }
+    }
+}
+
+void ll_dequantize_row_q5_1(const void *blocks, float *y, size_t n) {
+    const ll_block_q5_1 *x = blocks;
+    for (size_t b = 0; b < n / LL_QK5_1; b++, y += LL_QK5_1) {
+        const float d = ll_fp16_to_fp32(x[b].d);
+        const float m = ll_fp16_to_fp32(x[b].m);
+        for (int j = 0; j < LL_QK5_1 / 2; j++) {
+            y[j] = d * (float)((x[b].qs[j] & 0x0F) | q5_high(x[b].qh, j)) + m;
+            y[j + LL_QK5_1 / 2] = d * (float)((x[b].qs[j] >> 4) | q5_high(x[b].qh, j + LL_QK5_1 / 2)) + m;
+        }
+    }
+}
+
 void ll_dequantize_row_q8_0(const void *blocks, float *y, size_t n) {
     const ll_block_q8_0 *x = blocks;
     for (size_t b = 0; b < n / LL_QK8_0; b++, y += LL_QK8_0) {
@@ -62,6 +91,26 @@ void ll_dequantize_row_q4_K(const void *blocks, float *y, size_t n) {
             const float d2 = d * sc, m2 = dmin * m;
             for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] & 0xF) - m1;
             for (int l = 0; l < 32; l++) *y++ = d2 * (float)(q[l] >> 4) - m2;
+            q += 32;
+        }
+    }
+}
+
+void ll_dequantize_row_q5_K(const void *blocks, float *y, size_t n) {
+    const ll_block_q5_K *x = blocks;
+    for (size_t b = 0; b < n / LL_QK_K; b++) {
+        const uint8_t *q = x[b].qs, *qh = x[b].qh;
+        const float d = ll_fp16_to_fp32(x[b].d);
+        const float dmin = ll_fp16_to_fp32(x[b].dmin);
+        /* sub-blocks is and is + 1 take the low and high nibbles of the next 32 bytes, and bits is and is + 1 of qh */
+        for (int j = 0, is = 0; j < LL_QK_K; j += 64, is += 2) {
+            uint8_t sc, m;
+            scale_min_k4(is, x[b].scales, &sc, &m);
+            const float d1 = d * sc, m1 = dmin * m;
+            scale_min_k4(is + 1, x[b].scales, &sc, &m);
+            const float d2 = d * sc, m2 = dmin * m;
+            for (int l = 0; l < 32; l++) *y++ = d1 * (float)((q[l] & 0xF) | ((qh[l] >> is) & 1) << 4) - m1;
+            for (int l = 0; l < 32; l++) *y++ = d2 * (float)((q[l] >> 4) | ((qh[l] >> (is + 1)) & 1) << 4) - m2;
             q += 32;
         }
     }
