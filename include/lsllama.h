@@ -106,19 +106,52 @@ typedef struct ll_config {
 
 typedef struct ll_model ll_model;
 
+/* How the frozen weight matrices are kept in memory (vectors: norms and
+ * biases, are always f32):
+ *  - STORED: in the checkpoint's own type (F32, F16, BF16, Q8_0, Q4_0, Q4_1,
+ *    Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), read from the memory-mapped file where
+ *    its layout allows (GGUF and llama2.c q/k rows are reordered for RoPE,
+ *    so those two matrices are copied, still in their type). Products
+ *    dequantize while packing; results are bit-identical to F32.
+ *  - BF16, Q8_0: matrices stored as F32/F16/BF16 are converted once at load
+ *    (as the gguf package converts: bf16 rounded to nearest even; Q8_0 as
+ *    llama.cpp's quantize_row_q8_0); quantized matrices stay as stored, and
+ *    so do matrices whose rows are not whole Q8_0 blocks (32 values).
+ *  - F32: every matrix converted to f32 (the memory of lsllama <= 0.5). */
+typedef enum ll_base_precision {
+    LL_BASE_STORED = 0,
+    LL_BASE_BF16,
+    LL_BASE_Q8_0,
+    LL_BASE_F32,
+} ll_base_precision;
+/* "stored", "bf16", "q8_0", "f32": parse returns 0 and sets *out, or
+ * LL_ERR_ARG for another name; name returns NULL out of range. */
+int ll_base_precision_parse(const char *name, ll_base_precision *out);
+const char *ll_base_precision_name(ll_base_precision p);
+
 typedef struct ll_load_options {
-    int with_lm_head; /* also keep an output projection (only generation needs it) */
+    int with_lm_head;                 /* also keep an output projection (only generation needs it) */
+    ll_base_precision base_precision; /* LL_BASE_STORED (0) unless set */
 } ll_load_options;
 
 /* Load a checkpoint: a GGUF file, a llama2.c .bin file, a .safetensors file
  * (with config.json beside it) or a Hugging Face directory (config.json +
  * model.safetensors or sharded model-XXXXX-of-YYYYY.safetensors). The format
- * is chosen from the path and the file's magic. Weights are converted to f32. */
+ * is chosen from the path and the file's magic. Weight matrices are kept as
+ * opt->base_precision says (NULL opt: as stored); the model keeps the file
+ * mapped until ll_model_free. */
 int ll_model_load(ll_model **out, const char *path, const ll_load_options *opt, ll_error *err);
 void ll_model_free(ll_model *m);
 const ll_config *ll_model_config(const ll_model *m);
 /* "gguf", "safetensors", "llama2c" */
 const char *ll_model_format(const ll_model *m);
+/* The precision the model's matrices were loaded in. */
+ll_base_precision ll_model_base_precision(const ll_model *m);
+/* Bytes of weights resident per element type, for `inspect` and logs: for
+ * each i < n with a nonzero size, names[i] ("Q4_1", "F32", ...) and bytes[i];
+ * mapped[i] (may be NULL) those of them read from the file mapping. Returns
+ * the number of types written (n at most). */
+int ll_model_resident(const ll_model *m, const char **names, size_t *bytes, size_t *mapped, int n);
 
 /* ---- forward -------------------------------------------------------------- */
 

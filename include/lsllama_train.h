@@ -66,7 +66,10 @@ typedef enum ll_data_format {
 } ll_data_format;
 
 /* Merged-model weight types (the values of io's LL_DTYPE_F32/F16/BF16). Names "f32", "f16", "bf16". */
-typedef enum ll_merge_dtype { LL_MERGE_F32 = 0, LL_MERGE_F16 = 1, LL_MERGE_BF16 = 2 } ll_merge_dtype;
+/* LL_MERGE_DEFAULT: BF16 when the base holds block-quantized matrices
+ * (Q4_K, Q8_0, ...: their values are written exactly only by f32, and bf16
+ * halves the size), else F32. */
+typedef enum ll_merge_dtype { LL_MERGE_DEFAULT = -1, LL_MERGE_F32 = 0, LL_MERGE_F16 = 1, LL_MERGE_BF16 = 2 } ll_merge_dtype;
 
 int ll_task_parse(const char *name, ll_task *out);
 const char *ll_task_name(ll_task t);
@@ -475,6 +478,11 @@ void ll_adapter_info_free(ll_adapter_info *info);
 int ll_adapter_load(const char *dir, ll_model *base, const ll_classifier_config *head, ll_classifier **out,
                     ll_adapter_info *info, ll_error *err);
 
+/* The base precision recorded in dir/label_map.json ("lsllama":
+ * {"base_precision"}) by the training that wrote the adapter: 1 and *out
+ * set, or 0 when none is recorded (PEFT's adapters, older lsllama). */
+int ll_adapter_base_precision(const char *dir, ll_base_precision *out);
+
 typedef struct ll_merge_options {
     const char *const *id2label; /* n_labels names; NULL: "LABEL_0", ... */
     const char *task_type;       /* "SEQ_CLS": *ForSequenceClassification; "TOKEN_CLS": *ForTokenClassification;
@@ -489,8 +497,8 @@ typedef struct ll_merge_options {
                                     README.md and config.json's "lsllama_inexact" */
 } ll_merge_options;
 
-/* F32, pad id from the tokenizer, labels LABEL_i, the classifier's task, no
- * tokenizer, exact only. */
+/* LL_MERGE_DEFAULT dtype, pad id from the tokenizer, labels LABEL_i, the
+ * classifier's task, no tokenizer, exact only. */
 ll_merge_options ll_merge_options_default(void);
 
 #define LL_MERGE_MAX_REASONS 8

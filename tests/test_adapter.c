@@ -329,11 +329,11 @@ static void edit_weights(const char *dir, const char *drop, const char *reshape,
     for (size_t i = 0; i < f->n_tensors; i++) {
         const ll_st_tensor *t = &f->tensors[i];
         if (drop && !strcmp(t->name, drop)) continue;
-        ts[n] = (ll_st_write_tensor){t->name, LL_DTYPE_F32, t->ndim, {t->shape[0], t->shape[1]}, t->data};
+        ts[n] = (ll_st_write_tensor){t->name, LL_DTYPE_F32, t->ndim, {t->shape[0], t->shape[1]}, t->data, NULL, NULL};
         if (reshape && !strcmp(t->name, reshape)) ts[n].shape[0] = r0, ts[n].shape[1] = r1, ts[n].data = zeros;
         n++;
     }
-    if (add) ts[n++] = (ll_st_write_tensor){add, LL_DTYPE_F32, 1, {60}, zeros};
+    if (add) ts[n++] = (ll_st_write_tensor){add, LL_DTYPE_F32, 1, {60}, zeros, NULL, NULL};
     REQUIRE(ll_st_write_file(path, ts, n, NULL, 0, &err) == 0);
     ll_st_close(f);
 }
@@ -492,12 +492,12 @@ static void test_writer(void) {
     const int32_t ints[3] = {7, -1, 1 << 30};
     const uint8_t bytes[5] = {1, 2, 3, 4, 5};
     ll_st_write_tensor ts[] = {
-        {"z.f32", LL_DTYPE_F32, 2, {2, 3}, f},
-        {"a.f16", LL_DTYPE_F16, 1, {6}, f},
-        {"b.bf16", LL_DTYPE_BF16, 2, {3, 2}, f},
-        {"c.i32", LL_DTYPE_I32, 1, {3}, ints},
-        {"u8", LL_DTYPE_U8, 1, {5}, bytes},
-        {"scalar", LL_DTYPE_F32, 0, {0}, f},
+        {"z.f32", LL_DTYPE_F32, 2, {2, 3}, f, NULL, NULL},
+        {"a.f16", LL_DTYPE_F16, 1, {6}, f, NULL, NULL},
+        {"b.bf16", LL_DTYPE_BF16, 2, {3, 2}, f, NULL, NULL},
+        {"c.i32", LL_DTYPE_I32, 1, {3}, ints, NULL, NULL},
+        {"u8", LL_DTYPE_U8, 1, {5}, bytes, NULL, NULL},
+        {"scalar", LL_DTYPE_F32, 0, {0}, f, NULL, NULL},
     };
     const char *path = tpath("w.safetensors");
     ll_error err = {0};
@@ -531,7 +531,7 @@ static void test_writer(void) {
     CHECK(t && t->ndim == 0 && t->n_elems == 1 && ((const float *)t->data)[0] == 1.0f);
     ll_st_close(sf);
     /* an error leaves the old file and no temporary file */
-    ll_st_write_tensor dup[] = {{"x", LL_DTYPE_F32, 1, {1}, f}, {"x", LL_DTYPE_F32, 1, {1}, f}};
+    ll_st_write_tensor dup[] = {{"x", LL_DTYPE_F32, 1, {1}, f, NULL, NULL}, {"x", LL_DTYPE_F32, 1, {1}, f, NULL, NULL}};
     CHECK(ll_st_write_file(path, dup, 2, NULL, 0, &err) == LL_ERR_ARG && strstr(err.message, path) &&
           strstr(err.message, "'x'"));
     REQUIRE(ll_st_open(&sf, path, &err) == 0);

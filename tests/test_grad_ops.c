@@ -85,7 +85,8 @@ static void pool_f(void *c, const float *x, float *y) {
 typedef struct { const float *W; size_t T, in, out; } lin_ctx;
 static void lin_f(void *c, const float *x, float *y) {
     lin_ctx *l = c;
-    ll_linear_forward(y, x, l->W, NULL, l->T, l->in, l->out, 0);
+    const ll_matrix w = {LL_DTYPE_F32, l->W, l->out, l->in, l->in};
+    ll_linear_forward(y, x, &w, NULL, l->T, l->in, l->out, 0);
 }
 
 int main(void) {
@@ -185,7 +186,8 @@ int main(void) {
     fill(xl, T * in, 1.0f);
     fill(rl, T * out, 1.0f);
     memset(dxl, 0, sizeof dxl);
-    ll_linear_backward_input(dxl, rl, W, T, in, out);
+    const ll_matrix wm = {LL_DTYPE_F32, W, out, in, in};
+    ll_linear_backward_input(dxl, rl, &wm, T, in, out);
     lin_ctx lc = {W, T, in, out};
     fd_check("linear (input)", lin_f, &lc, xl, T * in, T * out, rl, dxl);
     return test_summary("test_grad_ops");

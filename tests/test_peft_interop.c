@@ -66,9 +66,9 @@ static void run(const char *root, const char *base_dir, const char *tag, int rev
     rc = rc ? rc : ll_merge_save(c, merged, &mo, &err);
     CHECK_MSG(rc == 0, "%s: %s", tag, err.message);
     ll_st_write_tensor ts[] = {
-        {"tokens", LL_DTYPE_I32, 1, {tok->shape[0]}, tok->data},
-        {"seq_start", LL_DTYPE_I32, 1, {ss->shape[0]}, ss->data},
-        {"logits", LL_DTYPE_F32, 2, {b->n_seqs, 4}, logits},
+        {"tokens", LL_DTYPE_I32, 1, {tok->shape[0]}, tok->data, NULL, NULL},
+        {"seq_start", LL_DTYPE_I32, 1, {ss->shape[0]}, ss->data, NULL, NULL},
+        {"logits", LL_DTYPE_F32, 2, {b->n_seqs, 4}, logits, NULL, NULL},
     };
     REQUIRE(rc || ll_st_write_file(batch, ts, 3, NULL, 0, &err) == 0);
     snprintf(cmd, sizeof cmd,
@@ -202,10 +202,10 @@ static void run_token(const char *root, const char *base_dir, const ll_batch *b,
     if (!hrc) hrc = ll_merge_save(h, head_merged, NULL, &err);
     CHECK_MSG(hrc == 0, "merging the head-only classifier: %s", err.message);
     ll_st_write_tensor ts[] = {
-        {"tokens", LL_DTYPE_I32, 1, {tok->shape[0]}, tok->data},
-        {"seq_start", LL_DTYPE_I32, 1, {ss->shape[0]}, ss->data},
-        {"logits", LL_DTYPE_F32, 2, {T, K}, logits},
-        {"head_only_logits", LL_DTYPE_F32, 2, {T, K}, hl},
+        {"tokens", LL_DTYPE_I32, 1, {tok->shape[0]}, tok->data, NULL, NULL},
+        {"seq_start", LL_DTYPE_I32, 1, {ss->shape[0]}, ss->data, NULL, NULL},
+        {"logits", LL_DTYPE_F32, 2, {T, K}, logits, NULL, NULL},
+        {"head_only_logits", LL_DTYPE_F32, 2, {T, K}, hl, NULL, NULL},
     };
     REQUIRE(rc || ll_st_write_file(batch, ts, 4, NULL, 0, &err) == 0);
     free(hl);

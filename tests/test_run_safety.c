@@ -496,9 +496,9 @@ static void test_more_ways_to_lose_a_run(void) {
     /* nothing non-finite is ever written into a safetensors file, nor a value F16 cannot hold */
     const float big = 1e5f, nan = NAN;
     ll_error e;
-    ll_st_write_tensor t = {"score.weight", LL_DTYPE_F16, 1, {1}, &big};
+    ll_st_write_tensor t = {"score.weight", LL_DTYPE_F16, 1, {1}, &big, NULL, NULL};
     CHECK(ll_st_write_file(tpath("big.safetensors"), &t, 1, NULL, 0, &e) != 0 && strstr(e.message, "F16"));
-    t = (ll_st_write_tensor){"score.weight", LL_DTYPE_F32, 1, {1}, &nan};
+    t = (ll_st_write_tensor){"score.weight", LL_DTYPE_F32, 1, {1}, &nan, NULL, NULL};
     CHECK(ll_st_write_file(tpath("nan.safetensors"), &t, 1, NULL, 0, &e) != 0 && strstr(e.message, "not finite"));
     CHECK(access(tpath("big.safetensors"), F_OK) != 0 && access(tpath("nan.safetensors"), F_OK) != 0);
     /* an adapter whose lora_alpha overflows a float is refused by name */

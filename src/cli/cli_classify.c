@@ -59,6 +59,10 @@ int cls_parse_common(const char *cmd, cls_args *a, int argc, char **argv, int *i
         if (!cli_parse_int(cmd, o, TAKE(), 1, 1 << 24, &n)) return -1;
         a->to.batch_tokens = (size_t)n;
     } else if (!strcmp(o, "--tokenizer") && v) a->tokenizer = TAKE();
+    else if (!strcmp(o, "--base-precision") && v) {
+        if (!cli_parse_base_precision(cmd, TAKE(), &a->base_precision)) return -1;
+        a->base_precision_given = 1;
+    }
     else if (!strcmp(o, "--json")) a->json = 1;
     else if (!strcmp(o, "--no-progress")) a->no_progress = 1;
     else return 0;
@@ -176,7 +180,10 @@ int cls_session_open(const char *cmd, const cls_args *a, cls_session *s) {
                 cmd, a->model);
         return 2;
     }
-    if (ll_model_load(&s->m, a->model, NULL, &err) ||
+    /* the precision the adapter was trained with, unless asked otherwise */
+    ll_load_options lo = {.base_precision = a->base_precision};
+    if (!a->base_precision_given && a->adapter) ll_adapter_base_precision(a->adapter, &lo.base_precision);
+    if (ll_model_load(&s->m, a->model, &lo, &err) ||
         ll_tokenizer_load(&s->tok, a->tokenizer ? a->tokenizer : a->model, &err) ||
         (a->adapter ? ll_adapter_load(a->adapter, s->m, NULL, &s->c, &s->info, &err)
                     : ll_merged_load(a->model, s->m, &s->c, &s->info, &err)) ||

@@ -27,12 +27,14 @@ typedef struct cls_args {
     ll_train_options to;
     int no_progress;                   /* --no-progress: no progress lines on stderr */
     int json;
+    ll_base_precision base_precision; /* --base-precision */
+    int base_precision_given;
 } cls_args;
 
 /* The options of cls_parse_common that take a value. */
 #define CLS_COMMON_VALUE_OPTS                                                                               \
     "--text-column --label-column --format --word-column --tag-column --tokens-field --tags-field --tag-names " \
-    "--max-length --batch-tokens --tokenizer"
+    "--max-length --batch-tokens --tokenizer --base-precision"
 
 /* argv[*i] if it is a common option (its value consumed, *i advanced):
  * 1 if handled, 0 if not a common option, -1 on a bad value (message printed). */

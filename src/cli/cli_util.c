@@ -167,3 +167,9 @@ void cli_tokenizer_warning(const char *cmd, const struct ll_tokenizer *t) {
     const char *w = ll_tokenizer_warning(t);
     if (w) fprintf(stderr, "lsllama %s: warning: %s\n", cmd, w);
 }
+
+int cli_parse_base_precision(const char *cmd, const char *s, ll_base_precision *out) {
+    if (ll_base_precision_parse(s, out) == LL_OK) return 1;
+    fprintf(stderr, "lsllama %s: --base-precision must be stored, bf16, q8_0 or f32, got '%s'\n", cmd, s);
+    return 0;
+}

@@ -6,9 +6,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "lsllama.h"
+
 /* Parse a whole decimal integer in [lo, hi]; prints an error naming the
  * command and option and returns 0 on failure. */
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+/* --base-precision's value: 1 and *out set, else 0 after the message. */
+int cli_parse_base_precision(const char *cmd, const char *s, ll_base_precision *out);
+/* The help line of --base-precision. */
+#define CLI_BASE_PRECISION_HELP                                                                              \
+    "--base-precision stored|bf16|q8_0|f32: the frozen base's matrices in memory: as the file stores them\n"   \
+    "        (stored, default; memory-mapped), or converted at load from F32/F16/BF16 to bf16 or q8_0, or all f32\n"
+
 
 /* Parse a whole finite decimal number in [lo, hi] (hi_open: in [lo, hi));
  * prints an error naming the command and option and returns 0 on failure. */

@@ -21,7 +21,8 @@ static void usage(FILE *f) {
             "  --pool               last (default), mean, max or first token\n"
             "  --mask               causal (default) or bidirectional attention in every layer\n"
             "  --bidirectional-from causal in layers < K, bidirectional from layer K on (0 = all)\n"
-            "  --batch-tokens       pack sequences into batches of about N tokens (default 2048)\n");
+            "  --batch-tokens       pack sequences into batches of about N tokens (default 2048)\n"
+            "  " CLI_BASE_PRECISION_HELP);
 }
 
 typedef struct pending {
@@ -71,6 +72,7 @@ static int flush(ll_model *m, pending *b, const ll_forward_options *fo, ll_pool 
 }
 
 int cmd_embed(int argc, char **argv) {
+    ll_load_options lo = {0};
     const char *path = NULL, *input = NULL, *tok_path = NULL;
     int text_mode = 0;
     ll_pool pool = LL_POOL_LAST;
@@ -109,8 +111,10 @@ int cmd_embed(int argc, char **argv) {
             text_mode = 1;
         } else if (!strcmp(a, "--input") && val) {
             input = argv[++i];
+        } else if (!strcmp(a, "--base-precision") && val) {
+            if (!cli_parse_base_precision("embed", argv[++i], &lo.base_precision)) return 2;
         } else if (a[0] == '-' || path) {
-            cli_unexpected("embed", a, !val, "--pool --mask --bidirectional-from --batch-tokens --tokenizer --input");
+            cli_unexpected("embed", a, !val, "--pool --mask --bidirectional-from --batch-tokens --tokenizer --input --base-precision");
             return 2;
         } else {
             path = a;
@@ -127,7 +131,7 @@ int cmd_embed(int argc, char **argv) {
     }
     ll_model *m;
     ll_error err = {0};
-    if (ll_model_load(&m, path, NULL, &err)) {
+    if (ll_model_load(&m, path, &lo, &err)) {
         fprintf(stderr, "lsllama embed: %s\n", err.message);
         if (in != stdin) fclose(in);
         return 1;

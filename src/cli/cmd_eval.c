@@ -21,7 +21,9 @@ static void eval_usage(void) {
            "F1 per type; micro, macro and weighted averages, as seqeval computes them by default)\n"
            "and token accuracy. Ratios with nothing to divide by are 0, the default of both.\n"
            "MODEL without --adapter: a folder written by `lsllama merge`.\n"
-           "A progress line goes to stderr while it is a terminal (--no-progress: none).\n");
+           "A progress line goes to stderr while it is a terminal (--no-progress: none).\n"
+           "Default base precision: the one the adapter was trained with (label_map.json), else stored.\n"
+           CLI_BASE_PRECISION_HELP);
 }
 
 /* Evaluate ss's classifier on ds and print the report: a heading line and

@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "commands.h"
+#include "cli_util.h"
 #include "model/checkpoint.h"
+#include "model/model.h"
 
 static void print_meta(void *ctx, const char *key, const char *value) {
     (void)ctx;
@@ -23,17 +25,21 @@ static void human_bytes(double b, char *buf, size_t cap) {
 int cmd_inspect(int argc, char **argv) {
     const char *path = NULL;
     int show_meta = 1, show_tensors = 1;
+    ll_load_options lo = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: lsllama inspect MODEL [--no-metadata] [--no-tensors]\n\n"
+            printf("usage: lsllama inspect MODEL [--no-metadata] [--no-tensors] [--base-precision P]\n\n"
                    "MODEL is a GGUF file, a llama2.c .bin checkpoint, a .safetensors file with config.json\n"
                    "beside it, or a Hugging Face model folder. Prints the architecture, hyper-parameters,\n"
-                   "metadata, the tensor table (stored type and shape), parameter count and memory.\n");
+                   "metadata, the tensor table (stored type and shape), parameter count and memory: the\n"
+                   "bytes resident per type when the model is loaded with --base-precision P (stored).\n");
             return 0;
         } else if (!strcmp(argv[i], "--no-metadata")) {
             show_meta = 0;
         } else if (!strcmp(argv[i], "--no-tensors")) {
             show_tensors = 0;
+        } else if (!strcmp(argv[i], "--base-precision") && i + 1 < argc) {
+            if (!cli_parse_base_precision("inspect", argv[++i], &lo.base_precision)) return 2;
         } else if (argv[i][0] == '-' || path) {
             fprintf(stderr, "lsllama inspect: unexpected argument '%s' (see --help)\n", argv[i]);
             return 2;
@@ -87,12 +93,35 @@ int cmd_inspect(int argc, char **argv) {
         printf("  %-48s %-6s %-18s %llu%s\n", t->stored_name, t->dtype_name, shape, (unsigned long long)t->nbytes,
                t->dtype < 0 ? "  (type not loadable)" : "");
     }
-    char b1[32], b2[32];
+    char b1[32], b2[32], b3[32];
     human_bytes(stored, b1, sizeof b1);
     human_bytes(params * 4, b2, sizeof b2);
     printf("parameters:   %.0f (%.1f M); without embeddings and LM head %.0f (%.1f M)\n", params, params / 1e6,
            params - emb - head, (params - emb - head) / 1e6);
-    printf("memory:       %s stored; %s as f32 weights when loaded (without LM head: tied or not needed)\n", b1, b2);
     ll_checkpoint_close(c);
+    /* what loading keeps in memory (the classifier's load: no LM head) */
+    ll_model *m;
+    if (ll_model_load(&m, path, &lo, &err)) {
+        printf("memory:       %s stored; not loadable: %s\n", b1, err.message);
+        return 0;
+    }
+    const char *names[LL_DTYPE_COUNT];
+    size_t bytes[LL_DTYPE_COUNT], mapped[LL_DTYPE_COUNT];
+    const int k = ll_model_resident(m, names, bytes, mapped, LL_DTYPE_COUNT);
+    double total = (double)m->owned_bytes, owned_matrices = 0; /* owned: vectors and copied matrices */
+    for (int i = 0; i < k; i++) total += (double)mapped[i], owned_matrices += (double)(bytes[i] - mapped[i]);
+    human_bytes(total, b2, sizeof b2);
+    printf("memory:       %s stored; %s resident when loaded with --base-precision %s (f32 would be %s)\n", b1, b2,
+           ll_base_precision_name(lo.base_precision), (human_bytes(params * 4, b3, sizeof b3), b3));
+    for (int i = 0; i < k; i++) {
+        char bb[32], bm[32];
+        human_bytes((double)bytes[i], bb, sizeof bb);
+        human_bytes((double)mapped[i], bm, sizeof bm);
+        printf("  %-6s matrices %s%s%s%s\n", names[i], bb, mapped[i] ? " (" : "", mapped[i] ? bm : "",
+               mapped[i] ? " of them read from the file mapping)" : "");
+    }
+    human_bytes((double)m->owned_bytes - owned_matrices, b3, sizeof b3);
+    printf("  F32    vectors  %s (norms, biases, RoPE frequencies)\n", b3);
+    ll_model_free(m);
     return 0;
 }

@@ -12,7 +12,7 @@
 #include "lsllama_train.h"
 
 int cmd_merge(int argc, char **argv) {
-    const char *model = NULL, *adapter = NULL, *out = NULL, *dtype = "f32", *tok_path = NULL;
+    const char *model = NULL, *adapter = NULL, *out = NULL, *dtype = NULL, *tok_path = NULL;
     int overwrite = 0, allow_inexact = 0;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -29,7 +29,8 @@ int cmd_merge(int argc, char **argv) {
                    "with the reasons; --allow-inexact writes it anyway and records the reasons in README.md and\n"
                    "config.json (\"lsllama_inexact\"). DIR must be new or empty; --overwrite replaces an earlier\n"
                    "merged model there (never a file the merge does not write). The folder is written beside DIR\n"
-                   "and swapped in whole.\n");
+                   "and swapped in whole. --dtype: the merged weights' type; default bf16 when the base holds\n"
+                   "quantized matrices (GGUF Q4_K, Q8_0, ...: dequantized exactly, then rounded), else f32.\n");
             return 0;
         } else if (!strcmp(o, "--adapter") && v) adapter = argv[++i];
         else if (!strcmp(o, "--out") && v) out = argv[++i];
@@ -48,7 +49,8 @@ int cmd_merge(int argc, char **argv) {
     }
     ll_merge_options mo = ll_merge_options_default();
     ll_merge_dtype merge_dtype;
-    if (ll_merge_dtype_parse(dtype, &merge_dtype) == LL_OK) mo.dtype = (int)merge_dtype;
+    if (!dtype) mo.dtype = LL_MERGE_DEFAULT;
+    else if (ll_merge_dtype_parse(dtype, &merge_dtype) == LL_OK) mo.dtype = (int)merge_dtype;
     else {
         fprintf(stderr, "lsllama merge: --dtype must be f32, f16 or bf16\n");
         return 2;

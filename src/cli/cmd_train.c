@@ -53,6 +53,7 @@ static void train_usage(FILE *f) {
         "        --format tsv|csv|jsonl|conll  --header|--no-header  --skip-invalid  --multi-label\n"
         "        --max-length N (256; token tasks: longer sentences become overlapping windows)\n"
         "        --tokenizer PATH (default: the model's own)\n"
+        "base:   " CLI_BASE_PRECISION_HELP
         "token:  --word-column N (0)  --tag-column N|last (last)  --tokens-field F (tokens)  --tags-field F\n"
         "        (ner_tags)  --tag-names FILE (names of integer tags)  --label-all-subtokens\n"
         "        --any-tags (any tag, e.g. POS; default: O, B, I, E, S, B-/I-/E-/S-TYPE as seqeval reads them)\n"
@@ -239,7 +240,8 @@ int cmd_train(int argc, char **argv) {
         return 1;
     }
     a.to.run_dir = run_dir;
-    if (ll_model_load(&m, a.model, NULL, &err) || ll_tokenizer_load(&tok, a.tokenizer ? a.tokenizer : a.model, &err)) {
+    const ll_load_options lo = {.base_precision = a.base_precision};
+    if (ll_model_load(&m, a.model, &lo, &err) || ll_tokenizer_load(&tok, a.tokenizer ? a.tokenizer : a.model, &err)) {
         fprintf(stderr, "lsllama train: %s\n", err.message);
         goto done;
     }

@@ -4,6 +4,8 @@
 #pragma GCC optimize("fp-contract=off")
 #include "io/quants.h"
 
+#include <math.h>
+
 #include "io/dtype.h" /* ll_fp16_to_fp32 */
 
 void ll_dequantize_row_q4_0(const void *blocks, float *y, size_t n) {
@@ -139,5 +141,17 @@ void ll_dequantize_row_q6_K(const void *blocks, float *y, size_t n) {
             qh += 32;
             sc += 8;
         }
+    }
+}
+
+void ll_quantize_row_q8_0(const float *x, void *blocks, size_t n) {
+    ll_block_q8_0 *y = blocks;
+    for (size_t b = 0; b < n / LL_QK8_0; b++) {
+        const float *v = x + b * LL_QK8_0;
+        float amax = 0.0f;
+        for (int j = 0; j < LL_QK8_0; j++) amax = fabsf(v[j]) > amax ? fabsf(v[j]) : amax;
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = ll_fp32_to_fp16(d);
+        for (int j = 0; j < LL_QK8_0; j++) y[b].qs[j] = (int8_t)roundf(v[j] * id); /* roundf: half away from zero */
     }
 }

@@ -82,6 +82,11 @@ void ll_dequantize_row_q4_0(const void *x, float *y, size_t n);
 void ll_dequantize_row_q4_1(const void *x, float *y, size_t n);
 void ll_dequantize_row_q5_0(const void *x, float *y, size_t n);
 void ll_dequantize_row_q5_1(const void *x, float *y, size_t n);
+/* y = x[n] (n a whole number of blocks) quantized to Q8_0 exactly as the
+ * gguf package's quants.quantize and llama.cpp's quantize_row_q8_0_ref: per
+ * block d = max|x| / 127 (f32), q = round-half-away(x / d computed as x * (1/d)),
+ * d stored as f16 (nearest even). */
+void ll_quantize_row_q8_0(const float *x, void *y, size_t n);
 void ll_dequantize_row_q8_0(const void *x, float *y, size_t n);
 void ll_dequantize_row_q4_K(const void *x, float *y, size_t n);
 void ll_dequantize_row_q5_K(const void *x, float *y, size_t n);

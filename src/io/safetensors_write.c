@@ -81,40 +81,95 @@ static int entry_cmp(const void *a, const void *b) {
     return strcmp(x->t->name, y->t->name);
 }
 
-/* Convert and write n elements of t (chunked, so no full-size copy). */
-static int write_data(FILE *fp, const entry *e) {
+/* The f32 values of a row-produced tensor, one row at a time: calls fn(ctx,
+ * values, n) per row; 0 when fn returns 0 or out of memory (*nomem set). */
+static int for_each_row(const entry *e, int (*fn)(void *ctx, const float *x, uint64_t at, size_t n), void *ctx,
+                        int *nomem) {
     const ll_st_write_tensor *t = e->t;
-    if (t->dtype != LL_DTYPE_F16 && t->dtype != LL_DTYPE_BF16)
-        return e->nbytes == 0 || fwrite(t->data, 1, e->nbytes, fp) == e->nbytes;
-    const float *src = t->data;
+    const size_t rows = t->ndim ? (size_t)t->shape[0] : 1, cols = rows ? (size_t)(e->n_elems / rows) : 0;
+    float *buf = malloc((cols ? cols : 1) * sizeof(float));
+    if (!buf) return !(*nomem = 1);
+    int ok = 1;
+    for (size_t r = 0; r < rows && ok; r++) {
+        t->row_fn(t->row_ctx, r, buf);
+        ok = fn(ctx, buf, (uint64_t)r * cols, cols);
+    }
+    free(buf);
+    return ok;
+}
+
+typedef struct write_ctx {
+    FILE *fp;
+    ll_dtype dtype;
+} write_ctx;
+
+/* Convert n f32 values x and write them (chunked, so no full-size copy). */
+static int write_f32s(void *ctx, const float *x, uint64_t at, size_t n) {
+    const write_ctx *w = ctx;
+    (void)at;
+    if (w->dtype == LL_DTYPE_F32) return n == 0 || fwrite(x, sizeof(float), n, w->fp) == n;
     uint16_t chunk[4096];
-    for (uint64_t i = 0; i < e->n_elems;) {
-        const size_t m = e->n_elems - i < 4096 ? (size_t)(e->n_elems - i) : 4096;
+    for (size_t i = 0; i < n;) {
+        const size_t m = n - i < 4096 ? n - i : 4096;
         for (size_t j = 0; j < m; j++)
-            chunk[j] = t->dtype == LL_DTYPE_F16 ? ll_fp32_to_fp16(src[i + j]) : ll_fp32_to_bf16(src[i + j]);
-        if (fwrite(chunk, 2, m, fp) != m) return 0;
+            chunk[j] = w->dtype == LL_DTYPE_F16 ? ll_fp32_to_fp16(x[i + j]) : ll_fp32_to_bf16(x[i + j]);
+        if (fwrite(chunk, 2, m, w->fp) != m) return 0;
         i += m;
     }
     return 1;
 }
 
+static int write_data(FILE *fp, const entry *e) {
+    const ll_st_write_tensor *t = e->t;
+    write_ctx w = {fp, t->dtype};
+    if (t->row_fn) {
+        int nomem = 0;
+        return for_each_row(e, write_f32s, &w, &nomem);
+    }
+    if (t->dtype != LL_DTYPE_F16 && t->dtype != LL_DTYPE_BF16)
+        return e->nbytes == 0 || fwrite(t->data, 1, e->nbytes, fp) == e->nbytes;
+    return write_f32s(&w, t->data, 0, (size_t)e->n_elems);
+}
+
+typedef struct check_ctx {
+    const char *path;
+    const entry *e;
+    ll_error *err;
+    int rc;
+} check_ctx;
+
 /* No file of ours holds a NaN or an infinity, and a value too large for the
  * stored type (F16's largest is 65504) is an error, not an infinity. */
-static int check_values(const char *path, const entry *e, ll_error *err) {
-    const ll_dtype dt = e->t->dtype;
-    if (dt != LL_DTYPE_F32 && dt != LL_DTYPE_F16 && dt != LL_DTYPE_BF16) return LL_OK;
-    const float *x = e->t->data;
-    for (uint64_t i = 0; i < e->n_elems; i++) {
+static int check_f32s(void *ctx, const float *x, uint64_t at, size_t n) {
+    check_ctx *c = ctx;
+    const ll_dtype dt = c->e->t->dtype;
+    for (size_t i = 0; i < n; i++) {
         int bad = !isfinite(x[i]);
         if (!bad && dt == LL_DTYPE_F16) bad = (ll_fp32_to_fp16(x[i]) & 0x7C00) == 0x7C00;
         if (!bad && dt == LL_DTYPE_BF16) bad = (ll_fp32_to_bf16(x[i]) & 0x7F80) == 0x7F80;
-        if (bad)
-            return ll_fail(err, LL_ERR_ARG, "%s: tensor '%s' element %llu is %g, which %s: not written", path,
-                           e->t->name, (unsigned long long)i, x[i],
-                           !isfinite(x[i]) ? "is not finite" : dt == LL_DTYPE_F16 ? "does not fit F16 (largest 65504; "
-                                                               "write f32 or bf16)" : "does not fit BF16");
+        if (bad) {
+            c->rc = ll_fail(c->err, LL_ERR_ARG, "%s: tensor '%s' element %llu is %g, which %s: not written", c->path,
+                            c->e->t->name, (unsigned long long)(at + i), x[i],
+                            !isfinite(x[i]) ? "is not finite" : dt == LL_DTYPE_F16 ? "does not fit F16 (largest 65504; "
+                                                                "write f32 or bf16)" : "does not fit BF16");
+            return 0;
+        }
     }
-    return LL_OK;
+    return 1;
+}
+
+static int check_values(const char *path, const entry *e, ll_error *err) {
+    const ll_dtype dt = e->t->dtype;
+    if (dt != LL_DTYPE_F32 && dt != LL_DTYPE_F16 && dt != LL_DTYPE_BF16) return LL_OK;
+    check_ctx c = {path, e, err, LL_OK};
+    if (!e->t->row_fn) {
+        check_f32s(&c, e->t->data, 0, (size_t)e->n_elems);
+        return c.rc;
+    }
+    int nomem = 0;
+    for_each_row(e, check_f32s, &c, &nomem);
+    if (nomem) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", path);
+    return c.rc;
 }
 
 int ll_st_write_stream(FILE *fp, const char *path, const ll_st_write_tensor *tensors, size_t n,
@@ -139,7 +194,10 @@ int ll_st_write_stream(FILE *fp, const char *path, const ll_st_write_tensor *ten
             else e->n_elems *= (uint64_t)t->shape[d];
         }
         e->nbytes = e->n_elems * e->elem;
-        if (!rc && e->n_elems && !t->data)
+        if (!rc && t->row_fn && t->dtype != LL_DTYPE_F32 && t->dtype != LL_DTYPE_F16 && t->dtype != LL_DTYPE_BF16)
+            rc = ll_fail(err, LL_ERR_ARG, "%s: tensor '%s': rows are produced as f32, not %s", path, t->name,
+                         ll_dtype_name(t->dtype));
+        if (!rc && e->n_elems && !t->data && !t->row_fn)
             rc = ll_fail(err, LL_ERR_ARG, "%s: tensor '%s' has no data", path, t->name);
         for (size_t j = 0; j < i && !rc; j++)
             if (!strcmp(tensors[j].name, t->name))

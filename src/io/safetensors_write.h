@@ -20,7 +20,12 @@ typedef struct ll_st_write_tensor {
     ll_dtype dtype; /* stored type: F32, F16, BF16 (converted from f32 data), I32, I64, U8 (raw data) */
     int ndim;       /* 0..ST_MAX_DIMS */
     int64_t shape[ST_MAX_DIMS];
-    const void *data; /* f32 values for F32/F16/BF16, else elements of dtype */
+    const void *data; /* f32 values for F32/F16/BF16, else elements of dtype; NULL when row_fn gives them */
+    /* Instead of data, for F32/F16/BF16: row r (of shape[0]) as f32 values
+     * dst[shape[1]], produced when the writer needs it (checked, then
+     * written: called twice per row), so no full f32 copy need exist. */
+    void (*row_fn)(const void *ctx, size_t r, float *dst);
+    const void *row_ctx;
 } ll_st_write_tensor;
 
 /* Write the file body to fp (path names it in errors). metadata: n_meta

@@ -1,23 +1,36 @@
-/* ll_gemm: the one entry point for big matrix products.
+/* ll_gemm and ll_gemm_weights: the entry points for big matrix products.
  *
- * On CPUs with AVX-512 the products run through the packed, register-tiled
- * kernel below; elsewhere, and for shapes too thin to fill its tiles, through
- * OpenBLAS sgemm. Why our own: Debian's OpenBLAS 0.3.21 does not know current
- * AMD cores, and environments that pin it (OPENBLAS_CORETYPE=Haswell, as ours
- * does, since its AVX-512 kernels misbehave on some of them) get its AVX2
- * kernels: half the FMA width. Measured on this project's 2-core Zen 5 machine:
- * OpenBLAS (Haswell) 250 GFLOP/s, this kernel about 1.8x that (bench_gemm).
+ * Two kinds of product go through here:
+ *  - ll_gemm: both operands f32 (activations, LoRA factors, the head). On CPUs
+ *    with AVX-512 the packed kernel below runs it; elsewhere, and for shapes
+ *    too thin to fill its tiles, OpenBLAS sgemm.
+ *  - ll_gemm_weights: B is a frozen weight matrix in its stored type (F32, F16,
+ *    BF16 or a GGML block format). The packing of each KC x NC block of op(B)
+ *    dequantizes into the f32 panel, so the conversion is paid once per block
+ *    and shared by all M rows of A; no f32 copy of the weight ever exists.
+ *    These products always run a packed kernel (AVX-512, else AVX2/FMA, else
+ *    portable C), whatever the type, so a weight kept in its stored type gives
+ *    the same bits as the same weight converted to f32 at load: the kernel sees
+ *    the same f32 values in the same order.
+ *
+ * Why our own kernel: Debian's OpenBLAS 0.3.21 does not know current AMD cores,
+ * and environments that pin it (OPENBLAS_CORETYPE=Haswell, as ours does, since
+ * its AVX-512 kernels misbehave on some of them) get its AVX2 kernels: half the
+ * FMA width. Measured on this project's 2-core Zen 5 machine: OpenBLAS
+ * (Haswell) 250 GFLOP/s, the AVX-512 kernel about 1.8x that (bench_gemm).
  *
  * Scheme (Goto/BLIS): C is cut into MC x NC blocks; K into KC slices. For each
  * slice the KC x NC block of op(B) is packed into NR-wide panels (k-major) and
  * each MC x KC block of op(A) into MR-tall panels (k-major), so the micro-kernel
- * streams both contiguously and keeps an MR x NR tile of C in 24 registers.
+ * streams both contiguously and keeps an MR x NR tile of C in registers.
  * Packing absorbs the transposes, zero-pads ragged edges, and the B panel stays
- * in L1 while the A panels stream from L2.
+ * in L1 while the A panels stream from L2. Each instruction set is one
+ * gemm_kernel (tile sizes, packers, micro-kernel); the blocking is shared.
  *
- * Threads split C into disjoint row (or column) ranges; every element of C is
- * summed in the same order whatever the split, so results do not depend on the
- * thread count. Packing buffers are allocated once per OS thread and reused. */
+ * Threads split C into disjoint row (or column) ranges at whole tiles; every
+ * element of C is summed in the same order whatever the split, so results do
+ * not depend on the thread count. Packing buffers are allocated once per OS
+ * thread and reused. */
 #include <cblas.h>
 #include <omp.h>
 #include <pthread.h>
@@ -27,9 +40,11 @@
 #include "kernels/kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#define LL_HAVE_AVX512_KERNEL 1
+#define LL_HAVE_X86_KERNELS 1
 #include <immintrin.h>
 #endif
+
+enum { KC = 256, MC = 96, NC = 2048, MR_MAX = 12, NR_MAX = 32, GROUP_MAX = 256 };
 
 /* ll_gemm's contract (C[M,N] = alpha op(A) op(B) + beta C, row-major) by OpenBLAS. */
 static void gemm_blas(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
@@ -38,48 +53,135 @@ static void gemm_blas(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
                 (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
 }
 
-#ifdef LL_HAVE_AVX512_KERNEL
+/* One instruction set's packed GEMM: tile MR x NR (MC a multiple of MR,
+ * NR dividing GROUP_MAX), and its three pieces. */
+typedef struct gemm_kernel {
+    const char *name;
+    size_t mr, nr;
+    /* op(A) rows i0.., columns p0..: mc x kc into MR-tall panels Ap[panel][k][i], zero rows past mc. */
+    void (*pack_a)(int ta, const float *A, size_t lda, size_t i0, size_t p0, size_t mc, size_t kc, float *Ap);
+    /* One NR-wide panel of op(B): rows (k) p0..p0+kc, columns j0..j0+nr (nr <= NR), as Bp[k][j], zero past nr. */
+    void (*pack_b)(int tb, const float *B, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nr, float *dst);
+    /* C[mr, nr] = alpha * Ap Bp + beta * C for one tile (beta 0: C is not read). */
+    void (*micro)(size_t kc, const float *restrict Ap, const float *restrict Bp, float *C, size_t ldc, float alpha,
+                  float beta, size_t mr, size_t nr);
+} gemm_kernel;
 
-enum { MR = 12, NR = 32, KC = 256, MC = 96, NC = 2048 };
+/* ---- portable C kernel ----------------------------------------------------- */
 
-#define AVX512 __attribute__((target("avx512f")))
+enum { MR_C = 4, NR_C = 16 };
 
-typedef struct {
-    float *a; /* MC x KC */
-    float *b; /* KC x NC */
-} pack_buffers;
-
-/* Each OS thread's own packing buffers, allocated on its first product and
- * kept (no allocation inside a training step after the first), freed when the
- * thread exits; threads of different callers (each with its own OpenMP team)
- * never share one. */
-static pthread_key_t pack_key;
-static int pack_key_ok;
-static pthread_once_t pack_key_once = PTHREAD_ONCE_INIT;
-
-static void free_pack_buffers(void *p) {
-    pack_buffers *b = p;
-    free(b->a), free(b->b), free(b);
+static void pack_a_generic(size_t MR, int ta, const float *A, size_t lda, size_t i0, size_t p0, size_t mc, size_t kc,
+                           float *Ap) {
+    for (size_t ir = 0; ir < mc; ir += MR) {
+        const size_t mr = mc - ir < MR ? mc - ir : MR;
+        float *dst = Ap + ir * kc;
+        for (size_t k = 0; k < kc; k++)
+            for (size_t i = 0; i < MR; i++)
+                dst[k * MR + i] = i >= mr ? 0.0f : ta ? A[(p0 + k) * lda + i0 + ir + i] : A[(i0 + ir + i) * lda + p0 + k];
+    }
 }
 
-static void make_pack_key(void) { pack_key_ok = pthread_key_create(&pack_key, free_pack_buffers) == 0; }
+static void pack_b_generic(size_t NR, int tb, const float *B, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nr,
+                           float *dst) {
+    for (size_t k = 0; k < kc; k++)
+        for (size_t j = 0; j < NR; j++)
+            dst[k * NR + j] = j >= nr ? 0.0f : tb ? B[(j0 + j) * ldb + p0 + k] : B[(p0 + k) * ldb + j0 + j];
+}
 
-/* The calling thread's buffers (B's only when want_b), NULL when out of memory. */
-static pack_buffers *thread_buffers(int want_b) {
-    pthread_once(&pack_key_once, make_pack_key);
-    if (!pack_key_ok) return NULL;
-    pack_buffers *p = pthread_getspecific(pack_key);
-    if (!p) {
-        if (!(p = calloc(1, sizeof *p))) return NULL;
-        if (pthread_setspecific(pack_key, p)) {
-            free(p);
-            return NULL;
+/* The tile's epilogue, shared by the kernels that finish in a local array:
+ * C = alpha * acc + beta * C (one rounding: fmaf). */
+static void store_tile(const float *acc, size_t NR, float *C, size_t ldc, float alpha, float beta, size_t mr,
+                       size_t nr) {
+    for (size_t i = 0; i < mr; i++)
+        for (size_t j = 0; j < nr; j++) {
+            const float a = alpha * acc[i * NR + j];
+            C[i * ldc + j] = beta != 0.0f ? __builtin_fmaf(beta, C[i * ldc + j], a) : a;
+        }
+}
+
+static void pack_a_c(int ta, const float *A, size_t lda, size_t i0, size_t p0, size_t mc, size_t kc, float *Ap) {
+    pack_a_generic(MR_C, ta, A, lda, i0, p0, mc, kc, Ap);
+}
+static void pack_b_c(int tb, const float *B, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nr, float *dst) {
+    pack_b_generic(NR_C, tb, B, ldb, p0, j0, kc, nr, dst);
+}
+static void micro_c(size_t kc, const float *restrict Ap, const float *restrict Bp, float *C, size_t ldc, float alpha,
+                    float beta, size_t mr, size_t nr) {
+    float acc[MR_C * NR_C] = {0};
+    for (size_t k = 0; k < kc; k++)
+        for (size_t i = 0; i < MR_C; i++) {
+            const float a = Ap[k * MR_C + i];
+            for (size_t j = 0; j < NR_C; j++) acc[i * NR_C + j] = __builtin_fmaf(a, Bp[k * NR_C + j], acc[i * NR_C + j]);
+        }
+    store_tile(acc, NR_C, C, ldc, alpha, beta, mr, nr);
+}
+
+static const gemm_kernel kernel_c = {"c", MR_C, NR_C, pack_a_c, pack_b_c, micro_c};
+
+#ifdef LL_HAVE_X86_KERNELS
+
+/* ---- AVX2/FMA kernel: 6 x 16 tile, 12 accumulators ------------------------- */
+
+enum { MR_2 = 6, NR_2 = 16 };
+#define AVX2 __attribute__((target("avx2,fma")))
+
+AVX2 static void pack_a_avx2(int ta, const float *A, size_t lda, size_t i0, size_t p0, size_t mc, size_t kc,
+                             float *Ap) {
+    pack_a_generic(MR_2, ta, A, lda, i0, p0, mc, kc, Ap);
+}
+AVX2 static void pack_b_avx2(int tb, const float *B, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nr,
+                             float *dst) {
+    if (tb || nr < NR_2) {
+        pack_b_generic(NR_2, tb, B, ldb, p0, j0, kc, nr, dst);
+        return;
+    }
+    for (size_t k = 0; k < kc; k++) {
+        const float *src = B + (p0 + k) * ldb + j0;
+        _mm256_storeu_ps(dst + k * NR_2, _mm256_loadu_ps(src));
+        _mm256_storeu_ps(dst + k * NR_2 + 8, _mm256_loadu_ps(src + 8));
+    }
+}
+AVX2 static void micro_avx2(size_t kc, const float *restrict Ap, const float *restrict Bp, float *C, size_t ldc,
+                            float alpha, float beta, size_t mr, size_t nr) {
+    __m256 c[MR_2][2];
+    for (int i = 0; i < MR_2; i++) c[i][0] = c[i][1] = _mm256_setzero_ps();
+    for (size_t k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_loadu_ps(Bp + k * NR_2), b1 = _mm256_loadu_ps(Bp + k * NR_2 + 8);
+        for (int i = 0; i < MR_2; i++) {
+            const __m256 a = _mm256_broadcast_ss(Ap + k * MR_2 + i);
+            c[i][0] = _mm256_fmadd_ps(a, b0, c[i][0]);
+            c[i][1] = _mm256_fmadd_ps(a, b1, c[i][1]);
         }
     }
-    if (!p->a && !(p->a = aligned_alloc(64, sizeof(float) * MC * KC))) return NULL;
-    if (want_b && !p->b && !(p->b = aligned_alloc(64, sizeof(float) * KC * NC))) return NULL;
-    return p;
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    if (mr == MR_2 && nr == NR_2) {
+        for (int i = 0; i < MR_2; i++) {
+            float *r = C + i * ldc;
+            __m256 r0 = _mm256_mul_ps(va, c[i][0]), r1 = _mm256_mul_ps(va, c[i][1]);
+            if (beta != 0.0f) {
+                r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(r), r0);
+                r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(r + 8), r1);
+            }
+            _mm256_storeu_ps(r, r0);
+            _mm256_storeu_ps(r + 8, r1);
+        }
+        return;
+    }
+    float acc[MR_2 * NR_2]; /* a ragged tile: the same arithmetic, through memory */
+    for (int i = 0; i < MR_2; i++) {
+        _mm256_storeu_ps(acc + i * NR_2, c[i][0]);
+        _mm256_storeu_ps(acc + i * NR_2 + 8, c[i][1]);
+    }
+    store_tile(acc, NR_2, C, ldc, alpha, beta, mr, nr);
 }
+
+static const gemm_kernel kernel_avx2 = {"avx2", MR_2, NR_2, pack_a_avx2, pack_b_avx2, micro_avx2};
+
+/* ---- AVX-512 kernel: 12 x 32 tile, 24 accumulators ------------------------- */
+
+enum { MR = 12, NR = 32 };
+#define AVX512 __attribute__((target("avx512f")))
 
 /* In-register transpose of a 16 x 16 block: r[i][j] -> r[j][i]. Pairs,
  * then quads within 128-bit lanes, then the lanes themselves. */
@@ -116,10 +218,8 @@ AVX512 static inline void load_transposed(__m512 r[16], const float *src, size_t
     transpose16(r);
 }
 
-/* op(A) rows i0.., columns p0..: mc x kc into MR-tall panels, Ap[panel][k][i],
- * zero rows past mc. */
-AVX512 static void pack_a(int ta, const float *A, size_t lda, size_t i0, size_t p0, size_t mc, size_t kc,
-                          float *Ap) {
+AVX512 static void pack_a_avx512(int ta, const float *A, size_t lda, size_t i0, size_t p0, size_t mc, size_t kc,
+                                 float *Ap) {
     for (size_t ir = 0; ir < mc; ir += MR) {
         const size_t mr = mc - ir < MR ? mc - ir : MR;
         float *dst = Ap + ir * kc;
@@ -139,10 +239,8 @@ AVX512 static void pack_a(int ta, const float *A, size_t lda, size_t i0, size_t 
     }
 }
 
-/* One NR-wide panel of op(B): rows (k) p0..p0+kc, columns j0..j0+nr (nr <= NR),
- * as Bp[k][j], zero columns past nr. */
-AVX512 static void pack_b_panel(int tb, const float *B, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nr,
-                                float *dst) {
+AVX512 static void pack_b_avx512(int tb, const float *B, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nr,
+                                 float *dst) {
     if (!tb) {
         const __mmask16 m0 = low_mask(nr), m1 = nr <= 16 ? 0 : low_mask(nr - 16);
         for (size_t k = 0; k < kc; k++) {
@@ -163,8 +261,7 @@ AVX512 static void pack_b_panel(int tb, const float *B, size_t ldb, size_t p0, s
     }
 }
 
-/* C[mr, nr] = alpha * Ap Bp + beta * C for one MR x NR tile (beta 0: C is not read). */
-AVX512 static void micro_kernel(size_t kc, const float *restrict Ap, const float *restrict Bp, float *C, size_t ldc,
+AVX512 static void micro_avx512(size_t kc, const float *restrict Ap, const float *restrict Bp, float *C, size_t ldc,
                                 float alpha, float beta, size_t mr, size_t nr) {
     __m512 c[MR][2];
     for (int i = 0; i < MR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
@@ -204,109 +301,234 @@ AVX512 static void micro_kernel(size_t kc, const float *restrict Ap, const float
     }
 }
 
+static const gemm_kernel kernel_avx512 = {"avx512", MR, NR, pack_a_avx512, pack_b_avx512, micro_avx512};
+
+#endif /* LL_HAVE_X86_KERNELS */
+
+/* ---- kernel choice ----------------------------------------------------------- */
+
+/* The kernel for frozen-weight products: the widest the CPU has, or the one
+ * LSLLAMA_GEMM names ("avx2", "c": for tests and side-by-side figures; "blas"
+ * sends ll_gemm's f32 products to OpenBLAS and leaves this choice alone). */
+static const gemm_kernel *weights_kernel(void) {
+    static const gemm_kernel *chosen; /* read and set atomically: the first call may come from several threads */
+    const gemm_kernel *k = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (k) return k;
+    const char *env = getenv("LSLLAMA_GEMM");
+    k = &kernel_c;
+#ifdef LL_HAVE_X86_KERNELS
+    __builtin_cpu_init();
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (__builtin_cpu_supports("avx512f")) k = &kernel_avx512;
+    else if (avx2) k = &kernel_avx2;
+    if (env && !strcmp(env, "avx2") && avx2) k = &kernel_avx2;
+#endif
+    if (env && !strcmp(env, "c")) k = &kernel_c;
+    __atomic_store_n(&chosen, k, __ATOMIC_RELEASE);
+    return k;
+}
+
+/* The kernel for f32 products, or NULL for OpenBLAS: the AVX-512 kernel
+ * unless LSLLAMA_GEMM asks for another ("blas", "avx2", "c": then OpenBLAS). */
+static const gemm_kernel *f32_kernel(void) {
+    static int enabled = -1;
+    int e = __atomic_load_n(&enabled, __ATOMIC_RELAXED);
+    if (e < 0) {
+        const char *env = getenv("LSLLAMA_GEMM");
+        e = 0;
+#ifdef LL_HAVE_X86_KERNELS
+        __builtin_cpu_init();
+        e = __builtin_cpu_supports("avx512f") && !(env && *env);
+#endif
+        (void)env;
+        __atomic_store_n(&enabled, e, __ATOMIC_RELAXED);
+    }
+#ifdef LL_HAVE_X86_KERNELS
+    if (e) return &kernel_avx512;
+#endif
+    return NULL;
+}
+
+const char *ll_gemm_backend(void) { return f32_kernel() ? f32_kernel()->name : "openblas"; }
+const char *ll_gemm_weights_backend(void) { return weights_kernel()->name; }
+
+/* ---- packing buffers --------------------------------------------------------- */
+
+typedef struct pack_buffers {
+    float *a;       /* MC x KC */
+    float *b;       /* KC x NC */
+    float *staging; /* KC x GROUP_MAX: op(B) dequantized before packing */
+} pack_buffers;
+
+/* Each OS thread's own packing buffers, allocated on its first product and
+ * kept (no allocation inside a training step after the first), freed when the
+ * thread exits; threads of different callers (each with its own OpenMP team)
+ * never share one. */
+static pthread_key_t pack_key;
+static int pack_key_ok;
+static pthread_once_t pack_key_once = PTHREAD_ONCE_INIT;
+
+static void free_pack_buffers(void *p) {
+    pack_buffers *b = p;
+    free(b->a), free(b->b), free(b->staging), free(b);
+}
+
+static void make_pack_key(void) { pack_key_ok = pthread_key_create(&pack_key, free_pack_buffers) == 0; }
+
+/* The calling thread's buffers (B's only when want_b), NULL when out of memory. */
+static pack_buffers *thread_buffers(int want_b) {
+    pthread_once(&pack_key_once, make_pack_key);
+    if (!pack_key_ok) return NULL;
+    pack_buffers *p = pthread_getspecific(pack_key);
+    if (!p) {
+        if (!(p = calloc(1, sizeof *p))) return NULL;
+        if (pthread_setspecific(pack_key, p)) {
+            free(p);
+            return NULL;
+        }
+    }
+    if (!p->a && !(p->a = aligned_alloc(64, sizeof(float) * MC * KC))) return NULL;
+    if (!p->staging && !(p->staging = aligned_alloc(64, sizeof(float) * KC * GROUP_MAX))) return NULL;
+    if (want_b && !p->b && !(p->b = aligned_alloc(64, sizeof(float) * KC * NC))) return NULL;
+    return p;
+}
+
+/* ---- the B operand: f32, or a weight in its stored type ---------------------- */
+
+typedef struct b_operand {
+    int tb;               /* 1: op(B) = B^T */
+    const float *f;       /* f32 data (row stride ld floats), or NULL for a typed weight */
+    const ll_matrix *w;   /* the typed weight when f is NULL */
+    size_t ld;
+} b_operand;
+
+/* Columns of op(B) packed per unit of work: one NR panel, or for a
+ * quantized B read along its rows (tb 0) the panels spanning whole blocks. */
+static size_t b_group(const gemm_kernel *k, const b_operand *bo) {
+    if (bo->f || bo->tb) return k->nr;
+    const size_t be = (size_t)ll_dtype_block_elems((ll_dtype)bo->w->dtype);
+    return be <= k->nr ? k->nr : be; /* block sizes (32, 256) are multiples of NR (16, 32) */
+}
+
+/* Elements [c0, c0 + n) of weight row r, as f32 (c0 and n whole blocks, or n reaching the row's end). */
+static void weight_row_segment(const ll_matrix *w, size_t r, size_t c0, size_t n, float *dst) {
+    const size_t be = (size_t)ll_dtype_block_elems((ll_dtype)w->dtype), bb = ll_dtype_block_bytes((ll_dtype)w->dtype);
+    const uint8_t *row = (const uint8_t *)w->data + r * w->ld_blocks * bb;
+    ll_dequantize((ll_dtype)w->dtype, row + c0 / be * bb, dst, (n + be - 1) / be * be);
+}
+
+/* Packs the columns [g0, g0 + gw) of the KC x nc block (rows p0..p0+kc,
+ * columns j0.. of op(B)) into their panels of Bp: a group of b_group() columns. */
+static void pack_b_group(const gemm_kernel *k, const b_operand *bo, size_t p0, size_t kc, size_t j0, size_t g0,
+                         size_t gw, float *Bp, float *staging) {
+    const size_t NRk = k->nr;
+    if (bo->f) {
+        for (size_t jr = g0; jr < g0 + gw; jr += NRk)
+            k->pack_b(bo->tb, bo->f, bo->ld, p0, j0 + jr, kc, g0 + gw - jr < NRk ? g0 + gw - jr : NRk, Bp + jr * kc);
+        return;
+    }
+    if (bo->tb) { /* op(B) = W^T: columns are weight rows; dequantize gw rows' [p0, p0 + kc) */
+        for (size_t j = 0; j < gw; j++) weight_row_segment(bo->w, j0 + g0 + j, p0, kc, staging + j * kc);
+        k->pack_b(1, staging, kc, 0, 0, kc, gw, Bp + g0 * kc);
+        return;
+    }
+    /* op(B) = W: rows are weight rows; dequantize kc rows' [j0 + g0, + gw) */
+    const size_t be = (size_t)ll_dtype_block_elems((ll_dtype)bo->w->dtype);
+    const size_t span = (gw + be - 1) / be * be; /* whole blocks (the row's end is a whole block) */
+    for (size_t kk = 0; kk < kc; kk++) weight_row_segment(bo->w, p0 + kk, j0 + g0, gw, staging + kk * span);
+    for (size_t jr = g0; jr < g0 + gw; jr += NRk)
+        k->pack_b(0, staging, span, 0, jr - g0, kc, g0 + gw - jr < NRk ? g0 + gw - jr : NRk, Bp + jr * kc);
+}
+
+/* ---- the blocked product ----------------------------------------------------- */
+
 /* Rows [m0, m1) of C against the packed kc x nc block Bp (columns jc..), K slice pc.. */
-AVX512 static void gemm_rows(int ta, size_t m0, size_t m1, size_t jc, size_t nc, size_t pc, size_t kc, float alpha,
-                             const float *A, size_t lda, const float *Bp, float beta_k, float *C, size_t ldc,
-                             float *Ap) {
+static void gemm_rows(const gemm_kernel *k, int ta, size_t m0, size_t m1, size_t jc, size_t nc, size_t pc, size_t kc,
+                      float alpha, const float *A, size_t lda, const float *Bp, float beta_k, float *C, size_t ldc,
+                      float *Ap) {
     for (size_t ic = m0; ic < m1; ic += MC) {
         const size_t mc = m1 - ic < MC ? m1 - ic : MC;
-        pack_a(ta, A, lda, ic, pc, mc, kc, Ap);
-        for (size_t jr = 0; jr < nc; jr += NR) {
-            const size_t nr = nc - jr < NR ? nc - jr : NR;
-            for (size_t ir = 0; ir < mc; ir += MR) {
-                const size_t mr = mc - ir < MR ? mc - ir : MR;
-                micro_kernel(kc, Ap + ir * kc, Bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, alpha, beta_k, mr,
-                             nr);
+        k->pack_a(ta, A, lda, ic, pc, mc, kc, Ap);
+        for (size_t jr = 0; jr < nc; jr += k->nr) {
+            const size_t nr = nc - jr < k->nr ? nc - jr : k->nr;
+            for (size_t ir = 0; ir < mc; ir += k->mr) {
+                const size_t mr = mc - ir < k->mr ? mc - ir : k->mr;
+                k->micro(kc, Ap + ir * kc, Bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, alpha, beta_k, mr, nr);
             }
         }
     }
 }
 
-/* The whole product by the calling thread alone (buffers buf). */
-AVX512 static void gemm_packed(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A,
-                               size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
-                               pack_buffers *buf) {
+/* The whole product by the calling thread alone (columns j0.. of op(B)). */
+static void gemm_packed(const gemm_kernel *k, int ta, size_t M, size_t N, size_t K, float alpha, const float *A,
+                        size_t lda, const b_operand *bo, size_t j0, float beta, float *C, size_t ldc,
+                        pack_buffers *buf) {
+    const size_t group = b_group(k, bo);
     for (size_t jc = 0; jc < N; jc += NC) {
         const size_t nc = N - jc < NC ? N - jc : NC;
         for (size_t pc = 0; pc < K; pc += KC) {
             const size_t kc = K - pc < KC ? K - pc : KC;
-            for (size_t jr = 0; jr < nc; jr += NR)
-                pack_b_panel(tb, B, ldb, pc, jc + jr, kc, nc - jr < NR ? nc - jr : NR, buf->b + jr * kc);
-            gemm_rows(ta, 0, M, jc, nc, pc, kc, alpha, A, lda, buf->b, pc == 0 ? beta : 1.0f, C, ldc, buf->a);
+            for (size_t g0 = 0; g0 < nc; g0 += group)
+                pack_b_group(k, bo, pc, kc, j0 + jc, g0, nc - g0 < group ? nc - g0 : group, buf->b, buf->staging);
+            gemm_rows(k, ta, 0, M, jc, nc, pc, kc, alpha, A, lda, buf->b, pc == 0 ? beta : 1.0f, C, ldc, buf->a);
         }
     }
 }
 
 /* The product by a team of threads (called by each inside a parallel region):
  * they pack each B block together into Bp (the calling thread's buffer), then
- * each runs its own rows of C (whole MR units) against it, packing its own A
- * into Ap. */
-AVX512 static void gemm_team(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
-                             const float *B, size_t ldb, float beta, float *C, size_t ldc, float *Bp, float *Ap) {
+ * each runs its own rows of C (whole MR units) against it, packing its own A. */
+static void gemm_team(const gemm_kernel *k, int ta, size_t M, size_t N, size_t K, float alpha, const float *A,
+                      size_t lda, const b_operand *bo, float beta, float *C, size_t ldc, float *Bp, pack_buffers *own) {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const size_t units = (M + MR - 1) / MR;
-    const size_t m0 = units * (size_t)t / (size_t)nt * MR, m1e = units * (size_t)(t + 1) / (size_t)nt * MR;
+    const size_t units = (M + k->mr - 1) / k->mr, group = b_group(k, bo);
+    const size_t m0 = units * (size_t)t / (size_t)nt * k->mr, m1e = units * (size_t)(t + 1) / (size_t)nt * k->mr;
     const size_t m1 = m1e < M ? m1e : M;
     for (size_t jc = 0; jc < N; jc += NC) {
         const size_t nc = N - jc < NC ? N - jc : NC;
         for (size_t pc = 0; pc < K; pc += KC) {
             const size_t kc = K - pc < KC ? K - pc : KC;
 #pragma omp for schedule(static)
-            for (size_t jr = 0; jr < nc; jr += NR)
-                pack_b_panel(tb, B, ldb, pc, jc + jr, kc, nc - jr < NR ? nc - jr : NR, Bp + jr * kc);
+            for (size_t g0 = 0; g0 < nc; g0 += group)
+                pack_b_group(k, bo, pc, kc, jc, g0, nc - g0 < group ? nc - g0 : group, Bp, own->staging);
             /* (the loop's implicit barrier: the block is complete) */
             if (m0 < m1)
-                gemm_rows(ta, m0, m1, jc, nc, pc, kc, alpha, A, lda, Bp, pc == 0 ? beta : 1.0f, C, ldc, Ap);
+                gemm_rows(k, ta, m0, m1, jc, nc, pc, kc, alpha, A, lda, Bp, pc == 0 ? beta : 1.0f, C, ldc, own->a);
 #pragma omp barrier
         }
     }
 }
 
-/* 1: use the packed kernel; 0: OpenBLAS. LSLLAMA_GEMM=blas forces OpenBLAS
- * (for side-by-side measurements). */
-static int packed_kernel_enabled(void) {
-    static int enabled = -1; /* read and set atomically: the first call may come from several threads */
-    int e = __atomic_load_n(&enabled, __ATOMIC_RELAXED);
-    if (e < 0) {
-        const char *env = getenv("LSLLAMA_GEMM");
-        __builtin_cpu_init();
-        e = __builtin_cpu_supports("avx512f") && !(env && !strcmp(env, "blas"));
-        __atomic_store_n(&enabled, e, __ATOMIC_RELAXED);
-    }
-    return e;
-}
-
-/* Columns [lo, hi) of C (thread t of nt, whole NR units) by one thread. */
-static void gemm_columns(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
-                         const float *B, size_t ldb, float beta, float *C, size_t ldc, int t, int nt,
+/* Columns of C (thread t of nt, whole groups) by one thread. */
+static void gemm_columns(const gemm_kernel *k, int ta, size_t M, size_t N, size_t K, float alpha, const float *A,
+                         size_t lda, const b_operand *bo, float beta, float *C, size_t ldc, int t, int nt,
                          pack_buffers *buf) {
-    const size_t units = (N + NR - 1) / NR;
-    const size_t lo = units * (size_t)t / (size_t)nt * NR, hi_e = units * (size_t)(t + 1) / (size_t)nt * NR;
+    const size_t group = b_group(k, bo), units = (N + group - 1) / group;
+    const size_t lo = units * (size_t)t / (size_t)nt * group, hi_e = units * (size_t)(t + 1) / (size_t)nt * group;
     const size_t hi = hi_e < N ? hi_e : N;
-    if (lo < hi)
-        gemm_packed(ta, tb, M, hi - lo, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb, beta, C + lo, ldc, buf);
+    if (lo < hi) gemm_packed(k, ta, M, hi - lo, K, alpha, A, lda, bo, lo, beta, C + lo, ldc, buf);
 }
 
-/* 1 when the packed kernel ran the product. */
-static int gemm_avx512(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
-                       const float *B, size_t ldb, float beta, float *C, size_t ldc) {
-    /* Thin products (LoRA's rank-r factors) fill too little of a 12 x 32 tile. */
-    if (M < MR / 2 || N < NR / 2 || !packed_kernel_enabled()) return 0;
+/* The product by kernel k, on the calling thread alone when `serial` or the
+ * product is small, else by a team; 0 when packing buffers could not be had. */
+static int gemm_run(const gemm_kernel *k, int serial, int ta, size_t M, size_t N, size_t K, float alpha,
+                    const float *A, size_t lda, const b_operand *bo, float beta, float *C, size_t ldc) {
     pack_buffers *mine = thread_buffers(1);
     if (!mine) return 0;
     const double flops = 2.0 * (double)M * (double)N * (double)K;
-    if (omp_in_parallel() || flops < 4e6 || omp_get_max_threads() == 1) {
-        gemm_packed(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, mine);
+    if (serial || omp_in_parallel() || flops < 4e6 || omp_get_max_threads() == 1) {
+        gemm_packed(k, ta, M, N, K, alpha, A, lda, bo, 0, beta, C, ldc, mine);
         return 1;
     }
     /* Rows when C has at least as many row tiles as column tiles (a step's
-     * products: T tokens by a layer's width), else columns (LoRA's r x in).
-     * Every thread first gets its buffers; if one cannot, none starts. */
-    const int by_rows = (M + MR - 1) / MR >= (N + NR - 1) / NR;
+     * products: T tokens by a layer's width), else columns (LoRA's r x in; a
+     * weight times a few tokens). Every thread first gets its buffers; if one
+     * cannot, none starts. */
+    const int by_rows = (M + k->mr - 1) / k->mr >= (N + k->nr - 1) / k->nr;
     int all_ok = 1;
 #pragma omp parallel
     {
-        pack_buffers *buf = thread_buffers(!by_rows);
+        pack_buffers *buf = omp_get_thread_num() == 0 ? mine : thread_buffers(!by_rows);
         if (!buf) {
 #pragma omp atomic write
             all_ok = 0;
@@ -316,46 +538,72 @@ static int gemm_avx512(int ta, int tb, size_t M, size_t N, size_t K, float alpha
 #pragma omp atomic read
         go = all_ok;
         if (go && by_rows)
-            gemm_team(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, mine->b, buf->a);
+            gemm_team(k, ta, M, N, K, alpha, A, lda, bo, beta, C, ldc, mine->b, buf);
         else if (go)
-            gemm_columns(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, omp_get_thread_num(),
+            gemm_columns(k, ta, M, N, K, alpha, A, lda, bo, beta, C, ldc, omp_get_thread_num(),
                          omp_get_num_threads(), buf);
     }
     return all_ok;
 }
 
-#endif /* LL_HAVE_AVX512_KERNEL */
-
-const char *ll_gemm_backend(void) {
-#ifdef LL_HAVE_AVX512_KERNEL
-    if (packed_kernel_enabled()) return "avx512";
-#endif
-    return "openblas";
+/* C = beta C (K == 0: BLAS would reject a leading dimension of 0). */
+static void scale_c(size_t M, size_t N, float beta, float *C, size_t ldc) {
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
 }
+
+/* ---- entry points ------------------------------------------------------------- */
 
 void ll_gemm_serial(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
                     const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     if (M == 0 || N == 0) return;
-#ifdef LL_HAVE_AVX512_KERNEL
-    pack_buffers *buf = K > 0 && packed_kernel_enabled() ? thread_buffers(1) : NULL;
-    if (buf) {
-        gemm_packed(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, buf);
-        return;
-    }
-#endif
+    const gemm_kernel *k = f32_kernel();
+    const b_operand bo = {tb, B, NULL, ldb};
+    if (K > 0 && k && gemm_run(k, 1, ta, M, N, K, alpha, A, lda, &bo, beta, C, ldc)) return;
     ll_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void ll_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
              const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     if (M == 0 || N == 0) return;
-    if (K == 0) { /* C = beta C; BLAS would reject a leading dimension of 0 */
-        for (size_t i = 0; i < M; i++)
-            for (size_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    if (K == 0) {
+        scale_c(M, N, beta, C, ldc);
         return;
     }
-#ifdef LL_HAVE_AVX512_KERNEL
-    if (gemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
-#endif
+    const gemm_kernel *k = f32_kernel();
+    const b_operand bo = {tb, B, NULL, ldb};
+    /* Thin products (LoRA's rank-r factors) fill too little of a tile: OpenBLAS. */
+    if (k && M >= k->mr / 2 && N >= k->nr / 2 && gemm_run(k, 0, ta, M, N, K, alpha, A, lda, &bo, beta, C, ldc))
+        return;
     gemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* The product one element at a time, dequantizing a block per weight read:
+ * only when no thread could get its packing buffers (out of memory). */
+static void gemm_weights_naive(int ta, int tw, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+                               const ll_matrix *W, float beta, float *C, size_t ldc) {
+    const size_t be = (size_t)ll_dtype_block_elems((ll_dtype)W->dtype);
+    float blk[256];
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++) {
+            float acc = 0.0f;
+            for (size_t p = 0; p < K; p++) {
+                const size_t r = tw ? j : p, c = tw ? p : j;
+                weight_row_segment(W, r, c / be * be, be, blk);
+                acc += (ta ? A[p * lda + i] : A[i * lda + p]) * blk[c % be];
+            }
+            C[i * ldc + j] = alpha * acc + (beta != 0.0f ? beta * C[i * ldc + j] : 0.0f);
+        }
+}
+
+void ll_gemm_weights(int ta, int tw, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+                     const ll_matrix *W, float beta, float *C, size_t ldc) {
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    const b_operand bo = {tw, W->dtype == LL_DTYPE_F32 ? (const float *)W->data : NULL, W, W->ld_blocks};
+    if (!gemm_run(weights_kernel(), 0, ta, M, N, K, alpha, A, lda, &bo, beta, C, ldc))
+        gemm_weights_naive(ta, tw, M, N, K, alpha, A, lda, W, beta, C, ldc);
 }

@@ -15,9 +15,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/dtype.h"
+
 /* ---- matrix products (gemm.c) --------------------------------------------- */
 
-/* The one entry point for big matrix products (gemm.c: an AVX-512 kernel, else OpenBLAS):
+/* A frozen weight matrix in its stored element type (io/dtype.h): rows x
+ * cols elements, row r starting at data + r * ld_blocks * block_bytes; cols
+ * is a whole number of the type's blocks (checked at load). The memory is
+ * the model's (often a read-only file mapping). */
+typedef struct ll_matrix {
+    ll_dtype dtype;
+    const void *data;
+    size_t rows, cols;
+    size_t ld_blocks; /* row stride in blocks (cols / block_elems for a dense matrix) */
+} ll_matrix;
+
+/* The f32 product (gemm.c: the AVX-512 kernel, else OpenBLAS):
  * C[M,N] = alpha * op(A) op(B) + beta * C, row-major, op = transpose if t*. */
 void ll_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
              const float *B, size_t ldb, float beta, float *C, size_t ldc);
@@ -25,9 +38,20 @@ void ll_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const fl
  * many small products of attention, run inside a parallel region). */
 void ll_gemm_serial(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
                     const float *B, size_t ldb, float beta, float *C, size_t ldc);
-/* "avx512" (the packed kernel, results independent of the thread count) or
- * "openblas" (no AVX-512, or LSLLAMA_GEMM=blas). */
+/* C[M,N] = alpha * op(A) op(W) + beta * C with W a weight in its stored type:
+ * tw = 1: op(W) = W^T (the forward x W^T: N = W->rows, K = W->cols);
+ * tw = 0: op(W) = W (the input gradient dy W: K = W->rows, N = W->cols).
+ * Each KC x NC block of op(W) is dequantized while it is packed; the result
+ * is bit-identical to ll_gemm's packed kernel on the dequantized f32 matrix,
+ * and independent of the thread count. Always a packed kernel: AVX-512, else
+ * AVX2/FMA, else portable C (LSLLAMA_GEMM=avx2 or =c chooses a narrower one). */
+void ll_gemm_weights(int ta, int tw, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+                     const ll_matrix *W, float beta, float *C, size_t ldc);
+/* ll_gemm's kernel: "avx512" (the packed kernel, results independent of the
+ * thread count) or "openblas" (no AVX-512, or LSLLAMA_GEMM set). */
 const char *ll_gemm_backend(void);
+/* ll_gemm_weights' kernel: "avx512", "avx2" or "c". */
+const char *ll_gemm_weights_backend(void);
 
 /* ---- vector helpers (inline) ---------------------------------------------- */
 
@@ -85,10 +109,15 @@ static inline float ll_expf(float x) {
 /* ---- linear (linear.c) ----------------------------------------------------- */
 
 /* y[T,out] = x[T,in] W[out,in]^T (+ b[out]) ; accumulate: y += instead of = */
-void ll_linear_forward(float *y, const float *x, const float *W, const float *b, size_t T, size_t in, size_t out,
+void ll_linear_forward(float *y, const float *x, const ll_matrix *W, const float *b, size_t T, size_t in, size_t out,
                        int accumulate);
+/* The same for an f32 W[out,in] (the classifier head), by ll_gemm. */
+void ll_linear_forward_f32(float *y, const float *x, const float *W, const float *b, size_t T, size_t in, size_t out,
+                           int accumulate);
 /* dx[T,in] += dy[T,out] W[out,in]  (frozen weight: no weight gradient) */
-void ll_linear_backward_input(float *dx, const float *dy, const float *W, size_t T, size_t in, size_t out);
+void ll_linear_backward_input(float *dx, const float *dy, const ll_matrix *W, size_t T, size_t in, size_t out);
+/* x[T,D] = rows tokens[t] of the embedding matrix E [vocab, D], dequantized. */
+void ll_embedding_lookup(float *x, const ll_matrix *E, const int32_t *tokens, size_t T);
 
 /* ---- RMSNorm (rmsnorm.c) --------------------------------------------------- */
 

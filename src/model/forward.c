@@ -10,7 +10,7 @@
 
 int ll_forward(ll_model *m, const ll_batch *b, const ll_forward_options *opt, ll_forward_outputs *out,
                ll_error *err) {
-    if (out && out->logits_last && !m->lm_head)
+    if (out && out->logits_last && !m->lm_head.data)
         return ll_fail(err, LL_ERR_ARG, "logits requested but the model was loaded without an LM head");
     if (out && out->pooled && (out->pool < LL_POOL_LAST || out->pool > LL_POOL_FIRST))
         return ll_fail(err, LL_ERR_ARG, "unknown pooling %d", (int)out->pool);
@@ -27,7 +27,7 @@ int ll_forward(ll_model *m, const ll_batch *b, const ll_forward_options *opt, ll
         float *last = m->ws.last_rows;
         for (int s = 0; s < b->n_seqs; s++)
             memcpy(last + (size_t)s * D, hidden + (size_t)(b->seq_start[s + 1] - 1) * D, D * sizeof(float));
-        ll_linear_forward(out->logits_last, last, m->lm_head, NULL, (size_t)b->n_seqs, D, (size_t)p->vocab_size, 0);
+        ll_linear_forward(out->logits_last, last, &m->lm_head, NULL, (size_t)b->n_seqs, D, (size_t)p->vocab_size, 0);
     }
     return LL_OK;
 }

@@ -1,7 +1,11 @@
-/* Loading a checkpoint into f32 weights: the architecture row's tensor list
- * (model/arch.h), carved from one allocation by one function (core/carve.h). */
+/* Loading a checkpoint: the architecture row's tensor list (model/arch.h),
+ * carved by one function (core/carve.h). Matrices stay in the precision
+ * asked for (ll_base_precision), pointing into the checkpoint's file mapping
+ * when they need no change; vectors and the matrices that do (reordered q/k
+ * rows, conversions) are carved from one owned allocation. */
 #include "model/model.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +13,7 @@
 #include "core/carve.h"
 #include "core/error.h"
 #include "io/dtype.h"
+#include "io/quants.h"
 #include "kernels/kernels.h"
 #include "model/arch.h"
 #include "model/checkpoint.h"
@@ -20,8 +25,10 @@ const char *ll_model_format(const ll_model *m) { return m->format; }
 void ll_model_free(ll_model *m) {
     if (!m) return;
     ll_workspace_free(&m->ws);
-    free(m->weights);
+    free(m->owned);
+    free(m->entries);
     free(m->layers);
+    ll_checkpoint_close(m->ckpt);
     free(m->path);
     free(m);
 }
@@ -126,30 +133,32 @@ static int check_all_used(const ll_checkpoint *c, const ll_arch *a, const ll_con
     return LL_OK;
 }
 
-/* Where the model keeps a role's weights; NULL for a role read elsewhere
- * (rope_freqs) or never (RoPE buffers). ly: the layer of a per-layer role. */
-static float **role_slot(ll_model *m, ll_layer *ly, ll_role role) {
+/* Where the model keeps a role's vector (float **) or matrix (ll_matrix *);
+ * both NULL for a role read elsewhere (rope_freqs) or never (RoPE buffers).
+ * ly: the layer of a per-layer role. */
+static void role_slot(ll_model *m, ll_layer *ly, ll_role role, float ***vec, ll_matrix **mat) {
+    *vec = NULL, *mat = NULL;
     switch (role) {
-    case LL_ROLE_TOKEN_EMBD: return &m->tok_emb;
-    case LL_ROLE_OUTPUT_NORM: return &m->final_norm;
-    case LL_ROLE_OUTPUT: return &m->lm_head;
-    case LL_ROLE_ATTN_NORM: return &ly->attn_norm;
-    case LL_ROLE_Q: return &ly->wq;
-    case LL_ROLE_K: return &ly->wk;
-    case LL_ROLE_V: return &ly->wv;
-    case LL_ROLE_O: return &ly->wo;
-    case LL_ROLE_FFN_NORM: return &ly->ffn_norm;
-    case LL_ROLE_GATE: return &ly->w_gate;
-    case LL_ROLE_UP: return &ly->w_up;
-    case LL_ROLE_DOWN: return &ly->w_down;
-    case LL_ROLE_Q_BIAS: return &ly->bq;
-    case LL_ROLE_K_BIAS: return &ly->bk;
-    case LL_ROLE_V_BIAS: return &ly->bv;
-    case LL_ROLE_O_BIAS: return &ly->bo;
-    case LL_ROLE_GATE_BIAS: return &ly->b_gate;
-    case LL_ROLE_UP_BIAS: return &ly->b_up;
-    case LL_ROLE_DOWN_BIAS: return &ly->b_down;
-    default: return NULL;
+    case LL_ROLE_TOKEN_EMBD: *mat = &m->tok_emb; break;
+    case LL_ROLE_OUTPUT_NORM: *vec = &m->final_norm; break;
+    case LL_ROLE_OUTPUT: *mat = &m->lm_head; break;
+    case LL_ROLE_ATTN_NORM: *vec = &ly->attn_norm; break;
+    case LL_ROLE_Q: *mat = &ly->wq; break;
+    case LL_ROLE_K: *mat = &ly->wk; break;
+    case LL_ROLE_V: *mat = &ly->wv; break;
+    case LL_ROLE_O: *mat = &ly->wo; break;
+    case LL_ROLE_FFN_NORM: *vec = &ly->ffn_norm; break;
+    case LL_ROLE_GATE: *mat = &ly->w_gate; break;
+    case LL_ROLE_UP: *mat = &ly->w_up; break;
+    case LL_ROLE_DOWN: *mat = &ly->w_down; break;
+    case LL_ROLE_Q_BIAS: *vec = &ly->bq; break;
+    case LL_ROLE_K_BIAS: *vec = &ly->bk; break;
+    case LL_ROLE_V_BIAS: *vec = &ly->bv; break;
+    case LL_ROLE_O_BIAS: *vec = &ly->bo; break;
+    case LL_ROLE_GATE_BIAS: *vec = &ly->b_gate; break;
+    case LL_ROLE_UP_BIAS: *vec = &ly->b_up; break;
+    case LL_ROLE_DOWN_BIAS: *vec = &ly->b_down; break;
+    default: break;
     }
 }
 
@@ -159,25 +168,163 @@ typedef struct weights_pass {
     const ll_checkpoint *c;
     int want_head; /* keep an output projection (with_lm_head) */
     ll_layer *scratch_layer; /* the counting pass's stand-in for m->layers (not allocated yet) */
+    size_t n_entries;        /* entries recorded (counted on the counting pass) */
 } weights_pass;
 
+static void add_entry(weights_pass *wp, ll_carver *cv, const float *vec, const ll_matrix *mat, size_t n) {
+    if (cv->base) wp->m->entries[wp->n_entries] = (ll_model_entry){vec, mat, n};
+    wp->n_entries++;
+}
+
+/* The type a matrix stored as `stored` is kept in under precision p (cols: its row length). */
+static ll_dtype resident_type(ll_base_precision p, ll_dtype stored, size_t cols) {
+    switch (p) {
+    case LL_BASE_F32: return LL_DTYPE_F32;
+    case LL_BASE_BF16: return ll_dtype_is_plain_float(stored) ? LL_DTYPE_BF16 : stored;
+    case LL_BASE_Q8_0: return ll_dtype_is_plain_float(stored) && cols % 32 == 0 ? LL_DTYPE_Q8_0 : stored;
+    default: return stored;
+    }
+}
+
+/* Row `r` of w (cols values) into dst as f32. */
+static void matrix_row_f32(const ll_matrix *w, size_t r, float *dst) {
+    const size_t bb = ll_dtype_block_bytes(w->dtype);
+    ll_dequantize(w->dtype, (const char *)w->data + r * w->ld_blocks * bb, dst, w->cols);
+}
+
+/* Fills dst (rows x cols in type `to`) from the stored tensor t, in HF row
+ * order (interleaved q/k rows reordered), converting when `to` differs. */
+static int fill_matrix(void *dst, ll_dtype to, const ll_tensor_info *t, size_t rows, size_t cols, int head_dim) {
+    const ll_matrix src = {t->dtype, t->data, rows, cols, cols / (size_t)ll_dtype_block_elems(t->dtype)};
+    const size_t src_row = src.ld_blocks * ll_dtype_block_bytes(t->dtype);
+    const size_t dst_row = cols / (size_t)ll_dtype_block_elems(to) * ll_dtype_block_bytes(to);
+    const size_t hd = (size_t)head_dim, half = hd / 2;
+    int ok = 1;
+#pragma omp parallel
+    {
+        float *buf = to == t->dtype ? NULL : malloc(cols * sizeof(float));
+        if (to != t->dtype && !buf) {
+#pragma omp atomic write
+            ok = 0;
+        }
+#pragma omp for schedule(static)
+        for (size_t r = 0; r < rows; r++) {
+            /* GGUF/llama2.c order rows of each head as interleaved pairs for
+             * RoPE; HF as two halves: HF row h*hd + j*half + i is stored row h*hd + 2i + j */
+            size_t from = r;
+            if (t->rope_interleaved) {
+                const size_t h = r / hd, w = r % hd, j = w / half, i = w % half;
+                from = h * hd + 2 * i + j;
+            }
+            char *out = (char *)dst + r * dst_row;
+            if (to == t->dtype) {
+                memcpy(out, (const char *)t->data + from * src_row, src_row);
+                continue;
+            }
+            if (!buf) continue;
+            matrix_row_f32(&src, from, to == LL_DTYPE_F32 ? (float *)out : buf);
+            if (to == LL_DTYPE_BF16)
+                for (size_t c = 0; c < cols; c++) ((uint16_t *)out)[c] = ll_fp32_to_bf16(buf[c]);
+            else if (to == LL_DTYPE_Q8_0)
+                ll_quantize_row_q8_0(buf, out, cols);
+        }
+        free(buf);
+    }
+    return ok;
+}
+
+/* The first row of w holding a NaN or infinity (its element in *col, value in
+ * *val), or w->rows when every value is finite; SIZE_MAX when out of memory.
+ * Corrupt weights would turn every result into NaN with exit 0: checked once,
+ * at load, on the values the products will see. */
+static size_t first_nonfinite_row(const ll_matrix *w, size_t *col, float *val) {
+    size_t bad = w->rows;
+    int nomem = 0;
+#pragma omp parallel
+    {
+        float *buf = malloc(w->cols * sizeof(float));
+        if (!buf) {
+#pragma omp atomic write
+            nomem = 1;
+        }
+#pragma omp for schedule(static) reduction(min : bad)
+        for (size_t r = 0; r < w->rows; r++) {
+            if (!buf) continue;
+            matrix_row_f32(w, r, buf);
+            if (ll_first_nonfinite(buf, w->cols) < w->cols && r < bad) bad = r;
+        }
+        free(buf);
+    }
+    if (nomem) return SIZE_MAX;
+    if (bad < w->rows) {
+        float *buf = malloc(w->cols * sizeof(float));
+        if (!buf) return SIZE_MAX;
+        matrix_row_f32(w, bad, buf);
+        *col = ll_first_nonfinite(buf, w->cols);
+        *val = buf[*col];
+        free(buf);
+    }
+    return bad;
+}
+
+/* The matrix `name` ([rows, cols]) into *mat: pointing into the checkpoint's
+ * mapping when it is kept as stored in HF row order, else carved from the
+ * owned block and filled (reordered, converted). Counting carver: checks only. */
+static int carve_matrix(ll_carver *cv, weights_pass *wp, const char *name, size_t rows, size_t cols,
+                        ll_matrix *mat, ll_error *err) {
+    ll_model *m = wp->m;
+    int rc = load_tensor(wp->c, name, (int64_t)rows, (int64_t)cols, NULL, m->cfg.head_dim, err);
+    if (rc) return rc;
+    const ll_tensor_info *t = ll_checkpoint_find(wp->c, name);
+    const size_t be = (size_t)ll_dtype_block_elems(t->dtype);
+    if (cols % be)
+        return ll_fail(err, LL_ERR_SHAPE, "%s: tensor '%s' has rows of %zu values, not whole %s blocks of %zu", t->file,
+                       t->stored_name, cols, t->dtype_name, be);
+    const ll_dtype to = resident_type(m->precision, t->dtype, cols);
+    const size_t row_bytes = cols / (size_t)ll_dtype_block_elems(to) * ll_dtype_block_bytes(to);
+    /* the mapping is used as is when nothing changes and its rows are aligned for the type's loads */
+    const int mapped = to == t->dtype && !t->rope_interleaved && ((uintptr_t)t->data % 4) == 0 && row_bytes % 2 == 0;
+    void *own = mapped ? NULL : ll_carve(cv, (rows * row_bytes + 15) / 16, 16);
+    add_entry(wp, cv, NULL, mat, rows * cols);
+    if (!cv->base) return LL_OK;
+    *mat = (ll_matrix){to, mapped ? t->data : own, rows, cols, cols / (size_t)ll_dtype_block_elems(to)};
+    if (!mapped && !fill_matrix(own, to, t, rows, cols, m->cfg.head_dim))
+        return ll_fail(err, LL_ERR_NOMEM, "out of memory converting '%s'", t->stored_name);
+    size_t col = 0;
+    float val = 0.0f;
+    const size_t bad = first_nonfinite_row(mat, &col, &val);
+    if (bad == SIZE_MAX) return ll_fail(err, LL_ERR_NOMEM, "out of memory checking '%s'", t->stored_name);
+    if (bad < rows)
+        return ll_fail(err, LL_ERR_FORMAT, "%s: tensor '%s' holds a non-finite value (%g) at element %zu (row %zu)%s: "
+                       "the checkpoint is corrupt", t->file, t->stored_name, val, bad * cols + col, bad,
+                       to != t->dtype ? " after conversion" : "");
+    m->resident[to] += rows * row_bytes;
+    if (mapped) m->mapped[to] += rows * row_bytes;
+    return LL_OK;
+}
+
 /* Carve entry t of layer `layer` (-1: global) and load it, or only check it
- * on a counting carver (no storage: dst NULL). */
-static int carve_tensor(ll_carver *cv, const weights_pass *wp, const ll_arch_tensor *t, int layer, ll_error *err) {
+ * on a counting carver (no storage). */
+static int carve_tensor(ll_carver *cv, weights_pass *wp, const ll_arch_tensor *t, int layer, ll_error *err) {
     ll_model *m = wp->m;
     const ll_config *p = &m->cfg;
     ll_layer *ly = layer < 0 ? NULL : cv->base ? &m->layers[layer] : wp->scratch_layer;
-    float **slot = role_slot(m, ly, t->role);
-    if (!slot || !ll_arch_tensor_used(t, p) || t->when == LL_WHEN_IGNORED) return LL_OK;
+    float **vec;
+    ll_matrix *mat;
+    role_slot(m, ly, t->role, &vec, &mat);
+    if ((!vec && !mat) || !ll_arch_tensor_used(t, p) || t->when == LL_WHEN_IGNORED) return LL_OK;
     if (t->role == LL_ROLE_OUTPUT && (!wp->want_head || p->tied_embeddings)) {
-        if (wp->want_head) m->lm_head = m->tok_emb; /* tied */
+        if (wp->want_head && cv->base) m->lm_head = m->tok_emb; /* tied */
         return LL_OK;
     }
     const size_t rows = ll_dim_size(p, t->rows), cols = ll_dim_size(p, t->cols);
-    *slot = ll_carve_f32(cv, rows ? rows * cols : cols);
     char name[160];
     ll_arch_canonical_name(t->role, layer, name, sizeof name);
-    return load_tensor(wp->c, name, (int64_t)rows, (int64_t)cols, *slot, p->head_dim, err);
+    if (mat) return carve_matrix(cv, wp, name, rows, cols, mat, err);
+    const size_t n = rows ? rows * cols : cols;
+    *vec = ll_carve_f32(cv, n);
+    add_entry(wp, cv, *vec, NULL, n);
+    return load_tensor(wp->c, name, (int64_t)rows, (int64_t)cols, *vec, p->head_dim, err);
 }
 
 /* The one carving function of the weights: every tensor of the row's list in
@@ -185,10 +332,11 @@ static int carve_tensor(ll_carver *cv, const weights_pass *wp, const ll_arch_ten
  * layer, globals after it), then the RoPE frequencies. The counting pass
  * (cv->base NULL) checks every tensor's presence, shape and type without
  * storage, so a header alone never decides how much memory we ask for; the
- * real pass converts. */
-static int carve_weights(ll_carver *cv, const weights_pass *wp, ll_error *err) {
+ * real pass loads. */
+static int carve_weights(ll_carver *cv, weights_pass *wp, ll_error *err) {
     const ll_arch *a = wp->m->arch;
     int rc = LL_OK;
+    wp->n_entries = 0;
     for (size_t i = 0; i < a->n_tensors && !rc;) {
         if (a->tensors[i].role < LL_ROLE_FIRST_LAYER) {
             rc = carve_tensor(cv, wp, &a->tensors[i++], -1, err);
@@ -200,7 +348,9 @@ static int carve_weights(ll_carver *cv, const weights_pass *wp, ll_error *err) {
             for (size_t k = i; k < end && !rc; k++) rc = carve_tensor(cv, wp, &a->tensors[k], l, err);
         i = end;
     }
-    wp->m->rope_inv_freq = ll_carve_f32(cv, (size_t)wp->m->cfg.head_dim / 2);
+    const size_t half = (size_t)wp->m->cfg.head_dim / 2;
+    wp->m->rope_inv_freq = ll_carve_f32(cv, half);
+    add_entry(wp, cv, wp->m->rope_inv_freq, NULL, half);
     return rc;
 }
 
@@ -234,6 +384,9 @@ int ll_model_load(ll_model **out, const char *path, const ll_load_options *opt, 
 int ll_model_load_archs(ll_model **out, const char *path, const ll_load_options *opt,
                         const ll_arch *const *extra_archs, ll_error *err) {
     *out = NULL;
+    const ll_base_precision precision = opt ? opt->base_precision : LL_BASE_STORED;
+    if (!ll_base_precision_name(precision))
+        return ll_fail(err, LL_ERR_ARG, "base precision %d is not one of stored, bf16, q8_0, f32", (int)precision);
     ll_checkpoint *c;
     int rc = ll_checkpoint_open_archs(&c, path, extra_archs, err);
     if (rc) return rc;
@@ -242,31 +395,90 @@ int ll_model_load_archs(ll_model **out, const char *path, const ll_load_options 
         ll_checkpoint_close(c);
         return ll_fail(err, LL_ERR_NOMEM, "out of memory");
     }
+    m->ckpt = c;
+    m->precision = precision;
     m->cfg = *ll_checkpoint_config(c);
     m->arch = ll_checkpoint_arch(c);
     snprintf(m->format, sizeof m->format, "%s", ll_checkpoint_format(c));
     m->path = strdup(path);
     ll_layer scratch_layer;
-    const weights_pass wp = {m, c, opt && opt->with_lm_head, &scratch_layer};
+    weights_pass wp = {m, c, opt && opt->with_lm_head, &scratch_layer, 0};
     ll_carver count = {0};
     if ((rc = carve_weights(&count, &wp, err)) || (rc = load_rope(m, c, 1, err)) ||
         (rc = check_all_used(c, m->arch, &m->cfg, err)))
         goto done;
-    m->n_weight_floats = count.used / sizeof(float);
-    m->weights = malloc(count.used);
+    m->owned_bytes = count.used;
+    m->owned = malloc(count.used ? count.used : 1);
     m->layers = calloc((size_t)m->cfg.n_layers, sizeof *m->layers);
-    if (!m->weights || !m->layers || !m->path) {
+    m->entries = calloc(wp.n_entries, sizeof *m->entries);
+    if (!m->owned || !m->layers || !m->path || !m->entries) {
         rc = ll_fail(err, LL_ERR_NOMEM, "%s: cannot allocate %.1f MB for weights", path, count.used / 1e6);
         goto done;
     }
-    ll_carver real = {.base = (char *)m->weights};
+    ll_carver real = {.base = (char *)m->owned};
     if (!(rc = carve_weights(&real, &wp, err))) rc = load_rope(m, c, 0, err);
+    m->n_entries = wp.n_entries;
 done:
-    ll_checkpoint_close(c);
     if (rc) {
         ll_model_free(m);
         return rc;
     }
     *out = m;
     return LL_OK;
+}
+
+ll_base_precision ll_model_base_precision(const ll_model *m) { return m->precision; }
+
+int ll_model_resident(const ll_model *m, const char **names, size_t *bytes, size_t *mapped, int n) {
+    int k = 0;
+    for (int t = 0; t < LL_DTYPE_COUNT && k < n; t++) {
+        if (!m->resident[t]) continue;
+        names[k] = ll_dtype_name((ll_dtype)t);
+        bytes[k] = m->resident[t];
+        if (mapped) mapped[k] = m->mapped[t];
+        k++;
+    }
+    return k;
+}
+
+static const char *const precision_names[] = {"stored", "bf16", "q8_0", "f32"};
+
+int ll_base_precision_parse(const char *name, ll_base_precision *out) {
+    for (int i = 0; i < (int)(sizeof precision_names / sizeof *precision_names); i++)
+        if (name && !strcmp(name, precision_names[i])) {
+            *out = (ll_base_precision)i;
+            return LL_OK;
+        }
+    return LL_ERR_ARG;
+}
+
+const char *ll_base_precision_name(ll_base_precision p) {
+    return (int)p >= 0 && (int)p < (int)(sizeof precision_names / sizeof *precision_names) ? precision_names[p] : NULL;
+}
+
+void ll_model_visit_samples(const ll_model *m, size_t every, void (*fn)(void *ctx, float v), void *ctx) {
+    size_t base = 0; /* offset of the entry in the layout */
+    float *row = NULL;
+    size_t row_at = SIZE_MAX; /* the matrix row in `row` */
+    const ll_matrix *row_of = NULL;
+    for (size_t e = 0; e < m->n_entries; e++) {
+        const ll_model_entry *en = &m->entries[e];
+        for (size_t i = (every - base % every) % every; i < en->n; i += every) {
+            if (en->vec) {
+                fn(ctx, en->vec[i]);
+                continue;
+            }
+            const ll_matrix *w = en->mat;
+            const size_t r = i / w->cols;
+            if (row_of != w || row_at != r) {
+                float *nr = realloc(row, w->cols * sizeof(float));
+                if (!nr) break; /* out of memory: fewer samples, a fingerprint that will not match */
+                row = nr, row_of = w, row_at = r;
+                matrix_row_f32(w, r, row);
+            }
+            fn(ctx, row[i % w->cols]);
+        }
+        base += en->n;
+    }
+    free(row);
 }

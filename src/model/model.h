@@ -1,38 +1,56 @@
-/* Internal model representation: f32 weights in one allocation, HF layout
- * (q/k rows in rotate-half order), plus a forward workspace sized for the
- * largest batch seen so far (model/workspace.h). */
+/* Internal model representation: the weight matrices as ll_matrix in the
+ * precision chosen at load (ll_base_precision: by default the checkpoint's
+ * own type, pointing into its file mapping where possible), vectors (norms,
+ * biases, RoPE frequencies) as f32, HF layout (q/k rows in rotate-half
+ * order), plus a forward workspace sized for the largest batch seen so far
+ * (model/workspace.h). */
 #ifndef LL_MODEL_MODEL_H
 #define LL_MODEL_MODEL_H
 
 #include <stddef.h>
 
+#include "kernels/kernels.h"
 #include "lsllama.h"
 #include "model/workspace.h"
 
 typedef struct ll_layer {
     float *attn_norm;         /* [dim] */
-    float *wq, *wk, *wv, *wo; /* [nh*hd, dim], [nkv*hd, dim], [nkv*hd, dim], [dim, nh*hd] */
+    ll_matrix wq, wk, wv, wo; /* [nh*hd, dim], [nkv*hd, dim], [nkv*hd, dim], [dim, nh*hd] */
     float *bq, *bk, *bv;      /* [nh*hd], [nkv*hd], [nkv*hd]; NULL unless qkv_bias */
     float *bo;                /* [dim]; NULL unless o_bias */
     float *ffn_norm;          /* [dim] */
-    float *w_gate, *w_up;     /* [hidden, dim] */
-    float *w_down;            /* [dim, hidden] */
+    ll_matrix w_gate, w_up;   /* [hidden, dim] */
+    ll_matrix w_down;         /* [dim, hidden] */
     float *b_gate, *b_up, *b_down; /* [hidden], [hidden], [dim]; NULL unless mlp_bias */
 } ll_layer;
 
 struct ll_arch;
+struct ll_checkpoint;
+
+/* One tensor of the model in load order (the order of the f32 layout older
+ * versions kept in one allocation): what ll_model_visit_samples walks. */
+typedef struct ll_model_entry {
+    const float *vec;      /* a vector, or NULL */
+    const ll_matrix *mat;  /* a matrix, or NULL */
+    size_t n;              /* elements */
+} ll_model_entry;
 
 struct ll_model {
     ll_config cfg;
     const struct ll_arch *arch; /* its row of model/arch.h (built-in, or a caller's that outlives the model) */
     char format[16];
     char *path;
-    float *weights; /* one allocation holding every tensor below */
-    size_t n_weight_floats;
-    float *tok_emb;    /* [vocab, dim] */
-    ll_layer *layers;  /* [n_layers] */
-    float *final_norm; /* [dim] */
-    float *lm_head;    /* [vocab, dim], NULL unless loaded; may alias tok_emb */
+    ll_base_precision precision;
+    struct ll_checkpoint *ckpt; /* kept open: matrices may point into its file mappings */
+    void *owned;       /* one allocation: the vectors and every matrix not read from a mapping */
+    size_t owned_bytes;
+    size_t resident[LL_DTYPE_COUNT], mapped[LL_DTYPE_COUNT]; /* matrix bytes per type; of them mapped */
+    ll_model_entry *entries; /* [n_entries], load order */
+    size_t n_entries;
+    ll_matrix tok_emb;   /* [vocab, dim] */
+    ll_layer *layers;    /* [n_layers] */
+    float *final_norm;   /* [dim] */
+    ll_matrix lm_head;   /* [vocab, dim], data NULL unless loaded; may equal tok_emb (tied) */
     float *rope_inv_freq; /* [hd/2] */
     ll_workspace ws;
 };
@@ -43,5 +61,11 @@ struct ll_model {
  * rows must outlive the model. */
 int ll_model_load_archs(ll_model **out, const char *path, const ll_load_options *opt,
                         const struct ll_arch *const *extra_archs, ll_error *err);
+
+/* Calls fn(ctx, value) for elements every, 2 every, ... of the weights laid
+ * end to end in load order (the f32 layout of older versions, so that a
+ * fingerprint of the base stays the same across versions and precisions
+ * that give the same values). */
+void ll_model_visit_samples(const ll_model *m, size_t every, void (*fn)(void *ctx, float v), void *ctx);
 
 #endif

@@ -41,7 +41,7 @@ static const ll_lora_module *lora_module(const ll_lora_pass *lp, int layer, int 
 }
 
 /* y[T,out] (+)= x W^T + b + scale * dropout(x) A^T B^T */
-static void linear_fwd(float *y, const float *x, const float *W, const float *bias, size_t T, size_t in, size_t out,
+static void linear_fwd(float *y, const float *x, const ll_matrix *W, const float *bias, size_t T, size_t in, size_t out,
                        int accumulate, const ll_lora_pass *lp, int layer, int target, float *xd_buf, float *xa_buf) {
     ll_linear_forward(y, x, W, bias, T, in, out, accumulate);
     const ll_lora_module *md = lora_module(lp, layer, target);
@@ -53,7 +53,7 @@ static void linear_fwd(float *y, const float *x, const float *W, const float *bi
 }
 
 /* dx[T,in] += dy W (+ LoRA path); LoRA gradients added into dA, dB. */
-static void linear_bwd(float *dx, const float *dy, const float *x, const float *W, size_t T, size_t in, size_t out,
+static void linear_bwd(float *dx, const float *dy, const float *x, const ll_matrix *W, size_t T, size_t in, size_t out,
                        const ll_lora_pass *lp, int layer, int target, ll_acts *a) {
     ll_linear_backward_input(dx, dy, W, T, in, out);
     const ll_lora_module *md = lora_module(lp, layer, target);
@@ -199,8 +199,7 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
     for (int s = 0; s < b->n_seqs; s++)
         for (int32_t t = b->seq_start[s]; t < b->seq_start[s + 1]; t++) pos[t] = t - b->seq_start[s];
     float *x = ws->x;
-#pragma omp parallel for schedule(static)
-    for (size_t t = 0; t < T; t++) memcpy(x + t * D, m->tok_emb + (size_t)b->tokens[t] * D, D * sizeof(float));
+    ll_embedding_lookup(x, &m->tok_emb, b->tokens, T);
 
     for (int l = 0; l < p->n_layers; l++) {
         const ll_layer *ly = &m->layers[l];
@@ -209,24 +208,24 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
               *v = acts ? acts->v + l * cap * KVD : ws->v, *att = acts ? acts->att + l * cap * QD : ws->att;
         if (acts) memcpy(acts->x_in + l * cap * D, x, T * D * sizeof(float));
         ll_rmsnorm_forward(ws->xn, x, ly->attn_norm, T, D, p->rms_eps);
-        linear_fwd(q, ws->xn, ly->wq, ly->bq, T, D, QD, 0, lp, l, LL_LORA_Q, ws->lora_xd, ws->lora_xa);
-        linear_fwd(k, ws->xn, ly->wk, ly->bk, T, D, KVD, 0, lp, l, LL_LORA_K, ws->lora_xd, ws->lora_xa);
-        linear_fwd(v, ws->xn, ly->wv, ly->bv, T, D, KVD, 0, lp, l, LL_LORA_V, ws->lora_xd, ws->lora_xa);
+        linear_fwd(q, ws->xn, &ly->wq, ly->bq, T, D, QD, 0, lp, l, LL_LORA_Q, ws->lora_xd, ws->lora_xa);
+        linear_fwd(k, ws->xn, &ly->wk, ly->bk, T, D, KVD, 0, lp, l, LL_LORA_K, ws->lora_xd, ws->lora_xa);
+        linear_fwd(v, ws->xn, &ly->wv, ly->bv, T, D, KVD, 0, lp, l, LL_LORA_V, ws->lora_xd, ws->lora_xa);
         ll_rope_forward(q, pos, rope_cos, rope_sin, T, p->n_heads, p->head_dim);
         ll_rope_forward(k, pos, rope_cos, rope_sin, T, p->n_kv_heads, p->head_dim);
         ll_attention_forward(att, q, k, v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads, p->head_dim,
                              l < bidir_from, ws->scratch, ws->cap_len);
         /* residual adds happen inside the GEMMs (beta = 1) */
-        linear_fwd(x, att, ly->wo, ly->bo, T, QD, D, 1, lp, l, LL_LORA_O, ws->lora_xd, ws->lora_xa);
+        linear_fwd(x, att, &ly->wo, ly->bo, T, QD, D, 1, lp, l, LL_LORA_O, ws->lora_xd, ws->lora_xa);
         if (acts) memcpy(acts->x_mid + l * cap * D, x, T * D * sizeof(float));
         ll_rmsnorm_forward(ws->xn, x, ly->ffn_norm, T, D, p->rms_eps);
         /* with stored FFN activations, gate and up go straight to their slots */
         float *g = acts && acts->ffn_g ? acts->ffn_g + l * cap * F : ws->g,
               *u = acts && acts->ffn_u ? acts->ffn_u + l * cap * F : ws->u;
-        linear_fwd(g, ws->xn, ly->w_gate, ly->b_gate, T, D, F, 0, lp, l, LL_LORA_GATE, ws->lora_xd, ws->lora_xa);
-        linear_fwd(u, ws->xn, ly->w_up, ly->b_up, T, D, F, 0, lp, l, LL_LORA_UP, ws->lora_xd, ws->lora_xa);
+        linear_fwd(g, ws->xn, &ly->w_gate, ly->b_gate, T, D, F, 0, lp, l, LL_LORA_GATE, ws->lora_xd, ws->lora_xa);
+        linear_fwd(u, ws->xn, &ly->w_up, ly->b_up, T, D, F, 0, lp, l, LL_LORA_UP, ws->lora_xd, ws->lora_xa);
         ll_glu_forward(ws->g, g, u, T * F, p->hidden_act);
-        linear_fwd(x, ws->g, ly->w_down, ly->b_down, T, F, D, 1, lp, l, LL_LORA_DOWN, ws->lora_xd, ws->lora_xa);
+        linear_fwd(x, ws->g, &ly->w_down, ly->b_down, T, F, D, 1, lp, l, LL_LORA_DOWN, ws->lora_xd, ws->lora_xa);
     }
     if (acts) memcpy(acts->x_final, x, T * D * sizeof(float));
     ll_rmsnorm_forward(hidden ? hidden : ws->xn, x, m->final_norm, T, D, p->rms_eps);
@@ -259,22 +258,22 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
         if (a->ffn_g) {
             g = a->ffn_g + l * cap * F, u = a->ffn_u + l * cap * F;
         } else {
-            linear_fwd(a->g, a->xn, ly->w_gate, ly->b_gate, T, D, F, 0, lp, l, LL_LORA_GATE, a->lora_xd, a->lora_xa);
-            linear_fwd(a->u, a->xn, ly->w_up, ly->b_up, T, D, F, 0, lp, l, LL_LORA_UP, a->lora_xd, a->lora_xa);
+            linear_fwd(a->g, a->xn, &ly->w_gate, ly->b_gate, T, D, F, 0, lp, l, LL_LORA_GATE, a->lora_xd, a->lora_xa);
+            linear_fwd(a->u, a->xn, &ly->w_up, ly->b_up, T, D, F, 0, lp, l, LL_LORA_UP, a->lora_xd, a->lora_xa);
         }
         ll_glu_forward(a->h, g, u, T * F, p->hidden_act);
         memset(a->dxn, 0, T * D * sizeof(float));
         memset(a->dg, 0, T * F * sizeof(float));
         memset(a->du, 0, T * F * sizeof(float));
         memset(a->dh, 0, T * F * sizeof(float));
-        linear_bwd(a->dh, a->dx, a->h, ly->w_down, T, F, D, lp, l, LL_LORA_DOWN, a);
+        linear_bwd(a->dh, a->dx, a->h, &ly->w_down, T, F, D, lp, l, LL_LORA_DOWN, a);
         ll_glu_backward(a->dg, a->du, a->dh, g, u, T * F, p->hidden_act);
-        linear_bwd(a->dxn, a->dg, a->xn, ly->w_gate, T, D, F, lp, l, LL_LORA_GATE, a);
-        linear_bwd(a->dxn, a->du, a->xn, ly->w_up, T, D, F, lp, l, LL_LORA_UP, a);
+        linear_bwd(a->dxn, a->dg, a->xn, &ly->w_gate, T, D, F, lp, l, LL_LORA_GATE, a);
+        linear_bwd(a->dxn, a->du, a->xn, &ly->w_up, T, D, F, lp, l, LL_LORA_UP, a);
         ll_rmsnorm_backward(a->dx, a->dxn, x_mid, ly->ffn_norm, T, D, p->rms_eps); /* dx is now dL/dx_mid */
         /* attention */
         memset(a->datt, 0, T * QD * sizeof(float));
-        linear_bwd(a->datt, a->dx, att, ly->wo, T, QD, D, lp, l, LL_LORA_O, a);
+        linear_bwd(a->datt, a->dx, att, &ly->wo, T, QD, D, lp, l, LL_LORA_O, a);
         memset(a->dq, 0, T * QD * sizeof(float));
         memset(a->dk, 0, T * KVD * sizeof(float));
         memset(a->dv, 0, T * KVD * sizeof(float));
@@ -284,9 +283,9 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
         ll_rope_backward(a->dk, a->pos, a->rope_cos, a->rope_sin, T, p->n_kv_heads, p->head_dim);
         ll_rmsnorm_forward(a->xn, x_in, ly->attn_norm, T, D, p->rms_eps);
         memset(a->dxn, 0, T * D * sizeof(float));
-        linear_bwd(a->dxn, a->dq, a->xn, ly->wq, T, D, QD, lp, l, LL_LORA_Q, a);
-        linear_bwd(a->dxn, a->dk, a->xn, ly->wk, T, D, KVD, lp, l, LL_LORA_K, a);
-        linear_bwd(a->dxn, a->dv, a->xn, ly->wv, T, D, KVD, lp, l, LL_LORA_V, a);
+        linear_bwd(a->dxn, a->dq, a->xn, &ly->wq, T, D, QD, lp, l, LL_LORA_Q, a);
+        linear_bwd(a->dxn, a->dk, a->xn, &ly->wk, T, D, KVD, lp, l, LL_LORA_K, a);
+        linear_bwd(a->dxn, a->dv, a->xn, &ly->wv, T, D, KVD, lp, l, LL_LORA_V, a);
         ll_rmsnorm_backward(a->dx, a->dxn, x_in, ly->attn_norm, T, D, p->rms_eps); /* dL/dx_in */
     }
     return LL_OK;

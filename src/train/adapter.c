@@ -110,11 +110,14 @@ static void add_label_maps(cJSON *j, char *const *names, int K) {
 }
 
 /* lsllama's own head settings (transformers has no place for them). */
-static void add_lsllama_settings(cJSON *j, const ll_classifier_config *cc, int head_bias) {
+static void add_lsllama_settings(cJSON *j, const ll_classifier *c, int head_bias) {
+    const ll_classifier_config *cc = &c->cfg;
     cJSON *s = cJSON_AddObjectToObject(j, "lsllama");
     cJSON_AddStringToObject(s, "pooling", ll_pool_name(cc->pool));
     cJSON_AddNumberToObject(s, "bidirectional_from", cc->bidirectional_from);
     cJSON_AddBoolToObject(s, "head_bias", head_bias);
+    /* the precision the base was held in while this was trained or merged */
+    cJSON_AddStringToObject(s, "base_precision", ll_base_precision_name(ll_model_base_precision(c->base)));
 }
 
 /* A tensor read into dst must be finite: NaN weights would make every
@@ -285,13 +288,14 @@ static cJSON *adapter_config_json(const ll_classifier *c, const ll_adapter_meta 
     return j;
 }
 
-static cJSON *label_map_json(const ll_classifier_config *cc, char *const *names) {
+static cJSON *label_map_json(const ll_classifier *c, char *const *names) {
+    const ll_classifier_config *cc = &c->cfg;
     cJSON *j = cJSON_CreateObject();
     add_label_maps(j, names, cc->n_labels);
     cJSON_AddNumberToObject(j, "num_labels", cc->n_labels);
     cJSON_AddStringToObject(j, "problem_type",
                             cc->multi_label ? "multi_label_classification" : "single_label_classification");
-    add_lsllama_settings(j, cc, cc->head_bias);
+    add_lsllama_settings(j, c, cc->head_bias);
     return j;
 }
 
@@ -340,16 +344,16 @@ int ll_adapter_save(const ll_classifier *c, const char *dir, const ll_adapter_me
             int64_t in, out;
             lora_dims(p, t, &in, &out);
             peft_key(keys[n], sizeof keys[n], l, t, 'A');
-            ts[n] = (ll_st_write_tensor){keys[n], LL_DTYPE_F32, 2, {cc->lora_r, in}, md->A};
+            ts[n] = (ll_st_write_tensor){keys[n], LL_DTYPE_F32, 2, {cc->lora_r, in}, md->A, NULL, NULL};
             n++;
             peft_key(keys[n], sizeof keys[n], l, t, 'B');
-            ts[n] = (ll_st_write_tensor){keys[n], LL_DTYPE_F32, 2, {out, cc->lora_r}, md->B};
+            ts[n] = (ll_st_write_tensor){keys[n], LL_DTYPE_F32, 2, {out, cc->lora_r}, md->B, NULL, NULL};
             n++;
         }
-    ts[n++] = (ll_st_write_tensor){PEFT_PREFIX "score.weight", LL_DTYPE_F32, 2, {cc->n_labels, p->dim}, c->head_w};
-    if (c->head_b) ts[n++] = (ll_st_write_tensor){PEFT_PREFIX "score.bias", LL_DTYPE_F32, 1, {cc->n_labels}, c->head_b};
+    ts[n++] = (ll_st_write_tensor){PEFT_PREFIX "score.weight", LL_DTYPE_F32, 2, {cc->n_labels, p->dim}, c->head_w, NULL, NULL};
+    if (c->head_b) ts[n++] = (ll_st_write_tensor){PEFT_PREFIX "score.bias", LL_DTYPE_F32, 1, {cc->n_labels}, c->head_b, NULL, NULL};
     cfg_j = adapter_config_json(c, meta, task);
-    labels_j = label_map_json(cc, names);
+    labels_j = label_map_json(c, names);
     if (!cfg_j || !labels_j) {
         rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
         goto done;
@@ -524,6 +528,22 @@ static int parse_adapter_config(const cJSON *j, const char *path, adapter_settin
     if (cJSON_IsString(bn) && !(s->base_name = strdup(bn->valuestring)))
         return ll_fail(err, LL_ERR_NOMEM, "out of memory");
     return LL_OK;
+}
+
+int ll_adapter_base_precision(const char *dir, ll_base_precision *out) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/label_map.json", dir) >= (int)sizeof path) return 0;
+    char *text = NULL;
+    size_t len = 0;
+    ll_error e = {0};
+    if (ll_read_text_file(path, &text, &len, &e)) return 0;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    const cJSON *ls = j ? cJSON_GetObjectItemCaseSensitive(j, "lsllama") : NULL;
+    const cJSON *bp = ls ? cJSON_GetObjectItemCaseSensitive(ls, "base_precision") : NULL;
+    const int found = cJSON_IsString(bp) && ll_base_precision_parse(bp->valuestring, out) == LL_OK;
+    cJSON_Delete(j);
+    return found;
 }
 
 /* label_map.json: labels (n must equal K) and head settings. */
@@ -762,7 +782,7 @@ done:
 /* ---- merged model ------------------------------------------------------------- */
 
 ll_merge_options ll_merge_options_default(void) {
-    return (ll_merge_options){.id2label = NULL, .task_type = NULL, .dtype = LL_DTYPE_F32, .pad_token_id = -1};
+    return (ll_merge_options){.id2label = NULL, .task_type = NULL, .dtype = LL_MERGE_DEFAULT, .pad_token_id = -1};
 }
 
 /* pad_token_id for config.json: given, else the tokenizer's EOS, else the base's; -1: none */
@@ -914,7 +934,7 @@ static cJSON *merged_config_json(const ll_classifier *c, const ll_merge_options 
     add_label_maps(j, names, cc->n_labels);
     cJSON_AddStringToObject(j, "problem_type",
                             cc->multi_label ? "multi_label_classification" : "single_label_classification");
-    add_lsllama_settings(j, cc, head_bias);
+    add_lsllama_settings(j, c, head_bias);
     if (rep->n) { /* written only with allow_inexact: what transformers computes differently */
         cJSON *r = cJSON_AddArrayToObject(j, "lsllama_inexact");
         for (int i = 0; i < rep->n; i++) cJSON_AddItemToArray(r, cJSON_CreateString(rep->reason[i]));
@@ -1007,6 +1027,34 @@ static char *readme_text(const ll_classifier *c, const ll_merge_options *o, char
     return buf;
 }
 
+/* Does the base hold a matrix in a block-quantized type? */
+static int base_is_quantized(const ll_model *m) {
+    for (int t = 0; t < LL_DTYPE_COUNT; t++)
+        if (m->resident[t] && ll_dtype_block_elems((ll_dtype)t) > 1) return 1;
+    return 0;
+}
+
+/* One matrix of the merged folder, produced a row at a time (no f32 copy of
+ * the base): the weight dequantized exactly, plus scale * B A when LoRA
+ * adapts it. */
+typedef struct merged_rows {
+    const ll_matrix *w;
+    const ll_lora_module *md; /* NULL: the base weight alone */
+    float scale;
+    size_t r;
+} merged_rows;
+
+static void merged_row(const void *ctx, size_t row, float *dst) {
+    const merged_rows *mr = ctx;
+    const ll_matrix *w = mr->w;
+    ll_dequantize(w->dtype, (const char *)w->data + row * w->ld_blocks * ll_dtype_block_bytes(w->dtype), dst, w->cols);
+    /* W'[row] = W[row] + scale * B[row] A; the packed kernel on one row gives
+     * each element as it gives it in the whole product */
+    if (mr->md)
+        ll_gemm_serial(0, 0, 1, w->cols, mr->r, mr->scale, mr->md->B + row * mr->r, mr->r, mr->md->A, w->cols, 1.0f,
+                       dst, w->cols);
+}
+
 int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_options *opt, ll_error *err) {
     ll_merge_options o = opt ? *opt : ll_merge_options_default();
     const ll_model *m = c->base;
@@ -1025,6 +1073,7 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
     const ll_arch *a = m->arch;
     const char *cls = a->hf_class_prefix;
     if (!cls) return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: cannot write a model of type '%s'", out_dir, p->arch);
+    if (o.dtype == LL_MERGE_DEFAULT) o.dtype = base_is_quantized(m) ? LL_DTYPE_BF16 : LL_DTYPE_F32;
     if (o.dtype != LL_DTYPE_F32 && o.dtype != LL_DTYPE_F16 && o.dtype != LL_DTYPE_BF16)
         return ll_fail(err, LL_ERR_ARG, "%s: merged weights can be F32, F16 or BF16, not %s", out_dir,
                        ll_dtype_name(o.dtype));
@@ -1085,48 +1134,42 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
     float *zeros = calloc(widest, sizeof(float));
     ll_st_write_tensor *ts = calloc(max_t, sizeof *ts);
     char(*keys)[128] = calloc(max_t, sizeof *keys);
-    float **merged = calloc((size_t)L * LL_LORA_N_TARGETS, sizeof *merged);
+    merged_rows *mrows = calloc((size_t)L * LL_LORA_N_TARGETS + 1, sizeof *mrows);
     cJSON *cj = NULL, *tcj = NULL;
     char *readme = NULL;
     folder_writer w = {0};
     size_t n = 0;
-    if (!ts || !keys || !merged || !zeros) {
+    if (!ts || !keys || !mrows || !zeros) {
         rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
         goto done;
     }
 #define ADD(name_fmt, data_, ndim_, d0, d1, ...)                                                                  \
     do {                                                                                                         \
         snprintf(keys[n], sizeof keys[n], name_fmt, __VA_ARGS__);                                                \
-        ts[n] = (ll_st_write_tensor){keys[n], o.dtype, ndim_, {d0, d1}, data_};                                     \
+        ts[n] = (ll_st_write_tensor){keys[n], o.dtype, ndim_, {d0, d1}, data_, NULL, NULL};                         \
         n++;                                                                                                     \
     } while (0)
     char nm[160]; /* names in the base architecture's Hugging Face spelling */
 #define NAME(role, layer) hf_name(a, role, layer, nm, sizeof nm)
-    ADD("%s", m->tok_emb, 2, p->vocab_size, p->dim, NAME(LL_ROLE_TOKEN_EMBD, -1));
+#define ADD_MATRIX(rows_ctx, ...)                                                                              \
+    do {                                                                                                         \
+        ADD(__VA_ARGS__);                                                                                        \
+        ts[n - 1].row_fn = merged_row, ts[n - 1].row_ctx = rows_ctx;                                             \
+    } while (0)
+    mrows[0] = (merged_rows){&m->tok_emb, NULL, 0.0f, 0};
+    ADD_MATRIX(&mrows[0], "%s", NULL, 2, p->vocab_size, p->dim, NAME(LL_ROLE_TOKEN_EMBD, -1));
     for (int l = 0; l < L; l++) {
         const ll_layer *ly = &m->layers[l];
-        const float *W[LL_LORA_N_TARGETS] = {ly->wq, ly->wk, ly->wv, ly->wo, ly->w_gate, ly->w_up, ly->w_down};
+        const ll_matrix *W[LL_LORA_N_TARGETS] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
         ADD("%s", ly->attn_norm, 1, p->dim, 0, NAME(LL_ROLE_ATTN_NORM, l));
         ADD("%s", ly->ffn_norm, 1, p->dim, 0, NAME(LL_ROLE_FFN_NORM, l));
         for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
             int64_t in, out;
             lora_dims(p, t, &in, &out);
-            const float *data = W[t];
-            if (cc->lora_r > 0 && (cc->lora_targets & (1u << t))) {
-                /* W' = W + scale * B A:  [out, in] += scale * [out, r] [r, in] */
-                const ll_lora_module *md = ll_lora_at(&c->lora, l, t);
-                float *wm = malloc((size_t)(in * out) * sizeof(float));
-                if (!wm) {
-                    rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
-                    goto done;
-                }
-                memcpy(wm, W[t], (size_t)(in * out) * sizeof(float));
-                ll_gemm(0, 0, (size_t)out, (size_t)in, (size_t)cc->lora_r, c->lora.scale, md->B, (size_t)cc->lora_r,
-                        md->A, (size_t)in, 1.0f, wm, (size_t)in);
-                merged[(size_t)l * LL_LORA_N_TARGETS + t] = wm;
-                data = wm;
-            }
-            ADD("%s", data, 2, out, in, NAME(ll_lora_targets[t].weight, l));
+            merged_rows *mr = &mrows[1 + (size_t)l * LL_LORA_N_TARGETS + t];
+            *mr = (merged_rows){W[t], NULL, c->lora.scale, (size_t)cc->lora_r};
+            if (cc->lora_r > 0 && (cc->lora_targets & (1u << t))) mr->md = ll_lora_at(&c->lora, l, t);
+            ADD_MATRIX(mr, "%s", NULL, 2, out, in, NAME(ll_lora_targets[t].weight, l));
         }
         /* attention_bias gives q, k, v and o biases together */
         const int attention_bias = a->bias == LL_BIAS_CONFIG_KEYS && (p->qkv_bias || p->o_bias);
@@ -1147,6 +1190,7 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
 #undef NAME
     ADD("%s", c->head_w, 2, cc->n_labels, p->dim, "score.weight");
     if (write_bias) ADD("%s", c->head_b ? c->head_b : zero_bias, 1, cc->n_labels, 0, "score.bias");
+#undef ADD_MATRIX
 #undef ADD
     char arch[96];
     snprintf(arch, sizeof arch, "%sFor%sClassification", cls, token ? "Token" : "Sequence");
@@ -1169,9 +1213,7 @@ done:
     free(readme);
     free(tok_json);
     free(zero_bias);
-    if (merged)
-        for (size_t i = 0; i < (size_t)L * LL_LORA_N_TARGETS; i++) free(merged[i]);
-    free(merged);
+    free(mrows);
     free(zeros);
     free(ts);
     free(keys);

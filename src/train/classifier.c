@@ -234,11 +234,11 @@ static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64
             const ll_dropout mask = head_mask(c, seed);
             ll_dropout_forward(&mask, c->pooled, c->hidden, T * D);
         }
-        ll_linear_forward(c->logits, token_head_input(c, training), c->head_w, c->head_b, T, D, K, 0);
+        ll_linear_forward_f32(c->logits, token_head_input(c, training), c->head_w, c->head_b, T, D, K, 0);
         return LL_OK;
     }
     ll_pool_forward(c->pooled, c->argmax, c->hidden, b->seq_start, b->n_seqs, D, c->cfg.pool);
-    ll_linear_forward(c->logits, c->pooled, c->head_w, c->head_b, (size_t)b->n_seqs, D, K, 0);
+    ll_linear_forward_f32(c->logits, c->pooled, c->head_w, c->head_b, (size_t)b->n_seqs, D, K, 0);
     return LL_OK;
 }
 

@@ -237,11 +237,18 @@ static uint64_t dataset_hash(const ll_dataset *ds) {
     return h;
 }
 
-/* The base model: its hyper-parameters, its final norm and every 1024th weight. */
+static void fnv_float(void *ctx, float v) {
+    uint64_t *h = ctx;
+    *h = fnv_bytes(*h, &v, sizeof v);
+}
+
+/* The base model: its hyper-parameters, its final norm and every 1024th
+ * weight value (as f32, in the layout of older versions: the same for a
+ * model loaded as stored or as f32, and across versions). */
 static uint64_t model_hash(const ll_model *m) {
     uint64_t h = fnv_bytes(0xCBF29CE484222325ull, &m->cfg, sizeof m->cfg);
     h = fnv_bytes(h, m->final_norm, (size_t)m->cfg.dim * sizeof(float));
-    for (size_t i = 0; i < m->n_weight_floats; i += 1024) h = fnv_bytes(h, m->weights + i, sizeof(float));
+    ll_model_visit_samples(m, 1024, fnv_float, &h);
     return h;
 }
 
@@ -335,10 +342,10 @@ static int save_checkpoint(const ll_classifier *c, const ll_adamw *opt, const tr
     if (log_bytes < 0 || batches_bytes < 0) return ll_fail(err, LL_ERR_IO, "%s: cannot tell its length", rf->log_path);
     const int64_t step = st->step;
     ll_st_write_tensor t[4] = {
-        {"params", LL_DTYPE_F32, 1, {(int64_t)c->n_params}, c->params},
-        {"adam_m", LL_DTYPE_F32, 1, {(int64_t)c->n_params}, opt->m},
-        {"adam_v", LL_DTYPE_F32, 1, {(int64_t)c->n_params}, opt->v},
-        {"step", LL_DTYPE_I64, 1, {1}, &step},
+        {"params", LL_DTYPE_F32, 1, {(int64_t)c->n_params}, c->params, NULL, NULL},
+        {"adam_m", LL_DTYPE_F32, 1, {(int64_t)c->n_params}, opt->m, NULL, NULL},
+        {"adam_v", LL_DTYPE_F32, 1, {(int64_t)c->n_params}, opt->v, NULL, NULL},
+        {"step", LL_DTYPE_I64, 1, {1}, &step, NULL, NULL},
     };
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "format", CHECKPOINT_FORMAT);
@@ -633,6 +640,9 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     } else if (!(log = fopen(path, "w"))) {
         rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         goto done;
+    } else { /* how the base was held and which kernels ran (no "step": plots skip it) */
+        fprintf(log, "{\"run\": \"start\", \"base_precision\": \"%s\", \"weights_gemm\": \"%s\", \"gemm\": \"%s\"}\n",
+                ll_base_precision_name(ll_model_base_precision(c->base)), ll_gemm_weights_backend(), ll_gemm_backend());
     }
     if (batches) { /* two writers of one file would interleave their lines */
         struct stat a, b;
