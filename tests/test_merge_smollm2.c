@@ -4,7 +4,10 @@
  * and transformers' AutoTokenizer), and transformers' text-classification
  * pipeline on the merged folder (LoRA on q/v with random B, one batch of 8
  * SST-2 dev sentences of mixed lengths) gives `lsllama predict FOLDER`'s
- * labels and probabilities within 1e-4. Skipped when the model is absent. */
+ * labels and probabilities within 1e-4. The base's quantized matrices are
+ * written exactly: the gguf package's dequantization, rounded to bf16 by
+ * default (a quantized base), bit-equal in f32 with --dtype f32.
+ * Skipped when the model is absent. */
 // LL_TEST_LABELS: slow
 #include "merge_fidelity_util.h"
 
@@ -45,6 +48,14 @@ int main(void) {
     CHECK(sh("%s tokenize %s < %s/texts.txt > %s/ids.txt", LL_CLI_PATH, model, tmp, tmp) == 0);
     CHECK_MSG(sh("%s tokenizer %s %s/texts.txt %s/ids.txt", PARITY, merged, tmp, tmp) == 0,
               "SmolLM2 GGUF: the written tokenizer.json tokenizes differently");
+    CHECK_MSG(sh("python3 %s/tools/check_merged_dequant.py %s %s BF16", LL_SOURCE_DIR, model, merged) == 0,
+              "default merge of a quantized base: not bf16 of the exact dequantized weights");
+    char merged32[600];
+    snprintf(merged32, sizeof merged32, "%s/merged32", tmp);
+    o.dtype = LL_MERGE_F32;
+    CHECK_MSG(ll_merge_save(c, merged32, &o, &err) == 0, "%s", err.message);
+    CHECK_MSG(sh("python3 %s/tools/check_merged_dequant.py %s %s F32", LL_SOURCE_DIR, model, merged32) == 0,
+              "merge --dtype f32 of a quantized base: not the exact dequantized weights");
     CHECK(sh("%s predict %s --input %s/eight.txt --no-progress > %s/pred.jsonl", LL_CLI_PATH, merged, tmp, tmp) == 0);
     CHECK_MSG(sh("%s seq %s %s/eight.txt %s/pred.jsonl", PARITY, merged, tmp, tmp) == 0,
               "transformers' pipeline disagrees with lsllama predict on the merged SmolLM2");

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/carve.h"
 #include "core/error.h"
@@ -233,6 +235,21 @@ static int fill_matrix(void *dst, ll_dtype to, const ll_tensor_info *t, size_t r
     return ok;
 }
 
+/* The file pages of a tensor that was copied (reordered or converted) are
+ * not read again: ask the kernel to drop them from this process's resident
+ * set, or a 7B model would count its q/k matrices twice. MADV_PAGEOUT never
+ * loses data (file pages are read back if touched; anonymous memory without
+ * swap stays), unlike MADV_DONTNEED on memory that is not a file mapping. */
+static void release_pages(const void *p, size_t n) {
+#ifdef MADV_PAGEOUT
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + n) / page * page;
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_PAGEOUT);
+#else
+    (void)p, (void)n;
+#endif
+}
+
 /* The first row of w holding a NaN or infinity (its element in *col, value in
  * *val), or w->rows when every value is finite; SIZE_MAX when out of memory.
  * Corrupt weights would turn every result into NaN with exit 0: checked once,
@@ -290,6 +307,7 @@ static int carve_matrix(ll_carver *cv, weights_pass *wp, const char *name, size_
     *mat = (ll_matrix){to, mapped ? t->data : own, rows, cols, cols / (size_t)ll_dtype_block_elems(to)};
     if (!mapped && !fill_matrix(own, to, t, rows, cols, m->cfg.head_dim))
         return ll_fail(err, LL_ERR_NOMEM, "out of memory converting '%s'", t->stored_name);
+    if (!mapped) release_pages(t->data, (size_t)t->nbytes);
     size_t col = 0;
     float val = 0.0f;
     const size_t bad = first_nonfinite_row(mat, &col, &val);
