@@ -144,16 +144,27 @@ AVX2 static void pack_b_avx2(int tb, const float *B, size_t ldb, size_t p0, size
 }
 AVX2 static void micro_avx2(size_t kc, const float *restrict Ap, const float *restrict Bp, float *C, size_t ldc,
                             float alpha, float beta, size_t mr, size_t nr) {
-    __m256 c[MR_2][2];
-    for (int i = 0; i < MR_2; i++) c[i][0] = c[i][1] = _mm256_setzero_ps();
+    /* twelve named accumulators: an array of them made GCC store each to the
+     * stack on every iteration (16 ymm registers leave it no slack) */
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+           c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (size_t k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_loadu_ps(Bp + k * NR_2), b1 = _mm256_loadu_ps(Bp + k * NR_2 + 8);
-        for (int i = 0; i < MR_2; i++) {
-            const __m256 a = _mm256_broadcast_ss(Ap + k * MR_2 + i);
-            c[i][0] = _mm256_fmadd_ps(a, b0, c[i][0]);
-            c[i][1] = _mm256_fmadd_ps(a, b1, c[i][1]);
-        }
+        const float *a = Ap + k * MR_2;
+        __m256 ai = _mm256_broadcast_ss(a);
+        c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
+        ai = _mm256_broadcast_ss(a + 1);
+        c10 = _mm256_fmadd_ps(ai, b0, c10), c11 = _mm256_fmadd_ps(ai, b1, c11);
+        ai = _mm256_broadcast_ss(a + 2);
+        c20 = _mm256_fmadd_ps(ai, b0, c20), c21 = _mm256_fmadd_ps(ai, b1, c21);
+        ai = _mm256_broadcast_ss(a + 3);
+        c30 = _mm256_fmadd_ps(ai, b0, c30), c31 = _mm256_fmadd_ps(ai, b1, c31);
+        ai = _mm256_broadcast_ss(a + 4);
+        c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
+        ai = _mm256_broadcast_ss(a + 5);
+        c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
     }
+    const __m256 c[MR_2][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     if (mr == MR_2 && nr == NR_2) {
         for (int i = 0; i < MR_2; i++) {
