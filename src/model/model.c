@@ -299,8 +299,10 @@ static int carve_matrix(ll_carver *cv, weights_pass *wp, const char *name, size_
                        t->stored_name, cols, t->dtype_name, be);
     const ll_dtype to = resident_type(m->precision, t->dtype, cols);
     const size_t row_bytes = cols / (size_t)ll_dtype_block_elems(to) * ll_dtype_block_bytes(to);
-    /* the mapping is used as is when nothing changes and its rows are aligned for the type's loads */
-    const int mapped = to == t->dtype && !t->rope_interleaved && ((uintptr_t)t->data % 4) == 0 && row_bytes % 2 == 0;
+    /* the mapping is used as is when nothing changes and it is aligned for the type's loads (f32
+     * values: 4 bytes; f16/bf16 values and the quant blocks' f16 fields: 2) */
+    const size_t align = to == LL_DTYPE_F32 ? 4 : 2;
+    const int mapped = to == t->dtype && !t->rope_interleaved && (uintptr_t)t->data % align == 0 && row_bytes % align == 0;
     void *own = mapped ? NULL : ll_carve(cv, (rows * row_bytes + 15) / 16, 16);
     add_entry(wp, cv, NULL, mat, rows * cols);
     if (!cv->base) return LL_OK;
