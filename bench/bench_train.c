@@ -7,7 +7,10 @@
  * work but not counted.
  *
  *   bench_train MODEL --tsv FILE [--batch-tokens 4096] [--steps 6] [--lora-r 12]
- *               [--mask causal|bidirectional] */
+ *               [--mask causal|bidirectional] [--recompute]
+ *
+ * --recompute: activation checkpointing (ll_acts.recompute); the recomputed
+ * attention half is real work but not counted either. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,17 +26,19 @@
 int main(int argc, char **argv) {
     const char *model = NULL, *tsv = NULL;
     long batch_tokens = 4096, steps = 6, r = 12;
-    int bidir = 0;
+    int bidir = 0, recompute = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--tsv") && i + 1 < argc) tsv = argv[++i];
         else if (!strcmp(argv[i], "--batch-tokens") && i + 1 < argc) batch_tokens = atol(argv[++i]);
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atol(argv[++i]);
         else if (!strcmp(argv[i], "--lora-r") && i + 1 < argc) r = atol(argv[++i]);
         else if (!strcmp(argv[i], "--mask") && i + 1 < argc) bidir = !strcmp(argv[++i], "bidirectional");
+        else if (!strcmp(argv[i], "--recompute")) recompute = 1;
         else model = argv[i];
     }
     if (!model || !tsv || batch_tokens < 1 || steps < 1 || r < 1) {
-        fprintf(stderr, "usage: bench_train MODEL --tsv FILE [--batch-tokens N] [--steps S] [--lora-r R] [--mask M]\n");
+        fprintf(stderr, "usage: bench_train MODEL --tsv FILE [--batch-tokens N] [--steps S] [--lora-r R] [--mask M] "
+                        "[--recompute]\n");
         return 2;
     }
     ll_error err = {0};
@@ -56,7 +61,12 @@ int main(int argc, char **argv) {
     ll_batch_plan plan = {0};
     ll_batch_buf buf = {0};
     ll_adamw opt;
-    if (ll_classifier_create(&c, m, &cc, 1, &err) || ll_batch_plan_make(&plan, ds, &bo, &err) ||
+    if (ll_classifier_create(&c, m, &cc, 1, &err)) {
+        fprintf(stderr, "bench_train: %s\n", err.message);
+        return 1;
+    }
+    ll_classifier_set_recompute(c, recompute);
+    if (ll_batch_plan_make(&plan, ds, &bo, &err) ||
         ll_batch_buf_reserve(&buf, plan.max_tokens, plan.max_seqs, map->n, &err) ||
         ll_classifier_reserve(c, plan.max_tokens, plan.max_seqs, &err) ||
         !ll_adamw_init(&opt, c->n_params, 0.9f, 0.999f, 1e-8f, 0.01f)) {
@@ -102,5 +112,8 @@ int main(int argc, char **argv) {
     printf("gemm %ldx%dx%d  ll_gemm (%s) %.1f GFLOP/s -> training at %.0f%% of it; OpenBLAS sgemm %.1f GFLOP/s\n",
            batch_tokens, (int)F, (int)D, ll_gemm_backend(), gemm, 100 * flops / t_total / 1e9 / gemm, blas);
     printf("peak RSS         %.0f MB\n", ru.ru_maxrss / 1024.0);
+    /* the whole ll_acts carve (stored activations, backward temporaries, attention scratch) per planned token */
+    printf("activations      %.0f bytes per token (recompute %s)\n", (double)c->acts.bytes / (double)c->acts.cap_tokens,
+           recompute ? "on" : "off");
     return 0;
 }

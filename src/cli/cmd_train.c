@@ -64,7 +64,8 @@ static void train_usage(FILE *f) {
         "        --head-only (no LoRA: train the score head alone)\n"
         "train:  --epochs N (1)  --max-steps N (overrides --epochs)  --lr X (1e-4)  --weight-decay X (0.01)\n"
         "        --warmup-ratio X (0.06)  --max-grad-norm X (1.0)  --grad-accum N (1)  --batch-tokens N (2048)\n"
-        "        --batch-size N (no limit)\n"
+        "        --batch-size N (no limit)  --recompute (keep only each layer's input, recompute the rest in the\n"
+        "        backward pass: a fraction of the activation memory, up to about a third more time, same results)\n"
         "        --seed N (42)  --eval-every N (epoch ends only)  --patience N\n"
         "        --metric accuracy|macro_f1 (seq: accuracy) | f1|token_accuracy (token: f1, entity-level micro)\n"
         "        --checkpoint-every N  --resume (continue DIR's run)  --overwrite (replace DIR's run)  --no-progress\n"
@@ -171,6 +172,7 @@ int cmd_train(int argc, char **argv) {
         } else if (!strcmp(o, "--dump-batches") && v) a.to.batches_out = argv[++i];
         else if (!strcmp(o, "--resume")) a.to.resume = 1;
         else if (!strcmp(o, "--overwrite")) a.to.overwrite = 1;
+        else if (!strcmp(o, "--recompute")) a.to.recompute = 1;
         else if (o[0] == '-' || a.model) {
             cli_unexpected("train", o, !v,
                            CLS_COMMON_VALUE_OPTS " --train --dev --out --pool --mask --bidirectional-from --head-dropout "

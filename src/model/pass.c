@@ -80,6 +80,7 @@ static void linear_bwd(float *dx, const float *dy, const float *x, const ll_matr
 /* The sizes one ll_acts is carved for (in elements). */
 typedef struct acts_dims {
     size_t L, T, D, QD, KVD, F, half, in_max, r; /* T = cap_tokens, half = hd / 2 */
+    size_t S;                                    /* layers of q .. x_mid kept: L, or 1 with recompute */
     size_t ffn_T;                                /* tokens of stored FFN pre-activations: T or 0 */
     size_t scratch;                              /* attention scratch floats */
 } acts_dims;
@@ -88,13 +89,13 @@ typedef struct acts_dims {
 static void carve_acts(ll_carver *cv, void *fields, const void *ctx) {
     ll_acts *a = fields;
     const acts_dims *d = ctx;
-    const size_t L = d->L, T = d->T, D = d->D, QD = d->QD, KVD = d->KVD, F = d->F;
+    const size_t L = d->L, S = d->S, T = d->T, D = d->D, QD = d->QD, KVD = d->KVD, F = d->F;
     a->x_in = ll_carve_f32(cv, L * T * D);
-    a->q = ll_carve_f32(cv, L * T * QD);
-    a->k = ll_carve_f32(cv, L * T * KVD);
-    a->v = ll_carve_f32(cv, L * T * KVD);
-    a->att = ll_carve_f32(cv, L * T * QD);
-    a->x_mid = ll_carve_f32(cv, L * T * D);
+    a->q = ll_carve_f32(cv, S * T * QD);
+    a->k = ll_carve_f32(cv, S * T * KVD);
+    a->v = ll_carve_f32(cv, S * T * KVD);
+    a->att = ll_carve_f32(cv, S * T * QD);
+    a->x_mid = ll_carve_f32(cv, S * T * D);
     a->x_final = ll_carve_f32(cv, T * D);
     a->ffn_g = ll_carve_f32(cv, L * d->ffn_T * F);
     a->ffn_u = ll_carve_f32(cv, L * d->ffn_T * F);
@@ -128,30 +129,58 @@ void ll_acts_free(ll_acts *a) {
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
-int ll_acts_reserve(ll_acts *a, const ll_model *m, const ll_lora *lora, size_t T, ll_error *err) {
-    const int threads = omp_get_max_threads();
-    if (T <= a->cap_tokens && threads <= a->cap_threads) return LL_OK;
-    T = max_size(T, a->cap_tokens);
+/* The sizes of an ll_acts for T tokens at the current thread count. */
+static acts_dims acts_dims_for(const ll_model *m, const ll_lora *lora, size_t T, int recompute) {
     const ll_config *p = &m->cfg;
     acts_dims d = {.L = (size_t)p->n_layers, .T = T, .D = (size_t)p->dim, .QD = (size_t)p->n_heads * p->head_dim,
                    .KVD = (size_t)p->n_kv_heads * p->head_dim, .F = (size_t)p->hidden_dim,
                    .half = (size_t)p->head_dim / 2, .r = lora ? (size_t)lora->r : 0};
+    d.S = recompute ? 1 : d.L;
     d.in_max = ll_lora_max_in(&m->cfg);
-    d.ffn_T = 2 * d.L * T * d.F * sizeof(float) <= LL_FFN_STORE_MAX_BYTES ? T : 0;
+    /* with recompute the backward pass recomputes each layer's FFN input
+     * anyway: its pre-activations are two more GEMMs on it, not L stored layers */
+    d.ffn_T = !recompute && 2 * d.L * T * d.F * sizeof(float) <= LL_FFN_STORE_MAX_BYTES ? T : 0;
     /* positions never exceed the batch: the attention scratch and RoPE
      * tables for C tokens cover any sequence of the batch */
     d.scratch = ll_attention_scratch_floats(T);
-    char what[80];
-    snprintf(what, sizeof what, "training activations for %zu tokens", T);
+    return d;
+}
+
+size_t ll_acts_bytes(const ll_model *m, const ll_lora *lora, size_t T, int recompute) {
+    const acts_dims d = acts_dims_for(m, lora, T, recompute);
+    ll_acts scratch = {0};
+    ll_carver count = {0};
+    carve_acts(&count, &scratch, &d);
+    return count.used;
+}
+
+int ll_acts_reserve(ll_acts *a, const ll_model *m, const ll_lora *lora, size_t T, ll_error *err) {
+    const int threads = omp_get_max_threads();
+    const int recompute = !!a->recompute;
+    if (a->block && T <= a->cap_tokens && threads <= a->cap_threads && recompute == a->carved_recompute) return LL_OK;
+    T = max_size(T, a->cap_tokens);
+    const acts_dims d = acts_dims_for(m, lora, T, recompute);
+    char what[96];
+    snprintf(what, sizeof what, "training activations for %zu tokens%s", T, recompute ? " (recompute)" : "");
     void *old = a->block;
-    int rc = ll_carve_alloc(&a->block, NULL, carve_acts, a, sizeof *a, &d, what, err);
+    size_t bytes = 0;
+    int rc = ll_carve_alloc(&a->block, &bytes, carve_acts, a, sizeof *a, &d, what, err);
     if (rc) return rc;
     free(old);
+    a->bytes = bytes;
     a->cap_tokens = T;
     a->n_layers = (int)d.L;
     a->cap_threads = threads;
+    a->carved_recompute = recompute;
+    a->layer_slots = (int)d.S;
+    a->slot_layer = -1;
     ll_rope_tables(a->rope_cos, a->rope_sin, m->rope_inv_freq, (int)d.half, T);
     return LL_OK;
+}
+
+/* First element of layer l in an [S, C, w] buffer: slot l, or the one slot. */
+static size_t slot_of(const ll_acts *a, int l, size_t w) {
+    return (a->layer_slots == 1 ? 0 : (size_t)l) * a->cap_tokens * w;
 }
 
 /* ---- forward -------------------------------------------------------------- */
@@ -204,8 +233,9 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
     for (int l = 0; l < p->n_layers; l++) {
         const ll_layer *ly = &m->layers[l];
         /* Training keeps these per layer; inference reuses one buffer. */
-        float *q = acts ? acts->q + l * cap * QD : ws->q, *k = acts ? acts->k + l * cap * KVD : ws->k,
-              *v = acts ? acts->v + l * cap * KVD : ws->v, *att = acts ? acts->att + l * cap * QD : ws->att;
+        float *q = acts ? acts->q + slot_of(acts, l, QD) : ws->q, *k = acts ? acts->k + slot_of(acts, l, KVD) : ws->k,
+              *v = acts ? acts->v + slot_of(acts, l, KVD) : ws->v,
+              *att = acts ? acts->att + slot_of(acts, l, QD) : ws->att;
         if (acts) memcpy(acts->x_in + l * cap * D, x, T * D * sizeof(float));
         ll_rmsnorm_forward(ws->xn, x, ly->attn_norm, T, D, p->rms_eps);
         linear_fwd(q, ws->xn, &ly->wq, ly->bq, T, D, QD, 0, lp, l, LL_LORA_Q, ws->lora_xd, ws->lora_xa);
@@ -217,7 +247,7 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
                              l < bidir_from, ws->scratch, ws->cap_len);
         /* residual adds happen inside the GEMMs (beta = 1) */
         linear_fwd(x, att, &ly->wo, ly->bo, T, QD, D, 1, lp, l, LL_LORA_O, ws->lora_xd, ws->lora_xa);
-        if (acts) memcpy(acts->x_mid + l * cap * D, x, T * D * sizeof(float));
+        if (acts) memcpy(acts->x_mid + slot_of(acts, l, D), x, T * D * sizeof(float));
         ll_rmsnorm_forward(ws->xn, x, ly->ffn_norm, T, D, p->rms_eps);
         /* with stored FFN activations, gate and up go straight to their slots */
         float *g = acts && acts->ffn_g ? acts->ffn_g + l * cap * F : ws->g,
@@ -227,12 +257,39 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
         ll_glu_forward(ws->g, g, u, T * F, p->hidden_act);
         linear_fwd(x, ws->g, &ly->w_down, ly->b_down, T, F, D, 1, lp, l, LL_LORA_DOWN, ws->lora_xd, ws->lora_xa);
     }
-    if (acts) memcpy(acts->x_final, x, T * D * sizeof(float));
+    if (acts) {
+        memcpy(acts->x_final, x, T * D * sizeof(float));
+        acts->slot_layer = p->n_layers - 1; /* with one slot: the last layer's values are in it */
+    }
     ll_rmsnorm_forward(hidden ? hidden : ws->xn, x, m->final_norm, T, D, p->rms_eps);
     return LL_OK;
 }
 
 /* ---- backward ------------------------------------------------------------- */
+
+/* Recompute: layer l's attention half into slot 0, from its stored input, as
+ * ll_stack_forward computed it: the same kernels with the same arguments (the
+ * attention's results do not depend on which scratch it is given), the same
+ * LoRA dropout masks (a function of seed, layer and module), the residual
+ * add inside the o-projection's GEMM on a copy of x_in. */
+static void recompute_attention(const ll_model *m, const ll_batch *b, int bidir_from, const ll_lora_pass *lp,
+                                ll_acts *a, int l, size_t T) {
+    const ll_config *p = &m->cfg;
+    const ll_layer *ly = &m->layers[l];
+    const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim;
+    const float *x_in = a->x_in + (size_t)l * a->cap_tokens * D;
+    ll_rmsnorm_forward(a->xn, x_in, ly->attn_norm, T, D, p->rms_eps);
+    linear_fwd(a->q, a->xn, &ly->wq, ly->bq, T, D, QD, 0, lp, l, LL_LORA_Q, a->lora_xd, a->lora_xa);
+    linear_fwd(a->k, a->xn, &ly->wk, ly->bk, T, D, KVD, 0, lp, l, LL_LORA_K, a->lora_xd, a->lora_xa);
+    linear_fwd(a->v, a->xn, &ly->wv, ly->bv, T, D, KVD, 0, lp, l, LL_LORA_V, a->lora_xd, a->lora_xa);
+    ll_rope_forward(a->q, a->pos, a->rope_cos, a->rope_sin, T, p->n_heads, p->head_dim);
+    ll_rope_forward(a->k, a->pos, a->rope_cos, a->rope_sin, T, p->n_kv_heads, p->head_dim);
+    ll_attention_forward(a->att, a->q, a->k, a->v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads, p->head_dim,
+                         l < bidir_from, a->attn_scratch, a->cap_tokens);
+    memcpy(a->x_mid, x_in, T * D * sizeof(float));
+    linear_fwd(a->x_mid, a->att, &ly->wo, ly->bo, T, QD, D, 1, lp, l, LL_LORA_O, a->lora_xd, a->lora_xa);
+    a->slot_layer = l;
+}
 
 int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lora_pass *lp, ll_acts *a,
                       const float *dhidden, ll_error *err) {
@@ -248,9 +305,11 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
     ll_rmsnorm_backward(a->dx, dhidden, a->x_final, m->final_norm, T, D, p->rms_eps);
     for (int l = p->n_layers - 1; l >= 0; l--) {
         const ll_layer *ly = &m->layers[l];
-        const float *x_in = a->x_in + l * cap * D, *x_mid = a->x_mid + l * cap * D;
-        const float *q = a->q + l * cap * QD, *k = a->k + l * cap * KVD, *v = a->v + l * cap * KVD,
-                    *att = a->att + l * cap * QD;
+        /* one slot: the top layer's values are still there from the forward pass */
+        if (a->layer_slots == 1 && a->slot_layer != l) recompute_attention(m, b, bidir_from, lp, a, l, T);
+        const float *x_in = a->x_in + l * cap * D, *x_mid = a->x_mid + slot_of(a, l, D);
+        const float *q = a->q + slot_of(a, l, QD), *k = a->k + slot_of(a, l, KVD), *v = a->v + slot_of(a, l, KVD),
+                    *att = a->att + slot_of(a, l, QD);
         /* FFN: its normed input (cheap) and, unless stored, its pre-activations
          * are recomputed (same dropout masks: same seed) */
         ll_rmsnorm_forward(a->xn, x_mid, ly->ffn_norm, T, D, p->rms_eps);

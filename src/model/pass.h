@@ -4,7 +4,14 @@
  * pre-activations (gate and up projections, 2 x T x FFN floats per layer)
  * are stored too while they fit LL_FFN_STORE_MAX_BYTES; for larger batches
  * the backward pass recomputes them (two extra GEMMs per layer, about 20% of
- * a training step). Both paths compute the same values bit for bit. */
+ * a training step). Both paths compute the same values bit for bit.
+ *
+ * Activation checkpointing (ll_acts.recompute): only each layer's input is
+ * kept for every layer; q, k, v, the attention output and the residual after
+ * attention are kept for one layer, and the backward pass recomputes layer l's
+ * attention half from its input (same kernels, same arguments, same dropout
+ * masks) before it runs layer l's backward, the FFN pre-activations as above.
+ * About one extra forward pass of work; every result bit-identical. */
 #ifndef LL_MODEL_PASS_H
 #define LL_MODEL_PASS_H
 
@@ -17,18 +24,26 @@
  * only the model's workspace, never these. Shapes: C = cap_tokens, L =
  * n_layers, D = dim, QD = n_heads * hd, KVD = n_kv_heads * hd, F =
  * hidden_dim, r = LoRA rank, in_max = max(D, QD, F); layer l of an [L, C, w]
- * buffer starts at l * C * w, token t of a layer at t * w. */
+ * buffer starts at l * C * w, token t of a layer at t * w. S = layer_slots:
+ * L, or 1 with recompute (then every layer uses slot 0). */
 typedef struct ll_acts {
     size_t cap_tokens; /* C: tokens per batch the buffers hold */
     int n_layers;      /* L */
     int cap_threads;   /* threads the attention scratch has slices for */
+    int recompute;     /* set by the owner before a forward pass: keep only x_in per layer, recompute the rest in
+                          backward (a change re-carves at the next reserve, dropping what was stored) */
+    int carved_recompute; /* the layout carved: without (0) or with (1) recompute */
+    int layer_slots;   /* S: layers the q .. x_mid buffers hold as carved (L; 1 with recompute) */
+    int slot_layer;    /* with S = 1: the layer whose values slot 0 holds now (-1: none) */
+    size_t bytes;      /* the whole carve: every buffer below */
     /* stored by the forward pass */
     float *x_in;           /* [L, C, D] residual entering each layer */
-    float *q, *k, *v;      /* [L, C, QD], [L, C, KVD], [L, C, KVD]; q and k after RoPE */
-    float *att;            /* [L, C, QD] attention output (o_proj input) */
-    float *x_mid;          /* [L, C, D] residual after attention */
+    float *q, *k, *v;      /* [S, C, QD], [S, C, KVD], [S, C, KVD]; q and k after RoPE */
+    float *att;            /* [S, C, QD] attention output (o_proj input) */
+    float *x_mid;          /* [S, C, D] residual after attention */
     float *x_final;        /* [C, D] residual before the final norm */
-    float *ffn_g, *ffn_u;  /* [L, C, F] gate / up pre-activations; NULL: backward recomputes them */
+    float *ffn_g, *ffn_u;  /* [L, C, F] gate / up pre-activations; NULL: backward recomputes them (always
+                              with recompute) */
     /* backward temporaries, one layer at a time */
     float *dx, *dxn;       /* [C, D] gradient of the residual; of a normed block input */
     float *dq, *dk, *dv;   /* [C, QD], [C, KVD], [C, KVD] */
@@ -51,8 +66,13 @@ typedef struct ll_acts {
 #define LL_FFN_STORE_MAX_BYTES ((size_t)1 << 30)
 
 /* Plan activation memory for up to max_tokens tokens at the current thread
- * count (no-op if it fits; growing drops what was stored). */
+ * count, in the layout a->recompute asks for (no-op if it fits; growing or a
+ * changed layout drops what was stored). a->bytes is then the carve's size. */
 int ll_acts_reserve(ll_acts *a, const ll_model *m, const ll_lora *lora, size_t max_tokens, ll_error *err);
+
+/* Bytes ll_acts_reserve would carve for max_tokens tokens at the current
+ * thread count, with (recompute != 0) or without recompute; allocates nothing. */
+size_t ll_acts_bytes(const ll_model *m, const ll_lora *lora, size_t max_tokens, int recompute);
 void ll_acts_free(ll_acts *a);
 
 /* Forward through embeddings, all layers and the final norm into hidden

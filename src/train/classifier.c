@@ -178,8 +178,13 @@ static void carve_head(ll_carver *cv, void *fields, const void *ctx) {
     c->argmax = ll_carve_i32(cv, d->S * d->D);
 }
 
+void ll_classifier_set_recompute(ll_classifier *c, int on) { c->acts.recompute = !!on; }
+
 int ll_classifier_reserve(ll_classifier *c, size_t T, size_t S, ll_error *err) {
-    if (T <= c->cap_tokens && S <= c->cap_seqs) return LL_OK;
+    /* the activations may need a new layout (recompute changed) even when the head's buffers fit */
+    if (T <= c->cap_tokens && S <= c->cap_seqs)
+        return c->cap_tokens ? ll_acts_reserve(&c->acts, c->base, c->cfg.lora_r ? &c->lora : NULL, c->cap_tokens, err)
+                             : LL_OK;
     T = T > c->cap_tokens ? T : c->cap_tokens;
     S = S > c->cap_seqs ? S : c->cap_seqs;
     const head_dims d = {.T = T, .S = S, .D = (size_t)ll_model_config(c->base)->dim, .K = (size_t)c->cfg.n_labels,

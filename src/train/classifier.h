@@ -50,6 +50,11 @@ typedef struct ll_classifier {
 /* ll_classifier_create / ll_classifier_free: include/lsllama_train.h. */
 const ll_param_view *ll_classifier_find_param(const ll_classifier *c, const char *name);
 
+/* Activation checkpointing for the training steps from now on (ll_acts.recompute:
+ * less memory, about one more forward pass of work, the same results bit for
+ * bit); the next reserve or training step re-plans the activations. */
+void ll_classifier_set_recompute(ll_classifier *c, int on);
+
 /* Plan every buffer for batches up to max_tokens / max_seqs (call once). */
 int ll_classifier_reserve(ll_classifier *c, size_t max_tokens, size_t max_seqs, ll_error *err);
 

@@ -253,7 +253,8 @@ static uint64_t model_hash(const ll_model *m) {
 }
 
 /* Everything that decides a run's numbers, as "name": "value" strings: a
- * resume must find each one unchanged, or it would continue another run. */
+ * resume must find each one unchanged, or it would continue another run.
+ * Options that change only memory or speed (recompute) are not part of it. */
 static cJSON *run_identity(const ll_classifier *c, const ll_dataset *train, const ll_dataset *dev,
                            const ll_train_options *o, int64_t total_steps) {
     const ll_classifier_config *cc = &c->cfg;
@@ -616,6 +617,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     const size_t cap_tokens = o->batch_tokens > longest ? o->batch_tokens : longest;
     const size_t cap_seqs = o->batch_seqs ? o->batch_seqs : cap_tokens;
     if ((rc = ll_batch_buf_reserve(&buf, cap_tokens, cap_seqs, c->cfg.n_labels, err))) goto done;
+    ll_classifier_set_recompute(c, o->recompute);
     if ((rc = ll_classifier_reserve(c, cap_tokens, cap_seqs, err))) goto done;
     /* The batch file of a new run is opened before the earlier run is removed: a bad path fails first. */
     if (o->batches_out && !o->resume) {
@@ -641,8 +643,9 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
         rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         goto done;
     } else { /* how the base was held and which kernels ran (no "step": plots skip it) */
-        fprintf(log, "{\"run\": \"start\", \"base_precision\": \"%s\", \"weights_gemm\": \"%s\", \"gemm\": \"%s\"}\n",
-                ll_base_precision_name(ll_model_base_precision(c->base)), ll_gemm_weights_backend(), ll_gemm_backend());
+        fprintf(log, "{\"run\": \"start\", \"base_precision\": \"%s\", \"weights_gemm\": \"%s\", \"gemm\": \"%s\", "
+                "\"recompute\": %s}\n", ll_base_precision_name(ll_model_base_precision(c->base)),
+                ll_gemm_weights_backend(), ll_gemm_backend(), o->recompute ? "true" : "false");
     }
     if (batches) { /* two writers of one file would interleave their lines */
         struct stat a, b;
