@@ -21,6 +21,7 @@ if [ -f tools/gen_fixtures_tokenizer.py ]; then
   python3 tools/gen_fixtures_tokenizer_settings.py --out "$BUILD/generated/tokenizer_settings"
 fi
 python3 tools/gen_fixtures_config.py --out "$BUILD/generated/config_sweep"
+python3 tools/gen_fixtures_precision.py --out "$BUILD/generated/precision"
 
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$JOBS}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-$JOBS}"
 (cd "$BUILD" && ctest --output-on-failure -j1)

@@ -1,0 +1,257 @@
+/* ll_gemm_weights on a weight kept in its stored type, for every weight type
+ * (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K):
+ *
+ *  - bit-identical (memcmp) to ll_gemm_weights on an F32 ll_matrix holding
+ *    the same values (ll_dequantize of every row): the promise that a base
+ *    kept as stored computes what the same base converted to f32 at load
+ *    computes;
+ *  - within 1e-4 of a double-precision product, relative to the sum of the
+ *    magnitudes of the terms (an independent check that the product is right,
+ *    not only the same both ways);
+ *  - the same bits with 1 and with 2 threads (both ways of splitting C: by
+ *    columns for the wide matrices below, by rows for a tall A of 300 rows
+ *    against a narrow op(W): 40 rows of W for tw = 1, 64 or 256 columns for
+ *    tw = 0).
+ *
+ * Both orientations (tw = 1: x W^T, the forward; tw = 0: dy W, the input
+ * gradient), op(A) plain and transposed, alpha 1 beta 0 (C holds NaN: it must
+ * not be read) and alpha 0.5 beta 1 (C nonzero), M in {1, 3, 7, 13, 100}
+ * (ragged against every kernel's MR: 12, 6, 4), N and K across the kernel's
+ * blocking (KC = 256, NC = 2048): tw = 1 with W of 2100 rows (N crosses
+ * NC) by 288 columns for 32-element blocks (K crosses KC, not a multiple of
+ * it), 768 for K-quants, 289 for plain types; tw = 0 with W of 300 rows (K)
+ * by 2304 columns (N crosses NC). The tw = 1 matrices have a row stride one
+ * block wider than their rows, the extra block holding NaN scales, so a read
+ * past a row's end would show. (The sanitizer build leaves out M = 100.)
+ *
+ * Valid random blocks: random bytes with every f16 scale/min field replaced
+ * by a small finite value (fp16 of uniform(-0.05, 0.05)); Q6_K's d is its
+ * last field.
+ *
+ * The kernel is chosen once per process: ctest runs this binary three times,
+ * as is and with LSLLAMA_GEMM=avx2 and =c (test_gemm_weights_avx2,
+ * test_gemm_weights_c in CMakeLists.txt); each run checks that the kernel it
+ * reports is the one asked for when the CPU has it. */
+#include <omp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/dtype.h"
+#include "io/quants.h"
+#include "kernels/kernels.h"
+#include "test_util.h"
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t next_u64(void) { /* splitmix64 */
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static float uniform(float lo, float hi) { return lo + (hi - lo) * (float)((next_u64() >> 40) / (double)(1u << 24)); }
+
+typedef struct wtype {
+    ll_dtype dt;
+    int n_f16;        /* f16 scale/min fields per block */
+    size_t f16_at[2]; /* their byte offsets */
+} wtype;
+
+static const wtype types[] = {
+    {LL_DTYPE_F32, 0, {0}},
+    {LL_DTYPE_F16, 0, {0}},
+    {LL_DTYPE_BF16, 0, {0}},
+    {LL_DTYPE_Q8_0, 1, {offsetof(ll_block_q8_0, d)}},
+    {LL_DTYPE_Q4_0, 1, {offsetof(ll_block_q4_0, d)}},
+    {LL_DTYPE_Q4_1, 2, {offsetof(ll_block_q4_1, d), offsetof(ll_block_q4_1, m)}},
+    {LL_DTYPE_Q5_0, 1, {offsetof(ll_block_q5_0, d)}},
+    {LL_DTYPE_Q5_1, 2, {offsetof(ll_block_q5_1, d), offsetof(ll_block_q5_1, m)}},
+    {LL_DTYPE_Q4_K, 2, {offsetof(ll_block_q4_K, d), offsetof(ll_block_q4_K, dmin)}},
+    {LL_DTYPE_Q5_K, 2, {offsetof(ll_block_q5_K, d), offsetof(ll_block_q5_K, dmin)}},
+    {LL_DTYPE_Q6_K, 1, {offsetof(ll_block_q6_K, d)}},
+};
+
+/* One valid random block (or element, for plain types) of type w at p. */
+static void random_block(const wtype *w, uint8_t *p) {
+    const size_t bb = ll_dtype_block_bytes(w->dt);
+    if (w->dt == LL_DTYPE_F32) {
+        const float v = uniform(-1.0f, 1.0f);
+        memcpy(p, &v, 4);
+        return;
+    }
+    if (w->dt == LL_DTYPE_F16 || w->dt == LL_DTYPE_BF16) {
+        const float v = uniform(-1.0f, 1.0f);
+        const uint16_t h = w->dt == LL_DTYPE_F16 ? ll_fp32_to_fp16(v) : ll_fp32_to_bf16(v);
+        memcpy(p, &h, 2);
+        return;
+    }
+    for (size_t i = 0; i < bb; i++) p[i] = (uint8_t)next_u64();
+    for (int f = 0; f < w->n_f16; f++) {
+        const uint16_t h = ll_fp32_to_fp16(uniform(-0.05f, 0.05f));
+        memcpy(p + w->f16_at[f], &h, 2);
+    }
+}
+
+/* A rows x cols matrix of type w with a row stride of ld_blocks blocks; the
+ * blocks past cols are filled with 0xFF bytes (NaN scales, NaN floats). */
+static ll_matrix make_matrix(const wtype *w, size_t rows, size_t cols, size_t ld_blocks, uint8_t **storage) {
+    const size_t be = (size_t)ll_dtype_block_elems(w->dt), bb = ll_dtype_block_bytes(w->dt), nb = cols / be;
+    REQUIRE(cols % be == 0 && ld_blocks >= nb);
+    uint8_t *data = malloc(rows * ld_blocks * bb);
+    REQUIRE(data);
+    memset(data, 0xFF, rows * ld_blocks * bb);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t b = 0; b < nb; b++) random_block(w, data + (r * ld_blocks + b) * bb);
+    *storage = data;
+    return (ll_matrix){w->dt, data, rows, cols, ld_blocks};
+}
+
+/* The same values as f32, dense (ll_dequantize row by row). */
+static float *dequantized(const ll_matrix *W) {
+    float *f = malloc(W->rows * W->cols * sizeof(float));
+    REQUIRE(f);
+    const size_t bb = ll_dtype_block_bytes(W->dtype);
+    for (size_t r = 0; r < W->rows; r++)
+        ll_dequantize(W->dtype, (const uint8_t *)W->data + r * W->ld_blocks * bb, f + r * W->cols, W->cols);
+    for (size_t i = 0; i < W->rows * W->cols; i++) REQUIRE(isfinite(f[i])); /* valid blocks */
+    return f;
+}
+
+static const char *names_ta[] = {"A", "A^T"};
+
+/* Every check for one matrix W in orientation tw. */
+static void check_matrix(const wtype *w, int tw, size_t wrows, size_t wcols, size_t ld_blocks, const size_t *Ms,
+                         size_t n_ms) {
+    uint8_t *storage;
+    const ll_matrix W = make_matrix(w, wrows, wcols, ld_blocks, &storage);
+    float *W32 = dequantized(&W);
+    const ll_matrix F = {LL_DTYPE_F32, W32, wrows, wcols, wcols};
+    const size_t N = tw ? wrows : wcols, K = tw ? wcols : wrows;
+    const char *tn = ll_dtype_name(w->dt);
+    const struct {
+        float alpha, beta;
+    } ab[] = {{1.0f, 0.0f}, {0.5f, 1.0f}};
+    double worst = 0.0;
+    int identical = 0, compared = 0;
+    for (size_t mi = 0; mi < n_ms; mi++) {
+        const size_t M = Ms[mi];
+        /* op(A) is the same logical M x K matrix for ta 0 and 1 */
+        float *A0 = malloc(M * K * sizeof(float)), *A1 = malloc(M * K * sizeof(float));
+        float *C0 = malloc(M * N * sizeof(float)), *Ct = malloc(M * N * sizeof(float)),
+              *Cf = malloc(M * N * sizeof(float));
+        double *ref = malloc(M * N * sizeof(double)), *mag = malloc(M * N * sizeof(double));
+        REQUIRE(A0 && A1 && C0 && Ct && Cf && ref && mag);
+        for (size_t i = 0; i < M; i++)
+            for (size_t k = 0; k < K; k++) A0[i * K + k] = A1[k * M + i] = uniform(-1.0f, 1.0f);
+        for (size_t i = 0; i < M * N; i++) C0[i] = uniform(-1.0f, 1.0f);
+        /* the double reference of op(A) op(W) on a sample of rows (all of a short A) */
+        for (size_t i = 0; i < M; i++) {
+            if (M > 13 && i % 7 && i != M - 1) continue;
+            for (size_t j = 0; j < N; j++) {
+                double s = 0.0, a = 0.0;
+                for (size_t k = 0; k < K; k++) {
+                    const double p = (double)A0[i * K + k] * (tw ? W32[j * wcols + k] : W32[k * wcols + j]);
+                    s += p, a += fabs(p);
+                }
+                ref[i * N + j] = s, mag[i * N + j] = a;
+            }
+        }
+        for (int ta = 0; ta < 2; ta++)
+            for (size_t v = 0; v < sizeof ab / sizeof *ab; v++) {
+                const float alpha = ab[v].alpha, beta = ab[v].beta;
+                const float *A = ta ? A1 : A0;
+                const size_t lda = ta ? M : K;
+                for (size_t i = 0; i < M * N; i++) Ct[i] = Cf[i] = beta == 0.0f ? NAN : C0[i]; /* beta 0: not read */
+                ll_gemm_weights(ta, tw, M, N, K, alpha, A, lda, &W, beta, Ct, N);
+                ll_gemm_weights(ta, tw, M, N, K, alpha, A, lda, &F, beta, Cf, N);
+                compared++;
+                const int same = !memcmp(Ct, Cf, M * N * sizeof(float));
+                identical += same;
+                CHECK_MSG(same, "%s tw=%d op=%s M=%zu N=%zu K=%zu alpha=%g beta=%g: stored-type product differs from "
+                          "the f32 one", tn, tw, names_ta[ta], M, N, K, alpha, beta);
+                double err = 0.0;
+                for (size_t i = 0; i < M; i++) {
+                    if (M > 13 && i % 7 && i != M - 1) continue;
+                    for (size_t j = 0; j < N; j++) {
+                        const double want = alpha * ref[i * N + j] + (beta != 0.0f ? beta * (double)C0[i * N + j] : 0.0);
+                        const double scale = fabs(alpha) * mag[i * N + j] +
+                                             (beta != 0.0f ? fabs(beta * (double)C0[i * N + j]) : 0.0) + 1e-30;
+                        const double e = fabs((double)Ct[i * N + j] - want) / scale;
+                        if (!(e <= err)) err = e; /* NaN counts as the worst */
+                    }
+                }
+                CHECK_MSG(err <= 1e-4, "%s tw=%d op=%s M=%zu N=%zu K=%zu alpha=%g beta=%g: relative error %.3g against "
+                          "the double product", tn, tw, names_ta[ta], M, N, K, alpha, beta, err);
+                if (!(err <= worst)) worst = err;
+            }
+        /* thread-count independence, on the products big enough to be split:
+         * by columns when C has more column tiles than row tiles (the wide
+         * matrices), else by rows (the tall case in main) */
+        if (M >= 13) {
+            float *C1 = malloc(M * N * sizeof(float)), *C2 = malloc(M * N * sizeof(float));
+            REQUIRE(C1 && C2);
+            memcpy(C1, C0, M * N * sizeof(float));
+            memcpy(C2, C0, M * N * sizeof(float));
+            omp_set_num_threads(1);
+            ll_gemm_weights(0, tw, M, N, K, 0.5f, A0, K, &W, 1.0f, C1, N);
+            omp_set_num_threads(2);
+            ll_gemm_weights(0, tw, M, N, K, 0.5f, A0, K, &W, 1.0f, C2, N);
+            CHECK_MSG(!memcmp(C1, C2, M * N * sizeof(float)), "%s tw=%d M=%zu N=%zu K=%zu: 1 and 2 threads differ", tn,
+                      tw, M, N, K);
+            free(C1), free(C2);
+        }
+        free(A0), free(A1), free(C0), free(Ct), free(Cf), free(ref), free(mag);
+    }
+    printf("%-5s tw=%d W %4zu x %4zu (stride %zu blocks): %d/%d products bit-identical to f32, worst relative error "
+           "%.2e\n", tn, tw, wrows, wcols, ld_blocks, identical, compared, worst);
+    free(W32);
+    free(storage);
+}
+
+/* The kernel the process runs against what LSLLAMA_GEMM asked for. */
+static void check_backend(void) {
+    const char *got = ll_gemm_weights_backend(), *env = getenv("LSLLAMA_GEMM");
+    printf("ll_gemm_weights backend: %s (LSLLAMA_GEMM=%s)\n", got, env ? env : "");
+    int avx512 = 0, avx2 = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    avx512 = __builtin_cpu_supports("avx512f");
+    avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    if (env && !strcmp(env, "c")) {
+        CHECK_MSG(!strcmp(got, "c"), "LSLLAMA_GEMM=c: backend %s", got);
+    } else if (env && !strcmp(env, "avx2")) {
+        if (avx2) CHECK_MSG(!strcmp(got, "avx2"), "LSLLAMA_GEMM=avx2 on a CPU with AVX2 and FMA: backend %s", got);
+        else printf("(no AVX2/FMA on this CPU: the avx2 kernel cannot be checked here)\n");
+    } else if (!env || !*env) {
+        const char *widest = avx512 ? "avx512" : avx2 ? "avx2" : "c";
+        CHECK_MSG(!strcmp(got, widest), "no LSLLAMA_GEMM: backend %s, the CPU's widest is %s", got, widest);
+    }
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+/* The sanitizer pass (an unoptimised build) keeps every edge case but the
+ * 100-row A, which adds only whole tiles and takes most of the time there. */
+static const size_t wide_ms[] = {1, 3, 7, 13};
+#else
+static const size_t wide_ms[] = {1, 3, 7, 13, 100};
+#endif
+static const size_t tall_ms[] = {300};
+
+int main(void) {
+    check_backend();
+    omp_set_num_threads(2);
+    for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+        const wtype *w = &types[t];
+        const size_t be = (size_t)ll_dtype_block_elems(w->dt), nw = sizeof wide_ms / sizeof *wide_ms;
+        /* tw = 1: N = 2100 rows cross NC; K = the row length crosses KC without being a multiple of it */
+        const size_t k_cols = be == 1 ? 289 : be == 32 ? 288 : 512 + 256;
+        check_matrix(w, 1, 2100, k_cols, k_cols / be + 1, wide_ms, nw);
+        /* tw = 0: K = 300 rows cross KC; N = 2304 columns cross NC */
+        check_matrix(w, 0, 300, 2304, 2304 / be, wide_ms, nw);
+        /* a tall A against a narrow op(W) (more row tiles than column tiles:
+         * the team splits C by rows and packs each block of W together) */
+        check_matrix(w, 1, 40, k_cols, k_cols / be, tall_ms, 1);
+        check_matrix(w, 0, 300, be == 256 ? 256 : 64, (be == 256 ? 256 : 64) / be, tall_ms, 1);
+    }
+    return test_summary("test_gemm_weights");
+}
