@@ -307,11 +307,22 @@ static int carve_matrix(ll_carver *cv, weights_pass *wp, const char *name, size_
     add_entry(wp, cv, NULL, mat, rows * cols);
     if (!cv->base) return LL_OK;
     *mat = (ll_matrix){to, mapped ? t->data : own, rows, cols, cols / (size_t)ll_dtype_block_elems(to)};
+    size_t col = 0;
+    float val = 0.0f;
+    if (to == LL_DTYPE_Q8_0 && to != t->dtype) {
+        /* Q8_0's block maximum passes over a NaN (as llama.cpp's does), and
+         * the quantizer would turn it into an ordinary value (by a NaN to
+         * int8 conversion C leaves undefined): check the source first. */
+        const ll_matrix src = {t->dtype, t->data, rows, cols, cols / be};
+        const size_t bad = first_nonfinite_row(&src, &col, &val);
+        if (bad == SIZE_MAX) return ll_fail(err, LL_ERR_NOMEM, "out of memory checking '%s'", t->stored_name);
+        if (bad < rows)
+            return ll_fail(err, LL_ERR_FORMAT, "%s: tensor '%s' holds a non-finite value (%g) at element %zu (row %zu): "
+                           "the checkpoint is corrupt", t->file, t->stored_name, val, bad * cols + col, bad);
+    }
     if (!mapped && !fill_matrix(own, to, t, rows, cols, m->cfg.head_dim))
         return ll_fail(err, LL_ERR_NOMEM, "out of memory converting '%s'", t->stored_name);
     if (!mapped) release_pages(t->data, (size_t)t->nbytes);
-    size_t col = 0;
-    float val = 0.0f;
     const size_t bad = first_nonfinite_row(mat, &col, &val);
     if (bad == SIZE_MAX) return ll_fail(err, LL_ERR_NOMEM, "out of memory checking '%s'", t->stored_name);
     if (bad < rows)
