@@ -323,12 +323,17 @@ static int carve_matrix(ll_carver *cv, weights_pass *wp, const char *name, size_
     if (!mapped && !fill_matrix(own, to, t, rows, cols, m->cfg.head_dim))
         return ll_fail(err, LL_ERR_NOMEM, "out of memory converting '%s'", t->stored_name);
     if (!mapped) release_pages(t->data, (size_t)t->nbytes);
-    const size_t bad = first_nonfinite_row(mat, &col, &val);
+    size_t bad = first_nonfinite_row(mat, &col, &val);
     if (bad == SIZE_MAX) return ll_fail(err, LL_ERR_NOMEM, "out of memory checking '%s'", t->stored_name);
-    if (bad < rows)
+    if (bad < rows) {
+        if (t->rope_interleaved) { /* the row as the file stores it (see fill_matrix) */
+            const size_t hd = (size_t)m->cfg.head_dim, half = hd / 2, w = bad % hd;
+            bad = bad / hd * hd + 2 * (w % half) + w / half;
+        }
         return ll_fail(err, LL_ERR_FORMAT, "%s: tensor '%s' holds a non-finite value (%g) at element %zu (row %zu)%s: "
                        "the checkpoint is corrupt", t->file, t->stored_name, val, bad * cols + col, bad,
                        to != t->dtype ? " after conversion" : "");
+    }
     m->resident[to] += rows * row_bytes;
     if (mapped) m->mapped[to] += rows * row_bytes;
     return LL_OK;
