@@ -17,7 +17,8 @@ Shapes (llama.cpp tensor names and shapes, general.architecture "llama"):
 
 Quantisations:
   q4_k_m  as llama.cpp's Q4_K_M: every matrix Q4_K, token_embd Q4_K, except
-          output.weight Q6_K and attn_v / ffn_down in Q6_K in the layers
+          output.weight Q6_K (token_embd Q6_K where it doubles as the output,
+          as llama.cpp does for tied models) and attn_v / ffn_down Q6_K in the layers
           llama.cpp's use_more_bits() picks (the first and last eighth of the
           layers and every third layer in between: 16 of 32 for llama2-7b)
   q8_0    every matrix Q8_0
@@ -109,7 +110,7 @@ def tensor_plan(s, quant):
             return Q.Q6_K
         return Q.Q4_K
 
-    plan = [("token_embd.weight", (s["vocab"], d), mat("token_embd"))]
+    plan = [("token_embd.weight", (s["vocab"], d), mat("output" if s["tied"] else "token_embd"))]
     for i in range(L):
         p = f"blk.{i}."
         plan += [(p + "attn_norm.weight", (d,), None),
