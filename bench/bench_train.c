@@ -7,10 +7,17 @@
  * work but not counted.
  *
  *   bench_train MODEL --tsv FILE [--batch-tokens 4096] [--steps 6] [--lora-r 12]
- *               [--mask causal|bidirectional] [--recompute]
+ *               [--mask causal|bidirectional] [--recompute] [--tokenizer PATH]
+ *               [--base-precision stored|bf16|q8_0|f32]
  *
  * --recompute: activation checkpointing (ll_acts.recompute); the recomputed
- * attention half is real work but not counted either. */
+ * attention half is real work but not counted either.
+ * --tokenizer reads the tokenizer from another file (a GGUF, tokenizer.json,
+ * tokenizer.model or folder, as lsllama's CLI takes it) -- for a model file
+ * that holds none, such as bench/make_synthetic_gguf.py's.
+ * --base-precision: how the frozen matrices are held (ll_base_precision).
+ * The output names the CPU (/proc/cpuinfo) and the kernels that ran. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +31,10 @@
 #include "bench_util.h"
 
 int main(int argc, char **argv) {
-    const char *model = NULL, *tsv = NULL;
+    const char *model = NULL, *tsv = NULL, *tok_path = NULL;
     long batch_tokens = 4096, steps = 6, r = 12;
     int bidir = 0, recompute = 0;
+    ll_load_options lo = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--tsv") && i + 1 < argc) tsv = argv[++i];
         else if (!strcmp(argv[i], "--batch-tokens") && i + 1 < argc) batch_tokens = atol(argv[++i]);
@@ -34,11 +42,18 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--lora-r") && i + 1 < argc) r = atol(argv[++i]);
         else if (!strcmp(argv[i], "--mask") && i + 1 < argc) bidir = !strcmp(argv[++i], "bidirectional");
         else if (!strcmp(argv[i], "--recompute")) recompute = 1;
+        else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tok_path = argv[++i];
+        else if (!strcmp(argv[i], "--base-precision") && i + 1 < argc) {
+            if (ll_base_precision_parse(argv[++i], &lo.base_precision)) {
+                fprintf(stderr, "bench_train: --base-precision must be stored, bf16, q8_0 or f32\n");
+                return 2;
+            }
+        }
         else model = argv[i];
     }
     if (!model || !tsv || batch_tokens < 1 || steps < 1 || r < 1) {
         fprintf(stderr, "usage: bench_train MODEL --tsv FILE [--batch-tokens N] [--steps S] [--lora-r R] [--mask M] "
-                        "[--recompute]\n");
+                        "[--recompute] [--tokenizer PATH] [--base-precision P]\n");
         return 2;
     }
     ll_error err = {0};
@@ -46,7 +61,7 @@ int main(int argc, char **argv) {
     ll_tokenizer *tok;
     ll_dataset *ds;
     ll_labelmap *map;
-    if (ll_model_load(&m, model, NULL, &err) || ll_tokenizer_load(&tok, model, &err) ||
+    if (ll_model_load(&m, model, &lo, &err) || ll_tokenizer_load(&tok, tok_path ? tok_path : model, &err) ||
         ll_dataset_load(&ds, tsv, NULL, &err) || ll_labelmap_build(&map, ds, &err) ||
         ll_dataset_apply_labels(ds, map, &err) || ll_dataset_tokenize(ds, tok, 256, &err)) {
         fprintf(stderr, "bench_train: %s\n", err.message);
@@ -78,6 +93,7 @@ int main(int argc, char **argv) {
     const double matmul = p->n_layers * (D * QD + 2 * D * KVD + QD * D + 3 * D * F);
     const double lora_per_tok = p->n_layers * 2.0 * (r * D + QD * r + r * D + KVD * r) * 3; /* fwd + 2 bwd */
     double flops = 0, tokens = 0, t_total = 0;
+    float loss_first = 0, loss_last = 0;
     if (steps > (long)plan.n_batches) steps = (long)plan.n_batches;
     for (long s = 0; s <= steps; s++) { /* step 0 warms up, not timed */
         if (ll_batch_fill(&buf, ds, &plan, (size_t)s, &err)) return 1;
@@ -91,6 +107,8 @@ int main(int argc, char **argv) {
         ll_clip_grad_norm(c->grads, c->n_params, 1.0f);
         ll_adamw_step(&opt, c->params, c->grads, 1e-4f);
         const double dt = bench_now() - t0;
+        if (s == 0) loss_first = loss;
+        loss_last = loss;
         if (s == 0) continue;
         t_total += dt;
         tokens += (double)buf.n_tokens;
@@ -100,18 +118,27 @@ int main(int argc, char **argv) {
             flops += L * (4 * matmul + lora_per_tok) + p->n_layers * 4.0 * pairs * QD * 3; /* attn fwd + bwd */
         }
     }
+    struct rusage ru; /* before the GEMM measurements below allocate their own matrices */
+    getrusage(RUSAGE_SELF, &ru);
     const double gemm = bench_gemm_gflops(1, (int)batch_tokens, (int)F, (int)D, 4);
     const double blas = bench_gemm_gflops(0, (int)batch_tokens, (int)F, (int)D, 4);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    printf("model            %s, LoRA r=%ld on q,v, %s\n", model, r, bidir ? "bidirectional" : "causal");
+    char cpu_name[128];
+    bench_cpu_name(cpu_name, sizeof cpu_name);
+    printf("cpu              %s, %d threads, ll_gemm backend %s, frozen-weight products %s\n", cpu_name,
+           bench_threads(), ll_gemm_backend(), ll_gemm_weights_backend());
+    printf("model            %s, LoRA r=%ld on q,v, %s, base precision %s\n", model, r,
+           bidir ? "bidirectional" : "causal", ll_base_precision_name(ll_model_base_precision(m)));
+    if (tok_path) printf("tokenizer        %s\n", tok_path);
     printf("steps            %ld timed (after 1 warm-up), batches of <= %ld tokens, %.0f tokens\n", steps,
            batch_tokens, tokens);
+    printf("loss             %.4f at the warm-up step, %.4f at the last%s\n", loss_first, loss_last,
+           isfinite(loss_first) && isfinite(loss_last) ? "" : " (NOT FINITE)");
     printf("throughput       %.0f training tokens/s (%.2f s per step)\n", tokens / t_total, t_total / steps);
     printf("achieved         %.1f GFLOP/s\n", flops / t_total / 1e9);
     printf("gemm %ldx%dx%d  ll_gemm (%s) %.1f GFLOP/s -> training at %.0f%% of it; OpenBLAS sgemm %.1f GFLOP/s\n",
            batch_tokens, (int)F, (int)D, ll_gemm_backend(), gemm, 100 * flops / t_total / 1e9 / gemm, blas);
-    printf("peak RSS         %.0f MB\n", ru.ru_maxrss / 1024.0);
+    printf("peak RSS         %.0f MB (model, activations and training; before the GEMM figures)\n",
+           ru.ru_maxrss / 1024.0);
     /* the whole ll_acts carve (stored activations, backward temporaries, attention scratch) per planned token */
     printf("activations      %.0f bytes per token (recompute %s)\n", (double)c->acts.bytes / (double)c->acts.cap_tokens,
            recompute ? "on" : "off");

@@ -1,11 +1,17 @@
-/* Shared by the benchmarks: a monotonic clock and the GEMM reference figures
- * (lsllama's ll_gemm and OpenBLAS sgemm on a linear layer's shape). */
+/* Shared by the benchmarks: a monotonic clock, the CPU's name and thread
+ * count, and the GEMM reference figures (lsllama's ll_gemm and OpenBLAS sgemm
+ * on a linear layer's shape). */
 #ifndef LL_BENCH_UTIL_H
 #define LL_BENCH_UTIL_H
 
 #include <cblas.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "kernels/kernels.h"
 
@@ -13,6 +19,33 @@ static inline double bench_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The CPU's model name from /proc/cpuinfo ("unknown CPU" where there is none). */
+static inline void bench_cpu_name(char *out, size_t cap) {
+    snprintf(out, cap, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (!colon || strncmp(line, "model name", 10)) continue;
+        colon++;
+        while (*colon == ' ' || *colon == '\t') colon++;
+        colon[strcspn(colon, "\n")] = 0;
+        snprintf(out, cap, "%s", colon);
+        break;
+    }
+    fclose(f);
+}
+
+/* The threads the OpenMP kernels run on. */
+static inline int bench_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
 }
 
 /* Best-of-reps GFLOP/s of C[M,N] = A[M,K] B[N,K]^T (a linear layer's shape)
