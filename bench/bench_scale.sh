@@ -18,6 +18,8 @@
 # 1.3 GB) and kept for later runs while the generator's version is unchanged.
 # They hold no tokenizer: the 7B shape gets the Llama 2 tokenizer.model (32,000
 # tokens), the 1B shape SmolLM2's (49,152 tokens, within its 128,256).
+# Run it on an otherwise idle machine: OpenMP's spinning threads make every
+# figure meaningless when another job shares the cores.
 # Each run is measured alone, one after another, with /usr/bin/time -v (or a
 # Python getrusage wrapper where GNU time is missing). On 2 cores a 7B step of
 # 512 tokens takes minutes; the 1B rows of the current engine (which converts
@@ -128,7 +130,7 @@ embed_row() {
 } | tee "$LOG_DIR/header.txt"
 
 if want 7b; then
-  Q4="$(synthetic llama2-7b q4_k_m)"; Q8="$(synthetic llama2-7b q8_0)"
+  Q4="$(synthetic llama2-7b q4_k_m)" && Q8="$(synthetic llama2-7b q8_0)" || exit 1
   measure 7b_q4_k_m "$BUILD/bench_train" "$Q4" --tsv "$TSV" --tokenizer "$LLAMA2_TOK" --batch-tokens "$BT" --steps "$STEPS"
   row 7b_q4_k_m "LLaMA-2-7B Q4_K_M train" 7
   measure 7b_q8_0 "$BUILD/bench_train" "$Q8" --tsv "$TSV" --tokenizer "$LLAMA2_TOK" --batch-tokens "$BT" --steps "$STEPS"
@@ -138,7 +140,7 @@ fi
 
 if want tiny; then # a quick self-test of this script and the generator
   for q in q4_k_m q8_0; do
-    f="$(synthetic tiny $q)"
+    f="$(synthetic tiny $q)" || exit 1
     measure "tiny_$q" "$BUILD/bench_train" "$f" --tsv "$TSV" --tokenizer "$LLAMA2_TOK" --batch-tokens "$BT" --steps "$STEPS"
     row "tiny_$q" "tiny $(echo $q | tr a-z A-Z) train (lsllama)"
   done
@@ -150,7 +152,7 @@ fi
 
 if want 1b; then
   for q in q4_k_m q8_0; do
-    f="$(synthetic llama3.2-1b $q)"
+    f="$(synthetic llama3.2-1b $q)" || exit 1
     measure "1b_$q" "$BUILD/bench_train" "$f" --tsv "$TSV" --tokenizer "$SMOLLM2" --batch-tokens "$BT" --steps "$STEPS"
     row "1b_$q" "Llama-3.2-1B $(echo $q | tr a-z A-Z) train (lsllama)"
   done

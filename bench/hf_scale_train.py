@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """What a CPU user gets from transformers + PEFT at a model's scale: a
 random-weight LlamaForSequenceClassification in float32, in the shape of
-Llama-3.2-1B (or the tiny self-test shape of bench/make_synthetic_gguf.py),
+Llama-3.2-1B (or the tiny self-test shape of bench/make_synthetic_gguf.py;
+llama2-7b needs some 30 GB in float32),
 wrapped in PEFT LoRA (r=12, alpha=32, dropout 0.1 on q_proj and v_proj, as
 bench_train), trained for a few steps with AdamW on SST-2 sentences, shuffled
 and packed into batches of about --batch-tokens real tokens (right-padded to
 the longest sentence of the batch, with an attention mask).
 
-  python3 bench/hf_scale_train.py [--shape llama3.2-1b|tiny] [--steps 2]
+  python3 bench/hf_scale_train.py [--shape llama3.2-1b|llama2-7b|tiny] [--steps 2]
       [--batch-tokens 512] [--tsv FILE] [--tokenizer GGUF|DIR] [--threads N]
 
 The first step warms up and is not timed, as in bench_train; tokens/s counts
@@ -64,6 +65,14 @@ def load_tokenizer(path):
     return (lambda t: tok(t)["input_ids"]), pad, len(tok)
 
 
+def current_rss_mb():
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024.0
+    except (OSError, StopIteration):
+        return float("nan")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shape", choices=SHAPES, default="llama3.2-1b")
@@ -112,6 +121,7 @@ def main():
     model = get_peft_model(model, lcfg)
     model.train()
     t_build = time.perf_counter() - t0
+    rss_built_mb = current_rss_mb()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
 
@@ -147,10 +157,11 @@ def main():
           f"{tokens} tokens ({padded} with padding)")
     print(f"loss             {losses[0]:.4f} at the warm-up step, {losses[-1]:.4f} at the last")
     print(f"throughput       {tokens / seconds:.0f} training tokens/s ({seconds / a.steps:.2f} s per step)")
-    print(f"peak RSS         {rss_mb:.0f} MB")
+    print(f"peak RSS         {rss_mb:.0f} MB ({rss_built_mb:.0f} MB resident once the model was built)")
     print(json.dumps({"shape": a.shape, "steps": a.steps, "train_tokens": tokens, "padded_tokens": padded,
                       "train_seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 1),
-                      "peak_rss_mb": round(rss_mb), "threads": torch.get_num_threads()}))
+                      "peak_rss_mb": round(rss_mb),
+                      "built_rss_mb": round(rss_built_mb), "threads": torch.get_num_threads()}))
 
 
 if __name__ == "__main__":
