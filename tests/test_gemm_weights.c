@@ -40,35 +40,9 @@
 #include "io/quants.h"
 #include "kernels/kernels.h"
 #include "test_util.h"
+#include "weight_types_util.h"
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint64_t next_u64(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 static float uniform(float lo, float hi) { return lo + (hi - lo) * (float)((next_u64() >> 40) / (double)(1u << 24)); }
-
-typedef struct wtype {
-    ll_dtype dt;
-    int n_f16;        /* f16 scale/min fields per block */
-    size_t f16_at[2]; /* their byte offsets */
-} wtype;
-
-static const wtype types[] = {
-    {LL_DTYPE_F32, 0, {0}},
-    {LL_DTYPE_F16, 0, {0}},
-    {LL_DTYPE_BF16, 0, {0}},
-    {LL_DTYPE_Q8_0, 1, {offsetof(ll_block_q8_0, d)}},
-    {LL_DTYPE_Q4_0, 1, {offsetof(ll_block_q4_0, d)}},
-    {LL_DTYPE_Q4_1, 2, {offsetof(ll_block_q4_1, d), offsetof(ll_block_q4_1, m)}},
-    {LL_DTYPE_Q5_0, 1, {offsetof(ll_block_q5_0, d)}},
-    {LL_DTYPE_Q5_1, 2, {offsetof(ll_block_q5_1, d), offsetof(ll_block_q5_1, m)}},
-    {LL_DTYPE_Q4_K, 2, {offsetof(ll_block_q4_K, d), offsetof(ll_block_q4_K, dmin)}},
-    {LL_DTYPE_Q5_K, 2, {offsetof(ll_block_q5_K, d), offsetof(ll_block_q5_K, dmin)}},
-    {LL_DTYPE_Q6_K, 1, {offsetof(ll_block_q6_K, d)}},
-};
 
 /* One valid random block (or element, for plain types) of type w at p. */
 static void random_block(const wtype *w, uint8_t *p) {
@@ -238,10 +212,11 @@ static const size_t wide_ms[] = {1, 3, 7, 13, 100};
 static const size_t tall_ms[] = {300};
 
 int main(void) {
+    rng_state = 0x9E3779B97F4A7C15ull;
     check_backend();
     omp_set_num_threads(2);
-    for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
-        const wtype *w = &types[t];
+    for (size_t t = 0; t < N_WEIGHT_TYPES; t++) {
+        const wtype *w = &weight_types[t];
         const size_t be = (size_t)ll_dtype_block_elems(w->dt), nw = sizeof wide_ms / sizeof *wide_ms;
         /* tw = 1: N = 2100 rows cross NC; K = the row length crosses KC without being a multiple of it */
         const size_t k_cols = be == 1 ? 289 : be == 32 ? 288 : 512 + 256;

@@ -30,37 +30,11 @@
 #include "kernels/kernels.h"
 #include "lsllama.h"
 #include "test_util.h"
+#include "weight_types_util.h"
 
 #define FIXTURES LL_BUILD_DIR "/generated/precision"
 
-static uint64_t rng_state = 0xD1B54A32D192ED03ull;
-static uint64_t next_u64(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 static size_t below(size_t n) { return (size_t)(next_u64() % n); }
-
-typedef struct wtype {
-    ll_dtype dt;
-    int n_f16;
-    size_t f16_at[2]; /* byte offsets of the f16 scale/min fields */
-} wtype;
-
-static const wtype types[] = {
-    {LL_DTYPE_F32, 0, {0}},
-    {LL_DTYPE_F16, 0, {0}},
-    {LL_DTYPE_BF16, 0, {0}},
-    {LL_DTYPE_Q8_0, 1, {offsetof(ll_block_q8_0, d)}},
-    {LL_DTYPE_Q4_0, 1, {offsetof(ll_block_q4_0, d)}},
-    {LL_DTYPE_Q4_1, 2, {offsetof(ll_block_q4_1, d), offsetof(ll_block_q4_1, m)}},
-    {LL_DTYPE_Q5_0, 1, {offsetof(ll_block_q5_0, d)}},
-    {LL_DTYPE_Q5_1, 2, {offsetof(ll_block_q5_1, d), offsetof(ll_block_q5_1, m)}},
-    {LL_DTYPE_Q4_K, 2, {offsetof(ll_block_q4_K, d), offsetof(ll_block_q4_K, dmin)}},
-    {LL_DTYPE_Q5_K, 2, {offsetof(ll_block_q5_K, d), offsetof(ll_block_q5_K, dmin)}},
-    {LL_DTYPE_Q6_K, 1, {offsetof(ll_block_q6_K, d)}},
-};
 
 /* f16 (and, shifted, bf16) bit patterns at the edges: NaNs, infinities, the
  * largest finite, subnormals, zeros, one. */
@@ -120,8 +94,8 @@ static float f16_value(uint16_t h) {
 }
 
 static void fuzz_dequantizers(void) {
-    for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
-        const wtype *w = &types[t];
+    for (size_t t = 0; t < N_WEIGHT_TYPES; t++) {
+        const wtype *w = &weight_types[t];
         const size_t be = (size_t)ll_dtype_block_elems(w->dt), bb = ll_dtype_block_bytes(w->dt);
         const ll_type_traits *tr = ll_get_type_traits(w->dt);
         REQUIRE(tr && tr->to_f32);
@@ -184,8 +158,8 @@ static int same_or_both_nan(float a, float b) { return !memcmp(&a, &b, sizeof a)
 
 static void fuzz_gemm(void) {
     static const float alphas[] = {1.0f, 0.5f, -2.0f, 0.0f}, betas[] = {0.0f, 1.0f, 0.25f};
-    for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
-        const wtype *w = &types[t];
+    for (size_t t = 0; t < N_WEIGHT_TYPES; t++) {
+        const wtype *w = &weight_types[t];
         const size_t be = (size_t)ll_dtype_block_elems(w->dt), bb = ll_dtype_block_bytes(w->dt);
         size_t differ = 0, outside = 0, nan_products = 0, finite_nan = 0;
         for (int trial = 0; trial < 40; trial++) {
@@ -267,6 +241,7 @@ static void corrupt_models(void) {
 }
 
 int main(void) {
+    rng_state = 0xD1B54A32D192ED03ull;
     fuzz_dequantizers();
     fuzz_gemm();
     corrupt_models();

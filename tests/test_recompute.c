@@ -253,29 +253,9 @@ static void isolation_case(ll_model *m, int bidir_from) {
 
 static char tmp[] = "/tmp/lsllama_recompute_XXXXXX";
 
-static int run(const char *cmd) {
-    printf("$ %s\n", cmd);
-    fflush(stdout);
-    return system(cmd);
-}
-
-/* Whole file into *out (malloc'd); its size, or -1. */
-static long file_bytes(const char *path, char **out) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *out = malloc(n ? (size_t)n : 1);
-    if (fread(*out, 1, (size_t)n, f) != (size_t)n) n = -1;
-    fclose(f);
-    return n;
-}
-
 static int same_file(const char *a, const char *b) {
     char *x, *y;
-    const long na = file_bytes(a, &x), nb = file_bytes(b, &y);
+    const long na = test_file_bytes(a, &x), nb = test_file_bytes(b, &y);
     const int same = na > 0 && na == nb && !memcmp(x, y, (size_t)na);
     free(x), free(y);
     return same;
@@ -318,14 +298,14 @@ static void cli_case(void) {
              "--lora-dropout 0.1 --grad-accum 2 --batch-tokens 96 --max-steps 6 --lr 1e-2 --seed 3 --eval-every 3 "
              "--checkpoint-every 3 --no-progress", LL_CLI_PATH, MODEL, TOKENIZER, tmp, tmp);
     snprintf(cmd, sizeof cmd, "%s --out %s/plain > /dev/null", common, tmp);
-    CHECK(run(cmd) == 0);
+    CHECK(test_run(cmd) == 0);
     snprintf(cmd, sizeof cmd, "%s --out %s/recompute --recompute > /dev/null", common, tmp);
-    CHECK(run(cmd) == 0);
+    CHECK(test_run(cmd) == 0);
     /* checkpointed without recompute, resumed with it */
     snprintf(cmd, sizeof cmd, "%s --out %s/resumed --stop-after-steps 3 > /dev/null", common, tmp);
-    CHECK(run(cmd) == 0);
+    CHECK(test_run(cmd) == 0);
     snprintf(cmd, sizeof cmd, "%s --out %s/resumed --resume --recompute > /dev/null", common, tmp);
-    CHECK_MSG(run(cmd) == 0, "a resume with --recompute was refused");
+    CHECK_MSG(test_run(cmd) == 0, "a resume with --recompute was refused");
     static const char *const files[] = {"final/adapter_model.safetensors", "best/adapter_model.safetensors",
                                         "final/adapter_config.json"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -340,11 +320,11 @@ static void cli_case(void) {
     compare_logs(a, b);
     /* the log's first line says how the run was computed */
     char *x, *y;
-    file_bytes(a, &x), file_bytes(b, &y);
+    test_file_bytes(a, &x), test_file_bytes(b, &y);
     CHECK(x && strstr(x, "\"recompute\": false") && y && strstr(y, "\"recompute\": true"));
     free(x), free(y);
     snprintf(cmd, sizeof cmd, "%s --help | grep -q -- --recompute", common);
-    CHECK(run(cmd) == 0);
+    CHECK(test_run(cmd) == 0);
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     CHECK(system(cmd) == 0);
 }

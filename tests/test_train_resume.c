@@ -10,24 +10,6 @@
 
 static char tmp[] = "/tmp/lsllama_resume_XXXXXX";
 
-static int run(const char *cmd) {
-    printf("$ %s\n", cmd);
-    fflush(stdout);
-    return system(cmd);
-}
-
-static long file_bytes(const char *path, char **out) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *out = malloc(n ? n : 1);
-    if (fread(*out, 1, n, f) != (size_t)n) n = -1;
-    fclose(f);
-    return n;
-}
-
 int main(void) {
     REQUIRE(mkdtemp(tmp));
     char cmd[8192], train[512], dev[512];
@@ -40,20 +22,20 @@ int main(void) {
     const char *common = "--batch-tokens 96 --max-steps 12 --lr 1e-3 --seed 7 --checkpoint-every 6 --no-progress";
     snprintf(cmd, sizeof cmd, "%s train %s --train %s --dev %s --out %s/straight %s", LL_CLI_PATH, model, train, dev,
              tmp, common);
-    CHECK(run(cmd) == 0);
+    CHECK(test_run(cmd) == 0);
     snprintf(cmd, sizeof cmd, "%s train %s --train %s --dev %s --out %s/resumed %s --stop-after-steps 6", LL_CLI_PATH,
              model, train, dev, tmp, common);
-    CHECK(run(cmd) == 0);
+    CHECK(test_run(cmd) == 0);
     snprintf(cmd, sizeof cmd, "%s/resumed/final", tmp);
     struct stat st;
     CHECK_MSG(stat(cmd, &st) != 0, "a stopped run must not write its final adapter");
     snprintf(cmd, sizeof cmd, "%s train %s --train %s --dev %s --out %s/resumed %s --resume", LL_CLI_PATH, model,
              train, dev, tmp, common);
-    CHECK(run(cmd) == 0);
+    CHECK(test_run(cmd) == 0);
     char a[512], b[512], *x = NULL, *y = NULL;
     snprintf(a, sizeof a, "%s/straight/final/adapter_model.safetensors", tmp);
     snprintf(b, sizeof b, "%s/resumed/final/adapter_model.safetensors", tmp);
-    long na = file_bytes(a, &x), nb = file_bytes(b, &y);
+    long na = test_file_bytes(a, &x), nb = test_file_bytes(b, &y);
     CHECK(na > 0 && na == nb);
     CHECK_MSG(na > 0 && na == nb && memcmp(x, y, (size_t)na) == 0, "resumed adapter differs from the straight run");
     printf("straight and resumed adapters: %ld bytes, %s\n", na,
@@ -65,24 +47,24 @@ int main(void) {
     /* eval and predict on the trained adapter */
     snprintf(cmd, sizeof cmd, "%s eval %s --adapter %s/straight/best --data %s --json > %s/eval.json", LL_CLI_PATH,
              model, tmp, dev, tmp);
-    CHECK(run(cmd) == 0);
+    CHECK(test_run(cmd) == 0);
     snprintf(a, sizeof a, "%s/eval.json", tmp);
-    CHECK(file_bytes(a, &x) > 0 && strstr(x, "\"accuracy\"") && strstr(x, "\"n\": 24"));
+    CHECK(test_file_bytes(a, &x) > 0 && strstr(x, "\"accuracy\"") && strstr(x, "\"n\": 24"));
     free(x);
     snprintf(cmd, sizeof cmd, "printf 'a great film\\nterrible .\\n' | %s predict %s --adapter %s/straight/best > %s/pred.jsonl",
              LL_CLI_PATH, model, tmp, tmp);
-    CHECK(run(cmd) == 0);
+    CHECK(test_run(cmd) == 0);
     snprintf(a, sizeof a, "%s/pred.jsonl", tmp);
-    CHECK(file_bytes(a, &x) > 0 && strstr(x, "\"text\": \"a great film\"") && strstr(x, "\"probabilities\""));
+    CHECK(test_file_bytes(a, &x) > 0 && strstr(x, "\"text\": \"a great film\"") && strstr(x, "\"probabilities\""));
     free(x);
     /* bad input: unknown target module and r = 0 are refused before any work */
     snprintf(cmd, sizeof cmd, "%s train %s --train %s --out %s/bad --lora-targets q,zz 2>/dev/null", LL_CLI_PATH,
              model, train, tmp);
-    CHECK(run(cmd) != 0);
+    CHECK(test_run(cmd) != 0);
     snprintf(cmd, sizeof cmd, "%s train %s --train %s --out %s/bad --lora-r 0 2>/dev/null", LL_CLI_PATH, model, train,
              tmp);
-    CHECK(run(cmd) != 0);
+    CHECK(test_run(cmd) != 0);
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-    run(cmd);
+    test_run(cmd);
     return test_summary("test_train_resume");
 }

@@ -61,21 +61,40 @@ static inline double max_abs(const float *a, size_t n) {
     return m;
 }
 
-/* A whole file, NUL-terminated (malloc'd), or NULL when it cannot be opened or read. */
-static inline char *test_read_file(const char *path) {
+/* A whole file, NUL-terminated (malloc'd), its size in *n (may be NULL);
+ * NULL when it cannot be opened or read. */
+static inline char *test_read_file_n(const char *path, long *n) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
-    const long n = ftell(f);
+    const long len = ftell(f);
     fseek(f, 0, SEEK_SET);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+    char *s = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (s && fread(s, 1, (size_t)len, f) != (size_t)len) {
         free(s);
         s = NULL;
     }
-    if (s) s[n] = 0;
+    if (s) s[len] = 0;
     fclose(f);
+    if (s && n) *n = len;
     return s;
+}
+
+/* A whole file, NUL-terminated (malloc'd), or NULL when it cannot be opened or read. */
+static inline char *test_read_file(const char *path) { return test_read_file_n(path, NULL); }
+
+/* A whole file into *out (as test_read_file): its size in bytes, or -1. */
+static inline long test_file_bytes(const char *path, char **out) {
+    long n = -1;
+    *out = test_read_file_n(path, &n);
+    return *out ? n : -1;
+}
+
+/* Runs a shell command, echoed first (for the test's log); system()'s status. */
+static inline int test_run(const char *cmd) {
+    printf("$ %s\n", cmd);
+    fflush(stdout);
+    return system(cmd);
 }
 
 /* A text file split into lines (the newlines replaced by NULs, in one buffer). */
