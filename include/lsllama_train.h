@@ -484,8 +484,12 @@ int ll_adapter_load(const char *dir, ll_model *base, const ll_classifier_config 
 
 /* The base precision recorded in dir/label_map.json ("lsllama":
  * {"base_precision"}) by the training that wrote the adapter: 1 and *out
- * set, or 0 when none is recorded (PEFT's adapters, older lsllama). */
-int ll_adapter_base_precision(const char *dir, ll_base_precision *out);
+ * set; 0 when none is recorded (PEFT's adapters, older lsllama);
+ * LL_ERR_CONFIG (err names the file and key) for a value that is not one. */
+int ll_adapter_base_precision(const char *dir, ll_base_precision *out, ll_error *err);
+/* The same for a training run's folder: the precision its log.jsonl's first
+ * line records (what --resume continues with unless told otherwise). */
+int ll_run_base_precision(const char *out_dir, ll_base_precision *out, ll_error *err);
 
 typedef struct ll_merge_options {
     const char *const *id2label; /* n_labels names; NULL: "LABEL_0", ... */

@@ -182,8 +182,8 @@ int cls_session_open(const char *cmd, const cls_args *a, cls_session *s) {
     }
     /* the precision the adapter was trained with, unless asked otherwise */
     ll_load_options lo = {.base_precision = a->base_precision};
-    if (!a->base_precision_given && a->adapter) ll_adapter_base_precision(a->adapter, &lo.base_precision);
-    if (ll_model_load(&s->m, a->model, &lo, &err) ||
+    if ((!a->base_precision_given && a->adapter && ll_adapter_base_precision(a->adapter, &lo.base_precision, &err) < 0) ||
+        ll_model_load(&s->m, a->model, &lo, &err) ||
         ll_tokenizer_load(&s->tok, a->tokenizer ? a->tokenizer : a->model, &err) ||
         (a->adapter ? ll_adapter_load(a->adapter, s->m, NULL, &s->c, &s->info, &err)
                     : ll_merged_load(a->model, s->m, &s->c, &s->info, &err)) ||

@@ -15,8 +15,9 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long
 int cli_parse_base_precision(const char *cmd, const char *s, ll_base_precision *out);
 /* The help line of --base-precision. */
 #define CLI_BASE_PRECISION_HELP                                                                              \
-    "--base-precision stored|bf16|q8_0|f32: the frozen base's matrices in memory: as the file stores them\n"   \
-    "        (stored, default; memory-mapped), or converted at load from F32/F16/BF16 to bf16 or q8_0, or all f32\n"
+    "--base-precision stored|bf16|q8_0|f32: the frozen base's matrices in memory: stored = as the file\n"      \
+    "        stores them (memory-mapped); bf16, q8_0 = F32/F16/BF16 matrices converted at load (quantized\n"    \
+    "        ones stay as stored); f32 = all converted. stored and f32 give the same results\n"
 
 
 /* Parse a whole finite decimal number in [lo, hi] (hi_open: in [lo, hi));

@@ -22,7 +22,7 @@ static void usage(FILE *f) {
             "  --mask               causal (default) or bidirectional attention in every layer\n"
             "  --bidirectional-from causal in layers < K, bidirectional from layer K on (0 = all)\n"
             "  --batch-tokens       pack sequences into batches of about N tokens (default 2048)\n"
-            "  " CLI_BASE_PRECISION_HELP);
+            "  " CLI_BASE_PRECISION_HELP "        (default stored)\n");
 }
 
 typedef struct pending {

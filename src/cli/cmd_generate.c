@@ -9,21 +9,25 @@
 #include "lsllama.h"
 
 int cmd_generate(int argc, char **argv) {
+    ll_base_precision base_precision = LL_BASE_STORED;
     const char *path = NULL, *ids_arg = NULL;
     long steps = 32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: lsllama generate MODEL --ids \"ID ID ...\" [--steps N]\n\n"
+            printf("usage: lsllama generate MODEL --ids \"ID ID ...\" [--steps N] [--base-precision P]\n\n"
                    "Greedy (temperature 0) decoding from the given prompt ids; prints the prompt and\n"
-                   "generated ids on one line. Stops early at the end-of-sequence token.\n");
+                   "generated ids on one line. Stops early at the end-of-sequence token.\n"
+                   CLI_BASE_PRECISION_HELP "        (default stored)\n");
             return 0;
+        } else if (!strcmp(a, "--base-precision") && val) {
+            if (!cli_parse_base_precision("generate", argv[++i], &base_precision)) return 2;
         } else if (!strcmp(a, "--ids") && val) {
             ids_arg = argv[++i];
         } else if (!strcmp(a, "--steps") && val) {
             if (!cli_parse_int("generate", a, argv[++i], 1, 1 << 20, &steps)) return 2;
         } else if (a[0] == '-' || path) {
-            cli_unexpected("generate", a, !val, "--ids --steps");
+            cli_unexpected("generate", a, !val, "--ids --steps --base-precision");
             return 2;
         } else {
             path = a;
@@ -44,7 +48,7 @@ int cmd_generate(int argc, char **argv) {
     }
     ll_model *m;
     ll_error err = {0};
-    ll_load_options lo = {.with_lm_head = 1};
+    ll_load_options lo = {.with_lm_head = 1, .base_precision = base_precision};
     if (ll_model_load(&m, path, &lo, &err)) {
         fprintf(stderr, "lsllama generate: %s\n", err.message);
         free(ids);

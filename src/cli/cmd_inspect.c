@@ -32,13 +32,20 @@ int cmd_inspect(int argc, char **argv) {
                    "MODEL is a GGUF file, a llama2.c .bin checkpoint, a .safetensors file with config.json\n"
                    "beside it, or a Hugging Face model folder. Prints the architecture, hyper-parameters,\n"
                    "metadata, the tensor table (stored type and shape), parameter count and memory: the\n"
-                   "bytes resident per type when the model is loaded with --base-precision P (stored).\n");
+                   "bytes resident per type when the model is loaded with --base-precision P (stored), planned\n"
+                   "from the tensor table without reading the weights: 'resident' leaves out the LM head (a\n"
+                   "classifier does not load it), 'read from the file mapping' is what stays in the file's pages\n"
+                   "rather than in memory of its own (GGUF q/k matrices are reordered into a copy).\n");
             return 0;
         } else if (!strcmp(argv[i], "--no-metadata")) {
             show_meta = 0;
         } else if (!strcmp(argv[i], "--no-tensors")) {
             show_tensors = 0;
-        } else if (!strcmp(argv[i], "--base-precision") && i + 1 < argc) {
+        } else if (!strcmp(argv[i], "--base-precision")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "lsllama inspect: --base-precision needs a value (stored, bf16, q8_0 or f32)\n");
+                return 2;
+            }
             if (!cli_parse_base_precision("inspect", argv[++i], &lo.base_precision)) return 2;
         } else if (argv[i][0] == '-' || path) {
             fprintf(stderr, "lsllama inspect: unexpected argument '%s' (see --help)\n", argv[i]);
@@ -99,9 +106,9 @@ int cmd_inspect(int argc, char **argv) {
     printf("parameters:   %.0f (%.1f M); without embeddings and LM head %.0f (%.1f M)\n", params, params / 1e6,
            params - emb - head, (params - emb - head) / 1e6);
     ll_checkpoint_close(c);
-    /* what loading keeps in memory (the classifier's load: no LM head) */
+    /* what loading would keep in memory (the classifier's load: no LM head), planned without reading the weights */
     ll_model *m;
-    if (ll_model_load(&m, path, &lo, &err)) {
+    if (ll_model_plan(&m, path, &lo, &err)) {
         printf("memory:       %s stored; not loadable: %s\n", b1, err.message);
         return 0;
     }

@@ -30,7 +30,10 @@ int cmd_merge(int argc, char **argv) {
                    "config.json (\"lsllama_inexact\"). DIR must be new or empty; --overwrite replaces an earlier\n"
                    "merged model there (never a file the merge does not write). The folder is written beside DIR\n"
                    "and swapped in whole. --dtype: the merged weights' type; default bf16 when the base holds\n"
-                   "quantized matrices (GGUF Q4_K, Q8_0, ...: dequantized exactly, then rounded), else f32.\n");
+                   "quantized matrices (GGUF Q4_K, Q8_0, ...: dequantized exactly, then rounded), else f32.\n"
+                   "The deltas are merged into the base's values as stored, also for an adapter trained with\n"
+                   "--base-precision bf16 or q8_0 (whose products saw the converted values: predictions of the\n"
+                   "merged folder then differ from the adapter's by that conversion).\n");
             return 0;
         } else if (!strcmp(o, "--adapter") && v) adapter = argv[++i];
         else if (!strcmp(o, "--out") && v) out = argv[++i];
@@ -52,7 +55,7 @@ int cmd_merge(int argc, char **argv) {
     if (!dtype) mo.dtype = LL_MERGE_DEFAULT;
     else if (ll_merge_dtype_parse(dtype, &merge_dtype) == LL_OK) mo.dtype = (int)merge_dtype;
     else {
-        fprintf(stderr, "lsllama merge: --dtype must be f32, f16 or bf16\n");
+        fprintf(stderr, "lsllama merge: --dtype must be f32, f16 or bf16, got '%s'\n", dtype);
         return 2;
     }
     /* an earlier merged model (or anything else) in --out is replaced only when asked */

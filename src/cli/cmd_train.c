@@ -54,6 +54,7 @@ static void train_usage(FILE *f) {
         "        --max-length N (256; token tasks: longer sentences become overlapping windows)\n"
         "        --tokenizer PATH (default: the model's own)\n"
         "base:   " CLI_BASE_PRECISION_HELP
+        "        (default stored; with --resume, the run's own, from DIR/log.jsonl)\n"
         "token:  --word-column N (0)  --tag-column N|last (last)  --tokens-field F (tokens)  --tags-field F\n"
         "        (ner_tags)  --tag-names FILE (names of integer tags)  --label-all-subtokens\n"
         "        --any-tags (any tag, e.g. POS; default: O, B, I, E, S, B-/I-/E-/S-TYPE as seqeval reads them)\n"
@@ -242,7 +243,12 @@ int cmd_train(int argc, char **argv) {
         return 1;
     }
     a.to.run_dir = run_dir;
-    const ll_load_options lo = {.base_precision = a.base_precision};
+    /* a resumed run keeps the precision it recorded, unless told otherwise */
+    ll_load_options lo = {.base_precision = a.base_precision};
+    if (a.to.resume && !a.base_precision_given && ll_run_base_precision(a.out, &lo.base_precision, &err) < 0) {
+        fprintf(stderr, "lsllama train: %s\n", err.message);
+        goto done;
+    }
     if (ll_model_load(&m, a.model, &lo, &err) || ll_tokenizer_load(&tok, a.tokenizer ? a.tokenizer : a.model, &err)) {
         fprintf(stderr, "lsllama train: %s\n", err.message);
         goto done;

@@ -305,7 +305,11 @@ static int carve_matrix(ll_carver *cv, weights_pass *wp, const char *name, size_
     const int mapped = to == t->dtype && !t->rope_interleaved && (uintptr_t)t->data % align == 0 && row_bytes % align == 0;
     void *own = mapped ? NULL : ll_carve(cv, (rows * row_bytes + 15) / 16, 16);
     add_entry(wp, cv, NULL, mat, rows * cols);
-    if (!cv->base) return LL_OK;
+    if (!cv->base) { /* the plan: what the real pass will hold, per type */
+        m->resident[to] += rows * row_bytes;
+        if (mapped) m->mapped[to] += rows * row_bytes;
+        return LL_OK;
+    }
     *mat = (ll_matrix){to, mapped ? t->data : own, rows, cols, cols / (size_t)ll_dtype_block_elems(to)};
     size_t col = 0;
     float val = 0.0f;
@@ -334,8 +338,6 @@ static int carve_matrix(ll_carver *cv, weights_pass *wp, const char *name, size_
                        "the checkpoint is corrupt", t->file, t->stored_name, val, bad * cols + col, bad,
                        to != t->dtype ? " after conversion" : "");
     }
-    m->resident[to] += rows * row_bytes;
-    if (mapped) m->mapped[to] += rows * row_bytes;
     return LL_OK;
 }
 
@@ -417,8 +419,10 @@ int ll_model_load(ll_model **out, const char *path, const ll_load_options *opt, 
     return ll_model_load_archs(out, path, opt, NULL, err);
 }
 
-int ll_model_load_archs(ll_model **out, const char *path, const ll_load_options *opt,
-                        const ll_arch *const *extra_archs, ll_error *err) {
+/* Loads, or with plan_only checks every tensor and sizes the memory without
+ * reading the weights (the counting pass alone). */
+static int load_model(ll_model **out, const char *path, const ll_load_options *opt, const ll_arch *const *extra_archs,
+                      int plan_only, ll_error *err) {
     *out = NULL;
     const ll_base_precision precision = opt ? opt->base_precision : LL_BASE_STORED;
     if (!ll_base_precision_name(precision))
@@ -444,6 +448,7 @@ int ll_model_load_archs(ll_model **out, const char *path, const ll_load_options 
         (rc = check_all_used(c, m->arch, &m->cfg, err)))
         goto done;
     m->owned_bytes = count.used;
+    if (plan_only) goto done;
     m->owned = malloc(count.used ? count.used : 1);
     m->layers = calloc((size_t)m->cfg.n_layers, sizeof *m->layers);
     m->entries = calloc(wp.n_entries, sizeof *m->entries);
@@ -461,6 +466,15 @@ done:
     }
     *out = m;
     return LL_OK;
+}
+
+int ll_model_load_archs(ll_model **out, const char *path, const ll_load_options *opt,
+                        const ll_arch *const *extra_archs, ll_error *err) {
+    return load_model(out, path, opt, extra_archs, 0, err);
+}
+
+int ll_model_plan(ll_model **out, const char *path, const ll_load_options *opt, ll_error *err) {
+    return load_model(out, path, opt, NULL, 1, err);
 }
 
 ll_base_precision ll_model_base_precision(const ll_model *m) { return m->precision; }

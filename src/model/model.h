@@ -62,6 +62,12 @@ struct ll_model {
 int ll_model_load_archs(ll_model **out, const char *path, const ll_load_options *opt,
                         const struct ll_arch *const *extra_archs, ll_error *err);
 
+/* The load's plan without the load: every tensor checked (presence, shape,
+ * type), the memory sized per type (ll_model_resident, m->owned_bytes), no
+ * weight read or converted. The result holds no weights: only
+ * ll_model_config, ll_model_resident and ll_model_free may be called on it. */
+int ll_model_plan(ll_model **out, const char *path, const ll_load_options *opt, ll_error *err);
+
 /* Calls fn(ctx, value) for elements every, 2 every, ... of the weights laid
  * end to end in load order (the f32 layout of older versions, so that a
  * fingerprint of the base stays the same across versions and precisions

@@ -530,20 +530,29 @@ static int parse_adapter_config(const cJSON *j, const char *path, adapter_settin
     return LL_OK;
 }
 
-int ll_adapter_base_precision(const char *dir, ll_base_precision *out) {
+int ll_base_precision_from_json(const cJSON *bp, const char *path, const char *key, ll_base_precision *out,
+                                ll_error *err) {
+    if (!bp) return 0;
+    if (cJSON_IsString(bp) && ll_base_precision_parse(bp->valuestring, out) == LL_OK) return 1;
+    return ll_fail(err, LL_ERR_CONFIG, "%s: %s must be \"stored\", \"bf16\", \"q8_0\" or \"f32\"%s%s%s", path, key,
+                   cJSON_IsString(bp) ? ", not \"" : "", cJSON_IsString(bp) ? bp->valuestring : "",
+                   cJSON_IsString(bp) ? "\"" : "");
+}
+
+int ll_adapter_base_precision(const char *dir, ll_base_precision *out, ll_error *err) {
     char path[4096];
     if (snprintf(path, sizeof path, "%s/label_map.json", dir) >= (int)sizeof path) return 0;
     char *text = NULL;
     size_t len = 0;
     ll_error e = {0};
-    if (ll_read_text_file(path, &text, &len, &e)) return 0;
+    if (ll_read_text_file(path, &text, &len, &e)) return 0; /* no label map: PEFT's adapter; its loader says more */
     cJSON *j = cJSON_Parse(text);
     free(text);
     const cJSON *ls = j ? cJSON_GetObjectItemCaseSensitive(j, "lsllama") : NULL;
-    const cJSON *bp = ls ? cJSON_GetObjectItemCaseSensitive(ls, "base_precision") : NULL;
-    const int found = cJSON_IsString(bp) && ll_base_precision_parse(bp->valuestring, out) == LL_OK;
+    const int rc = ll_base_precision_from_json(ls ? cJSON_GetObjectItemCaseSensitive(ls, "base_precision") : NULL,
+                                               path, "lsllama.base_precision", out, err);
     cJSON_Delete(j);
-    return found;
+    return rc;
 }
 
 /* label_map.json: labels (n must equal K) and head settings. */

@@ -65,4 +65,10 @@
  * bias) of a Hugging Face checkpoint (a merged model folder) into c. */
 int ll_classifier_load_head(ll_classifier *c, const char *path, ll_error *err);
 
+struct cJSON;
+/* bp (may be NULL) as a base precision: 1 and *out set, 0 when bp is NULL,
+ * LL_ERR_CONFIG naming path and key for any other value. */
+int ll_base_precision_from_json(const struct cJSON *bp, const char *path, const char *key, ll_base_precision *out,
+                                ll_error *err);
+
 #endif

@@ -299,6 +299,26 @@ static cJSON *run_identity(const ll_classifier *c, const ll_dataset *train, cons
     return j;
 }
 
+int ll_run_base_precision(const char *out_dir, ll_base_precision *out, ll_error *err) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/log.jsonl", out_dir) >= (int)sizeof path) return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    const ssize_t n = getline(&line, &cap, f);
+    fclose(f);
+    cJSON *j = n > 0 ? cJSON_Parse(line) : NULL;
+    free(line);
+    const cJSON *run = j ? cJSON_GetObjectItemCaseSensitive(j, "run") : NULL;
+    const int rc = cJSON_IsString(run) && !strcmp(run->valuestring, "start")
+                       ? ll_base_precision_from_json(cJSON_GetObjectItemCaseSensitive(j, "base_precision"), path,
+                                                     "base_precision (line 1)", out, err)
+                       : 0; /* a log of an older version: nothing recorded */
+    cJSON_Delete(j);
+    return rc;
+}
+
 /* Every entry of want equals got's; else an error naming the first that differs. */
 static int check_identity(const cJSON *want, const cJSON *got, const char *path, ll_error *err) {
     if (!cJSON_IsObject(got))
@@ -307,9 +327,11 @@ static int check_identity(const cJSON *want, const cJSON *got, const char *path,
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(got, w->string);
         const char *gv = cJSON_IsString(g) ? g->valuestring : "(missing)";
         if (strcmp(gv, w->valuestring))
-            return ll_fail(err, LL_ERR_CONFIG, "%s: the run's %s was %s, now %s: a resume continues exactly the run "
+            return ll_fail(err, LL_ERR_CONFIG, "%s: the run's %s was %s, now %s%s: a resume continues exactly the run "
                            "that wrote the checkpoint (same model, data and options); start again with --overwrite "
-                           "to train with these", path, w->string, gv, w->valuestring);
+                           "to train with these", path, w->string, gv, w->valuestring,
+                           !strcmp(w->string, "base_model") ? " (another model file, or the base held in another "
+                           "--base-precision than the run's: log.jsonl's first line names it)" : "");
     }
     return LL_OK;
 }
