@@ -118,8 +118,9 @@ int cmd_inspect(int argc, char **argv) {
     double total = (double)m->owned_bytes, owned_matrices = 0; /* owned: vectors and copied matrices */
     for (int i = 0; i < k; i++) total += (double)mapped[i], owned_matrices += (double)(bytes[i] - mapped[i]);
     human_bytes(total, b2, sizeof b2);
+    human_bytes(params * 4, b3, sizeof b3);
     printf("memory:       %s stored; %s resident when loaded with --base-precision %s (f32 would be %s)\n", b1, b2,
-           ll_base_precision_name(lo.base_precision), (human_bytes(params * 4, b3, sizeof b3), b3));
+           ll_base_precision_name(lo.base_precision), b3);
     for (int i = 0; i < k; i++) {
         char bb[32], bm[32];
         human_bytes((double)bytes[i], bb, sizeof bb);

@@ -342,19 +342,15 @@ static const gemm_kernel *weights_kernel(void) {
 /* The kernel for f32 products, or NULL for OpenBLAS: the AVX-512 kernel
  * unless LSLLAMA_GEMM asks for another ("blas", "avx2", "c": then OpenBLAS). */
 static const gemm_kernel *f32_kernel(void) {
-    static int enabled = -1;
+#ifdef LL_HAVE_X86_KERNELS
+    static int enabled = -1; /* read and set atomically, as weights_kernel's choice */
     int e = __atomic_load_n(&enabled, __ATOMIC_RELAXED);
     if (e < 0) {
         const char *env = getenv("LSLLAMA_GEMM");
-        e = 0;
-#ifdef LL_HAVE_X86_KERNELS
         __builtin_cpu_init();
         e = __builtin_cpu_supports("avx512f") && !(env && *env);
-#endif
-        (void)env;
         __atomic_store_n(&enabled, e, __ATOMIC_RELAXED);
     }
-#ifdef LL_HAVE_X86_KERNELS
     if (e) return &kernel_avx512;
 #endif
     return NULL;
@@ -417,15 +413,15 @@ typedef struct b_operand {
  * quantized B read along its rows (tb 0) the panels spanning whole blocks. */
 static size_t b_group(const gemm_kernel *k, const b_operand *bo) {
     if (bo->f || bo->tb) return k->nr;
-    const size_t be = (size_t)ll_dtype_block_elems((ll_dtype)bo->w->dtype);
+    const size_t be = (size_t)ll_dtype_block_elems(bo->w->dtype);
     return be <= k->nr ? k->nr : be; /* block sizes (32, 256) are multiples of NR (16, 32) */
 }
 
-/* Elements [c0, c0 + n) of weight row r, as f32 (c0 and n whole blocks, or n reaching the row's end). */
+/* Elements [c0, c0 + n) of weight row r, as f32. c0 and n are whole blocks:
+ * rows are (checked at load), and so are KC, NC and b_group's widths. */
 static void weight_row_segment(const ll_matrix *w, size_t r, size_t c0, size_t n, float *dst) {
-    const size_t be = (size_t)ll_dtype_block_elems((ll_dtype)w->dtype), bb = ll_dtype_block_bytes((ll_dtype)w->dtype);
-    const uint8_t *row = (const uint8_t *)w->data + r * w->ld_blocks * bb;
-    ll_dequantize((ll_dtype)w->dtype, row + c0 / be * bb, dst, (n + be - 1) / be * be);
+    const size_t be = (size_t)ll_dtype_block_elems(w->dtype), bb = ll_dtype_block_bytes(w->dtype);
+    ll_dequantize(w->dtype, (const uint8_t *)ll_matrix_row(w, r) + c0 / be * bb, dst, n);
 }
 
 /* Packs the columns [g0, g0 + gw) of the KC x nc block (rows p0..p0+kc,
@@ -444,11 +440,9 @@ static void pack_b_group(const gemm_kernel *k, const b_operand *bo, size_t p0, s
         return;
     }
     /* op(B) = W: rows are weight rows; dequantize kc rows' [j0 + g0, + gw) */
-    const size_t be = (size_t)ll_dtype_block_elems((ll_dtype)bo->w->dtype);
-    const size_t span = (gw + be - 1) / be * be; /* whole blocks (the row's end is a whole block) */
-    for (size_t kk = 0; kk < kc; kk++) weight_row_segment(bo->w, p0 + kk, j0 + g0, gw, staging + kk * span);
+    for (size_t kk = 0; kk < kc; kk++) weight_row_segment(bo->w, p0 + kk, j0 + g0, gw, staging + kk * gw);
     for (size_t jr = g0; jr < g0 + gw; jr += NRk)
-        k->pack_b(0, staging, span, 0, jr - g0, kc, g0 + gw - jr < NRk ? g0 + gw - jr : NRk, Bp + jr * kc);
+        k->pack_b(0, staging, gw, 0, jr - g0, kc, g0 + gw - jr < NRk ? g0 + gw - jr : NRk, Bp + jr * kc);
 }
 
 /* ---- the blocked product ----------------------------------------------------- */
@@ -593,7 +587,7 @@ void ll_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const fl
  * only when no thread could get its packing buffers (out of memory). */
 static void gemm_weights_naive(int ta, int tw, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
                                const ll_matrix *W, float beta, float *C, size_t ldc) {
-    const size_t be = (size_t)ll_dtype_block_elems((ll_dtype)W->dtype);
+    const size_t be = (size_t)ll_dtype_block_elems(W->dtype);
     float blk[256];
     for (size_t i = 0; i < M; i++)
         for (size_t j = 0; j < N; j++) {

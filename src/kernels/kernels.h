@@ -30,6 +30,16 @@ typedef struct ll_matrix {
     size_t ld_blocks; /* row stride in blocks (cols / block_elems for a dense matrix) */
 } ll_matrix;
 
+/* Row r of w: where its first block starts. */
+static inline const void *ll_matrix_row(const ll_matrix *w, size_t r) {
+    return (const char *)w->data + r * w->ld_blocks * ll_dtype_block_bytes(w->dtype);
+}
+
+/* Row r of w as f32 values dst[w->cols]. */
+static inline void ll_matrix_row_f32(const ll_matrix *w, size_t r, float *dst) {
+    ll_dequantize(w->dtype, ll_matrix_row(w, r), dst, w->cols);
+}
+
 /* The f32 product (gemm.c: the AVX-512 kernel, else OpenBLAS):
  * C[M,N] = alpha * op(A) op(B) + beta * C, row-major, op = transpose if t*. */
 void ll_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,

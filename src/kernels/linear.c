@@ -32,8 +32,6 @@ void ll_linear_backward_input(float *dx, const float *dy, const ll_matrix *W, si
 }
 
 void ll_embedding_lookup(float *x, const ll_matrix *E, const int32_t *tokens, size_t T) {
-    const size_t D = E->cols, row_bytes = E->ld_blocks * ll_dtype_block_bytes(E->dtype);
 #pragma omp parallel for schedule(static)
-    for (size_t t = 0; t < T; t++)
-        ll_dequantize(E->dtype, (const char *)E->data + (size_t)tokens[t] * row_bytes, x + t * D, D);
+    for (size_t t = 0; t < T; t++) ll_matrix_row_f32(E, (size_t)tokens[t], x + t * E->cols);
 }

@@ -188,12 +188,6 @@ static ll_dtype resident_type(ll_base_precision p, ll_dtype stored, size_t cols)
     }
 }
 
-/* Row `r` of w (cols values) into dst as f32. */
-static void matrix_row_f32(const ll_matrix *w, size_t r, float *dst) {
-    const size_t bb = ll_dtype_block_bytes(w->dtype);
-    ll_dequantize(w->dtype, (const char *)w->data + r * w->ld_blocks * bb, dst, w->cols);
-}
-
 /* Fills dst (rows x cols in type `to`) from the stored tensor t, in HF row
  * order (interleaved q/k rows reordered), converting when `to` differs. */
 static int fill_matrix(void *dst, ll_dtype to, const ll_tensor_info *t, size_t rows, size_t cols, int head_dim) {
@@ -224,7 +218,7 @@ static int fill_matrix(void *dst, ll_dtype to, const ll_tensor_info *t, size_t r
                 continue;
             }
             if (!buf) continue;
-            matrix_row_f32(&src, from, to == LL_DTYPE_F32 ? (float *)out : buf);
+            ll_matrix_row_f32(&src, from, to == LL_DTYPE_F32 ? (float *)out : buf);
             if (to == LL_DTYPE_BF16)
                 for (size_t c = 0; c < cols; c++) ((uint16_t *)out)[c] = ll_fp32_to_bf16(buf[c]);
             else if (to == LL_DTYPE_Q8_0)
@@ -267,7 +261,7 @@ static size_t first_nonfinite_row(const ll_matrix *w, size_t *col, float *val) {
 #pragma omp for schedule(static) reduction(min : bad)
         for (size_t r = 0; r < w->rows; r++) {
             if (!buf) continue;
-            matrix_row_f32(w, r, buf);
+            ll_matrix_row_f32(w, r, buf);
             if (ll_first_nonfinite(buf, w->cols) < w->cols && r < bad) bad = r;
         }
         free(buf);
@@ -276,7 +270,7 @@ static size_t first_nonfinite_row(const ll_matrix *w, size_t *col, float *val) {
     if (bad < w->rows) {
         float *buf = malloc(w->cols * sizeof(float));
         if (!buf) return SIZE_MAX;
-        matrix_row_f32(w, bad, buf);
+        ll_matrix_row_f32(w, bad, buf);
         *col = ll_first_nonfinite(buf, w->cols);
         *val = buf[*col];
         free(buf);
@@ -524,7 +518,7 @@ void ll_model_visit_samples(const ll_model *m, size_t every, void (*fn)(void *ct
                 float *nr = realloc(row, w->cols * sizeof(float));
                 if (!nr) break; /* out of memory: fewer samples, a fingerprint that will not match */
                 row = nr, row_of = w, row_at = r;
-                matrix_row_f32(w, r, row);
+                ll_matrix_row_f32(w, r, row);
             }
             fn(ctx, row[i % w->cols]);
         }

@@ -1056,7 +1056,7 @@ typedef struct merged_rows {
 static void merged_row(const void *ctx, size_t row, float *dst) {
     const merged_rows *mr = ctx;
     const ll_matrix *w = mr->w;
-    ll_dequantize(w->dtype, (const char *)w->data + row * w->ld_blocks * ll_dtype_block_bytes(w->dtype), dst, w->cols);
+    ll_matrix_row_f32(w, row, dst);
     /* W'[row] = W[row] + scale * B[row] A; the packed kernel on one row gives
      * each element as it gives it in the whole product */
     if (mr->md)
