@@ -46,7 +46,7 @@ static ll_matrix random_matrix(ll_dtype t, size_t rows, size_t cols, uint64_t se
     const int n = scale_offsets(t, off);
     for (size_t b = 0; b < nblocks; b++)
         for (int k = 0; k < n; k++) memcpy(p + b * bb + off[k], &(uint16_t){0x1800}, 2); /* 2^-9 */
-    return (ll_matrix){t, p, rows, cols, cols / be};
+    return (ll_matrix){t, p, rows, cols, cols / be, LL_DTYPE_F32};
 }
 
 /* The CPU's model name from /proc/cpuinfo ("unknown" elsewhere). */

@@ -1,12 +1,16 @@
 /* ll_gemm against a double-precision reference: every transpose combination,
- * ragged shapes (edges of the 12 x 32 tiles, K across the 256-deep slices),
- * leading dimensions wider than the matrices, alpha and beta, beta = 0 never
- * reading C, thin shapes that go to OpenBLAS, and results that do not depend
- * on the thread count (for the AVX-512 kernel), and caller threads running
- * products at once. */
+ * ragged shapes (edges of the 12 x 32 and 6 x 16 tiles, K across the
+ * 256-deep slices), leading dimensions wider than the matrices, alpha and
+ * beta, beta = 0 never reading C, thin shapes that go to OpenBLAS; for a
+ * packed kernel (AVX-512, AVX2), results that do not depend on the thread
+ * count, within 1e-5 of OpenBLAS sgemm on random ragged shapes, and caller
+ * threads running products at once. ctest runs it as is and with
+ * LSLLAMA_GEMM=avx2 and =blas (CMakeLists.txt). */
 #include <omp.h>
 #include <pthread.h>
 #include <stdint.h>
+
+#include <cblas.h>
 
 #include "kernels/kernels.h"
 #include "test_util.h"
@@ -109,6 +113,31 @@ static void check_concurrent_callers(void) {
     }
 }
 
+/* The packed kernel against OpenBLAS sgemm on the same operands: within
+ * 1e-5 of the larger magnitude sum, elementwise (the two sum in different
+ * orders). */
+static void check_against_openblas(int ta, int tb, size_t M, size_t N, size_t K) {
+    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+    float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
+    for (size_t i = 0; i < M * K; i++) A[i] = frand();
+    for (size_t i = 0; i < K * N; i++) B[i] = frand();
+    const size_t lda = ta ? M : K, ldb = tb ? K : N;
+    ll_gemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C1, N);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N,
+                (blasint)K, 1.0f, A, (blasint)lda, B, (blasint)ldb, 0.0f, C2, (blasint)N);
+    double worst = 0.0;
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++) {
+            double mag = 0.0;
+            for (size_t k = 0; k < K; k++) mag += fabs(at(A, lda, ta, i, k) * at(B, ldb, tb, k, j));
+            const double e = fabs((double)C1[i * N + j] - C2[i * N + j]) / (mag + 1e-30);
+            if (!(e <= worst)) worst = e;
+        }
+    CHECK_MSG(worst < 1e-5, "ta=%d tb=%d %zux%zux%zu: %s and OpenBLAS differ by %g", ta, tb, M, N, K,
+              ll_gemm_backend(), worst);
+    free(A), free(B), free(C1), free(C2);
+}
+
 int main(void) {
     const size_t shapes[][3] = {
         {1, 1, 1},     {12, 32, 1},   {13, 33, 7},    {24, 64, 256}, {25, 65, 257}, {100, 70, 300},
@@ -125,13 +154,26 @@ int main(void) {
             }
     /* K = 0: C = beta C */
     check_case(0, 1, 30, 40, 0, 1.0f, 0.5f, 0);
-    /* OpenBLAS (no AVX-512 here, or LSLLAMA_GEMM=blas) does not promise this */
-    const int packed = !strcmp(ll_gemm_backend(), "avx512");
-    printf("backend %s\n", ll_gemm_backend());
+    /* OpenBLAS (a CPU without AVX2, or LSLLAMA_GEMM=blas) does not promise this */
+    const int packed = strcmp(ll_gemm_backend(), "openblas") != 0;
+    printf("backend %s (LSLLAMA_GEMM=%s)\n", ll_gemm_backend(), getenv("LSLLAMA_GEMM") ? getenv("LSLLAMA_GEMM") : "");
+    const char *env = getenv("LSLLAMA_GEMM");
+    if (env && !strcmp(env, "blas")) CHECK_MSG(!strcmp(ll_gemm_backend(), "openblas"), "LSLLAMA_GEMM=blas ran %s",
+                                               ll_gemm_backend());
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (env && !strcmp(env, "avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        CHECK_MSG(!strcmp(ll_gemm_backend(), "avx2"), "LSLLAMA_GEMM=avx2 on a CPU with AVX2: %s", ll_gemm_backend());
+#endif
     for (int ta = 0; ta < 2 && packed; ta++)
         for (int tb = 0; tb < 2; tb++) {
             check_thread_independence(ta, tb, 301, 577, 300);
             check_thread_independence(ta, tb, 40, 1000, 129);
+        }
+    for (int ta = 0; ta < 2 && packed; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            check_against_openblas(ta, tb, 301, 577, 300);
+            check_against_openblas(ta, tb, 97, 2049, 513);
         }
     if (packed) check_concurrent_callers();
     return test_summary("test_gemm");

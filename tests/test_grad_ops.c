@@ -85,7 +85,7 @@ static void pool_f(void *c, const float *x, float *y) {
 typedef struct { const float *W; size_t T, in, out; } lin_ctx;
 static void lin_f(void *c, const float *x, float *y) {
     lin_ctx *l = c;
-    const ll_matrix w = {LL_DTYPE_F32, l->W, l->out, l->in, l->in};
+    const ll_matrix w = {LL_DTYPE_F32, l->W, l->out, l->in, l->in, LL_DTYPE_F32};
     ll_linear_forward(y, x, &w, NULL, l->T, l->in, l->out, 0);
 }
 
@@ -186,7 +186,7 @@ int main(void) {
     fill(xl, T * in, 1.0f);
     fill(rl, T * out, 1.0f);
     memset(dxl, 0, sizeof dxl);
-    const ll_matrix wm = {LL_DTYPE_F32, W, out, in, in};
+    const ll_matrix wm = {LL_DTYPE_F32, W, out, in, in, LL_DTYPE_F32};
     ll_linear_backward_input(dxl, rl, &wm, T, in, out);
     lin_ctx lc = {W, T, in, out};
     fd_check("linear (input)", lin_f, &lc, xl, T * in, T * out, rl, dxl);

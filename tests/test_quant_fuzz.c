@@ -186,7 +186,7 @@ static void fuzz_gemm(void) {
             }
             for (size_t i = 0; i < M * ldc; i++) C0[i] = (float)(next_u64() >> 40) / 8388608.0f - 1.0f;
             const float alpha = alphas[below(4)], beta = betas[below(3)];
-            const ll_matrix W = {w->dt, wdata, rows, cols, ld_blocks}, F = {LL_DTYPE_F32, w32, rows, cols, cols};
+            const ll_matrix W = {w->dt, wdata, rows, cols, ld_blocks, LL_DTYPE_F32}, F = {LL_DTYPE_F32, w32, rows, cols, cols, LL_DTYPE_F32};
             memcpy(Ct, C0, M * ldc * sizeof(float));
             memcpy(Cf, C0, M * ldc * sizeof(float));
             ll_gemm_weights(ta, tw, M, N, K, alpha, A, lda, &W, beta, Ct, ldc);

@@ -34,6 +34,7 @@
 #include <cblas.h>
 #include <omp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -272,18 +273,10 @@ AVX512 static void pack_b_avx512(int tb, const float *B, size_t ldb, size_t p0, 
     }
 }
 
-AVX512 static void micro_avx512(size_t kc, const float *restrict Ap, const float *restrict Bp, float *C, size_t ldc,
-                                float alpha, float beta, size_t mr, size_t nr) {
-    __m512 c[MR][2];
-    for (int i = 0; i < MR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
-    for (size_t k = 0; k < kc; k++) {
-        const __m512 b0 = _mm512_load_ps(Bp + k * NR), b1 = _mm512_load_ps(Bp + k * NR + 16);
-        for (int i = 0; i < MR; i++) {
-            const __m512 a = _mm512_set1_ps(Ap[k * MR + i]);
-            c[i][0] = _mm512_fmadd_ps(a, b0, c[i][0]);
-            c[i][1] = _mm512_fmadd_ps(a, b1, c[i][1]);
-        }
-    }
+/* The 12 x 32 tile's epilogue: C = alpha * c + beta * C (beta 0: C is not
+ * read), rows < mr and columns < nr only. Shared by the f32 and bf16 kernels. */
+AVX512 static inline __attribute__((always_inline)) void store_tile_avx512(__m512 c[MR][2], float *C, size_t ldc, float alpha, float beta, size_t mr,
+                                                                      size_t nr) {
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     if (mr == MR && nr == NR) {
         for (int i = 0; i < MR; i++) {
@@ -312,7 +305,123 @@ AVX512 static void micro_avx512(size_t kc, const float *restrict Ap, const float
     }
 }
 
+AVX512 static void micro_avx512(size_t kc, const float *restrict Ap, const float *restrict Bp, float *C, size_t ldc,
+                                float alpha, float beta, size_t mr, size_t nr) {
+    __m512 c[MR][2];
+    for (int i = 0; i < MR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
+    for (size_t k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_load_ps(Bp + k * NR), b1 = _mm512_load_ps(Bp + k * NR + 16);
+        for (int i = 0; i < MR; i++) {
+            const __m512 a = _mm512_set1_ps(Ap[k * MR + i]);
+            c[i][0] = _mm512_fmadd_ps(a, b0, c[i][0]);
+            c[i][1] = _mm512_fmadd_ps(a, b1, c[i][1]);
+        }
+    }
+    store_tile_avx512(c, C, ldc, alpha, beta, mr, nr);
+}
+
 static const gemm_kernel kernel_avx512 = {"avx512", MR, NR, pack_a_avx512, pack_b_avx512, micro_avx512};
+
+
+/* ---- AVX512-BF16 kernel: 12 x 32 tile of k-pairs ---------------------------- */
+
+/* Both operands are packed as bf16 (rounded to nearest even by
+ * vcvtne2ps2bf16), two consecutive k in each 32-bit lane (the even k in the
+ * low half): Ap[kp][i] and Bp[kp][j] for k = 2kp, 2kp + 1, a zero pair member
+ * past kc. vdpbf16ps then adds both products of a pair into the f32
+ * accumulator: per Intel's definition acc += a[2kp+1] b[2kp+1], then
+ * acc += a[2kp] b[2kp], each product exact, each sum rounded to nearest even,
+ * denormal inputs and results flushed to zero. The panels occupy the first
+ * half of the f32 panels' space (same offsets: no buffer of its own). */
+
+#define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+/* Lanes (up to 16) of consecutive rows: row l of the packed operand gets the
+ * pairs of src row l (k along the row, from k0: kk values, zero past them),
+ * as 16 pair-lanes per row, stored transposed: dst[p * stride + l] for pair p
+ * < (kk + 1) / 2, rows l < n (the rest of the 16 lanes stored only where
+ * store_lanes reaches: zero rows). */
+AVX512BF16 static void pairs_along_rows(const float *src, size_t ld, size_t n, size_t kk, uint32_t *dst, size_t stride,
+                                        size_t store_lanes) {
+    __m512 r[16];
+    const __mmask16 lo = low_mask(kk), hi = kk > 16 ? low_mask(kk - 16) : 0, st = low_mask(store_lanes);
+    for (size_t l = 0; l < 16; l++) {
+        if (l >= n) {
+            r[l] = _mm512_setzero_ps();
+            continue;
+        }
+        const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, src + l * ld + 16),
+                                               _mm512_maskz_loadu_ps(lo, src + l * ld));
+        r[l] = _mm512_castsi512_ps((__m512i)b);
+    }
+    transpose16(r);
+    for (size_t p = 0; p < (kk + 1) / 2; p++) _mm512_mask_storeu_ps((float *)(dst + p * stride), st, r[p]);
+}
+
+/* Lanes along a row: lane l of pair p is (src[2p][l], src[2p + 1][l]) for
+ * k rows 2p, 2p + 1 of src (stride ld, kc of them, zero past kc) and lanes l
+ * < n (zero past n); dst[p * stride + l] for l < store_lanes. */
+AVX512BF16 static void pairs_across_rows(const float *src, size_t ld, size_t n, size_t kc, uint32_t *dst,
+                                         size_t stride, size_t store_lanes) {
+    /* cvtne2ps puts the even row's 16 bf16 in the low half, the odd row's in
+     * the high half; this permutation interleaves them into pairs */
+    const __m512i inter = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                           21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __mmask16 m = low_mask(n), st = low_mask(store_lanes);
+    for (size_t k = 0; k < kc; k += 2) {
+        const __m512 e = _mm512_maskz_loadu_ps(m, src + k * ld);
+        const __m512 o = k + 1 < kc ? _mm512_maskz_loadu_ps(m, src + (k + 1) * ld) : _mm512_setzero_ps();
+        const __m512i b = _mm512_permutexvar_epi16(inter, (__m512i)_mm512_cvtne2ps_pbh(o, e));
+        _mm512_mask_storeu_epi32(dst + k / 2 * stride, st, b);
+    }
+}
+
+AVX512BF16 static void pack_a_bf16(int ta, const float *A, size_t lda, size_t i0, size_t p0, size_t mc, size_t kc,
+                                   float *Ap) {
+    for (size_t ir = 0; ir < mc; ir += MR) {
+        const size_t mr = mc - ir < MR ? mc - ir : MR;
+        uint32_t *dst = (uint32_t *)Ap + ir * kc; /* gemm_rows' panel offsets, in 32-bit units */
+        if (!ta)
+            for (size_t k0 = 0; k0 < kc; k0 += 32)
+                pairs_along_rows(A + (i0 + ir) * lda + p0 + k0, lda, mr, kc - k0 < 32 ? kc - k0 : 32,
+                                 dst + k0 / 2 * MR, MR, MR);
+        else
+            pairs_across_rows(A + p0 * lda + i0 + ir, lda, mr, kc, dst, MR, MR);
+    }
+}
+
+AVX512BF16 static void pack_b_bf16(int tb, const float *B, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nr,
+                                   float *dst) {
+    uint32_t *d = (uint32_t *)dst;
+    for (size_t h = 0; h < NR; h += 16) {
+        const size_t n = nr > h ? (nr - h < 16 ? nr - h : 16) : 0;
+        if (!tb)
+            pairs_across_rows(B + p0 * ldb + j0 + h, ldb, n, kc, d + h, NR, 16);
+        else
+            for (size_t k0 = 0; k0 < kc; k0 += 32)
+                pairs_along_rows(B + (j0 + h) * ldb + p0 + k0, ldb, n, kc - k0 < 32 ? kc - k0 : 32,
+                                 d + k0 / 2 * NR + h, NR, 16);
+    }
+}
+
+AVX512BF16 static void micro_bf16(size_t kc, const float *restrict Ap, const float *restrict Bp, float *C, size_t ldc,
+                                  float alpha, float beta, size_t mr, size_t nr) {
+    const uint32_t *a = (const uint32_t *)Ap;
+    const uint32_t *b = (const uint32_t *)Bp;
+    __m512 c[MR][2];
+    for (int i = 0; i < MR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
+    for (size_t p = 0; p < (kc + 1) / 2; p++) {
+        const __m512bh b0 = (__m512bh)_mm512_load_si512(b + p * NR), b1 = (__m512bh)_mm512_load_si512(b + p * NR + 16);
+        for (int i = 0; i < MR; i++) {
+            const __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[p * MR + i]);
+            c[i][0] = _mm512_dpbf16_ps(c[i][0], ai, b0);
+            c[i][1] = _mm512_dpbf16_ps(c[i][1], ai, b1);
+        }
+    }
+    store_tile_avx512(c, C, ldc, alpha, beta, mr, nr);
+}
+
+static const gemm_kernel kernel_bf16 = {"avx512_bf16", MR, NR, pack_a_bf16, pack_b_bf16, micro_bf16};
 
 #endif /* LL_HAVE_X86_KERNELS */
 
@@ -339,22 +448,33 @@ static const gemm_kernel *weights_kernel(void) {
     return k;
 }
 
-/* The kernel for f32 products, or NULL for OpenBLAS: the AVX-512 kernel
- * unless LSLLAMA_GEMM asks for another ("blas", "avx2", "c": then OpenBLAS). */
+/* The kernel for f32 products, or NULL for OpenBLAS: the frozen-weight
+ * kernel (AVX-512, else AVX2/FMA, or the one LSLLAMA_GEMM names), except
+ * OpenBLAS where only the portable C kernel would run (a CPU without AVX2:
+ * OpenBLAS's own kernels for it are faster) or LSLLAMA_GEMM=blas. */
 static const gemm_kernel *f32_kernel(void) {
-#ifdef LL_HAVE_X86_KERNELS
-    static int enabled = -1; /* read and set atomically, as weights_kernel's choice */
-    int e = __atomic_load_n(&enabled, __ATOMIC_RELAXED);
-    if (e < 0) {
+    static int use_blas = -1; /* read and set atomically, as weights_kernel's choice */
+    int b = __atomic_load_n(&use_blas, __ATOMIC_RELAXED);
+    if (b < 0) {
         const char *env = getenv("LSLLAMA_GEMM");
-        __builtin_cpu_init();
-        e = __builtin_cpu_supports("avx512f") && !(env && *env);
-        __atomic_store_n(&enabled, e, __ATOMIC_RELAXED);
+        b = (env && !strcmp(env, "blas")) || (weights_kernel() == &kernel_c && !(env && !strcmp(env, "c")));
+        __atomic_store_n(&use_blas, b, __ATOMIC_RELAXED);
     }
-    if (e) return &kernel_avx512;
+    return b ? NULL : weights_kernel();
+}
+
+/* The bf16 kernel where the CPU has AVX512-BF16, else NULL. */
+static const gemm_kernel *bf16_kernel(void) {
+#ifdef LL_HAVE_X86_KERNELS
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512bf16"))
+        return &kernel_bf16;
 #endif
     return NULL;
 }
+
+int ll_gemm_bf16_supported(void) { return bf16_kernel() != NULL; }
 
 const char *ll_gemm_backend(void) { return f32_kernel() ? f32_kernel()->name : "openblas"; }
 const char *ll_gemm_weights_backend(void) { return weights_kernel()->name; }
@@ -583,11 +703,13 @@ void ll_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const fl
     gemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* The product one element at a time, dequantizing a block per weight read:
- * only when no thread could get its packing buffers (out of memory). */
+/* The product one element at a time, dequantizing a block per weight read
+ * (with bf16 products, both operands rounded to bf16 first): only when no
+ * thread could get its packing buffers (out of memory). */
 static void gemm_weights_naive(int ta, int tw, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
                                const ll_matrix *W, float beta, float *C, size_t ldc) {
     const size_t be = (size_t)ll_dtype_block_elems(W->dtype);
+    const int bf16 = W->compute == LL_DTYPE_BF16;
     float blk[256];
     for (size_t i = 0; i < M; i++)
         for (size_t j = 0; j < N; j++) {
@@ -595,7 +717,8 @@ static void gemm_weights_naive(int ta, int tw, size_t M, size_t N, size_t K, flo
             for (size_t p = 0; p < K; p++) {
                 const size_t r = tw ? j : p, c = tw ? p : j;
                 weight_row_segment(W, r, c / be * be, be, blk);
-                acc += (ta ? A[p * lda + i] : A[i * lda + p]) * blk[c % be];
+                const float a = ta ? A[p * lda + i] : A[i * lda + p], w = blk[c % be];
+                acc += bf16 ? ll_bf16_to_fp32(ll_fp32_to_bf16(a)) * ll_bf16_to_fp32(ll_fp32_to_bf16(w)) : a * w;
             }
             C[i * ldc + j] = alpha * acc + (beta != 0.0f ? beta * C[i * ldc + j] : 0.0f);
         }
@@ -609,6 +732,14 @@ void ll_gemm_weights(int ta, int tw, size_t M, size_t N, size_t K, float alpha, 
         return;
     }
     const b_operand bo = {tw, W->dtype == LL_DTYPE_F32 ? (const float *)W->data : NULL, W, W->ld_blocks};
-    if (!gemm_run(weights_kernel(), 0, ta, M, N, K, alpha, A, lda, &bo, beta, C, ldc))
+    const gemm_kernel *k = weights_kernel();
+    if (W->compute == LL_DTYPE_BF16) {
+        /* the model loader refuses bf16 products on a CPU without them: this is a caller's bug */
+        if (!(k = bf16_kernel())) {
+            fprintf(stderr, "lsllama: internal error: bf16 products requested on a CPU without AVX512-BF16\n");
+            abort();
+        }
+    }
+    if (!gemm_run(k, 0, ta, M, N, K, alpha, A, lda, &bo, beta, C, ldc))
         gemm_weights_naive(ta, tw, M, N, K, alpha, A, lda, W, beta, C, ldc);
 }

@@ -28,6 +28,10 @@ typedef struct ll_matrix {
     const void *data;
     size_t rows, cols;
     size_t ld_blocks; /* row stride in blocks (cols / block_elems for a dense matrix) */
+    /* The type its products run in: LL_DTYPE_F32 (0, the default) or
+     * LL_DTYPE_BF16 (both operands rounded to bf16, f32 accumulation; only
+     * where ll_gemm_bf16_supported()). */
+    ll_dtype compute;
 } ll_matrix;
 
 /* Row r of w: where its first block starts. */
@@ -40,8 +44,11 @@ static inline void ll_matrix_row_f32(const ll_matrix *w, size_t r, float *dst) {
     ll_dequantize(w->dtype, ll_matrix_row(w, r), dst, w->cols);
 }
 
-/* The f32 product (gemm.c: the AVX-512 kernel, else OpenBLAS):
- * C[M,N] = alpha * op(A) op(B) + beta * C, row-major, op = transpose if t*. */
+/* The f32 product (gemm.c: the packed kernel for the CPU, AVX-512 or
+ * AVX2/FMA; OpenBLAS for thin shapes, on CPUs without AVX2, or with
+ * LSLLAMA_GEMM=blas): C[M,N] = alpha * op(A) op(B) + beta * C, row-major,
+ * op = transpose if t*. The packed kernels' results do not depend on the
+ * thread count. */
 void ll_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
              const float *B, size_t ldb, float beta, float *C, size_t ldc);
 /* The same product by the calling thread alone, whatever its shape (for the
@@ -54,13 +61,19 @@ void ll_gemm_serial(int ta, int tb, size_t M, size_t N, size_t K, float alpha, c
  * Each KC x NC block of op(W) is dequantized while it is packed; the result
  * is bit-identical to ll_gemm's packed kernel on the dequantized f32 matrix,
  * and independent of the thread count. Always a packed kernel: AVX-512, else
- * AVX2/FMA, else portable C (LSLLAMA_GEMM=avx2 or =c chooses a narrower one). */
+ * AVX2/FMA, else portable C (LSLLAMA_GEMM=avx2 or =c chooses a narrower one).
+ * W->compute = LL_DTYPE_BF16: the AVX512-BF16 kernel (vdpbf16ps): A and
+ * op(W) rounded to bf16 (nearest even) while packing, products summed in f32
+ * two k at a time (gemm.c gives the exact order); the caller must have
+ * checked ll_gemm_bf16_supported() (the process aborts otherwise). */
 void ll_gemm_weights(int ta, int tw, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
                      const ll_matrix *W, float beta, float *C, size_t ldc);
-/* ll_gemm's kernel: "avx512" (the packed kernel, results independent of the
- * thread count) or "openblas" (no AVX-512, or LSLLAMA_GEMM set). */
+/* 1 when the CPU has the instructions of bf16 products (AVX512-BF16), else 0. */
+int ll_gemm_bf16_supported(void);
+/* ll_gemm's kernel: "avx512", "avx2" (packed kernels, results independent of
+ * the thread count), "c" (only when LSLLAMA_GEMM=c) or "openblas". */
 const char *ll_gemm_backend(void);
-/* ll_gemm_weights' kernel: "avx512", "avx2" or "c". */
+/* ll_gemm_weights' kernel for f32 products: "avx512", "avx2" or "c". */
 const char *ll_gemm_weights_backend(void);
 
 /* ---- vector helpers (inline) ---------------------------------------------- */

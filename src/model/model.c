@@ -191,7 +191,7 @@ static ll_dtype resident_type(ll_base_precision p, ll_dtype stored, size_t cols)
 /* Fills dst (rows x cols in type `to`) from the stored tensor t, in HF row
  * order (interleaved q/k rows reordered), converting when `to` differs. */
 static int fill_matrix(void *dst, ll_dtype to, const ll_tensor_info *t, size_t rows, size_t cols, int head_dim) {
-    const ll_matrix src = {t->dtype, t->data, rows, cols, cols / (size_t)ll_dtype_block_elems(t->dtype)};
+    const ll_matrix src = {t->dtype, t->data, rows, cols, cols / (size_t)ll_dtype_block_elems(t->dtype), LL_DTYPE_F32};
     const size_t src_row = src.ld_blocks * ll_dtype_block_bytes(t->dtype);
     const size_t dst_row = cols / (size_t)ll_dtype_block_elems(to) * ll_dtype_block_bytes(to);
     const size_t hd = (size_t)head_dim, half = hd / 2;
@@ -304,14 +304,14 @@ static int carve_matrix(ll_carver *cv, weights_pass *wp, const char *name, size_
         if (mapped) m->mapped[to] += rows * row_bytes;
         return LL_OK;
     }
-    *mat = (ll_matrix){to, mapped ? t->data : own, rows, cols, cols / (size_t)ll_dtype_block_elems(to)};
+    *mat = (ll_matrix){to, mapped ? t->data : own, rows, cols, cols / (size_t)ll_dtype_block_elems(to), LL_DTYPE_F32};
     size_t col = 0;
     float val = 0.0f;
     if (to == LL_DTYPE_Q8_0 && to != t->dtype) {
         /* Q8_0's block maximum passes over a NaN (as llama.cpp's does), and
          * the quantizer would turn it into an ordinary value (by a NaN to
          * int8 conversion C leaves undefined): check the source first. */
-        const ll_matrix src = {t->dtype, t->data, rows, cols, cols / be};
+        const ll_matrix src = {t->dtype, t->data, rows, cols, cols / be, LL_DTYPE_F32};
         const size_t bad = first_nonfinite_row(&src, &col, &val);
         if (bad == SIZE_MAX) return ll_fail(err, LL_ERR_NOMEM, "out of memory checking '%s'", t->stored_name);
         if (bad < rows)
