@@ -42,7 +42,10 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define LL_HAVE_X86_KERNELS 1
+#include <cpuid.h>
 #include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 
 enum { KC = 256, MC = 96, NC = 2048, MR_MAX = 12, NR_MAX = 32, GROUP_MAX = 256 };
@@ -66,7 +69,18 @@ typedef struct gemm_kernel {
     /* C[mr, nr] = alpha * Ap Bp + beta * C for one tile (beta 0: C is not read). */
     void (*micro)(size_t kc, const float *restrict Ap, const float *restrict Bp, float *C, size_t ldc, float alpha,
                   float beta, size_t mr, size_t nr);
+    /* Panels are laid out for a depth of kc rounded up to a multiple of this
+     * (0 or 1: kc itself); the packers zero-fill the added depth. */
+    size_t kc_align;
+    /* Optional: run by each thread before and after its micro-kernel calls
+     * of one K slice (AMX: load and release the tile configuration). */
+    void (*begin)(void), (*end)(void);
 } gemm_kernel;
+
+/* The depth one K slice's panels are laid out for (see kc_align). */
+static inline size_t panel_depth(const gemm_kernel *k, size_t kc) {
+    return k->kc_align > 1 ? (kc + k->kc_align - 1) / k->kc_align * k->kc_align : kc;
+}
 
 /* ---- portable C kernel ----------------------------------------------------- */
 
@@ -118,7 +132,7 @@ static void micro_c(size_t kc, const float *restrict Ap, const float *restrict B
     store_tile(acc, NR_C, C, ldc, alpha, beta, mr, nr);
 }
 
-static const gemm_kernel kernel_c = {"c", MR_C, NR_C, pack_a_c, pack_b_c, micro_c};
+static const gemm_kernel kernel_c = {"c", MR_C, NR_C, pack_a_c, pack_b_c, micro_c, 0, NULL, NULL};
 
 #ifdef LL_HAVE_X86_KERNELS
 
@@ -188,7 +202,7 @@ AVX2 static void micro_avx2(size_t kc, const float *restrict Ap, const float *re
     store_tile(acc, NR_2, C, ldc, alpha, beta, mr, nr);
 }
 
-static const gemm_kernel kernel_avx2 = {"avx2", MR_2, NR_2, pack_a_avx2, pack_b_avx2, micro_avx2};
+static const gemm_kernel kernel_avx2 = {"avx2", MR_2, NR_2, pack_a_avx2, pack_b_avx2, micro_avx2, 0, NULL, NULL};
 
 /* ---- AVX-512 kernel: 12 x 32 tile, 24 accumulators ------------------------- */
 
@@ -320,7 +334,7 @@ AVX512 static void micro_avx512(size_t kc, const float *restrict Ap, const float
     store_tile_avx512(c, C, ldc, alpha, beta, mr, nr);
 }
 
-static const gemm_kernel kernel_avx512 = {"avx512", MR, NR, pack_a_avx512, pack_b_avx512, micro_avx512};
+static const gemm_kernel kernel_avx512 = {"avx512", MR, NR, pack_a_avx512, pack_b_avx512, micro_avx512, 0, NULL, NULL};
 
 
 /* ---- AVX512-BF16 kernel: 12 x 32 tile of k-pairs ---------------------------- */
@@ -421,7 +435,145 @@ AVX512BF16 static void micro_bf16(size_t kc, const float *restrict Ap, const flo
     store_tile_avx512(c, C, ldc, alpha, beta, mr, nr);
 }
 
-static const gemm_kernel kernel_bf16 = {"avx512_bf16", MR, NR, pack_a_bf16, pack_b_bf16, micro_bf16};
+static const gemm_kernel kernel_bf16 = {"avx512_bf16", MR, NR, pack_a_bf16, pack_b_bf16, micro_bf16, 0, NULL, NULL};
+
+/* ---- AMX-BF16 kernel: 32 x 32 tile from four 16 x 16 AMX tiles -------------- */
+
+/* Intel AMX (Sapphire Rapids and later): tdpbf16ps multiplies a 16 x 32 bf16
+ * tile of A by a 32 x 16 tile of B (stored as 16 rows of k-pairs, the layout
+ * pack_b_bf16 writes) into a 16 x 16 f32 tile, about ten times the f32 FMA
+ * rate of AVX-512 on this class of CPU. Operands are rounded to bf16 as for
+ * the AVX512-BF16 kernel; the hardware's order and rounding of the sums
+ * inside one tdpbf16ps are its own (they match no sequential f32 order; the
+ * SDM gives the products and the f32 accumulation, not the rounding of each
+ * step), so results agree with the AVX512-BF16 kernel only to f32 rounding;
+ * they do not depend on the thread count (each C element's sequence of
+ * instructions is fixed by K alone). A panels are row-major (32 rows of
+ * panel_depth bf16), B panels are pack_b_bf16's with the depth zero-filled to
+ * a multiple of 32. */
+
+enum { MR_AMX = 32, NR_AMX = 32, KB_AMX = 32 };
+#define AMX __attribute__((target("avx512f,avx512bw,avx512bf16,amx-tile,amx-bf16")))
+
+typedef struct amx_tile_config {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} __attribute__((packed)) amx_tile_config;
+
+/* Tiles 0-3: C (16 rows x 64 bytes), 4-5: A, 6-7: B, all 16 x 64 bytes. */
+AMX static void amx_begin(void) {
+    amx_tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    /* ldtilecfg by asm with a memory operand: GCC 12's _tile_loadconfig does
+     * not tell the optimiser that it reads cfg, and the stores above were
+     * dropped as dead */
+    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
+}
+AMX static void amx_end(void) { _tile_release(); }
+
+/* Rows i of op(A) (mr of them, zero rows up to 32) as bf16 rows of the
+ * panel's depth kd (zero past kc). */
+AMX static void pack_a_amx(int ta, const float *A, size_t lda, size_t i0, size_t p0, size_t mc, size_t kc,
+                           float *Ap) {
+    const size_t kd = (kc + KB_AMX - 1) / KB_AMX * KB_AMX;
+    for (size_t ir = 0; ir < mc; ir += MR_AMX) {
+        const size_t mr = mc - ir < MR_AMX ? mc - ir : MR_AMX;
+        uint16_t *dst = (uint16_t *)(Ap + ir * kd);
+        if (!ta) {
+            for (size_t i = 0; i < MR_AMX; i++)
+                for (size_t k0 = 0; k0 < kd; k0 += 32) {
+                    const size_t kk = i < mr && k0 < kc ? (kc - k0 < 32 ? kc - k0 : 32) : 0;
+                    const float *src = A + (i0 + ir + i) * lda + p0 + k0;
+                    const __mmask16 lo = low_mask(kk), hi = kk > 16 ? low_mask(kk - 16) : 0;
+                    const __m512bh b =
+                        _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, src + 16), _mm512_maskz_loadu_ps(lo, src));
+                    _mm512_storeu_si512(dst + i * kd + k0, (__m512i)b);
+                }
+        } else {
+            /* op(A) = A^T: k-rows of A are contiguous along i. Pairs of
+             * k-rows interleaved give 16 rows' pairs (pairs_across_rows);
+             * 16 of them transposed give each row's 32 consecutive k. */
+            uint32_t pairs[16 * 16] __attribute__((aligned(64)));
+            for (size_t h = 0; h < MR_AMX; h += 16) {
+                const size_t n = mr > h ? (mr - h < 16 ? mr - h : 16) : 0;
+                for (size_t k0 = 0; k0 < kd; k0 += 32) {
+                    const size_t kk = k0 < kc ? (kc - k0 < 32 ? kc - k0 : 32) : 0;
+                    memset(pairs, 0, sizeof pairs);
+                    if (kk && n) pairs_across_rows(A + (p0 + k0) * lda + i0 + ir + h, lda, n, kk, pairs, 16, 16);
+                    __m512 r[16];
+                    for (int p = 0; p < 16; p++) r[p] = _mm512_load_ps((const float *)(pairs + p * 16));
+                    transpose16(r);
+                    for (size_t i = 0; i < 16; i++) _mm512_storeu_ps((float *)(dst + (h + i) * kd + k0), r[i]);
+                }
+            }
+        }
+    }
+}
+
+AMX static void pack_b_amx(int tb, const float *B, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nr,
+                           float *dst) {
+    const size_t kd = (kc + KB_AMX - 1) / KB_AMX * KB_AMX;
+    pack_b_bf16(tb, B, ldb, p0, j0, kc, nr, dst);
+    /* the pairs past kc's up to the panel depth: zero */
+    const size_t filled = (kc + 1) / 2;
+    memset((uint32_t *)dst + filled * NR_AMX, 0, (kd / 2 - filled) * NR_AMX * sizeof(uint32_t));
+}
+
+AMX static void micro_amx(size_t kc, const float *restrict Ap, const float *restrict Bp, float *C, size_t ldc,
+                          float alpha, float beta, size_t mr, size_t nr) {
+    const size_t kd = (kc + KB_AMX - 1) / KB_AMX * KB_AMX;
+    const uint16_t *a = (const uint16_t *)Ap;
+    const uint32_t *b = (const uint32_t *)Bp;
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (size_t k0 = 0; k0 < kd; k0 += KB_AMX) {
+        _tile_loadd(4, a + k0, kd * 2);           /* rows 0-15, k0..k0+31 */
+        _tile_loadd(5, a + 16 * kd + k0, kd * 2); /* rows 16-31 */
+        _tile_loadd(6, b + k0 / 2 * NR_AMX, NR_AMX * 4);      /* pairs of k0.., columns 0-15 */
+        _tile_loadd(7, b + k0 / 2 * NR_AMX + 16, NR_AMX * 4); /* columns 16-31 */
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    float acc[MR_AMX * NR_AMX] __attribute__((aligned(64)));
+    _tile_stored(0, acc, NR_AMX * 4);
+    _tile_stored(1, acc + 16, NR_AMX * 4);
+    _tile_stored(2, acc + 16 * NR_AMX, NR_AMX * 4);
+    _tile_stored(3, acc + 16 * NR_AMX + 16, NR_AMX * 4);
+    /* the epilogue of the AVX-512 kernels: C = alpha acc (+ beta C by one fma) */
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    const __mmask16 m0 = low_mask(nr), m1 = nr <= 16 ? 0 : low_mask(nr - 16);
+    for (size_t i = 0; i < mr; i++) {
+        float *r = C + i * ldc;
+        __m512 r0 = _mm512_mul_ps(va, _mm512_load_ps(acc + i * NR_AMX)),
+               r1 = _mm512_mul_ps(va, _mm512_load_ps(acc + i * NR_AMX + 16));
+        if (beta != 0.0f) {
+            r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, r), r0);
+            r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, r + 16), r1);
+        }
+        _mm512_mask_storeu_ps(r, m0, r0);
+        _mm512_mask_storeu_ps(r + 16, m1, r1);
+    }
+}
+
+static const gemm_kernel kernel_amx = {"amx_bf16", MR_AMX, NR_AMX, pack_a_amx, pack_b_amx, micro_amx,
+                                       KB_AMX, amx_begin, amx_end};
+
+/* AMX-BF16 in the CPU (CPUID.7.0:EDX bits 22 and 24) and its tile data
+ * state granted to this process by the kernel (Linux 5.16+:
+ * arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)). */
+static int amx_usable(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24))) return 0;
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+}
+
 
 #endif /* LL_HAVE_X86_KERNELS */
 
@@ -463,18 +615,33 @@ static const gemm_kernel *f32_kernel(void) {
     return b ? NULL : weights_kernel();
 }
 
-/* The bf16 kernel where the CPU has AVX512-BF16, else NULL. */
+/* The kernel of bf16 products, or NULL where the CPU has none: AMX-BF16
+ * where the CPU and the OS allow it, else AVX512-BF16. LSLLAMA_GEMM_BF16 =
+ * avx512_bf16 chooses the latter on an AMX machine (tests, figures). */
 static const gemm_kernel *bf16_kernel(void) {
 #ifdef LL_HAVE_X86_KERNELS
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512bf16"))
-        return &kernel_bf16;
-#endif
+    static const gemm_kernel *chosen;
+    static int decided;
+    if (__atomic_load_n(&decided, __ATOMIC_ACQUIRE)) return chosen;
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    if (!decided) {
+        __builtin_cpu_init();
+        const char *env = getenv("LSLLAMA_GEMM_BF16");
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512bf16"))
+            chosen = !(env && !strcmp(env, "avx512_bf16")) && amx_usable() ? &kernel_amx : &kernel_bf16;
+        __atomic_store_n(&decided, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&lock);
+    return chosen;
+#else
     return NULL;
+#endif
 }
 
 int ll_gemm_bf16_supported(void) { return bf16_kernel() != NULL; }
+const char *ll_gemm_bf16_backend(void) { return bf16_kernel() ? bf16_kernel()->name : "none"; }
 
 const char *ll_gemm_backend(void) { return f32_kernel() ? f32_kernel()->name : "openblas"; }
 const char *ll_gemm_weights_backend(void) { return weights_kernel()->name; }
@@ -548,21 +715,21 @@ static void weight_row_segment(const ll_matrix *w, size_t r, size_t c0, size_t n
  * columns j0.. of op(B)) into their panels of Bp: a group of b_group() columns. */
 static void pack_b_group(const gemm_kernel *k, const b_operand *bo, size_t p0, size_t kc, size_t j0, size_t g0,
                          size_t gw, float *Bp, float *staging) {
-    const size_t NRk = k->nr;
+    const size_t NRk = k->nr, kd = panel_depth(k, kc);
     if (bo->f) {
         for (size_t jr = g0; jr < g0 + gw; jr += NRk)
-            k->pack_b(bo->tb, bo->f, bo->ld, p0, j0 + jr, kc, g0 + gw - jr < NRk ? g0 + gw - jr : NRk, Bp + jr * kc);
+            k->pack_b(bo->tb, bo->f, bo->ld, p0, j0 + jr, kc, g0 + gw - jr < NRk ? g0 + gw - jr : NRk, Bp + jr * kd);
         return;
     }
     if (bo->tb) { /* op(B) = W^T: columns are weight rows; dequantize gw rows' [p0, p0 + kc) */
         for (size_t j = 0; j < gw; j++) weight_row_segment(bo->w, j0 + g0 + j, p0, kc, staging + j * kc);
-        k->pack_b(1, staging, kc, 0, 0, kc, gw, Bp + g0 * kc);
+        k->pack_b(1, staging, kc, 0, 0, kc, gw, Bp + g0 * kd);
         return;
     }
     /* op(B) = W: rows are weight rows; dequantize kc rows' [j0 + g0, + gw) */
     for (size_t kk = 0; kk < kc; kk++) weight_row_segment(bo->w, p0 + kk, j0 + g0, gw, staging + kk * gw);
     for (size_t jr = g0; jr < g0 + gw; jr += NRk)
-        k->pack_b(0, staging, gw, 0, jr - g0, kc, g0 + gw - jr < NRk ? g0 + gw - jr : NRk, Bp + jr * kc);
+        k->pack_b(0, staging, gw, 0, jr - g0, kc, g0 + gw - jr < NRk ? g0 + gw - jr : NRk, Bp + jr * kd);
 }
 
 /* ---- the blocked product ----------------------------------------------------- */
@@ -571,6 +738,8 @@ static void pack_b_group(const gemm_kernel *k, const b_operand *bo, size_t p0, s
 static void gemm_rows(const gemm_kernel *k, int ta, size_t m0, size_t m1, size_t jc, size_t nc, size_t pc, size_t kc,
                       float alpha, const float *A, size_t lda, const float *Bp, float beta_k, float *C, size_t ldc,
                       float *Ap) {
+    const size_t kd = panel_depth(k, kc);
+    if (k->begin) k->begin();
     for (size_t ic = m0; ic < m1; ic += MC) {
         const size_t mc = m1 - ic < MC ? m1 - ic : MC;
         k->pack_a(ta, A, lda, ic, pc, mc, kc, Ap);
@@ -578,10 +747,11 @@ static void gemm_rows(const gemm_kernel *k, int ta, size_t m0, size_t m1, size_t
             const size_t nr = nc - jr < k->nr ? nc - jr : k->nr;
             for (size_t ir = 0; ir < mc; ir += k->mr) {
                 const size_t mr = mc - ir < k->mr ? mc - ir : k->mr;
-                k->micro(kc, Ap + ir * kc, Bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, alpha, beta_k, mr, nr);
+                k->micro(kc, Ap + ir * kd, Bp + jr * kd, C + (ic + ir) * ldc + jc + jr, ldc, alpha, beta_k, mr, nr);
             }
         }
     }
+    if (k->end) k->end();
 }
 
 /* The whole product by the calling thread alone (columns j0.. of op(B)). */

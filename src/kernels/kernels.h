@@ -70,6 +70,9 @@ void ll_gemm_weights(int ta, int tw, size_t M, size_t N, size_t K, float alpha, 
                      const ll_matrix *W, float beta, float *C, size_t ldc);
 /* 1 when the CPU has the instructions of bf16 products (AVX512-BF16), else 0. */
 int ll_gemm_bf16_supported(void);
+/* The kernel of bf16 products: "amx_bf16" (AMX tiles, where the CPU and OS
+ * allow them), "avx512_bf16" (vdpbf16ps) or "none". */
+const char *ll_gemm_bf16_backend(void);
 /* ll_gemm's kernel: "avx512", "avx2" (packed kernels, results independent of
  * the thread count), "c" (only when LSLLAMA_GEMM=c) or "openblas". */
 const char *ll_gemm_backend(void);
