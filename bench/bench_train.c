@@ -8,7 +8,7 @@
  *
  *   bench_train MODEL --tsv FILE [--batch-tokens 4096] [--steps 6] [--lora-r 12]
  *               [--mask causal|bidirectional] [--recompute] [--tokenizer PATH]
- *               [--base-precision stored|bf16|q8_0|f32]
+ *               [--base-precision stored|bf16|q8_0|f32] [--compute f32|bf16]
  *
  * --recompute: activation checkpointing (ll_acts.recompute); the recomputed
  * attention half is real work but not counted either.
@@ -16,6 +16,7 @@
  * tokenizer.model or folder, as lsllama's CLI takes it) -- for a model file
  * that holds none, such as bench/make_synthetic_gguf.py's.
  * --base-precision: how the frozen matrices are held (ll_base_precision).
+ * --compute: the arithmetic of the frozen-weight products (ll_compute).
  * The output names the CPU (/proc/cpuinfo) and the kernels that ran. */
 #include <math.h>
 #include <stdio.h>
@@ -48,12 +49,17 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench_train: --base-precision must be stored, bf16, q8_0 or f32\n");
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--compute") && i + 1 < argc) {
+            if (ll_compute_parse(argv[++i], &lo.compute)) {
+                fprintf(stderr, "bench_train: --compute must be f32 or bf16\n");
+                return 2;
+            }
         }
         else model = argv[i];
     }
     if (!model || !tsv || batch_tokens < 1 || steps < 1 || r < 1) {
         fprintf(stderr, "usage: bench_train MODEL --tsv FILE [--batch-tokens N] [--steps S] [--lora-r R] [--mask M] "
-                        "[--recompute] [--tokenizer PATH] [--base-precision P]\n");
+                        "[--recompute] [--tokenizer PATH] [--base-precision P] [--compute C]\n");
         return 2;
     }
     ll_error err = {0};
@@ -128,6 +134,8 @@ int main(int argc, char **argv) {
            bench_threads(), ll_gemm_backend(), ll_gemm_weights_backend());
     printf("model            %s, LoRA r=%ld on q,v, %s, base precision %s\n", model, r,
            bidir ? "bidirectional" : "causal", ll_base_precision_name(ll_model_base_precision(m)));
+    printf("compute          %s: frozen-weight products by %s\n", ll_compute_name(ll_model_compute(m)),
+           ll_compute_kernel(ll_model_compute(m)));
     if (tok_path) printf("tokenizer        %s\n", tok_path);
     printf("steps            %ld timed (after 1 warm-up), batches of <= %ld tokens, %.0f tokens\n", steps,
            batch_tokens, tokens);

@@ -129,9 +129,33 @@ typedef enum ll_base_precision {
 int ll_base_precision_parse(const char *name, ll_base_precision *out);
 const char *ll_base_precision_name(ll_base_precision p);
 
+/* The arithmetic of the products by the frozen matrices (forward x W^T and
+ * the input gradient dy W; the LoRA factors, head, attention, norms,
+ * optimiser and every reduction stay f32):
+ *  - F32: f32 operands and accumulation (the default).
+ *  - BF16: both operands rounded to bf16 (nearest even) while the product
+ *    packs them, f32 accumulation: AMX-BF16 tiles where the CPU and OS allow
+ *    them, else AVX512-BF16's vdpbf16ps; refused (LL_ERR_UNSUPPORTED) on a
+ *    CPU with neither. A matrix stored as BF16 is packed unchanged. */
+typedef enum ll_compute {
+    LL_COMPUTE_F32 = 0,
+    LL_COMPUTE_BF16,
+} ll_compute;
+/* "f32", "bf16": parse returns 0 and sets *out, or LL_ERR_ARG for another
+ * name; name returns NULL out of range. */
+int ll_compute_parse(const char *name, ll_compute *out);
+const char *ll_compute_name(ll_compute c);
+/* 0 when this CPU can run products in c, else LL_ERR_UNSUPPORTED with err
+ * naming the CPU and the instructions it lacks. */
+int ll_compute_check(ll_compute c, ll_error *err);
+/* The kernel that runs the frozen-weight products in c: "avx512", "avx2",
+ * "c" (F32), "amx_bf16", "avx512_bf16" (BF16) or "none". */
+const char *ll_compute_kernel(ll_compute c);
+
 typedef struct ll_load_options {
     int with_lm_head;                 /* also keep an output projection (only generation needs it) */
     ll_base_precision base_precision; /* LL_BASE_STORED (0) unless set */
+    ll_compute compute;               /* LL_COMPUTE_F32 (0) unless set; checked by ll_compute_check */
 } ll_load_options;
 
 /* Load a checkpoint: a GGUF file, a llama2.c .bin file, a .safetensors file
@@ -147,6 +171,8 @@ const ll_config *ll_model_config(const ll_model *m);
 const char *ll_model_format(const ll_model *m);
 /* The precision the model's matrices were loaded in. */
 ll_base_precision ll_model_base_precision(const ll_model *m);
+/* The arithmetic of its frozen-weight products (ll_load_options.compute). */
+ll_compute ll_model_compute(const ll_model *m);
 /* Bytes of weights resident per element type, for `inspect` and logs: for
  * each i < n with a nonzero size, names[i] ("Q4_1", "F32", ...) and bytes[i];
  * mapped[i] (may be NULL) those of them read from the file mapping. Returns

@@ -490,6 +490,10 @@ int ll_adapter_base_precision(const char *dir, ll_base_precision *out, ll_error 
 /* The same for a training run's folder: the precision its log.jsonl's first
  * line records (what --resume continues with unless told otherwise). */
 int ll_run_base_precision(const char *out_dir, ll_base_precision *out, ll_error *err);
+/* The same for the products' arithmetic (log.jsonl's "compute"): 1 and *out
+ * set, 0 when none is recorded (a run of an older version: f32),
+ * LL_ERR_CONFIG naming the file for a value that is not one. */
+int ll_run_compute(const char *out_dir, ll_compute *out, ll_error *err);
 
 typedef struct ll_merge_options {
     const char *const *id2label; /* n_labels names; NULL: "LABEL_0", ... */

@@ -62,6 +62,9 @@ int cls_parse_common(const char *cmd, cls_args *a, int argc, char **argv, int *i
     else if (!strcmp(o, "--base-precision") && v) {
         if (!cli_parse_base_precision(cmd, TAKE(), &a->base_precision)) return -1;
         a->base_precision_given = 1;
+    } else if (!strcmp(o, "--compute") && v) {
+        if (!cli_parse_compute(cmd, TAKE(), &a->compute)) return -1;
+        a->compute_given = 1;
     }
     else if (!strcmp(o, "--json")) a->json = 1;
     else if (!strcmp(o, "--no-progress")) a->no_progress = 1;
@@ -181,7 +184,7 @@ int cls_session_open(const char *cmd, const cls_args *a, cls_session *s) {
         return 2;
     }
     /* the precision the adapter was trained with, unless asked otherwise */
-    ll_load_options lo = {.base_precision = a->base_precision};
+    ll_load_options lo = {.base_precision = a->base_precision, .compute = a->compute};
     if ((!a->base_precision_given && a->adapter && ll_adapter_base_precision(a->adapter, &lo.base_precision, &err) < 0) ||
         ll_model_load(&s->m, a->model, &lo, &err) ||
         ll_tokenizer_load(&s->tok, a->tokenizer ? a->tokenizer : a->model, &err) ||

@@ -29,12 +29,14 @@ typedef struct cls_args {
     int json;
     ll_base_precision base_precision; /* --base-precision */
     int base_precision_given;
+    ll_compute compute; /* --compute */
+    int compute_given;
 } cls_args;
 
 /* The options of cls_parse_common that take a value. */
 #define CLS_COMMON_VALUE_OPTS                                                                               \
     "--text-column --label-column --format --word-column --tag-column --tokens-field --tags-field --tag-names " \
-    "--max-length --batch-tokens --tokenizer --base-precision"
+    "--max-length --batch-tokens --tokenizer --base-precision --compute"
 
 /* argv[*i] if it is a common option (its value consumed, *i advanced):
  * 1 if handled, 0 if not a common option, -1 on a bad value (message printed). */

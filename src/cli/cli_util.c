@@ -168,6 +168,12 @@ void cli_tokenizer_warning(const char *cmd, const struct ll_tokenizer *t) {
     if (w) fprintf(stderr, "lsllama %s: warning: %s\n", cmd, w);
 }
 
+int cli_parse_compute(const char *cmd, const char *s, ll_compute *out) {
+    if (ll_compute_parse(s, out) == LL_OK) return 1;
+    fprintf(stderr, "lsllama %s: --compute must be f32 or bf16, got '%s'\n", cmd, s);
+    return 0;
+}
+
 int cli_parse_base_precision(const char *cmd, const char *s, ll_base_precision *out) {
     if (ll_base_precision_parse(s, out) == LL_OK) return 1;
     fprintf(stderr, "lsllama %s: --base-precision must be stored, bf16, q8_0 or f32, got '%s'\n", cmd, s);

@@ -13,6 +13,13 @@
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
 /* --base-precision's value: 1 and *out set, else 0 after the message. */
 int cli_parse_base_precision(const char *cmd, const char *s, ll_base_precision *out);
+/* --compute's value: 1 and *out set, else 0 after the message. */
+int cli_parse_compute(const char *cmd, const char *s, ll_compute *out);
+/* The help line of --compute. */
+#define CLI_COMPUTE_HELP                                                                                       \
+    "--compute f32|bf16: the arithmetic of the frozen-weight products (f32 = the default; bf16 = both\n"     \
+    "        operands rounded to bf16, f32 sums: AMX or AVX512-BF16, refused on CPUs without them; LoRA,\n"  \
+    "        head, attention and optimiser stay f32)\n"
 /* The help line of --base-precision. */
 #define CLI_BASE_PRECISION_HELP                                                                              \
     "--base-precision stored|bf16|q8_0|f32: the frozen base's matrices in memory: stored = as the file\n"      \

@@ -13,7 +13,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: lsllama embed MODEL [--pool last|mean|max|first] [--mask causal|bidirectional]\n"
             "                         [--bidirectional-from K] [--batch-tokens N] [--input FILE]\n"
-            "                         [--text [--tokenizer PATH]]\n\n"
+            "                         [--text [--tokenizer PATH]] [--base-precision P] [--compute f32|bf16]\n\n"
             "Reads token-id sequences, one per line (ids separated by spaces), from FILE or stdin and\n"
             "writes one line per sequence: the pooled final-norm hidden state, values separated by spaces.\n"
             "  --text               input lines are text, encoded with the model's own tokenizer (GGUF\n"
@@ -22,7 +22,8 @@ static void usage(FILE *f) {
             "  --mask               causal (default) or bidirectional attention in every layer\n"
             "  --bidirectional-from causal in layers < K, bidirectional from layer K on (0 = all)\n"
             "  --batch-tokens       pack sequences into batches of about N tokens (default 2048)\n"
-            "  " CLI_BASE_PRECISION_HELP "        (default stored)\n");
+            "  " CLI_BASE_PRECISION_HELP "        (default stored)\n"
+            "  " CLI_COMPUTE_HELP);
 }
 
 typedef struct pending {
@@ -113,8 +114,11 @@ int cmd_embed(int argc, char **argv) {
             input = argv[++i];
         } else if (!strcmp(a, "--base-precision") && val) {
             if (!cli_parse_base_precision("embed", argv[++i], &lo.base_precision)) return 2;
+        } else if (!strcmp(a, "--compute") && val) {
+            if (!cli_parse_compute("embed", argv[++i], &lo.compute)) return 2;
         } else if (a[0] == '-' || path) {
-            cli_unexpected("embed", a, !val, "--pool --mask --bidirectional-from --batch-tokens --tokenizer --input --base-precision");
+            cli_unexpected("embed", a, !val, "--pool --mask --bidirectional-from --batch-tokens --tokenizer --input --base-precision "
+                          "--compute");
             return 2;
         } else {
             path = a;

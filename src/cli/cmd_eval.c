@@ -23,7 +23,8 @@ static void eval_usage(void) {
            "MODEL without --adapter: a folder written by `lsllama merge`.\n"
            "A progress line goes to stderr while it is a terminal (--no-progress: none).\n"
            "Default base precision: the one the adapter was trained with (label_map.json), else stored.\n"
-           CLI_BASE_PRECISION_HELP);
+           CLI_BASE_PRECISION_HELP CLI_COMPUTE_HELP
+           "        (default f32, whatever the training used: label_map.json's lsllama.compute says)\n");
 }
 
 /* Evaluate ss's classifier on ds and print the report: a heading line and

@@ -22,7 +22,8 @@ static void predict_usage(void) {
            "MODEL without --adapter: a folder written by `lsllama merge`.\n"
            "A progress line goes to stderr while it is a terminal (--no-progress: none).\n"
            "Default base precision: the one the adapter was trained with (label_map.json), else stored.\n"
-           CLI_BASE_PRECISION_HELP);
+           CLI_BASE_PRECISION_HELP CLI_COMPUTE_HELP
+           "        (default f32, whatever the training used: label_map.json's lsllama.compute says)\n");
 }
 
 /* One sequence as a JSON line: {"text", "label", "probabilities"} or, multi-label, {"text", "labels",

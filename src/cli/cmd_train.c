@@ -55,6 +55,8 @@ static void train_usage(FILE *f) {
         "        --tokenizer PATH (default: the model's own)\n"
         "base:   " CLI_BASE_PRECISION_HELP
         "        (default stored; with --resume, the run's own, from DIR/log.jsonl)\n"
+        "        " CLI_COMPUTE_HELP
+        "        (default f32; with --resume, the run's own, from DIR/log.jsonl)\n"
         "token:  --word-column N (0)  --tag-column N|last (last)  --tokens-field F (tokens)  --tags-field F\n"
         "        (ner_tags)  --tag-names FILE (names of integer tags)  --label-all-subtokens\n"
         "        --any-tags (any tag, e.g. POS; default: O, B, I, E, S, B-/I-/E-/S-TYPE as seqeval reads them)\n"
@@ -236,6 +238,11 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "lsllama train: --resume and --overwrite exclude each other\n");
         return 2;
     }
+    /* a CPU without bf16 products is told before --out is touched */
+    if (a.compute_given && ll_compute_check(a.compute, &err)) {
+        fprintf(stderr, "lsllama train: %s\n", err.message);
+        return 2;
+    }
     /* Lock and check --out before minutes of loading: a finished run is never replaced unasked. */
     if (ll_run_dir_open(&run_dir, a.out, a.to.resume ? LL_RUN_RESUME : a.to.overwrite ? LL_RUN_OVERWRITE : LL_RUN_NEW,
                         &err)) {
@@ -244,8 +251,9 @@ int cmd_train(int argc, char **argv) {
     }
     a.to.run_dir = run_dir;
     /* a resumed run keeps the precision it recorded, unless told otherwise */
-    ll_load_options lo = {.base_precision = a.base_precision};
-    if (a.to.resume && !a.base_precision_given && ll_run_base_precision(a.out, &lo.base_precision, &err) < 0) {
+    ll_load_options lo = {.base_precision = a.base_precision, .compute = a.compute};
+    if (a.to.resume && ((!a.base_precision_given && ll_run_base_precision(a.out, &lo.base_precision, &err) < 0) ||
+                        (!a.compute_given && ll_run_compute(a.out, &lo.compute, &err) < 0))) {
         fprintf(stderr, "lsllama train: %s\n", err.message);
         goto done;
     }

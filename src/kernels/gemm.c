@@ -617,7 +617,8 @@ static const gemm_kernel *f32_kernel(void) {
 
 /* The kernel of bf16 products, or NULL where the CPU has none: AMX-BF16
  * where the CPU and the OS allow it, else AVX512-BF16. LSLLAMA_GEMM_BF16 =
- * avx512_bf16 chooses the latter on an AMX machine (tests, figures). */
+ * avx512_bf16 chooses the latter on an AMX machine, = none acts as a CPU
+ * without either (tests of the refusal). */
 static const gemm_kernel *bf16_kernel(void) {
 #ifdef LL_HAVE_X86_KERNELS
     static const gemm_kernel *chosen;
@@ -629,7 +630,7 @@ static const gemm_kernel *bf16_kernel(void) {
         __builtin_cpu_init();
         const char *env = getenv("LSLLAMA_GEMM_BF16");
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512bf16"))
+            __builtin_cpu_supports("avx512bf16") && !(env && !strcmp(env, "none")))
             chosen = !(env && !strcmp(env, "avx512_bf16")) && amx_usable() ? &kernel_amx : &kernel_bf16;
         __atomic_store_n(&decided, 1, __ATOMIC_RELEASE);
     }
@@ -642,6 +643,29 @@ static const gemm_kernel *bf16_kernel(void) {
 
 int ll_gemm_bf16_supported(void) { return bf16_kernel() != NULL; }
 const char *ll_gemm_bf16_backend(void) { return bf16_kernel() ? bf16_kernel()->name : "none"; }
+
+/* The CPU's model name from /proc/cpuinfo, read once. */
+static char cpu_name[128] = "unknown CPU";
+static pthread_once_t cpu_name_once = PTHREAD_ONCE_INIT;
+
+static void read_cpu_name(void) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        const char *colon = strchr(line, ':');
+        if (!colon || strncmp(line, "model name", 10)) continue;
+        colon += 1 + strspn(colon + 1, " \t");
+        snprintf(cpu_name, sizeof cpu_name, "%.*s", (int)strcspn(colon, "\n"), colon);
+        break;
+    }
+    fclose(f);
+}
+
+const char *ll_cpu_name(void) {
+    pthread_once(&cpu_name_once, read_cpu_name);
+    return cpu_name;
+}
 
 const char *ll_gemm_backend(void) { return f32_kernel() ? f32_kernel()->name : "openblas"; }
 const char *ll_gemm_weights_backend(void) { return weights_kernel()->name; }

@@ -304,7 +304,8 @@ static int carve_matrix(ll_carver *cv, weights_pass *wp, const char *name, size_
         if (mapped) m->mapped[to] += rows * row_bytes;
         return LL_OK;
     }
-    *mat = (ll_matrix){to, mapped ? t->data : own, rows, cols, cols / (size_t)ll_dtype_block_elems(to), LL_DTYPE_F32};
+    *mat = (ll_matrix){to, mapped ? t->data : own, rows, cols, cols / (size_t)ll_dtype_block_elems(to),
+                       m->compute == LL_COMPUTE_BF16 ? LL_DTYPE_BF16 : LL_DTYPE_F32};
     size_t col = 0;
     float val = 0.0f;
     if (to == LL_DTYPE_Q8_0 && to != t->dtype) {
@@ -421,9 +422,11 @@ static int load_model(ll_model **out, const char *path, const ll_load_options *o
     const ll_base_precision precision = opt ? opt->base_precision : LL_BASE_STORED;
     if (!ll_base_precision_name(precision))
         return ll_fail(err, LL_ERR_ARG, "base precision %d is not one of stored, bf16, q8_0, f32", (int)precision);
-    ll_checkpoint *c;
-    int rc = ll_checkpoint_open_archs(&c, path, extra_archs, err);
+    const ll_compute compute = opt ? opt->compute : LL_COMPUTE_F32;
+    int rc = ll_compute_check(compute, err);
     if (rc) return rc;
+    ll_checkpoint *c;
+    if ((rc = ll_checkpoint_open_archs(&c, path, extra_archs, err))) return rc;
     ll_model *m = calloc(1, sizeof *m);
     if (!m) {
         ll_checkpoint_close(c);
@@ -431,6 +434,7 @@ static int load_model(ll_model **out, const char *path, const ll_load_options *o
     }
     m->ckpt = c;
     m->precision = precision;
+    m->compute = compute;
     m->cfg = *ll_checkpoint_config(c);
     m->arch = ll_checkpoint_arch(c);
     snprintf(m->format, sizeof m->format, "%s", ll_checkpoint_format(c));
@@ -472,6 +476,7 @@ int ll_model_plan(ll_model **out, const char *path, const ll_load_options *opt, 
 }
 
 ll_base_precision ll_model_base_precision(const ll_model *m) { return m->precision; }
+ll_compute ll_model_compute(const ll_model *m) { return m->compute; }
 
 int ll_model_resident(const ll_model *m, const char **names, size_t *bytes, size_t *mapped, int n) {
     int k = 0;
@@ -498,6 +503,33 @@ int ll_base_precision_parse(const char *name, ll_base_precision *out) {
 
 const char *ll_base_precision_name(ll_base_precision p) {
     return (int)p >= 0 && (int)p < (int)(sizeof precision_names / sizeof *precision_names) ? precision_names[p] : NULL;
+}
+
+static const char *const compute_names[] = {"f32", "bf16"};
+
+int ll_compute_parse(const char *name, ll_compute *out) {
+    for (int i = 0; i < (int)(sizeof compute_names / sizeof *compute_names); i++)
+        if (name && !strcmp(name, compute_names[i])) {
+            *out = (ll_compute)i;
+            return LL_OK;
+        }
+    return LL_ERR_ARG;
+}
+
+const char *ll_compute_name(ll_compute c) {
+    return (int)c >= 0 && (int)c < (int)(sizeof compute_names / sizeof *compute_names) ? compute_names[c] : NULL;
+}
+
+int ll_compute_check(ll_compute c, ll_error *err) {
+    if (!ll_compute_name(c)) return ll_fail(err, LL_ERR_ARG, "compute %d is not one of f32, bf16", (int)c);
+    if (c == LL_COMPUTE_BF16 && !ll_gemm_bf16_supported())
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "bf16 products (--compute bf16) need a CPU with AVX512-BF16 "
+                       "(vdpbf16ps) or AMX-BF16; this CPU (%s) has neither: use --compute f32", ll_cpu_name());
+    return LL_OK;
+}
+
+const char *ll_compute_kernel(ll_compute c) {
+    return c == LL_COMPUTE_BF16 ? ll_gemm_bf16_backend() : c == LL_COMPUTE_F32 ? ll_gemm_weights_backend() : "none";
 }
 
 void ll_model_visit_samples(const ll_model *m, size_t every, void (*fn)(void *ctx, float v), void *ctx) {

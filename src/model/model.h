@@ -41,6 +41,7 @@ struct ll_model {
     char format[16];
     char *path;
     ll_base_precision precision;
+    ll_compute compute; /* the products' arithmetic: every matrix's ll_matrix.compute */
     struct ll_checkpoint *ckpt; /* kept open: matrices may point into its file mappings */
     void *owned;       /* one allocation: the vectors and every matrix not read from a mapping */
     size_t owned_bytes;

@@ -118,6 +118,8 @@ static void add_lsllama_settings(cJSON *j, const ll_classifier *c, int head_bias
     cJSON_AddBoolToObject(s, "head_bias", head_bias);
     /* the precision the base was held in while this was trained or merged */
     cJSON_AddStringToObject(s, "base_precision", ll_base_precision_name(ll_model_base_precision(c->base)));
+    /* and the products' arithmetic (informative: eval and predict run f32 unless told) */
+    cJSON_AddStringToObject(s, "compute", ll_compute_name(ll_model_compute(c->base)));
 }
 
 /* A tensor read into dst must be finite: NaN weights would make every

@@ -299,22 +299,44 @@ static cJSON *run_identity(const ll_classifier *c, const ll_dataset *train, cons
     return j;
 }
 
-int ll_run_base_precision(const char *out_dir, ll_base_precision *out, ll_error *err) {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/log.jsonl", out_dir) >= (int)sizeof path) return 0;
+/* The first line of out_dir/log.jsonl when it is the run's start record
+ * ({"run": "start", ...}), parsed, with its path in path[cap]; NULL when the
+ * log is missing or of an older version. */
+static cJSON *run_start_record(const char *out_dir, char *path, size_t cap) {
+    if (snprintf(path, cap, "%s/log.jsonl", out_dir) >= (int)cap) return NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) return 0;
+    if (!f) return NULL;
     char *line = NULL;
-    size_t cap = 0;
-    const ssize_t n = getline(&line, &cap, f);
+    size_t lcap = 0;
+    const ssize_t n = getline(&line, &lcap, f);
     fclose(f);
     cJSON *j = n > 0 ? cJSON_Parse(line) : NULL;
     free(line);
     const cJSON *run = j ? cJSON_GetObjectItemCaseSensitive(j, "run") : NULL;
-    const int rc = cJSON_IsString(run) && !strcmp(run->valuestring, "start")
-                       ? ll_base_precision_from_json(cJSON_GetObjectItemCaseSensitive(j, "base_precision"), path,
-                                                     "base_precision (line 1)", out, err)
-                       : 0; /* a log of an older version: nothing recorded */
+    if (!cJSON_IsString(run) || strcmp(run->valuestring, "start")) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+int ll_run_base_precision(const char *out_dir, ll_base_precision *out, ll_error *err) {
+    char path[4096];
+    cJSON *j = run_start_record(out_dir, path, sizeof path);
+    const int rc = j ? ll_base_precision_from_json(cJSON_GetObjectItemCaseSensitive(j, "base_precision"), path,
+                                                   "base_precision (line 1)", out, err)
+                     : 0;
+    cJSON_Delete(j);
+    return rc;
+}
+
+int ll_run_compute(const char *out_dir, ll_compute *out, ll_error *err) {
+    char path[4096];
+    cJSON *j = run_start_record(out_dir, path, sizeof path);
+    const cJSON *c = j ? cJSON_GetObjectItemCaseSensitive(j, "compute") : NULL;
+    int rc = 0; /* older runs recorded none: they ran in f32, the default */
+    if (c && cJSON_IsString(c) && ll_compute_parse(c->valuestring, out) == LL_OK) rc = 1;
+    else if (c) rc = ll_fail(err, LL_ERR_CONFIG, "%s: line 1: \"compute\" is not one of \"f32\", \"bf16\"", path);
     cJSON_Delete(j);
     return rc;
 }
@@ -665,9 +687,15 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
         rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         goto done;
     } else { /* how the base was held and which kernels ran (no "step": plots skip it) */
-        fprintf(log, "{\"run\": \"start\", \"base_precision\": \"%s\", \"weights_gemm\": \"%s\", \"gemm\": \"%s\", "
-                "\"recompute\": %s}\n", ll_base_precision_name(ll_model_base_precision(c->base)),
-                ll_gemm_weights_backend(), ll_gemm_backend(), o->recompute ? "true" : "false");
+        const ll_compute compute = ll_model_compute(c->base);
+        fprintf(log, "{\"run\": \"start\", \"base_precision\": \"%s\", \"compute\": \"%s\", \"weights_gemm\": \"%s\", "
+                "\"gemm\": \"%s\", \"recompute\": %s, \"cpu\": ", ll_base_precision_name(ll_model_base_precision(c->base)),
+                ll_compute_name(compute), ll_compute_kernel(compute), ll_gemm_backend(), o->recompute ? "true" : "false");
+        cJSON *cpu_item = cJSON_CreateStringReference(ll_cpu_name()); /* the name as a JSON string */
+        char *cpu = cpu_item ? cJSON_PrintUnformatted(cpu_item) : NULL;
+        fprintf(log, "%s}\n", cpu ? cpu : "\"unknown CPU\"");
+        cJSON_free(cpu);
+        cJSON_Delete(cpu_item);
     }
     if (batches) { /* two writers of one file would interleave their lines */
         struct stat a, b;
