@@ -28,6 +28,8 @@
  * by a small finite value (fp16 of uniform(-0.05, 0.05)); Q6_K's d is its
  * last field.
  *
+ * ll_gemm_weights_fused gives the bits of separate products (check_fused).
+ *
  * The kernel is chosen once per process: ctest runs this binary three times,
  * as is and with LSLLAMA_GEMM=avx2 and =c (test_gemm_weights_avx2,
  * test_gemm_weights_c in CMakeLists.txt); each run checks that the kernel it
@@ -154,6 +156,63 @@ static void check_backend(void) {
     }
 }
 
+/* ll_gemm_weights_fused against one ll_gemm_weights call per weight, bit
+ * for bit: three weights of type w read by one A (as q, k, v), with row
+ * counts that are whole tiles of every kernel (64, 32, 96; the last may be
+ * ragged: 77) and a set where one is not (40: the separate-calls fallback),
+ * op(A) plain and transposed, beta 0 and 1, M from 1 to 300 (splits by rows
+ * and by columns), compute f32 and (where the CPU has it) bf16. */
+static void check_fused(const wtype *w, size_t K) {
+    const size_t rows_sets[][3] = {{64, 32, 77}, {64, 40, 32}};
+    const size_t Ms[] = {1, 13, 300};
+    int compared = 0;
+    for (int bf = 0; bf < 1 + ll_gemm_bf16_supported(); bf++)
+        for (size_t rs = 0; rs < 2; rs++) {
+            uint8_t *st[3];
+            ll_matrix W[3];
+            const ll_matrix *Wp[3];
+            size_t Ntot = 0;
+            for (int s = 0; s < 3; s++) {
+                W[s] = make_matrix(w, rows_sets[rs][s], K, K / (size_t)ll_dtype_block_elems(w->dt), &st[s]);
+                W[s].compute = bf ? LL_DTYPE_BF16 : LL_DTYPE_F32;
+                Wp[s] = &W[s];
+                Ntot += rows_sets[rs][s];
+            }
+            for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++) {
+                const size_t M = Ms[mi];
+                float *A0 = malloc(M * K * sizeof(float)), *A1 = malloc(M * K * sizeof(float));
+                float *Cf = malloc(M * Ntot * sizeof(float)), *Cs = malloc(M * Ntot * sizeof(float));
+                REQUIRE(A0 && A1 && Cf && Cs);
+                for (size_t i = 0; i < M; i++)
+                    for (size_t k = 0; k < K; k++) A0[i * K + k] = A1[k * M + i] = uniform(-1.0f, 1.0f);
+                for (int ta = 0; ta < 2; ta++)
+                    for (int b1 = 0; b1 < 2; b1++) {
+                        for (size_t i = 0; i < M * Ntot; i++) Cf[i] = Cs[i] = b1 ? uniform(-1.0f, 1.0f) : NAN;
+                        float *Cfp[3], *Csp[3];
+                        size_t ldc[3], off = 0;
+                        for (int s = 0; s < 3; s++) { /* each output its own [M, rows] block */
+                            Cfp[s] = Cf + off, Csp[s] = Cs + off, ldc[s] = rows_sets[rs][s];
+                            off += M * rows_sets[rs][s];
+                        }
+                        const float *A = ta ? A1 : A0;
+                        const size_t lda = ta ? M : K;
+                        ll_gemm_weights_fused(ta, M, K, 0.5f, A, lda, Wp, 3, b1 ? 1.0f : 0.0f, Cfp, ldc);
+                        for (int s = 0; s < 3; s++)
+                            ll_gemm_weights(ta, 1, M, W[s].rows, K, 0.5f, A, lda, &W[s], b1 ? 1.0f : 0.0f, Csp[s],
+                                            ldc[s]);
+                        compared++;
+                        CHECK_MSG(!memcmp(Cf, Cs, M * Ntot * sizeof(float)),
+                                  "%s fused %zu/%zu/%zu M=%zu K=%zu ta=%d beta=%d %s: differs from separate products",
+                                  ll_dtype_name(w->dt), rows_sets[rs][0], rows_sets[rs][1], rows_sets[rs][2], M, K,
+                                  ta, b1, bf ? "bf16" : "f32");
+                    }
+                free(A0), free(A1), free(Cf), free(Cs);
+            }
+            for (int s = 0; s < 3; s++) free(st[s]);
+        }
+    printf("%-5s fused products: %d compared with separate ones\n", ll_dtype_name(w->dt), compared);
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 /* The sanitizer pass (an unoptimised build) keeps every edge case but the
  * 100-row A, which adds only whole tiles and takes most of the time there. */
@@ -179,6 +238,7 @@ int main(void) {
          * the team splits C by rows and packs each block of W together) */
         check_matrix(w, 1, 40, k_cols, k_cols / be, tall_ms, 1);
         check_matrix(w, 0, 300, be == 256 ? 256 : 64, (be == 256 ? 256 : 64) / be, tall_ms, 1);
+        check_fused(w, k_cols);
     }
     return test_summary("test_gemm_weights");
 }

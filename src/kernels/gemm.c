@@ -718,7 +718,37 @@ typedef struct b_operand {
     const float *f;       /* f32 data (row stride ld floats), or NULL for a typed weight */
     const ll_matrix *w;   /* the typed weight when f is NULL */
     size_t ld;
+    /* A fused product (ll_gemm_weights_fused): op(B) = [W_0; W_1; ...]^T,
+     * segment s spanning columns [n0[s], n0[s + 1]) and written to its own
+     * C (C[s], ldc[s]); boundaries are whole NR tiles. n_seg 0: the fields
+     * above and the caller's C. */
+    size_t n_seg;
+    const ll_matrix *const *ws;
+    size_t n0[LL_FUSED_MAX + 1];
+    float *const *C;
+    const size_t *ldc;
 } b_operand;
+
+/* Segment s of a fused operand as a plain one (its columns from 0). */
+static b_operand segment_of(const b_operand *bo, size_t s) {
+    const ll_matrix *w = bo->ws[s];
+    return (b_operand){bo->tb, w->dtype == LL_DTYPE_F32 ? (const float *)w->data : NULL, w, w->ld_blocks, 0, NULL,
+                       {0}, NULL, NULL};
+}
+
+/* The segment holding column j of a fused operand. */
+static size_t segment_at(const b_operand *bo, size_t j) {
+    size_t s = 0;
+    while (s + 1 < bo->n_seg && j >= bo->n0[s + 1]) s++;
+    return s;
+}
+
+/* Where the tile at row i, column j (of op(B), j0-relative column jr) of C starts. */
+static inline float *tile_c(const b_operand *bo, float *C, size_t ldc, size_t i, size_t j0, size_t jr) {
+    if (!bo->n_seg) return C + i * ldc + jr;
+    const size_t s = segment_at(bo, j0 + jr);
+    return bo->C[s] + i * bo->ldc[s] + (j0 + jr - bo->n0[s]);
+}
 
 /* Columns of op(B) packed per unit of work: one NR panel, or for a
  * quantized B read along its rows (tb 0) the panels spanning whole blocks. */
@@ -740,6 +770,12 @@ static void weight_row_segment(const ll_matrix *w, size_t r, size_t c0, size_t n
 static void pack_b_group(const gemm_kernel *k, const b_operand *bo, size_t p0, size_t kc, size_t j0, size_t g0,
                          size_t gw, float *Bp, float *staging) {
     const size_t NRk = k->nr, kd = panel_depth(k, kc);
+    if (bo->n_seg) { /* a group lies in one segment: pack it from there */
+        const size_t s = segment_at(bo, j0 + g0);
+        const b_operand one = segment_of(bo, s);
+        pack_b_group(k, &one, p0, kc, j0 - bo->n0[s], g0, gw, Bp, staging);
+        return;
+    }
     if (bo->f) {
         for (size_t jr = g0; jr < g0 + gw; jr += NRk)
             k->pack_b(bo->tb, bo->f, bo->ld, p0, j0 + jr, kc, g0 + gw - jr < NRk ? g0 + gw - jr : NRk, Bp + jr * kd);
@@ -760,8 +796,8 @@ static void pack_b_group(const gemm_kernel *k, const b_operand *bo, size_t p0, s
 
 /* Rows [m0, m1) of C against the packed kc x nc block Bp (columns jc..), K slice pc.. */
 static void gemm_rows(const gemm_kernel *k, int ta, size_t m0, size_t m1, size_t jc, size_t nc, size_t pc, size_t kc,
-                      float alpha, const float *A, size_t lda, const float *Bp, float beta_k, float *C, size_t ldc,
-                      float *Ap) {
+                      float alpha, const float *A, size_t lda, const float *Bp, float beta_k, const b_operand *bo,
+                      size_t j0, float *C, size_t ldc, float *Ap) {
     const size_t kd = panel_depth(k, kc);
     if (k->begin) k->begin();
     for (size_t ic = m0; ic < m1; ic += MC) {
@@ -771,7 +807,9 @@ static void gemm_rows(const gemm_kernel *k, int ta, size_t m0, size_t m1, size_t
             const size_t nr = nc - jr < k->nr ? nc - jr : k->nr;
             for (size_t ir = 0; ir < mc; ir += k->mr) {
                 const size_t mr = mc - ir < k->mr ? mc - ir : k->mr;
-                k->micro(kc, Ap + ir * kd, Bp + jr * kd, C + (ic + ir) * ldc + jc + jr, ldc, alpha, beta_k, mr, nr);
+                float *Ct = tile_c(bo, C, ldc, ic + ir, j0, jc + jr);
+                k->micro(kc, Ap + ir * kd, Bp + jr * kd, Ct, bo->n_seg ? bo->ldc[segment_at(bo, j0 + jc + jr)] : ldc,
+                         alpha, beta_k, mr, nr);
             }
         }
     }
@@ -789,7 +827,8 @@ static void gemm_packed(const gemm_kernel *k, int ta, size_t M, size_t N, size_t
             const size_t kc = K - pc < KC ? K - pc : KC;
             for (size_t g0 = 0; g0 < nc; g0 += group)
                 pack_b_group(k, bo, pc, kc, j0 + jc, g0, nc - g0 < group ? nc - g0 : group, buf->b, buf->staging);
-            gemm_rows(k, ta, 0, M, jc, nc, pc, kc, alpha, A, lda, buf->b, pc == 0 ? beta : 1.0f, C, ldc, buf->a);
+            gemm_rows(k, ta, 0, M, jc, nc, pc, kc, alpha, A, lda, buf->b, pc == 0 ? beta : 1.0f, bo, j0, C, ldc,
+                      buf->a);
         }
     }
 }
@@ -812,7 +851,8 @@ static void gemm_team(const gemm_kernel *k, int ta, size_t M, size_t N, size_t K
                 pack_b_group(k, bo, pc, kc, jc, g0, nc - g0 < group ? nc - g0 : group, Bp, own->staging);
             /* (the loop's implicit barrier: the block is complete) */
             if (m0 < m1)
-                gemm_rows(k, ta, m0, m1, jc, nc, pc, kc, alpha, A, lda, Bp, pc == 0 ? beta : 1.0f, C, ldc, own->a);
+                gemm_rows(k, ta, m0, m1, jc, nc, pc, kc, alpha, A, lda, Bp, pc == 0 ? beta : 1.0f, bo, 0, C, ldc,
+                          own->a);
 #pragma omp barrier
         }
     }
@@ -825,7 +865,7 @@ static void gemm_columns(const gemm_kernel *k, int ta, size_t M, size_t N, size_
     const size_t group = b_group(k, bo), units = (N + group - 1) / group;
     const size_t lo = units * (size_t)t / (size_t)nt * group, hi_e = units * (size_t)(t + 1) / (size_t)nt * group;
     const size_t hi = hi_e < N ? hi_e : N;
-    if (lo < hi) gemm_packed(k, ta, M, hi - lo, K, alpha, A, lda, bo, lo, beta, C + lo, ldc, buf);
+    if (lo < hi) gemm_packed(k, ta, M, hi - lo, K, alpha, A, lda, bo, lo, beta, bo->n_seg ? C : C + lo, ldc, buf);
 }
 
 /* The product by kernel k, on the calling thread alone when `serial` or the
@@ -877,7 +917,7 @@ void ll_gemm_serial(int ta, int tb, size_t M, size_t N, size_t K, float alpha, c
                     const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     if (M == 0 || N == 0) return;
     const gemm_kernel *k = f32_kernel();
-    const b_operand bo = {tb, B, NULL, ldb};
+    const b_operand bo = {.tb = tb, .f = B, .ld = ldb};
     if (K > 0 && k && gemm_run(k, 1, ta, M, N, K, alpha, A, lda, &bo, beta, C, ldc)) return;
     ll_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -890,11 +930,22 @@ void ll_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const fl
         return;
     }
     const gemm_kernel *k = f32_kernel();
-    const b_operand bo = {tb, B, NULL, ldb};
+    const b_operand bo = {.tb = tb, .f = B, .ld = ldb};
     /* Thin products (LoRA's rank-r factors) fill too little of a tile: OpenBLAS. */
     if (k && M >= k->mr / 2 && N >= k->nr / 2 && gemm_run(k, 0, ta, M, N, K, alpha, A, lda, &bo, beta, C, ldc))
         return;
     gemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* The kernel of products by W: by its compute type. */
+static const gemm_kernel *kernel_for(const ll_matrix *W) {
+    if (W->compute != LL_DTYPE_BF16) return weights_kernel();
+    const gemm_kernel *k = bf16_kernel();
+    if (!k) { /* the model loader refuses bf16 products on a CPU without them: this is a caller's bug */
+        fprintf(stderr, "lsllama: internal error: bf16 products requested on a CPU without AVX512-BF16\n");
+        abort();
+    }
+    return k;
 }
 
 /* The product one element at a time, dequantizing a block per weight read
@@ -925,15 +976,24 @@ void ll_gemm_weights(int ta, int tw, size_t M, size_t N, size_t K, float alpha, 
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    const b_operand bo = {tw, W->dtype == LL_DTYPE_F32 ? (const float *)W->data : NULL, W, W->ld_blocks};
-    const gemm_kernel *k = weights_kernel();
-    if (W->compute == LL_DTYPE_BF16) {
-        /* the model loader refuses bf16 products on a CPU without them: this is a caller's bug */
-        if (!(k = bf16_kernel())) {
-            fprintf(stderr, "lsllama: internal error: bf16 products requested on a CPU without AVX512-BF16\n");
-            abort();
-        }
-    }
+    const b_operand bo = {.tb = tw, .f = W->dtype == LL_DTYPE_F32 ? (const float *)W->data : NULL, .w = W,
+                          .ld = W->ld_blocks};
+    const gemm_kernel *k = kernel_for(W);
     if (!gemm_run(k, 0, ta, M, N, K, alpha, A, lda, &bo, beta, C, ldc))
         gemm_weights_naive(ta, tw, M, N, K, alpha, A, lda, W, beta, C, ldc);
+}
+
+void ll_gemm_weights_fused(int ta, size_t M, size_t K, float alpha, const float *A, size_t lda,
+                           const ll_matrix *const *W, size_t n, float beta, float *const *C, const size_t *ldc) {
+    const gemm_kernel *k = n ? kernel_for(W[0]) : NULL;
+    b_operand bo = {.tb = 1, .n_seg = n, .ws = W, .C = C, .ldc = ldc};
+    int fusable = n >= 2 && n <= LL_FUSED_MAX && M > 0 && K > 0;
+    for (size_t s = 0; s < n && fusable; s++) {
+        /* one kernel for all, and segment boundaries at whole tiles: then
+         * every element is computed as by its own product */
+        fusable = W[s]->cols == K && W[s]->compute == W[0]->compute && (s == n - 1 || W[s]->rows % k->nr == 0);
+        bo.n0[s + 1] = bo.n0[s] + W[s]->rows;
+    }
+    if (fusable && gemm_run(k, 0, ta, M, bo.n0[n], K, alpha, A, lda, &bo, beta, C[0], ldc[0])) return;
+    for (size_t s = 0; s < n; s++) ll_gemm_weights(ta, 1, M, W[s]->rows, K, alpha, A, lda, W[s], beta, C[s], ldc[s]);
 }

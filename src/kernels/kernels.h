@@ -68,6 +68,18 @@ void ll_gemm_serial(int ta, int tb, size_t M, size_t N, size_t K, float alpha, c
  * checked ll_gemm_bf16_supported() (the process aborts otherwise). */
 void ll_gemm_weights(int ta, int tw, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
                      const ll_matrix *W, float beta, float *C, size_t ldc);
+/* The forward products of several weights that read the same input (q, k,
+ * v; gate, up) as one: C[s][M, W[s]->rows] = alpha * op(A) W[s]^T + beta *
+ * C[s] (leading dimension ldc[s]) for s < n <= LL_FUSED_MAX, every W[s] with
+ * K columns. The weights are one stacked op(B) to the kernel: op(A) is
+ * packed (and, in bf16, converted) once instead of n times, and threads
+ * split the whole. Each element is computed exactly as by its own
+ * ll_gemm_weights call (bit-identical); where that cannot be promised (a
+ * segment that is not whole tiles, mixed compute types, one weight) it is
+ * n such calls. */
+enum { LL_FUSED_MAX = 3 };
+void ll_gemm_weights_fused(int ta, size_t M, size_t K, float alpha, const float *A, size_t lda,
+                           const ll_matrix *const *W, size_t n, float beta, float *const *C, const size_t *ldc);
 /* 1 when the CPU has the instructions of bf16 products (AVX512-BF16), else 0. */
 int ll_gemm_bf16_supported(void);
 /* The kernel of bf16 products: "amx_bf16" (AMX tiles, where the CPU and OS
@@ -139,6 +151,8 @@ static inline float ll_expf(float x) {
 /* y[T,out] = x[T,in] W[out,in]^T (+ b[out]) ; accumulate: y += instead of = */
 void ll_linear_forward(float *y, const float *x, const ll_matrix *W, const float *b, size_t T, size_t in, size_t out,
                        int accumulate);
+/* y[T,out] += b[out] on every row. */
+void ll_add_bias(float *y, const float *b, size_t T, size_t out);
 /* The same for an f32 W[out,in] (the classifier head), by ll_gemm. */
 void ll_linear_forward_f32(float *y, const float *x, const float *W, const float *b, size_t T, size_t in, size_t out,
                            int accumulate);

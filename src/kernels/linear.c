@@ -3,26 +3,24 @@
  * type. */
 #include "kernels/kernels.h"
 
+void ll_add_bias(float *y, const float *b, size_t T, size_t out) {
+#pragma omp parallel for schedule(static)
+    for (size_t t = 0; t < T; t++)
+        for (size_t o = 0; o < out; o++) y[t * out + o] += b[o];
+}
+
 /* y[T,out] = x[T,in] W[out,in]^T (+ b[out]); accumulate: y += instead of =. */
 void ll_linear_forward(float *y, const float *x, const ll_matrix *W, const float *b, size_t T, size_t in, size_t out,
                        int accumulate) {
     ll_gemm_weights(0, 1, T, out, in, 1.0f, x, in, W, accumulate ? 1.0f : 0.0f, y, out);
-    if (b) {
-#pragma omp parallel for schedule(static)
-        for (size_t t = 0; t < T; t++)
-            for (size_t o = 0; o < out; o++) y[t * out + o] += b[o];
-    }
+    if (b) ll_add_bias(y, b, T, out);
 }
 
 /* The same with an f32 W (the trainable head), through ll_gemm. */
 void ll_linear_forward_f32(float *y, const float *x, const float *W, const float *b, size_t T, size_t in, size_t out,
                            int accumulate) {
     ll_gemm(0, 1, T, out, in, 1.0f, x, in, W, in, accumulate ? 1.0f : 0.0f, y, out);
-    if (b) {
-#pragma omp parallel for schedule(static)
-        for (size_t t = 0; t < T; t++)
-            for (size_t o = 0; o < out; o++) y[t * out + o] += b[o];
-    }
+    if (b) ll_add_bias(y, b, T, out);
 }
 
 /* dx[T,in] += dy[T,out] W[out,in]: the input gradient only (the base weight

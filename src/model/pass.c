@@ -40,16 +40,63 @@ static const ll_lora_module *lora_module(const ll_lora_pass *lp, int layer, int 
     return md->A ? md : NULL;
 }
 
-/* y[T,out] (+)= x W^T + b + scale * dropout(x) A^T B^T */
-static void linear_fwd(float *y, const float *x, const ll_matrix *W, const float *bias, size_t T, size_t in, size_t out,
-                       int accumulate, const ll_lora_pass *lp, int layer, int target, float *xd_buf, float *xa_buf) {
-    ll_linear_forward(y, x, W, bias, T, in, out, accumulate);
+/* y[T,out] += scale * dropout(x) A^T B^T: the LoRA path of one module (if any). */
+static void lora_fwd(float *y, const float *x, size_t T, size_t in, size_t out, const ll_lora_pass *lp, int layer,
+                     int target, float *xd_buf, float *xa_buf) {
     const ll_lora_module *md = lora_module(lp, layer, target);
     if (!md) return;
     const size_t r = (size_t)lp->lora->r;
     const float *xd = lora_dropout(lp, layer, target, x, T * in, xd_buf);
     ll_gemm(0, 1, T, r, in, 1.0f, xd, in, md->A, in, 0.0f, xa_buf, r);
     ll_gemm(0, 1, T, out, r, lp->lora->scale, xa_buf, r, md->B, r, 1.0f, y, out);
+}
+
+/* y[T,out] (+)= x W^T + b + scale * dropout(x) A^T B^T */
+static void linear_fwd(float *y, const float *x, const ll_matrix *W, const float *bias, size_t T, size_t in, size_t out,
+                       int accumulate, const ll_lora_pass *lp, int layer, int target, float *xd_buf, float *xa_buf) {
+    ll_linear_forward(y, x, W, bias, T, in, out, accumulate);
+    lora_fwd(y, x, T, in, out, lp, layer, target, xd_buf, xa_buf);
+}
+
+/* One of several linear layers that read the same input (q, k, v; gate, up). */
+typedef struct linear_out {
+    float *y;
+    const ll_matrix *W;
+    const float *bias;
+    size_t out;
+    int target;
+} linear_out;
+
+/* linear_fwd (accumulate 0) of each o[s], s < n, on one x: the base
+ * products as one fused product (ll_gemm_weights_fused: the same bits as
+ * separate ones), then each one's bias and LoRA path. */
+static void linear_fwd_fused(const linear_out *o, size_t n, const float *x, size_t T, size_t in,
+                             const ll_lora_pass *lp, int layer, float *xd_buf, float *xa_buf) {
+    const ll_matrix *W[LL_FUSED_MAX];
+    float *C[LL_FUSED_MAX];
+    size_t ldc[LL_FUSED_MAX];
+    for (size_t s = 0; s < n; s++) W[s] = o[s].W, C[s] = o[s].y, ldc[s] = o[s].out;
+    ll_gemm_weights_fused(0, T, in, 1.0f, x, in, W, n, 0.0f, C, ldc);
+    for (size_t s = 0; s < n; s++) {
+        if (o[s].bias) ll_add_bias(o[s].y, o[s].bias, T, o[s].out);
+        lora_fwd(o[s].y, x, T, in, o[s].out, lp, layer, o[s].target, xd_buf, xa_buf);
+    }
+}
+
+/* q, k, v of one layer from the normed input xn (fused). */
+static void qkv_fwd(const ll_layer *ly, float *q, float *k, float *v, const float *xn, size_t T, size_t D, size_t QD,
+                    size_t KVD, const ll_lora_pass *lp, int l, float *xd_buf, float *xa_buf) {
+    const linear_out o[3] = {{q, &ly->wq, ly->bq, QD, LL_LORA_Q},
+                             {k, &ly->wk, ly->bk, KVD, LL_LORA_K},
+                             {v, &ly->wv, ly->bv, KVD, LL_LORA_V}};
+    linear_fwd_fused(o, 3, xn, T, D, lp, l, xd_buf, xa_buf);
+}
+
+/* The FFN's gate and up pre-activations from the normed input xn (fused). */
+static void gate_up_fwd(const ll_layer *ly, float *g, float *u, const float *xn, size_t T, size_t D, size_t F,
+                        const ll_lora_pass *lp, int l, float *xd_buf, float *xa_buf) {
+    const linear_out o[2] = {{g, &ly->w_gate, ly->b_gate, F, LL_LORA_GATE}, {u, &ly->w_up, ly->b_up, F, LL_LORA_UP}};
+    linear_fwd_fused(o, 2, xn, T, D, lp, l, xd_buf, xa_buf);
 }
 
 /* dx[T,in] += dy W (+ LoRA path); LoRA gradients added into dA, dB. */
@@ -238,9 +285,7 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
               *att = acts ? acts->att + slot_of(acts, l, QD) : ws->att;
         if (acts) memcpy(acts->x_in + l * cap * D, x, T * D * sizeof(float));
         ll_rmsnorm_forward(ws->xn, x, ly->attn_norm, T, D, p->rms_eps);
-        linear_fwd(q, ws->xn, &ly->wq, ly->bq, T, D, QD, 0, lp, l, LL_LORA_Q, ws->lora_xd, ws->lora_xa);
-        linear_fwd(k, ws->xn, &ly->wk, ly->bk, T, D, KVD, 0, lp, l, LL_LORA_K, ws->lora_xd, ws->lora_xa);
-        linear_fwd(v, ws->xn, &ly->wv, ly->bv, T, D, KVD, 0, lp, l, LL_LORA_V, ws->lora_xd, ws->lora_xa);
+        qkv_fwd(ly, q, k, v, ws->xn, T, D, QD, KVD, lp, l, ws->lora_xd, ws->lora_xa);
         ll_rope_forward(q, pos, rope_cos, rope_sin, T, p->n_heads, p->head_dim);
         ll_rope_forward(k, pos, rope_cos, rope_sin, T, p->n_kv_heads, p->head_dim);
         ll_attention_forward(att, q, k, v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads, p->head_dim,
@@ -252,8 +297,7 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
         /* with stored FFN activations, gate and up go straight to their slots */
         float *g = acts && acts->ffn_g ? acts->ffn_g + l * cap * F : ws->g,
               *u = acts && acts->ffn_u ? acts->ffn_u + l * cap * F : ws->u;
-        linear_fwd(g, ws->xn, &ly->w_gate, ly->b_gate, T, D, F, 0, lp, l, LL_LORA_GATE, ws->lora_xd, ws->lora_xa);
-        linear_fwd(u, ws->xn, &ly->w_up, ly->b_up, T, D, F, 0, lp, l, LL_LORA_UP, ws->lora_xd, ws->lora_xa);
+        gate_up_fwd(ly, g, u, ws->xn, T, D, F, lp, l, ws->lora_xd, ws->lora_xa);
         ll_glu_forward(ws->g, g, u, T * F, p->hidden_act);
         linear_fwd(x, ws->g, &ly->w_down, ly->b_down, T, F, D, 1, lp, l, LL_LORA_DOWN, ws->lora_xd, ws->lora_xa);
     }
@@ -279,9 +323,7 @@ static void recompute_attention(const ll_model *m, const ll_batch *b, int bidir_
     const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim;
     const float *x_in = a->x_in + (size_t)l * a->cap_tokens * D;
     ll_rmsnorm_forward(a->xn, x_in, ly->attn_norm, T, D, p->rms_eps);
-    linear_fwd(a->q, a->xn, &ly->wq, ly->bq, T, D, QD, 0, lp, l, LL_LORA_Q, a->lora_xd, a->lora_xa);
-    linear_fwd(a->k, a->xn, &ly->wk, ly->bk, T, D, KVD, 0, lp, l, LL_LORA_K, a->lora_xd, a->lora_xa);
-    linear_fwd(a->v, a->xn, &ly->wv, ly->bv, T, D, KVD, 0, lp, l, LL_LORA_V, a->lora_xd, a->lora_xa);
+    qkv_fwd(ly, a->q, a->k, a->v, a->xn, T, D, QD, KVD, lp, l, a->lora_xd, a->lora_xa);
     ll_rope_forward(a->q, a->pos, a->rope_cos, a->rope_sin, T, p->n_heads, p->head_dim);
     ll_rope_forward(a->k, a->pos, a->rope_cos, a->rope_sin, T, p->n_kv_heads, p->head_dim);
     ll_attention_forward(a->att, a->q, a->k, a->v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads, p->head_dim,
@@ -317,8 +359,7 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
         if (a->ffn_g) {
             g = a->ffn_g + l * cap * F, u = a->ffn_u + l * cap * F;
         } else {
-            linear_fwd(a->g, a->xn, &ly->w_gate, ly->b_gate, T, D, F, 0, lp, l, LL_LORA_GATE, a->lora_xd, a->lora_xa);
-            linear_fwd(a->u, a->xn, &ly->w_up, ly->b_up, T, D, F, 0, lp, l, LL_LORA_UP, a->lora_xd, a->lora_xa);
+            gate_up_fwd(ly, a->g, a->u, a->xn, T, D, F, lp, l, a->lora_xd, a->lora_xa);
         }
         ll_glu_forward(a->h, g, u, T * F, p->hidden_act);
         memset(a->dxn, 0, T * D * sizeof(float));
