@@ -141,12 +141,65 @@ static const gemm_kernel kernel_c = {"c", MR_C, NR_C, pack_a_c, pack_b_c, micro_
 enum { MR_2 = 6, NR_2 = 16 };
 #define AVX2 __attribute__((target("avx2,fma")))
 
+/* In-register transpose of an 8 x 8 block: r[i][j] -> r[j][i]. */
+AVX2 static inline void transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 2; g++) {
+        u[4 * g + 0] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+        r[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+    }
+}
+
+/* op(A) = A (rows along k): 6 rows by 8 k at a time, transposed in
+ * registers, the k-columns stored 6 lanes wide; the ragged edges generic. */
 AVX2 static void pack_a_avx2(int ta, const float *A, size_t lda, size_t i0, size_t p0, size_t mc, size_t kc,
                              float *Ap) {
-    pack_a_generic(MR_2, ta, A, lda, i0, p0, mc, kc, Ap);
+    if (ta) {
+        pack_a_generic(MR_2, ta, A, lda, i0, p0, mc, kc, Ap);
+        return;
+    }
+    const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    for (size_t ir = 0; ir < mc; ir += MR_2) {
+        const size_t mr = mc - ir < MR_2 ? mc - ir : MR_2;
+        float *dst = Ap + ir * kc;
+        size_t k0 = 0;
+        if (mr == MR_2)
+            for (; k0 + 8 <= kc; k0 += 8) {
+                __m256 r[8];
+                for (int i = 0; i < MR_2; i++) r[i] = _mm256_loadu_ps(A + (i0 + ir + i) * lda + p0 + k0);
+                r[6] = r[7] = _mm256_setzero_ps();
+                transpose8(r);
+                for (int l = 0; l < 8; l++) _mm256_maskstore_ps(dst + (k0 + l) * MR_2, six, r[l]);
+            }
+        for (size_t k = k0; k < kc; k++)
+            for (size_t i = 0; i < MR_2; i++) dst[k * MR_2 + i] = i < mr ? A[(i0 + ir + i) * lda + p0 + k] : 0.0f;
+    }
 }
 AVX2 static void pack_b_avx2(int tb, const float *B, size_t ldb, size_t p0, size_t j0, size_t kc, size_t nr,
                              float *dst) {
+    if (tb && nr == NR_2) { /* op(B) = B^T: 8 k of 16 B rows, two 8 x 8 transposes */
+        size_t k0 = 0;
+        for (; k0 + 8 <= kc; k0 += 8)
+            for (int h = 0; h < 2; h++) {
+                __m256 r[8];
+                for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(B + (j0 + 8 * h + j) * ldb + p0 + k0);
+                transpose8(r);
+                for (int l = 0; l < 8; l++) _mm256_storeu_ps(dst + (k0 + l) * NR_2 + 8 * h, r[l]);
+            }
+        for (size_t k = k0; k < kc; k++)
+            for (size_t j = 0; j < NR_2; j++) dst[k * NR_2 + j] = B[(j0 + j) * ldb + p0 + k];
+        return;
+    }
     if (tb || nr < NR_2) {
         pack_b_generic(NR_2, tb, B, ldb, p0, j0, kc, nr, dst);
         return;
@@ -163,6 +216,7 @@ AVX2 static void micro_avx2(size_t kc, const float *restrict Ap, const float *re
      * stack on every iteration (16 ymm registers leave it no slack) */
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
            c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+#pragma GCC unroll 4
     for (size_t k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_loadu_ps(Bp + k * NR_2), b1 = _mm256_loadu_ps(Bp + k * NR_2 + 8);
         const float *a = Ap + k * MR_2;
