@@ -11,12 +11,30 @@ the same linear warm-up schedule and clipping, right-padded batches with an
 attention mask (LlamaForSequenceClassification pools the last non-pad
 token). It reports training tokens/s (real tokens, padding excluded, timed
 over the optimiser steps only) and dev accuracy / macro-F1 at the end, as
-JSON on the last line of stdout.
+JSON on the last line of stdout, with the precision that ran, torch's CPU
+capability, its threads and the matrix-product kernels torch dispatches to
+("gemm", seen by a separate probe process with MKL's and oneDNN's verbose
+logs on).
+
+--bf16-autocast does what transformers' Trainer does with bf16=True on a
+CPU. Trainer leaves mixed precision to accelerate (TrainingArguments sets
+mixed_precision="bf16"); accelerate's Accelerator.prepare_model then wraps the
+model's forward, loss included (the model computes it from labels), in
+torch.autocast(device_type="cpu", dtype=torch.bfloat16) with no further
+arguments, and converts bf16 outputs back to f32 (convert_outputs_to_fp32).
+Backward, gradient clipping and AdamW run outside autocast on the f32 master
+weights; no gradient scaler (only fp16 has one). Evaluation goes through the
+same wrapped forward, so it runs under autocast too. (Read in transformers
+5.24 trainer.py / training_args.py and accelerate 1.15 accelerator.py,
+utils/modeling.py get_mixed_precision_context_manager.)
 """
 import argparse
+import contextlib
 import csv
 import json
 import os
+import re
+import subprocess
 import sys
 import time
 
@@ -48,6 +66,57 @@ def macro_f1(gold, pred, k):
     return sum(f1s) / k
 
 
+# One linear layer's forward and backward, in the precision asked for, for gemm_probe.
+PROBE = r"""
+import sys, torch
+torch.set_num_threads(int(sys.argv[1]))
+dim, bf16 = int(sys.argv[2]), sys.argv[3] == "1"
+lin = torch.nn.Linear(dim, dim, bias=False)
+x = torch.randn(128, dim, requires_grad=True)
+with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    y = lin(x)
+y.float().sum().backward()
+"""
+
+
+def gemm_probe(threads, dim, bf16):
+    """The matrix-product kernels torch runs for a linear layer of width dim on this CPU, e.g.
+    "mkl:SGEMM" or "onednn:matmul:brg_matmul:avx10_1_512_amx". Run in a child process because
+    MKL_VERBOSE / ONEDNN_VERBOSE are read at library start and print on the C stdout, which must
+    not mix with this script's JSON lines."""
+    env = dict(os.environ, MKL_VERBOSE="1", ONEDNN_VERBOSE="1")
+    try:
+        out = subprocess.run([sys.executable, "-c", PROBE, str(threads), str(dim), "1" if bf16 else "0"],
+                             env=env, capture_output=True, text=True, timeout=300).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        return [f"unknown ({type(e).__name__})"]
+    seen = []
+    for line in out.splitlines():
+        m = re.match(r"MKL_VERBOSE (\w+)\(", line)
+        if m:
+            name = "mkl:" + m.group(1)
+        elif line.startswith("onednn_verbose") and ",exec,cpu," in line:
+            # onednn_verbose[,v1],primitive,exec,cpu,KIND,IMPLEMENTATION,...
+            f = line.split(",")
+            i = f.index("exec")
+            name = f"onednn:{f[i + 2]}:{f[i + 3]}"
+        else:
+            continue
+        if name not in seen:
+            seen.append(name)
+    return seen or ["unknown (no MKL or oneDNN call logged)"]
+
+
+def cpu_support():
+    """What torch itself detects (torch.cpu._is_*_supported: private, so only where present)."""
+    have = {}
+    for key in ("avx2", "avx512", "avx512_bf16", "amx_tile"):
+        f = getattr(torch.cpu, f"_is_{key}_supported", None)
+        if f is not None:
+            have[key] = bool(f())
+    return have
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="GGUF file")
@@ -67,6 +136,12 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--device", default="cpu", help="cpu, or cuda to replay the accuracy run on a GPU (f32, no TF32)")
+    ap.add_argument("--bf16-autocast", action="store_true",
+                    help="forward and loss under torch.autocast(bfloat16), as Trainer's bf16=True; "
+                         "master weights, gradients and AdamW stay f32")
+    ap.add_argument("--no-eval", action="store_true",
+                    help="skip the final dev evaluation (dev_accuracy and dev_macro_f1 null): on a small CPU it "
+                         "takes minutes and a throughput benchmark does not need it")
     ap.add_argument("--eval-every", type=int, default=0,
                     help="also evaluate on dev after every N optimiser steps (one JSON line each on stdout)")
     args = ap.parse_args()
@@ -76,6 +151,20 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     dev_name = args.device
+    device_type = torch.device(dev_name).type
+
+    def autocast():
+        # accelerate's get_mixed_precision_context_manager for bf16: the device's type, bfloat16, no other
+        # arguments (so cache_enabled keeps its default)
+        if args.bf16_autocast:
+            return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def forward(**kw):
+        # accelerate's convert_outputs_to_fp32: bf16 outputs (loss, logits) come back as f32
+        with autocast():
+            out = model(**kw)
+        return (None if out.loss is None else out.loss.float()), out.logits.float()
 
     d, name = os.path.split(os.path.abspath(args.model))
     tok = AutoTokenizer.from_pretrained(d, gguf_file=name)
@@ -110,7 +199,7 @@ def main():
         with torch.no_grad():
             for i in range(0, len(dev), 32):
                 chunk = dev[i:i + 32]
-                logits = model(**encode([t for t, _ in chunk])).logits
+                _, logits = forward(**encode([t for t, _ in chunk]))
                 preds.extend(logits.argmax(-1).tolist())
         model.train()
         gold = [y for _, y in dev]
@@ -129,9 +218,9 @@ def main():
         for ids in micro:
             enc = encode([train[i][0] for i in ids])
             labels = torch.tensor([train[i][1] for i in ids], device=dev_name)
-            out = model(**enc, labels=labels)
-            (out.loss / len(micro)).backward()
-            loss_sum += out.loss.item()
+            loss, _ = forward(**enc, labels=labels)
+            (loss / len(micro)).backward()
+            loss_sum += loss.item()
             tokens += int(enc["attention_mask"].sum())
         torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
         opt.step()
@@ -146,10 +235,20 @@ def main():
             print(json.dumps({"step": done, "train_loss": round(loss_sum / len(micro), 6),
                               "dev_accuracy": round(acc, 6), "dev_macro_f1": round(f1, 6)}), flush=True)
 
-    acc, f1 = evaluate()
+    acc, f1 = (None, None) if args.no_eval else evaluate()
+    info = {"precision": "bf16-autocast" if args.bf16_autocast else "f32", "threads": torch.get_num_threads(),
+            "device": args.device, "torch": torch.__version__}
+    if device_type == "cpu":
+        info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        info["cpu_support"] = cpu_support()
+        info["gemm"] = gemm_probe(torch.get_num_threads(), model.config.hidden_size, args.bf16_autocast)
+
+    def r4(x):
+        return None if x is None else round(x, 4)
+
     print(json.dumps({"steps": args.steps, "train_tokens": tokens, "train_seconds": round(seconds, 2),
-                      "tokens_per_s": round(tokens / seconds, 1), "dev_accuracy": round(acc, 4),
-                      "dev_macro_f1": round(f1, 4), "threads": args.threads, "device": args.device}))
+                      "tokens_per_s": round(tokens / seconds, 1), "dev_accuracy": r4(acc), "dev_macro_f1": r4(f1),
+                      **info}))
 
 
 if __name__ == "__main__":
