@@ -138,6 +138,7 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     const double gflops = flops / best / 1e9;
+    bench_print_machine(stdout);
     printf("model            %s (%d layers, dim %d, %.1f M matmul parameters)\n", model_path, c->n_layers, c->dim,
            matmul_params / 1e6);
     printf("data             %zu sequences, %zu tokens, %zu batches of <= %d tokens, mask %s\n", n_seq, n_tok,

@@ -3,7 +3,6 @@
  * down), each timed as the best of several repetitions, side by side in one run.
  *
  *   bench_gemm [T=1024] [reps=5] */
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -19,7 +18,8 @@ int main(int argc, char **argv) {
           *C = malloc(sizeof(float) * T * 1536);
     for (size_t i = 0; i < T * 1536; i++) A[i] = (float)(i % 13) * 0.01f;
     for (size_t i = 0; i < 1536 * 1536; i++) B[i] = (float)(i % 7) * 0.01f;
-    printf("gemm backend %s, %d threads, T=%zu\n", ll_gemm_backend(), omp_get_max_threads(), T);
+    bench_print_machine(stdout);
+    printf("T=%zu\n", T);
     double sum_ll = 0, sum_blas = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const int tb = (int)cases[c][0];

@@ -7,7 +7,6 @@
  * the best of several repetitions. Also prints the CPU and the kernels.
  *
  *   bench_gemm_weights [T=512] [reps=3] [TYPE ...]   (types: F32 BF16 Q8_0 Q4_1 Q4_K Q5_K Q6_K; default all) */
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,20 +48,6 @@ static ll_matrix random_matrix(ll_dtype t, size_t rows, size_t cols, uint64_t se
     return (ll_matrix){t, p, rows, cols, cols / be, LL_DTYPE_F32};
 }
 
-/* The CPU's model name from /proc/cpuinfo ("unknown" elsewhere). */
-static void cpu_name(char *buf, size_t cap) {
-    snprintf(buf, cap, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[512];
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-            snprintf(buf, cap, "%s", strchr(line, ':') + 2);
-            buf[strcspn(buf, "\n")] = 0;
-            break;
-        }
-    if (f) fclose(f);
-}
-
 static double best_of(int reps, int typed, int tw, size_t M, size_t N, size_t K, const float *A, const ll_matrix *W,
                       const float *W32, float *C) {
     double best = 1e30;
@@ -82,10 +67,8 @@ int main(int argc, char **argv) {
     const char *all[] = {"F32", "BF16", "Q8_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K"};
     const char **types = argc > 3 ? (const char **)argv + 3 : all;
     const int n_types = argc > 3 ? argc - 3 : (int)(sizeof all / sizeof *all);
-    char cpu[256];
-    cpu_name(cpu, sizeof cpu);
-    printf("cpu %s; %d threads; kernels: ll_gemm_weights %s, ll_gemm %s; T=%zu\n", cpu, omp_get_max_threads(),
-           ll_gemm_weights_backend(), ll_gemm_backend(), T);
+    bench_print_machine(stdout);
+    printf("T=%zu\n", T);
     /* {rows, cols} of W and tw: forward x W^T (tw 1), input gradient dy W (tw 0) */
     const size_t shapes[][3] = {{4096, 4096, 1}, {11008, 4096, 1}, {4096, 11008, 1},
                                 {4096, 4096, 0}, {11008, 4096, 0}, {4096, 11008, 0}};

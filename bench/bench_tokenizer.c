@@ -57,6 +57,7 @@ int main(int argc, char **argv) {
     ll_encoding enc = {0};
     double best = 0;
     size_t tokens = 0;
+    bench_print_machine(stdout);
     printf("lsllama: %s (load %.3f s), %zu sentences, %zu bytes\n", tok, load_s, n, bytes);
     for (int p = 0; p < passes; p++) {
         tokens = 0;

@@ -17,7 +17,8 @@
  * that holds none, such as bench/make_synthetic_gguf.py's.
  * --base-precision: how the frozen matrices are held (ll_base_precision).
  * --compute: the arithmetic of the frozen-weight products (ll_compute).
- * The output names the CPU (/proc/cpuinfo) and the kernels that ran. */
+ * The output starts with the machine lines (bench_print_machine: the CPU, its
+ * instruction sets, the threads, the kernels that ran). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,10 +129,7 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     const double gemm = bench_gemm_gflops(1, (int)batch_tokens, (int)F, (int)D, 4);
     const double blas = bench_gemm_gflops(0, (int)batch_tokens, (int)F, (int)D, 4);
-    char cpu_name[128];
-    bench_cpu_name(cpu_name, sizeof cpu_name);
-    printf("cpu              %s, %d threads, ll_gemm backend %s, frozen-weight products %s\n", cpu_name,
-           bench_threads(), ll_gemm_backend(), ll_gemm_weights_backend());
+    bench_print_machine(stdout);
     printf("model            %s, LoRA r=%ld on q,v, %s, base precision %s\n", model, r,
            bidir ? "bidirectional" : "causal", ll_base_precision_name(ll_model_base_precision(m)));
     printf("compute          %s: frozen-weight products by %s\n", ll_compute_name(ll_model_compute(m)),
