@@ -4,7 +4,7 @@
  * fraction of ll_gemm's rate, peak RSS.
  *
  *   bench_forward MODEL (--tsv FILE | --ids FILE) [--batch-tokens 2048]
- *                 [--reps 3] [--mask causal|bidirectional]
+ *                 [--reps 3] [--mask causal|bidirectional] [--compute f32|bf16]
  *
  * --tsv: a TSV with a header whose first column is the text (SST-2), encoded
  * with the model's own tokenizer; --ids: one token-id sequence per line. */
@@ -20,6 +20,7 @@
 
 int main(int argc, char **argv) {
     const char *model_path = NULL, *ids_path = NULL, *tsv_path = NULL;
+    ll_load_options lo = {0};
     int batch_tokens = 2048, reps = 3, bidir = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--ids") && i + 1 < argc) ids_path = argv[++i];
@@ -27,11 +28,17 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--batch-tokens") && i + 1 < argc) batch_tokens = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--mask") && i + 1 < argc) bidir = !strcmp(argv[++i], "bidirectional");
+        else if (!strcmp(argv[i], "--compute") && i + 1 < argc) {
+            if (ll_compute_parse(argv[++i], &lo.compute)) {
+                fprintf(stderr, "bench_forward: --compute must be f32 or bf16\n");
+                return 2;
+            }
+        }
         else model_path = argv[i];
     }
     if (!model_path || !(ids_path || tsv_path) || batch_tokens < 1 || reps < 1) {
         fprintf(stderr, "usage: bench_forward MODEL (--tsv FILE | --ids FILE) [--batch-tokens N] [--reps R] "
-                        "[--mask causal|bidirectional]\n");
+                        "[--mask causal|bidirectional] [--compute f32|bf16]\n");
         return 2;
     }
     ll_error err = {0};
@@ -91,7 +98,7 @@ int main(int argc, char **argv) {
 
     ll_model *m;
     double t0 = bench_now();
-    if (ll_model_load(&m, model_path, NULL, &err)) {
+    if (ll_model_load(&m, model_path, &lo, &err)) {
         fprintf(stderr, "bench_forward: %s\n", err.message);
         return 1;
     }
@@ -139,6 +146,8 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     const double gflops = flops / best / 1e9;
     bench_print_machine(stdout);
+    printf("compute          %s: frozen-weight products by %s\n", ll_compute_name(ll_model_compute(m)),
+           ll_compute_kernel(ll_model_compute(m)));
     printf("model            %s (%d layers, dim %d, %.1f M matmul parameters)\n", model_path, c->n_layers, c->dim,
            matmul_params / 1e6);
     printf("data             %zu sequences, %zu tokens, %zu batches of <= %d tokens, mask %s\n", n_seq, n_tok,

@@ -20,14 +20,6 @@ static char tmp[] = "/tmp/lsllama_compute_cli_XXXXXX";
 #define STORIES LL_SHARED_DIR "/models/stories260K/stories260K.bin"
 #define TOK LL_SHARED_DIR "/models/stories260K/tok512.bin"
 
-static int same_bytes(const char *a, const char *b) {
-    char *x = NULL, *y = NULL;
-    const long na = test_file_bytes(a, &x), nb = test_file_bytes(b, &y);
-    const int same = na > 0 && na == nb && !memcmp(x, y, (size_t)na);
-    free(x), free(y);
-    return same;
-}
-
 /* The "loss" of log line `step` in dir/log.jsonl, or NAN. */
 static double logged_loss(const char *dir, int step) {
     char path[700], key[40];
@@ -114,9 +106,9 @@ int main(void) {
     CHECK_MSG(test_run(cmd) == 0, "a bf16 run resumed without --compute");
     snprintf(a, sizeof a, "%s/straight/final/adapter_model.safetensors", tmp);
     snprintf(b, sizeof b, "%s/resumed/final/adapter_model.safetensors", tmp);
-    CHECK_MSG(same_bytes(a, b), "the resumed bf16 adapter differs from the straight bf16 run's");
+    CHECK_MSG(test_same_bytes(a, b), "the resumed bf16 adapter differs from the straight bf16 run's");
     snprintf(b, sizeof b, "%s/f32/final/adapter_model.safetensors", tmp);
-    CHECK_MSG(!same_bytes(a, b), "bf16 and f32 runs gave the same adapter: bf16 did not run");
+    CHECK_MSG(!test_same_bytes(a, b), "bf16 and f32 runs gave the same adapter: bf16 did not run");
     /* what was recorded */
     snprintf(a, sizeof a, "%s/straight/log.jsonl", tmp);
     char *log = test_read_file(a);

@@ -16,14 +16,6 @@ static char tmp[] = "/tmp/lsllama_precision_cli_XXXXXX";
 #define STORIES LL_SHARED_DIR "/models/stories260K/stories260K.bin"
 #define TOK LL_SHARED_DIR "/models/stories260K/tok512.bin"
 
-static int same_bytes(const char *a, const char *b) {
-    char *x = NULL, *y = NULL;
-    const long na = test_file_bytes(a, &x), nb = test_file_bytes(b, &y);
-    const int same = na > 0 && na == nb && !memcmp(x, y, (size_t)na);
-    free(x), free(y);
-    return same;
-}
-
 int main(void) {
     REQUIRE(mkdtemp(tmp));
     char cmd[8192], a[600], b[600];
@@ -42,7 +34,7 @@ int main(void) {
     CHECK_MSG(test_run(cmd) == 0, "a bf16 run resumed without --base-precision must continue in bf16");
     snprintf(a, sizeof a, "%s/straight/final/adapter_model.safetensors", tmp);
     snprintf(b, sizeof b, "%s/resumed/final/adapter_model.safetensors", tmp);
-    CHECK_MSG(same_bytes(a, b), "resumed bf16 adapter differs from the straight bf16 run");
+    CHECK_MSG(test_same_bytes(a, b), "resumed bf16 adapter differs from the straight bf16 run");
     /* a stored run is another base: resumed as bf16 it is refused, and the message says why */
     snprintf(cmd, sizeof cmd, "%s train %s %s --out %s/stored --stop-after-steps 2 && %s train %s %s --out %s/stored "
              "--resume --base-precision bf16 2> %s/err.txt", LL_CLI_PATH, STORIES, common, tmp, LL_CLI_PATH, STORIES,
@@ -62,9 +54,9 @@ int main(void) {
     CHECK(test_run(cmd) == 0);
     snprintf(a, sizeof a, "%s/p_default.jsonl", tmp);
     snprintf(b, sizeof b, "%s/p_bf16.jsonl", tmp);
-    CHECK_MSG(same_bytes(a, b), "predict without the flag must use the adapter's bf16");
+    CHECK_MSG(test_same_bytes(a, b), "predict without the flag must use the adapter's bf16");
     snprintf(b, sizeof b, "%s/p_stored.jsonl", tmp);
-    CHECK_MSG(!same_bytes(a, b), "bf16 and stored probabilities should differ");
+    CHECK_MSG(!test_same_bytes(a, b), "bf16 and stored probabilities should differ");
     const char *efmt = "%s eval %s --tokenizer %s --adapter %s/straight/final --data %s/dev.tsv --json %s > %s/%s";
     /* an unknown recorded precision is an error naming the file and key */
     snprintf(cmd, sizeof cmd, "sed -i 's/\"base_precision\": *\"bf16\"/\"base_precision\": \"fp8\"/' %s/straight/final/label_map.json"

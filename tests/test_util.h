@@ -90,6 +90,15 @@ static inline long test_file_bytes(const char *path, char **out) {
     return *out ? n : -1;
 }
 
+/* 1 when two files exist, are not empty and hold the same bytes. */
+static inline int test_same_bytes(const char *a, const char *b) {
+    char *x = NULL, *y = NULL;
+    const long na = test_file_bytes(a, &x), nb = test_file_bytes(b, &y);
+    const int same = na > 0 && na == nb && !memcmp(x, y, (size_t)na);
+    free(x), free(y);
+    return same;
+}
+
 /* Runs a shell command, echoed first (for the test's log); system()'s status. */
 static inline int test_run(const char *cmd) {
     printf("$ %s\n", cmd);

@@ -490,35 +490,38 @@ int ll_model_resident(const ll_model *m, const char **names, size_t *bytes, size
     return k;
 }
 
+/* The index of name in names[n], or -1 (name may be NULL). */
+static int name_index(const char *const *names, int n, const char *name) {
+    for (int i = 0; name && i < n; i++)
+        if (!strcmp(name, names[i])) return i;
+    return -1;
+}
+
 static const char *const precision_names[] = {"stored", "bf16", "q8_0", "f32"};
+enum { N_PRECISIONS = sizeof precision_names / sizeof *precision_names };
 
 int ll_base_precision_parse(const char *name, ll_base_precision *out) {
-    for (int i = 0; i < (int)(sizeof precision_names / sizeof *precision_names); i++)
-        if (name && !strcmp(name, precision_names[i])) {
-            *out = (ll_base_precision)i;
-            return LL_OK;
-        }
-    return LL_ERR_ARG;
+    const int i = name_index(precision_names, N_PRECISIONS, name);
+    if (i < 0) return LL_ERR_ARG;
+    *out = (ll_base_precision)i;
+    return LL_OK;
 }
 
 const char *ll_base_precision_name(ll_base_precision p) {
-    return (int)p >= 0 && (int)p < (int)(sizeof precision_names / sizeof *precision_names) ? precision_names[p] : NULL;
+    return (int)p >= 0 && (int)p < N_PRECISIONS ? precision_names[p] : NULL;
 }
 
 static const char *const compute_names[] = {"f32", "bf16"};
+enum { N_COMPUTES = sizeof compute_names / sizeof *compute_names };
 
 int ll_compute_parse(const char *name, ll_compute *out) {
-    for (int i = 0; i < (int)(sizeof compute_names / sizeof *compute_names); i++)
-        if (name && !strcmp(name, compute_names[i])) {
-            *out = (ll_compute)i;
-            return LL_OK;
-        }
-    return LL_ERR_ARG;
+    const int i = name_index(compute_names, N_COMPUTES, name);
+    if (i < 0) return LL_ERR_ARG;
+    *out = (ll_compute)i;
+    return LL_OK;
 }
 
-const char *ll_compute_name(ll_compute c) {
-    return (int)c >= 0 && (int)c < (int)(sizeof compute_names / sizeof *compute_names) ? compute_names[c] : NULL;
-}
+const char *ll_compute_name(ll_compute c) { return (int)c >= 0 && (int)c < N_COMPUTES ? compute_names[c] : NULL; }
 
 int ll_compute_check(ll_compute c, ll_error *err) {
     if (!ll_compute_name(c)) return ll_fail(err, LL_ERR_ARG, "compute %d is not one of f32, bf16", (int)c);
