@@ -269,6 +269,38 @@ int ll_run_dir_open(ll_run_dir **out, const char *path, ll_run_mode mode, ll_err
 /* Release the lock and free; a folder created by open and never written is removed. NULL is fine. */
 void ll_run_dir_close(ll_run_dir *rd);
 
+/* ---- data-parallel training (MPI) ------------------------------------------------------------------ */
+
+/* The processes that train one run together: W ranks started by mpirun (or
+ * another MPI-3 launcher), or this process alone. Built with -DLL_MPI=ON,
+ * ll_dist_init joins MPI_COMM_WORLD when a launcher started the process
+ * (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK in the environment) and is
+ * alone otherwise; built without MPI it is always alone. When OMP_NUM_THREADS
+ * is unset, each rank's OpenMP team gets the cores of its node divided by the
+ * ranks on that node (at least 1), or the cores it is bound to.
+ *
+ * ll_train with options.dist of size W gives the same bytes as W = 1 (see
+ * ll_train_options.dist). Returns LL_ERR_ARG if MPI cannot start. A rank
+ * whose ll_train fails returns its error while the others may be waiting for
+ * it: call ll_dist_abort then (as `lsllama train` does), not ll_dist_finalize. */
+typedef struct ll_dist ll_dist;
+int ll_dist_init(ll_dist **out, int *argc, char ***argv, ll_error *err);
+int ll_dist_rank(const ll_dist *d);       /* 0 .. size-1; 0 for NULL */
+int ll_dist_size(const ll_dist *d);       /* W; 1 for NULL */
+int ll_dist_local_size(const ll_dist *d); /* ranks on this node; 1 for NULL */
+int ll_dist_threads(const ll_dist *d);    /* the OpenMP threads this rank uses */
+int ll_dist_compiled(void);               /* 1 in a build with MPI */
+/* Every rank passes its own status (0 or an ll_status); all get the first
+ * nonzero one in rank order, with the rank that had it (*bad_rank, may be
+ * NULL; -1 when all are 0). A collective: every rank must call it. */
+int ll_dist_agree(const ll_dist *d, int status, int *bad_rank);
+/* Rank 0's bytes to every rank (alone: nothing to do). A collective. */
+int ll_dist_bcast(const ll_dist *d, void *buf, size_t bytes, ll_error *err);
+/* Stop every rank of the group at once (MPI_Abort); alone: returns. */
+void ll_dist_abort(const ll_dist *d, int exit_code);
+/* MPI_Finalize when this process joined MPI; frees d (NULL is fine). */
+void ll_dist_finalize(ll_dist *d);
+
 /* One progress report of ll_train, delivered on the training thread. */
 typedef enum ll_train_event_kind {
     LL_TRAIN_STEP = 0, /* an optimiser step ended (logged) */
@@ -323,6 +355,20 @@ typedef struct ll_train_options {
     int64_t stop_after_steps; /* > 0: end this run after that many steps without final save (tests a kill) */
     const char *batches_out;  /* optional: write each micro-batch's example indices, one line per batch
                                  (for running another trainer on exactly the same batches) */
+    const ll_dist *dist;      /* optional: train with W = ll_dist_size ranks (NULL: alone). Every rank makes
+                                 the same plan of micro-batches; of step s's grad_accum micro-batches (W must
+                                 divide grad_accum) rank r computes the r-th contiguous block; each
+                                 micro-batch's gradient starts from zero and rank 0 sums them in micro-batch
+                                 order, then sends the sum to all, so the result is the same bytes at every W
+                                 (W = 1 takes the same path). Dropout masks depend on (seed, epoch, batch),
+                                 never on the rank. Clipping and AdamW run on every rank; a parameter checksum
+                                 compared across ranks every dist_check_every steps fails on drift. Dev
+                                 evaluation is split by batches and its logits gathered, then scored in
+                                 example order on every rank. Only rank 0 opens out_dir and writes logs,
+                                 adapters and checkpoints (run_dir, progress and batches_out are rank 0's;
+                                 other ranks leave them NULL); --resume reads the checkpoint on rank 0 and
+                                 sends it to all, so a run may resume at another W. */
+    int64_t dist_check_every; /* steps between parameter checksums across ranks (0: 10) */
 } ll_train_options;
 
 /* epochs 1, lr 1e-4, weight decay 0.01, warm-up 0.06, clipping 1.0, AdamW

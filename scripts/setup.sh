@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what lsllama needs to build and run (Debian packages), and fetches
 # the default real model into a cache outside the repository. With --tests it
-# also installs the Python packages that only the tests use (PyTorch,
-# transformers, PEFT, ... for reference fixtures and interop checks).
+# also installs what only the tests use: the Python packages (PyTorch,
+# transformers, PEFT, ... for reference fixtures and interop checks) and
+# OpenMPI with iproute2 (data-parallel training's tests).
 # Idempotent: re-running is cheap.
 #
 #   scripts/setup.sh [--tests]
@@ -21,6 +22,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # --- Debian packages ---------------------------------------------------------
 DEB_PKGS=(build-essential cmake pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev libpcre2-dev
           clang libclang-rt-14-dev unzip python3-pip)
+# data-parallel training (-DLL_MPI=ON) and its tests: OpenMPI, and iproute2 for the two-host test's namespaces
+if [ "$WITH_TESTS" = 1 ]; then DEB_PKGS+=(openmpi-bin libopenmpi-dev iproute2); fi
 missing=()
 for p in "${DEB_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

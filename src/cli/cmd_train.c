@@ -2,6 +2,7 @@
  * --task token of a token classifier (NER, LS-unLLaMA). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -79,7 +80,55 @@ static void train_usage(FILE *f) {
         "(--no-progress: neither).\n");
 }
 
+static int train_main(int argc, char **argv, const ll_dist *dist);
+
+/* mpirun -np W lsllama train ...: every rank runs this command; rank 0 alone
+ * prints progress and results and owns --out. A rank's error is printed
+ * with its rank, then MPI_Abort stops them all. Ranks above 0 keep their
+ * messages until the end, so an argument error (the same on every rank) is
+ * printed once, by rank 0. */
 int cmd_train(int argc, char **argv) {
+    ll_dist *dist = NULL;
+    ll_error err = {0};
+    if (ll_dist_init(&dist, &argc, &argv, &err)) {
+        fprintf(stderr, "lsllama train: %s\n", err.message);
+        return 1;
+    }
+    const int W = ll_dist_size(dist), rank = ll_dist_rank(dist);
+    FILE *held = NULL;
+    int saved_stderr = -1;
+    if (rank > 0 && (held = tmpfile())) {
+        fflush(stderr);
+        saved_stderr = dup(STDERR_FILENO);
+        if (saved_stderr < 0 || dup2(fileno(held), STDERR_FILENO) < 0) {
+            if (saved_stderr >= 0) close(saved_stderr);
+            saved_stderr = -1;
+        }
+    }
+    int rc = train_main(argc, argv, dist);
+    if (saved_stderr >= 0) { /* back to the real stderr; show a runtime error, prefixed with the rank */
+        fflush(stderr);
+        dup2(saved_stderr, STDERR_FILENO);
+        close(saved_stderr);
+        if (rc != 0 && rc != 2) {
+            char line[4096];
+            rewind(held);
+            while (fgets(line, sizeof line, held)) fprintf(stderr, "[rank %d of %d] %s", rank, W, line);
+        }
+    }
+    if (held) fclose(held);
+    if (rc != 0 && W > 1) {
+        fprintf(stderr, "lsllama train: rank %d of %d failed: stopping every rank\n", rank, W);
+        fflush(stderr);
+        ll_dist_abort(dist, rc);
+    }
+    if (rc == 0 && W > 1 && rank == 0) fflush(stdout);
+    ll_dist_finalize(dist);
+    return rc;
+}
+
+static int train_main(int argc, char **argv, const ll_dist *dist) {
+    const int lead = ll_dist_rank(dist) == 0;
     cls_args a = {0};
     ll_data_options_default(&a.data_opt);
     ll_train_options_default(&a.to);
@@ -243,20 +292,25 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "lsllama train: %s\n", err.message);
         return 2;
     }
-    /* Lock and check --out before minutes of loading: a finished run is never replaced unasked. */
-    if (ll_run_dir_open(&run_dir, a.out, a.to.resume ? LL_RUN_RESUME : a.to.overwrite ? LL_RUN_OVERWRITE : LL_RUN_NEW,
-                        &err)) {
+    /* Lock and check --out before minutes of loading: a finished run is never replaced unasked. Rank 0 owns it. */
+    if (lead && ll_run_dir_open(&run_dir, a.out, a.to.resume ? LL_RUN_RESUME : a.to.overwrite ? LL_RUN_OVERWRITE
+                                                                                      : LL_RUN_NEW, &err)) {
         fprintf(stderr, "lsllama train: --out %s\n", err.message);
         return 1;
     }
     a.to.run_dir = run_dir;
+    a.to.dist = dist;
     /* a resumed run keeps the precision it recorded, unless told otherwise */
     ll_load_options lo = {.base_precision = a.base_precision, .compute = a.compute};
-    if (a.to.resume && ((!a.base_precision_given && ll_run_base_precision(a.out, &lo.base_precision, &err) < 0) ||
-                        (!a.compute_given && ll_run_compute(a.out, &lo.compute, &err) < 0))) {
+    if (lead && a.to.resume &&
+        ((!a.base_precision_given && ll_run_base_precision(a.out, &lo.base_precision, &err) < 0) ||
+         (!a.compute_given && ll_run_compute(a.out, &lo.compute, &err) < 0))) {
         fprintf(stderr, "lsllama train: %s\n", err.message);
         goto done;
     }
+    /* Rank 0 loads and checks the model and the data first; the others start once it has (a bad file is
+     * reported once, by rank 0, and stops every rank before training). */
+    if (!lead && (ll_dist_agree(dist, 0, NULL) || ll_dist_bcast(dist, &lo, sizeof lo, &err))) goto done;
     if (ll_model_load(&m, a.model, &lo, &err) || ll_tokenizer_load(&tok, a.tokenizer ? a.tokenizer : a.model, &err)) {
         fprintf(stderr, "lsllama train: %s\n", err.message);
         goto done;
@@ -276,6 +330,7 @@ int cmd_train(int argc, char **argv) {
         a.data_opt.multi_label = 1;
     }
     if (a.dev && cls_load_split("train", &a, a.dev, tok, &map, &dev)) goto done;
+    if (lead && (ll_dist_agree(dist, 0, NULL) || ll_dist_bcast(dist, &lo, sizeof lo, &err))) goto done;
     a.cc.n_labels = ll_labelmap_size(map);
     if (ll_classifier_create(&c, m, &a.cc, a.to.seed, &err)) {
         fprintf(stderr, "lsllama train: %s\n", err.message);
@@ -285,7 +340,10 @@ int cmd_train(int argc, char **argv) {
     a.to.base_model_name = a.model;
     a.to.label_names = ll_labelmap_names(map);
     int stderr_tty = isatty(STDERR_FILENO);
-    if (!a.no_progress) a.to.progress = print_progress, a.to.progress_ctx = &stderr_tty;
+    if (!a.no_progress && lead) a.to.progress = print_progress, a.to.progress_ctx = &stderr_tty;
+    if (ll_dist_size(dist) > 1)
+        fprintf(stderr, "data-parallel: %d ranks, %d OpenMP threads on this one (rank %d), %d micro-batches each per "
+                "step\n", ll_dist_size(dist), ll_dist_threads(dist), ll_dist_rank(dist), a.to.grad_accum / ll_dist_size(dist));
     fprintf(stderr, "training %zu trainable parameters (LoRA r=%d on %s, %d labels), %s attention, %s%s\n",
             ll_classifier_n_params(c), a.cc.lora_r, a.head_only ? "nothing" : a.targets, ll_labelmap_size(map),
             a.cc.bidirectional_from >= L ? "causal" : a.cc.bidirectional_from == 0 ? "bidirectional" : "mixed",
@@ -300,6 +358,10 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     /* only what exists: without --dev (or before its first evaluation) there is no best adapter */
+    if (!lead) {
+        rc = 0;
+        goto done;
+    }
     printf("steps %lld, %.1f s, %.0f training tokens/s; ", (long long)res.steps, res.seconds, res.train_tokens_per_s);
     if (dev && res.best_step >= 0)
         printf("best dev %s %.4f at step %lld; adapters in %s/best and %s/final\n",

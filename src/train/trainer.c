@@ -19,6 +19,7 @@
 #include "io/safetensors_write.h"
 #include "model/loss.h"
 #include "train/adapter.h"
+#include "train/dist.h"
 #include "train/optim.h"
 #include "train/run_dir.h"
 
@@ -53,13 +54,77 @@ static long first_nonfinite_row(const float *logits, size_t n, int K) {
     return -1;
 }
 
+/* W > 1: this rank's share of the plan's batches runs forward and the logits
+ * of all shares are gathered, so that every rank holds all of them: *all
+ * [rows, K] with batch i's rows from (*row_off)[i]. The scoring that follows
+ * reads them in batch order exactly as W = 1 reads each batch's logits as it
+ * runs (so the figures are the same bytes at every W). W = 1: nothing. */
+static int gather_logits(ll_classifier *c, const ll_dataset *ds, const ll_batch_plan *plan, ll_batch_buf *buf,
+                         const ll_dist *dist, const ll_eval_progress *progress, float **all, size_t **row_off,
+                         ll_error *err) {
+    *all = NULL, *row_off = NULL;
+    const int W = ll_dist_size(dist), me = ll_dist_rank(dist);
+    if (W == 1) return LL_OK;
+    const size_t K = (size_t)c->cfg.n_labels, nb = plan->n_batches, per = (nb + (size_t)W - 1) / (size_t)W;
+    size_t *off = malloc((nb + 1) * sizeof *off), *rank_off = malloc(((size_t)W + 1) * sizeof *rank_off);
+    if (!off || !rank_off) {
+        free(off), free(rank_off);
+        return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    }
+    off[0] = 0;
+    for (size_t i = 0; i < nb; i++) { /* a batch's logit rows: its sequences, or a token task's tokens */
+        size_t rows = (size_t)(plan->bounds[i + 1] - plan->bounds[i]);
+        if (c->cfg.token_task) {
+            rows = 0;
+            for (int32_t q = plan->bounds[i]; q < plan->bounds[i + 1]; q++) rows += (size_t)ds->ex[plan->order[q]].n_tok;
+        }
+        off[i + 1] = off[i] + rows;
+    }
+    for (int r = 0; r <= W; r++) {
+        size_t lo, hi;
+        ll_dist_block(nb, per, r < W ? r : W - 1, &lo, &hi);
+        rank_off[r] = (r < W ? off[lo] : off[hi]) * K;
+    }
+    float *z = malloc((off[nb] ? off[nb] : 1) * K * sizeof *z);
+    int rc = z ? LL_OK : ll_fail(err, LL_ERR_NOMEM, "out of memory for %zu x %zu dev logits", off[nb], K);
+    size_t lo, hi, done_ex = 0;
+    ll_dist_block(nb, per, me, &lo, &hi);
+    for (size_t i = lo; !rc && i < hi; i++) {
+        if ((rc = ll_batch_fill(buf, ds, plan, i, err))) break;
+        if ((rc = ll_classifier_forward(c, &buf->batch, 0, 0, NULL, err))) break;
+        memcpy(z + off[i] * K, c->logits, (off[i + 1] - off[i]) * K * sizeof *z);
+        done_ex += (size_t)buf->batch.n_seqs;
+        if (progress && progress->fn) progress->fn(progress->ctx, done_ex, ds->n);
+    }
+    /* every rank learns whether all shares ran before the gather (a failed rank would leave the others waiting) */
+    int bad_rank;
+    const int agreed = ll_dist_agree(dist, rc, &bad_rank);
+    if (!rc && agreed) rc = ll_fail(err, agreed, "%s: evaluation failed on rank %d", ds->path, bad_rank);
+    if (!rc) rc = ll_dist_allgather_floats(dist, z, rank_off, err);
+    free(rank_off);
+    if (rc) {
+        free(z), free(off);
+        return rc;
+    }
+    *all = z, *row_off = off;
+    return LL_OK;
+}
+
+static int evaluate_seq(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_class_metrics *m,
+                        double *mean_loss, const ll_eval_progress *progress, const ll_dist *dist, ll_error *err);
+
 int ll_evaluate(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_class_metrics *m, double *mean_loss,
                 ll_error *err) {
-    return ll_evaluate_progress(c, ds, batch_tokens, m, mean_loss, NULL, err);
+    return evaluate_seq(c, ds, batch_tokens, m, mean_loss, NULL, NULL, err);
 }
 
 int ll_evaluate_progress(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_class_metrics *m,
                          double *mean_loss, const ll_eval_progress *progress, ll_error *err) {
+    return evaluate_seq(c, ds, batch_tokens, m, mean_loss, progress, NULL, err);
+}
+
+static int evaluate_seq(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens, ll_class_metrics *m,
+                        double *mean_loss, const ll_eval_progress *progress, const ll_dist *dist, ll_error *err) {
     /* without labels every example would be skipped and the figures be 0 */
     if (!ds->mapped) return ll_fail(err, LL_ERR_ARG, "%s: the data has no labels to evaluate against", ds->path);
     ll_batching_options bo = {.max_batch_tokens = batch_tokens, .shuffle = 0};
@@ -75,21 +140,25 @@ int ll_evaluate_progress(ll_classifier *c, const ll_dataset *ds, size_t batch_to
     if (m && !!m->multi_label != !!c->cfg.multi_label && !rc)
         rc = ll_fail(err, LL_ERR_ARG, "metrics and classifier disagree on multi-label");
     if (m) ll_metrics_reset(m);
+    float *all = NULL;
+    size_t *row_off = NULL;
+    if (!rc) rc = gather_logits(c, ds, &plan, &buf, dist, progress, &all, &row_off, err);
     for (size_t i = 0; !rc && i < plan.n_batches; i++) {
         if ((rc = ll_batch_fill(&buf, ds, &plan, i, err))) break;
-        if ((rc = ll_classifier_forward(c, &buf.batch, 0, 0, NULL, err))) break;
-        const long bad = first_nonfinite_row(c->logits, (size_t)buf.batch.n_seqs, K);
+        if (!all && (rc = ll_classifier_forward(c, &buf.batch, 0, 0, NULL, err))) break;
+        const float *logits = all ? all + row_off[i] * (size_t)K : c->logits;
+        const long bad = first_nonfinite_row(logits, (size_t)buf.batch.n_seqs, K);
         if (bad >= 0) {
             rc = ll_fail(err, LL_ERR_FORMAT, "%s:%d: non-finite logits (model or adapter weights corrupt?)", ds->path,
                          ds->ex[buf.example_ids[bad]].line);
             break;
         }
         done_ex += (size_t)buf.batch.n_seqs;
-        if (progress && progress->fn) progress->fn(progress->ctx, done_ex, ds->n);
+        if (!all && progress && progress->fn) progress->fn(progress->ctx, done_ex, ds->n);
         const size_t rows = (size_t)buf.batch.n_seqs;
         if (c->cfg.multi_label) { /* BCE (mean over labels) and sigmoid > 0.5, i.e. logit > 0 */
             for (size_t s = 0; s < rows && buf.targets; s++, n++) {
-                const float *z = c->logits + s * K, *y = buf.targets + s * K;
+                const float *z = logits + s * K, *y = buf.targets + s * K;
                 loss += ll_bce_logits_row_mean(z, y, (size_t)K);
                 ll_multilabel_predict(pred01, z, (size_t)K);
                 if (m) ll_metrics_add_multi(m, y, pred01);
@@ -97,11 +166,13 @@ int ll_evaluate_progress(ll_classifier *c, const ll_dataset *ds, size_t batch_to
             continue;
         }
         /* the mean runs over every example (an unlabelled one, -1, adds 0) */
-        if (buf.labels) ll_crossentropy_forward(&loss, c->logits, buf.labels, rows, (size_t)K);
+        if (buf.labels) ll_crossentropy_forward(&loss, logits, buf.labels, rows, (size_t)K);
         n += rows;
         for (size_t s = 0; s < rows && buf.labels && m; s++)
-            if (buf.labels[s] >= 0) ll_metrics_add(m, buf.labels[s], (int)ll_argmax_row(c->logits + s * K, (size_t)K));
+            if (buf.labels[s] >= 0) ll_metrics_add(m, buf.labels[s], (int)ll_argmax_row(logits + s * K, (size_t)K));
     }
+    free(all);
+    free(row_off);
     free(pred01);
     if (m) ll_metrics_finish(m);
     if (mean_loss) *mean_loss = n ? loss / (double)n : 0;
@@ -110,14 +181,24 @@ int ll_evaluate_progress(ll_classifier *c, const ll_dataset *ds, size_t batch_to
     return rc;
 }
 
+static int evaluate_tokens(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
+                           ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score,
+                           const ll_eval_progress *progress, const ll_dist *dist, ll_error *err);
+
 int ll_evaluate_tokens(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
                        ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score, ll_error *err) {
-    return ll_evaluate_tokens_progress(c, ds, map, batch_tokens, rep, mean_loss, pred, score, NULL, err);
+    return evaluate_tokens(c, ds, map, batch_tokens, rep, mean_loss, pred, score, NULL, NULL, err);
 }
 
 int ll_evaluate_tokens_progress(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
                                 ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score,
                                 const ll_eval_progress *progress, ll_error *err) {
+    return evaluate_tokens(c, ds, map, batch_tokens, rep, mean_loss, pred, score, progress, NULL, err);
+}
+
+static int evaluate_tokens(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
+                           ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score,
+                           const ll_eval_progress *progress, const ll_dist *dist, ll_error *err) {
     if (!ds->token_task || !c->cfg.token_task)
         return ll_fail(err, LL_ERR_ARG, "%s: token evaluation needs a token dataset and a token classifier", ds->path);
     if (map->n != c->cfg.n_labels)
@@ -140,10 +221,14 @@ int ll_evaluate_tokens_progress(ll_classifier *c, const ll_dataset *ds, const ll
     if (!rc) rc = ll_batch_buf_reserve(&buf, plan.max_tokens, plan.max_seqs, K, err);
     double loss = 0;
     size_t n_lab = 0, done_ex = 0;
+    float *all = NULL;
+    size_t *row_off = NULL;
+    if (!rc) rc = gather_logits(c, ds, &plan, &buf, dist, progress, &all, &row_off, err);
     for (size_t i = 0; !rc && i < plan.n_batches; i++) {
         if ((rc = ll_batch_fill(&buf, ds, &plan, i, err))) break;
-        if ((rc = ll_classifier_forward(c, &buf.batch, 0, 0, NULL, err))) break;
-        const long bad = first_nonfinite_row(c->logits, buf.n_tokens, K);
+        if (!all && (rc = ll_classifier_forward(c, &buf.batch, 0, 0, NULL, err))) break;
+        const float *logits = all ? all + row_off[i] * (size_t)K : c->logits;
+        const long bad = first_nonfinite_row(logits, buf.n_tokens, K);
         if (bad >= 0) {
             int s = 0; /* the sequence of the bad token */
             while (s + 1 < buf.batch.n_seqs && buf.batch.seq_start[s + 1] <= bad) s++;
@@ -152,10 +237,12 @@ int ll_evaluate_tokens_progress(ll_classifier *c, const ll_dataset *ds, const ll
             break;
         }
         done_ex += (size_t)buf.batch.n_seqs;
-        if (progress && progress->fn) progress->fn(progress->ctx, done_ex, ds->n);
-        if ((rc = ll_token_collect_batch(ds, &buf, c->logits, map, pred, score, err))) break;
-        n_lab += ll_crossentropy_forward(&loss, c->logits, buf.token_labels, buf.n_tokens, (size_t)K);
+        if (!all && progress && progress->fn) progress->fn(progress->ctx, done_ex, ds->n);
+        if ((rc = ll_token_collect_batch(ds, &buf, logits, map, pred, score, err))) break;
+        n_lab += ll_crossentropy_forward(&loss, logits, buf.token_labels, buf.n_tokens, (size_t)K);
     }
+    free(all);
+    free(row_off);
     if (mean_loss) *mean_loss = n_lab ? loss / (double)n_lab : 0;
     if (!rc && rep) {
         gold = malloc((ds->n_words + 1) * sizeof *gold);
@@ -568,9 +655,38 @@ static int check_options(const ll_train_options *o, const ll_classifier *c, ll_e
     return LL_OK;
 }
 
+/* The example ids of a batch and its tokens, from the plan (every rank knows both for every batch). */
+static size_t plan_batch_tokens(const ll_batch_plan *plan, const ll_dataset *ds, size_t b) {
+    size_t n = 0;
+    for (int32_t q = plan->bounds[b]; q < plan->bounds[b + 1]; q++) n += (size_t)ds->ex[plan->order[q]].n_tok;
+    return n;
+}
+
+/* FNV-1a of the parameters' bytes: equal on every rank unless one drifted. */
+static int check_same_params(const ll_classifier *c, const ll_dist *dist, int64_t step, ll_error *err) {
+    const int W = ll_dist_size(dist);
+    if (W == 1) return LL_OK;
+    uint64_t *all = malloc((size_t)W * sizeof *all);
+    if (!all) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    int rc = ll_dist_allgather_u64(dist, fnv_bytes(0xcbf29ce484222325ULL, c->params, c->n_params * sizeof(float)),
+                                   all, err);
+    for (int r = 1; !rc && r < W; r++)
+        if (all[r] != all[0])
+            rc = ll_fail(err, LL_ERR_CONFIG, "step %lld: the parameters of rank %d differ from rank 0's (checksum "
+                         "%016llx, rank 0 %016llx): the ranks computed differently (another lsllama build, CPU or "
+                         "kernel?)", (long long)step, r, (unsigned long long)all[r], (unsigned long long)all[0]);
+    free(all);
+    return rc;
+}
+
 int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_train_options *o, ll_train_result *res,
              ll_error *err) {
     if (!o->out_dir) return ll_fail(err, LL_ERR_ARG, "training needs an output folder");
+    const ll_dist *dist = o->dist;
+    const int W = ll_dist_size(dist), me = ll_dist_rank(dist), lead = me == 0;
+    if (o->grad_accum >= 1 && o->grad_accum % W) /* below 1: check_options says so */
+        return ll_fail(err, LL_ERR_ARG, "--grad-accum %d: the %d processes must divide it (each takes grad-accum / W "
+                       "micro-batches of a step)", o->grad_accum, W);
     ll_train_options resolved = *o; /* the task's default metric made concrete for everything below */
     if (resolved.metric == LL_METRIC_TASK_DEFAULT)
         resolved.metric = c->cfg.token_task ? LL_METRIC_ENTITY_F1 : LL_METRIC_ACCURACY;
@@ -585,7 +701,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     if (o->resume && o->overwrite) return ll_fail(err, LL_ERR_ARG, "--resume and --overwrite exclude each other");
     /* the folder's one writer from here on (the caller may have opened it already) */
     ll_run_dir *own_rd = NULL;
-    if (!o->run_dir &&
+    if (!o->run_dir && lead &&
         (rc = ll_run_dir_open(&own_rd, o->out_dir, o->resume ? LL_RUN_RESUME : o->overwrite ? LL_RUN_OVERWRITE : LL_RUN_NEW,
                               err)))
         return rc;
@@ -601,6 +717,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
         return ll_fail(err, LL_ERR_NOMEM, "out of memory for optimiser state");
     }
     int64_t log_bytes = 0, batches_bytes = 0;
+    float *acc = NULL, *mine = NULL; /* the step's gradient sum; this rank's micro-batch gradients */
     train_state st = {.best_metric = -1, .best_step = -1};
     ll_batch_plan plan = {0};
     ll_batch_buf buf = {0};
@@ -633,8 +750,42 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
         rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if (o->resume) {
-        if ((rc = load_checkpoint(c, &opt, &st, &log_bytes, &batches_bytes, identity, ckpt_dir, err))) goto done;
+    if (W > 1) { /* every rank must train the same run (model, data, labels, options) with the same kernels */
+        char *text = cJSON_PrintUnformatted(identity), kernels[160];
+        const ll_compute compute = ll_model_compute(c->base);
+        snprintf(kernels, sizeof kernels, "base %s, %s products on %s, other products on %s",
+                 ll_base_precision_name(ll_model_base_precision(c->base)), ll_compute_name(compute),
+                 ll_compute_kernel(compute), ll_gemm_backend());
+        uint64_t *all = malloc(2 * (size_t)W * sizeof *all);
+        if (!text || !all) rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
+        else if (!(rc = ll_dist_allgather_u64(dist, fnv_bytes(0xcbf29ce484222325ULL, text, strlen(text)), all, err)))
+            rc = ll_dist_allgather_u64(dist, fnv_bytes(0xcbf29ce484222325ULL, kernels, strlen(kernels)), all + W, err);
+        for (int r = 1; !rc && r < W; r++)
+            if (all[r] != all[0])
+                rc = ll_fail(err, LL_ERR_CONFIG, "rank %d's run differs from rank 0's (model, --train/--dev data, labels "
+                             "or options: is every host reading the same files?)", r);
+            else if (all[W + r] != all[W])
+                rc = ll_fail(err, LL_ERR_CONFIG, "rank %d's matrix kernels differ from rank 0's (rank %d here: %s): "
+                             "micro-batch gradients would depend on the rank that computes them; give every rank the "
+                             "same lsllama build, --compute, --base-precision and LSLLAMA_GEMM", r, me, kernels);
+        cJSON_free(text);
+        free(all);
+        if (rc || (rc = check_same_params(c, dist, 0, err))) goto done;
+    }
+    if (o->resume) { /* rank 0 reads the checkpoint (it holds only global state) and sends it to all */
+        int bad_rank;
+        if (lead) rc = load_checkpoint(c, &opt, &st, &log_bytes, &batches_bytes, identity, ckpt_dir, err);
+        const int agreed = ll_dist_agree(dist, rc, &bad_rank);
+        if (rc) goto done;
+        if (agreed) {
+            rc = ll_fail(err, agreed, "%s: rank %d could not resume from it", ckpt_dir, bad_rank);
+            goto done;
+        }
+        if ((rc = ll_dist_bcast(dist, c->params, c->n_params * sizeof(float), err)) ||
+            (rc = ll_dist_bcast(dist, opt.m, c->n_params * sizeof(float), err)) ||
+            (rc = ll_dist_bcast(dist, opt.v, c->n_params * sizeof(float), err)) ||
+            (rc = ll_dist_bcast(dist, &opt.t, sizeof opt.t, err)) || (rc = ll_dist_bcast(dist, &st, sizeof st, err)))
+            goto done;
         if (st.epoch != 0) {
             ll_batch_plan_free(&plan);
             bo.epoch = (uint64_t)st.epoch;
@@ -663,8 +814,16 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     if ((rc = ll_batch_buf_reserve(&buf, cap_tokens, cap_seqs, c->cfg.n_labels, err))) goto done;
     ll_classifier_set_recompute(c, o->recompute);
     if ((rc = ll_classifier_reserve(c, cap_tokens, cap_seqs, err))) goto done;
+    /* Each of this rank's micro-batch gradients with its loss after the P floats (ranks above 0 send them to
+     * rank 0, which sums all of a step's in micro-batch order into acc as they come). */
+    const size_t P = c->n_params, per = (size_t)(o->grad_accum / W);
+    acc = malloc(P * sizeof *acc), mine = malloc((lead ? 1 : per) * (P + 1) * sizeof *mine);
+    if (!acc || !mine) {
+        rc = ll_fail(err, LL_ERR_NOMEM, "out of memory for %zu gradients", P);
+        goto done;
+    }
     /* The batch file of a new run is opened before the earlier run is removed: a bad path fails first. */
-    if (o->batches_out && !o->resume) {
+    if (lead && o->batches_out && !o->resume) {
         struct stat sb;
         if (!o->overwrite && stat(o->batches_out, &sb) == 0 && sb.st_size > 0) {
             rc = ll_fail(err, LL_ERR_ARG, "%s: exists: --dump-batches does not replace a file unless --overwrite is "
@@ -676,16 +835,17 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
             goto done;
         }
     }
-    if ((rc = ll_run_dir_begin(o->run_dir ? o->run_dir : own_rd, err))) goto done;
+    if (!lead) goto setup_done;
+    if ((rc = ll_run_dir_begin(o->run_dir ? o->run_dir : own_rd, err))) goto setup_done;
     if (o->resume) {
         if (!(log = open_resumed(path, log_bytes, err)) ||
             (o->batches_out && !(batches = open_resumed(o->batches_out, batches_bytes, err)))) {
             rc = err ? err->code : LL_ERR_IO;
-            goto done;
+            goto setup_done;
         }
     } else if (!(log = fopen(path, "w"))) {
         rc = ll_fail(err, LL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        goto done;
+        goto setup_done;
     } else { /* how the base was held and which kernels ran (no "step": plots skip it) */
         const ll_compute compute = ll_model_compute(c->base);
         fprintf(log, "{\"run\": \"start\", \"base_precision\": \"%s\", \"compute\": \"%s\", \"weights_gemm\": \"%s\", "
@@ -702,8 +862,16 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
         if (fstat(fileno(log), &a) == 0 && fstat(fileno(batches), &b) == 0 && a.st_dev == b.st_dev &&
             a.st_ino == b.st_ino) {
             rc = ll_fail(err, LL_ERR_ARG, "%s: --dump-batches names the training log itself", o->batches_out);
-            goto done;
+            goto setup_done;
         }
+    }
+setup_done:; /* every rank learns whether rank 0 could start writing the run */
+    int bad_rank;
+    const int agreed = ll_dist_agree(dist, rc, &bad_rank);
+    if (rc) goto done;
+    if (agreed) {
+        rc = ll_fail(err, agreed, "rank %d could not start the run", bad_rank);
+        goto done;
     }
     const run_files rf = {log, batches, path, o->batches_out};
     const double t_start = now_s();
@@ -711,20 +879,27 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
     double eval_s = 0; /* evaluation time, left out of the training throughput */
     int stop = 0;
     while (!stop && st.step < total) {
-        /* one optimiser step over grad_accum micro-batches */
-        memset(c->grads, 0, c->n_params * sizeof(float));
+        /* One optimiser step over the next grad_accum micro-batches of the epoch (fewer at its end); rank r
+         * computes its block of them; each gradient starts from zero and acc is their sum in micro-batch order,
+         * whatever W is. */
+        const size_t first = (size_t)st.batch_in_epoch, left = plan.n_batches - first;
+        const size_t micro = left < (size_t)o->grad_accum ? left : (size_t)o->grad_accum;
+        size_t lo, hi;
+        ll_dist_block(micro, per, me, &lo, &hi);
         double loss_sum = 0;
-        int micro = 0;
-        for (; micro < o->grad_accum && (size_t)st.batch_in_epoch < plan.n_batches; micro++, st.batch_in_epoch++) {
-            if ((rc = ll_batch_fill(&buf, train, &plan, (size_t)st.batch_in_epoch, err))) goto done;
-            if (batches) {
-                fprintf(batches, "%lld", (long long)st.step);
-                for (int q = 0; q < buf.batch.n_seqs; q++) fprintf(batches, " %d", buf.example_ids[q]);
-                fputc('\n', batches);
-            }
+        for (size_t j = 0; batches && j < micro; j++) {
+            const ll_batch_plan *pl = &plan;
+            fprintf(batches, "%lld", (long long)st.step);
+            for (int32_t q = pl->bounds[first + j]; q < pl->bounds[first + j + 1]; q++) fprintf(batches, " %d", pl->order[q]);
+            fputc('\n', batches);
+        }
+        for (size_t j = lo; j < hi; j++) {
+            const size_t b = first + j;
+            if ((rc = ll_batch_fill(&buf, train, &plan, b, err))) goto done;
             /* dropout masks: a function of (seed, epoch, batch) only */
-            const uint64_t seed = o->seed * LL_SPLITMIX64_GAMMA ^ ((uint64_t)st.epoch << 40) ^ (uint64_t)st.batch_in_epoch;
+            const uint64_t seed = o->seed * LL_SPLITMIX64_GAMMA ^ ((uint64_t)st.epoch << 40) ^ (uint64_t)b;
             float loss;
+            memset(c->grads, 0, P * sizeof(float));
             if ((rc = ll_classifier_train_step(c, &buf.batch, c->cfg.token_task ? buf.token_labels : buf.labels,
                                                buf.targets, seed,
                                                1.0f / (float)o->grad_accum, &loss, err)))
@@ -735,10 +910,36 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
                              "saved", (long long)st.step + 1, isnan(loss) ? "nan" : "infinite");
                 goto done;
             }
-            loss_sum += loss;
-            tokens_run += (int64_t)buf.n_tokens;
-            st.tokens_seen += (int64_t)buf.n_tokens;
+            if (lead) { /* rank 0's block comes first: fold as it runs */
+                if (j == 0) memcpy(acc, c->grads, P * sizeof *acc);
+                else
+                    for (size_t i = 0; i < P; i++) acc[i] += c->grads[i];
+                loss_sum += loss;
+            } else {
+                float *g = mine + (j - lo) * (P + 1);
+                memcpy(g, c->grads, P * sizeof *g);
+                g[P] = loss;
+            }
         }
+        if (lead)
+            for (size_t j = hi; j < micro; j++) { /* the other ranks' blocks, in micro-batch order */
+                if ((rc = ll_dist_recv_floats(dist, mine, P + 1, (int)(j / per), (int)(j % 32768), err))) goto done;
+                for (size_t i = 0; i < P; i++) acc[i] += mine[i];
+                loss_sum += mine[P];
+            }
+        else
+            for (size_t j = lo; j < hi; j++)
+                if ((rc = ll_dist_send_floats(dist, mine + (j - lo) * (P + 1), P + 1, 0, (int)(j % 32768), err)))
+                    goto done; /* tags below MPI's least upper bound, 32767; one sender's messages keep their order */
+        if ((rc = ll_dist_bcast(dist, acc, P * sizeof *acc, err)) || (rc = ll_dist_bcast(dist, &loss_sum, sizeof loss_sum, err)))
+            goto done;
+        memcpy(c->grads, acc, P * sizeof *acc);
+        for (size_t j = 0; j < micro; j++) {
+            const int64_t n_tok = (int64_t)plan_batch_tokens(&plan, train, first + j);
+            tokens_run += n_tok;
+            st.tokens_seen += n_tok;
+        }
+        st.batch_in_epoch = (int64_t)(first + micro);
         const float gnorm = ll_clip_grad_norm(c->grads, c->n_params, o->max_grad_norm);
         if (!isfinite(gnorm)) {
             rc = ll_fail(err, LL_ERR_ARG, "step %lld: the gradient norm is not finite (%s): stopping; nothing from "
@@ -751,12 +952,13 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
         const int epoch_end = (size_t)st.batch_in_epoch >= plan.n_batches;
         const double elapsed = now_s() - t_start, train_s = elapsed - eval_s,
                      tps = tokens_run / (train_s > 0 ? train_s : 1);
-        fprintf(log, "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.5f, "
-                     "\"tokens_per_s\": %.1f, \"elapsed_s\": %.2f}\n",
-                (long long)st.step, (long long)st.epoch, loss_sum / micro, lr, gnorm, tps, elapsed);
-        if (o->progress) {
+        if (log)
+            fprintf(log, "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.5f, "
+                         "\"tokens_per_s\": %.1f, \"elapsed_s\": %.2f}\n",
+                    (long long)st.step, (long long)st.epoch, loss_sum / (double)micro, lr, gnorm, tps, elapsed);
+        if (lead && o->progress) {
             const ll_train_event ev = {.kind = LL_TRAIN_STEP, .step = st.step, .total_steps = total,
-                                       .epoch = st.epoch, .loss = loss_sum / micro, .tokens_per_s = tps,
+                                       .epoch = st.epoch, .loss = loss_sum / (double)micro, .tokens_per_s = tps,
                                        .eta_s = steps_run ? elapsed / steps_run * (double)(total - st.step) : 0};
             o->progress(o->progress_ctx, &ev);
         }
@@ -766,7 +968,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
             const double t_eval = now_s();
             if (c->cfg.token_task) {
                 ll_ner_report rep = {0};
-                if ((rc = ll_evaluate_tokens(c, dev, tag_map, o->batch_tokens, &rep, &dev_loss, NULL, NULL, err)))
+                if ((rc = evaluate_tokens(c, dev, tag_map, o->batch_tokens, &rep, &dev_loss, NULL, NULL, NULL, dist, err)))
                     goto done;
                 v = ner_metric_value(&rep, o->metric);
                 if (!isfinite(dev_loss)) {
@@ -775,11 +977,12 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
                     goto done;
                 }
                 better = v > st.best_metric;
-                fprintf(log, "{\"step\": %lld, \"eval\": \"dev\", \"loss\": %.6f, \"f1\": %.6f, \"precision\": %.6f, "
+                if (log)
+                    fprintf(log, "{\"step\": %lld, \"eval\": \"dev\", \"loss\": %.6f, \"f1\": %.6f, \"precision\": %.6f, "
                              "\"recall\": %.6f, \"macro_f1\": %.6f, \"token_accuracy\": %.6f, \"best\": %s}\n",
                         (long long)st.step, dev_loss, rep.micro_f1, rep.micro_p, rep.micro_r,
                         isnan(rep.macro_f1) ? 0.0 : rep.macro_f1, rep.token_accuracy, better ? "true" : "false");
-                if (o->progress) {
+                if (lead && o->progress) {
                     const ll_train_event ev = {.kind = LL_TRAIN_EVAL, .step = st.step, .total_steps = total,
                                                .epoch = st.epoch, .token_task = 1, .dev_loss = dev_loss,
                                                .f1 = rep.micro_f1, .precision = rep.micro_p, .recall = rep.micro_r,
@@ -788,18 +991,20 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
                 }
                 ll_ner_report_free(&rep);
             } else {
-                if ((rc = ll_evaluate(c, dev, o->batch_tokens, &met, &dev_loss, err))) goto done;
+                if ((rc = evaluate_seq(c, dev, o->batch_tokens, &met, &dev_loss, NULL, dist, err))) goto done;
                 v = metric_value(&met, o->metric);
                 if (!isfinite(dev_loss)) {
                     rc = ll_fail(err, LL_ERR_ARG, "step %lld: the dev loss is not finite: stopping", (long long)st.step);
                     goto done;
                 }
                 better = v > st.best_metric;
-                fprintf(log, "{\"step\": %lld, \"eval\": \"dev\", \"loss\": %.6f, \"accuracy\": %.6f, \"macro_f1\": %.6f, ",
-                        (long long)st.step, dev_loss, met.accuracy, met.macro_f1);
-                if (met.multi_label) fprintf(log, "\"micro_f1\": %.6f, ", met.micro_f1);
-                fprintf(log, "\"best\": %s}\n", better ? "true" : "false");
-                if (o->progress) {
+                if (log) {
+                    fprintf(log, "{\"step\": %lld, \"eval\": \"dev\", \"loss\": %.6f, \"accuracy\": %.6f, "
+                            "\"macro_f1\": %.6f, ", (long long)st.step, dev_loss, met.accuracy, met.macro_f1);
+                    if (met.multi_label) fprintf(log, "\"micro_f1\": %.6f, ", met.micro_f1);
+                    fprintf(log, "\"best\": %s}\n", better ? "true" : "false");
+                }
+                if (lead && o->progress) {
                     const ll_train_event ev = {.kind = LL_TRAIN_EVAL, .step = st.step, .total_steps = total,
                                                .epoch = st.epoch, .dev_loss = dev_loss, .accuracy = met.accuracy,
                                                .macro_f1 = met.macro_f1, .best = better};
@@ -809,7 +1014,7 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
             eval_s += now_s() - t_eval;
             if (better) {
                 st.best_metric = v, st.best_step = st.step, st.evals_since_best = 0;
-                if ((rc = save_adapter(c, o, "best", err))) goto done;
+                if (lead && (rc = save_adapter(c, o, "best", err))) goto done;
             } else if (o->patience > 0 && ++st.evals_since_best >= o->patience) {
                 stop = 1;
             }
@@ -823,17 +1028,22 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
             if ((rc = ll_batch_plan_make(&plan, train, &bo, err))) goto done;
         }
         st.plan_hash = plan.hash;
-        if (o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0 &&
+        if (lead && o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0 &&
             (rc = save_checkpoint(c, &opt, &st, &rf, identity, ckpt_dir, err)))
+            goto done;
+        const int64_t check_every = o->dist_check_every > 0 ? o->dist_check_every : 10;
+        if ((st.step % check_every == 0 || st.step == total) && (rc = check_same_params(c, dist, st.step, err)))
             goto done;
         if (o->stop_after_steps > 0 && steps_run >= o->stop_after_steps) goto done; /* as if killed */
     }
-    if (o->progress) {
+    if (lead && o->progress) {
         const ll_train_event ev = {.kind = LL_TRAIN_END, .step = st.step, .total_steps = total, .epoch = st.epoch};
         o->progress(o->progress_ctx, &ev);
     }
-    if ((rc = save_adapter(c, o, "final", err))) goto done;
-    if (o->checkpoint_every > 0 && (rc = save_checkpoint(c, &opt, &st, &rf, identity, ckpt_dir, err))) goto done;
+    if ((rc = check_same_params(c, dist, st.step, err))) goto done;
+    if (lead && (rc = save_adapter(c, o, "final", err))) goto done;
+    if (lead && o->checkpoint_every > 0 && (rc = save_checkpoint(c, &opt, &st, &rf, identity, ckpt_dir, err)))
+        goto done;
     if ((rc = flush_checked(log, path, 1, err)) || (rc = flush_checked(batches, o->batches_out, 1, err))) goto done;
     if (res) {
         res->steps = st.step;
@@ -847,6 +1057,8 @@ done:
     if (batches && fclose(batches) != 0 && !rc)
         rc = ll_fail(err, LL_ERR_IO, "%s: cannot write: %s", o->batches_out, strerror(errno));
     ll_run_dir_close(own_rd);
+    free(acc);
+    free(mine);
     cJSON_Delete(identity);
     ll_labelmap_free(tag_map);
     ll_metrics_free(&met);
