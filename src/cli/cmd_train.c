@@ -75,6 +75,8 @@ static void train_usage(FILE *f) {
         "        --checkpoint-every N  --resume (continue DIR's run)  --overwrite (replace DIR's run)  --no-progress\n"
         "        --dump-batches FILE (each step's example indices: to train another tool on the same batches)\n"
         "Writes DIR/best (best dev metric) and DIR/final as PEFT adapters, DIR/log.jsonl, DIR/checkpoint.\n"
+        "Data-parallel (a build with -DLL_MPI=ON): mpirun -np W lsllama train ... --grad-accum K, W dividing K;\n"
+        "the same adapter bytes at every W; --resume may change W.\n"
         "DIR must be new or empty unless --resume or --overwrite; one process writes it at a time.\n"
         "Progress on stderr: a step line while it is a terminal, and a line per dev evaluation\n"
         "(--no-progress: neither).\n");

@@ -78,6 +78,13 @@ int ll_dist_init(ll_dist **out, int *argc, char ***argv, ll_error *err) {
     }
 #else
     (void)argc, (void)argv;
+    /* W copies each training alone would fight over one --out: say why instead */
+    const char *world = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE") : getenv("PMI_SIZE");
+    if (world && atoi(world) > 1) {
+        free(d);
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "started by an MPI launcher as one of %d ranks, but this lsllama was "
+                       "built without MPI: rebuild with cmake -DLL_MPI=ON", atoi(world));
+    }
 #endif
     const char *env = getenv("OMP_NUM_THREADS");
     if (d->size > 1 && (!env || !*env)) omp_set_num_threads(default_threads(d->local_size));
