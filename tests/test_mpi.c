@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "test_util.h"
 
@@ -122,7 +123,16 @@ int main(void) {
              LL_MPIEXEC, LL_CLI_PATH, seq, tmp, LL_CLI_PATH, seq, tmp, tmp);
     CHECK(test_run(cmd) != 0);
     snprintf(p, sizeof p, "%s/mixed.err", tmp);
-    CHECK(contains(p, "rank 1's run differs from rank 0's"));
+    CHECK(contains(p, "rank 1's seed differs from rank 0's"));
+    /* a rank resuming while another starts afresh would wait for it forever: refused */
+    CHECK(train("", seq, "half", "--checkpoint-every 3 --stop-after-steps 3") == 0);
+    snprintf(cmd, sizeof cmd, "timeout 120 %s --oversubscribe --bind-to none -np 1 %s train " MODEL " %s --out %s/half "
+             "--no-progress --resume : -np 1 %s train " MODEL " %s --out %s/half --no-progress 2>%s/half.err",
+             LL_MPIEXEC, LL_CLI_PATH, seq, tmp, LL_CLI_PATH, seq, tmp, tmp);
+    const int half = test_run(cmd);
+    CHECK_MSG(half != 0 && WEXITSTATUS(half) != 124, "status %d (124: hung until the timeout)", half);
+    snprintf(p, sizeof p, "%s/half.err", tmp);
+    CHECK(contains(p, "rank 1's --resume differs from rank 0's"));
     snprintf(cmd, sizeof cmd, "%s --oversubscribe --bind-to none -np 1 %s train " MODEL " %s --out %s/kernels "
              "--no-progress : -np 1 -x LSLLAMA_GEMM=c %s train " MODEL " %s --out %s/kernels --no-progress "
              "2>%s/kernels.err", LL_MPIEXEC, LL_CLI_PATH, seq, tmp, LL_CLI_PATH, seq, tmp, tmp);

@@ -86,9 +86,10 @@ static int train_main(int argc, char **argv, const ll_dist *dist);
 
 /* mpirun -np W lsllama train ...: every rank runs this command; rank 0 alone
  * prints progress and results and owns --out. A rank's error is printed
- * with its rank, then MPI_Abort stops them all. Ranks above 0 keep their
- * messages until the end, so an argument error (the same on every rank) is
- * printed once, by rank 0. */
+ * with its rank, then MPI_Abort stops them all (a failed rank may leave the
+ * others waiting in a collective, so every failure aborts). Ranks above 0
+ * hold their stderr until the end and then show only their error lines:
+ * startup lines appear once, from rank 0. */
 int cmd_train(int argc, char **argv) {
     ll_dist *dist = NULL;
     ll_error err = {0};
@@ -112,10 +113,11 @@ int cmd_train(int argc, char **argv) {
         fflush(stderr);
         dup2(saved_stderr, STDERR_FILENO);
         close(saved_stderr);
-        if (rc != 0 && rc != 2) {
+        if (rc != 0) { /* its error lines (rank 0 printed the rest once) */
             char line[4096];
             rewind(held);
-            while (fgets(line, sizeof line, held)) fprintf(stderr, "[rank %d of %d] %s", rank, W, line);
+            while (fgets(line, sizeof line, held))
+                if (!strncmp(line, "lsllama", 7)) fprintf(stderr, "[rank %d of %d] %s", rank, W, line);
         }
     }
     if (held) fclose(held);
@@ -242,6 +244,15 @@ static int train_main(int argc, char **argv, const ll_dist *dist) {
         fprintf(stderr, "lsllama train: MODEL, --train and --out are required (see --help)\n");
         return 2;
     }
+    const int W = ll_dist_size(dist);
+    if (a.to.grad_accum % W) { /* told before minutes of loading */
+        int given = 0;
+        for (int i = 1; i < argc; i++) given |= !strcmp(argv[i], "--grad-accum");
+        fprintf(stderr, "lsllama train: --grad-accum %d%s: the %d processes must divide it (each computes grad-accum "
+                "/ W micro-batches of every step): use --grad-accum %d or a multiple of it\n", a.to.grad_accum,
+                given ? "" : " (the default)", W, W);
+        return 2;
+    }
     /* token tasks: LS-unLLaMA's defaults and transformers' token head */
     if (a.token_task) {
         if (a.cc.multi_label) {
@@ -343,9 +354,17 @@ static int train_main(int argc, char **argv, const ll_dist *dist) {
     a.to.label_names = ll_labelmap_names(map);
     int stderr_tty = isatty(STDERR_FILENO);
     if (!a.no_progress && lead) a.to.progress = print_progress, a.to.progress_ctx = &stderr_tty;
-    if (ll_dist_size(dist) > 1)
-        fprintf(stderr, "data-parallel: %d ranks, %d OpenMP threads on this one (rank %d), %d micro-batches each per "
-                "step\n", ll_dist_size(dist), ll_dist_threads(dist), ll_dist_rank(dist), a.to.grad_accum / ll_dist_size(dist));
+    if (W > 1) {
+        const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        const int local = ll_dist_local_size(dist), threads = ll_dist_threads(dist);
+        fprintf(stderr, "data-parallel: %d ranks (%d on this node of %ld cores), %d OpenMP threads on this one "
+                "(rank %d), %d micro-batches each per step\n", W, local, cores, threads, ll_dist_rank(dist),
+                a.to.grad_accum / W);
+        if (lead && cores > 0 && (long)local * threads > cores)
+            fprintf(stderr, "lsllama train: warning: %d ranks x %d threads on %ld cores: the threads wait for each "
+                    "other and training runs many times slower; leave OMP_NUM_THREADS unset (each rank then takes "
+                    "its share of the cores)\n", local, threads, cores);
+    }
     fprintf(stderr, "training %zu trainable parameters (LoRA r=%d on %s, %d labels), %s attention, %s%s\n",
             ll_classifier_n_params(c), a.cc.lora_r, a.head_only ? "nothing" : a.targets, ll_labelmap_size(map),
             a.cc.bidirectional_from >= L ? "causal" : a.cc.bidirectional_from == 0 ? "bidirectional" : "mixed",

@@ -1,6 +1,7 @@
 /* lsllama: command-line entry point; dispatches to src/cli/cmd_*.c. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli_util.h"
@@ -40,6 +41,15 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return cli_output_finish("help", stdout, "standard output", 1) ? 0 : 1;
+    }
+    /* Under mpirun only train works together; any other command would just run W times over. */
+    const char *world = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE") : getenv("PMI_SIZE");
+    if (world && atoi(world) > 1 && strcmp(argv[1], "train") != 0) {
+        const char *rank = getenv("OMPI_COMM_WORLD_RANK") ? getenv("OMPI_COMM_WORLD_RANK") : getenv("PMI_RANK");
+        if (!rank || atoi(rank) == 0)
+            fprintf(stderr, "lsllama %s: started by mpirun as one of %d ranks: only train runs data-parallel; "
+                    "run %s without mpirun\n", argv[1], atoi(world), argv[1]);
+        return 2;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) {

@@ -177,12 +177,12 @@ int ll_dist_allgather_floats(const ll_dist *d, float *buf, const size_t *offsets
     return rc == MPI_SUCCESS ? LL_OK : mpi_failed(err, rc, "MPI_Allgatherv", -1);
 }
 
-int ll_dist_allgather_u64(const ll_dist *d, uint64_t v, uint64_t *all, ll_error *err) {
+int ll_dist_allgather_u64(const ll_dist *d, const uint64_t *v, size_t n, uint64_t *all, ll_error *err) {
     if (!multi(d)) {
-        all[0] = v;
+        memcpy(all, v, n * sizeof *v);
         return LL_OK;
     }
-    const int rc = MPI_Allgather(&v, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+    const int rc = MPI_Allgather(v, (int)n, MPI_UINT64_T, all, (int)n, MPI_UINT64_T, MPI_COMM_WORLD);
     return rc == MPI_SUCCESS ? LL_OK : mpi_failed(err, rc, "MPI_Allgather", -1);
 }
 
@@ -222,9 +222,9 @@ int ll_dist_allgather_floats(const ll_dist *d, float *buf, const size_t *offsets
     (void)d, (void)buf, (void)offsets, (void)err;
     return LL_OK;
 }
-int ll_dist_allgather_u64(const ll_dist *d, uint64_t v, uint64_t *all, ll_error *err) {
+int ll_dist_allgather_u64(const ll_dist *d, const uint64_t *v, size_t n, uint64_t *all, ll_error *err) {
     (void)d, (void)err;
-    all[0] = v;
+    memcpy(all, v, n * sizeof *v);
     return LL_OK;
 }
 int ll_dist_agree(const ll_dist *d, int status, int *bad_rank) {

@@ -19,8 +19,8 @@ int ll_dist_recv_floats(const ll_dist *d, float *buf, size_t n, int src, int tag
 /* buf holds floats [offsets[0], offsets[W]); rank r has filled
  * [offsets[r], offsets[r+1]); afterwards every rank holds all of them. */
 int ll_dist_allgather_floats(const ll_dist *d, float *buf, const size_t *offsets, ll_error *err);
-/* all[W] receives every rank's v, in rank order. */
-int ll_dist_allgather_u64(const ll_dist *d, uint64_t v, uint64_t *all, ll_error *err);
+/* all[W * n] receives every rank's v[n], in rank order. */
+int ll_dist_allgather_u64(const ll_dist *d, const uint64_t *v, size_t n, uint64_t *all, ll_error *err);
 
 /* Rank r's contiguous share [*lo, *hi) of n items (micro-batches, dev
  * batches) dealt in blocks of `per` in rank order: [r per, (r+1) per) cut to

@@ -668,14 +668,62 @@ static int check_same_params(const ll_classifier *c, const ll_dist *dist, int64_
     if (W == 1) return LL_OK;
     uint64_t *all = malloc((size_t)W * sizeof *all);
     if (!all) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
-    int rc = ll_dist_allgather_u64(dist, fnv_bytes(0xcbf29ce484222325ULL, c->params, c->n_params * sizeof(float)),
-                                   all, err);
+    const uint64_t h = fnv_bytes(0xcbf29ce484222325ULL, c->params, c->n_params * sizeof(float));
+    int rc = ll_dist_allgather_u64(dist, &h, 1, all, err);
     for (int r = 1; !rc && r < W; r++)
         if (all[r] != all[0])
             rc = ll_fail(err, LL_ERR_CONFIG, "step %lld: the parameters of rank %d differ from rank 0's (checksum "
                          "%016llx, rank 0 %016llx): the ranks computed differently (another lsllama build, CPU or "
                          "kernel?)", (long long)step, r, (unsigned long long)all[r], (unsigned long long)all[0]);
     free(all);
+    return rc;
+}
+
+/* Every rank must train the same run with the same kernels, and take the
+ * same path through it (a rank resuming while another starts afresh would
+ * wait for the other forever): each item's hash is compared with rank 0's,
+ * and the first that differs is named. */
+static int check_same_run(const ll_classifier *c, const ll_train_options *o, const cJSON *identity,
+                          const ll_dist *dist, ll_error *err) {
+    const int W = ll_dist_size(dist), me = ll_dist_rank(dist);
+    enum { EXTRA = 3 };
+    const int n = cJSON_GetArraySize(identity) + EXTRA;
+    const char **names = malloc((size_t)n * sizeof *names);
+    uint64_t *mine = malloc((size_t)n * sizeof *mine), *all = malloc((size_t)n * (size_t)W * sizeof *all);
+    if (!names || !mine || !all) {
+        free(names), free(mine), free(all);
+        return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    }
+    char kernels[160], flags[2][32];
+    const ll_compute compute = ll_model_compute(c->base);
+    snprintf(kernels, sizeof kernels, "base %s, %s products on %s, other products on %s",
+             ll_base_precision_name(ll_model_base_precision(c->base)), ll_compute_name(compute),
+             ll_compute_kernel(compute), ll_gemm_backend());
+    snprintf(flags[0], sizeof flags[0], "%d", !!o->resume);
+    snprintf(flags[1], sizeof flags[1], "%lld", (long long)o->stop_after_steps);
+    const char *extra_names[EXTRA] = {"matrix kernels", "--resume", "--stop-after-steps"};
+    const char *extra_values[EXTRA] = {kernels, flags[0], flags[1]};
+    int i = 0;
+    for (const cJSON *it = identity->child; it; it = it->next, i++) {
+        names[i] = it->string;
+        const char *v = cJSON_IsString(it) ? it->valuestring : "";
+        mine[i] = fnv_bytes(0xcbf29ce484222325ULL, v, strlen(v));
+    }
+    for (int e = 0; e < EXTRA; e++, i++)
+        names[i] = extra_names[e], mine[i] = fnv_bytes(0xcbf29ce484222325ULL, extra_values[e], strlen(extra_values[e]));
+    int rc = ll_dist_allgather_u64(dist, mine, (size_t)n, all, err);
+    for (int r = 1; !rc && r < W; r++)
+        for (int k = 0; !rc && k < n; k++) {
+            if (all[(size_t)r * n + k] == all[k]) continue;
+            if (k == n - EXTRA)
+                rc = ll_fail(err, LL_ERR_CONFIG, "rank %d's matrix kernels differ from rank 0's (rank %d here: %s): "
+                             "micro-batch gradients would depend on the rank that computes them; give every rank the "
+                             "same lsllama build, --compute, --base-precision and LSLLAMA_GEMM", r, me, kernels);
+            else
+                rc = ll_fail(err, LL_ERR_CONFIG, "rank %d's %s differs from rank 0's: every rank must be given the same "
+                             "model, data files (the same bytes on every host) and options", r, names[k]);
+        }
+    free(names), free(mine), free(all);
     return rc;
 }
 
@@ -750,28 +798,8 @@ int ll_train(ll_classifier *c, ll_dataset *train, ll_dataset *dev, const ll_trai
         rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if (W > 1) { /* every rank must train the same run (model, data, labels, options) with the same kernels */
-        char *text = cJSON_PrintUnformatted(identity), kernels[160];
-        const ll_compute compute = ll_model_compute(c->base);
-        snprintf(kernels, sizeof kernels, "base %s, %s products on %s, other products on %s",
-                 ll_base_precision_name(ll_model_base_precision(c->base)), ll_compute_name(compute),
-                 ll_compute_kernel(compute), ll_gemm_backend());
-        uint64_t *all = malloc(2 * (size_t)W * sizeof *all);
-        if (!text || !all) rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
-        else if (!(rc = ll_dist_allgather_u64(dist, fnv_bytes(0xcbf29ce484222325ULL, text, strlen(text)), all, err)))
-            rc = ll_dist_allgather_u64(dist, fnv_bytes(0xcbf29ce484222325ULL, kernels, strlen(kernels)), all + W, err);
-        for (int r = 1; !rc && r < W; r++)
-            if (all[r] != all[0])
-                rc = ll_fail(err, LL_ERR_CONFIG, "rank %d's run differs from rank 0's (model, --train/--dev data, labels "
-                             "or options: is every host reading the same files?)", r);
-            else if (all[W + r] != all[W])
-                rc = ll_fail(err, LL_ERR_CONFIG, "rank %d's matrix kernels differ from rank 0's (rank %d here: %s): "
-                             "micro-batch gradients would depend on the rank that computes them; give every rank the "
-                             "same lsllama build, --compute, --base-precision and LSLLAMA_GEMM", r, me, kernels);
-        cJSON_free(text);
-        free(all);
-        if (rc || (rc = check_same_params(c, dist, 0, err))) goto done;
-    }
+    if (W > 1 && ((rc = check_same_run(c, o, identity, dist, err)) || (rc = check_same_params(c, dist, 0, err))))
+        goto done;
     if (o->resume) { /* rank 0 reads the checkpoint (it holds only global state) and sends it to all */
         int bad_rank;
         if (lead) rc = load_checkpoint(c, &opt, &st, &log_bytes, &batches_bytes, identity, ckpt_dir, err);
