@@ -18,8 +18,10 @@ size_t ll_attention_scratch_floats(size_t max_len) {
     return (size_t)omp_get_max_threads() * 2 * QUERY_CHUNK * max_len;
 }
 
-/* Rows r of S (nq x nk) become softmax over their first visible(r) keys, zero beyond. */
-static void softmax_rows(float *S, size_t nq, size_t nk, size_t first_visible, int causal) {
+/* Rows r of S (nq x nk) become softmax over their first visible(r) keys, zero
+ * beyond. Not inlined (nor ds_rows): the full and the last-query kernels run
+ * one compiled body, so a row's reductions are vectorised alike in both. */
+__attribute__((noinline)) static void softmax_rows(float *S, size_t nq, size_t nk, size_t first_visible, int causal) {
     for (size_t r = 0; r < nq; r++) {
         float *row = S + r * nk;
         const size_t n = causal ? first_visible + r : nk;
@@ -32,6 +34,18 @@ static void softmax_rows(float *S, size_t nq, size_t nk, size_t first_visible, i
 #pragma omp simd
         for (size_t j = 0; j < n; j++) row[j] *= inv;
         for (size_t j = n; j < nk; j++) row[j] = 0.0f;
+    }
+}
+
+/* dS = P (dP - rowsum(P dP)) scale, in place of dP, rows of nk. */
+__attribute__((noinline)) static void ds_rows(const float *P, float *dP, size_t nq, size_t nk, float scale) {
+    for (size_t r = 0; r < nq; r++) {
+        const float *pr = P + r * nk;
+        float *dr = dP + r * nk, pdp = 0.0f;
+#pragma omp simd reduction(+ : pdp)
+        for (size_t j = 0; j < nk; j++) pdp += pr[j] * dr[j];
+#pragma omp simd
+        for (size_t j = 0; j < nk; j++) dr[j] = pr[j] * (dr[j] - pdp) * scale;
     }
 }
 
@@ -98,19 +112,73 @@ void ll_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                     ll_gemm_serial(0, 1, nq, nk, hd, scale, qh, qd, kh_, kvd, 0.0f, P, nk);
                     softmax_rows(P, nq, nk, t0 - a + 1, causal);
                     ll_gemm_serial(0, 1, nq, nk, hd, 1.0f, doh, qd, vh, kvd, 0.0f, dP, nk);
-                    for (size_t r = 0; r < nq; r++) { /* dS, in place of dP */
-                        const float *pr = P + r * nk;
-                        float *dr = dP + r * nk, pdp = 0.0f;
-#pragma omp simd reduction(+ : pdp)
-                        for (size_t j = 0; j < nk; j++) pdp += pr[j] * dr[j];
-#pragma omp simd
-                        for (size_t j = 0; j < nk; j++) dr[j] = pr[j] * (dr[j] - pdp) * scale;
-                    }
+                    ds_rows(P, dP, nq, nk, scale);
                     ll_gemm_serial(0, 0, nq, hd, nk, 1.0f, dP, nk, kh_, kvd, 1.0f, dq + t0 * qd + (size_t)h * hd,
                                    qd);
                     ll_gemm_serial(1, 0, nk, hd, nq, 1.0f, dP, nk, qh, qd, 1.0f, dkh, kvd);
                     ll_gemm_serial(1, 0, nk, hd, nq, 1.0f, P, nk, doh, qd, 1.0f, dvh, kvd);
                 }
+        }
+    }
+}
+
+/* ---- the last query of each sequence alone ------------------------------------ */
+
+/* Row offset (in scratch rows of nk) of the last query of a sequence of len
+ * tokens within its query chunk: the full kernels compute that row there,
+ * and the last-query kernels put it at the same place, so its reductions
+ * see the same addresses (alignment) as well as the same values. */
+static size_t last_row_in_chunk(size_t len) { return (len - 1) % QUERY_CHUNK; }
+
+void ll_attention_forward_last(float *out, const float *q, const float *k, const float *v, const int32_t *seq_start,
+                               int n_seqs, int n_heads, int n_kv_heads, int head_dim, float *scratch,
+                               size_t max_len) {
+    const int group = n_heads / n_kv_heads;
+    const size_t qd = (size_t)n_heads * head_dim, kvd = (size_t)n_kv_heads * head_dim, hd = (size_t)head_dim;
+    const float scale = 1.0f / sqrtf((float)head_dim);
+#pragma omp parallel
+    {
+        float *S0 = scratch + (size_t)omp_get_thread_num() * 2 * QUERY_CHUNK * max_len;
+#pragma omp for schedule(dynamic, 1)
+        for (size_t task = 0; task < (size_t)n_seqs * n_heads; task++) {
+            const int s = (int)(task / n_heads), h = (int)(task % n_heads), kh = h / group;
+            const size_t a = (size_t)seq_start[s], len = (size_t)seq_start[s + 1] - a, t = a + len - 1;
+            float *S = S0 + last_row_in_chunk(len) * len; /* nk = len: the last query sees every key */
+            ll_gemm_serial(0, 1, 1, len, hd, scale, q + t * qd + (size_t)h * hd, qd, k + a * kvd + (size_t)kh * hd,
+                           kvd, 0.0f, S, len);
+            softmax_rows(S, 1, len, len, 1);
+            ll_gemm_serial(0, 0, 1, hd, len, 1.0f, S, len, v + a * kvd + (size_t)kh * hd, kvd, 0.0f,
+                           out + (size_t)s * qd + (size_t)h * hd, qd);
+        }
+    }
+}
+
+void ll_attention_backward_last(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                                const float *v, const int32_t *seq_start, int n_seqs, int n_heads, int n_kv_heads,
+                                int head_dim, float *scratch, size_t max_len) {
+    const int group = n_heads / n_kv_heads;
+    const size_t qd = (size_t)n_heads * head_dim, kvd = (size_t)n_kv_heads * head_dim, hd = (size_t)head_dim;
+    const float scale = 1.0f / sqrtf((float)head_dim);
+#pragma omp parallel
+    {
+        float *P0 = scratch + (size_t)omp_get_thread_num() * 2 * QUERY_CHUNK * max_len;
+#pragma omp for schedule(dynamic, 1)
+        for (size_t task = 0; task < (size_t)n_seqs * n_kv_heads; task++) {
+            const int s = (int)(task / n_kv_heads), kh = (int)(task % n_kv_heads);
+            const size_t a = (size_t)seq_start[s], len = (size_t)seq_start[s + 1] - a, t = a + len - 1;
+            float *P = P0 + last_row_in_chunk(len) * len, *dP = P + QUERY_CHUNK * max_len;
+            const float *kh_ = k + a * kvd + (size_t)kh * hd, *vh = v + a * kvd + (size_t)kh * hd;
+            float *dkh = dk + a * kvd + (size_t)kh * hd, *dvh = dv + a * kvd + (size_t)kh * hd;
+            for (int h = kh * group; h < (kh + 1) * group; h++) {
+                const float *qh = q + t * qd + (size_t)h * hd, *doh = dout + (size_t)s * qd + (size_t)h * hd;
+                ll_gemm_serial(0, 1, 1, len, hd, scale, qh, qd, kh_, kvd, 0.0f, P, len);
+                softmax_rows(P, 1, len, len, 1);
+                ll_gemm_serial(0, 1, 1, len, hd, 1.0f, doh, qd, vh, kvd, 0.0f, dP, len);
+                ds_rows(P, dP, 1, len, scale);
+                ll_gemm_serial(0, 0, 1, hd, len, 1.0f, dP, len, kh_, kvd, 1.0f, dq + t * qd + (size_t)h * hd, qd);
+                ll_gemm_serial(1, 0, len, hd, 1, 1.0f, dP, len, qh, qd, 1.0f, dkh, kvd);
+                ll_gemm_serial(1, 0, len, hd, 1, 1.0f, P, len, doh, qd, 1.0f, dvh, kvd);
+            }
         }
     }
 }

@@ -724,6 +724,7 @@ const char *ll_cpu_name(void) {
 
 const char *ll_gemm_backend(void) { return f32_kernel() ? f32_kernel()->name : "openblas"; }
 const char *ll_gemm_weights_backend(void) { return weights_kernel()->name; }
+size_t ll_gemm_k_slice(void) { return KC; }
 
 /* ---- packing buffers --------------------------------------------------------- */
 

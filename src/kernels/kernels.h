@@ -90,6 +90,10 @@ const char *ll_cpu_name(void);
 /* ll_gemm's kernel: "avx512", "avx2" (packed kernels, results independent of
  * the thread count), "c" (only when LSLLAMA_GEMM=c) or "openblas". */
 const char *ll_gemm_backend(void);
+/* The depth of ll_gemm's K slices: a product with K above it is summed slice
+ * by slice (k = 0..KC-1, KC..2KC-1, ...), C = alpha * (the slice's sum) + C
+ * after each (the packed kernels; OpenBLAS's order is its own). */
+size_t ll_gemm_k_slice(void);
 /* ll_gemm_weights' kernel for f32 products: "avx512", "avx2" or "c". */
 const char *ll_gemm_weights_backend(void);
 
@@ -200,6 +204,18 @@ void ll_attention_forward(float *out, const float *q, const float *k, const floa
 void ll_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
                            const float *v, const int32_t *seq_start, int n_seqs, int n_heads, int n_kv_heads,
                            int head_dim, int causal, float *scratch, size_t max_len);
+/* Causal attention for the last query of each sequence alone (row
+ * seq_start[s+1]-1 of q): out[n_seqs, nh*hd], row s bit for bit the row
+ * ll_attention_forward (causal) writes at that query. */
+void ll_attention_forward_last(float *out, const float *q, const float *k, const float *v, const int32_t *seq_start,
+                               int n_seqs, int n_heads, int n_kv_heads, int head_dim, float *scratch,
+                               size_t max_len);
+/* Its backward, given dout [n_seqs, nh*hd]: adds into dq at each sequence's
+ * last row and into dk, dv [T, nkv*hd] exactly what ll_attention_backward
+ * (causal) adds when dout is zero on every other row. */
+void ll_attention_backward_last(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                                const float *v, const int32_t *seq_start, int n_seqs, int n_heads, int n_kv_heads,
+                                int head_dim, float *scratch, size_t max_len);
 
 /* ---- gated MLP activation (glu.c) ------------------------------------------ */
 

@@ -55,11 +55,12 @@ static inline ll_lora_module *ll_lora_at(const ll_lora *l, int layer, int target
     return &l->modules[(size_t)layer * LL_LORA_N_TARGETS + target];
 }
 
-/* Dropout state for one forward/backward pass. */
+/* Dropout state for one forward/backward pass, and its one row option. */
 typedef struct ll_lora_pass {
     const ll_lora *lora; /* NULL: no adapters */
     int training;        /* dropout active */
     uint64_t seed;       /* per step */
+    int last_rows;       /* the last layer for each sequence's last token alone (model/pass.h) */
 } ll_lora_pass;
 
 #endif

@@ -25,13 +25,51 @@ static ll_dropout lora_mask(const ll_lora_pass *lp, int layer, int target) {
 
 static int lora_dropout_on(const ll_lora_pass *lp) { return lp->training && lp->lora->dropout > 0.0f; }
 
-/* xd[n] = dropout(x) with PEFT semantics (kept values scaled by 1/(1-p)), or
- * x itself when no dropout applies. */
-static const float *lora_dropout(const ll_lora_pass *lp, int layer, int target, const float *x, size_t n, float *xd) {
+/* Rows of a pass: the batch's T rows (ends == NULL), or the last row of each
+ * sequence alone, compacted: row r stands for batch row ends[r] - 1 (ends =
+ * seq_start + 1). */
+static size_t batch_row(const int32_t *ends, size_t r) { return ends ? (size_t)ends[r] - 1 : r; }
+
+/* The mask of a module's input x[T, in] at row r of x: element c of the row
+ * is element batch_row(r) * in + c of the batch's mask, so a compacted row
+ * draws its own batch row's mask. */
+static ll_dropout row_mask(ll_dropout mask, const int32_t *ends, size_t r, size_t in) {
+    mask.origin += (uint64_t)(batch_row(ends, r) * in) * mask.stride;
+    return mask;
+}
+
+/* xd[T, in] = dropout(x) with PEFT semantics (kept values scaled by 1/(1-p)),
+ * or x itself when no dropout applies. */
+static const float *lora_dropout(const ll_lora_pass *lp, int layer, int target, const float *x, size_t T, size_t in,
+                                 const int32_t *ends, float *xd) {
     if (!lora_dropout_on(lp)) return x;
     const ll_dropout mask = lora_mask(lp, layer, target);
-    ll_dropout_forward(&mask, xd, x, n);
+    if (!ends) {
+        ll_dropout_forward(&mask, xd, x, T * in);
+        return xd;
+    }
+    for (size_t r = 0; r < T; r++) {
+        const ll_dropout m = row_mask(mask, ends, r, in);
+        ll_dropout_forward(&m, xd + r * in, x + r * in, in);
+    }
     return xd;
+}
+
+/* C[M, N] += alpha A^T B for A [T, M], B [T, N] (a LoRA factor's gradient, a
+ * sum over rows). With compacted rows (ends), summed as the product over the
+ * batch's rows sums it with zeros on the others (zeros change no sum): the
+ * rows of one K slice of ll_gemm (ll_gemm_k_slice) in one product each. */
+static void gemm_tn_rows(size_t M, size_t N, size_t T, float alpha, const float *A, size_t lda, const float *B,
+                         size_t ldb, float *C, size_t ldc, const int32_t *ends) {
+    if (!ends) {
+        ll_gemm(1, 0, M, N, T, alpha, A, lda, B, ldb, 1.0f, C, ldc);
+        return;
+    }
+    const size_t slice = ll_gemm_k_slice();
+    for (size_t r0 = 0, r1; r0 < T; r0 = r1) {
+        for (r1 = r0 + 1; r1 < T && batch_row(ends, r1) / slice == batch_row(ends, r0) / slice; r1++) continue;
+        ll_gemm(1, 0, M, N, r1 - r0, alpha, A + r0 * lda, lda, B + r0 * ldb, ldb, 1.0f, C, ldc);
+    }
 }
 
 static const ll_lora_module *lora_module(const ll_lora_pass *lp, int layer, int target) {
@@ -42,20 +80,21 @@ static const ll_lora_module *lora_module(const ll_lora_pass *lp, int layer, int 
 
 /* y[T,out] += scale * dropout(x) A^T B^T: the LoRA path of one module (if any). */
 static void lora_fwd(float *y, const float *x, size_t T, size_t in, size_t out, const ll_lora_pass *lp, int layer,
-                     int target, float *xd_buf, float *xa_buf) {
+                     int target, const int32_t *ends, float *xd_buf, float *xa_buf) {
     const ll_lora_module *md = lora_module(lp, layer, target);
     if (!md) return;
     const size_t r = (size_t)lp->lora->r;
-    const float *xd = lora_dropout(lp, layer, target, x, T * in, xd_buf);
+    const float *xd = lora_dropout(lp, layer, target, x, T, in, ends, xd_buf);
     ll_gemm(0, 1, T, r, in, 1.0f, xd, in, md->A, in, 0.0f, xa_buf, r);
     ll_gemm(0, 1, T, out, r, lp->lora->scale, xa_buf, r, md->B, r, 1.0f, y, out);
 }
 
 /* y[T,out] (+)= x W^T + b + scale * dropout(x) A^T B^T */
 static void linear_fwd(float *y, const float *x, const ll_matrix *W, const float *bias, size_t T, size_t in, size_t out,
-                       int accumulate, const ll_lora_pass *lp, int layer, int target, float *xd_buf, float *xa_buf) {
+                       int accumulate, const ll_lora_pass *lp, int layer, int target, const int32_t *ends,
+                       float *xd_buf, float *xa_buf) {
     ll_linear_forward(y, x, W, bias, T, in, out, accumulate);
-    lora_fwd(y, x, T, in, out, lp, layer, target, xd_buf, xa_buf);
+    lora_fwd(y, x, T, in, out, lp, layer, target, ends, xd_buf, xa_buf);
 }
 
 /* One of several linear layers that read the same input (q, k, v; gate, up). */
@@ -71,7 +110,8 @@ typedef struct linear_out {
  * products as one fused product (ll_gemm_weights_fused: the same bits as
  * separate ones), then each one's bias and LoRA path. */
 static void linear_fwd_fused(const linear_out *o, size_t n, const float *x, size_t T, size_t in,
-                             const ll_lora_pass *lp, int layer, float *xd_buf, float *xa_buf) {
+                             const ll_lora_pass *lp, int layer, const int32_t *ends, float *xd_buf,
+                             float *xa_buf) {
     const ll_matrix *W[LL_FUSED_MAX];
     float *C[LL_FUSED_MAX];
     size_t ldc[LL_FUSED_MAX];
@@ -79,7 +119,7 @@ static void linear_fwd_fused(const linear_out *o, size_t n, const float *x, size
     ll_gemm_weights_fused(0, T, in, 1.0f, x, in, W, n, 0.0f, C, ldc);
     for (size_t s = 0; s < n; s++) {
         if (o[s].bias) ll_add_bias(o[s].y, o[s].bias, T, o[s].out);
-        lora_fwd(o[s].y, x, T, in, o[s].out, lp, layer, o[s].target, xd_buf, xa_buf);
+        lora_fwd(o[s].y, x, T, in, o[s].out, lp, layer, o[s].target, ends, xd_buf, xa_buf);
     }
 }
 
@@ -89,29 +129,29 @@ static void qkv_fwd(const ll_layer *ly, float *q, float *k, float *v, const floa
     const linear_out o[3] = {{q, &ly->wq, ly->bq, QD, LL_LORA_Q},
                              {k, &ly->wk, ly->bk, KVD, LL_LORA_K},
                              {v, &ly->wv, ly->bv, KVD, LL_LORA_V}};
-    linear_fwd_fused(o, 3, xn, T, D, lp, l, xd_buf, xa_buf);
+    linear_fwd_fused(o, 3, xn, T, D, lp, l, NULL, xd_buf, xa_buf);
 }
 
 /* The FFN's gate and up pre-activations from the normed input xn (fused). */
 static void gate_up_fwd(const ll_layer *ly, float *g, float *u, const float *xn, size_t T, size_t D, size_t F,
-                        const ll_lora_pass *lp, int l, float *xd_buf, float *xa_buf) {
+                        const ll_lora_pass *lp, int l, const int32_t *ends, float *xd_buf, float *xa_buf) {
     const linear_out o[2] = {{g, &ly->w_gate, ly->b_gate, F, LL_LORA_GATE}, {u, &ly->w_up, ly->b_up, F, LL_LORA_UP}};
-    linear_fwd_fused(o, 2, xn, T, D, lp, l, xd_buf, xa_buf);
+    linear_fwd_fused(o, 2, xn, T, D, lp, l, ends, xd_buf, xa_buf);
 }
 
 /* dx[T,in] += dy W (+ LoRA path); LoRA gradients added into dA, dB. */
 static void linear_bwd(float *dx, const float *dy, const float *x, const ll_matrix *W, size_t T, size_t in, size_t out,
-                       const ll_lora_pass *lp, int layer, int target, ll_acts *a) {
+                       const ll_lora_pass *lp, int layer, int target, const int32_t *ends, ll_acts *a) {
     ll_linear_backward_input(dx, dy, W, T, in, out);
     const ll_lora_module *md = lora_module(lp, layer, target);
     if (!md) return;
     const size_t r = (size_t)lp->lora->r;
     const float s = lp->lora->scale;
-    const float *xd = lora_dropout(lp, layer, target, x, T * in, a->lora_xd);
+    const float *xd = lora_dropout(lp, layer, target, x, T, in, ends, a->lora_xd);
     ll_gemm(0, 1, T, r, in, 1.0f, xd, in, md->A, in, 0.0f, a->lora_xa, r); /* xa = xd A^T */
-    ll_gemm(1, 0, out, r, T, s, dy, out, a->lora_xa, r, 1.0f, md->dB, r);  /* dB += s dy^T xa */
+    gemm_tn_rows(out, r, T, s, dy, out, a->lora_xa, r, md->dB, r, ends);  /* dB += s dy^T xa */
     ll_gemm(0, 0, T, r, out, s, dy, out, md->B, r, 0.0f, a->lora_dxa, r);  /* dxa = s dy B */
-    ll_gemm(1, 0, r, in, T, 1.0f, a->lora_dxa, r, xd, in, 1.0f, md->dA, in); /* dA += dxa^T xd */
+    gemm_tn_rows(r, in, T, 1.0f, a->lora_dxa, r, xd, in, md->dA, in, ends); /* dA += dxa^T xd */
     if (xd == x) {
         ll_gemm(0, 0, T, in, r, 1.0f, a->lora_dxa, r, md->A, in, 1.0f, dx, in); /* dx += dxa A */
         return;
@@ -119,7 +159,14 @@ static void linear_bwd(float *dx, const float *dy, const float *x, const ll_matr
     /* through dropout: the gradient flows where the mask kept x */
     ll_gemm(0, 0, T, in, r, 1.0f, a->lora_dxa, r, md->A, in, 0.0f, a->lora_tmp, in);
     const ll_dropout mask = lora_mask(lp, layer, target);
-    ll_dropout_backward(&mask, dx, a->lora_tmp, x, xd, T * in, 1);
+    if (!ends) {
+        ll_dropout_backward(&mask, dx, a->lora_tmp, x, xd, T * in, 1);
+        return;
+    }
+    for (size_t t = 0; t < T; t++) {
+        const ll_dropout m = row_mask(mask, ends, t, in);
+        ll_dropout_backward(&m, dx + t * in, a->lora_tmp + t * in, x + t * in, xd + t * in, in, 1);
+    }
 }
 
 /* ---- memory planning ------------------------------------------------------ */
@@ -230,6 +277,34 @@ static size_t slot_of(const ll_acts *a, int l, size_t w) {
     return (a->layer_slots == 1 ? 0 : (size_t)l) * a->cap_tokens * w;
 }
 
+/* ---- the last layer's rows (ll_lora_pass.last_rows) --------------------------- */
+
+/* The compacted rows of layer l (batch_row): each sequence's last token in the
+ * last layer with last_rows, else NULL (all T rows). */
+static const int32_t *layer_ends(const ll_config *p, const ll_batch *b, const ll_lora_pass *lp, int l) {
+    return lp && lp->last_rows && l == p->n_layers - 1 ? b->seq_start + 1 : NULL;
+}
+
+/* dst[n, D] = the compacted rows of src[T, D]; dst may be src (each row moves
+ * to or before where it was, rows ascending). */
+static void gather_rows(float *dst, const float *src, const int32_t *ends, size_t n, size_t D) {
+    for (size_t r = 0; r < n; r++)
+        if (dst + r * D != src + batch_row(ends, r) * D)
+            memmove(dst + r * D, src + batch_row(ends, r) * D, D * sizeof(float));
+}
+
+/* In place, x[n_seqs, D] (sequence s's last row at row s) -> x[T, D]: each row
+ * back at its sequence's last token, every other row 0 (sequences
+ * descending: a row moves to or after where it was, and the rows zeroed for
+ * sequence s, from seq_start[s] >= s on, hold no row still to move). */
+static void scatter_last_rows(float *x, const int32_t *seq_start, int n_seqs, size_t D) {
+    for (int s = n_seqs - 1; s >= 0; s--) {
+        const size_t a = (size_t)seq_start[s], e = (size_t)seq_start[s + 1] - 1;
+        if (e != (size_t)s) memmove(x + e * D, x + (size_t)s * D, D * sizeof(float));
+        memset(x + a * D, 0, (e - a) * D * sizeof(float));
+    }
+}
+
 /* ---- forward -------------------------------------------------------------- */
 
 static int check_batch(const ll_model *m, const ll_batch *b, size_t *max_len, ll_error *err) {
@@ -268,6 +343,10 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
     ll_workspace *ws = &m->ws;
     const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim,
                  F = p->hidden_dim, cap = acts ? acts->cap_tokens : 0;
+    const int last_rows = lp && lp->last_rows;
+    if (last_rows && p->n_layers - 1 >= bidir_from)
+        return ll_fail(err, LL_ERR_ARG, "last_rows needs a causal last layer (bidirectional from layer %d of %d)",
+                       bidir_from, p->n_layers);
 
     /* positions and RoPE tables: the activations' own while training (backward reads them) */
     int32_t *pos = acts ? acts->pos : ws->pos;
@@ -283,29 +362,41 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
         float *q = acts ? acts->q + slot_of(acts, l, QD) : ws->q, *k = acts ? acts->k + slot_of(acts, l, KVD) : ws->k,
               *v = acts ? acts->v + slot_of(acts, l, KVD) : ws->v,
               *att = acts ? acts->att + slot_of(acts, l, QD) : ws->att;
+        /* k and v for every row; with last_rows the rest of the last layer for R = n_seqs compacted rows */
+        const int32_t *ends = layer_ends(p, b, lp, l);
+        const size_t R = ends ? (size_t)b->n_seqs : T;
         if (acts) memcpy(acts->x_in + l * cap * D, x, T * D * sizeof(float));
         ll_rmsnorm_forward(ws->xn, x, ly->attn_norm, T, D, p->rms_eps);
         qkv_fwd(ly, q, k, v, ws->xn, T, D, QD, KVD, lp, l, ws->lora_xd, ws->lora_xa);
         ll_rope_forward(q, pos, rope_cos, rope_sin, T, p->n_heads, p->head_dim);
         ll_rope_forward(k, pos, rope_cos, rope_sin, T, p->n_kv_heads, p->head_dim);
-        ll_attention_forward(att, q, k, v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads, p->head_dim,
-                             l < bidir_from, ws->scratch, ws->cap_len);
+        if (ends) {
+            ll_attention_forward_last(att, q, k, v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads, p->head_dim,
+                                      ws->scratch, ws->cap_len);
+            gather_rows(x, x, ends, R, D);
+        } else {
+            ll_attention_forward(att, q, k, v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads, p->head_dim,
+                                 l < bidir_from, ws->scratch, ws->cap_len);
+        }
         /* residual adds happen inside the GEMMs (beta = 1) */
-        linear_fwd(x, att, &ly->wo, ly->bo, T, QD, D, 1, lp, l, LL_LORA_O, ws->lora_xd, ws->lora_xa);
-        if (acts) memcpy(acts->x_mid + slot_of(acts, l, D), x, T * D * sizeof(float));
-        ll_rmsnorm_forward(ws->xn, x, ly->ffn_norm, T, D, p->rms_eps);
+        linear_fwd(x, att, &ly->wo, ly->bo, R, QD, D, 1, lp, l, LL_LORA_O, ends, ws->lora_xd, ws->lora_xa);
+        if (acts) memcpy(acts->x_mid + slot_of(acts, l, D), x, R * D * sizeof(float));
+        ll_rmsnorm_forward(ws->xn, x, ly->ffn_norm, R, D, p->rms_eps);
         /* with stored FFN activations, gate and up go straight to their slots */
         float *g = acts && acts->ffn_g ? acts->ffn_g + l * cap * F : ws->g,
               *u = acts && acts->ffn_u ? acts->ffn_u + l * cap * F : ws->u;
-        gate_up_fwd(ly, g, u, ws->xn, T, D, F, lp, l, ws->lora_xd, ws->lora_xa);
-        ll_glu_forward(ws->g, g, u, T * F, p->hidden_act);
-        linear_fwd(x, ws->g, &ly->w_down, ly->b_down, T, F, D, 1, lp, l, LL_LORA_DOWN, ws->lora_xd, ws->lora_xa);
+        gate_up_fwd(ly, g, u, ws->xn, R, D, F, lp, l, ends, ws->lora_xd, ws->lora_xa);
+        ll_glu_forward(ws->g, g, u, R * F, p->hidden_act);
+        linear_fwd(x, ws->g, &ly->w_down, ly->b_down, R, F, D, 1, lp, l, LL_LORA_DOWN, ends, ws->lora_xd,
+                   ws->lora_xa);
     }
+    const size_t R = last_rows ? (size_t)b->n_seqs : T; /* rows of x now */
     if (acts) {
-        memcpy(acts->x_final, x, T * D * sizeof(float));
+        memcpy(acts->x_final, x, R * D * sizeof(float));
         acts->slot_layer = p->n_layers - 1; /* with one slot: the last layer's values are in it */
+        acts->last_rows = last_rows;
     }
-    ll_rmsnorm_forward(hidden ? hidden : ws->xn, x, m->final_norm, T, D, p->rms_eps);
+    ll_rmsnorm_forward(hidden ? hidden : ws->xn, x, m->final_norm, R, D, p->rms_eps);
     return LL_OK;
 }
 
@@ -322,14 +413,21 @@ static void recompute_attention(const ll_model *m, const ll_batch *b, int bidir_
     const ll_layer *ly = &m->layers[l];
     const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim;
     const float *x_in = a->x_in + (size_t)l * a->cap_tokens * D;
+    const int32_t *ends = layer_ends(p, b, lp, l);
+    const size_t R = ends ? (size_t)b->n_seqs : T;
     ll_rmsnorm_forward(a->xn, x_in, ly->attn_norm, T, D, p->rms_eps);
     qkv_fwd(ly, a->q, a->k, a->v, a->xn, T, D, QD, KVD, lp, l, a->lora_xd, a->lora_xa);
     ll_rope_forward(a->q, a->pos, a->rope_cos, a->rope_sin, T, p->n_heads, p->head_dim);
     ll_rope_forward(a->k, a->pos, a->rope_cos, a->rope_sin, T, p->n_kv_heads, p->head_dim);
-    ll_attention_forward(a->att, a->q, a->k, a->v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads, p->head_dim,
-                         l < bidir_from, a->attn_scratch, a->cap_tokens);
-    memcpy(a->x_mid, x_in, T * D * sizeof(float));
-    linear_fwd(a->x_mid, a->att, &ly->wo, ly->bo, T, QD, D, 1, lp, l, LL_LORA_O, a->lora_xd, a->lora_xa);
+    if (ends) {
+        ll_attention_forward_last(a->att, a->q, a->k, a->v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads,
+                                  p->head_dim, a->attn_scratch, a->cap_tokens);
+    } else {
+        ll_attention_forward(a->att, a->q, a->k, a->v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads,
+                             p->head_dim, l < bidir_from, a->attn_scratch, a->cap_tokens);
+    }
+    gather_rows(a->x_mid, x_in, ends, R, D);
+    linear_fwd(a->x_mid, a->att, &ly->wo, ly->bo, R, QD, D, 1, lp, l, LL_LORA_O, ends, a->lora_xd, a->lora_xa);
     a->slot_layer = l;
 }
 
@@ -343,10 +441,18 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
                        omp_get_max_threads(), a->cap_threads);
     const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim,
                  F = p->hidden_dim, cap = a->cap_tokens;
-    memset(a->dx, 0, T * D * sizeof(float));
-    ll_rmsnorm_backward(a->dx, dhidden, a->x_final, m->final_norm, T, D, p->rms_eps);
+    const int last_rows = lp && lp->last_rows;
+    if (last_rows != a->last_rows)
+        return ll_fail(err, LL_ERR_ARG, "backward %s last_rows after a forward pass %s", last_rows ? "with" : "without",
+                       a->last_rows ? "with" : "without");
+    const size_t R_top = last_rows ? (size_t)b->n_seqs : T; /* rows of dhidden */
+    memset(a->dx, 0, R_top * D * sizeof(float));
+    ll_rmsnorm_backward(a->dx, dhidden, a->x_final, m->final_norm, R_top, D, p->rms_eps);
     for (int l = p->n_layers - 1; l >= 0; l--) {
         const ll_layer *ly = &m->layers[l];
+        /* with last_rows, the last layer's FFN and o-projection on R = n_seqs compacted rows */
+        const int32_t *ends = layer_ends(p, b, lp, l);
+        const size_t R = ends ? (size_t)b->n_seqs : T;
         /* one slot: the top layer's values are still there from the forward pass */
         if (a->layer_slots == 1 && a->slot_layer != l) recompute_attention(m, b, bidir_from, lp, a, l, T);
         const float *x_in = a->x_in + l * cap * D, *x_mid = a->x_mid + slot_of(a, l, D);
@@ -354,38 +460,44 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
                     *att = a->att + slot_of(a, l, QD);
         /* FFN: its normed input (cheap) and, unless stored, its pre-activations
          * are recomputed (same dropout masks: same seed) */
-        ll_rmsnorm_forward(a->xn, x_mid, ly->ffn_norm, T, D, p->rms_eps);
+        ll_rmsnorm_forward(a->xn, x_mid, ly->ffn_norm, R, D, p->rms_eps);
         const float *g = a->g, *u = a->u;
         if (a->ffn_g) {
             g = a->ffn_g + l * cap * F, u = a->ffn_u + l * cap * F;
         } else {
-            gate_up_fwd(ly, a->g, a->u, a->xn, T, D, F, lp, l, a->lora_xd, a->lora_xa);
+            gate_up_fwd(ly, a->g, a->u, a->xn, R, D, F, lp, l, ends, a->lora_xd, a->lora_xa);
         }
-        ll_glu_forward(a->h, g, u, T * F, p->hidden_act);
-        memset(a->dxn, 0, T * D * sizeof(float));
-        memset(a->dg, 0, T * F * sizeof(float));
-        memset(a->du, 0, T * F * sizeof(float));
-        memset(a->dh, 0, T * F * sizeof(float));
-        linear_bwd(a->dh, a->dx, a->h, &ly->w_down, T, F, D, lp, l, LL_LORA_DOWN, a);
-        ll_glu_backward(a->dg, a->du, a->dh, g, u, T * F, p->hidden_act);
-        linear_bwd(a->dxn, a->dg, a->xn, &ly->w_gate, T, D, F, lp, l, LL_LORA_GATE, a);
-        linear_bwd(a->dxn, a->du, a->xn, &ly->w_up, T, D, F, lp, l, LL_LORA_UP, a);
-        ll_rmsnorm_backward(a->dx, a->dxn, x_mid, ly->ffn_norm, T, D, p->rms_eps); /* dx is now dL/dx_mid */
+        ll_glu_forward(a->h, g, u, R * F, p->hidden_act);
+        memset(a->dxn, 0, R * D * sizeof(float));
+        memset(a->dg, 0, R * F * sizeof(float));
+        memset(a->du, 0, R * F * sizeof(float));
+        memset(a->dh, 0, R * F * sizeof(float));
+        linear_bwd(a->dh, a->dx, a->h, &ly->w_down, R, F, D, lp, l, LL_LORA_DOWN, ends, a);
+        ll_glu_backward(a->dg, a->du, a->dh, g, u, R * F, p->hidden_act);
+        linear_bwd(a->dxn, a->dg, a->xn, &ly->w_gate, R, D, F, lp, l, LL_LORA_GATE, ends, a);
+        linear_bwd(a->dxn, a->du, a->xn, &ly->w_up, R, D, F, lp, l, LL_LORA_UP, ends, a);
+        ll_rmsnorm_backward(a->dx, a->dxn, x_mid, ly->ffn_norm, R, D, p->rms_eps); /* dx is now dL/dx_mid */
         /* attention */
-        memset(a->datt, 0, T * QD * sizeof(float));
-        linear_bwd(a->datt, a->dx, att, &ly->wo, T, QD, D, lp, l, LL_LORA_O, a);
+        memset(a->datt, 0, R * QD * sizeof(float));
+        linear_bwd(a->datt, a->dx, att, &ly->wo, R, QD, D, lp, l, LL_LORA_O, ends, a);
         memset(a->dq, 0, T * QD * sizeof(float));
         memset(a->dk, 0, T * KVD * sizeof(float));
         memset(a->dv, 0, T * KVD * sizeof(float));
-        ll_attention_backward(a->dq, a->dk, a->dv, a->datt, q, k, v, b->seq_start, b->n_seqs, p->n_heads,
-                              p->n_kv_heads, p->head_dim, l < bidir_from, a->attn_scratch, cap);
+        if (ends) {
+            scatter_last_rows(a->dx, b->seq_start, b->n_seqs, D); /* dL/dx_mid: zero off the last rows */
+            ll_attention_backward_last(a->dq, a->dk, a->dv, a->datt, q, k, v, b->seq_start, b->n_seqs, p->n_heads,
+                                       p->n_kv_heads, p->head_dim, a->attn_scratch, cap);
+        } else {
+            ll_attention_backward(a->dq, a->dk, a->dv, a->datt, q, k, v, b->seq_start, b->n_seqs, p->n_heads,
+                                  p->n_kv_heads, p->head_dim, l < bidir_from, a->attn_scratch, cap);
+        }
         ll_rope_backward(a->dq, a->pos, a->rope_cos, a->rope_sin, T, p->n_heads, p->head_dim);
         ll_rope_backward(a->dk, a->pos, a->rope_cos, a->rope_sin, T, p->n_kv_heads, p->head_dim);
         ll_rmsnorm_forward(a->xn, x_in, ly->attn_norm, T, D, p->rms_eps);
         memset(a->dxn, 0, T * D * sizeof(float));
-        linear_bwd(a->dxn, a->dq, a->xn, &ly->wq, T, D, QD, lp, l, LL_LORA_Q, a);
-        linear_bwd(a->dxn, a->dk, a->xn, &ly->wk, T, D, KVD, lp, l, LL_LORA_K, a);
-        linear_bwd(a->dxn, a->dv, a->xn, &ly->wv, T, D, KVD, lp, l, LL_LORA_V, a);
+        linear_bwd(a->dxn, a->dq, a->xn, &ly->wq, T, D, QD, lp, l, LL_LORA_Q, NULL, a);
+        linear_bwd(a->dxn, a->dk, a->xn, &ly->wk, T, D, KVD, lp, l, LL_LORA_K, NULL, a);
+        linear_bwd(a->dxn, a->dv, a->xn, &ly->wv, T, D, KVD, lp, l, LL_LORA_V, NULL, a);
         ll_rmsnorm_backward(a->dx, a->dxn, x_in, ly->attn_norm, T, D, p->rms_eps); /* dL/dx_in */
     }
     return LL_OK;

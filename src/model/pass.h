@@ -35,6 +35,8 @@ typedef struct ll_acts {
     int carved_recompute; /* the layout carved: without (0) or with (1) recompute */
     int layer_slots;   /* S: layers the q .. x_mid buffers hold as carved (L; 1 with recompute) */
     int slot_layer;    /* with S = 1: the layer whose values slot 0 holds now (-1: none) */
+    int last_rows;     /* the stored forward pass had ll_lora_pass.last_rows: x_final and the last layer's att,
+                          x_mid and FFN pre-activations hold n_seqs compacted rows (sequence s's last token at s) */
     size_t bytes;      /* the whole carve: every buffer below */
     /* stored by the forward pass */
     float *x_in;           /* [L, C, D] residual entering each layer */
@@ -77,11 +79,21 @@ void ll_acts_free(ll_acts *a);
 
 /* Forward through embeddings, all layers and the final norm into hidden
  * [T, D] (hidden == NULL: into the model's workspace, m->ws.xn).
- * acts == NULL: inference (nothing stored). */
+ * acts == NULL: inference (nothing stored).
+ *
+ * lp->last_rows (a causal last layer only, else LL_ERR_ARG): the last layer
+ * computes k and v (and q, inside the fused product) for every token, but
+ * attention, the o-projection, the residual, the FFN and the final norm only
+ * for each sequence's last token, and hidden gets [n_seqs, D] (row s: the
+ * last token of sequence s), bit for bit those rows of the full pass: the
+ * same kernels per row, each row with its own LoRA dropout mask, the LoRA
+ * factors' gradients summed over the same K slices. Last-token pooling
+ * reads nothing else. */
 int ll_stack_forward(ll_model *m, const ll_batch *b, int bidirectional_from, const ll_lora_pass *lp, ll_acts *acts,
                      float *hidden, ll_error *err);
 
-/* Backward from dhidden [T, D] (gradient of the final-norm output) to the
+/* Backward from dhidden [T, D] ([n_seqs, D] with lp->last_rows; the
+ * gradient of the final-norm output) to the
  * LoRA gradients (added into lora->modules[*].dA/dB). Needs the acts of the
  * matching ll_stack_forward call (same batch, options and lp), and no more
  * threads than that call had; reads nothing else of it, so other passes

@@ -225,6 +225,17 @@ static const float *token_head_input(const ll_classifier *c, int training) {
     return head_dropout_on(c, training) ? c->pooled : c->hidden;
 }
 
+/* Last-token pooling over a causal last layer reads one row per sequence of
+ * the last layer's output: the stack then computes the last layer past k and
+ * v for those rows alone (ll_lora_pass.last_rows), the same bits as the full
+ * pass. LSLLAMA_TRIM=0 turns it off (tests run both); off too when ll_gemm
+ * runs on OpenBLAS, whose sums are its own and may follow the number of rows. */
+static int trims(const ll_classifier *c) {
+    const char *env = getenv("LSLLAMA_TRIM");
+    return !(env && !strcmp(env, "0")) && !c->cfg.token_task && c->cfg.pool == LL_POOL_LAST &&
+           ll_model_config(c->base)->n_layers - 1 < c->cfg.bidirectional_from && strcmp(ll_gemm_backend(), "openblas");
+}
+
 static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64_t seed, ll_acts *acts,
                        ll_error *err) {
     const ll_config *p = ll_model_config(c->base);
@@ -232,7 +243,7 @@ static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64
     const size_t T = (size_t)b->seq_start[b->n_seqs], D = (size_t)p->dim, K = (size_t)c->cfg.n_labels;
     int rc = ll_classifier_reserve(c, T, (size_t)b->n_seqs, err);
     if (rc) return rc;
-    ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, training, seed};
+    ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, training, seed, trims(c)};
     if ((rc = ll_stack_forward(c->base, b, c->cfg.bidirectional_from, &lp, acts, c->hidden, err))) return rc;
     if (c->cfg.token_task) {
         if (head_dropout_on(c, training)) {
@@ -242,7 +253,10 @@ static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64
         ll_linear_forward_f32(c->logits, token_head_input(c, training), c->head_w, c->head_b, T, D, K, 0);
         return LL_OK;
     }
-    ll_pool_forward(c->pooled, c->argmax, c->hidden, b->seq_start, b->n_seqs, D, c->cfg.pool);
+    if (lp.last_rows) /* hidden holds the sequences' last rows: the pooled rows themselves */
+        memcpy(c->pooled, c->hidden, (size_t)b->n_seqs * D * sizeof(float));
+    else
+        ll_pool_forward(c->pooled, c->argmax, c->hidden, b->seq_start, b->n_seqs, D, c->cfg.pool);
     ll_linear_forward_f32(c->logits, c->pooled, c->head_w, c->head_b, (size_t)b->n_seqs, D, K, 0);
     return LL_OK;
 }
@@ -288,7 +302,7 @@ static int token_train_step(ll_classifier *c, const ll_batch *b, const int32_t *
         const ll_dropout mask = head_mask(c, seed);
         ll_dropout_backward(&mask, c->dhidden, c->dhidden, c->hidden, c->pooled, T * D, 0);
     }
-    ll_lora_pass lp = {&c->lora, 1, seed};
+    ll_lora_pass lp = {&c->lora, 1, seed, 0};
     return ll_stack_backward(c->base, b, c->cfg.bidirectional_from, &lp, &c->acts, c->dhidden, err);
 }
 
@@ -315,8 +329,10 @@ int ll_classifier_train_step(ll_classifier *c, const ll_batch *b, const int32_t 
         *loss = (float)(total / n);
     }
     ll_linear_head_backward(c->dpooled, c->dhead_w, c->dhead_b, c->dlogits, c->pooled, c->head_w, N, D, (size_t)K);
-    pool_backward(c, b, D, T);
     if (!c->cfg.lora_r) return LL_OK; /* head only: nothing below the head is trained */
-    ll_lora_pass lp = {&c->lora, 1, seed};
+    ll_lora_pass lp = {&c->lora, 1, seed, trims(c)};
+    if (lp.last_rows) /* the stack's output rows are the pooled rows: dhidden is dpooled */
+        return ll_stack_backward(c->base, b, c->cfg.bidirectional_from, &lp, &c->acts, c->dpooled, err);
+    pool_backward(c, b, D, T);
     return ll_stack_backward(c->base, b, c->cfg.bidirectional_from, &lp, &c->acts, c->dhidden, err);
 }
