@@ -8,6 +8,7 @@
 #   BATCH=N          tokens per batch (default 2048, bench_forward's default)
 #   REPS=R           rounds: one pass over the texts per engine each (default 4)
 #   UBATCH=U         llama.cpp's physical batch, n_ubatch (default 512, its own default)
+#   COMPUTE=bf16     lsllama's frozen-weight products in bf16 (bench_forward --compute; default f32)
 #   LLAMACPP_AMX=off llama.cpp without its AMX kernels (built apart, in ~/.cache/lsllama/llama.cpp/build-noamx):
 #                    the figure of a CPU with AVX-512 but no AMX
 # Prints the machine (bench_forward's lines: CPU, instruction sets, threads, lsllama's kernels; llama.cpp's
@@ -169,7 +170,7 @@ echo
 throughput() { sed -n 's/^throughput *\([0-9.]*\) tokens\/s.*/\1/p' "$1"; }
 lsllama_pass() {
   OMP_NUM_THREADS="$THREADS" "$BUILD/bench_forward" "$M" --ids "$W/ids.txt" --batch-tokens "$BATCH" --reps 1 \
-    >"$W/ll$1.txt"
+    --compute "${COMPUTE:-f32}" >"$W/ll$1.txt"
 }
 llamacpp_pass() {
   "$DRIVER" "$M" --ids "$W/ids.txt" --batch-tokens "$BATCH" --reps 1 --threads "$THREADS" --ubatch "$UBATCH" \
@@ -191,7 +192,8 @@ best_round() {
 }
 R_LL=$(best_round "${LL[@]}")
 R_LC=$(best_round "${LCPP[@]}")
-echo "== lsllama, best pass (round $R_LL): bench_forward MODEL --ids (the same ids) --batch-tokens $BATCH --reps 1"
+echo "== lsllama, best pass (round $R_LL): bench_forward MODEL --ids (the same ids) --batch-tokens $BATCH --reps 1" \
+  "--compute ${COMPUTE:-f32}"
 cat "$W/ll$R_LL.txt"
 echo
 echo "== llama.cpp, best pass (round $R_LC): llamacpp_forward MODEL --ids (the same ids) --batch-tokens $BATCH" \
