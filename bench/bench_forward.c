@@ -16,6 +16,7 @@
 
 #include "lsllama.h"
 #include "lsllama_tokenizer.h"
+#include "bench_ids.h"
 #include "bench_util.h"
 
 int main(int argc, char **argv) {
@@ -77,23 +78,8 @@ int main(int argc, char **argv) {
         perror(ids_path);
         return 1;
     }
-    size_t cap = 1 << 16, n_tok = 0, cap_s = 1024, n_seq = 0;
-    int32_t *tok = malloc(cap * 4), *start = malloc(cap_s * 4);
-    start[0] = 0;
-    char *line = NULL;
-    size_t lcap = 0;
-    while (getline(&line, &lcap, f) > 0) {
-        char *p = line, *end;
-        size_t before = n_tok;
-        for (long v = strtol(p, &end, 10); end != p; p = end, v = strtol(p, &end, 10)) {
-            if (n_tok == cap) tok = realloc(tok, (cap *= 2) * 4);
-            tok[n_tok++] = (int32_t)v;
-        }
-        if (n_tok == before) continue;
-        if (n_seq + 2 >= cap_s) start = realloc(start, (cap_s *= 2) * 4);
-        start[++n_seq] = (int32_t)n_tok;
-    }
-    free(line);
+    int32_t *tok, *start;
+    const size_t n_seq = bench_read_ids(f, &tok, &start), n_tok = (size_t)start[n_seq];
     fclose(f);
 
     ll_model *m;

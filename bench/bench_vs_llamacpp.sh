@@ -148,7 +148,7 @@ if [ "$(cat "$LB/lsllama-stamp" 2>/dev/null)" != "$STAMP" ]; then
 fi
 # The libllama client: rebuilt whenever its source changes (a second's work).
 DRIVER="$LB/llamacpp_forward"
-if [ ! -x "$DRIVER" ] || [ "$ROOT/bench/llamacpp_forward.c" -nt "$DRIVER" ]; then
+if [ ! -x "$DRIVER" ] || [ "$ROOT/bench/llamacpp_forward.c" -nt "$DRIVER" ] || [ "$ROOT/bench/bench_ids.h" -nt "$DRIVER" ]; then
   "$CC" -O2 -std=gnu11 -Wall -Wextra -I"$SRC/include" -I"$SRC/ggml/include" "$ROOT/bench/llamacpp_forward.c" \
     -o "$DRIVER" -L"$LB/bin" -lllama -lggml -lggml-base -Wl,-rpath,"$LB/bin"
 fi

@@ -126,7 +126,6 @@ int cmd_train(int argc, char **argv) {
         fflush(stderr);
         ll_dist_abort(dist, rc);
     }
-    if (rc == 0 && W > 1 && rank == 0) fflush(stdout);
     ll_dist_finalize(dist);
     return rc;
 }

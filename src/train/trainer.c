@@ -655,7 +655,7 @@ static int check_options(const ll_train_options *o, const ll_classifier *c, ll_e
     return LL_OK;
 }
 
-/* The example ids of a batch and its tokens, from the plan (every rank knows both for every batch). */
+/* Batch b's tokens, from the plan (every rank knows them for every batch, whoever runs it). */
 static size_t plan_batch_tokens(const ll_batch_plan *plan, const ll_dataset *ds, size_t b) {
     size_t n = 0;
     for (int32_t q = plan->bounds[b]; q < plan->bounds[b + 1]; q++) n += (size_t)ds->ex[plan->order[q]].n_tok;
@@ -915,10 +915,10 @@ setup_done:; /* every rank learns whether rank 0 could start writing the run */
         size_t lo, hi;
         ll_dist_block(micro, per, me, &lo, &hi);
         double loss_sum = 0;
-        for (size_t j = 0; batches && j < micro; j++) {
-            const ll_batch_plan *pl = &plan;
+        for (size_t j = 0; batches && j < micro; j++) { /* every micro-batch of the step, whichever rank runs it */
             fprintf(batches, "%lld", (long long)st.step);
-            for (int32_t q = pl->bounds[first + j]; q < pl->bounds[first + j + 1]; q++) fprintf(batches, " %d", pl->order[q]);
+            for (int32_t q = plan.bounds[first + j]; q < plan.bounds[first + j + 1]; q++)
+                fprintf(batches, " %d", plan.order[q]);
             fputc('\n', batches);
         }
         for (size_t j = lo; j < hi; j++) {
