@@ -169,7 +169,6 @@ AVX2 static void pack_a_avx2(int ta, const float *A, size_t lda, size_t i0, size
         pack_a_generic(MR_2, ta, A, lda, i0, p0, mc, kc, Ap);
         return;
     }
-    const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
     for (size_t ir = 0; ir < mc; ir += MR_2) {
         const size_t mr = mc - ir < MR_2 ? mc - ir : MR_2;
         float *dst = Ap + ir * kc;
@@ -180,7 +179,10 @@ AVX2 static void pack_a_avx2(int ta, const float *A, size_t lda, size_t i0, size
                 for (int i = 0; i < MR_2; i++) r[i] = _mm256_loadu_ps(A + (i0 + ir + i) * lda + p0 + k0);
                 r[6] = r[7] = _mm256_setzero_ps();
                 transpose8(r);
-                for (int l = 0; l < 8; l++) _mm256_maskstore_ps(dst + (k0 + l) * MR_2, six, r[l]);
+                for (int l = 0; l < 8; l++) { /* six lanes as four and two: a masked store is slow on AMD's cores */
+                    _mm_storeu_ps(dst + (k0 + l) * MR_2, _mm256_castps256_ps128(r[l]));
+                    _mm_storel_pi((__m64 *)(dst + (k0 + l) * MR_2 + 4), _mm256_extractf128_ps(r[l], 1));
+                }
             }
         for (size_t k = k0; k < kc; k++)
             for (size_t i = 0; i < MR_2; i++) dst[k * MR_2 + i] = i < mr ? A[(i0 + ir + i) * lda + p0 + k] : 0.0f;
