@@ -35,7 +35,7 @@
 int main(int argc, char **argv) {
     const char *model = NULL, *tsv = NULL, *tok_path = NULL;
     long batch_tokens = 4096, steps = 6, r = 12;
-    int bidir = 0, recompute = 0;
+    int bidir = 0, recompute = 0, full = 0;
     ll_load_options lo = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--tsv") && i + 1 < argc) tsv = argv[++i];
@@ -44,6 +44,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--lora-r") && i + 1 < argc) r = atol(argv[++i]);
         else if (!strcmp(argv[i], "--mask") && i + 1 < argc) bidir = !strcmp(argv[++i], "bidirectional");
         else if (!strcmp(argv[i], "--recompute")) recompute = 1;
+        else if (!strcmp(argv[i], "--full")) full = 1;
         else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tok_path = argv[++i];
         else if (!strcmp(argv[i], "--base-precision") && i + 1 < argc) {
             if (ll_base_precision_parse(argv[++i], &lo.base_precision)) {
@@ -60,7 +61,7 @@ int main(int argc, char **argv) {
     }
     if (!model || !tsv || batch_tokens < 1 || steps < 1 || r < 1) {
         fprintf(stderr, "usage: bench_train MODEL --tsv FILE [--batch-tokens N] [--steps S] [--lora-r R] [--mask M] "
-                        "[--recompute] [--tokenizer PATH] [--base-precision P] [--compute C]\n");
+                        "[--recompute] [--full] [--tokenizer PATH] [--base-precision P] [--compute C]\n");
         return 2;
     }
     ll_error err = {0};
@@ -76,8 +77,9 @@ int main(int argc, char **argv) {
     }
     const ll_config *p = ll_model_config(m);
     ll_classifier_config cc = {.n_labels = map->n, .pool = LL_POOL_LAST, .bidirectional_from = bidir ? 0 : p->n_layers,
-                               .lora_r = (int)r, .lora_alpha = 32, .lora_dropout = 0.1f,
-                               .lora_targets = (1u << LL_LORA_Q) | (1u << LL_LORA_V)};
+                               .lora_r = full ? 0 : (int)r, .lora_alpha = 32, .lora_dropout = 0.1f,
+                               .lora_targets = full ? 0 : (1u << LL_LORA_Q) | (1u << LL_LORA_V),
+                               .full_targets = full ? (1u << LL_LORA_N_TARGETS) - 1 : 0};
     ll_classifier *c;
     ll_batching_options bo = {.max_batch_tokens = (size_t)batch_tokens, .shuffle = 1, .seed = 1};
     ll_batch_plan plan = {0};
@@ -98,7 +100,10 @@ int main(int argc, char **argv) {
     const double D = p->dim, F = p->hidden_dim, QD = (double)p->n_heads * p->head_dim,
                  KVD = (double)p->n_kv_heads * p->head_dim;
     const double matmul = p->n_layers * (D * QD + 2 * D * KVD + QD * D + 3 * D * F);
-    const double lora_per_tok = p->n_layers * 2.0 * (r * D + QD * r + r * D + KVD * r) * 3; /* fwd + 2 bwd */
+    /* per token: forward 2 and input gradient 2 FLOPs per frozen weight; full fine-tuning adds the weight
+     * gradient: 6 x parameters, the usual count */
+    const double lora_per_tok = full ? 0 : p->n_layers * 2.0 * (r * D + QD * r + r * D + KVD * r) * 3;
+    const double per_weight = full ? 6 : 4;
     double flops = 0, tokens = 0, t_total = 0;
     float loss_first = 0, loss_last = 0;
     if (steps > (long)plan.n_batches) steps = (long)plan.n_batches;
@@ -122,7 +127,7 @@ int main(int argc, char **argv) {
         for (int q = 0; q < buf.batch.n_seqs; q++) {
             const double L = buf.batch.seq_start[q + 1] - buf.batch.seq_start[q];
             const double pairs = bidir ? L * L : L * (L + 1) / 2;
-            flops += L * (4 * matmul + lora_per_tok) + p->n_layers * 4.0 * pairs * QD * 3; /* attn fwd + bwd */
+            flops += L * (per_weight * matmul + lora_per_tok) + p->n_layers * 4.0 * pairs * QD * 3; /* + attention */
         }
     }
     struct rusage ru; /* before the GEMM measurements below allocate their own matrices */
@@ -130,8 +135,14 @@ int main(int argc, char **argv) {
     const double gemm = bench_gemm_gflops(1, (int)batch_tokens, (int)F, (int)D, 4);
     const double blas = bench_gemm_gflops(0, (int)batch_tokens, (int)F, (int)D, 4);
     bench_print_machine(stdout);
-    printf("model            %s, LoRA r=%ld on q,v, %s, base precision %s\n", model, r,
-           bidir ? "bidirectional" : "causal", ll_base_precision_name(ll_model_base_precision(m)));
+    if (full)
+        printf("model            %s, full fine-tuning of every linear weight (%zu parameters with the head, f32: "
+               "16 bytes each with gradient and AdamW moments, %.0f MB), %s, base precision %s\n", model,
+               c->n_params, c->n_params * 16.0 / 1e6, bidir ? "bidirectional" : "causal",
+               ll_base_precision_name(ll_model_base_precision(m)));
+    else
+        printf("model            %s, LoRA r=%ld on q,v, %s, base precision %s\n", model, r,
+               bidir ? "bidirectional" : "causal", ll_base_precision_name(ll_model_base_precision(m)));
     printf("compute          %s: frozen-weight products by %s\n", ll_compute_name(ll_model_compute(m)),
            ll_compute_kernel(ll_model_compute(m)));
     if (tok_path) printf("tokenizer        %s\n", tok_path);
@@ -140,7 +151,9 @@ int main(int argc, char **argv) {
     printf("loss             %.4f at the warm-up step, %.4f at the last%s\n", loss_first, loss_last,
            isfinite(loss_first) && isfinite(loss_last) ? "" : " (NOT FINITE)");
     printf("throughput       %.0f training tokens/s (%.2f s per step)\n", tokens / t_total, t_total / steps);
-    printf("achieved         %.1f GFLOP/s\n", flops / t_total / 1e9);
+    printf("achieved         %.1f GFLOP/s (%s)\n", flops / t_total / 1e9,
+           full ? "6 x linear weights per token, plus attention" : "4 x base linear weights per token, plus LoRA and "
+                                                                    "attention");
     printf("gemm %ldx%dx%d  ll_gemm (%s) %.1f GFLOP/s -> training at %.0f%% of it; OpenBLAS sgemm %.1f GFLOP/s\n",
            batch_tokens, (int)F, (int)D, ll_gemm_backend(), gemm, 100 * flops / t_total / 1e9 / gemm, blas);
     printf("peak RSS         %.0f MB (model, activations and training; before the GEMM figures)\n",

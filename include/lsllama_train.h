@@ -68,7 +68,8 @@ typedef enum ll_data_format {
 /* Merged-model weight types (the values of io's LL_DTYPE_F32/F16/BF16). Names "f32", "f16", "bf16". */
 /* LL_MERGE_DEFAULT: BF16 when the base holds block-quantized matrices
  * (Q4_K, Q8_0, ...: their values are written exactly only by f32, and bf16
- * halves the size), else F32. */
+ * halves the size) and LoRA adapted it, else F32 (a fully fine-tuned model's
+ * trained weights are f32). */
 typedef enum ll_merge_dtype { LL_MERGE_DEFAULT = -1, LL_MERGE_F32 = 0, LL_MERGE_F16 = 1, LL_MERGE_BF16 = 2 } ll_merge_dtype;
 
 int ll_task_parse(const char *name, ll_task *out);
@@ -232,6 +233,11 @@ typedef struct ll_classifier_config {
     int use_rslora;
     int token_task;         /* a label per token instead of per sequence (pool and multi_label unused) */
     float head_dropout;     /* token task: dropout on the head's input while training ([0, 1)) */
+    /* Full fine-tuning: bit per module, as lora_targets (ll_lora_targets_parse), whose base weight W [out, in]
+     * is trained itself in every layer: an f32 copy of it (dequantized exactly) becomes a parameter, with its
+     * gradient dW = dy^T x and AdamW's two moments: 16 bytes per trained weight. 0 (the default): the base is
+     * frozen. Requires lora_r 0 (LoRA and full fine-tuning of the same model are not combined). */
+    unsigned full_targets;
 } ll_classifier_config;
 
 /* The paper's LS-LLaMA settings for base (a sequence task: last-token pooling,
@@ -250,7 +256,7 @@ int ll_classifier_create(ll_classifier **out, ll_model *base, const ll_classifie
 void ll_classifier_free(ll_classifier *c);
 /* The settings it was created or loaded with (owned by c). */
 const ll_classifier_config *ll_classifier_get_config(const ll_classifier *c);
-/* Trainable parameters (LoRA A and B, head weight and bias). */
+/* Trainable parameters (LoRA A and B, or the fully trained base weights; head weight and bias). */
 size_t ll_classifier_n_params(const ll_classifier *c);
 
 /* ---- training ----------------------------------------------------------------------------------- */
@@ -369,6 +375,10 @@ typedef struct ll_train_options {
                                  other ranks leave them NULL); --resume reads the checkpoint on rank 0 and
                                  sends it to all, so a run may resume at another W. */
     int64_t dist_check_every; /* steps between parameter checksums across ranks (0: 10) */
+    /* Full fine-tuning (ll_classifier_config.full_targets) writes best/ and final/ as whole model folders: the
+     * base's tokenizer, written into them as tokenizer.json (NULL: none), and the path it was loaded from. */
+    const ll_tokenizer *tokenizer;
+    const char *tokenizer_source;
 } ll_train_options;
 
 /* epochs 1, lr 1e-4, weight decay 0.01, warm-up 0.06, clipping 1.0, AdamW
@@ -570,7 +580,8 @@ typedef struct ll_merge_report {
 
 int ll_merge_check(const ll_classifier *c, const ll_merge_options *opt, ll_merge_report *rep, ll_error *err);
 
-/* Write the merged model (W' = W + scale B A, plus the score head) into
+/* Write the merged model (W' = W + scale B A, plus the score head; for a fully
+ * fine-tuned classifier its trained weights, f32 by default) into
  * out_dir as a Hugging Face folder: config.json, model.safetensors,
  * README.md, tokenizer files. An inexact export fails with
  * LL_ERR_UNSUPPORTED naming every reason unless allow_inexact. */

@@ -23,6 +23,7 @@ if [ -f tools/gen_fixtures_tokenizer.py ]; then
 fi
 python3 tools/gen_fixtures_config.py --out "$BUILD/generated/config_sweep"
 python3 tools/gen_fixtures_precision.py --out "$BUILD/generated/precision"
+python3 tools/gen_fixtures_full.py --out "$BUILD/generated/full_seqcls"
 
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$JOBS}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-$JOBS}"
 (cd "$BUILD" && ctest --output-on-failure -j1)

@@ -71,7 +71,7 @@ int main(void) {
     const int modes[] = {c->n_layers, 1}; /* causal; bidirectional from layer 1 */
     for (size_t mi = 0; mi < sizeof modes / sizeof modes[0]; mi++) {
         const int from = modes[mi];
-        const ll_lora_pass lp = {&lora, 1, 99 + mi, 0};
+        const ll_lora_pass lp = {&lora, 1, 99 + mi, 0, NULL};
         /* reference: forward, backward */
         ll_acts acts = {0};
         zero_grads(&lora, in_dims, out_dims);
@@ -85,7 +85,7 @@ int main(void) {
         ll_forward_outputs out = {.hidden = other, .pooled = pooled, .pool = LL_POOL_MEAN, .logits_last = logits};
         const ll_forward_options fo = {.bidirectional_from = 0};
         REQUIRE(ll_forward(m, &b_long, &fo, &out, &err) == 0);
-        const ll_lora_pass eval = {&lora, 0, 5, 0};
+        const ll_lora_pass eval = {&lora, 0, 5, 0, NULL};
         REQUIRE(ll_stack_forward(m, &b_long, c->n_layers, &eval, NULL, NULL, &err) == 0);
         REQUIRE(ll_stack_backward(m, &b, from, &lp, &acts, dhidden, &err) == 0);
         gather_grads(&lora, in_dims, out_dims, got);

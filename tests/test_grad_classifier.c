@@ -19,7 +19,10 @@
  * tokens and a sequence with no labelled token; the same with a head-only
  * classifier (lora_r 0). An all-ignored batch gives loss 0 and leaves the
  * gradients at zero; gradients are added (accumulation) and scale with
- * loss_scale while the reported loss does not. */
+ * loss_scale while the reported loss does not.
+ *
+ * Full fine-tuning: the gradients dW = dy^T x of every linear weight (see
+ * full_cases). */
 #include <omp.h>
 
 #include "data/dataset.h"
@@ -169,6 +172,74 @@ static void token_cases(ll_model *m) {
             }
 }
 
+/* Full fine-tuning (full_targets): every linear weight of every layer and
+ * the head, by the same criterion, for a sequence head (causal with
+ * last-token pooling, which trims the last layer to the pooled rows, and
+ * bidirectional with mean pooling) and a token head (dropout 0.3, ignored
+ * tokens). LoRA beside it is refused. */
+static void full_cases(ll_model *m) {
+    ll_error err = {0};
+    const int L = ll_model_config(m)->n_layers;
+    int32_t tokens[] = {5, 17, 3, 88, 42, 9, 61, 2, 33, 70, 11, 12};
+    int32_t starts[] = {0, 4, 5, 12};
+    ll_batch b = {tokens, starts, 3};
+    int32_t labels[] = {2, 0, 1};
+    int32_t tags[] = {2, LL_IGNORE_LABEL, 0, 1, 1, 0, 2, LL_IGNORE_LABEL, 1, 2, 0, 0};
+    const unsigned all = (1u << LL_LORA_N_TARGETS) - 1;
+    const struct {
+        const char *name;
+        int from, token;
+        ll_pool pool;
+    } cases[] = {{"seq causal last", L, 0, LL_POOL_LAST},
+                 {"seq bidirectional mean", 0, 0, LL_POOL_MEAN},
+                 {"token bidirectional", 0, 1, LL_POOL_LAST}};
+    for (int ci = 0; ci < 3; ci++) {
+        ll_classifier_config cc = {.n_labels = 3, .pool = cases[ci].pool, .bidirectional_from = cases[ci].from,
+                                   .head_bias = 1, .token_task = cases[ci].token,
+                                   .head_dropout = cases[ci].token ? 0.3f : 0.0f, .full_targets = all};
+        ll_classifier *c;
+        REQUIRE(ll_classifier_create(&c, m, &cc, 5 + ci, &err) == 0);
+        CHECK(c->n_views == (size_t)L * LL_LORA_N_TARGETS + 2);
+        for (int64_t i = 0; i < 3 * ll_model_config(m)->dim; i++)
+            c->head_w[i] = 0.2f * (float)((i * 53 % 23) - 11) / 11.0f;
+        const int32_t *lab = cases[ci].token ? tags : labels;
+        memset(c->grads, 0, c->n_params * sizeof(float));
+        float l0;
+        REQUIRE(ll_classifier_train_step(c, &b, lab, NULL, 77, 1.0f, &l0, &err) == 0);
+        float *analytic = malloc(c->n_params * sizeof(float));
+        memcpy(analytic, c->grads, c->n_params * sizeof(float));
+        const double gnorm = grad_norm(analytic, c->n_params);
+        CHECK(gnorm > 0);
+        double worst = 0;
+        for (size_t v = 0; v < c->n_views; v++) {
+            const double rel = fd_view(c, v, analytic, gnorm, &b, lab, NULL, 77, 12);
+            if (rel > worst) worst = rel;
+            CHECK_MSG(rel <= 1e-3, "full %s %s: relative error %.3g", cases[ci].name, c->views[v].name, rel);
+        }
+        printf("full %-22s %2zu tensors  worst relative error %.2e\n", cases[ci].name, c->n_views, worst);
+        if (ci == 0) { /* the trimmed last layer (pooled rows only) gives the untrimmed gradients bit for bit */
+            float *trimmed = malloc(c->n_params * sizeof(float)), l1;
+            memset(c->grads, 0, c->n_params * sizeof(float));
+            REQUIRE(ll_classifier_train_step(c, &b, lab, NULL, 77, 1.0f, &l1, &err) == 0);
+            memcpy(trimmed, c->grads, c->n_params * sizeof(float));
+            setenv("LSLLAMA_TRIM", "0", 1);
+            memset(c->grads, 0, c->n_params * sizeof(float));
+            REQUIRE(ll_classifier_train_step(c, &b, lab, NULL, 77, 1.0f, &l1, &err) == 0);
+            unsetenv("LSLLAMA_TRIM");
+            CHECK_MSG(!memcmp(trimmed, c->grads, c->n_params * sizeof(float)),
+                      "full fine-tuning: trimmed and untrimmed gradients differ");
+            free(trimmed);
+        }
+        free(analytic);
+        ll_classifier_free(c);
+    }
+    ll_classifier_config both = {.n_labels = 2, .bidirectional_from = L, .lora_r = 2, .lora_alpha = 4,
+                                 .lora_targets = 1u << LL_LORA_Q, .full_targets = all};
+    ll_classifier *c = NULL;
+    CHECK(ll_classifier_create(&c, m, &both, 1, &err) == LL_ERR_ARG && !c);
+    CHECK_MSG(strstr(err.message, "full fine-tuning") != NULL, "message: %s", err.message);
+}
+
 int main(void) {
     omp_set_num_threads(1);
     ll_model *m;
@@ -219,6 +290,7 @@ int main(void) {
                 ll_classifier_free(c);
             }
     token_cases(m);
+    full_cases(m);
     ll_model_free(m);
     return test_summary("test_grad_classifier");
 }

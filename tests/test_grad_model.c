@@ -52,7 +52,7 @@ int main(void) {
                  {"causal+dropout", c->n_layers, 0.3f}, {"bidirectional+dropout", 0, 0.3f}};
     for (size_t mi = 0; mi < sizeof modes / sizeof modes[0]; mi++) {
         lora.dropout = modes[mi].dropout;
-        ll_lora_pass lp = {&lora, 1, 1234 + mi, 0};
+        ll_lora_pass lp = {&lora, 1, 1234 + mi, 0, NULL};
         for (int l = 0; l < c->n_layers; l++)
             for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
                 ll_lora_module *md = ll_lora_at(&lora, l, t);

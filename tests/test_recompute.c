@@ -222,14 +222,14 @@ static void isolation_case(ll_model *m, int bidir_from) {
     ll_error err = {0};
     for (int i = 0; i < 2; i++) {
         ll_classifier *ci = c[i];
-        const ll_lora_pass lp = {&ci->lora, 1, 77, 0};
+        const ll_lora_pass lp = {&ci->lora, 1, 77, 0, NULL};
         memset(ci->grads, 0, ci->n_params * sizeof(float));
         REQUIRE(ll_stack_forward(m, &tb.b, ci->cfg.bidirectional_from, &lp, &ci->acts, hidden, &err) == 0);
         if (i == 1) { /* the recomputing one: other passes through the model in between */
             ll_forward_outputs out = {.hidden = other};
             const ll_forward_options fo = {.bidirectional_from = 0};
             REQUIRE(ll_forward(m, &tl.b, &fo, &out, &err) == 0);
-            const ll_lora_pass eval = {&ci->lora, 0, 5, 0};
+            const ll_lora_pass eval = {&ci->lora, 0, 5, 0, NULL};
             REQUIRE(ll_stack_forward(m, &tl.b, p->n_layers, &eval, NULL, NULL, &err) == 0);
         }
         REQUIRE(ll_stack_backward(m, &tb.b, ci->cfg.bidirectional_from, &lp, &ci->acts, dhidden, &err) == 0);

@@ -24,6 +24,8 @@ typedef struct cls_args {
     ll_classifier_config cc;
     int head_only;
     const char *targets;
+    const char *full_targets; /* --full / --full-targets: the base weights trained in full; NULL: LoRA */
+    const char *lora_option;  /* the first LoRA option given (refused beside --full) */
     ll_train_options to;
     int no_progress;                   /* --no-progress: no progress lines on stderr */
     int json;

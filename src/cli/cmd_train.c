@@ -66,6 +66,9 @@ static void train_usage(FILE *f) {
         "LoRA:   --lora-r R (12)  --lora-alpha A (32)  --lora-dropout P (0.1)  --rslora\n"
         "        --lora-targets q,v (PEFT's Llama default; any of q,k,v,o,gate,up,down or all-linear)\n"
         "        --head-only (no LoRA: train the score head alone)\n"
+        "full:   --full (no LoRA: train every linear weight of the base, in f32, with the head; 16 bytes per weight)\n"
+        "        --full-targets q,k,v,o,gate,up,down or all-linear (--full: all-linear); best/ and final/ are then\n"
+        "        whole model folders (as lsllama merge writes), for transformers or `lsllama predict DIR`\n"
         "train:  --epochs N (1)  --max-steps N (overrides --epochs)  --lr X (1e-4)  --weight-decay X (0.01)\n"
         "        --warmup-ratio X (0.06)  --max-grad-norm X (1.0)  --grad-accum N (1)  --batch-tokens N (2048)\n"
         "        --batch-size N (no limit)  --recompute (keep only each layer's input, recompute the rest in the\n"
@@ -182,10 +185,21 @@ static int train_main(int argc, char **argv, const ll_dist *dist) {
         } else if (!strcmp(o, "--lora-r") && v) {
             if (!cli_parse_int("train", o, argv[++i], 0, 4096, &n)) return 2;
             a.cc.lora_r = (int)n;
-        } else if (!strcmp(o, "--lora-alpha") && v) a.cc.lora_alpha = (float)parse_float("train", o, argv[++i], 1e-6, 1e6, 0, &ok);
-        else if (!strcmp(o, "--lora-dropout") && v) a.cc.lora_dropout = (float)parse_float("train", o, argv[++i], 0, 1, 1, &ok);
-        else if (!strcmp(o, "--lora-targets") && v) a.targets = argv[++i];
-        else if (!strcmp(o, "--rslora")) a.cc.use_rslora = 1;
+            a.lora_option = a.lora_option ? a.lora_option : o;
+        } else if (!strcmp(o, "--lora-alpha") && v) {
+            a.cc.lora_alpha = (float)parse_float("train", o, argv[++i], 1e-6, 1e6, 0, &ok);
+            a.lora_option = a.lora_option ? a.lora_option : o;
+        } else if (!strcmp(o, "--lora-dropout") && v) {
+            a.cc.lora_dropout = (float)parse_float("train", o, argv[++i], 0, 1, 1, &ok);
+            a.lora_option = a.lora_option ? a.lora_option : o;
+        } else if (!strcmp(o, "--lora-targets") && v) {
+            a.targets = argv[++i];
+            a.lora_option = a.lora_option ? a.lora_option : o;
+        } else if (!strcmp(o, "--rslora")) {
+            a.cc.use_rslora = 1;
+            a.lora_option = a.lora_option ? a.lora_option : o;
+        } else if (!strcmp(o, "--full")) a.full_targets = a.full_targets ? a.full_targets : "all-linear";
+        else if (!strcmp(o, "--full-targets") && v) a.full_targets = argv[++i];
         else if (!strcmp(o, "--head-only")) a.head_only = 1;
         else if (!strcmp(o, "--epochs") && v) {
             if (!cli_parse_int("train", o, argv[++i], 1, 100000, &n)) return 2;
@@ -231,7 +245,7 @@ static int train_main(int argc, char **argv, const ll_dist *dist) {
         else if (o[0] == '-' || a.model) {
             cli_unexpected("train", o, !v,
                            CLS_COMMON_VALUE_OPTS " --train --dev --out --pool --mask --bidirectional-from --head-dropout "
-                                             "--task --lora-r --lora-alpha --lora-dropout --lora-targets --epochs "
+                                             "--task --lora-r --lora-alpha --lora-dropout --lora-targets --full-targets --epochs "
                                              "--max-steps --lr --weight-decay --warmup-ratio --max-grad-norm "
                                              "--grad-accum --batch-size --seed --eval-every --patience --metric "
                                              "--checkpoint-every --stop-after-steps --dump-batches");
@@ -278,13 +292,24 @@ static int train_main(int argc, char **argv, const ll_dist *dist) {
         }
         a.to.metric = metric >= 0 ? metric : LL_METRIC_ACCURACY;
     }
-    if (a.head_only) a.cc.lora_r = 0, a.cc.lora_targets = 0;
+    if (a.full_targets && (a.head_only || a.lora_option)) {
+        fprintf(stderr, "lsllama train: full fine-tuning (--full, --full-targets) trains the base weights "
+                "themselves: %s does not apply to it\n", a.head_only ? "--head-only" : a.lora_option);
+        return 2;
+    }
+    ll_error err = {0};
+    if (a.full_targets) {
+        if (ll_lora_targets_parse(a.full_targets, &a.cc.full_targets, &err) != LL_OK) {
+            fprintf(stderr, "lsllama train: --full-targets: %s\n", err.message);
+            return 2;
+        }
+        a.cc.lora_r = 0, a.cc.lora_targets = 0;
+    } else if (a.head_only) a.cc.lora_r = 0, a.cc.lora_targets = 0;
     else if (a.cc.lora_r == 0) {
         fprintf(stderr, "lsllama train: --lora-r 0 with LoRA requested (use --head-only to train the head alone)\n");
         return 2;
     }
-    ll_error err = {0};
-    if (!a.head_only && ll_lora_targets_parse(a.targets, &a.cc.lora_targets, &err) != LL_OK) {
+    if (!a.head_only && !a.full_targets && ll_lora_targets_parse(a.targets, &a.cc.lora_targets, &err) != LL_OK) {
         fprintf(stderr, "lsllama train: --lora-targets: %s\n", err.message);
         return 2;
     }
@@ -351,6 +376,8 @@ static int train_main(int argc, char **argv, const ll_dist *dist) {
     a.to.out_dir = a.out;
     a.to.base_model_name = a.model;
     a.to.label_names = ll_labelmap_names(map);
+    a.to.tokenizer = tok; /* full fine-tuning's model folders carry it */
+    a.to.tokenizer_source = a.tokenizer ? a.tokenizer : a.model;
     int stderr_tty = isatty(STDERR_FILENO);
     if (!a.no_progress && lead) a.to.progress = print_progress, a.to.progress_ctx = &stderr_tty;
     if (W > 1) {
@@ -364,8 +391,11 @@ static int train_main(int argc, char **argv, const ll_dist *dist) {
                     "other and training runs many times slower; leave OMP_NUM_THREADS unset (each rank then takes "
                     "its share of the cores)\n", local, threads, cores);
     }
-    fprintf(stderr, "training %zu trainable parameters (LoRA r=%d on %s, %d labels), %s attention, %s%s\n",
-            ll_classifier_n_params(c), a.cc.lora_r, a.head_only ? "nothing" : a.targets, ll_labelmap_size(map),
+    char what[160];
+    if (a.full_targets) snprintf(what, sizeof what, "full fine-tuning of %s", a.full_targets);
+    else snprintf(what, sizeof what, "LoRA r=%d on %s", a.cc.lora_r, a.head_only ? "nothing" : a.targets);
+    fprintf(stderr, "training %zu trainable parameters (%s, %d labels), %s attention, %s%s\n",
+            ll_classifier_n_params(c), what, ll_labelmap_size(map),
             a.cc.bidirectional_from >= L ? "causal" : a.cc.bidirectional_from == 0 ? "bidirectional" : "mixed",
             a.token_task ? "token head" : ll_pool_name(a.cc.pool), a.token_task ? "" : " pooling");
     ll_train_result res = {0};
@@ -384,12 +414,12 @@ static int train_main(int argc, char **argv, const ll_dist *dist) {
     }
     printf("steps %lld, %.1f s, %.0f training tokens/s; ", (long long)res.steps, res.seconds, res.train_tokens_per_s);
     if (dev && res.best_step >= 0)
-        printf("best dev %s %.4f at step %lld; adapters in %s/best and %s/final\n",
+        printf("best dev %s %.4f at step %lld; %s in %s/best and %s/final\n",
                ll_metric_title((ll_metric)a.to.metric), res.best_metric,
-               (long long)res.best_step, a.out, a.out);
+               (long long)res.best_step, a.full_targets ? "models" : "adapters", a.out, a.out);
     else
-        printf("%s; adapter in %s/final\n", dev ? "no dev evaluation ran" : "no --dev file, so no best adapter",
-               a.out);
+        printf("%s%s; %s in %s/final\n", dev ? "no dev evaluation ran" : "no --dev file, so no best ",
+               dev ? "" : a.full_targets ? "model" : "adapter", a.full_targets ? "model" : "adapter", a.out);
     rc = 0;
 done:
     ll_classifier_free(c);

@@ -61,6 +61,9 @@ typedef struct ll_lora_pass {
     int training;        /* dropout active */
     uint64_t seed;       /* per step */
     int last_rows;       /* the last layer for each sequence's last token alone (model/pass.h) */
+    /* Full fine-tuning: [n_layers * LL_LORA_N_TARGETS], the gradient dW [out, in] of each trained base weight
+     * (indexed as ll_lora_at), where backward adds dy^T x; NULL (or a NULL entry): that weight is frozen. */
+    float *const *weight_grads;
 } ll_lora_pass;
 
 #endif

@@ -164,6 +164,14 @@ static void role_slot(ll_model *m, ll_layer *ly, ll_role role, float ***vec, ll_
     }
 }
 
+ll_matrix *ll_layer_matrix(ll_layer *ly, int role) {
+    float **vec;
+    ll_matrix *mat;
+    if (role < LL_ROLE_FIRST_LAYER) return NULL;
+    role_slot(NULL, ly, (ll_role)role, &vec, &mat);
+    return mat;
+}
+
 /* What one carving pass over the weights needs besides the carver. */
 typedef struct weights_pass {
     ll_model *m;

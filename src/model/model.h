@@ -24,6 +24,10 @@ typedef struct ll_layer {
     float *b_gate, *b_up, *b_down; /* [hidden], [hidden], [dim]; NULL unless mlp_bias */
 } ll_layer;
 
+/* The matrix of layer ly in role r (LL_ROLE_Q .. LL_ROLE_DOWN), or NULL for a
+ * role that is not one of a layer's matrices. */
+ll_matrix *ll_layer_matrix(ll_layer *ly, int role);
+
 struct ll_arch;
 struct ll_checkpoint;
 

@@ -139,10 +139,13 @@ static void gate_up_fwd(const ll_layer *ly, float *g, float *u, const float *xn,
     linear_fwd_fused(o, 2, xn, T, D, lp, l, ends, xd_buf, xa_buf);
 }
 
-/* dx[T,in] += dy W (+ LoRA path); LoRA gradients added into dA, dB. */
+/* dx[T,in] += dy W (+ LoRA path); LoRA gradients added into dA, dB; a
+ * trained W's gradient (full fine-tuning) into its dW. */
 static void linear_bwd(float *dx, const float *dy, const float *x, const ll_matrix *W, size_t T, size_t in, size_t out,
                        const ll_lora_pass *lp, int layer, int target, const int32_t *ends, ll_acts *a) {
     ll_linear_backward_input(dx, dy, W, T, in, out);
+    float *dW = lp && lp->weight_grads ? lp->weight_grads[(size_t)layer * LL_LORA_N_TARGETS + target] : NULL;
+    if (dW) gemm_tn_rows(out, in, T, 1.0f, dy, out, x, in, dW, in, ends); /* dW += dy^T x */
     const ll_lora_module *md = lora_module(lp, layer, target);
     if (!md) return;
     const size_t r = (size_t)lp->lora->r;

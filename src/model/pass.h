@@ -94,7 +94,8 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidirectional_from, con
 
 /* Backward from dhidden [T, D] ([n_seqs, D] with lp->last_rows; the
  * gradient of the final-norm output) to the
- * LoRA gradients (added into lora->modules[*].dA/dB). Needs the acts of the
+ * LoRA gradients (added into lora->modules[*].dA/dB) and, for full
+ * fine-tuning, the base weights' (added into lp->weight_grads). Needs the acts of the
  * matching ll_stack_forward call (same batch, options and lp), and no more
  * threads than that call had; reads nothing else of it, so other passes
  * through m may run in between. */

@@ -319,6 +319,9 @@ int ll_adapter_save(const ll_classifier *c, const char *dir, const ll_adapter_me
     /* A head-only classifier (r = 0, no target modules) is saved with r 0 and
      * target_modules []: lsllama reads it back; PEFT refuses a LoRA config
      * that targets nothing, so such a folder is not a PEFT adapter. */
+    if (cc->full_targets)
+        return ll_fail(err, LL_ERR_ARG, "%s: a fully fine-tuned classifier has no adapter: save it as a model folder "
+                       "(ll_merge_save)", dir);
     if ((cc->lora_r < 1) != !cc->lora_targets)
         return ll_fail(err, LL_ERR_ARG, "%s: LoRA rank %d with %s target modules", dir, cc->lora_r,
                        cc->lora_targets ? "some" : "no");
@@ -1068,7 +1071,7 @@ static void merged_row(const void *ctx, size_t row, float *dst) {
 
 int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_options *opt, ll_error *err) {
     ll_merge_options o = opt ? *opt : ll_merge_options_default();
-    const ll_model *m = c->base;
+    const ll_model *m = c->model; /* with full fine-tuning, the trained weights */
     const ll_config *p = ll_model_config(m);
     const ll_classifier_config *cc = &c->cfg;
     /* the classifier's own task unless given; a token head written as a
@@ -1084,7 +1087,8 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
     const ll_arch *a = m->arch;
     const char *cls = a->hf_class_prefix;
     if (!cls) return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: cannot write a model of type '%s'", out_dir, p->arch);
-    if (o.dtype == LL_MERGE_DEFAULT) o.dtype = base_is_quantized(m) ? LL_DTYPE_BF16 : LL_DTYPE_F32;
+    /* trained weights are f32: kept so unless asked */
+    if (o.dtype == LL_MERGE_DEFAULT) o.dtype = base_is_quantized(m) && !cc->full_targets ? LL_DTYPE_BF16 : LL_DTYPE_F32;
     if (o.dtype != LL_DTYPE_F32 && o.dtype != LL_DTYPE_F16 && o.dtype != LL_DTYPE_BF16)
         return ll_fail(err, LL_ERR_ARG, "%s: merged weights can be F32, F16 or BF16, not %s", out_dir,
                        ll_dtype_name(o.dtype));

@@ -20,6 +20,12 @@ static void module_dims(const ll_config *p, int t, size_t *in, size_t *out) { ll
 
 void ll_classifier_free(ll_classifier *c) {
     if (!c) return;
+    if (c->trained) {
+        ll_workspace_free(&c->trained->ws);
+        free(c->trained->layers);
+        free(c->trained);
+    }
+    free(c->weight_grads);
     free(c->params);
     free(c->grads);
     free(c->views);
@@ -50,12 +56,28 @@ static float *carve_param(ll_carver *cv, ll_classifier *c, size_t rows, size_t c
 }
 
 /* The trainable tensors in their fixed order (of c->params, the gradients,
- * the optimiser state and checkpoints): per layer and targeted module
+ * the optimiser state and checkpoints): per layer, each fully trained base
+ * weight [out, in] under its Hugging Face name; per layer and targeted module
  * lora_A [r, in] then lora_B [out, r]; score.weight [K, D]; score.bias [K]. */
 static void carve_params(ll_carver *cv, ll_classifier *c) {
     const ll_config *p = ll_model_config(c->base);
     const size_t r = (size_t)c->cfg.lora_r;
     c->n_views = 0;
+    for (int l = 0; l < p->n_layers && c->cfg.full_targets; l++)
+        for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
+            if (!(c->cfg.full_targets & (1u << t))) continue;
+            size_t in, o;
+            module_dims(p, t, &in, &o);
+            char name[96];
+            float *dW;
+            ll_arch_canonical_name(ll_lora_targets[t].weight, l, name, sizeof name);
+            float *W = carve_param(cv, c, o, in, &dW, "%s", name);
+            if (c->weight_grads) c->weight_grads[(size_t)l * LL_LORA_N_TARGETS + t] = dW;
+            if (c->trained) /* the copy the passes read: an f32 matrix over the parameter */
+                *ll_layer_matrix(&c->trained->layers[l], ll_lora_targets[t].weight) =
+                    (ll_matrix){.dtype = LL_DTYPE_F32, .data = W, .rows = o, .cols = in, .ld_blocks = in,
+                                .compute = ll_layer_matrix(&c->base->layers[l], ll_lora_targets[t].weight)->compute};
+        }
     for (int l = 0; l < p->n_layers && r; l++)
         for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
             if (!(c->cfg.lora_targets & (1u << t))) continue;
@@ -70,11 +92,20 @@ static void carve_params(ll_carver *cv, ll_classifier *c) {
     if (c->cfg.head_bias) c->head_b = carve_param(cv, c, (size_t)c->cfg.n_labels, 1, &c->dhead_b, "score.bias");
 }
 
-/* LoRA A Kaiming-uniform (a = sqrt 5: bound 1 / sqrt(fan_in)), module by
+/* Fully trained base weights: their stored values, dequantized exactly;
+ * LoRA A Kaiming-uniform (a = sqrt 5: bound 1 / sqrt(fan_in)), module by
  * module, then the head N(0, 0.02), from one stream; B and the bias stay 0. */
 static void init_params(ll_classifier *c, uint64_t seed) {
     const ll_config *p = ll_model_config(c->base);
     const size_t r = (size_t)c->cfg.lora_r;
+    for (int l = 0; l < p->n_layers && c->cfg.full_targets; l++)
+        for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
+            if (!(c->cfg.full_targets & (1u << t))) continue;
+            const ll_matrix *W0 = ll_layer_matrix(&c->base->layers[l], ll_lora_targets[t].weight);
+            const ll_matrix *W = ll_layer_matrix(&c->trained->layers[l], ll_lora_targets[t].weight);
+            float *dst = (float *)W->data;
+            for (size_t row = 0; row < W0->rows; row++) ll_matrix_row_f32(W0, row, dst + row * W0->cols);
+        }
     uint64_t rng = seed ^ 0x5DEECE66Dull;
     for (int l = 0; l < p->n_layers && r; l++)
         for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
@@ -119,9 +150,15 @@ int ll_classifier_create(ll_classifier **out, ll_model *base, const ll_classifie
         return ll_fail(err, LL_ERR_ARG, "head dropout must be in [0, 1), got %g", cfg->head_dropout);
     if (cfg->token_task && cfg->multi_label)
         return ll_fail(err, LL_ERR_ARG, "a token classifier is single-label (one tag per token)");
+    if (cfg->full_targets & ~((1u << LL_LORA_N_TARGETS) - 1))
+        return ll_fail(err, LL_ERR_ARG, "full_targets 0x%x has bits beyond the %d linear modules", cfg->full_targets,
+                       LL_LORA_N_TARGETS);
+    if (cfg->full_targets && cfg->lora_r)
+        return ll_fail(err, LL_ERR_ARG, "full fine-tuning trains the base weights themselves: LoRA (rank %d) is not "
+                       "combined with it", cfg->lora_r);
     ll_classifier *c = calloc(1, sizeof *c);
     if (!c) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
-    c->base = base;
+    c->base = c->model = base;
     c->cfg = *cfg;
     const int L = p->n_layers;
     const size_t r = (size_t)cfg->lora_r;
@@ -132,6 +169,19 @@ int ll_classifier_create(ll_classifier **out, ll_model *base, const ll_classifie
     if (!c->lora.modules) {
         ll_classifier_free(c);
         return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    }
+    if (cfg->full_targets) { /* the model the passes run: base's, with the trained weights repointed */
+        c->trained = malloc(sizeof *c->trained);
+        c->weight_grads = calloc((size_t)L * LL_LORA_N_TARGETS, sizeof *c->weight_grads);
+        ll_layer *layers = malloc((size_t)L * sizeof *layers);
+        if (c->trained) *c->trained = *base, c->trained->ws = (ll_workspace){0}, c->trained->layers = layers;
+        if (!c->trained || !layers || !c->weight_grads) {
+            if (!c->trained) free(layers);
+            ll_classifier_free(c);
+            return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+        }
+        memcpy(layers, base->layers, (size_t)L * sizeof *layers);
+        c->model = c->trained;
     }
     /* count, allocate, carve: carve_params is the one description of the layout */
     ll_carver count = {0};
@@ -183,7 +233,7 @@ void ll_classifier_set_recompute(ll_classifier *c, int on) { c->acts.recompute =
 int ll_classifier_reserve(ll_classifier *c, size_t T, size_t S, ll_error *err) {
     /* the activations may need a new layout (recompute changed) even when the head's buffers fit */
     if (T <= c->cap_tokens && S <= c->cap_seqs)
-        return c->cap_tokens ? ll_acts_reserve(&c->acts, c->base, c->cfg.lora_r ? &c->lora : NULL, c->cap_tokens, err)
+        return c->cap_tokens ? ll_acts_reserve(&c->acts, c->model, c->cfg.lora_r ? &c->lora : NULL, c->cap_tokens, err)
                              : LL_OK;
     T = T > c->cap_tokens ? T : c->cap_tokens;
     S = S > c->cap_seqs ? S : c->cap_seqs;
@@ -196,10 +246,14 @@ int ll_classifier_reserve(ll_classifier *c, size_t T, size_t S, ll_error *err) {
     if (rc) return rc;
     free(old);
     c->cap_tokens = T, c->cap_seqs = S;
-    return ll_acts_reserve(&c->acts, c->base, c->cfg.lora_r ? &c->lora : NULL, T, err);
+    return ll_acts_reserve(&c->acts, c->model, c->cfg.lora_r ? &c->lora : NULL, T, err);
 }
 
 /* ---- pooling and head ----------------------------------------------------- */
+
+/* Something below the head is trained (LoRA, or base weights in full): the
+ * backward pass runs down the stack. */
+static int trains_stack(const ll_classifier *c) { return c->cfg.lora_r || c->cfg.full_targets; }
 
 static void pool_backward(ll_classifier *c, const ll_batch *b, size_t D, size_t T) {
     memset(c->dhidden, 0, T * D * sizeof(float));
@@ -243,8 +297,8 @@ static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64
     const size_t T = (size_t)b->seq_start[b->n_seqs], D = (size_t)p->dim, K = (size_t)c->cfg.n_labels;
     int rc = ll_classifier_reserve(c, T, (size_t)b->n_seqs, err);
     if (rc) return rc;
-    ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, training, seed, trims(c)};
-    if ((rc = ll_stack_forward(c->base, b, c->cfg.bidirectional_from, &lp, acts, c->hidden, err))) return rc;
+    ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, training, seed, trims(c), c->weight_grads};
+    if ((rc = ll_stack_forward(c->model, b, c->cfg.bidirectional_from, &lp, acts, c->hidden, err))) return rc;
     if (c->cfg.token_task) {
         if (head_dropout_on(c, training)) {
             const ll_dropout mask = head_mask(c, seed);
@@ -287,7 +341,7 @@ static int token_train_step(ll_classifier *c, const ll_batch *b, const int32_t *
             return ll_fail(err, LL_ERR_ARG, "label %d of token %zu is outside 0..%d", labels[t], t, K - 1);
         n++;
     }
-    int rc = run_forward(c, b, 1, seed, c->cfg.lora_r ? &c->acts : NULL, err);
+    int rc = run_forward(c, b, 1, seed, trains_stack(c) ? &c->acts : NULL, err);
     if (rc) return rc;
     double total = 0;
     ll_crossentropy_forward(&total, c->logits, labels, T, (size_t)K);
@@ -295,15 +349,15 @@ static int token_train_step(ll_classifier *c, const ll_batch *b, const int32_t *
     *loss = n ? (float)(total / (double)n) : 0.0f;
     if (!n) return LL_OK; /* nothing labelled: no gradient */
     /* head only: no gradient wanted below the head */
-    ll_linear_head_backward(c->cfg.lora_r ? c->dhidden : NULL, c->dhead_w, c->dhead_b, c->dlogits,
+    ll_linear_head_backward(trains_stack(c) ? c->dhidden : NULL, c->dhead_w, c->dhead_b, c->dlogits,
                             token_head_input(c, 1), c->head_w, T, D, (size_t)K);
-    if (!c->cfg.lora_r) return LL_OK; /* head only */
+    if (!trains_stack(c)) return LL_OK; /* head only */
     if (head_dropout_on(c, 1)) {
         const ll_dropout mask = head_mask(c, seed);
         ll_dropout_backward(&mask, c->dhidden, c->dhidden, c->hidden, c->pooled, T * D, 0);
     }
-    ll_lora_pass lp = {&c->lora, 1, seed, 0};
-    return ll_stack_backward(c->base, b, c->cfg.bidirectional_from, &lp, &c->acts, c->dhidden, err);
+    ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, 1, seed, 0, c->weight_grads};
+    return ll_stack_backward(c->model, b, c->cfg.bidirectional_from, &lp, &c->acts, c->dhidden, err);
 }
 
 int ll_classifier_train_step(ll_classifier *c, const ll_batch *b, const int32_t *labels, const float *targets,
@@ -314,7 +368,7 @@ int ll_classifier_train_step(ll_classifier *c, const ll_batch *b, const int32_t 
     for (int s = 0; s < n && !c->cfg.multi_label; s++)
         if (labels[s] < 0 || labels[s] >= K)
             return ll_fail(err, LL_ERR_ARG, "label %d of sequence %d is outside 0..%d", labels[s], s, K - 1);
-    int rc = run_forward(c, b, 1, seed, c->cfg.lora_r ? &c->acts : NULL, err);
+    int rc = run_forward(c, b, 1, seed, trains_stack(c) ? &c->acts : NULL, err);
     if (rc) return rc;
     const size_t D = (size_t)ll_model_config(c->base)->dim, T = (size_t)b->seq_start[n];
     const size_t N = (size_t)n;
@@ -329,10 +383,10 @@ int ll_classifier_train_step(ll_classifier *c, const ll_batch *b, const int32_t 
         *loss = (float)(total / n);
     }
     ll_linear_head_backward(c->dpooled, c->dhead_w, c->dhead_b, c->dlogits, c->pooled, c->head_w, N, D, (size_t)K);
-    if (!c->cfg.lora_r) return LL_OK; /* head only: nothing below the head is trained */
-    ll_lora_pass lp = {&c->lora, 1, seed, trims(c)};
+    if (!trains_stack(c)) return LL_OK; /* head only: nothing below the head is trained */
+    ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, 1, seed, trims(c), c->weight_grads};
     if (lp.last_rows) /* the stack's output rows are the pooled rows: dhidden is dpooled */
-        return ll_stack_backward(c->base, b, c->cfg.bidirectional_from, &lp, &c->acts, c->dpooled, err);
+        return ll_stack_backward(c->model, b, c->cfg.bidirectional_from, &lp, &c->acts, c->dpooled, err);
     pool_backward(c, b, D, T);
-    return ll_stack_backward(c->base, b, c->cfg.bidirectional_from, &lp, &c->acts, c->dhidden, err);
+    return ll_stack_backward(c->model, b, c->cfg.bidirectional_from, &lp, &c->acts, c->dhidden, err);
 }

@@ -27,7 +27,11 @@ typedef struct ll_param_view {
 } ll_param_view;
 
 typedef struct ll_classifier {
-    ll_model *base; /* borrowed, frozen */
+    ll_model *base; /* borrowed, never changed */
+    /* The model the passes run: base, or with full fine-tuning (cfg.full_targets) trained, a copy of base's
+     * struct whose trained weights are f32 matrices over their parameters (the rest shared with base). */
+    ll_model *model, *trained;
+    float **weight_grads; /* full fine-tuning: [n_layers * LL_LORA_N_TARGETS] dW of each trained weight, or NULL */
     ll_classifier_config cfg;
     ll_lora lora;
     size_t n_params;

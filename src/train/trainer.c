@@ -366,6 +366,7 @@ static cJSON *run_identity(const ll_classifier *c, const ll_dataset *train, cons
     ADD("lora_alpha", "%.9g", cc->lora_alpha);
     ADD("lora_dropout", "%.9g", cc->lora_dropout);
     ADD("lora_targets", "%u", cc->lora_targets);
+    ADD("full_targets", "%u", cc->full_targets);
     ADD("use_rslora", "%d", cc->use_rslora);
     ADD("total_steps", "%lld", (long long)total_steps);
     ADD("lr", "%.9g", o->lr);
@@ -619,10 +620,23 @@ static double ner_metric_value(const ll_ner_report *r, int which) {
     return which == LL_METRIC_TOKEN_ACCURACY ? r->token_accuracy : r->micro_f1;
 }
 
+/* out_dir/name: a PEFT adapter, or with full fine-tuning the whole model as a
+ * Hugging Face folder (f32 weights, the head, the tokenizer when given; a
+ * setting transformers would compute otherwise is recorded in its README.md,
+ * and lsllama reads the folder back exactly). */
 static int save_adapter(const ll_classifier *c, const ll_train_options *o, const char *name, ll_error *err) {
     char dir[4096];
     int rc = path_join(dir, sizeof dir, o->out_dir, name, err);
     if (rc) return rc;
+    if (c->cfg.full_targets) {
+        ll_merge_options mo = ll_merge_options_default();
+        mo.dtype = LL_MERGE_F32;
+        mo.id2label = o->label_names;
+        mo.tokenizer = o->tokenizer;
+        mo.tokenizer_source = o->tokenizer_source;
+        mo.allow_inexact = 1;
+        return ll_merge_save(c, dir, &mo, err);
+    }
     ll_adapter_meta meta = {o->base_model_name, o->label_names, c->cfg.token_task ? "TOKEN_CLS" : "SEQ_CLS"};
     return ll_adapter_save(c, dir, &meta, err);
 }
