@@ -234,11 +234,21 @@ typedef struct ll_classifier_config {
     int token_task;         /* a label per token instead of per sequence (pool and multi_label unused) */
     float head_dropout;     /* token task: dropout on the head's input while training ([0, 1)) */
     /* Full fine-tuning: bit per module, as lora_targets (ll_lora_targets_parse), whose base weight W [out, in]
-     * is trained itself in every layer: an f32 copy of it (dequantized exactly) becomes a parameter, with its
-     * gradient dW = dy^T x and AdamW's two moments: 16 bytes per trained weight. 0 (the default): the base is
-     * frozen. Requires lora_r 0 (LoRA and full fine-tuning of the same model are not combined). */
+     * is trained itself in every layer, plus LL_FULL_NORMS (every RMSNorm weight) and LL_FULL_EMBEDDINGS (the
+     * token embeddings; their gradient reaches only the rows of the batch's tokens). Each trained tensor's f32
+     * copy (dequantized exactly) becomes a parameter, with its gradient and AdamW's two moments: 16 bytes per
+     * trained value. 0 (the default): the base is frozen. Requires lora_r 0 (LoRA and full fine-tuning of the
+     * same model are not combined). */
     unsigned full_targets;
 } ll_classifier_config;
+
+/* ll_classifier_config.full_targets bits beyond the seven linear modules (ll_full_targets_parse: "norms",
+ * "embeddings"). */
+#define LL_FULL_NORMS (1u << 7)
+#define LL_FULL_EMBEDDINGS (1u << 8)
+/* The modules of a comma-separated list as full_targets bits: the names ll_lora_targets_parse reads (q, k, v, o,
+ * gate, up, down, *_proj, all-linear) plus norms and embeddings; "all": every one of them. Errors name the item. */
+int ll_full_targets_parse(const char *list, unsigned *mask, ll_error *err);
 
 /* The paper's LS-LLaMA settings for base (a sequence task: last-token pooling,
  * causal attention, LoRA r = 12, alpha = 32, dropout 0.1 on q_proj and

@@ -4,13 +4,14 @@
  * steps + stop (as if killed after the step-4 checkpoint) + --resume give
  * the same model.safetensors bytes; `eval DIR/final` reproduces the dev
  * accuracy the run logged for its last evaluation, and `predict` reads the
- * folder; --full-targets trains only the named matrices (the others keep
- * their stored values); options that do not apply to full fine-tuning, a
+ * folder; --full-targets trains only the named tensors (q,v; norms and
+ * embeddings), the others keeping their stored values; options that do not apply to full fine-tuning, a
  * resume that changes the trained matrices, and unknown module names are
  * refused by name. */
 #include <sys/stat.h>
 
 #include "io/safetensors.h"
+#include "model/model.h"
 #include "train/classifier.h"
 #include "test_util.h"
 
@@ -119,8 +120,34 @@ int main(void) {
         const int same = !memcmp(v->data, t->data, t->n_elems * sizeof(float));
         CHECK_MSG(same == (i > 0), "%s %s its stored values", names[i], same ? "kept" : "left");
     }
+    ll_st_close(trained);
+    /* --full-targets norms,embeddings: those move, the linear weights keep their values */
+    snprintf(cmd, sizeof cmd, "%s train %s --train %s --out %s/ne --full-targets norms,embeddings --batch-tokens 96 "
+             "--max-steps 3 --lr 1e-3 --no-progress", LL_CLI_PATH, MODEL, train, tmp);
+    CHECK(test_run(cmd) == 0);
+    snprintf(a, sizeof a, "%s/ne/final/model.safetensors", tmp);
+    REQUIRE(ll_st_open(&trained, a, &err) == 0);
+    const char *ne[] = {"model.layers.1.self_attn.q_proj.weight", "model.layers.0.input_layernorm.weight",
+                        "model.norm.weight", "model.embed_tokens.weight"};
+    for (int i = 0; i < 4; i++) {
+        const ll_st_tensor *t = ll_st_find(trained, ne[i]);
+        REQUIRE(t && t->dtype == LL_DTYPE_F32);
+        const float *was = NULL;
+        if (i == 0) was = ll_classifier_find_param(fresh, ne[0])->data;
+        else if (i == 1) was = base->layers[0].attn_norm;
+        else if (i == 2) was = base->final_norm;
+        float *rows = NULL;
+        if (i == 3) { /* the stored embeddings, dequantized */
+            rows = malloc(t->n_elems * sizeof(float));
+            for (size_t r = 0; r < base->tok_emb.rows; r++)
+                ll_matrix_row_f32(&base->tok_emb, r, rows + r * base->tok_emb.cols);
+            was = rows;
+        }
+        const int same = !memcmp(was, t->data, t->n_elems * sizeof(float));
+        CHECK_MSG(same == (i == 0), "%s %s its stored values", ne[i], same ? "kept" : "left");
+        free(rows);
+    }
     ll_classifier_free(fresh);
-    ll_model_free(base);
     ll_st_close(trained);
 
     /* refusals, by name */

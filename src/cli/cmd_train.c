@@ -67,8 +67,9 @@ static void train_usage(FILE *f) {
         "        --lora-targets q,v (PEFT's Llama default; any of q,k,v,o,gate,up,down or all-linear)\n"
         "        --head-only (no LoRA: train the score head alone)\n"
         "full:   --full (no LoRA: train every linear weight of the base, in f32, with the head; 16 bytes per weight)\n"
-        "        --full-targets q,k,v,o,gate,up,down or all-linear (--full: all-linear); best/ and final/ are then\n"
-        "        whole model folders (as lsllama merge writes), for transformers or `lsllama predict DIR`\n"
+        "        --full-targets LIST: any of q,k,v,o,gate,up,down (or all-linear), norms, embeddings, or all\n"
+        "        (--full: all-linear); best/ and final/ are then whole model folders (as lsllama merge writes),\n"
+        "        for transformers or `lsllama predict DIR`\n"
         "train:  --epochs N (1)  --max-steps N (overrides --epochs)  --lr X (1e-4)  --weight-decay X (0.01)\n"
         "        --warmup-ratio X (0.06)  --max-grad-norm X (1.0)  --grad-accum N (1)  --batch-tokens N (2048)\n"
         "        --batch-size N (no limit)  --recompute (keep only each layer's input, recompute the rest in the\n"
@@ -299,7 +300,7 @@ static int train_main(int argc, char **argv, const ll_dist *dist) {
     }
     ll_error err = {0};
     if (a.full_targets) {
-        if (ll_lora_targets_parse(a.full_targets, &a.cc.full_targets, &err) != LL_OK) {
+        if (ll_full_targets_parse(a.full_targets, &a.cc.full_targets, &err) != LL_OK) {
             fprintf(stderr, "lsllama train: --full-targets: %s\n", err.message);
             return 2;
         }

@@ -164,6 +164,9 @@ void ll_linear_forward_f32(float *y, const float *x, const float *W, const float
 void ll_linear_backward_input(float *dx, const float *dy, const ll_matrix *W, size_t T, size_t in, size_t out);
 /* x[T,D] = rows tokens[t] of the embedding matrix E [vocab, D], dequantized. */
 void ll_embedding_lookup(float *x, const ll_matrix *E, const int32_t *tokens, size_t T);
+/* dE[tokens[t]] += dx[t] for t < T (dE [vocab, D], dx [T, D]): each element summed over t in order, whatever the
+ * thread count. */
+void ll_embedding_backward(float *dE, const float *dx, const int32_t *tokens, size_t T, size_t D);
 
 /* ---- RMSNorm (rmsnorm.c) --------------------------------------------------- */
 
@@ -171,6 +174,9 @@ void ll_embedding_lookup(float *x, const ll_matrix *E, const int32_t *tokens, si
 void ll_rmsnorm_forward(float *y, const float *x, const float *w, size_t T, size_t C, float eps);
 /* dx[T,C] += d/dx of y = x / rms(x) * w given dy[T,C]; x[T,C] is the norm's input. */
 void ll_rmsnorm_backward(float *dx, const float *dy, const float *x, const float *w, size_t T, size_t C, float eps);
+/* dw[C] += sum over rows t of dy[t] * (x[t] / rms(x row t)): the weight's gradient (rms as the forward pass computes
+ * it), each element summed over t in order, whatever the thread count. */
+void ll_rmsnorm_weight_grad(float *dw, const float *dy, const float *x, size_t T, size_t C, float eps);
 
 /* ---- rotary position embedding (rope.c) ------------------------------------ */
 

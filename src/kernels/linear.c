@@ -33,3 +33,12 @@ void ll_embedding_lookup(float *x, const ll_matrix *E, const int32_t *tokens, si
 #pragma omp parallel for schedule(static)
     for (size_t t = 0; t < T; t++) ll_matrix_row_f32(E, (size_t)tokens[t], x + t * E->cols);
 }
+
+void ll_embedding_backward(float *dE, const float *dx, const int32_t *tokens, size_t T, size_t D) {
+#pragma omp parallel for schedule(static)
+    for (size_t c0 = 0; c0 < D; c0 += 16) {
+        const size_t c1 = c0 + 16 < D ? c0 + 16 : D;
+        for (size_t t = 0; t < T; t++)
+            for (size_t i = c0; i < c1; i++) dE[(size_t)tokens[t] * D + i] += dx[t * D + i];
+    }
+}

@@ -55,15 +55,22 @@ static inline ll_lora_module *ll_lora_at(const ll_lora *l, int layer, int target
     return &l->modules[(size_t)layer * LL_LORA_N_TARGETS + target];
 }
 
+/* Full fine-tuning: where backward adds the gradient of each trained base
+ * tensor; a NULL pointer (or entry) leaves that tensor frozen. */
+typedef struct ll_full_grads {
+    float *const *weights; /* [n_layers * LL_LORA_N_TARGETS] (indexed as ll_lora_at): dW [out, in] += dy^T x */
+    float *const *norms;   /* [n_layers * 2]: input_layernorm, post_attention_layernorm weights [dim] */
+    float *final_norm;     /* [dim] */
+    float *embeddings;     /* [vocab, dim]: rows of the batch's tokens */
+} ll_full_grads;
+
 /* Dropout state for one forward/backward pass, and its one row option. */
 typedef struct ll_lora_pass {
     const ll_lora *lora; /* NULL: no adapters */
     int training;        /* dropout active */
     uint64_t seed;       /* per step */
     int last_rows;       /* the last layer for each sequence's last token alone (model/pass.h) */
-    /* Full fine-tuning: [n_layers * LL_LORA_N_TARGETS], the gradient dW [out, in] of each trained base weight
-     * (indexed as ll_lora_at), where backward adds dy^T x; NULL (or a NULL entry): that weight is frozen. */
-    float *const *weight_grads;
+    const ll_full_grads *full; /* full fine-tuning's gradients, or NULL (a frozen base) */
 } ll_lora_pass;
 
 #endif

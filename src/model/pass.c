@@ -144,7 +144,8 @@ static void gate_up_fwd(const ll_layer *ly, float *g, float *u, const float *xn,
 static void linear_bwd(float *dx, const float *dy, const float *x, const ll_matrix *W, size_t T, size_t in, size_t out,
                        const ll_lora_pass *lp, int layer, int target, const int32_t *ends, ll_acts *a) {
     ll_linear_backward_input(dx, dy, W, T, in, out);
-    float *dW = lp && lp->weight_grads ? lp->weight_grads[(size_t)layer * LL_LORA_N_TARGETS + target] : NULL;
+    float *dW = lp && lp->full && lp->full->weights ? lp->full->weights[(size_t)layer * LL_LORA_N_TARGETS + target]
+                                                     : NULL;
     if (dW) gemm_tn_rows(out, in, T, 1.0f, dy, out, x, in, dW, in, ends); /* dW += dy^T x */
     const ll_lora_module *md = lora_module(lp, layer, target);
     if (!md) return;
@@ -450,7 +451,9 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
                        a->last_rows ? "with" : "without");
     const size_t R_top = last_rows ? (size_t)b->n_seqs : T; /* rows of dhidden */
     memset(a->dx, 0, R_top * D * sizeof(float));
+    const ll_full_grads *full = lp ? lp->full : NULL;
     ll_rmsnorm_backward(a->dx, dhidden, a->x_final, m->final_norm, R_top, D, p->rms_eps);
+    if (full && full->final_norm) ll_rmsnorm_weight_grad(full->final_norm, dhidden, a->x_final, R_top, D, p->rms_eps);
     for (int l = p->n_layers - 1; l >= 0; l--) {
         const ll_layer *ly = &m->layers[l];
         /* with last_rows, the last layer's FFN and o-projection on R = n_seqs compacted rows */
@@ -480,6 +483,8 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
         linear_bwd(a->dxn, a->dg, a->xn, &ly->w_gate, R, D, F, lp, l, LL_LORA_GATE, ends, a);
         linear_bwd(a->dxn, a->du, a->xn, &ly->w_up, R, D, F, lp, l, LL_LORA_UP, ends, a);
         ll_rmsnorm_backward(a->dx, a->dxn, x_mid, ly->ffn_norm, R, D, p->rms_eps); /* dx is now dL/dx_mid */
+        if (full && full->norms && full->norms[2 * l + 1])
+            ll_rmsnorm_weight_grad(full->norms[2 * l + 1], a->dxn, x_mid, R, D, p->rms_eps);
         /* attention */
         memset(a->datt, 0, R * QD * sizeof(float));
         linear_bwd(a->datt, a->dx, att, &ly->wo, R, QD, D, lp, l, LL_LORA_O, ends, a);
@@ -502,6 +507,10 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
         linear_bwd(a->dxn, a->dk, a->xn, &ly->wk, T, D, KVD, lp, l, LL_LORA_K, NULL, a);
         linear_bwd(a->dxn, a->dv, a->xn, &ly->wv, T, D, KVD, lp, l, LL_LORA_V, NULL, a);
         ll_rmsnorm_backward(a->dx, a->dxn, x_in, ly->attn_norm, T, D, p->rms_eps); /* dL/dx_in */
+        if (full && full->norms && full->norms[2 * l])
+            ll_rmsnorm_weight_grad(full->norms[2 * l], a->dxn, x_in, T, D, p->rms_eps);
     }
+    /* dx: the gradient of the embeddings' output */
+    if (full && full->embeddings) ll_embedding_backward(full->embeddings, a->dx, b->tokens, T, D);
     return LL_OK;
 }

@@ -89,6 +89,33 @@ int ll_lora_targets_parse(const char *list, unsigned *mask, ll_error *err) {
     return LL_OK;
 }
 
+#define FULL_VALID " (q,k,v,o,gate,up,down, *_proj, all-linear, norms, embeddings or all)"
+_Static_assert(LL_FULL_NORMS == 1u << LL_LORA_N_TARGETS && LL_FULL_EMBEDDINGS == LL_FULL_NORMS << 1,
+               "full_targets: the extra bits follow the linear modules");
+
+int ll_full_targets_parse(const char *list, unsigned *mask, ll_error *err) {
+    const unsigned linear = (1u << LL_LORA_N_TARGETS) - 1;
+    *mask = 0;
+    for (const char *t = list;; t++) { /* every item checked, as ll_lora_targets_parse does */
+        const size_t len = strcspn(t, ",");
+        char item[64];
+        snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item - 1 ? len : sizeof item - 1), t);
+        unsigned bits = 0;
+        if (!strcmp(item, "all")) bits = linear | LL_FULL_NORMS | LL_FULL_EMBEDDINGS;
+        else if (!strcmp(item, "norms")) bits = LL_FULL_NORMS;
+        else if (!strcmp(item, "embeddings")) bits = LL_FULL_EMBEDDINGS;
+        else if (!len || len >= sizeof item - 1 || ll_lora_targets_parse(item, &bits, NULL) != LL_OK) {
+            *mask = 0;
+            if (!len) return ll_fail(err, LL_ERR_ARG, "empty module name in '%s'%s", list, FULL_VALID);
+            return ll_fail(err, LL_ERR_ARG, "unknown module '%.*s'%s", (int)len, t, FULL_VALID);
+        }
+        *mask |= bits;
+        t += len;
+        if (!*t) break;
+    }
+    return LL_OK;
+}
+
 /* ---- accessors ------------------------------------------------------------------------------------- */
 
 int ll_labelmap_size(const ll_labelmap *m) { return m->n; }

@@ -26,6 +26,7 @@ void ll_classifier_free(ll_classifier *c) {
         free(c->trained);
     }
     free(c->weight_grads);
+    free(c->norm_grads);
     free(c->params);
     free(c->grads);
     free(c->views);
@@ -78,6 +79,25 @@ static void carve_params(ll_carver *cv, ll_classifier *c) {
                     (ll_matrix){.dtype = LL_DTYPE_F32, .data = W, .rows = o, .cols = in, .ld_blocks = in,
                                 .compute = ll_layer_matrix(&c->base->layers[l], ll_lora_targets[t].weight)->compute};
         }
+    const size_t D = (size_t)p->dim;
+    for (int l = 0; l < p->n_layers && (c->cfg.full_targets & LL_FULL_NORMS); l++)
+        for (int k = 0; k < 2; k++) {
+            char name[96];
+            float *dw, *w = carve_param(cv, c, D, 1, &dw, "%s",
+                                        ll_arch_canonical_name(k ? LL_ROLE_FFN_NORM : LL_ROLE_ATTN_NORM, l, name,
+                                                               sizeof name));
+            if (c->norm_grads) c->norm_grads[2 * l + k] = dw;
+            if (c->trained) *(k ? &c->trained->layers[l].ffn_norm : &c->trained->layers[l].attn_norm) = w;
+        }
+    if (c->cfg.full_targets & LL_FULL_NORMS) {
+        c->trained->final_norm = carve_param(cv, c, D, 1, &c->full.final_norm, "model.norm.weight");
+    }
+    if (c->cfg.full_targets & LL_FULL_EMBEDDINGS) {
+        const size_t V = (size_t)p->vocab_size;
+        float *E = carve_param(cv, c, V, D, &c->full.embeddings, "model.embed_tokens.weight");
+        c->trained->tok_emb = (ll_matrix){.dtype = LL_DTYPE_F32, .data = E, .rows = V, .cols = D, .ld_blocks = D,
+                                          .compute = c->base->tok_emb.compute};
+    }
     for (int l = 0; l < p->n_layers && r; l++)
         for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
             if (!(c->cfg.lora_targets & (1u << t))) continue;
@@ -106,6 +126,15 @@ static void init_params(ll_classifier *c, uint64_t seed) {
             float *dst = (float *)W->data;
             for (size_t row = 0; row < W0->rows; row++) ll_matrix_row_f32(W0, row, dst + row * W0->cols);
         }
+    const size_t D = (size_t)p->dim;
+    for (int l = 0; l < p->n_layers && (c->cfg.full_targets & LL_FULL_NORMS); l++) {
+        memcpy(c->trained->layers[l].attn_norm, c->base->layers[l].attn_norm, D * sizeof(float));
+        memcpy(c->trained->layers[l].ffn_norm, c->base->layers[l].ffn_norm, D * sizeof(float));
+    }
+    if (c->cfg.full_targets & LL_FULL_NORMS) memcpy(c->trained->final_norm, c->base->final_norm, D * sizeof(float));
+    if (c->cfg.full_targets & LL_FULL_EMBEDDINGS)
+        for (size_t row = 0; row < c->base->tok_emb.rows; row++)
+            ll_matrix_row_f32(&c->base->tok_emb, row, (float *)c->trained->tok_emb.data + row * D);
     uint64_t rng = seed ^ 0x5DEECE66Dull;
     for (int l = 0; l < p->n_layers && r; l++)
         for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
@@ -150,9 +179,9 @@ int ll_classifier_create(ll_classifier **out, ll_model *base, const ll_classifie
         return ll_fail(err, LL_ERR_ARG, "head dropout must be in [0, 1), got %g", cfg->head_dropout);
     if (cfg->token_task && cfg->multi_label)
         return ll_fail(err, LL_ERR_ARG, "a token classifier is single-label (one tag per token)");
-    if (cfg->full_targets & ~((1u << LL_LORA_N_TARGETS) - 1))
-        return ll_fail(err, LL_ERR_ARG, "full_targets 0x%x has bits beyond the %d linear modules", cfg->full_targets,
-                       LL_LORA_N_TARGETS);
+    if (cfg->full_targets & ~(((1u << LL_LORA_N_TARGETS) - 1) | LL_FULL_NORMS | LL_FULL_EMBEDDINGS))
+        return ll_fail(err, LL_ERR_ARG, "full_targets 0x%x has bits beyond the linear modules, LL_FULL_NORMS and "
+                       "LL_FULL_EMBEDDINGS", cfg->full_targets);
     if (cfg->full_targets && cfg->lora_r)
         return ll_fail(err, LL_ERR_ARG, "full fine-tuning trains the base weights themselves: LoRA (rank %d) is not "
                        "combined with it", cfg->lora_r);
@@ -173,9 +202,11 @@ int ll_classifier_create(ll_classifier **out, ll_model *base, const ll_classifie
     if (cfg->full_targets) { /* the model the passes run: base's, with the trained weights repointed */
         c->trained = malloc(sizeof *c->trained);
         c->weight_grads = calloc((size_t)L * LL_LORA_N_TARGETS, sizeof *c->weight_grads);
+        c->norm_grads = calloc((size_t)L * 2, sizeof *c->norm_grads);
+        c->full = (ll_full_grads){.weights = c->weight_grads, .norms = c->norm_grads};
         ll_layer *layers = malloc((size_t)L * sizeof *layers);
         if (c->trained) *c->trained = *base, c->trained->ws = (ll_workspace){0}, c->trained->layers = layers;
-        if (!c->trained || !layers || !c->weight_grads) {
+        if (!c->trained || !layers || !c->weight_grads || !c->norm_grads) {
             if (!c->trained) free(layers);
             ll_classifier_free(c);
             return ll_fail(err, LL_ERR_NOMEM, "out of memory");
@@ -297,7 +328,7 @@ static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64
     const size_t T = (size_t)b->seq_start[b->n_seqs], D = (size_t)p->dim, K = (size_t)c->cfg.n_labels;
     int rc = ll_classifier_reserve(c, T, (size_t)b->n_seqs, err);
     if (rc) return rc;
-    ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, training, seed, trims(c), c->weight_grads};
+    ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, training, seed, trims(c), c->trained ? &c->full : NULL};
     if ((rc = ll_stack_forward(c->model, b, c->cfg.bidirectional_from, &lp, acts, c->hidden, err))) return rc;
     if (c->cfg.token_task) {
         if (head_dropout_on(c, training)) {
@@ -356,7 +387,7 @@ static int token_train_step(ll_classifier *c, const ll_batch *b, const int32_t *
         const ll_dropout mask = head_mask(c, seed);
         ll_dropout_backward(&mask, c->dhidden, c->dhidden, c->hidden, c->pooled, T * D, 0);
     }
-    ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, 1, seed, 0, c->weight_grads};
+    ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, 1, seed, 0, c->trained ? &c->full : NULL};
     return ll_stack_backward(c->model, b, c->cfg.bidirectional_from, &lp, &c->acts, c->dhidden, err);
 }
 
@@ -384,7 +415,7 @@ int ll_classifier_train_step(ll_classifier *c, const ll_batch *b, const int32_t 
     }
     ll_linear_head_backward(c->dpooled, c->dhead_w, c->dhead_b, c->dlogits, c->pooled, c->head_w, N, D, (size_t)K);
     if (!trains_stack(c)) return LL_OK; /* head only: nothing below the head is trained */
-    ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, 1, seed, trims(c), c->weight_grads};
+    ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, 1, seed, trims(c), c->trained ? &c->full : NULL};
     if (lp.last_rows) /* the stack's output rows are the pooled rows: dhidden is dpooled */
         return ll_stack_backward(c->model, b, c->cfg.bidirectional_from, &lp, &c->acts, c->dpooled, err);
     pool_backward(c, b, D, T);

@@ -31,7 +31,10 @@ typedef struct ll_classifier {
     /* The model the passes run: base, or with full fine-tuning (cfg.full_targets) trained, a copy of base's
      * struct whose trained weights are f32 matrices over their parameters (the rest shared with base). */
     ll_model *model, *trained;
-    float **weight_grads; /* full fine-tuning: [n_layers * LL_LORA_N_TARGETS] dW of each trained weight, or NULL */
+    /* full fine-tuning: where backward adds the trained tensors' gradients (into the gradient array); the two
+     * pointer arrays it names ([n_layers * LL_LORA_N_TARGETS] and [n_layers * 2]) are owned */
+    ll_full_grads full;
+    float **weight_grads, **norm_grads;
     ll_classifier_config cfg;
     ll_lora lora;
     size_t n_params;
