@@ -159,8 +159,23 @@ int main(void) {
     free(msg);
     snprintf(cmd, sizeof cmd, "%s train %s --train %s --dev %s --out %s/resumed %s --resume --full-targets q",
              LL_CLI_PATH, MODEL, train, dev, tmp, common);
-    CHECK(run_err(cmd, &msg) != 0 && msg && strstr(msg, "full_targets"));
+    CHECK(run_err(cmd, &msg) != 0 && msg && strstr(msg, "full_targets was q_proj"));
     free(msg);
+    /* a resume without the full fine-tuning options is told which run it was */
+    snprintf(cmd, sizeof cmd, "%s train %s --train %s --dev %s --out %s/resumed --batch-tokens 96 --max-steps 8 "
+             "--lr 1e-3 --seed 7 --checkpoint-every 4 --eval-every 4 --no-progress --resume", LL_CLI_PATH, MODEL, train,
+             dev, tmp);
+    CHECK(run_err(cmd, &msg) != 0 && msg && strstr(msg, "full_targets was q_proj,k_proj,v_proj,o_proj,gate_proj,"
+                                                            "up_proj,down_proj, now none (LoRA)"));
+    free(msg);
+    /* a model folder given as an adapter: named as what it is */
+    snprintf(cmd, sizeof cmd, "%s eval %s --adapter %s/straight/final --data %s", LL_CLI_PATH, MODEL, tmp, dev);
+    CHECK(run_err(cmd, &msg) != 0 && msg && strstr(msg, "is a model folder") && strstr(msg, "without --adapter"));
+    free(msg);
+    /* --overwrite replaces a finished full fine-tuning run (its model folders are training's own files) */
+    snprintf(cmd, sizeof cmd, "%s train %s --train %s --out %s/straight --full-targets q --batch-tokens 96 "
+             "--max-steps 2 --no-progress --overwrite", LL_CLI_PATH, MODEL, train, tmp);
+    CHECK(test_run(cmd) == 0);
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     CHECK(system(cmd) == 0);
     return test_summary("test_full_cli");

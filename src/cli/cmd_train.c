@@ -67,9 +67,10 @@ static void train_usage(FILE *f) {
         "        --lora-targets q,v (PEFT's Llama default; any of q,k,v,o,gate,up,down or all-linear)\n"
         "        --head-only (no LoRA: train the score head alone)\n"
         "full:   --full (no LoRA: train every linear weight of the base, in f32, with the head; 16 bytes per weight)\n"
-        "        --full-targets LIST: any of q,k,v,o,gate,up,down (or all-linear), norms, embeddings, or all\n"
-        "        (--full: all-linear); best/ and final/ are then whole model folders (as lsllama merge writes),\n"
-        "        for transformers or `lsllama predict DIR`\n"
+        "        --full-targets LIST: any of q,k,v,o,gate,up,down (or q_proj, ..., all-linear), norms, embeddings,\n"
+        "        or all (--full: all-linear); best/ and final/ are then whole model folders (as lsllama merge\n"
+        "        writes), for transformers or `lsllama predict DIR`. The copies start from the base as loaded\n"
+        "        (--base-precision converts it first; untrained tensors are then written converted too)\n"
         "train:  --epochs N (1)  --max-steps N (overrides --epochs)  --lr X (1e-4)  --weight-decay X (0.01)\n"
         "        --warmup-ratio X (0.06)  --max-grad-norm X (1.0)  --grad-accum N (1)  --batch-tokens N (2048)\n"
         "        --batch-size N (no limit)  --recompute (keep only each layer's input, recompute the rest in the\n"
@@ -78,7 +79,8 @@ static void train_usage(FILE *f) {
         "        --metric accuracy|macro_f1 (seq: accuracy) | f1|token_accuracy (token: f1, entity-level micro)\n"
         "        --checkpoint-every N  --resume (continue DIR's run)  --overwrite (replace DIR's run)  --no-progress\n"
         "        --dump-batches FILE (each step's example indices: to train another tool on the same batches)\n"
-        "Writes DIR/best (best dev metric) and DIR/final as PEFT adapters, DIR/log.jsonl, DIR/checkpoint.\n"
+        "Writes DIR/best (best dev metric) and DIR/final as PEFT adapters (with --full: model folders),\n"
+        "DIR/log.jsonl, DIR/checkpoint.\n"
         "Data-parallel (a build with -DLL_MPI=ON): mpirun -np W lsllama train ... --grad-accum K, W dividing K;\n"
         "the same adapter bytes at every W; --resume may change W.\n"
         "DIR must be new or empty unless --resume or --overwrite; one process writes it at a time.\n"
@@ -400,6 +402,15 @@ static int train_main(int argc, char **argv, const ll_dist *dist) {
             a.cc.bidirectional_from >= L ? "causal" : a.cc.bidirectional_from == 0 ? "bidirectional" : "mixed",
             a.token_task ? "token head" : ll_pool_name(a.cc.pool), a.token_task ? "" : " pooling");
     ll_train_result res = {0};
+    if (a.full_targets && lead) { /* the model folders will load in transformers: say now if it computes otherwise */
+        ll_merge_options mo = ll_merge_options_default();
+        mo.tokenizer = tok, mo.tokenizer_source = a.to.tokenizer_source, mo.allow_inexact = 1;
+        ll_merge_report rep = {0};
+        if (ll_merge_check(c, &mo, &rep, &err) == LL_OK)
+            for (int i = 0; i < rep.n; i++)
+                fprintf(stderr, "lsllama train: warning: transformers will compute the model folders differently "
+                        "(lsllama reads them exactly): %s\n", rep.reason[i]);
+    }
     if (ll_train(c, train, dev, &a.to, &res, &err)) {
         fprintf(stderr, "lsllama train: %s\n", err.message);
         goto done;

@@ -16,7 +16,7 @@ static const struct {
     {"embed", cmd_embed, "MODEL [options]       pooled hidden states for token-id lines on stdin"},
     {"generate", cmd_generate, "MODEL [options]       greedy decoding (models with an LM head)"},
     {"tokenize", cmd_tokenize, "MODEL_OR_TOKENIZER    text lines in, token ids out"},
-    {"train", cmd_train, "MODEL --train F --out D  LoRA training of a sequence (LS-LLaMA) or token (NER) classifier"},
+    {"train", cmd_train, "MODEL --train F --out D  LoRA (or full) training of a sequence (LS-LLaMA) or token (NER) classifier"},
     {"eval", cmd_eval, "MODEL --adapter D --data F  accuracy, macro-F1, per-class table, confusion"},
     {"predict", cmd_predict, "MODEL --adapter D     label and probabilities per text line (JSONL)"},
     {"merge", cmd_merge, "MODEL --adapter D --out D  merged Hugging Face model for adapter-free inference"},

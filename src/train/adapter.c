@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -659,6 +660,12 @@ int ll_adapter_load(const char *dir, ll_model *base, const ll_classifier_config 
         rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
         goto done;
     }
+    struct stat st;
+    if (stat(cfg_path, &st) != 0 && ll_merged_is_classifier(dir)) { /* a model folder given as an adapter */
+        rc = ll_fail(err, LL_ERR_ARG, "%s is a model folder (config.json, model.safetensors: a merged or fully "
+                     "fine-tuned classifier), not a LoRA adapter: give it as the MODEL, without --adapter", dir);
+        goto done;
+    }
     if ((rc = read_json(cfg_path, &cj, err)) || (rc = parse_adapter_config(cj, cfg_path, &s, err))) goto done;
     if ((rc = ll_st_open(&sf, w_path, err))) goto done;
     const size_t n_slots = (size_t)p->n_layers * LL_LORA_N_TARGETS * 2;
@@ -1007,10 +1014,12 @@ static char *readme_text(const ll_classifier *c, const ll_merge_options *o, char
     FILE *f = open_memstream(&buf, &len);
     if (!f) return NULL;
     const int token = is_token_task(c, o);
-    fprintf(f, "# %s merged by lsllama\n\n", arch);
+    const int full = c->cfg.full_targets != 0;
+    fprintf(f, "# %s %s by lsllama\n\n", arch, full ? "fine-tuned in full" : "merged");
     fprintf(f, "A %s classifier (%d labels:", token ? "token" : "sequence", c->cfg.n_labels);
     for (int k = 0; k < c->cfg.n_labels; k++) fprintf(f, "%s `%s`", k ? "," : "", names[k]);
-    fprintf(f, ") with the LoRA deltas merged into the base weights.\n\n");
+    if (full) fprintf(f, ") whose base weights were trained themselves (lsllama train --full-targets ...).\n\n");
+    else fprintf(f, ") with the LoRA deltas merged into the base weights.\n\n");
     fprintf(f, "```python\nfrom transformers import pipeline\npipe = pipeline(\"%s\", model=\"<this folder>\", "
                "dtype=\"float32\")\n```\n\n",
             token ? "token-classification" : "text-classification");
@@ -1024,8 +1033,8 @@ static char *readme_text(const ll_classifier *c, const ll_merge_options *o, char
                    "alike.\n\n", (int)n, piece ? piece : "");
     }
     if (rep->n) {
-        fprintf(f, "## Not exact in transformers\n\nWritten with `--allow-inexact`: transformers computes "
-                   "something other than the lsllama classifier, because\n\n");
+        fprintf(f, "## Not exact in transformers\n\n%s: transformers computes something other than the lsllama "
+                   "classifier, because\n\n", full ? "Written by lsllama train" : "Written with `--allow-inexact`");
         for (int i = 0; i < rep->n; i++) fprintf(f, "- %s\n", rep->reason[i]);
         fprintf(f, "\nlsllama itself reads the settings from config.json (\"lsllama\") and computes the "
                    "classifier as trained.\n");

@@ -27,8 +27,10 @@ struct ll_run_dir {
  * --overwrite removes these and only these. */
 static const char *const run_entries[] = {"log.jsonl", "best", "final", "checkpoint"};
 enum { N_RUN_ENTRIES = sizeof run_entries / sizeof run_entries[0] };
+/* best/ and final/: a PEFT adapter, or with full fine-tuning a model folder (what ll_merge_save writes) */
 static const char *const adapter_files[] = {"adapter_config.json", "adapter_model.safetensors", "label_map.json",
-                                            NULL};
+                                            "config.json", "model.safetensors", "README.md", "tokenizer.json",
+                                            "tokenizer_config.json", NULL};
 static const char *const checkpoint_files[] = {"state.safetensors", "state.json", NULL};
 
 /* The files training writes into run entry i (NULL: it is a file, not a folder). */
