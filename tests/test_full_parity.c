@@ -30,11 +30,6 @@ static const float *ref(const ll_st_file *f, const char *name, size_t n) {
     return (const float *)t->data;
 }
 
-static double close_rel(const char *what, const float *got, const float *want, size_t n, double tol) {
-    const double scale = max_abs(want, n), d = max_abs_diff(got, want, n);
-    CHECK_MSG(d <= tol * (scale > 0 ? scale : 1), "%s: max abs error %.3g vs max |ref| %.3g", what, d, scale);
-    return d / (scale > 0 ? scale : 1);
-}
 
 int main(void) {
     ll_error err = {0};
@@ -67,7 +62,7 @@ int main(void) {
     float loss;
     memset(c->grads, 0, c->n_params * sizeof(float));
     REQUIRE(ll_classifier_train_step(c, &b, labels, NULL, 0, 1.0f, &loss, &err) == 0);
-    close_rel("logits0", c->logits, ref(e, "logits0", 18), 18, 1e-4);
+    test_close_rel("logits0", c->logits, ref(e, "logits0", 18), 18, 1e-4);
     const float want_loss = ref(e, "loss0", 1)[0];
     CHECK_MSG(fabs(loss - want_loss) <= 1e-4 * fabs(want_loss), "loss0 %.7g vs %.7g", loss, want_loss);
     printf("loss0 %.7f (transformers %.7f)\n", loss, want_loss);
@@ -75,7 +70,7 @@ int main(void) {
     for (size_t i = 0; i < c->n_views; i++) {
         snprintf(name, sizeof name, "grad.%s", c->views[i].name);
         const size_t n = (size_t)(c->views[i].rows * c->views[i].cols);
-        const double rel = close_rel(name, c->views[i].grad, ref(e, name, n), n, 1e-4);
+        const double rel = test_close_rel(name, c->views[i].grad, ref(e, name, n), n, 1e-4);
         if (rel > worst) worst = rel;
     }
     printf("  step-0 gradients of %zu tensors: worst error %.2e of max |grad|\n", c->n_views, worst);
@@ -102,13 +97,13 @@ int main(void) {
     for (size_t i = 0; i < c->n_views; i++) {
         snprintf(name, sizeof name, "final.%s", c->views[i].name);
         const size_t n = (size_t)(c->views[i].rows * c->views[i].cols);
-        const double rel = close_rel(name, c->views[i].data, ref(e, name, n), n, 1e-3);
+        const double rel = test_close_rel(name, c->views[i].data, ref(e, name, n), n, 1e-3);
         if (rel > worst) worst = rel;
     }
     printf("  parameters after 5 steps: worst error %.2e of max |param|\n", worst);
     float logits[18];
     REQUIRE(ll_classifier_forward(c, &b, 0, 0, logits, &err) == 0);
-    close_rel("logits_trained", logits, ref(e, "logits_trained", 18), 18, 1e-3);
+    test_close_rel("logits_trained", logits, ref(e, "logits_trained", 18), 18, 1e-3);
 
     /* the model folder the trainer writes reads back as the same classifier */
     char dir[] = "/tmp/lsllama_full_parity_XXXXXX";

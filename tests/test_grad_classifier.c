@@ -70,6 +70,21 @@ static double grad_norm(const float *g, size_t n) {
     return sqrt(s);
 }
 
+/* One step's gradients from zero (a malloc'd copy: the probes use c->grads as scratch) and their norm, checked
+ * positive; the loss in *l0. */
+static float *step_gradients(ll_classifier *c, const ll_batch *b, const int32_t *labels, const float *targets,
+                             uint64_t seed, float *l0, double *gnorm) {
+    ll_error err = {0};
+    memset(c->grads, 0, c->n_params * sizeof(float));
+    REQUIRE(ll_classifier_train_step(c, b, labels, targets, seed, 1.0f, l0, &err) == 0);
+    float *analytic = malloc(c->n_params * sizeof(float));
+    REQUIRE(analytic);
+    memcpy(analytic, c->grads, c->n_params * sizeof(float));
+    *gnorm = grad_norm(analytic, c->n_params);
+    CHECK(*gnorm > 0);
+    return analytic;
+}
+
 /* B = 0 would hide the A gradients: give B values; a nonzero bias */
 static void set_b_and_bias(ll_classifier *c, int K) {
     for (size_t v = 0; v < c->n_views; v++)
@@ -113,14 +128,10 @@ static void token_cases(ll_model *m) {
                 for (int64_t i = 0; i < (int64_t)K * ll_model_config(m)->dim; i++)
                     c->head_w[i] = 0.2f * (float)((i * 53 % 23) - 11) / 11.0f;
                 const uint64_t seed = 1234 + 17 * (uint64_t)di;
-                memset(c->grads, 0, c->n_params * sizeof(float));
                 float l0;
-                REQUIRE(ll_classifier_train_step(c, &b, labels, NULL, seed, 1.0f, &l0, &err) == 0);
+                double gnorm;
+                float *analytic = step_gradients(c, &b, labels, NULL, seed, &l0, &gnorm);
                 CHECK(isfinite(l0) && l0 > 0);
-                float *analytic = malloc(c->n_params * sizeof(float));
-                memcpy(analytic, c->grads, c->n_params * sizeof(float));
-                const double gnorm = grad_norm(analytic, c->n_params);
-                CHECK(gnorm > 0);
                 double worst = 0;
                 for (size_t v = 0; v < c->n_views; v++) {
                     const double rel = fd_view(c, v, analytic, gnorm, &b, labels, NULL, seed, 16);
@@ -203,13 +214,9 @@ static void full_cases(ll_model *m) {
         for (int64_t i = 0; i < 3 * ll_model_config(m)->dim; i++)
             c->head_w[i] = 0.2f * (float)((i * 53 % 23) - 11) / 11.0f;
         const int32_t *lab = cases[ci].token ? tags : labels;
-        memset(c->grads, 0, c->n_params * sizeof(float));
         float l0;
-        REQUIRE(ll_classifier_train_step(c, &b, lab, NULL, 77, 1.0f, &l0, &err) == 0);
-        float *analytic = malloc(c->n_params * sizeof(float));
-        memcpy(analytic, c->grads, c->n_params * sizeof(float));
-        const double gnorm = grad_norm(analytic, c->n_params);
-        CHECK(gnorm > 0);
+        double gnorm;
+        float *analytic = step_gradients(c, &b, lab, NULL, 77, &l0, &gnorm);
         double worst = 0;
         for (size_t v = 0; v < c->n_views; v++) {
             const int emb = !strcmp(c->views[v].name, "model.embed_tokens.weight");

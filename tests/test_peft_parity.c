@@ -23,10 +23,6 @@ static const float *ref(const char *name, size_t n) {
     return (const float *)t->data;
 }
 
-static void close_rel(const char *what, const float *got, const float *want, size_t n, double tol) {
-    const double scale = max_abs(want, n), d = max_abs_diff(got, want, n);
-    CHECK_MSG(d <= tol * (scale > 0 ? scale : 1), "%s: max abs error %.3g vs max |ref| %.3g", what, d, scale);
-}
 
 /* fixture names "layers.0.q.lora_A" <-> ours "layers.0.q_proj.lora_A" */
 static void fixture_name(const char *ours, const char *prefix, char *buf, size_t cap) {
@@ -71,7 +67,7 @@ static void run(int bidir_mean) {
     memset(c->grads, 0, c->n_params * sizeof(float));
     REQUIRE(ll_classifier_train_step(c, &b, labels, NULL, 0, 1.0f, &loss, &err) == 0);
     snprintf(name, sizeof name, "%slogits0", pre);
-    close_rel(name, c->logits, ref(name, 18), 18, 1e-4);
+    test_close_rel(name, c->logits, ref(name, 18), 18, 1e-4);
     snprintf(name, sizeof name, "%sloss0", pre);
     const float want_loss = ref(name, 1)[0];
     CHECK_MSG(fabs(loss - want_loss) <= 1e-4 * fabs(want_loss), "loss0 %.7g vs %.7g", loss, want_loss);
@@ -86,7 +82,7 @@ static void run(int bidir_mean) {
         const float *w = ref(name, n);
         const double rel = max_abs_diff(c->views[i].grad, w, n) / max_abs(w, n);
         if (rel > worst) worst = rel;
-        close_rel(name, c->views[i].grad, w, n, 1e-4);
+        test_close_rel(name, c->views[i].grad, w, n, 1e-4);
     }
     printf("  step-0 gradients of %zu tensors: worst error %.2e of max |grad|\n", c->n_views, worst);
     if (!bidir_mean) {
@@ -117,12 +113,12 @@ static void run(int bidir_mean) {
             const float *w = ref(name, n);
             const double rel = max_abs_diff(c->views[i].data, w, n) / max_abs(w, n);
             if (rel > worst) worst = rel;
-            close_rel(name, c->views[i].data, w, n, 1e-3);
+            test_close_rel(name, c->views[i].data, w, n, 1e-3);
         }
         printf("  parameters after 5 steps: worst error %.2e of max |param|\n", worst);
         float logits[18];
         REQUIRE(ll_classifier_forward(c, &b, 0, 0, logits, &err) == 0);
-        close_rel("logits_trained", logits, ref("logits_trained", 18), 18, 1e-3);
+        test_close_rel("logits_trained", logits, ref("logits_trained", 18), 18, 1e-3);
         ll_adamw_free(&opt);
     }
     ll_classifier_free(c);

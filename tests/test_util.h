@@ -61,6 +61,14 @@ static inline double max_abs(const float *a, size_t n) {
     return m;
 }
 
+/* Checks got[n] against a reference want[n]: the largest difference at most tol times want's largest magnitude
+ * (or tol when want is all zeros); returns that ratio. */
+static inline double test_close_rel(const char *what, const float *got, const float *want, size_t n, double tol) {
+    const double scale = max_abs(want, n), d = max_abs_diff(got, want, n);
+    CHECK_MSG(d <= tol * (scale > 0 ? scale : 1), "%s: max abs error %.3g vs max |ref| %.3g", what, d, scale);
+    return d / (scale > 0 ? scale : 1);
+}
+
 /* A whole file, NUL-terminated (malloc'd), its size in *n (may be NULL);
  * NULL when it cannot be opened or read. */
 static inline char *test_read_file_n(const char *path, long *n) {

@@ -35,6 +35,17 @@ NEG = torch.finfo(torch.float32).min
 
 # ---------------------------------------------------------------------------------------------- packing
 
+def log(msg):
+    print(msg, flush=True)
+
+
+def check(name, d, tol):
+    """A generator's self-check: prints the figure against its bound and stops the script when it fails."""
+    ok = d < tol
+    log(f"  check {name:66s} {d:.3e} (< {tol:.0e})  {'OK' if ok else 'FAIL'}")
+    assert ok, name
+
+
 def pack(seqs):
     """list of int lists -> (tokens I32 [T], seq_start I32 [n+1])"""
     lens = [len(s) for s in seqs]

@@ -49,14 +49,7 @@ PAD_ID = 0
 transformers.logging.set_verbosity_error()
 
 
-def log(msg):
-    print(msg, flush=True)
-
-
-def check(name, d, tol):
-    ok = d < tol
-    log(f"  check {name:58s} {d:.3e} (< {tol:.0e})  {'OK' if ok else 'FAIL'}")
-    assert ok, name
+log, check = fc.log, fc.check
 
 
 def trained(model):

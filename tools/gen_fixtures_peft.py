@@ -96,14 +96,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", message="Could not find a config file")
 
 
-def log(msg):
-    print(msg, flush=True)
-
-
-def check(name, d, tol):
-    ok = d < tol
-    log(f"  check {name:66s} {d:.3e} (< {tol:.0e})  {'OK' if ok else 'FAIL'}")
-    assert ok, name
+log, check = fc.log, fc.check
 
 
 def fresh_dir(d):
