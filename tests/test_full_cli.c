@@ -148,6 +148,7 @@ int main(void) {
         free(rows);
     }
     ll_classifier_free(fresh);
+    ll_model_free(base);
     ll_st_close(trained);
 
     /* refusals, by name */

@@ -47,6 +47,7 @@ int main(void) {
         CHECK_MSG(rc == LL_ERR_UNSUPPORTED && strstr(err.message, "AVX512-BF16"), "load in bf16: rc %d, %s", rc,
                   err.message);
         printf("no bf16 products on this CPU: the refusal was checked\n");
+        ll_model_free(mw);
         ll_model_free(mf);
         return test_summary("test_grad_bf16");
     }
