@@ -2,7 +2,9 @@
  * time by tools/gen_fixtures_full.py into LL_BUILD_DIR/generated/full_seqcls):
  * the tiny LlamaForSequenceClassification of tests/fixtures/peft_seqcls/base
  * with every linear weight and the score head trained (embeddings and norms
- * frozen), causal attention, last-token pooling. Step 0: logits, loss and the
+ * frozen: --full), and again with the RMSNorm weights and the input
+ * embeddings trained as well (--full-targets all); causal attention,
+ * last-token pooling. Step 0: logits, loss and the
  * gradient of every trained tensor within 1e-4 of each tensor's largest
  * magnitude; then 5 steps of AdamW (eps 1e-6) under the linear warm-up
  * schedule with global-norm clipping: losses, learning rates, gradient norms
@@ -17,9 +19,7 @@
 
 #define BASE LL_SOURCE_DIR "/tests/fixtures/peft_seqcls/base"
 #define INPUTS LL_SOURCE_DIR "/tests/fixtures/peft_seqcls/expected.safetensors"
-#define GEN LL_BUILD_DIR "/generated/full_seqcls/expected.safetensors"
-
-static const ll_st_file *E;
+#define GEN LL_BUILD_DIR "/generated/full_seqcls/"
 
 static const float *ref(const ll_st_file *f, const char *name, size_t n) {
     const ll_st_tensor *t = ll_st_find(f, name);
@@ -31,21 +31,26 @@ static const float *ref(const ll_st_file *f, const char *name, size_t n) {
 }
 
 
-int main(void) {
+/* One reference file: full_targets trained against GEN/file. */
+static void run_case(unsigned full_targets, const char *file) {
     ll_error err = {0};
     ll_st_file *e, *in, *base_st;
-    REQUIRE(ll_st_open(&e, GEN, &err) == 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s%s", GEN, file);
+    printf("== %s ==\n", path);
+    REQUIRE(ll_st_open(&e, path, &err) == 0);
     REQUIRE(ll_st_open(&in, INPUTS, &err) == 0);
     REQUIRE(ll_st_open(&base_st, BASE "/model.safetensors", &err) == 0);
-    E = e;
     ll_model *m;
     REQUIRE(ll_model_load(&m, BASE, NULL, &err) == 0);
     const ll_config *p = ll_model_config(m);
     ll_classifier_config cc = {.n_labels = 3, .pool = LL_POOL_LAST, .bidirectional_from = p->n_layers,
-                               .full_targets = (1u << LL_LORA_N_TARGETS) - 1};
+                               .full_targets = full_targets};
     ll_classifier *c;
     REQUIRE(ll_classifier_create(&c, m, &cc, 1, &err) == 0);
-    CHECK(c->n_views == (size_t)p->n_layers * LL_LORA_N_TARGETS + 1);
+    /* per layer: the linear weights, plus 2 norms when they are trained; then the final norm and the embeddings */
+    const int all = (full_targets & LL_FULL_NORMS) && (full_targets & LL_FULL_EMBEDDINGS);
+    CHECK(c->n_views == (size_t)p->n_layers * (LL_LORA_N_TARGETS + 2 * all) + 2 * all + 1);
     memcpy(c->head_w, ref(base_st, "score.weight", (size_t)3 * p->dim), (size_t)3 * p->dim * sizeof(float));
     /* the trained copies start at the base's values */
     for (size_t i = 0; i + 1 < c->n_views; i++) {
@@ -136,5 +141,11 @@ int main(void) {
     ll_st_close(base_st);
     ll_st_close(in);
     ll_st_close(e);
+}
+
+int main(void) {
+    const unsigned linear = (1u << LL_LORA_N_TARGETS) - 1;
+    run_case(linear, "expected.safetensors");
+    run_case(linear | LL_FULL_NORMS | LL_FULL_EMBEDDINGS, "expected_all.safetensors");
     return test_summary("test_full_parity");
 }

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Reference for full fine-tuning: the tiny LlamaForSequenceClassification of tests/fixtures/peft_seqcls/base
-trained in full (every linear weight of every layer and the score head; embeddings and norms frozen) for 5 AdamW
-steps by transformers + torch, float32, CPU.
+trained in full for 5 AdamW steps by transformers + torch, float32, CPU, twice:
 
-Writes OUT/expected.safetensors (OUT default build/generated/full_seqcls; scripts/test.sh makes it at test time):
+  OUT/expected.safetensors      every linear weight of every layer and the score head (embeddings and norms frozen:
+                                lsllama's --full)
+  OUT/expected_all.safetensors  the same plus every RMSNorm weight (input, post-attention, final) and the input
+                                embeddings (lsllama's --full-targets all)
+
+(OUT default build/generated/full_seqcls; scripts/test.sh makes them at test time.) Each file holds:
 
   logits0 [6, 3], loss0 [1]            the first step's forward (causal attention, last-token pooling, the batch
                                        of peft_seqcls/expected.safetensors: its tokens, seq_start and labels)
@@ -52,23 +56,34 @@ transformers.logging.set_verbosity_error()
 log, check = fc.log, fc.check
 
 
-def trained(model):
-    """name -> parameter of every trained tensor (the linear weights and score.weight), freezing the rest."""
+def is_trained(name, everything):
+    """Whether a parameter is trained: the linear weights and score.weight; with everything, also the norms
+    (model.layers.N.input_layernorm.weight, ...post_attention_layernorm.weight, model.norm.weight) and
+    model.embed_tokens.weight."""
+    if name == "score.weight" or (name.endswith(".weight") and name.split(".")[-2] in LINEAR):
+        return True
+    return everything and (name.endswith("layernorm.weight") or name in ("model.norm.weight",
+                                                                          "model.embed_tokens.weight"))
+
+
+def trained(model, everything):
+    """name -> parameter of every trained tensor, freezing the rest."""
     out = {}
     for name, p in model.named_parameters():
-        p.requires_grad_(name == "score.weight" or (name.endswith(".weight") and name.split(".")[-2] in LINEAR))
+        p.requires_grad_(is_trained(name, everything))
         if p.requires_grad:
             out[name] = p
     return out
 
 
-def run(dtype, ids, attn2d, labels, exp=None):
+def run(dtype, everything, ids, attn2d, labels, exp=None):
     """Five AdamW steps on the batch; returns {name: final tensor} (and fills exp for the float32 run)."""
     model = LlamaForSequenceClassification.from_pretrained(os.path.join(PEFT_FIX, "base"), dtype=dtype)
     model.set_attn_implementation("eager")
     model.train()  # the config's dropouts are 0: train and eval compute the same
-    tm = trained(model)
-    assert len(tm) == 7 * model.config.num_hidden_layers + 1, sorted(tm)
+    tm = trained(model, everything)
+    n_layers = model.config.num_hidden_layers
+    assert len(tm) == (9 * n_layers + 3 if everything else 7 * n_layers + 1), sorted(tm)
     params = list(tm.values())
     opt = torch.optim.AdamW(params, lr=HP["lr"], betas=HP["betas"], eps=HP["eps"], weight_decay=HP["weight_decay"])
     sched = get_linear_schedule_with_warmup(opt, num_warmup_steps=HP["warmup"], num_training_steps=HP["total"])
@@ -121,19 +136,20 @@ def main():
     attn2d = (torch.arange(ids.shape[1]).unsqueeze(0) < torch.tensor(lens).unsqueeze(1)).long()
     labels = torch.from_numpy(labels_np.astype(np.int64))
 
-    log("== full fine-tuning, float32: 5 AdamW steps ==")
-    exp = {}
-    final32, model = run(torch.float32, ids, attn2d, labels, exp)
-    with torch.no_grad():
-        alone = torch.cat([model(input_ids=torch.tensor([s]), use_cache=False).logits for s in seqs])
-    check("trained: batch vs each sequence alone (logits)", fc.maxdiff(alone.numpy(), exp["logits_trained"]), 1e-5)
-    log("== the same in float64 ==")
-    final64, _ = run(torch.float64, ids, attn2d, labels)
-    worst = max(float(np.max(np.abs(final32[n] - final64[n])) / np.max(np.abs(final64[n]))) for n in final64)
-    check("float32 vs float64 parameters after 5 steps (relative)", worst, 1e-4)
-    st_save_np(exp, os.path.join(args.out, "expected.safetensors"))
-    log(f"wrote {os.path.join(args.out, 'expected.safetensors')} ({len(exp)} tensors)")
-
+    for everything, fname in ((False, "expected.safetensors"), (True, "expected_all.safetensors")):
+        what = "linear weights, norms and embeddings" if everything else "linear weights"
+        log(f"== full fine-tuning ({what}), float32: 5 AdamW steps ==")
+        exp = {}
+        final32, model = run(torch.float32, everything, ids, attn2d, labels, exp)
+        with torch.no_grad():
+            alone = torch.cat([model(input_ids=torch.tensor([s]), use_cache=False).logits for s in seqs])
+        check("trained: batch vs each sequence alone (logits)", fc.maxdiff(alone.numpy(), exp["logits_trained"]), 1e-5)
+        log("== the same in float64 ==")
+        final64, _ = run(torch.float64, everything, ids, attn2d, labels)
+        worst = max(float(np.max(np.abs(final32[n] - final64[n])) / np.max(np.abs(final64[n]))) for n in final64)
+        check("float32 vs float64 parameters after 5 steps (relative)", worst, 1e-4)
+        st_save_np(exp, os.path.join(args.out, fname))
+        log(f"wrote {os.path.join(args.out, fname)} ({len(exp)} tensors)")
 
 if __name__ == "__main__":
     main()
