@@ -21,6 +21,8 @@ static void eval_usage(void) {
            "F1 per type; micro, macro and weighted averages, as seqeval computes them by default)\n"
            "and token accuracy. Ratios with nothing to divide by are 0, the default of both.\n"
            "MODEL without --adapter: a folder written by `lsllama merge`.\n"
+           "--tokenizer PATH: a tokenizer.json, tokenizer folder or llama2.c tokenizer.bin for a MODEL\n"
+           "        that carries none (default: the model's own)\n"
            "A progress line goes to stderr while it is a terminal (--no-progress: none).\n"
            "Default base precision: the one the adapter was trained with (label_map.json), else stored.\n"
            CLI_BASE_PRECISION_HELP CLI_COMPUTE_HELP

@@ -20,6 +20,8 @@ static void predict_usage(void) {
            "\"tags\", \"entities\": [{\"type\", \"text\", \"start\", \"end\" (character offsets in text),\n"
            "\"word_start\", \"word_end\", \"score\" (mean tag probability of its words)}]}.\n"
            "MODEL without --adapter: a folder written by `lsllama merge`.\n"
+           "--tokenizer PATH: a tokenizer.json, tokenizer folder or llama2.c tokenizer.bin for a MODEL\n"
+           "        that carries none (default: the model's own)\n"
            "A progress line goes to stderr while it is a terminal (--no-progress: none).\n"
            "Default base precision: the one the adapter was trained with (label_map.json), else stored.\n"
            CLI_BASE_PRECISION_HELP CLI_COMPUTE_HELP

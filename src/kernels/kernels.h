@@ -175,8 +175,10 @@ void ll_rmsnorm_forward(float *y, const float *x, const float *w, size_t T, size
 /* dx[T,C] += d/dx of y = x / rms(x) * w given dy[T,C]; x[T,C] is the norm's input. */
 void ll_rmsnorm_backward(float *dx, const float *dy, const float *x, const float *w, size_t T, size_t C, float eps);
 /* dw[C] += sum over rows t of dy[t] * (x[t] / rms(x row t)): the weight's gradient (rms as the forward pass computes
- * it), each element summed over t in order, whatever the thread count. */
-void ll_rmsnorm_weight_grad(float *dw, const float *dy, const float *x, size_t T, size_t C, float eps);
+ * it), each element summed over t in order, whatever the thread count. row_scale: scratch of T floats (it receives
+ * each row's 1 / rms). */
+void ll_rmsnorm_weight_grad(float *dw, const float *dy, const float *x, size_t T, size_t C, float eps,
+                            float *row_scale);
 
 /* ---- rotary position embedding (rope.c) ------------------------------------ */
 

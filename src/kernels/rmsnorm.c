@@ -2,7 +2,6 @@
  * row, forward and backward. */
 #include <math.h>
 #include <omp.h>
-#include <stdlib.h>
 
 #include "kernels/kernels.h"
 
@@ -39,18 +38,7 @@ void ll_rmsnorm_backward(float *dx, const float *dy, const float *x, const float
 }
 
 /* Columns in blocks of 16 per thread: each element's sum runs over the rows in order. */
-void ll_rmsnorm_weight_grad(float *dw, const float *dy, const float *x, size_t T, size_t C, float eps) {
-    float stack_r[256], *r = T <= 256 ? stack_r : malloc(T * sizeof(float));
-    if (!r) { /* no memory for the row scales: the same sums, each row's scale recomputed per block */
-        for (size_t t = 0; t < T; t++) {
-            const float *xr = x + t * C;
-            float ss = 0.0f;
-            for (size_t i = 0; i < C; i++) ss += xr[i] * xr[i];
-            const float rt = 1.0f / sqrtf(ss / (float)C + eps);
-            for (size_t i = 0; i < C; i++) dw[i] += dy[t * C + i] * (xr[i] * rt);
-        }
-        return;
-    }
+void ll_rmsnorm_weight_grad(float *dw, const float *dy, const float *x, size_t T, size_t C, float eps, float *r) {
 #pragma omp parallel for schedule(static)
     for (size_t t = 0; t < T; t++) {
         const float *xr = x + t * C;
@@ -64,5 +52,4 @@ void ll_rmsnorm_weight_grad(float *dw, const float *dy, const float *x, size_t T
         for (size_t t = 0; t < T; t++)
             for (size_t i = c0; i < c1; i++) dw[i] += dy[t * C + i] * (x[t * C + i] * r[t]);
     }
-    if (r != stack_r) free(r);
 }

@@ -218,6 +218,7 @@ static void carve_acts(ll_carver *cv, void *fields, const void *ctx) {
     a->rope_cos = ll_carve_f32(cv, T * d->half);
     a->rope_sin = ll_carve_f32(cv, T * d->half);
     a->pos = ll_carve_i32(cv, T);
+    a->row_scale = ll_carve_f32(cv, T);
 }
 
 void ll_acts_free(ll_acts *a) {
@@ -453,7 +454,7 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
     memset(a->dx, 0, R_top * D * sizeof(float));
     const ll_full_grads *full = lp ? lp->full : NULL;
     ll_rmsnorm_backward(a->dx, dhidden, a->x_final, m->final_norm, R_top, D, p->rms_eps);
-    if (full && full->final_norm) ll_rmsnorm_weight_grad(full->final_norm, dhidden, a->x_final, R_top, D, p->rms_eps);
+    if (full && full->final_norm) ll_rmsnorm_weight_grad(full->final_norm, dhidden, a->x_final, R_top, D, p->rms_eps, a->row_scale);
     for (int l = p->n_layers - 1; l >= 0; l--) {
         const ll_layer *ly = &m->layers[l];
         /* with last_rows, the last layer's FFN and o-projection on R = n_seqs compacted rows */
@@ -484,7 +485,7 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
         linear_bwd(a->dxn, a->du, a->xn, &ly->w_up, R, D, F, lp, l, LL_LORA_UP, ends, a);
         ll_rmsnorm_backward(a->dx, a->dxn, x_mid, ly->ffn_norm, R, D, p->rms_eps); /* dx is now dL/dx_mid */
         if (full && full->norms && full->norms[2 * l + 1])
-            ll_rmsnorm_weight_grad(full->norms[2 * l + 1], a->dxn, x_mid, R, D, p->rms_eps);
+            ll_rmsnorm_weight_grad(full->norms[2 * l + 1], a->dxn, x_mid, R, D, p->rms_eps, a->row_scale);
         /* attention */
         memset(a->datt, 0, R * QD * sizeof(float));
         linear_bwd(a->datt, a->dx, att, &ly->wo, R, QD, D, lp, l, LL_LORA_O, ends, a);
@@ -508,7 +509,7 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
         linear_bwd(a->dxn, a->dv, a->xn, &ly->wv, T, D, KVD, lp, l, LL_LORA_V, NULL, a);
         ll_rmsnorm_backward(a->dx, a->dxn, x_in, ly->attn_norm, T, D, p->rms_eps); /* dL/dx_in */
         if (full && full->norms && full->norms[2 * l])
-            ll_rmsnorm_weight_grad(full->norms[2 * l], a->dxn, x_in, T, D, p->rms_eps);
+            ll_rmsnorm_weight_grad(full->norms[2 * l], a->dxn, x_in, T, D, p->rms_eps, a->row_scale);
     }
     /* dx: the gradient of the embeddings' output */
     if (full && full->embeddings) ll_embedding_backward(full->embeddings, a->dx, b->tokens, T, D);

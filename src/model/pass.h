@@ -61,6 +61,7 @@ typedef struct ll_acts {
     /* the batch's geometry, written by the forward pass */
     float *rope_cos, *rope_sin; /* [C, hd/2] RoPE tables for positions 0 .. C-1 (no sequence is longer) */
     int32_t *pos;          /* [C] position of each token in its sequence */
+    float *row_scale;      /* [C] scratch: an RMSNorm's 1 / rms per row (the norm weights' gradients) */
     void *block;           /* the one allocation all of the above point into */
 } ll_acts;
 
