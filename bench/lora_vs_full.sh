@@ -11,14 +11,16 @@
 # (min..max) of the first dev figure per configuration over the seeds. KEEP=DIR keeps each run's folder (log.jsonl
 # for `lsllama plot`; the model folders of full runs are removed: 0.5 GB each).
 #
-# Usage: [TASK=sst2|conll] [RUNS="lora-r12-a32 full-lr5e-5 ..."] [SEEDS="42 43 44"] [KEEP=DIR]
+# Usage: [TASK=sst2|conll] [RUNS="lora-r12-a32 full-lr5e-5 ..."] [SEEDS="42 43 44"] [KEEP=DIR] [EVAL_EVERY=N]
 #        bench/lora_vs_full.sh [BUILD_DIR] [STEPS]
 #   (BUILD_DIR default build, STEPS default 60, SEEDS default 42; RUNS default: all of the above for sst2, the
-#    paper's LoRA and full-lr5e-5 for conll)
+#    paper's LoRA and full-lr5e-5 for conll; EVAL_EVERY default STEPS: dev evaluations for the plots, the figures
+#    printed are the last one's, the final model's)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${1:-$ROOT/build}"
 STEPS="${2:-60}"
+EVAL_EVERY="${EVAL_EVERY:-$STEPS}"
 SEEDS="${SEEDS:-42}"
 TASK="${TASK:-sst2}"
 M="${MODEL:-${LSLLAMA_CACHE:-$HOME/.cache/lsllama}/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
@@ -50,7 +52,7 @@ for run in $RUNS; do
   for seed in $SEEDS; do
     out="$W/$TASK-$run-$seed"
     if ! /usr/bin/time -f '%M' -o "$W/rss" "$BUILD/lsllama" train "$M" "${DATA[@]}" --out "$out" "${opts[@]}" \
-        --warmup-ratio 0.1 --batch-tokens 1024 --max-steps "$STEPS" --eval-every "$STEPS" --seed "$seed" \
+        --warmup-ratio 0.1 --batch-tokens 1024 --max-steps "$STEPS" --eval-every "$EVAL_EVERY" --seed "$seed" \
         --no-progress >"$W/log" 2>&1; then
       echo "error: $run seed $seed failed:" >&2; tail -5 "$W/log" >&2; exit 1
     fi

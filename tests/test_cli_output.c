@@ -307,6 +307,14 @@ static void test_options(void) {
                      bad_floats[i][0], bad_floats[i][1]);
     }
 
+    /* the bounds the messages state are accepted, written as they are printed (1e-12 is below its own float) */
+    const char *edge_floats[][2] = {{"--lr", "1e-12"}, {"--lr", "10"}, {"--lora-alpha", "1e-06"},
+                                    {"--lora-dropout", "0"}, {"--warmup-ratio", "1"}, {"--max-grad-norm", "0"}};
+    for (size_t i = 0; i < sizeof edge_floats / sizeof edge_floats[0]; i++)
+        CHECK_MSG(cli("train " MODEL " --train train.tsv --out run_edge%zu --max-steps 1 --no-progress %s %s", i,
+                      edge_floats[i][0], edge_floats[i][1]) == 0,
+                  "train %s %s (the stated bound) refused", edge_floats[i][0], edge_floats[i][1]);
+
     /* ids read by tokenize --decode: every one an integer in the vocabulary, errors name the line */
     write_text("bad_ids.txt", "1 2 3\n4 x 5\n");
     expect_error("tokenize --decode non-integer", cli_in("bad_ids.txt", "tokenize " MODEL_DIR "/tok512.bin --decode"),

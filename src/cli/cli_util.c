@@ -29,8 +29,11 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo,
     /* NaN fails both comparisons; "inf" and overflow fail the range. The value is stored as a float: its rounded
      * value must be in range too (0.99999999999 becomes 1.0f, which [0, 1) excludes). */
     const double vf = (double)(float)v;
+    /* the bounds as floats too: a bound such as 1e-12 rounds to a float below itself, and the value written as
+     * the bound must pass, as the message says */
+    const double lof = (double)(float)lo, hif = (double)(float)hi;
     if (!s || !*s || *end || !isfinite(v) || !(v >= lo) || (hi_open ? !(v < hi) : !(v <= hi)) || !isfinite(vf) ||
-        !(vf >= lo) || (hi_open ? !(vf < hi) : !(vf <= hi))) {
+        !(vf >= lof) || (hi_open ? !(vf < hif) : !(vf <= hif))) {
         fprintf(stderr, "lsllama %s: %s expects a number in [%g, %g%c, got '%s'\n", cmd, opt, lo, hi,
                 hi_open ? ')' : ']', s ? s : "(nothing)");
         return 0;
