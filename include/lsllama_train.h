@@ -38,6 +38,10 @@
 extern "C" {
 #endif
 
+#if defined(__GNUC__)
+#pragma GCC visibility push(default) /* exported from liblsllama.so (see lsllama.h) */
+#endif
+
 /* ---- names: one list each, shared by the CLI, the adapter files and callers --------------------
  * *_parse returns 0 and sets *out, or LL_ERR_ARG (out unchanged) for a name
  * not in the list; *_name returns the canonical name, NULL out of range. */
@@ -604,6 +608,10 @@ int ll_merged_is_classifier(const char *path);
 /* The classifier of a merged folder on base (loaded from the same folder):
  * task, labels and head from its config.json and weights; no LoRA. */
 int ll_merged_load(const char *dir, ll_model *base, ll_classifier **out, ll_adapter_info *info, ll_error *err);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
