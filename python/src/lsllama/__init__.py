@@ -1,0 +1,19 @@
+"""lsllama: label-supervised LLaMA classifiers (LoRA fine-tuning, prediction, embeddings) from Python.
+
+A ctypes binding of liblsllama.so (installed inside this package); no PyTorch, no compiler at run time.
+
+    clf = lsllama.pipeline("model.gguf", adapter="runs/sst2/best")
+    clf("a gripping, funny film.")     # [{"label": "1", "score": 0.93}]
+
+See docs/python.md in the repository.
+"""
+__version__ = "0.6.0"
+
+from .errors import (ArgumentError, ConfigError, DataError, FileIOError, FormatError, LsllamaError,  # noqa: F401
+                     ModelFormatError, OutOfMemoryError, ShapeError, UnsupportedError)
+from .pipeline import Pipeline, pipeline  # noqa: F401
+from ._cli import cli_path  # noqa: F401
+
+__all__ = ["pipeline", "Pipeline", "cli_path", "LsllamaError", "FileIOError", "FormatError", "ModelFormatError",
+           "DataError", "UnsupportedError", "ShapeError", "ConfigError", "OutOfMemoryError", "ArgumentError",
+           "__version__"]
