@@ -9,11 +9,11 @@ See docs/python.md in the repository.
 """
 __version__ = "0.6.0"
 
-from .errors import (ArgumentError, ConfigError, DataError, FileIOError, FormatError, LsllamaError,  # noqa: F401
+from .errors import (ArgumentError, ConfigError, DataError, FileIOError, FormatError, LsllamaError, error_class,  # noqa: F401,E501
                      ModelFormatError, OutOfMemoryError, ShapeError, UnsupportedError)
 from .pipeline import Pipeline, pipeline  # noqa: F401
 from ._cli import cli_path  # noqa: F401
 
-__all__ = ["pipeline", "Pipeline", "cli_path", "LsllamaError", "FileIOError", "FormatError", "ModelFormatError",
+__all__ = ["pipeline", "Pipeline", "cli_path", "error_class", "LsllamaError", "FileIOError", "FormatError", "ModelFormatError",
            "DataError", "UnsupportedError", "ShapeError", "ConfigError", "OutOfMemoryError", "ArgumentError",
            "__version__"]
