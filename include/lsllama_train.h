@@ -393,6 +393,11 @@ typedef struct ll_train_options {
      * base's tokenizer, written into them as tokenizer.json (NULL: none), and the path it was loaded from. */
     const ll_tokenizer *tokenizer;
     const char *tokenizer_source;
+    /* Optional (NULL: none): read after every step, its evaluation and its checkpoint; once *stop is non-zero,
+     * training ends there as --patience ends it (the LL_TRAIN_END report, final/ saved, the result filled). Set it
+     * from the progress callback (a caller's "stop now") or from another thread. Training alone only: a
+     * data-parallel run (dist of size > 1) ignores it, as only rank 0 would see it. */
+    const volatile int *stop;
 } ll_train_options;
 
 /* epochs 1, lr 1e-4, weight decay 0.01, warm-up 0.06, clipping 1.0, AdamW

@@ -177,3 +177,70 @@ def _omp_setter():
 
 
 omp_set_num_threads = _omp_setter()
+
+
+# ---- training (lsllama_train.h) ----------------------------------------------------------------------------------
+
+class ll_dataset_info(Structure):
+    _fields_ = [("path", c_char_p), ("token_task", c_int), ("multi_label", c_int), ("has_labels", c_int),
+                ("n_examples", c_size_t), ("n_skipped", c_size_t), ("first_skip", c_char_p),
+                ("n_truncated", c_size_t), ("n_sentences", c_size_t), ("n_words", c_size_t), ("n_split", c_size_t),
+                ("n_empty_words", c_size_t), ("n_cut_words", c_size_t)]
+
+
+class ll_train_event(Structure):
+    _fields_ = [("kind", c_int), ("step", c_int64), ("total_steps", c_int64), ("epoch", c_int64), ("loss", c_double),
+                ("tokens_per_s", c_double), ("eta_s", c_double), ("token_task", c_int), ("dev_loss", c_double),
+                ("accuracy", c_double), ("macro_f1", c_double), ("f1", c_double), ("precision", c_double),
+                ("recall", c_double), ("token_accuracy", c_double), ("best", c_int)]
+
+
+TRAIN_PROGRESS_FN = CFUNCTYPE(None, c_void_p, POINTER(ll_train_event))
+
+
+class ll_train_options(Structure):
+    _fields_ = [("epochs", c_int), ("max_steps", c_int64), ("lr", c_float), ("weight_decay", c_float),
+                ("warmup_ratio", c_float), ("max_grad_norm", c_float), ("beta1", c_float), ("beta2", c_float),
+                ("adam_eps", c_float), ("grad_accum", c_int), ("batch_tokens", c_size_t), ("batch_seqs", c_size_t),
+                ("recompute", c_int), ("seed", c_uint64), ("eval_every", c_int64), ("patience", c_int),
+                ("metric", c_int), ("checkpoint_every", c_int64), ("out_dir", c_char_p),
+                ("base_model_name", c_char_p), ("label_names", POINTER(c_char_p)), ("resume", c_int),
+                ("overwrite", c_int), ("run_dir", c_void_p), ("progress", TRAIN_PROGRESS_FN),
+                ("progress_ctx", c_void_p), ("stop_after_steps", c_int64), ("batches_out", c_char_p),
+                ("dist", c_void_p), ("dist_check_every", c_int64), ("tokenizer", c_void_p),
+                ("tokenizer_source", c_char_p), ("stop", POINTER(c_int))]
+
+
+class ll_train_result(Structure):
+    _fields_ = [("steps", c_int64), ("best_metric", c_double), ("best_step", c_int64),
+                ("train_tokens_per_s", c_double), ("seconds", c_double)]
+
+
+LL_TRAIN_STEP, LL_TRAIN_EVAL, LL_TRAIN_END = 0, 1, 2
+LL_RUN_NEW, LL_RUN_RESUME, LL_RUN_OVERWRITE = 0, 1, 2
+LL_METRIC_ACCURACY, LL_METRIC_MACRO_F1, LL_METRIC_ENTITY_F1, LL_METRIC_TOKEN_ACCURACY = 0, 1, 2, 3
+LL_HEADER_AUTO, LL_HEADER_YES, LL_HEADER_NO = 0, 1, 2
+LL_COLUMN_LAST = -1
+
+_fn("ll_pool_parse", c_int, c_char_p, POINTER(c_int))
+_fn("ll_data_format_parse", c_int, c_char_p, POINTER(c_int))
+_fn("ll_metric_parse", c_int, c_char_p, POINTER(c_int))
+_fn("ll_lora_targets_parse", c_int, c_char_p, POINTER(c_uint), E)
+_fn("ll_full_targets_parse", c_int, c_char_p, POINTER(c_uint), E)
+_fn("ll_compute_check", c_int, c_int, E)
+_fn("ll_run_dir_open", c_int, POINTER(c_void_p), c_char_p, c_int, E)
+_fn("ll_run_dir_close", None, c_void_p)
+_fn("ll_run_base_precision", c_int, c_char_p, POINTER(c_int), E)
+_fn("ll_run_compute", c_int, c_char_p, POINTER(c_int), E)
+_fn("ll_dataset_load", c_int, POINTER(c_void_p), c_char_p, POINTER(ll_data_options), E)
+_fn("ll_token_dataset_load", c_int, POINTER(c_void_p), c_char_p, POINTER(ll_token_data_options), E)
+_fn("ll_tag_names_load", c_int, POINTER(c_void_p), c_char_p, E)
+_fn("ll_labelmap_build", c_int, POINTER(c_void_p), c_void_p, E)
+_fn("ll_labelmap_size", c_int, c_void_p)
+_fn("ll_labelmap_names", POINTER(c_char_p), c_void_p)
+_fn("ll_dataset_apply_labels", c_int, c_void_p, c_void_p, E)
+_fn("ll_dataset_get_info", None, c_void_p, POINTER(ll_dataset_info))
+_fn("ll_classifier_create", c_int, POINTER(c_void_p), c_void_p, POINTER(ll_classifier_config), c_uint64, E)
+_fn("ll_classifier_n_params", c_size_t, c_void_p)
+_fn("ll_train_options_default", None, POINTER(ll_train_options))
+_fn("ll_train", c_int, c_void_p, c_void_p, c_void_p, POINTER(ll_train_options), POINTER(ll_train_result), E)
