@@ -12,9 +12,10 @@ __version__ = "0.6.0"
 from .errors import (ArgumentError, ConfigError, DataError, FileIOError, FormatError, LsllamaError, error_class,  # noqa: F401,E501
                      ModelFormatError, OutOfMemoryError, ShapeError, UnsupportedError)
 from .pipeline import Pipeline, pipeline  # noqa: F401
-from .train import InMemory, train  # noqa: F401
+from ._training import InMemory, train  # noqa: F401
+from .estimators import LSClassifier, LSTokenClassifier  # noqa: F401
 from ._cli import cli_path  # noqa: F401
 
-__all__ = ["pipeline", "Pipeline", "train", "InMemory", "cli_path", "error_class", "LsllamaError", "FileIOError", "FormatError", "ModelFormatError",
+__all__ = ["pipeline", "Pipeline", "train", "InMemory", "LSClassifier", "LSTokenClassifier", "cli_path", "error_class", "LsllamaError", "FileIOError", "FormatError", "ModelFormatError",
            "DataError", "UnsupportedError", "ShapeError", "ConfigError", "OutOfMemoryError", "ArgumentError",
            "__version__"]

@@ -233,6 +233,58 @@ class Classifier:
             L.ll_dataset_free(ds)
         return out
 
+    def predict_split_words(self, word_lists, max_length, batch_tokens):
+        """Per sentence given as a list of words (str without whitespace): (tags, scores) per word, computed by
+        ll_classifier_predict_tokens over an in-memory JSON Lines dataset {"tokens": [...]}, as `lsllama
+        predict --format jsonl` reads pre-split words."""
+        rows = []
+        for i, ws in enumerate(word_lists):
+            ws = list(ws)
+            if not ws or not all(isinstance(w, str) and w for w in ws):
+                raise ArgumentError("sentence %d: a non-empty list of non-empty str words is needed" % i)
+            rows.append(json.dumps({"tokens": ws}, ensure_ascii=False))
+        out = [None] * len(rows)
+        if not rows:
+            return out
+        data = ("\n".join(rows) + "\n").encode("utf-8")
+        opt = L.ll_token_data_options()
+        L.ll_token_data_options_default(byref(opt))
+        opt.format = L.LL_DATA_JSONL
+        opt.no_tags = 1
+        return self._predict_tokens(data, opt, max_length, batch_tokens, out,
+                                    lambda p, n: (p.index, ([p.tags[w].decode("utf-8") for w in range(n)],
+                                                            p.scores[:n])))
+
+    def _predict_tokens(self, data, opt, max_length, batch_tokens, out, convert):
+        tt = L.ll_token_tokenize_options()
+        err = L.ll_error()
+        ds = c_void_p()
+        failure = []
+
+        def on_sentence(ctx, pp):
+            try:
+                p = pp.contents
+                k, v = convert(p, p.n_words)
+                out[k] = v
+                return 0
+            except BaseException as e:
+                failure.append(e)
+                return 1
+
+        cb = L.SENTENCE_PREDICTION_FN(on_sentence)
+        try:
+            check(L.ll_token_dataset_load_memory(byref(ds), data, len(data), b"<texts>", byref(opt), byref(err)),
+                  err)
+            check(L.ll_token_dataset_tokenize(ds, self.model._tok, int(max_length), byref(tt), byref(err)), err)
+            rc = L.ll_classifier_predict_tokens(self._c, ds, self._map, int(batch_tokens), None, cb, None,
+                                                byref(err))
+            if failure:
+                raise failure[0]
+            check(rc, err)
+        finally:
+            L.ll_dataset_free(ds)
+        return out
+
     def predict_words(self, texts, max_length, batch_tokens):
         """Per text: a dict with "words", "tags", "scores" (the probability of each word's tag), "start" and
         "end" (character offsets of each word in the text), computed by ll_classifier_predict_tokens over an
@@ -254,36 +306,15 @@ class Classifier:
         L.ll_token_data_options_default(byref(opt))
         opt.format = L.LL_DATA_LINES
         opt.no_tags = 1
-        tt = L.ll_token_tokenize_options()
-        err = L.ll_error()
-        ds = c_void_p()
-        failure = []
 
-        def on_sentence(ctx, pp):
-            try:
-                p = pp.contents
-                n = p.n_words
-                r = out[index[p.index]]
-                r["words"] = [p.words[w].decode("utf-8") for w in range(n)]
-                r["tags"] = [p.tags[w].decode("utf-8") for w in range(n)]
-                r["scores"] = p.scores[:n]
-                return 0
-            except BaseException as e:
-                failure.append(e)
-                return 1
+        def convert(p, n):
+            r = out[index[p.index]]
+            r["words"] = [p.words[w].decode("utf-8") for w in range(n)]
+            r["tags"] = [p.tags[w].decode("utf-8") for w in range(n)]
+            r["scores"] = p.scores[:n]
+            return index[p.index], r
 
-        cb = L.SENTENCE_PREDICTION_FN(on_sentence)
-        try:
-            check(L.ll_token_dataset_load_memory(byref(ds), data, len(data), b"<texts>", byref(opt), byref(err)),
-                  err)
-            check(L.ll_token_dataset_tokenize(ds, self.model._tok, int(max_length), byref(tt), byref(err)), err)
-            rc = L.ll_classifier_predict_tokens(self._c, ds, self._map, int(batch_tokens), None, cb, None,
-                                                byref(err))
-            if failure:
-                raise failure[0]
-            check(rc, err)
-        finally:
-            L.ll_dataset_free(ds)
+        self._predict_tokens(data, opt, max_length, batch_tokens, out, convert)
         import re
         for i in index:
             r = out[i]

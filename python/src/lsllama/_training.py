@@ -73,7 +73,7 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
     ``out/final`` (and ``out/best`` with a dev set), ``out/log.jsonl``, ``out/checkpoint``.
 
     model: checkpoint path. train, dev: data files (TSV/CSV/JSONL; CoNLL or JSONL for task="token"), or
-    ``lsllama.train.InMemory`` data. out: the run folder (new or empty unless resume/overwrite).
+    ``lsllama.InMemory`` data. out: the run folder (new or empty unless resume/overwrite).
     callback: called with each progress record, a dict in log.jsonl's names: after every optimiser step
     {"step", "epoch" (0-based), "loss" (mean training loss of the step), "tokens_per_s", "total_steps",
     "eta_s" (seconds)}, after every dev evaluation {"step", "eval": "dev", "loss", "accuracy", "macro_f1"
