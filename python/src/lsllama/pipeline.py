@@ -62,9 +62,9 @@ class Pipeline:
     """
 
     def __init__(self, model, adapter=None, tokenizer=None, threads=None, base_precision=None, compute=None,
-                 max_length=256, batch_tokens=2048):
+                 max_length=None, batch_tokens=2048):
         self.threads = threads
-        self.max_length = int(max_length)
+        self.max_length = 256 if max_length is None else int(max_length)
         self.batch_tokens = int(batch_tokens)
         self._lock = threading.Lock()
         self._clf = None
@@ -80,7 +80,7 @@ class Pipeline:
             self.labels = list(self._clf.labels)
             self.multi_label = self._clf.multi_label
         self.dim = self._model.dim
-        if self._model.max_seq_len > 0 and self.max_length > self._model.max_seq_len:
+        if max_length is not None and self._model.max_seq_len > 0 and self.max_length > self._model.max_seq_len:
             raise ArgumentError("max_length %d exceeds the model's context length %d"
                                 % (self.max_length, self._model.max_seq_len))
 
@@ -253,7 +253,8 @@ def pipeline(model, adapter=None, tokenizer=None, threads=None, **kwargs):
     tokenizer.json, tokenizer folder or llama2.c tokenizer.bin for checkpoints that carry none (the CLI's
     --tokenizer). threads: OpenMP threads for this pipeline's calls (None: OMP_NUM_THREADS or all cores).
     Keyword options: base_precision ("stored", "bf16", "q8_0", "f32"; default: the one the adapter was
-    trained with, else "stored"), compute ("f32", "bf16"), max_length (tokens kept per text, default 256),
+    trained with, else "stored"), compute ("f32", "bf16"), max_length (tokens kept per text, default 256; a
+    value given is checked against the model's context length, as the CLI checks --max-length),
     batch_tokens (default 2048): those of ``lsllama predict``.
 
     Returns a ``Pipeline``; ``task`` says which kind. Errors: FileIOError (a missing file), FormatError (a
