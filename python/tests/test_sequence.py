@@ -93,3 +93,9 @@ def test_texts_with_newlines_quotes_and_unicode(clf):
     texts = ["a \"quoted\"\tfilm", "Zürich — ünïcødé 🙂", "two\nlines", "x"]
     one_by_one = [clf.predict([t])[0]["probabilities"] for t in texts]
     assert [r["probabilities"] for r in clf.predict(texts)] == one_by_one
+
+
+def test_empty_inputs(clf):
+    assert clf([]) == [] and clf.predict([]) == []
+    with pytest.raises(lsllama.FormatError, match="<texts>:2: empty text"):
+        clf(["fine", ""])

@@ -200,6 +200,8 @@ class Classifier:
             if not isinstance(t, str):
                 raise ArgumentError("text %d is %s, not str" % (i, type(t).__name__))
             lines.append(json.dumps({"text": t}, ensure_ascii=False))
+        if not lines:
+            return []
         data = ("\n".join(lines) + "\n").encode("utf-8")
         opt = L.ll_data_options()
         L.ll_data_options_default(byref(opt))

@@ -130,7 +130,8 @@ class Pipeline:
             whitespace.
         Texts are truncated to ``max_length`` tokens (default 256), as ``lsllama predict`` does.
         Errors: ArgumentError (a pipeline without a classifier, a non-str input, unknown options),
-        FormatError for texts the library refuses; the library's message names the text.
+        FormatError for texts the library refuses (sequence classifiers: an empty text, named by its
+        1-based position, "<texts>:N: empty text"); the library's message names the text.
         """
         if self._clf is None:
             self._live()
