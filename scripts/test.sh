@@ -34,7 +34,6 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$JOBS}" OPENBLAS_NUM_THREADS="${OPENB
 VENV="$BUILD/python-venv"
 rm -rf "$VENV"
 python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q "$ROOT/python[test]"
 (cd "$ROOT/python" && LSLLAMA_CLI="$BUILD/lsllama" "$VENV/bin/python" -m pytest -q tests)
 

@@ -107,3 +107,11 @@ def test_errors(work, sst_files):
     # a folder holding a run is refused unless overwrite
     with pytest.raises(lsllama.ArgumentError):
         lsllama.train(str(MODEL), train=tr, out=work / "stopped", tokenizer=str(TOKENIZER), max_steps=1)
+
+
+def test_progress_bar(work, sst_files, capsys):
+    tr, _ = sst_files
+    lsllama.train(str(MODEL), train=tr, out=work / "bar", tokenizer=str(TOKENIZER), max_steps=2, batch_tokens=256,
+                  progress=True)
+    err = capsys.readouterr().err
+    assert "2/2" in err and "train" in err  # tqdm's bar on stderr, at its last step
