@@ -1,9 +1,8 @@
 """Handles over liblsllama: a loaded model, tokenizer and classifier, and the calls on them."""
 import ctypes
 import json
-import threading
 import warnings
-from ctypes import byref, c_char_p, c_int, c_void_p
+from ctypes import byref, c_int, c_void_p
 
 from . import _lib as L
 from .errors import ArgumentError, raise_for

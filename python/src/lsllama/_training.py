@@ -3,7 +3,7 @@ import math
 import os
 import sys
 import warnings
-from ctypes import byref, c_char_p, c_int, c_uint, c_void_p, pointer
+from ctypes import byref, c_int, c_uint, c_void_p, pointer
 
 from . import _lib as L
 from ._core import _b, _path, check, parse_name, set_threads
