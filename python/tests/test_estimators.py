@@ -99,3 +99,26 @@ def test_token_classifier_equals_cli(work):
     assert est.pipeline_.tag_words([" ".join(x) for x in X[:5]]) and \
         [r["tags"] for r in est.pipeline_.tag_words([" ".join(x) for x in X[:5]])] == pred
     assert 0 <= est.score(X, y) <= 1
+
+
+def test_dev_set_keeps_the_best_adapter(work, data):
+    X, y = data
+    dev = sst2_rows("dev.tsv", 12)
+    est = lsllama.LSClassifier(str(MODEL), tokenizer=str(TOKENIZER), max_steps=4, eval_every=2, batch_tokens=256,
+                               threads=1, out_dir=str(work / "est_dev"))
+    est.fit(X, y, X_dev=[t for t, _ in dev], y_dev=[int(l) for _, l in dev])
+    assert est.adapter_ == str(work / "est_dev" / "best")
+    assert est.train_result_["best_step"] in (2, 4)
+
+
+def test_multi_label(data):
+    X, _ = data
+    y = [["pos"], ["neg"], ["pos", "neg"]] * (len(X) // 3) + [["pos"]] * (len(X) % 3)
+    est = lsllama.LSClassifier(str(MODEL), tokenizer=str(TOKENIZER), max_steps=2, batch_tokens=256, threads=1)
+    est.fit(X, y)
+    assert est.multi_label_ and list(est.classes_) == ["neg", "pos"]
+    proba = est.predict_proba(X[:6])
+    assert proba.shape == (6, 2)
+    pred = est.predict(X[:6])
+    assert [sorted(p) for p in pred] == [sorted(np.array(["neg", "pos"])[row > 0.5].tolist()) for row in proba]
+    assert 0 <= est.score(X, y) <= 1

@@ -21,3 +21,17 @@ def test_installed_library_and_tool():
     assert os.path.exists(os.path.join(here, "liblsllama.so"))
     out = subprocess.run([lsllama.cli_path(), "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "predict" in out.stdout + out.stderr
+
+
+def test_calls_release_the_gil():
+    import ctypes
+    from lsllama import _lib
+    # ctypes.CDLL (not PyDLL): every foreign call drops the GIL for its duration
+    assert type(_lib.lib) is ctypes.CDLL
+    assert not _lib.lib._func_flags_ & ctypes._FUNCFLAG_PYTHONAPI
+
+
+def test_console_command():
+    exe = os.path.join(os.path.dirname(sys.executable), "lsllama")
+    out = subprocess.run([exe, "predict", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "usage: lsllama predict" in out.stdout

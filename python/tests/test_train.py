@@ -115,3 +115,19 @@ def test_progress_bar(work, sst_files, capsys):
                   progress=True)
     err = capsys.readouterr().err
     assert "2/2" in err and "train" in err  # tqdm's bar on stderr, at its last step
+
+
+def test_stop_then_resume_equals_uninterrupted(work, sst_files):
+    """A run stopped by its callback after step 2 (with checkpoints) and resumed to step 4 writes the adapter
+    of an uninterrupted 4-step run (the library's bit-identical resume)."""
+    tr, dv = sst_files
+    common = dict(train=tr, dev=dv, tokenizer=str(TOKENIZER), max_steps=4, batch_tokens=256, eval_every=2,
+                  checkpoint_every=1, lr=5e-4)
+    lsllama.train(str(MODEL), out=work / "whole", **common)
+    res = lsllama.train(str(MODEL), out=work / "parts", callback=lambda r: r.get("step") != 2 or "epoch" not in r,
+                        **common)
+    assert res["steps"] == 2
+    res = lsllama.train(str(MODEL), out=work / "parts", resume=True, **common)
+    assert res["steps"] == 4
+    same_files(work / "whole" / "final", work / "parts" / "final")
+    same_files(work / "whole" / "best", work / "parts" / "best")
