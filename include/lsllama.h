@@ -40,6 +40,12 @@
 extern "C" {
 #endif
 
+/* Everything this header declares is liblsllama.so's public interface: the library is compiled with
+ * -fvisibility=hidden, and these declarations alone are exported. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 typedef enum ll_status {
     LL_OK = 0,
     LL_ERR_IO = -1,          /* cannot open / read / map / write a file */
@@ -223,6 +229,10 @@ typedef struct ll_forward_outputs {
 
 int ll_forward(ll_model *m, const ll_batch *batch, const ll_forward_options *opt,
                ll_forward_outputs *out, ll_error *err);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -32,6 +32,10 @@
 extern "C" {
 #endif
 
+#if defined(__GNUC__)
+#pragma GCC visibility push(default) /* exported from liblsllama.so (see lsllama.h) */
+#endif
+
 typedef struct ll_tokenizer ll_tokenizer;
 
 typedef enum ll_tokenizer_kind {
@@ -114,6 +118,10 @@ int ll_tokenizer_decode(const ll_tokenizer *t, const int32_t *ids, size_t n, int
  * of the next token. enc receives the encoding of the joined text. */
 int ll_tokenizer_align_words(ll_tokenizer *t, const char *const *words, size_t n_words, int flags,
                              ll_encoding *enc, int32_t *word_first, int32_t *word_end, ll_error *err);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

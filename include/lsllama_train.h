@@ -38,6 +38,10 @@
 extern "C" {
 #endif
 
+#if defined(__GNUC__)
+#pragma GCC visibility push(default) /* exported from liblsllama.so (see lsllama.h) */
+#endif
+
 /* ---- names: one list each, shared by the CLI, the adapter files and callers --------------------
  * *_parse returns 0 and sets *out, or LL_ERR_ARG (out unchanged) for a name
  * not in the list; *_name returns the canonical name, NULL out of range. */
@@ -389,6 +393,11 @@ typedef struct ll_train_options {
      * base's tokenizer, written into them as tokenizer.json (NULL: none), and the path it was loaded from. */
     const ll_tokenizer *tokenizer;
     const char *tokenizer_source;
+    /* Optional (NULL: none): read after every step, its evaluation and its checkpoint; once *stop is non-zero,
+     * training ends there as --patience ends it (the LL_TRAIN_END report, final/ saved, the result filled). Set it
+     * from the progress callback (a caller's "stop now") or from another thread. Training alone only: a
+     * data-parallel run (dist of size > 1) ignores it, as only rank 0 would see it. */
+    const volatile int *stop;
 } ll_train_options;
 
 /* epochs 1, lr 1e-4, weight decay 0.01, warm-up 0.06, clipping 1.0, AdamW
@@ -604,6 +613,10 @@ int ll_merged_is_classifier(const char *path);
 /* The classifier of a merged folder on base (loaded from the same folder):
  * task, labels and head from its config.json and weights; no LoRA. */
 int ll_merged_load(const char *dir, ll_model *base, ll_classifier **out, ll_adapter_info *info, ll_error *err);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

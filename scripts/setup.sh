@@ -21,7 +21,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # --- Debian packages ---------------------------------------------------------
 DEB_PKGS=(build-essential cmake pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev libpcre2-dev
-          clang libclang-rt-14-dev unzip python3-pip)
+          clang libclang-rt-14-dev unzip python3-pip python3-venv)
 # data-parallel training (-DLL_MPI=ON) and its tests: OpenMPI, and iproute2 for the two-host test's namespaces
 if [ "$WITH_TESTS" = 1 ]; then DEB_PKGS+=(openmpi-bin libopenmpi-dev iproute2); fi
 missing=()

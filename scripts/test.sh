@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what is missing (scripts/setup.sh),
 # builds, generates the reference files that are too large to commit, runs
-# every test with ctest, then the fast tests again under ASan/UBSan.
+# every test with ctest, builds the Python package's wheel in a fresh virtual
+# environment and runs its pytest suite, then the fast tests again under ASan/UBSan.
 #
 #   BUILD   build folder (default: build)     LL_NO_ASAN=1  skip the sanitizer pass
 set -euo pipefail
@@ -27,6 +28,14 @@ python3 tools/gen_fixtures_full.py --out "$BUILD/generated/full_seqcls"
 
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$JOBS}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-$JOBS}"
 (cd "$BUILD" && ctest --output-on-failure -j1)
+
+# The Python package: its wheel built (scikit-build-core compiles liblsllama.so) and installed in a fresh
+# virtual environment, then its tests, comparing it with this build's lsllama tool.
+VENV="$BUILD/python-venv"
+rm -rf "$VENV"
+python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q "$ROOT/python[test]"
+(cd "$ROOT/python" && LSLLAMA_CLI="$BUILD/lsllama" "$VENV/bin/python" -m pytest -q tests)
 
 if [ "${LL_NO_ASAN:-0}" != 1 ]; then
   # Sanitizers on everything that is quick enough when instrumented.

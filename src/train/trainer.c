@@ -1093,6 +1093,7 @@ setup_done:; /* every rank learns whether rank 0 could start writing the run */
         if ((st.step % check_every == 0 || st.step == total) && (rc = check_same_params(c, dist, st.step, err)))
             goto done;
         if (o->stop_after_steps > 0 && steps_run >= o->stop_after_steps) goto done; /* as if killed */
+        if (o->stop && *o->stop && ll_dist_size(dist) == 1) stop = 1; /* the caller's request, as patience stops */
     }
     if (lead && o->progress) {
         const ll_train_event ev = {.kind = LL_TRAIN_END, .step = st.step, .total_steps = total, .epoch = st.epoch};

@@ -1,0 +1,327 @@
+"""Handles over liblsllama: a loaded model, tokenizer and classifier, and the calls on them."""
+import ctypes
+import json
+import warnings
+from ctypes import byref, c_int, c_void_p
+
+from . import _lib as L
+from .errors import ArgumentError, raise_for
+
+
+def _b(s):
+    return None if s is None else (s.encode("utf-8") if isinstance(s, str) else bytes(s))
+
+
+def _path(p):
+    import os
+    return None if p is None else os.fsencode(p)
+
+
+def check(rc, err):
+    if rc < 0:
+        raise_for(rc, err)
+    return rc
+
+
+def set_threads(threads):
+    """Set the OpenMP team size of the calling thread (None: leave it as OMP_NUM_THREADS says)."""
+    if threads is not None:
+        if int(threads) < 1:
+            raise ArgumentError("threads must be at least 1, got %r" % (threads,))
+        if L.omp_set_num_threads is not None:
+            L.omp_set_num_threads(int(threads))
+
+
+def parse_name(kind, parse, value):
+    out = c_int()
+    if value is None or parse(_b(value), byref(out)) != 0:
+        raise ArgumentError("%s: unknown value %r" % (kind, value))
+    return out.value
+
+
+class Model:
+    """A loaded checkpoint (ll_model) and, optionally, its tokenizer."""
+
+    def __init__(self, path, tokenizer=None, base_precision=None, compute=None, need_tokenizer=True):
+        self._m = c_void_p()
+        self._tok = c_void_p()
+        opt = L.ll_load_options()
+        if base_precision is not None:
+            opt.base_precision = parse_name("base_precision", L.ll_base_precision_parse, base_precision)
+        if compute is not None:
+            opt.compute = parse_name("compute", L.ll_compute_parse, compute)
+        err = L.ll_error()
+        check(L.ll_model_load(byref(self._m), _path(path), byref(opt), byref(err)), err)
+        self.path = str(path)
+        if need_tokenizer:
+            try:
+                check(L.ll_tokenizer_load(byref(self._tok), _path(tokenizer if tokenizer is not None else path),
+                                          byref(err)), err)
+            except Exception:
+                self.close()
+                raise
+            w = L.ll_tokenizer_warning(self._tok)
+            if w:
+                warnings.warn(w.decode("utf-8", "replace"), stacklevel=3)
+        cfg = L.ll_model_config(self._m).contents
+        self.dim = cfg.dim
+        self.n_layers = cfg.n_layers
+        self.vocab_size = cfg.vocab_size
+        self.max_seq_len = cfg.max_seq_len
+
+    def close(self):
+        if getattr(self, "_tok", None):
+            L.ll_tokenizer_free(self._tok)
+            self._tok = c_void_p()
+        if getattr(self, "_m", None):
+            L.ll_model_free(self._m)
+            self._m = c_void_p()
+
+    def __del__(self):
+        self.close()
+
+    def encode(self, text, enc, err):
+        """Token ids of text (str) as the CLI's embed --text encodes a line (special tokens added)."""
+        data = text.encode("utf-8")
+        check(L.ll_tokenizer_encode(self._tok, data, len(data), L.LL_TOK_DEFAULT, byref(enc), byref(err)), err)
+        return enc.ids[:enc.n]
+
+    def embed(self, texts, pool, bidirectional_from, batch_tokens):
+        """Pooled final-norm hidden states as `lsllama embed --text` computes them: a list of n rows of dim
+        floats (ctypes float arrays), packed into batches of about batch_tokens tokens in order."""
+        pool_id = L.LL_POOLS.get(pool)
+        if pool_id is None:
+            raise ArgumentError("pool must be last, mean, max or first, got %r" % (pool,))
+        if bidirectional_from < 0 or bidirectional_from > self.n_layers:
+            raise ArgumentError("bidirectional_from %d is outside the model's 0..%d layers"
+                                % (bidirectional_from, self.n_layers))
+        if batch_tokens < 1:
+            raise ArgumentError("batch_tokens must be at least 1")
+        err = L.ll_error()
+        enc = L.ll_encoding()
+        rows = []
+        fo = L.ll_forward_options(bidirectional_from)
+        try:
+            pend_tokens, pend_start = [], [0]
+
+            def flush():
+                n = len(pend_start) - 1
+                if n == 0:
+                    return
+                toks = (ctypes.c_int32 * len(pend_tokens))(*pend_tokens)
+                starts = (ctypes.c_int32 * len(pend_start))(*pend_start)
+                out = (ctypes.c_float * (n * self.dim))()
+                batch = L.ll_batch(toks, starts, n)
+                fout = L.ll_forward_outputs(None, out, pool_id, None)
+                check(L.ll_forward(self._m, byref(batch), byref(fo), byref(fout), byref(err)), err)
+                for s in range(n):
+                    rows.append(out[s * self.dim:(s + 1) * self.dim])
+                del pend_tokens[:]
+                del pend_start[1:]
+
+            for i, t in enumerate(texts):
+                if not isinstance(t, str):
+                    raise ArgumentError("text %d is %s, not str" % (i, type(t).__name__))
+                ids = self.encode(t, enc, err)
+                if not ids:
+                    raise ArgumentError("text %d encodes to no tokens" % i)
+                if self.max_seq_len > 0 and len(ids) > self.max_seq_len:
+                    raise ArgumentError("text %d: %d tokens exceed the model's context length %d"
+                                        % (i, len(ids), self.max_seq_len))
+                if pend_tokens and len(pend_tokens) + len(ids) > batch_tokens:
+                    flush()
+                pend_tokens.extend(ids)
+                pend_start.append(len(pend_tokens))
+            flush()
+        finally:
+            L.ll_encoding_free(byref(enc))
+        return rows
+
+
+class Classifier:
+    """A trained classifier: model + tokenizer + adapter (or a merged folder) + labels, as `lsllama predict`
+    opens them (src/cli/cli_classify.c cls_session_open)."""
+
+    def __init__(self, model, adapter=None, tokenizer=None, base_precision=None, compute=None):
+        err = L.ll_error()
+        self._c = c_void_p()
+        self._map = c_void_p()
+        self.model = None
+        if adapter is None and not L.ll_merged_is_classifier(_path(model)):
+            raise ArgumentError("%s is not a merged classifier folder (config.json with a "
+                                "*ForSequenceClassification or *ForTokenClassification architecture): give adapter="
+                                % model)
+        if base_precision is None and adapter is not None:
+            bp = c_int(0)
+            if check(L.ll_adapter_base_precision(_path(adapter), byref(bp), byref(err)), err) == 1:
+                base_precision = bp.value
+        if isinstance(base_precision, int):
+            base_precision = L.ll_base_precision_name(base_precision).decode()
+        self.model = Model(model, tokenizer, base_precision, compute)
+        info = L.ll_adapter_info()
+        try:
+            if adapter is not None:
+                rc = L.ll_adapter_load(_path(adapter), self.model._m, None, byref(self._c), byref(info), byref(err))
+            else:
+                rc = L.ll_merged_load(_path(model), self.model._m, byref(self._c), byref(info), byref(err))
+            check(rc, err)
+            self.labels = [info.id2label[k].decode("utf-8") for k in range(info.n_labels)]
+            check(L.ll_labelmap_from_names(byref(self._map), info.id2label, info.n_labels, byref(err)), err)
+        except Exception:
+            L.ll_adapter_info_free(byref(info))
+            self.close()
+            raise
+        L.ll_adapter_info_free(byref(info))
+        cfg = L.ll_classifier_get_config(self._c).contents
+        self.token_task = bool(cfg.token_task)
+        self.multi_label = bool(cfg.multi_label) and not self.token_task
+        self.n_labels = cfg.n_labels
+
+    def close(self):
+        if getattr(self, "_map", None):
+            L.ll_labelmap_free(self._map)
+            self._map = c_void_p()
+        if getattr(self, "_c", None):
+            L.ll_classifier_free(self._c)
+            self._c = c_void_p()
+        if getattr(self, "model", None) is not None:
+            self.model.close()
+            self.model = None
+
+    def __del__(self):
+        self.close()
+
+    def predict_sequences(self, texts, max_length, batch_tokens):
+        """Per text: (label id or -1, logits list, probabilities list, predicted list or None), computed by
+        ll_classifier_predict over an in-memory dataset of the texts in order (one JSON Lines row each)."""
+        lines = []
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise ArgumentError("text %d is %s, not str" % (i, type(t).__name__))
+            lines.append(json.dumps({"text": t}, ensure_ascii=False))
+        if not lines:
+            return []
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        opt = L.ll_data_options()
+        L.ll_data_options_default(byref(opt))
+        opt.format = L.LL_DATA_JSONL
+        opt.no_labels = 1
+        err = L.ll_error()
+        ds = c_void_p()
+        out = [None] * len(lines)
+        failure = []
+
+        def on_prediction(ctx, pp):
+            try:
+                p = pp.contents
+                k = p.n_labels
+                out[p.index] = (p.label, p.logits[:k], p.probabilities[:k],
+                                p.predicted[:k] if p.predicted else None)
+                return 0
+            except BaseException as e:  # never let an exception cross the C frames
+                failure.append(e)
+                return 1
+
+        cb = L.SEQ_PREDICTION_FN(on_prediction)
+        try:
+            check(L.ll_dataset_load_memory(byref(ds), data, len(data), b"<texts>", byref(opt), byref(err)), err)
+            check(L.ll_dataset_tokenize(ds, self.model._tok, int(max_length), byref(err)), err)
+            rc = L.ll_classifier_predict(self._c, ds, int(batch_tokens), None, cb, None, byref(err))
+            if failure:
+                raise failure[0]
+            check(rc, err)
+        finally:
+            L.ll_dataset_free(ds)
+        return out
+
+    def predict_split_words(self, word_lists, max_length, batch_tokens):
+        """Per sentence given as a list of words (str without whitespace): (tags, scores) per word, computed by
+        ll_classifier_predict_tokens over an in-memory JSON Lines dataset {"tokens": [...]}, as `lsllama
+        predict --format jsonl` reads pre-split words."""
+        rows = []
+        for i, ws in enumerate(word_lists):
+            ws = list(ws)
+            if not ws or not all(isinstance(w, str) and w for w in ws):
+                raise ArgumentError("sentence %d: a non-empty list of non-empty str words is needed" % i)
+            rows.append(json.dumps({"tokens": ws}, ensure_ascii=False))
+        out = [None] * len(rows)
+        if not rows:
+            return out
+        data = ("\n".join(rows) + "\n").encode("utf-8")
+        opt = L.ll_token_data_options()
+        L.ll_token_data_options_default(byref(opt))
+        opt.format = L.LL_DATA_JSONL
+        opt.no_tags = 1
+        return self._predict_tokens(data, opt, max_length, batch_tokens, out,
+                                    lambda p, n: (p.index, ([p.tags[w].decode("utf-8") for w in range(n)],
+                                                            p.scores[:n])))
+
+    def _predict_tokens(self, data, opt, max_length, batch_tokens, out, convert):
+        tt = L.ll_token_tokenize_options()
+        err = L.ll_error()
+        ds = c_void_p()
+        failure = []
+
+        def on_sentence(ctx, pp):
+            try:
+                p = pp.contents
+                k, v = convert(p, p.n_words)
+                out[k] = v
+                return 0
+            except BaseException as e:
+                failure.append(e)
+                return 1
+
+        cb = L.SENTENCE_PREDICTION_FN(on_sentence)
+        try:
+            check(L.ll_token_dataset_load_memory(byref(ds), data, len(data), b"<texts>", byref(opt), byref(err)),
+                  err)
+            check(L.ll_token_dataset_tokenize(ds, self.model._tok, int(max_length), byref(tt), byref(err)), err)
+            rc = L.ll_classifier_predict_tokens(self._c, ds, self._map, int(batch_tokens), None, cb, None,
+                                                byref(err))
+            if failure:
+                raise failure[0]
+            check(rc, err)
+        finally:
+            L.ll_dataset_free(ds)
+        return out
+
+    def predict_words(self, texts, max_length, batch_tokens):
+        """Per text: a dict with "words", "tags", "scores" (the probability of each word's tag), "start" and
+        "end" (character offsets of each word in the text), computed by ll_classifier_predict_tokens over an
+        in-memory dataset of the texts as lines (words split on ASCII whitespace)."""
+        lines, index = [], []
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise ArgumentError("text %d is %s, not str" % (i, type(t).__name__))
+            # line breaks are whitespace between words: one character for one keeps the offsets
+            line = t.replace("\n", " ").replace("\r", " ")
+            if line.strip(" \t\v\f"):
+                lines.append(line)
+                index.append(i)
+        out = [{"words": [], "tags": [], "scores": [], "start": [], "end": []} for _ in texts]
+        if not lines:
+            return out
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        opt = L.ll_token_data_options()
+        L.ll_token_data_options_default(byref(opt))
+        opt.format = L.LL_DATA_LINES
+        opt.no_tags = 1
+
+        def convert(p, n):
+            r = out[index[p.index]]
+            r["words"] = [p.words[w].decode("utf-8") for w in range(n)]
+            r["tags"] = [p.tags[w].decode("utf-8") for w in range(n)]
+            r["scores"] = p.scores[:n]
+            return index[p.index], r
+
+        self._predict_tokens(data, opt, max_length, batch_tokens, out, convert)
+        import re
+        for i in index:
+            r = out[i]
+            spans = [(m.start(), m.end()) for m in re.finditer(r"[^ \t\r\n\v\f]+", texts[i])]
+            if len(spans) != len(r["words"]):
+                raise ArgumentError("text %d: %d words predicted, %d found" % (i, len(r["words"]), len(spans)))
+            r["start"] = [s for s, _ in spans]
+            r["end"] = [e for _, e in spans]
+        return out

@@ -1,0 +1,124 @@
+"""LSClassifier / LSTokenClassifier: a 3-step fit equals `lsllama train` with the same options (adapter
+bytes), and scikit-learn's estimator basics (clone, get/set params, fit/predict shapes) with scikit-learn."""
+import numpy as np
+import pytest
+from sklearn.base import clone, is_classifier
+
+import lsllama
+from conftest import MODEL, TOKENIZER, conll_sentences, run_cli, sst2_rows
+from test_train import same_files
+
+
+@pytest.fixture(scope="module")
+def data():
+    rows = sst2_rows("train.tsv", 40)
+    return [t for t, _ in rows], [int(l) for _, l in rows]
+
+
+@pytest.fixture(scope="module")
+def fitted(work, data):
+    X, y = data
+    est = lsllama.LSClassifier(str(MODEL), tokenizer=str(TOKENIZER), lora_r=4, lr=5e-4, max_steps=3,
+                               batch_tokens=256, threads=1, out_dir=str(work / "est_seq"))
+    return est.fit(X, y)
+
+
+def test_fit_equals_cli(work, data, fitted):
+    X, y = data
+    f = work / "est.tsv"
+    f.write_text("sentence\tlabel\n" + "".join("%s\t%d\n" % r for r in zip(X, y)), encoding="utf-8")
+    run_cli("train", MODEL, "--tokenizer", TOKENIZER, "--train", f, "--out", work / "est_cli", "--lora-r", 4,
+            "--lr", "5e-4", "--max-steps", 3, "--batch-tokens", 256, "--no-progress")
+    same_files(work / "est_cli" / "final", work / "est_seq" / "final")
+
+
+def test_estimator_contract(data, fitted):
+    X, y = data
+    assert is_classifier(fitted)
+    params = fitted.get_params()
+    assert params["lora_r"] == 4 and params["max_steps"] == 3 and "model" in params
+    c = clone(fitted)
+    assert c.get_params() == params and not hasattr(c, "classes_")
+    assert c.set_params(lr=1e-3) is c and c.lr == 1e-3 and fitted.lr == 5e-4
+    with pytest.raises(ValueError):
+        c.set_params(no_such_param=1)
+    with pytest.raises(lsllama.ArgumentError, match="not fitted"):
+        c.predict(X[:2])
+    assert list(fitted.classes_) == [0, 1]
+    pred = fitted.predict(X)
+    assert isinstance(pred, np.ndarray) and pred.shape == (len(X),) and set(pred) <= {0, 1}
+    proba = fitted.predict_proba(X)
+    assert proba.shape == (len(X), 2) and np.allclose(proba.sum(axis=1), 1)
+    assert list(fitted.classes_[proba.argmax(axis=1)]) == list(pred)
+    assert fitted.score(X, y) == np.mean(pred == np.array(y))
+    # probabilities are the pipeline's (the library's)
+    assert proba[0].tolist() == fitted.pipeline_.predict([X[0]])[0]["probabilities"]
+
+
+def test_save_load(work, data, fitted):
+    X, _ = data
+    fitted.save(str(work / "saved_est"))
+    back = lsllama.LSClassifier.load(str(work / "saved_est"))
+    assert back.get_params() == fitted.get_params()
+    assert list(back.classes_) == list(fitted.classes_)
+    assert back.predict_proba(X).tolist() == fitted.predict_proba(X).tolist()
+    # the saved folder is an adapter for the CLI too
+    _, out, _ = run_cli("predict", MODEL, "--tokenizer", TOKENIZER, "--adapter", work / "saved_est",
+                        input=X[0] + "\n")
+    assert '"label": "%d"' % fitted.predict(X[:1])[0] in out
+
+
+def test_string_labels_and_temp_dir(data):
+    X, y = data
+    names = ["neg" if v == 0 else "pos" for v in y]
+    est = lsllama.LSClassifier(str(MODEL), tokenizer=str(TOKENIZER), max_steps=1, batch_tokens=256, threads=1)
+    est.fit(X, names)
+    assert list(est.classes_) == ["neg", "pos"]
+    assert set(est.predict(X[:4])) <= {"neg", "pos"}
+    assert 0 <= est.score(X, names) <= 1
+
+
+def test_token_classifier_equals_cli(work):
+    sents = conll_sentences(30)
+    X, y = [w for w, _ in sents], [t for _, t in sents]
+    est = lsllama.LSTokenClassifier(str(MODEL), tokenizer=str(TOKENIZER), max_steps=3, batch_tokens=256, lr=1e-3,
+                                    threads=1, out_dir=str(work / "est_tok"))
+    est.fit(X, y)
+    f = work / "est_ner.txt"
+    f.write_text("\n".join("".join("%s %s\n" % wt for wt in zip(w, t)) for w, t in sents), encoding="utf-8")
+    run_cli("train", MODEL, "--tokenizer", TOKENIZER, "--task", "token", "--train", f, "--out", work / "est_tok_cli",
+            "--max-steps", 3, "--batch-tokens", 256, "--lr", "1e-3", "--no-progress")
+    same_files(work / "est_tok_cli" / "final", work / "est_tok" / "final")
+    assert est.classes_ == sorted({t for ts in y for t in ts})
+    pred = est.predict(X[:5])
+    assert [len(p) for p in pred] == [len(x) for x in X[:5]] and all(t in est.classes_ + ["O"] for p in pred
+                                                                      for t in p)
+    proba = est.predict_proba(X[:5])
+    assert [len(p) for p in proba] == [len(x) for x in X[:5]] and all(0 < v <= 1 for p in proba for v in p)
+    # the same words as a text line through the pipeline: the same tags
+    assert est.pipeline_.tag_words([" ".join(x) for x in X[:5]]) and \
+        [r["tags"] for r in est.pipeline_.tag_words([" ".join(x) for x in X[:5]])] == pred
+    assert 0 <= est.score(X, y) <= 1
+
+
+def test_dev_set_keeps_the_best_adapter(work, data):
+    X, y = data
+    dev = sst2_rows("dev.tsv", 12)
+    est = lsllama.LSClassifier(str(MODEL), tokenizer=str(TOKENIZER), max_steps=4, eval_every=2, batch_tokens=256,
+                               threads=1, out_dir=str(work / "est_dev"))
+    est.fit(X, y, X_dev=[t for t, _ in dev], y_dev=[int(l) for _, l in dev])
+    assert est.adapter_ == str(work / "est_dev" / "best")
+    assert est.train_result_["best_step"] in (2, 4)
+
+
+def test_multi_label(data):
+    X, _ = data
+    y = [["pos"], ["neg"], ["pos", "neg"]] * (len(X) // 3) + [["pos"]] * (len(X) % 3)
+    est = lsllama.LSClassifier(str(MODEL), tokenizer=str(TOKENIZER), max_steps=2, batch_tokens=256, threads=1)
+    est.fit(X, y)
+    assert est.multi_label_ and list(est.classes_) == ["neg", "pos"]
+    proba = est.predict_proba(X[:6])
+    assert proba.shape == (6, 2)
+    pred = est.predict(X[:6])
+    assert [sorted(p) for p in pred] == [sorted(np.array(["neg", "pos"])[row > 0.5].tolist()) for row in proba]
+    assert 0 <= est.score(X, y) <= 1

@@ -1,0 +1,82 @@
+"""Token classifiers (NER): per-word tags against `lsllama predict`, and transformers' token-classification
+grouping (aggregation_strategy="first")."""
+import pytest
+
+import lsllama
+from lsllama.pipeline import _group_words
+from conftest import MODEL, TOKENIZER, cli_jsonl, conll_sentences, run_cli
+
+
+@pytest.fixture(scope="module")
+def ner(token_adapter):
+    with lsllama.pipeline(MODEL, adapter=token_adapter, tokenizer=TOKENIZER, threads=1) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return [" ".join(w) for w, _ in conll_sentences(60)[40:]]
+
+
+def test_tags_equal_cli(work, token_adapter, ner, texts):
+    f = work / "ner_in.txt"
+    f.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    _, out, _ = run_cli("predict", MODEL, "--tokenizer", TOKENIZER, "--adapter", token_adapter, "--input", f,
+                        "--no-progress")
+    cli = cli_jsonl(out)
+    assert ner.task == "token-classification"
+    got = ner.tag_words(texts)
+    n_entities = 0
+    for c, g, t in zip(cli, got, texts):
+        assert c["words"] == g["words"] == t.split()
+        assert c["tags"] == g["tags"]
+        assert [t[s:e] for s, e in zip(g["start"], g["end"])] == g["words"]
+        groups = {(x["start"], x["end"], x["entity_group"]): x for x in ner(t)}
+        for e in c["entities"]:
+            # a seqeval chunk that transformers' grouping makes too: same span, type and score as printed
+            x = groups.get((e["start"], e["end"], e["type"]))
+            if x is not None:
+                n_entities += 1
+                assert x["word"] == e["text"]
+                assert "%.6f" % x["score"] == e["score"]
+    assert len({tag for g in got for tag in g["tags"]}) > 1, "the 3-step model tags everything alike"
+    assert n_entities > 0
+
+
+def test_grouping_follows_transformers():
+    text = "Angela Merkel visited New York and Paris"
+    words = text.split()
+    starts = [text.index(w) for w in words]
+
+    def w(tags, scores=None):
+        scores = scores or [0.5] * len(tags)
+        return [(t, s, st, st + len(x)) for t, s, st, x in zip(tags, scores, starts, words)]
+
+    g = _group_words(text, w(["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O", "B-LOC"], [.9, .7, .1, .8, .6, .2, .5]))
+    assert [(x["entity_group"], x["word"], x["start"], x["end"]) for x in g] == [
+        ("PER", "Angela Merkel", 0, 13), ("O", "visited", 14, 21), ("LOC", "New York", 22, 30),
+        ("O", "and", 31, 34), ("LOC", "Paris", 35, 40)]
+    assert g[0]["score"] == pytest.approx(0.8) and g[2]["score"] == pytest.approx(0.7)
+    # I- after another type starts a group; B- always starts one; I- of the same type continues
+    g = _group_words(text, w(["I-PER", "I-PER", "I-LOC", "B-LOC", "B-LOC", "I-LOC", "O"]))
+    assert [(x["entity_group"], x["word"]) for x in g] == [
+        ("PER", "Angela Merkel"), ("LOC", "visited"), ("LOC", "New"), ("LOC", "York and"), ("O", "Paris")]
+
+
+def test_call_conventions(ner, texts):
+    text = "  Tom   visited\tParis .\nThen Rome "
+    r = ner.tag_words([text])[0]
+    assert r["words"] == text.split()
+    assert [text[s:e] for s, e in zip(r["start"], r["end"])] == r["words"]
+    everything = ner(text, ignore_labels=[])
+    assert [text[x["start"]:x["end"]] for x in everything] == [x["word"] for x in everything]
+    assert sum(len(x["word"].split()) for x in everything) == len(r["words"])
+    ents = ner(text)
+    assert ents == [x for x in everything if x["entity_group"] != "O"]
+    for x in ents:
+        assert set(x) == {"entity_group", "score", "word", "start", "end"} and 0 <= x["score"] <= 1
+    assert ner(["", "   "]) == [[], []]
+    batch = ner(texts[:5])
+    assert batch == [ner(t) for t in texts[:5]]
+    with pytest.raises(lsllama.ArgumentError, match="first"):
+        ner(text, aggregation_strategy="max")
