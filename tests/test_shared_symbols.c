@@ -1,4 +1,4 @@
-/* liblsllama.so exports exactly the public API: the functions include/*.h
+/* liblsllama.so exports exactly the public API: the functions the headers in include/
  * declares, nothing else. The headers are read (comments removed) for every
  * identifier "ll_NAME" followed by "(" (function declarations; function
  * pointer typedefs are "(*ll_NAME)(" and do not count), then
