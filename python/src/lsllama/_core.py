@@ -1,6 +1,7 @@
 """Handles over liblsllama: a loaded model, tokenizer and classifier, and the calls on them."""
 import ctypes
 import json
+import os
 import warnings
 from ctypes import byref, c_int, c_void_p
 
@@ -8,13 +9,40 @@ from . import _lib as L
 from .errors import ArgumentError, raise_for
 
 
-def _b(s):
-    return None if s is None else (s.encode("utf-8") if isinstance(s, str) else bytes(s))
+def _b(s, what="value"):
+    """A text argument as UTF-8 bytes for the library. ArgumentError naming ``what`` for anything but str or
+    bytes (None included: the library's calls take no NULL text)."""
+    if isinstance(s, str):
+        return s.encode("utf-8")
+    if isinstance(s, (bytes, bytearray)):
+        return bytes(s)
+    raise ArgumentError("%s must be a str, got %s" % (what, "None" if s is None else type(s).__name__))
 
 
-def _path(p):
-    import os
-    return None if p is None else os.fsencode(p)
+def _path(p, what="path"):
+    """A path argument (str, bytes or os.PathLike) as bytes for the library. ArgumentError naming ``what`` for
+    None, another type or an empty path."""
+    if not isinstance(p, (str, bytes, os.PathLike)):
+        raise ArgumentError("%s must be a path (str, bytes or os.PathLike), got %s"
+                            % (what, "None" if p is None else type(p).__name__))
+    b = os.fsencode(p)
+    if not b:
+        raise ArgumentError("%s is an empty path" % (what,))
+    return b
+
+
+def text_list(x, what="texts"):
+    """x as a list of str. A lone str is refused (this call takes several: wrap it in a list), as are None,
+    non-iterables and non-str items, each an ArgumentError naming ``what`` (and the item's index)."""
+    if isinstance(x, (str, bytes)) or x is None or not hasattr(x, "__iter__"):
+        raise ArgumentError("%s must be a list of str, got %s%s" % (
+            what, "None" if x is None else type(x).__name__,
+            " (wrap a single text in a list)" if isinstance(x, str) else ""))
+    out = list(x)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise ArgumentError("%s[%d] is %s, not str" % (what, i, "None" if t is None else type(t).__name__))
+    return out
 
 
 def check(rc, err):
@@ -23,18 +51,24 @@ def check(rc, err):
     return rc
 
 
+# The calling thread's OpenMP team size when the package was imported (OMP_NUM_THREADS, or all cores): what a
+# call without threads= runs with, whatever an earlier call's threads= set.
+DEFAULT_THREADS = L.omp_get_max_threads() if L.omp_get_max_threads is not None else None
+
+
 def set_threads(threads):
-    """Set the OpenMP team size of the calling thread (None: leave it as OMP_NUM_THREADS says)."""
-    if threads is not None:
-        if int(threads) < 1:
-            raise ArgumentError("threads must be at least 1, got %r" % (threads,))
-        if L.omp_set_num_threads is not None:
-            L.omp_set_num_threads(int(threads))
+    """Set the OpenMP team size of the calling thread for the next library call: threads (an int >= 1), or
+    with None the size it had when the package was imported (OMP_NUM_THREADS, or all cores)."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ArgumentError("threads must be an int >= 1 (or None), got %r" % (threads,))
+    n = threads if threads is not None else DEFAULT_THREADS
+    if n is not None and L.omp_set_num_threads is not None:
+        L.omp_set_num_threads(int(n))
 
 
 def parse_name(kind, parse, value):
     out = c_int()
-    if value is None or parse(_b(value), byref(out)) != 0:
+    if not isinstance(value, str) or parse(_b(value), byref(out)) != 0:
         raise ArgumentError("%s: unknown value %r" % (kind, value))
     return out.value
 
@@ -51,11 +85,11 @@ class Model:
         if compute is not None:
             opt.compute = parse_name("compute", L.ll_compute_parse, compute)
         err = L.ll_error()
-        check(L.ll_model_load(byref(self._m), _path(path), byref(opt), byref(err)), err)
+        check(L.ll_model_load(byref(self._m), _path(path, "model"), byref(opt), byref(err)), err)
         self.path = str(path)
         if need_tokenizer:
             try:
-                check(L.ll_tokenizer_load(byref(self._tok), _path(tokenizer if tokenizer is not None else path),
+                check(L.ll_tokenizer_load(byref(self._tok), _path(tokenizer if tokenizer is not None else path, "tokenizer"),
                                           byref(err)), err)
             except Exception:
                 self.close()
@@ -147,23 +181,22 @@ class Classifier:
         self._c = c_void_p()
         self._map = c_void_p()
         self.model = None
-        if adapter is None and not L.ll_merged_is_classifier(_path(model)):
+        if adapter is None and not L.ll_merged_is_classifier(_path(model, "model")):
             raise ArgumentError("%s is not a merged classifier folder (config.json with a "
                                 "*ForSequenceClassification or *ForTokenClassification architecture): give adapter="
                                 % model)
-        if base_precision is None and adapter is not None:
+        if base_precision is None and adapter is not None:  # the precision the adapter was trained with
             bp = c_int(0)
-            if check(L.ll_adapter_base_precision(_path(adapter), byref(bp), byref(err)), err) == 1:
-                base_precision = bp.value
-        if isinstance(base_precision, int):
-            base_precision = L.ll_base_precision_name(base_precision).decode()
+            if check(L.ll_adapter_base_precision(_path(adapter, "adapter"), byref(bp), byref(err)), err) == 1:
+                name = L.ll_base_precision_name(bp.value)
+                base_precision = name.decode() if name else None
         self.model = Model(model, tokenizer, base_precision, compute)
         info = L.ll_adapter_info()
         try:
             if adapter is not None:
-                rc = L.ll_adapter_load(_path(adapter), self.model._m, None, byref(self._c), byref(info), byref(err))
+                rc = L.ll_adapter_load(_path(adapter, "adapter"), self.model._m, None, byref(self._c), byref(info), byref(err))
             else:
-                rc = L.ll_merged_load(_path(model), self.model._m, byref(self._c), byref(info), byref(err))
+                rc = L.ll_merged_load(_path(model, "model"), self.model._m, byref(self._c), byref(info), byref(err))
             check(rc, err)
             self.labels = [info.id2label[k].decode("utf-8") for k in range(info.n_labels)]
             check(L.ll_labelmap_from_names(byref(self._map), info.id2label, info.n_labels, byref(err)), err)

@@ -179,6 +179,19 @@ def _omp_setter():
 omp_set_num_threads = _omp_setter()
 
 
+def _omp_getter():
+    try:
+        f = lib.omp_get_max_threads
+    except AttributeError:  # pragma: no cover - a library without OpenMP
+        return None
+    f.restype = c_int
+    f.argtypes = []
+    return f
+
+
+omp_get_max_threads = _omp_getter()
+
+
 # ---- training (lsllama_train.h) ----------------------------------------------------------------------------------
 
 class ll_dataset_info(Structure):

@@ -1,5 +1,6 @@
 """lsllama.train: LoRA (or full) fine-tuning of a classifier, the `lsllama train` command as a call."""
 import math
+import numbers
 import os
 import sys
 import warnings
@@ -92,6 +93,39 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
     token_task = {"seq": False, "token": True}.get(task)
     if token_task is None:
         raise ArgumentError("task must be seq or token, got %r" % (task,))
+    # every argument checked before anything is opened or created
+    _path(model, "model")
+    _path(out, "out")
+    if tokenizer is not None:
+        _path(tokenizer, "tokenizer")
+    if tag_names is not None:
+        _path(tag_names, "tag_names")
+    for key, src in (("train", train), ("dev", dev)):
+        if (src is not None or key == "train") and not isinstance(src, InMemory):
+            _path(src, key)
+    if callback is not None and not callable(callback):
+        raise ArgumentError("callback must be callable (a function of one dict), got %s" % type(callback).__name__)
+    for name, v in (("lora_targets", lora_targets), ("full_targets", full_targets), ("tokens_field", tokens_field),
+                    ("tags_field", tags_field)):
+        if v is not None and not isinstance(v, str):
+            raise ArgumentError("%s must be a str, got %s" % (name, type(v).__name__))
+    for name, v, lo, hi in (("epochs", epochs, 1, 100000), ("max_steps", max_steps, 1, 1 << 40),
+                            ("grad_accum", grad_accum, 1, 1 << 16), ("batch_tokens", batch_tokens, 1, 1 << 24),
+                            ("batch_size", batch_size, 1, 1 << 20), ("seed", seed, 0, 1 << 62),
+                            ("eval_every", eval_every, 1, 1 << 40), ("patience", patience, 1, 1 << 20),
+                            ("checkpoint_every", checkpoint_every, 1, 1 << 40), ("lora_r", lora_r, 0, 4096),
+                            ("max_length", max_length, 1, 1 << 20), ("word_column", word_column, 0, 1 << 20),
+                            ("tag_column", None if tag_column == "last" else tag_column, 0, 1 << 20),
+                            ("bidirectional_from", bidirectional_from, 0, 1 << 20)):
+        if v is not None and not (isinstance(v, numbers.Integral) and not isinstance(v, bool) and lo <= v <= hi):
+            raise ArgumentError("%s must be an int in %d..%d, got %r" % (name, lo, hi, v))
+    for name, v, lo, hi, hi_open in (("lr", lr, 1e-12, 10, 0), ("weight_decay", weight_decay, 0, 10, 0),
+                                     ("warmup_ratio", warmup_ratio, 0, 1, 0), ("max_grad_norm", max_grad_norm, 0, 1e6, 0),
+                                     ("lora_alpha", lora_alpha, 1e-6, 1e6, 0), ("lora_dropout", lora_dropout, 0, 1, 1),
+                                     ("head_dropout", head_dropout, 0, 1, 1)):
+        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+        if v is not None and not (ok and lo <= v and (v < hi if hi_open else v <= hi)):
+            raise ArgumentError("%s must be in [%g, %g%s, got %r" % (name, lo, hi, ")" if hi_open else "]", v))
     # data options (cls_parse_common)
     dopt = L.ll_data_options()
     L.ll_data_options_default(byref(dopt))
@@ -116,8 +150,6 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
     cc = L.ll_classifier_config()
     cc.pool = parse_name("pool", L.ll_pool_parse, pool)
     cc.bidirectional_from = -1 if bidirectional_from is None else int(bidirectional_from)
-    if bidirectional_from is not None and not 0 <= int(bidirectional_from) <= (1 << 20):
-        raise ArgumentError("bidirectional_from must be in 0..%d" % (1 << 20))
     cc.lora_r, cc.lora_alpha, cc.lora_dropout = int(lora_r), float(lora_alpha), float(lora_dropout)
     if multi_label:
         dopt.multi_label = cc.multi_label = 1
@@ -153,21 +185,6 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
     to.lr, to.weight_decay, to.warmup_ratio, to.max_grad_norm = float(lr), float(weight_decay), \
         float(warmup_ratio), float(max_grad_norm)
     to.grad_accum, to.batch_tokens = int(grad_accum), int(batch_tokens)
-    for name, v, lo, hi in (("epochs", epochs, 1, 100000), ("max_steps", max_steps, 1, 1 << 40),
-                            ("grad_accum", grad_accum, 1, 1 << 16), ("batch_tokens", batch_tokens, 1, 1 << 24),
-                            ("batch_size", batch_size, 1, 1 << 20), ("seed", seed, 0, 1 << 62),
-                            ("eval_every", eval_every, 1, 1 << 40), ("patience", patience, 1, 1 << 20),
-                            ("checkpoint_every", checkpoint_every, 1, 1 << 40), ("lora_r", lora_r, 0, 4096),
-                            ("max_length", max_length, 1, 1 << 20)):
-        if v is not None and not (isinstance(v, int) and lo <= v <= hi):
-            raise ArgumentError("%s must be an int in %d..%d, got %r" % (name, lo, hi, v))
-    for name, v, lo, hi, hi_open in (("lr", lr, 1e-12, 10, 0), ("weight_decay", weight_decay, 0, 10, 0),
-                                     ("warmup_ratio", warmup_ratio, 0, 1, 0), ("max_grad_norm", max_grad_norm, 0, 1e6, 0),
-                                     ("lora_alpha", lora_alpha, 1e-6, 1e6, 0), ("lora_dropout", lora_dropout, 0, 1, 1),
-                                     ("head_dropout", head_dropout, 0, 1, 1)):
-        if v is not None and not (math.isfinite(float(v)) and lo <= float(v) and (float(v) < hi if hi_open
-                                                                                   else float(v) <= hi)):
-            raise ArgumentError("%s must be in [%g, %g%s, got %r" % (name, lo, hi, ")" if hi_open else "]", v))
     if batch_size is not None:
         to.batch_seqs = int(batch_size)
     to.recompute = 1 if recompute else 0
@@ -204,7 +221,7 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
                             "apply to it" % ("head_only" if head_only else "LoRA options"))
     mask_bits = c_uint()
     if full_targets is not None:
-        check(L.ll_full_targets_parse(_b(full_targets), byref(mask_bits), byref(err)), err)
+        check(L.ll_full_targets_parse(_b(full_targets, "full_targets"), byref(mask_bits), byref(err)), err)
         cc.full_targets = mask_bits.value
         cc.lora_r = cc.lora_targets = 0
     elif head_only:
@@ -212,7 +229,7 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
     elif cc.lora_r == 0:
         raise ArgumentError("lora_r 0 with LoRA requested (use head_only=True to train the head alone)")
     if not head_only and full_targets is None:
-        check(L.ll_lora_targets_parse(_b(lora_targets), byref(mask_bits), byref(err)), err)
+        check(L.ll_lora_targets_parse(_b(lora_targets, "lora_targets"), byref(mask_bits), byref(err)), err)
         cc.lora_targets = mask_bits.value
     if resume and overwrite:
         raise ArgumentError("resume and overwrite exclude each other")
@@ -228,17 +245,17 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
     bar = None
     try:
         mode = L.LL_RUN_RESUME if resume else L.LL_RUN_OVERWRITE if overwrite else L.LL_RUN_NEW
-        check(L.ll_run_dir_open(byref(handles["rd"]), _path(out), mode, byref(err)), err)
+        check(L.ll_run_dir_open(byref(handles["rd"]), _path(out, "out"), mode, byref(err)), err)
         to.run_dir = handles["rd"]
         if resume:
             v = c_int()
-            if base_precision is None and check(L.ll_run_base_precision(_path(out), byref(v), byref(err)), err) == 1:
+            if base_precision is None and check(L.ll_run_base_precision(_path(out, "out"), byref(v), byref(err)), err) == 1:
                 lo.base_precision = v.value
-            if compute is None and check(L.ll_run_compute(_path(out), byref(v), byref(err)), err) == 1:
+            if compute is None and check(L.ll_run_compute(_path(out, "out"), byref(v), byref(err)), err) == 1:
                 lo.compute = v.value
-        check(L.ll_model_load(byref(handles["m"]), _path(model), byref(lo), byref(err)), err)
+        check(L.ll_model_load(byref(handles["m"]), _path(model, "model"), byref(lo), byref(err)), err)
         tok_src = tokenizer if tokenizer is not None else model
-        check(L.ll_tokenizer_load(byref(handles["tok"]), _path(tok_src), byref(err)), err)
+        check(L.ll_tokenizer_load(byref(handles["tok"]), _path(tok_src, "tokenizer"), byref(err)), err)
         w = L.ll_tokenizer_warning(handles["tok"])
         if w:
             warnings.warn(w.decode("utf-8", "replace"), stacklevel=2)
@@ -252,7 +269,7 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
             cc.bidirectional_from = 0 if mask_bidir > 0 else cfg.n_layers
         max_len = 256 if max_length is None else int(max_length)
         if tag_names is not None:
-            check(L.ll_tag_names_load(byref(handles["names"]), _path(tag_names), byref(err)), err)
+            check(L.ll_tag_names_load(byref(handles["names"]), _path(tag_names, "tag_names"), byref(err)), err)
             topt.tag_names = handles["names"]
 
         def load_split(src, key):
@@ -275,9 +292,9 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
             else:
                 name = os.fspath(src)
                 if token_task:
-                    check(L.ll_token_dataset_load(byref(ds), _path(src), byref(topt), byref(err)), err)
+                    check(L.ll_token_dataset_load(byref(ds), _path(src, key), byref(topt), byref(err)), err)
                 else:
-                    check(L.ll_dataset_load(byref(ds), _path(src), byref(dopt), byref(err)), err)
+                    check(L.ll_dataset_load(byref(ds), _path(src, key), byref(dopt), byref(err)), err)
             if not handles["map"]:
                 check(L.ll_labelmap_build(byref(handles["map"]), ds, byref(err)), err)
             check(L.ll_dataset_apply_labels(ds, handles["map"], byref(err)), err)
@@ -298,7 +315,7 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
             load_split(dev, "dev")
         cc.n_labels = L.ll_labelmap_size(handles["map"])
         check(L.ll_classifier_create(byref(handles["c"]), handles["m"], byref(cc), to.seed, byref(err)), err)
-        keep.extend([_path(out), _path(model), _path(tok_src)])
+        keep.extend([_path(out, "out"), _path(model, "model"), _path(tok_src, "tokenizer")])
         to.out_dir, to.base_model_name, to.tokenizer_source = keep[-3], keep[-2], keep[-1]
         to.label_names = L.ll_labelmap_names(handles["map"])
         to.tokenizer = handles["tok"]

@@ -10,11 +10,28 @@ import os
 import shutil
 import tempfile
 
+from ._core import text_list
 from .errors import ArgumentError
 from .pipeline import Pipeline
 from ._training import InMemory, train
 
 _STATE = "lsllama_estimator.json"
+
+
+def _sentences(X, what):
+    """X as a list of sentences, each a list of words (str). ArgumentError naming ``what`` (and the index) for
+    a lone str, None, a non-iterable, or a sentence given as one str (split it into words first)."""
+    if isinstance(X, (str, bytes)) or X is None or not hasattr(X, "__iter__"):
+        raise ArgumentError("%s must be a list of sentences (lists of words), got %s"
+                            % (what, "None" if X is None else type(X).__name__))
+    out = []
+    for i, ws in enumerate(X):
+        if isinstance(ws, (str, bytes)) or ws is None or not hasattr(ws, "__iter__"):
+            raise ArgumentError("%s[%d] must be a list of words, got %s%s" % (
+                what, i, "None" if ws is None else type(ws).__name__,
+                " (split the sentence into words)" if isinstance(ws, str) else ""))
+        out.append(list(ws))
+    return out
 
 
 def _np():
@@ -75,17 +92,27 @@ class _Base:
     def _fit_data(self, train_rows, dev_rows):
         if self.model is None:
             raise ArgumentError("%s: model (a checkpoint path) is required" % type(self).__name__)
+        old_tmp = getattr(self, "_tmp_", None)
         if self.out_dir is None:
-            self._tmp_ = tempfile.mkdtemp(prefix="lsllama_fit_")
-            out, overwrite = os.path.join(self._tmp_, "run"), False
+            tmp = tempfile.mkdtemp(prefix="lsllama_fit_")
+            out, overwrite = os.path.join(tmp, "run"), False
         else:
             out, overwrite = self.out_dir, os.path.isdir(os.path.join(self.out_dir, "final"))
         jl = lambda rows, name: InMemory("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "jsonl",
                                          name)
         opts = self._train_options()
         opts.update(self._task_options())
-        res = train(self.model, jl(train_rows, "<X>"), out, dev=jl(dev_rows, "<X_dev>") if dev_rows else None,
-                    task=self._task, overwrite=overwrite, **opts)
+        try:
+            res = train(self.model, jl(train_rows, "<X>"), out, dev=jl(dev_rows, "<X_dev>") if dev_rows else None,
+                        task=self._task, overwrite=overwrite, **opts)
+        except BaseException:
+            if self.out_dir is None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        # a refit replaces the previous fit's temporary folder only once the new one is trained
+        self._tmp_ = tmp if self.out_dir is None else None
+        if old_tmp and old_tmp != self._tmp_:
+            shutil.rmtree(old_tmp, ignore_errors=True)
         self.adapter_ = res["adapter"]
         self.train_result_ = res
         self._open(self.adapter_)
@@ -103,8 +130,9 @@ class _Base:
         estimator's parameters and classes (lsllama_estimator.json) into the folder path (created)."""
         self._check_fitted()
         os.makedirs(path, exist_ok=True)
-        for f in os.listdir(self.adapter_):
-            shutil.copy2(os.path.join(self.adapter_, f), os.path.join(path, f))
+        if os.path.realpath(self.adapter_) != os.path.realpath(path):  # saving a loaded estimator where it lies
+            for f in os.listdir(self.adapter_):
+                shutil.copy2(os.path.join(self.adapter_, f), os.path.join(path, f))
         state = {"class": type(self).__name__, "params": self.get_params(), "classes": list(self._classes_json())}
         with open(os.path.join(path, _STATE), "w", encoding="utf-8") as f:
             json.dump(state, f, indent=1)
@@ -214,7 +242,7 @@ class LSClassifier(_Base):
         """Probabilities [n_texts, n_classes] (softmax; multi-label: independent sigmoids), the library's
         doubles as `lsllama predict` prints them; numpy array (lists without numpy)."""
         self._check_fitted()
-        p = [r["probabilities"] for r in self.pipeline_.predict(list(X))]
+        p = [r["probabilities"] for r in self.pipeline_.predict(text_list(X, "X"))]
         np = _np()
         return np.array(p, dtype=np.float64).reshape(len(p), len(self.pipeline_.labels)) if np is not None else p
 
@@ -222,7 +250,7 @@ class LSClassifier(_Base):
         """The predicted class per text (multi-label: the list of predicted classes, logit > 0)."""
         self._check_fitted()
         out = []
-        for r in self.pipeline_.predict(list(X)):
+        for r in self.pipeline_.predict(text_list(X, "X")):
             if r["label"] is None:
                 out.append([self._orig.get(n, n) for n in r["labels"]])
             else:
@@ -232,8 +260,10 @@ class LSClassifier(_Base):
 
     def score(self, X, y):
         """Mean accuracy on (X, y) (multi-label: subset accuracy)."""
+        X, y = text_list(X, "X"), list(y)
+        if len(X) != len(y):
+            raise ArgumentError("score: X has %d texts, y %d labels" % (len(X), len(y)))
         pred = self.predict(X)
-        y = list(y)
         if not y:
             raise ArgumentError("score: y is empty")
         same = lambda a, b: (sorted(map(str, a)) == sorted(map(str, b))) if isinstance(b, (list, tuple)) else \
@@ -288,7 +318,9 @@ class LSTokenClassifier(_Base):
         if len(X) != len(y):
             raise ArgumentError("X has %d sentences, y %d tag lists" % (len(X), len(y)))
         rows = []
-        for i, (ws, ts) in enumerate(zip(X, y)):
+        for i, (ws, ts) in enumerate(zip(_sentences(X, "X"), y)):
+            if isinstance(ts, str):
+                raise ArgumentError("y[%d] is a str: each sentence's tags are a list" % i)
             ws, ts = [str(w) for w in ws], [str(t) for t in ts]
             if len(ws) != len(ts):
                 raise ArgumentError("sentence %d: %d words, %d tags" % (i, len(ws), len(ts)))
@@ -310,7 +342,7 @@ class LSTokenClassifier(_Base):
     def _tag(self, X):
         self._check_fitted()
         p = self.pipeline_
-        return p._run(p._clf.predict_split_words, [list(x) for x in X], p.max_length, p.batch_tokens)
+        return p._run(p._clf.predict_split_words, _sentences(X, "X"), p.max_length, p.batch_tokens)
 
     def predict(self, X):
         """Tags per word of each sentence (list of lists of str)."""
@@ -322,6 +354,9 @@ class LSTokenClassifier(_Base):
 
     def score(self, X, y):
         """Word-level tag accuracy on (X, y)."""
+        X, y = _sentences(X, "X"), list(y)
+        if len(X) != len(y):
+            raise ArgumentError("score: X has %d sentences, y %d tag lists" % (len(X), len(y)))
         pred = self.predict(X)
         n = ok = 0
         for p, t in zip(pred, y):

@@ -70,7 +70,7 @@ class Pipeline:
         self._clf = None
         self._model = None
         _core.set_threads(threads)
-        if adapter is None and not _core.L.ll_merged_is_classifier(_core._path(model)):
+        if adapter is None and not _core.L.ll_merged_is_classifier(_core._path(model, "model")):
             self._model = _core.Model(model, tokenizer, base_precision, compute)
             self.task, self.labels, self.multi_label = "feature-extraction", [], False
         else:
@@ -138,7 +138,7 @@ class Pipeline:
             raise ArgumentError("this pipeline holds a base model without a classifier: give adapter= (or a "
                                 "merged folder) to classify; .embed() works without one")
         single = isinstance(inputs, str)
-        texts = [inputs] if single else list(inputs)
+        texts = [inputs] if single else _core.text_list(inputs, "inputs")
         if self._clf.token_task:
             res = self._ner(texts, aggregation_strategy, ignore_labels)
         else:
@@ -160,7 +160,7 @@ class Pipeline:
         multi-label), exactly what ``lsllama predict`` prints."""
         if self._clf is None or self._clf.token_task:
             raise ArgumentError("predict() needs a sequence classifier")
-        raw = self._run(self._clf.predict_sequences, list(texts), self.max_length, self.batch_tokens)
+        raw = self._run(self._clf.predict_sequences, _core.text_list(texts), self.max_length, self.batch_tokens)
         names = self.labels
         return [{"label": names[lab] if lab >= 0 else None,
                  "labels": [names[k] for k in range(len(names)) if pred[k]] if pred is not None else None,
@@ -200,7 +200,7 @@ class Pipeline:
         predict`` computes them (its "words" and "tags")."""
         if self._clf is None or not self._clf.token_task:
             raise ArgumentError("tag_words() needs a token classifier")
-        return self._run(self._clf.predict_words, list(texts), self.max_length, self.batch_tokens)
+        return self._run(self._clf.predict_words, _core.text_list(texts), self.max_length, self.batch_tokens)
 
     def _ner(self, texts, aggregation_strategy, ignore_labels):
         if aggregation_strategy != "first":
@@ -227,7 +227,7 @@ class Pipeline:
         text that encodes to no tokens or exceeds the context length.
         """
         single = isinstance(texts, str)
-        texts = [texts] if single else list(texts)
+        texts = [texts] if single else _core.text_list(texts)
         if mask not in _core.L.LL_MASKS:
             raise ArgumentError("mask must be causal or bidirectional, got %r" % (mask,))
         with self._lock:
