@@ -22,6 +22,8 @@ static void predict_usage(void) {
            "MODEL without --adapter: a folder written by `lsllama merge`.\n"
            "--tokenizer PATH: a tokenizer.json, tokenizer folder or llama2.c tokenizer.bin for a MODEL\n"
            "        that carries none (default: the model's own)\n"
+           "--max-length L: tokens per text, longer ones truncated (default 256; token task: words beyond\n"
+           "        it go to further windows); --batch-tokens N: tokens per forward batch (default 2048)\n"
            "A progress line goes to stderr while it is a terminal (--no-progress: none).\n"
            "Default base precision: the one the adapter was trained with (label_map.json), else stored.\n"
            CLI_BASE_PRECISION_HELP CLI_COMPUTE_HELP
