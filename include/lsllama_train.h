@@ -341,6 +341,8 @@ typedef struct ll_train_event {
     double accuracy, macro_f1;                    /* EVAL, sequence task */
     double f1, precision, recall, token_accuracy; /* EVAL, token task: entity-level micro averages */
     int best;            /* EVAL: the best dev metric so far (best/ is saved) */
+    double lr;           /* STEP: the learning rate the step used (log.jsonl's "lr") */
+    double grad_norm;    /* STEP: the global gradient norm before clipping (log.jsonl's "grad_norm") */
 } ll_train_event;
 
 typedef void (*ll_train_progress_fn)(void *ctx, const ll_train_event *ev);

@@ -43,6 +43,9 @@ def test_sequence_run_equals_cli(work, sst_files):
     assert [r["step"] for r in steps] == [1, 2, 3] and [r["step"] for r in evals] == [2, 3]
     assert records[-1] == {"step": 3, "end": True, "total_steps": 3}
     assert ["%.6f" % r["loss"] for r in steps] == ["%.6f" % r["loss"] for r in log if "lr" in r]
+    printed = [(str(l["lr"]), l["grad_norm"]) for l in (json.loads(x, parse_float=str) for x in
+               (work / "py_seq" / "log.jsonl").read_text().splitlines()) if "lr" in l]
+    assert [("%.6g" % r["lr"], "%.5f" % r["grad_norm"]) for r in steps] == printed
     assert [(r["accuracy"], r["best"]) for r in evals] == [(r["accuracy"], r["best"]) for r in log
                                                             if r.get("eval") == "dev"]
 

@@ -1017,7 +1017,8 @@ setup_done:; /* every rank learns whether rank 0 could start writing the run */
         if (lead && o->progress) {
             const ll_train_event ev = {.kind = LL_TRAIN_STEP, .step = st.step, .total_steps = total,
                                        .epoch = st.epoch, .loss = loss_sum / (double)micro, .tokens_per_s = tps,
-                                       .eta_s = steps_run ? elapsed / steps_run * (double)(total - st.step) : 0};
+                                       .eta_s = steps_run ? elapsed / steps_run * (double)(total - st.step) : 0,
+                                       .lr = lr, .grad_norm = gnorm};
             o->progress(o->progress_ctx, &ev);
         }
         if (dev && ((o->eval_every > 0 && st.step % o->eval_every == 0) || epoch_end || st.step == total)) {

@@ -205,7 +205,8 @@ class ll_train_event(Structure):
     _fields_ = [("kind", c_int), ("step", c_int64), ("total_steps", c_int64), ("epoch", c_int64), ("loss", c_double),
                 ("tokens_per_s", c_double), ("eta_s", c_double), ("token_task", c_int), ("dev_loss", c_double),
                 ("accuracy", c_double), ("macro_f1", c_double), ("f1", c_double), ("precision", c_double),
-                ("recall", c_double), ("token_accuracy", c_double), ("best", c_int)]
+                ("recall", c_double), ("token_accuracy", c_double), ("best", c_int), ("lr", c_double),
+                ("grad_norm", c_double)]
 
 
 TRAIN_PROGRESS_FN = CFUNCTYPE(None, c_void_p, POINTER(ll_train_event))

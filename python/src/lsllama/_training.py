@@ -24,8 +24,8 @@ class InMemory:
 def _event_record(ev):
     """A progress report as a dict in log.jsonl's names."""
     if ev.kind == L.LL_TRAIN_STEP:
-        return {"step": ev.step, "epoch": ev.epoch, "loss": ev.loss, "tokens_per_s": ev.tokens_per_s,
-                "total_steps": ev.total_steps, "eta_s": ev.eta_s}
+        return {"step": ev.step, "epoch": ev.epoch, "loss": ev.loss, "lr": ev.lr, "grad_norm": ev.grad_norm,
+                "tokens_per_s": ev.tokens_per_s, "total_steps": ev.total_steps, "eta_s": ev.eta_s}
     if ev.kind == L.LL_TRAIN_EVAL:
         r = {"step": ev.step, "eval": "dev", "loss": ev.dev_loss}
         if ev.token_task:
@@ -38,7 +38,11 @@ def _event_record(ev):
 
 
 def _tqdm(progress):
+    """tqdm's class for progress=True, or for None in a notebook or while stderr is a terminal (as the CLI shows
+    its progress line); None for no bar."""
     if progress is False:
+        return None
+    if progress is None and "ipykernel" not in sys.modules and not sys.stderr.isatty():
         return None
     try:
         if "ipykernel" in sys.modules:
@@ -79,9 +83,11 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
     {"step", "epoch" (0-based), "loss" (mean training loss of the step), "tokens_per_s", "total_steps",
     "eta_s" (seconds)}, after every dev evaluation {"step", "eval": "dev", "loss", "accuracy", "macro_f1"
     (token tasks: "f1", "precision", "recall", "token_accuracy"), "best"}, and at the end {"step", "end": True}.
+    Step records also carry "lr" and "grad_norm" (before clipping), as log.jsonl does.
     Returning False stops training after that step (final/ is saved, as early stopping does); an exception
     in the callback stops it too and is raised here. progress: a tqdm bar over the steps (None: when tqdm is
-    installed; True; False). threads: OpenMP threads (None: OMP_NUM_THREADS or all cores).
+    installed and stderr is a terminal or a notebook runs the call; True; False).
+    threads: OpenMP threads (None: OMP_NUM_THREADS or all cores).
 
     Returns a dict {"steps", "best_metric" (-1: no dev evaluation), "best_step" (-1: none),
     "train_tokens_per_s", "seconds", "out", "adapter" (out/best if a dev evaluation saved one, else
