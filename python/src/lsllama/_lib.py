@@ -164,32 +164,20 @@ _fn("ll_merged_is_classifier", c_int, c_char_p)
 _fn("ll_merged_load", c_int, c_char_p, c_void_p, POINTER(c_void_p), POINTER(ll_adapter_info), E)
 
 
-def _omp_setter():
+def _omp(name, restype, *argtypes):
     # OpenMP's thread count is a per-thread setting (the calling thread's team); libgomp is a dependency of
     # liblsllama.so, so dlsym through the library's handle finds it.
     try:
-        f = lib.omp_set_num_threads
+        f = getattr(lib, name)
     except AttributeError:  # pragma: no cover - a library without OpenMP
         return None
-    f.restype = None
-    f.argtypes = [c_int]
+    f.restype = restype
+    f.argtypes = list(argtypes)
     return f
 
 
-omp_set_num_threads = _omp_setter()
-
-
-def _omp_getter():
-    try:
-        f = lib.omp_get_max_threads
-    except AttributeError:  # pragma: no cover - a library without OpenMP
-        return None
-    f.restype = c_int
-    f.argtypes = []
-    return f
-
-
-omp_get_max_threads = _omp_getter()
+omp_set_num_threads = _omp("omp_set_num_threads", None, c_int)
+omp_get_max_threads = _omp("omp_get_max_threads", c_int)
 
 
 # ---- training (lsllama_train.h) ----------------------------------------------------------------------------------
