@@ -73,6 +73,13 @@ def parse_name(kind, parse, value):
     return out.value
 
 
+def _release(obj, attr, free):
+    """Free the handle obj.attr holds (if any, once) and leave a NULL handle in its place."""
+    if getattr(obj, attr, None):
+        free(getattr(obj, attr))
+        setattr(obj, attr, c_void_p())
+
+
 class Model:
     """A loaded checkpoint (ll_model) and, optionally, its tokenizer."""
 
@@ -104,12 +111,8 @@ class Model:
         self.max_seq_len = cfg.max_seq_len
 
     def close(self):
-        if getattr(self, "_tok", None):
-            L.ll_tokenizer_free(self._tok)
-            self._tok = c_void_p()
-        if getattr(self, "_m", None):
-            L.ll_model_free(self._m)
-            self._m = c_void_p()
+        _release(self, "_tok", L.ll_tokenizer_free)
+        _release(self, "_m", L.ll_model_free)
 
     def __del__(self):
         self.close()
@@ -211,12 +214,8 @@ class Classifier:
         self.n_labels = cfg.n_labels
 
     def close(self):
-        if getattr(self, "_map", None):
-            L.ll_labelmap_free(self._map)
-            self._map = c_void_p()
-        if getattr(self, "_c", None):
-            L.ll_classifier_free(self._c)
-            self._c = c_void_p()
+        _release(self, "_map", L.ll_labelmap_free)
+        _release(self, "_c", L.ll_classifier_free)
         if getattr(self, "model", None) is not None:
             self.model.close()
             self.model = None
