@@ -104,6 +104,11 @@ int ll_tokenizer_encode(ll_tokenizer *t, const char *text, size_t len, int flags
                         ll_error *err);
 void ll_encoding_free(ll_encoding *enc);
 
+/* Cut enc to at most max_length tokens as Hugging Face truncation (side
+ * right) does: tokens added by the post-processor (BOS/EOS: empty spans) at
+ * either end are kept and the text's tokens are cut. Returns 1 if enc was
+ * cut, 0 if it already fitted (max_length >= 1). */
+int ll_encoding_truncate(ll_encoding *enc, size_t max_length);
 /* Decode ids back to UTF-8 text (malloc'd, NUL-terminated; *len excludes the
  * NUL). skip_special drops special/control tokens. Byte pieces are joined and
  * invalid UTF-8 that results is replaced by U+FFFD (as Hugging Face does). */

@@ -497,6 +497,30 @@ typedef int (*ll_seq_prediction_fn)(void *ctx, const ll_seq_prediction *p);
 int ll_classifier_predict(ll_classifier *c, const ll_dataset *ds, size_t batch_tokens,
                           const ll_eval_progress *progress, ll_seq_prediction_fn fn, void *ctx, ll_error *err);
 
+/* ---- one packed batch (serving) ----------------------------------------------------------------------- */
+
+/* What ll_classifier_infer writes; every pointer may be NULL (not computed). */
+typedef struct ll_classifier_outputs {
+    float *logits;  /* [n_seqs, K]; token task [n_tokens, K] */
+    float *hidden;  /* [n_tokens, dim]: the adapted model's final-norm hidden states */
+    float *pooled;  /* [n_seqs, dim]: hidden pooled by `pool` (a sequence classifier's own pooling gives the
+                       head's input) */
+    ll_pool pool;
+} ll_classifier_outputs;
+
+/* Run c without dropout on a packed batch of tokenized sequences (ids < the
+ * model's vocabulary; each sequence within the model's context). Each
+ * sequence's outputs depend on its own tokens alone: they are bit-identical
+ * whether it runs alone or beside any other sequences. Non-finite logits
+ * are an error (LL_ERR_ARG naming the sequence). */
+int ll_classifier_infer(ll_classifier *c, const ll_batch *b, const ll_classifier_outputs *out, ll_error *err);
+
+/* The probabilities of one row of K logits as prediction reports them (the
+ * same arithmetic as ll_classifier_predict and evaluation): softmax in
+ * double, or independent sigmoids when multi_label. Returns the argmax
+ * (lowest index on ties), -1 for multi_label. */
+int ll_logits_probabilities(const float *logits, int K, int multi_label, double *p);
+
 typedef struct ll_entity_span {
     const char *type;             /* "PER", ...; "_" for untyped tags */
     int start, end;               /* code-point offsets in the sentence text (a Python str slice) */

@@ -19,6 +19,7 @@ static const struct {
     {"train", cmd_train, "MODEL --train F --out D  LoRA (or full) training of a sequence (LS-LLaMA) or token (NER) classifier"},
     {"eval", cmd_eval, "MODEL --adapter D --data F  accuracy, macro-F1, per-class table, confusion"},
     {"predict", cmd_predict, "MODEL --adapter D     label and probabilities per text line (JSONL)"},
+    {"serve", cmd_serve, "MODEL [--adapter D] [options]  HTTP service: TEI, vLLM and OpenAI routes, /ner"},
     {"merge", cmd_merge, "MODEL --adapter D --out D  merged Hugging Face model for adapter-free inference"},
     {"plot", cmd_plot, "LOG_OR_DIR... --y KEY --out F.svg  SVG line plot of training logs (loss, dev metric)"},
 };

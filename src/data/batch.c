@@ -34,36 +34,18 @@ int ll_dataset_tokenize(ll_dataset *ds, ll_tokenizer *tok, int max_length, ll_er
             ll_fail_prefix(err, "%s:%d: ", ds->path, e.line);
             break;
         }
-        size_t n = enc.n;
+        const size_t n = enc.n;
         if (n == 0) {
             if ((rc = ll_data_bad_row(ds, err, e.line, "the text encodes to no tokens"))) break;
             continue;
         }
-        if (grow((void **)&ds->tokens, &ds->tokens_cap, ds->tokens_len + (n < (size_t)max_length ? n : (size_t)max_length),
-                 sizeof *ds->tokens)) {
+        if (ll_encoding_truncate(&enc, (size_t)max_length)) ds->n_truncated++;
+        const size_t kept = enc.n;
+        if (grow((void **)&ds->tokens, &ds->tokens_cap, ds->tokens_len + kept, sizeof *ds->tokens)) {
             rc = ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", ds->path);
             break;
         }
-        int32_t *dst = ds->tokens + ds->tokens_len;
-        size_t kept = n;
-        if (n <= (size_t)max_length) {
-            memcpy(dst, enc.ids, n * sizeof *dst);
-        } else {
-            /* Tokens added by the post-processor (BOS/EOS) have empty spans;
-             * keep them and cut the content, as Hugging Face truncation does. */
-            size_t pre = 0, suf = 0;
-            while (pre < n && enc.byte_start[pre] == enc.byte_end[pre]) pre++;
-            while (suf < n - pre && enc.byte_start[n - 1 - suf] == enc.byte_end[n - 1 - suf]) suf++;
-            kept = (size_t)max_length;
-            if (pre + suf < kept) {
-                size_t body = kept - pre - suf;
-                memcpy(dst, enc.ids, (pre + body) * sizeof *dst);
-                memcpy(dst + pre + body, enc.ids + n - suf, suf * sizeof *dst);
-            } else {
-                memcpy(dst, enc.ids, kept * sizeof *dst);
-            }
-            ds->n_truncated++;
-        }
+        memcpy(ds->tokens + ds->tokens_len, enc.ids, kept * sizeof *ds->tokens);
         e.tok_off = ds->tokens_len;
         e.n_tok = (int32_t)kept;
         e.n_tok_full = n > INT32_MAX ? INT32_MAX : (int32_t)n;

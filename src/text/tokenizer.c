@@ -558,6 +558,25 @@ static inline int enc_push(ll_encoding *e, int32_t id, int64_t bs, int64_t be) {
     return 0;
 }
 
+/* Token i of e moved to position j (ids and both spans). */
+static void encoding_move(ll_encoding *e, size_t j, size_t i) {
+    e->ids[j] = e->ids[i];
+    e->char_start[j] = e->char_start[i], e->char_end[j] = e->char_end[i];
+    e->byte_start[j] = e->byte_start[i], e->byte_end[j] = e->byte_end[i];
+}
+
+int ll_encoding_truncate(ll_encoding *e, size_t max_length) {
+    const size_t n = e->n;
+    if (n <= max_length) return 0;
+    size_t pre = 0, suf = 0; /* post-processor tokens: empty spans */
+    while (pre < n && e->byte_start[pre] == e->byte_end[pre]) pre++;
+    while (suf < n - pre && e->byte_start[n - 1 - suf] == e->byte_end[n - 1 - suf]) suf++;
+    if (pre + suf < max_length) /* keep the prefix and the suffix, cut the body */
+        for (size_t k = 0; k < suf; k++) encoding_move(e, max_length - suf + k, n - suf + k);
+    e->n = max_length; /* else: the first max_length tokens */
+    return 1;
+}
+
 void ll_encoding_free(ll_encoding *e) {
     if (!e) return;
     free(e->ids);

@@ -263,11 +263,8 @@ int ll_eval_report_text(const ll_eval_report *r, int json, char **out, ll_error 
 
 /* ---- prediction ---------------------------------------------------------------------------------------- */
 
-/* The probabilities of one row of K logits z (model/loss.h, shared with
- * evaluation): softmax, or independent sigmoids for multi-label. Returns the
- * argmax (-1 for multi-label). */
-static int row_probabilities(const float *z, int K, int multi_label, double *p) {
-    if (multi_label) {
+int ll_logits_probabilities(const float *z, int K, int multi_label, double *p) {
+    if (multi_label) { /* model/loss.h, shared with evaluation */
         ll_sigmoid_row(p, z, (size_t)K);
         return -1;
     }
@@ -297,7 +294,7 @@ static int predict_batch(ll_classifier *c, const ll_dataset *ds, const ll_batch_
         const size_t ex = (size_t)buf->example_ids[s];
         if (c->cfg.multi_label) ll_multilabel_predict(predicted, z, (size_t)K);
         const ll_seq_prediction p = {.index = ex, .text = ll_example_text(ds, ex), .n_labels = K,
-                                     .label = row_probabilities(z, K, c->cfg.multi_label, probs), .logits = z,
+                                     .label = ll_logits_probabilities(z, K, c->cfg.multi_label, probs), .logits = z,
                                      .probabilities = probs, .predicted = c->cfg.multi_label ? predicted : NULL};
         if ((rc = fn(ctx, &p))) return rc;
     }

@@ -321,14 +321,15 @@ static int trims(const ll_classifier *c) {
            ll_model_config(c->base)->n_layers - 1 < c->cfg.bidirectional_from && strcmp(ll_gemm_backend(), "openblas");
 }
 
-static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64_t seed, ll_acts *acts,
-                       ll_error *err) {
+static int run_forward_rows(ll_classifier *c, const ll_batch *b, int training, uint64_t seed, ll_acts *acts,
+                            int all_rows, ll_error *err) {
     const ll_config *p = ll_model_config(c->base);
     if (!b || b->n_seqs < 1 || !b->seq_start) return ll_fail(err, LL_ERR_ARG, "empty batch");
     const size_t T = (size_t)b->seq_start[b->n_seqs], D = (size_t)p->dim, K = (size_t)c->cfg.n_labels;
     int rc = ll_classifier_reserve(c, T, (size_t)b->n_seqs, err);
     if (rc) return rc;
-    ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, training, seed, trims(c), c->trained ? &c->full : NULL};
+    ll_lora_pass lp = {c->cfg.lora_r ? &c->lora : NULL, training, seed, !all_rows && trims(c),
+                       c->trained ? &c->full : NULL};
     if ((rc = ll_stack_forward(c->model, b, c->cfg.bidirectional_from, &lp, acts, c->hidden, err))) return rc;
     if (c->cfg.token_task) {
         if (head_dropout_on(c, training)) {
@@ -343,6 +344,34 @@ static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64
     else
         ll_pool_forward(c->pooled, c->argmax, c->hidden, b->seq_start, b->n_seqs, D, c->cfg.pool);
     ll_linear_forward_f32(c->logits, c->pooled, c->head_w, c->head_b, (size_t)b->n_seqs, D, K, 0);
+    return LL_OK;
+}
+
+/* The forward pass of the classifier; the stack computes only the last rows where the head needs no more. */
+static int run_forward(ll_classifier *c, const ll_batch *b, int training, uint64_t seed, ll_acts *acts,
+                       ll_error *err) {
+    return run_forward_rows(c, b, training, seed, acts, 0, err);
+}
+
+int ll_classifier_infer(ll_classifier *c, const ll_batch *b, const ll_classifier_outputs *out, ll_error *err) {
+    const size_t D = (size_t)ll_model_config(c->base)->dim, K = (size_t)c->cfg.n_labels;
+    const int own_pool = !c->cfg.token_task && out->pool == c->cfg.pool;
+    /* every row is needed for the hidden states, and for a pooling other than the head's */
+    const int all_rows = out->hidden || (out->pooled && !own_pool);
+    int rc = run_forward_rows(c, b, 0, 0, NULL, all_rows, err);
+    if (rc) return rc;
+    const size_t rows = ll_classifier_logit_rows(c, b), T = (size_t)b->seq_start[b->n_seqs];
+    for (size_t r = 0; r < rows; r++) /* nan/inf never reach the caller */
+        for (size_t k = 0; k < K; k++)
+            if (!isfinite(c->logits[r * K + k]))
+                return ll_fail(err, LL_ERR_ARG, "non-finite logits for %s %zu of the batch (model or adapter weights "
+                                                "corrupt?)", c->cfg.token_task ? "token" : "sequence", r);
+    if (out->logits) memcpy(out->logits, c->logits, rows * K * sizeof(float));
+    if (out->hidden) memcpy(out->hidden, c->hidden, T * D * sizeof(float));
+    if (out->pooled) {
+        if (own_pool) memcpy(out->pooled, c->pooled, (size_t)b->n_seqs * D * sizeof(float));
+        else ll_pool_forward(out->pooled, NULL, c->hidden, b->seq_start, b->n_seqs, D, out->pool);
+    }
     return LL_OK;
 }
 
