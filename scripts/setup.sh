@@ -20,10 +20,10 @@ CACHE="${LSLLAMA_CACHE:-$HOME/.cache/lsllama}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # --- Debian packages ---------------------------------------------------------
-DEB_PKGS=(build-essential cmake pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev libpcre2-dev
+DEB_PKGS=(build-essential cmake pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev libpcre2-dev libmicrohttpd-dev
           clang libclang-rt-14-dev unzip python3-pip python3-venv)
-# data-parallel training (-DLL_MPI=ON) and its tests: OpenMPI, and iproute2 for the two-host test's namespaces
-if [ "$WITH_TESTS" = 1 ]; then DEB_PKGS+=(openmpi-bin libopenmpi-dev iproute2); fi
+# data-parallel training (-DLL_MPI=ON) and its tests: OpenMPI, and iproute2 for the two-host test's namespaces; wrk for bench/serve_load.sh
+if [ "$WITH_TESTS" = 1 ]; then DEB_PKGS+=(openmpi-bin libopenmpi-dev iproute2 wrk); fi
 missing=()
 for p in "${DEB_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

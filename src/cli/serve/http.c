@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,6 +93,8 @@ typedef struct req {
     const char **texts;   /* [n] borrowed from doc */
     size_t *lens;
     int raw_scores, normalize, base64;
+    int top_k;            /* /predict "parameters.top_k": labels answered, 0: all */
+    int function_to_apply; /* -1: the model's (softmax, multi-label sigmoid); 0 softmax, 1 sigmoid */
     const cJSON *ignore_labels; /* /ner: NULL: ["O"] */
     int *ner_sentence;    /* /ner: [n] sentence of input i, -1 for a blank input */
 } req;
@@ -232,10 +235,10 @@ static int parse_body(req *r, enum MHD_Result *res) {
     if (r->doc)
         while (at < r->len && strchr(" \t\r\n", r->body[at])) at++;
     if (!r->doc || at < r->len) {
-        const char *e = cJSON_GetErrorPtr();
+        const char *e = cJSON_GetErrorPtr(); /* cJSON points at the last byte when the text ends early */
         if (!r->doc && e >= r->body && e <= r->body + r->len) at = (size_t)(e - r->body);
-        *res = reply_error(r, 422, "validation", "the request body is not JSON: %s at byte %zu",
-                           at >= r->len ? "it ends early" : "unexpected text", at + 1);
+        *res = reply_error(r, 422, "validation", "the request body is not valid JSON (%s byte %zu of %zu)",
+                           r->doc ? "text after the object at" : "error near", at + 1, r->len);
         return -1;
     }
     if (!cJSON_IsObject(r->doc)) {
@@ -343,8 +346,8 @@ static int tokenize_inputs(req *r, int truncate, enum MHD_Result *res) {
         }
         if (enc.n > L && !truncate) {
             rc = -1, *res = reply_error(r, 413, "validation",
-                                        "input %d: `inputs` must have less than %zu tokens. Given: %zu (set `truncate`, "
-                                        "or start the server with --auto-truncate)", i, L + 1, enc.n);
+                                        "input %d has %zu tokens, more than the %zu of --max-length (set `truncate`, "
+                                        "or start the server with --auto-truncate)", i, enc.n, L);
             break;
         }
         ll_encoding_truncate(&enc, L);
@@ -411,7 +414,9 @@ static const char *const *label_names(const server *sv) { return ll_labelmap_nam
 /* /predict (TEI): every label with its score, highest first; a list of such lists for a list of inputs. */
 static void answer_predict(req *r, sbuf *b) {
     const int K = ll_labelmap_size(r->sv->sm->map);
-    const int multi = ll_classifier_get_config(r->sv->sm->c)->multi_label;
+    const int multi = r->function_to_apply >= 0 ? r->function_to_apply
+                                                 : ll_classifier_get_config(r->sv->sm->c)->multi_label;
+    const int n_out = r->top_k > 0 && r->top_k < K ? r->top_k : K;
     const char *const *names = label_names(r->sv);
     double p[K + 1];
     int order[K + 1];
@@ -419,19 +424,19 @@ static void answer_predict(req *r, sbuf *b) {
     for (int i = 0; i < r->n; i++) {
         const float *z = r->j.out + (size_t)i * K;
         ll_logits_probabilities(z, K, multi, p);
+        if (r->raw_scores)
+            for (int k = 0; k < K; k++) p[k] = z[k];
         for (int k = 0; k < K; k++) order[k] = k;
         for (int a = 1; a < K; a++) /* insertion sort, stable: ties keep label order */
-            for (int c = a; c > 0; c--) {
-                const double x = r->raw_scores ? z[order[c]] : p[order[c]], y = r->raw_scores ? z[order[c - 1]] : p[order[c - 1]];
-                if (x <= y) break;
+            for (int c = a; c > 0 && p[order[c]] > p[order[c - 1]]; c--) {
                 const int t = order[c];
                 order[c] = order[c - 1], order[c - 1] = t;
             }
         sb_puts(b, i ? ",[" : "[");
-        for (int k = 0; k < K; k++) {
+        for (int k = 0; k < n_out; k++) {
             sb_puts(b, k ? ",{\"label\":" : "{\"label\":");
             sb_json_str(b, names[order[k]], strlen(names[order[k]]));
-            sb_printf(b, ",\"score\":%.6f}", r->raw_scores ? (double)z[order[k]] : p[order[k]]);
+            sb_printf(b, ",\"score\":%.6f}", p[order[k]]);
         }
         sb_puts(b, "]");
     }
@@ -766,6 +771,44 @@ static int check_model_name(req *r, enum MHD_Result *res) {
     return -1;
 }
 
+/* "parameters" of the Hugging Face Inference API's text-classification request (what huggingface_hub's
+ * InferenceClient sends to a TEI endpoint): top_k (labels answered) and function_to_apply (softmax, sigmoid,
+ * none = the logits). Any other parameter is refused by name. */
+static int get_parameters(req *r, enum MHD_Result *res) {
+    r->function_to_apply = -1;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(r->doc, "parameters");
+    if (!p || cJSON_IsNull(p)) return 0;
+    if (!cJSON_IsObject(p)) {
+        *res = reply_error(r, 422, "validation", "`parameters` must be an object");
+        return -1;
+    }
+    for (const cJSON *e = p->child; e; e = e->next) {
+        if (cJSON_IsNull(e)) continue;
+        if (!strcmp(e->string, "top_k")) {
+            if (!cJSON_IsNumber(e) || e->valuedouble < 1 || e->valuedouble != (int)e->valuedouble) {
+                *res = reply_error(r, 422, "validation", "`parameters.top_k` must be an integer >= 1");
+                return -1;
+            }
+            r->top_k = (int)e->valuedouble;
+        } else if (!strcmp(e->string, "function_to_apply")) {
+            const char *f = cJSON_IsString(e) ? e->valuestring : "";
+            if (!strcmp(f, "softmax")) r->function_to_apply = 0;
+            else if (!strcmp(f, "sigmoid")) r->function_to_apply = 1;
+            else if (!strcmp(f, "none")) r->raw_scores = 1;
+            else {
+                *res = reply_error(r, 422, "validation",
+                                   "`parameters.function_to_apply` must be \"softmax\", \"sigmoid\" or \"none\"");
+                return -1;
+            }
+        } else {
+            *res = reply_error(r, 422, "validation", "`parameters.%s` is not supported (top_k, function_to_apply are)",
+                               e->string);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* /predict, /classify and / on a sequence classifier. */
 static enum MHD_Result handle_classify(req *r, const char *key) {
     enum MHD_Result res = MHD_NO;
@@ -773,7 +816,7 @@ static enum MHD_Result handle_classify(req *r, const char *key) {
     if (parse_body(r, &res) || (r->route == R_CLASSIFY && check_model_name(r, &res)) || get_inputs(r, key, &res) ||
         (r->raw_scores = get_bool(r, "raw_scores", 0, &res)) < 0 || (truncate = get_truncate(r, &res)) < 0 ||
         refuse_field(r, "truncate_prompt_tokens", NULL, "use `truncate` (the end is cut at --max-length)", &res) ||
-        tokenize_inputs(r, truncate, &res))
+        get_parameters(r, &res) || tokenize_inputs(r, truncate, &res))
         return res;
     return submit(r, JOB_CLASSIFY);
 }
@@ -947,8 +990,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return reply_error(r, 401, r->route == R_V1_EMBEDDINGS || r->route == R_V1_MODELS ? "invalid_request_error"
                                                                                                 : "unauthorized",
                                "missing or wrong API key (Authorization: Bearer KEY)");
+        /* A body announced too large is refused before it is sent when the client waits for "100 Continue";
+         * other clients send it anyway: it is read and dropped (within --timeout), so they can read the 413 */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > sv->opt->payload_limit)
+        const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+        if (cl && strtoull(cl, NULL, 10) > sv->opt->payload_limit && expect && !strcasecmp(expect, "100-continue"))
             return reply_error(r, 413, "validation", "the request body (%s bytes) is larger than the payload limit "
                                                      "(%zu bytes)", cl, sv->opt->payload_limit);
         return MHD_YES;

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Load on `lsllama serve`: wrk on loopback POSTs {"inputs": "<sentence>"} to /predict, cycling through the 872 SST-2
+# dev sentences (each wrk thread from the first), at 1, 8 and 64 connections (threads min(conns, 2)), DURATION
+# seconds each, with SmolLM2-135M and a sequence-classification adapter trained for 5 steps on 400 SST-2 sentences
+# (or ADAPTER=DIR: a trained adapter folder). Before the load, one pass of the dev sentences in requests of 32
+# inputs checks that the server's labels match `lsllama predict`'s and that the server counts the tokens
+# `lsllama tokenize` does.
+# Prints per connection count: requests/s, p50 and p99 latency (wrk's, in ms) and the non-2xx responses (any of
+# them, or a socket error, fails the run); the server's tokens/s at saturation (lsllama_input_tokens_total of
+# /metrics over the 64-connection run's wall time) against `lsllama predict`'s offline tokens/s on the same
+# sentences (one whole process, and the same less a one-sentence run's start-up), and server / offline (the
+# target: at least 0.85); the server's peak RSS (VmHWM); and that it exits 0 on SIGTERM.
+# wrk runs on the same cores as the server: on a small machine its threads take CPU from the server's.
+#
+# Usage: [DURATION=10] [CONNS="1 8 64"] [ADAPTER=DIR] [MODEL=FILE.gguf] [SERVE_OPTS="--max-batch-tokens N ..."]
+#        [OMP_NUM_THREADS=N] [OMP_WAIT_POLICY=passive] bench/serve_load.sh [BUILD_DIR]
+#   (BUILD_DIR default build; SERVE_OPTS: more options of `lsllama serve`, e.g. --http-threads 1; the last of
+#    CONNS is the saturation run the tokens/s are measured on)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${1:-$ROOT/build}"
+CLI="$BUILD/lsllama"
+M="${MODEL:-${LSLLAMA_CACHE:-$HOME/.cache/lsllama}/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
+D="$ROOT/../shared/data/sst2"
+DURATION="${DURATION:-10}"
+CONNS="${CONNS:-1 8 64}"
+SERVE_OPTS="${SERVE_OPTS:-}"
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+[[ -x "$CLI" ]] || { echo "error: $CLI: not found (cmake --build build --target lsllama_cli)" >&2; exit 2; }
+[[ -f "$M" ]] || { echo "error: $M: not found (scripts/setup.sh fetches it)" >&2; exit 2; }
+for t in wrk curl python3 bc; do
+  command -v "$t" >/dev/null || { echo "error: $t is needed" >&2; exit 2; }
+done
+tmp=$(mktemp -d)
+spid=""
+cleanup() {
+  if [[ -n "$spid" ]] && kill -0 "$spid" 2>/dev/null; then kill -TERM "$spid"; wait "$spid" || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+die() { echo "error: $*" >&2; if [[ -s "$tmp/serve.log" ]]; then echo "server log:" >&2; tail -20 "$tmp/serve.log" >&2; fi; exit 1; }
+
+echo "cpu: $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), nproc $(nproc)"
+echo "threads: OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset} OMP_WAIT_POLICY=$OMP_WAIT_POLICY; serve options: ${SERVE_OPTS:-(defaults)}"
+echo "model: $M; $DURATION s per run; connections: $CONNS"
+
+# The sentences, one per line, and the wrk script that posts them.
+tail -n +2 "$D/dev.tsv" | cut -f1 > "$tmp/dev.txt"
+n_sent=$(wc -l < "$tmp/dev.txt")
+python3 - "$tmp/dev.txt" "$tmp/predict.lua" <<'PY'
+import json, sys
+texts = [l.rstrip("\n") for l in open(sys.argv[1], encoding="utf-8")]
+def lua(s):  # a Lua string literal of the UTF-8 bytes of s: printable ASCII as is, the rest as \ddd
+    return '"' + "".join(chr(b) if 32 <= b < 127 and b not in (34, 92) else "\\%03d" % b
+                         for b in s.encode("utf-8")) + '"'
+with open(sys.argv[2], "w") as f:
+    f.write("local bodies = {\n")
+    f.writelines("  %s,\n" % lua(json.dumps({"inputs": t})) for t in texts)
+    f.write("""}
+local i = 0
+local headers = {["Content-Type"] = "application/json"}
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", "/predict", headers, bodies[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.status, e.connect, e.read, e.write, e.timeout))
+end
+""")
+PY
+
+# The adapter.
+if [[ -n "${ADAPTER:-}" ]]; then
+  A="$ADAPTER"
+else
+  head -n 401 "$D/train.tsv" > "$tmp/train.tsv"
+  head -n 101 "$D/dev.tsv" > "$tmp/devsmall.tsv"
+  "$CLI" train "$M" --train "$tmp/train.tsv" --dev "$tmp/devsmall.tsv" --out "$tmp/run" --max-steps 5 \
+    --no-progress > "$tmp/train.log" 2>&1 || { tail -5 "$tmp/train.log" >&2; die "training the adapter failed"; }
+  A="$tmp/run/best"
+fi
+[[ -d "$A" ]] || die "$A: no adapter folder"
+echo "adapter: ${ADAPTER:-trained here (5 steps, 400 sentences)}"
+
+# Offline: `lsllama predict` over the sentences, and over one of them (start-up: model load, tokenizer, output).
+tokens=$("$CLI" tokenize "$M" < "$tmp/dev.txt" | awk '{n += NF} END {print n}')
+head -n 1 "$tmp/dev.txt" > "$tmp/one.txt"
+secs() { # OUT, command...: seconds of the command, its output into OUT, its errors into $tmp/predict.err
+  local t0 t1 out="$1"; shift
+  t0=$(date +%s.%N); "$@" > "$out" 2> "$tmp/predict.err" || die "$1 $2 failed: $(tail -3 "$tmp/predict.err")"
+  t1=$(date +%s.%N); echo "$t1 - $t0" | bc
+}
+t_one=$(secs /dev/null "$CLI" predict "$M" --adapter "$A" --input "$tmp/one.txt" --no-progress)
+t_off=$(secs "$tmp/offline.jsonl" "$CLI" predict "$M" --adapter "$A" --input "$tmp/dev.txt" --no-progress)
+[[ "$(wc -l < "$tmp/offline.jsonl")" == "$n_sent" ]] || die "lsllama predict wrote $(wc -l < "$tmp/offline.jsonl") lines, not $n_sent"
+off_tps=$(echo "scale=1; $tokens / $t_off" | bc)
+off_tps_ex=$(echo "scale=1; $tokens / ($t_off - $t_one)" | bc)
+
+# The server.
+# shellcheck disable=SC2086
+"$CLI" serve "$M" --adapter "$A" --port 0 --port-file "$tmp/port" $SERVE_OPTS > "$tmp/serve.log" 2>&1 &
+spid=$!
+for _ in $(seq 600); do
+  [[ -s "$tmp/port" ]] && break
+  kill -0 "$spid" 2>/dev/null || die "the server exited before listening"
+  sleep 0.1
+done
+[[ -s "$tmp/port" ]] || die "no port file after 60 s"
+URL="http://127.0.0.1:$(cat "$tmp/port")"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")
+[[ "$code" == 200 ]] || die "GET /health answered $code"
+echo "server: pid $spid, $URL, GET /health 200"
+metric() { # the value of an unlabelled metric of /metrics
+  curl -sf "$URL/metrics" | awk -v k="$1" '$1 == k {print $2; f = 1} END {if (!f) exit 1}' || die "no $1 in /metrics"
+}
+
+# One pass in requests of 32 inputs: labels against the offline ones, tokens counted against lsllama tokenize.
+k0=$(metric lsllama_input_tokens_total)
+python3 - "$URL" "$tmp/dev.txt" "$tmp/offline.jsonl" > "$tmp/check" <<'PY' || die "the checking pass failed"
+import json, sys, urllib.request
+url, texts = sys.argv[1], [l.rstrip("\n") for l in open(sys.argv[2], encoding="utf-8")]
+offline = [json.loads(l) for l in open(sys.argv[3], encoding="utf-8")]
+served = []
+for i in range(0, len(texts), 32):
+    req = urllib.request.Request(url + "/predict", json.dumps({"inputs": texts[i:i + 32]}).encode(),
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        served += json.load(r)
+same = sum(sc[0]["label"] == o["label"] for sc, o in zip(served, offline))
+diff = max(abs(x["score"] - o["probabilities"][x["label"]]) for sc, o in zip(served, offline) for x in sc)
+print(same, len(served), "%.2g" % diff)
+PY
+k1=$(metric lsllama_input_tokens_total)
+read -r same n_served pdiff < "$tmp/check"
+echo "check: server labels = lsllama predict's for $same of $n_served sentences (probabilities within $pdiff);" \
+  "tokens: server $((k1 - k0)), lsllama tokenize $tokens"
+[[ "$n_served" == "$n_sent" ]] || die "the server answered $n_served of $n_sent sentences"
+[[ "$same" == "$n_sent" ]] || echo "warning: the server's labels differ from lsllama predict's"
+[[ "$((k1 - k0))" == "$tokens" ]] || echo "warning: the server counts other tokens than lsllama tokenize"
+
+# The load.
+printf '%5s %9s %9s %9s %8s\n' conns req_per_s p50_ms p99_ms non_2xx
+last=""
+for c in $CONNS; do last=$c; done
+for c in $CONNS; do
+  th=$((c < 2 ? c : 2))
+  k0=$(metric lsllama_input_tokens_total)
+  t0=$(date +%s.%N)
+  wrk -t "$th" -c "$c" -d "${DURATION}s" --latency -s "$tmp/predict.lua" "$URL/predict" > "$tmp/wrk.$c" 2>&1 \
+    || { cat "$tmp/wrk.$c" >&2; die "wrk failed at $c connections"; }
+  t1=$(date +%s.%N)
+  k1=$(metric lsllama_input_tokens_total)
+  read -r _ nreq dur p50 p99 e_status e_conn e_read e_write e_timeout < <(grep '^RESULT ' "$tmp/wrk.$c") \
+    || { cat "$tmp/wrk.$c" >&2; die "no figures from wrk at $c connections"; }
+  printf '%5s %9s %9s %9s %8s\n' "$c" "$(echo "scale=1; $nreq * 1000000 / $dur" | bc)" \
+    "$(echo "scale=1; $p50 / 1000" | bc)" "$(echo "scale=1; $p99 / 1000" | bc)" "$e_status"
+  if ((e_status || e_conn || e_read || e_write || e_timeout)); then
+    cat "$tmp/wrk.$c" >&2
+    die "$c connections: $e_status non-2xx responses; socket errors: connect $e_conn, read $e_read, write $e_write, timeout $e_timeout"
+  fi
+  if [[ "$c" == "$last" ]]; then
+    srv_tps=$(echo "scale=1; ($k1 - $k0) / ($t1 - $t0)" | bc)
+    sat_tokens=$((k1 - k0)); sat_secs=$(echo "$t1 - $t0" | bc)
+  fi
+done
+# Every answer of the server, by route and status (wrk's count above is of statuses >= 400 only).
+bad=$(curl -sf "$URL/metrics" | awk '/^lsllama_requests_total\{/ && !/status="2[0-9][0-9]"/ && $2 > 0' || true)
+[[ -z "$bad" ]] || die "the server answered non-2xx: $bad"
+
+echo "server tokens/s at $last connections: $srv_tps ($sat_tokens tokens in $sat_secs s)"
+echo "offline tokens/s (lsllama predict, $n_sent sentences, $tokens tokens): $off_tps (whole process, $t_off s)," \
+  "$off_tps_ex (less start-up, $t_one s)"
+echo "server / offline: $(echo "scale=3; $srv_tps / $off_tps" | bc) (whole process)," \
+  "$(echo "scale=3; $srv_tps / $off_tps_ex" | bc) (less start-up); target >= 0.85"
+hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$spid/status")
+echo "server peak RSS (VmHWM): $(echo "scale=1; $hwm / 1024" | bc) MB"
+
+kill -TERM "$spid"
+rc=0
+wait "$spid" || rc=$?
+spid=""
+[[ "$rc" == 0 ]] || die "the server exited $rc on SIGTERM"
+echo "server: SIGTERM, exit 0"
+if [[ -s "$tmp/serve.log" ]]; then echo "server log:"; sed 's/^/  /' "$tmp/serve.log"; fi
