@@ -5,12 +5,14 @@
 # (or ADAPTER=DIR: a trained adapter folder). Before the load, one pass of the dev sentences in requests of 32
 # inputs checks that the server's labels match `lsllama predict`'s and that the server counts the tokens
 # `lsllama tokenize` does.
-# Prints per connection count: requests/s, p50 and p99 latency (wrk's, in ms) and the non-2xx responses (any of
-# them, or a socket error, fails the run); the server's tokens/s at saturation (lsllama_input_tokens_total of
-# /metrics over the 64-connection run's wall time) against `lsllama predict`'s offline tokens/s on the same
-# sentences (one whole process, and the same less a one-sentence run's start-up), and server / offline (the
-# target: at least 0.85); the server's peak RSS (VmHWM); and that it exits 0 on SIGTERM.
+# Prints per connection count: requests/s, p50 and p99 latency (wrk's, in ms), the non-2xx responses (any of them,
+# or a socket error, fails the run), the mean tokens per forward batch and the server's tokens/s: the tokens admitted
+# (lsllama_input_tokens_total of /metrics) from the run's start until the requests wrk left in flight are answered,
+# over that time. Then the last (saturation) run's tokens/s against `lsllama predict`'s offline tokens/s on the same
+# sentences (one whole process, and the same less a one-sentence run's start-up), and server / offline (the target:
+# at least 0.85); the server's peak RSS (VmHWM); and that it exits 0 on SIGTERM.
 # wrk runs on the same cores as the server: on a small machine its threads take CPU from the server's.
+# wrk waits 60 s for an answer (its default, 2 s, is less than a 64-request batch takes on 2 cores).
 #
 # Usage: [DURATION=10] [CONNS="1 8 64"] [ADAPTER=DIR] [MODEL=FILE.gguf] [SERVE_OPTS="--max-batch-tokens N ..."]
 #        [OMP_NUM_THREADS=N] [OMP_WAIT_POLICY=passive] bench/serve_load.sh [BUILD_DIR]
@@ -140,36 +142,45 @@ echo "check: server labels = lsllama predict's for $same of $n_served sentences 
 [[ "$same" == "$n_sent" ]] || echo "warning: the server's labels differ from lsllama predict's"
 [[ "$((k1 - k0))" == "$tokens" ]] || echo "warning: the server counts other tokens than lsllama tokenize"
 
-# The load.
-printf '%5s %9s %9s %9s %8s\n' conns req_per_s p50_ms p99_ms non_2xx
-last=""
-for c in $CONNS; do last=$c; done
+# The load. Tokens/s: the tokens admitted from the run's start until every request admitted is answered or dropped
+# (wrk leaves up to CONNS requests in flight at its end, which the server still computes), over that time.
+drain() { # waits until no request is queued or running, at most 120 s
+  local n
+  for _ in $(seq 2400); do
+    n=$(metric lsllama_requests_in_flight)
+    ((n <= 0)) && { ((n == 0)) || echo "warning: lsllama_requests_in_flight is $n" >&2; return 0; }
+    sleep 0.05
+  done
+  die "requests still in flight 120 s after the load"
+}
+printf '%5s %9s %9s %9s %8s %10s %10s\n' conns req_per_s p50_ms p99_ms non_2xx batch_tok tok_per_s
 for c in $CONNS; do
   th=$((c < 2 ? c : 2))
-  k0=$(metric lsllama_input_tokens_total)
+  k0=$(metric lsllama_input_tokens_total); b0=$(metric lsllama_batch_tokens_sum); n0=$(metric lsllama_batch_tokens_count)
   t0=$(date +%s.%N)
-  wrk -t "$th" -c "$c" -d "${DURATION}s" --latency -s "$tmp/predict.lua" "$URL/predict" > "$tmp/wrk.$c" 2>&1 \
+  wrk -t "$th" -c "$c" -d "${DURATION}s" --timeout 60s --latency -s "$tmp/predict.lua" "$URL/predict" > "$tmp/wrk.$c" 2>&1 \
     || { cat "$tmp/wrk.$c" >&2; die "wrk failed at $c connections"; }
+  drain
   t1=$(date +%s.%N)
-  k1=$(metric lsllama_input_tokens_total)
+  k1=$(metric lsllama_input_tokens_total); b1=$(metric lsllama_batch_tokens_sum); n1=$(metric lsllama_batch_tokens_count)
   read -r _ nreq dur p50 p99 e_status e_conn e_read e_write e_timeout < <(grep '^RESULT ' "$tmp/wrk.$c") \
     || { cat "$tmp/wrk.$c" >&2; die "no figures from wrk at $c connections"; }
-  printf '%5s %9s %9s %9s %8s\n' "$c" "$(echo "scale=1; $nreq * 1000000 / $dur" | bc)" \
-    "$(echo "scale=1; $p50 / 1000" | bc)" "$(echo "scale=1; $p99 / 1000" | bc)" "$e_status"
+  tps=$(echo "scale=1; ($k1 - $k0) / ($t1 - $t0)" | bc)
+  printf '%5s %9s %9s %9s %8s %10s %10s\n' "$c" "$(echo "scale=1; $nreq * 1000000 / $dur" | bc)" \
+    "$(echo "scale=1; $p50 / 1000" | bc)" "$(echo "scale=1; $p99 / 1000" | bc)" "$e_status" \
+    "$(echo "scale=1; ($b1 - $b0) / ($n1 - $n0)" | bc)" "$tps"
   if ((e_status || e_conn || e_read || e_write || e_timeout)); then
     cat "$tmp/wrk.$c" >&2
     die "$c connections: $e_status non-2xx responses; socket errors: connect $e_conn, read $e_read, write $e_write, timeout $e_timeout"
   fi
-  if [[ "$c" == "$last" ]]; then
-    srv_tps=$(echo "scale=1; ($k1 - $k0) / ($t1 - $t0)" | bc)
-    sat_tokens=$((k1 - k0)); sat_secs=$(echo "$t1 - $t0" | bc)
-  fi
+  ((k1 - k0 == b1 - b0)) || echo "warning: $c connections: $((k1 - k0)) tokens admitted, $((b1 - b0)) computed"
+  srv_tps=$tps; sat_tokens=$((k1 - k0)); sat_secs=$(echo "$t1 - $t0" | bc); last=$c
 done
 # Every answer of the server, by route and status (wrk's count above is of statuses >= 400 only).
 bad=$(curl -sf "$URL/metrics" | awk '/^lsllama_requests_total\{/ && !/status="2[0-9][0-9]"/ && $2 > 0' || true)
 [[ -z "$bad" ]] || die "the server answered non-2xx: $bad"
 
-echo "server tokens/s at $last connections: $srv_tps ($sat_tokens tokens in $sat_secs s)"
+echo "server tokens/s at $last connections: $srv_tps ($sat_tokens tokens in $sat_secs s: the run and its drain)"
 echo "offline tokens/s (lsllama predict, $n_sent sentences, $tokens tokens): $off_tps (whole process, $t_off s)," \
   "$off_tps_ex (less start-up, $t_one s)"
 echo "server / offline: $(echo "scale=3; $srv_tps / $off_tps" | bc) (whole process)," \

@@ -540,6 +540,19 @@ typedef struct ll_sentence_prediction {
     const float *scores;          /* [n_words] softmax probability of each tag */
     size_t n_entities;
     const ll_entity_span *entities; /* seqeval's chunks of the predicted tags */
+    /* Sub-tokens (what the transformers token-classification pipeline's aggregation strategies read), in
+     * text order, each from the window that owns its word: word w's rows are word_token[w] .. word_token[w + 1):
+     * the tokens of no word just before it (token_between 1: a lone space piece, empty span at w's start), then
+     * w's own (none for a word without tokens; a word longer than a window keeps the tokens its window holds). */
+    int n_labels;
+    const int *word_token;        /* [n_words + 1] */
+    const unsigned char *token_between;
+    const float *token_probs;     /* [word_token[n_words], n_labels]: softmax, as scores */
+    const int *token_label;       /* the argmax of each token's logits (lowest id on ties) */
+    const int *token_start, *token_end;           /* each token's span in text: code points, within its word */
+    const int *token_byte_start, *token_byte_end; /* the same in bytes */
+    const int *token_index;       /* each token's position in the sentence's encoding (special tokens counted:
+                                     the transformers pipeline's "index") */
 } ll_sentence_prediction;
 
 typedef int (*ll_sentence_prediction_fn)(void *ctx, const ll_sentence_prediction *p);

@@ -405,9 +405,103 @@ def test_ner():
         check(st == 200 and loads_str(body) == got[0], "aggregation_strategy first")
         st, _, body = sv.post("/ner", {"inputs": sents[0], "aggregation_strategy": "bogus"})
         check(tei_error(st, body, 422), "an unknown aggregation_strategy: 422")
+        st, _, body = sv.post("/ner", {"inputs": sents[0], "parameters": {"aggregation_strategy": "first"}})
+        check(st == 200 and loads_str(body) == got[0], "parameters.aggregation_strategy (the Inference API's form)")
+        st, _, body = sv.post("/ner", {"inputs": sents[0], "parameters": {"stride": 16}})
+        check(tei_error(st, body, 422) and b"stride" in body, "parameters.stride refused by name")
+        st, _, body = sv.post("/ner", {"inputs": sents[0], "aggregation_strategy": "none", "ignore_labels": []})
+        toks = json.loads(body)
+        check(st == 200 and toks and all(set(e) == {"entity", "score", "index", "word", "start", "end"} and
+                                         sents[0][e["start"]:e["end"]] == e["word"] for e in toks),
+              "aggregation none: one entry per token, the pipeline's keys")
         check(tei_error(*sv.post("/predict", {"inputs": "x"})[::2], 404), "/predict on a token classifier: 404")
         st, _, body = sv.get("/info")
         check(json.loads(body)["task"] == "token-classification", "/info task token-classification")
+    finally:
+        check(sv.stop() == 0, "exit 0 on SIGTERM")
+
+
+def pipeline_words(pipe, text, strategy):
+    """The word strategies (first, average, max) as transformers computes them (its model's scores, its
+    group_entities), over lsllama's words: whitespace-separated, a lone space piece part of none (the pipeline's
+    own heuristic would make that piece a word, which training never labels)."""
+    import numpy as np
+    import torch
+    enc = pipe.tokenizer(text, return_offsets_mapping=True, return_special_tokens_mask=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = pipe.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[0].numpy()
+    maxes = np.max(logits, axis=-1, keepdims=True)  # the pipeline's softmax
+    scores = np.exp(logits - maxes)
+    scores = scores / scores.sum(axis=-1, keepdims=True)
+    words = []
+    for i, ((a, b), special) in enumerate(zip(enc["offset_mapping"][0].tolist(), enc["special_tokens_mask"][0].tolist())):
+        while a < b and text[a].isspace():
+            a += 1
+        if special or a == b:
+            continue
+        if not words or (a >= words[-1][-1][2] and (a == 0 or text[a - 1].isspace())):
+            words.append([])
+        words[-1].append((scores[i], a, b))
+    id2label = pipe.model.config.id2label
+    entities = []
+    for toks in words:
+        if strategy == "first":
+            vec = toks[0][0]
+        elif strategy == "max":
+            vec = max(toks, key=lambda t: t[0].max())[0]
+        else:
+            vec = np.nanmean(np.stack([t[0] for t in toks]), axis=0)
+        k = int(vec.argmax())
+        entities.append({"entity": id2label[k], "score": vec[k], "word": text[toks[0][1]:toks[-1][2]],
+                         "start": toks[0][1], "end": toks[-1][2]})
+    return pipe.group_entities(entities)
+
+
+def test_ner_pipeline():
+    """Every aggregation strategy against transformers on the merged model (a causal token classifier merges
+    exactly), "O" groups included: none and simple are the token-classification pipeline's own answers; first,
+    average and max transformers' arithmetic and grouping over lsllama's whitespace words. The one documented
+    difference: a token's span starts at its word, where the tokenizer's offsets include the space before it."""
+    from transformers import pipeline
+    adapter = os.path.join(WORK, "tokc", "final")
+    run_cli(["train"] + MODEL + ["--task", "token", "--mask", "causal", "--train", os.path.join(WORK, "train.conll"),
+                                 "--out", os.path.join(WORK, "tokc"), "--max-steps", "40", "--lr", "3e-3",
+                                 "--no-progress"])
+    merged = os.path.join(WORK, "tokc_merged")
+    run_cli(["merge"] + MODEL + ["--adapter", adapter, "--out", merged])
+    sents = conll_sentences("valid.txt", 30)
+    sv = Server([merged], WORK)
+    try:
+        for strategy in ("none", "simple", "first", "average", "max"):
+            pipe = pipeline("token-classification", model=merged, aggregation_strategy=strategy, device="cpu")
+            st, _, body = sv.post("/ner", {"inputs": sents, "aggregation_strategy": strategy, "ignore_labels": []})
+            ours = json.loads(body)
+            check(st == 200 and len(ours) == len(sents), f"/ner {strategy}: {st}")
+            key = "entity" if strategy == "none" else "entity_group"
+            n_ents = bad = 0
+            for text, got in zip(sents, ours):
+                ref = []
+                found = pipe(text, ignore_labels=[]) if strategy in ("none", "simple") else \
+                    pipeline_words(pipe, text, strategy)
+                for e in found:
+                    start = e["start"]
+                    while start < e["end"] and text[start].isspace():
+                        start += 1
+                    ref.append((e[key], start, e["end"], float(e["score"]), e.get("index")))
+                have = [(e[key], e["start"], e["end"], e["score"], e.get("index")) for e in got]
+                n_ents += len(ref)
+                same = len(ref) == len(have) and all(
+                    a[0] == b[0] and a[1] == b[1] and a[2] == b[2] and abs(a[3] - b[3]) < 1e-5 and a[4] == b[4]
+                    for a, b in zip(ref, have))
+                if not same:
+                    bad += 1
+                    at = next((i for i, (a, b) in enumerate(zip(ref, have)) if a[:3] != b[:3] or abs(a[3] - b[3]) >= 1e-5
+                               or a[4] != b[4]), min(len(ref), len(have)))
+                    print(f"  {strategy}: {text!r}: from entry {at} ({len(ref)} against {len(have)} entries)\n"
+                          f"    transformers {ref[at:at + 3]}\n    lsllama      {have[at:at + 3]}")
+            check(bad == 0 and n_ents >= len(sents),
+                  f"/ner {strategy} = transformers on the merged model ({bad} of {len(sents)} sentences differ; "
+                  f"{n_ents} entities)")
     finally:
         check(sv.stop() == 0, "exit 0 on SIGTERM")
 
@@ -460,6 +554,7 @@ def main():
         check(sv.stop() == 0, "exit 0 on SIGTERM")
     test_api_key()
     test_ner()
+    test_ner_pipeline()
     test_bare_model(texts)
     test_graceful_stop(texts)
     shutil.rmtree(WORK, ignore_errors=True)

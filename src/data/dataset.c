@@ -725,6 +725,7 @@ void ll_dataset_free(ll_dataset *ds) {
     free(ds->words);
     free(ds->tok_labels);
     free(ds->tok_words);
+    free(ds->tok_char_start), free(ds->tok_char_end), free(ds->tok_byte_start), free(ds->tok_byte_end), free(ds->tok_index);
     free(ds);
 }
 

@@ -118,13 +118,21 @@ typedef struct ll_dataset {
     size_t n_words, words_cap;
     /* parallel to tokens, tokens_len entries each (after tokenize): */
     int32_t *tok_labels; /* label id of the token, or LL_IGNORE_LABEL (-100): not in the loss */
-    int32_t *tok_words;  /* global index of the word the token belongs to; -1: special or between words */
+    int32_t *tok_words;  /* global index of the word the token belongs to; -1: a special token (BOS/EOS);
+                            LL_TOKEN_BETWEEN: a text token of no word (a lone space piece before a word) */
+    /* the token's span in its sentence's text (code points, bytes), within its word's span (between words:
+     * empty, at the next word's start; special tokens: 0, 0) */
+    int32_t *tok_char_start, *tok_char_end, *tok_byte_start, *tok_byte_end;
+    int32_t *tok_index;  /* the token's position in its whole sentence's encoding (special tokens counted) */
     size_t tok_aux_cap;
     int o_label;         /* id of "O" once mapped (-1 if the map has none) */
     size_t n_empty_words; /* words that encode to no token (predicted "O") */
     size_t n_cut_words;   /* words longer than a window: sub-tokens after the window's room cut */
     size_t n_split;       /* sentences split into several windows */
 } ll_dataset;
+
+/* tok_words value of a text token that belongs to no word. */
+#define LL_TOKEN_BETWEEN (-2)
 
 /* tok_labels / batch token_labels value of a token outside the loss (PyTorch's ignore_index). */
 #define LL_IGNORE_LABEL (-100)
@@ -245,6 +253,28 @@ int ll_token_collect(const ll_dataset *ds, size_t ex, const float *logits, const
 /* The same for every sequence of a filled batch: logits [b->n_tokens, map->n]. */
 int ll_token_collect_batch(const ll_dataset *ds, const ll_batch_buf *b, const float *logits, const ll_labelmap *map,
                            int32_t *pred, float *score, ll_error *err);
+
+/* Every word's tokens in the window that owns it, with their label probabilities (what the transformers
+ * pipeline's aggregation strategies read): word w's rows are word_tok[w] .. word_tok[w + 1): the tokens
+ * between the previous word and w (between[r] = 1), then w's own (none for a word without tokens; a word
+ * longer than a window keeps the tokens its window holds). */
+typedef struct ll_token_probs {
+    size_t K;
+    int32_t *word_tok;  /* [n_words + 1] */
+    float *probs;       /* [word_tok[n_words], K]: softmax in double (model/loss.h), rounded to float */
+    int32_t *label;     /* argmax of the token's logits (the lowest id on ties) */
+    int32_t *char_start, *char_end, *byte_start, *byte_end; /* the token's span in its sentence text */
+    int32_t *index;     /* its position in the sentence's encoding (special tokens counted) */
+    unsigned char *between; /* 1: a token of no word, before word w */
+    double *row;        /* [K] scratch */
+} ll_token_probs;
+
+/* Plan tp for tokenized ds and K labels (rows counted per word). */
+int ll_token_probs_init(ll_token_probs *tp, const ll_dataset *ds, size_t K, ll_error *err);
+void ll_token_probs_free(ll_token_probs *tp);
+/* The rows of the words each window of a filled batch owns, from its logits [b->n_tokens, K]. */
+void ll_token_probs_collect_batch(ll_token_probs *tp, const ll_dataset *ds, const ll_batch_buf *b,
+                                  const float *logits);
 
 static inline const char *ll_word_text(const ll_dataset *ds, size_t w) { return ds->text + ds->words[w].text_off; }
 static inline const char *ll_sentence_text(const ll_dataset *ds, size_t s) { return ds->text + ds->sent[s].text_off; }

@@ -670,7 +670,14 @@ typedef struct tok_ctx {
     int32_t sent;
     int32_t pre, suf;       /* special tokens at the start / end of enc */
     int label_all;
+    const int32_t *jc, *jb; /* per local word: its start in the joined text the tokenizer saw (code points, bytes) */
 } tok_ctx;
+
+/* v moved by `shift` and clamped to [lo, hi]. */
+static int32_t clamp_shift(int64_t v, int64_t shift, int32_t lo, int32_t hi) {
+    const int64_t x = v + shift;
+    return x < lo ? lo : x > hi ? hi : (int32_t)x;
+}
 
 /* Emit the window of words [a, b) owning [c0, c1), content tokens [ts, te). */
 static int emit_window(tok_ctx *c, int32_t a, int32_t b, int32_t c0, int32_t c1, int32_t ts, int32_t te,
@@ -685,25 +692,49 @@ static int emit_window(tok_ctx *c, int32_t a, int32_t b, int32_t c0, int32_t c1,
         grow((void **)&ds->ex, &ds->ex_cap, ds->n + 1, sizeof *ds->ex))
         return oom(ds, err);
     if (need > ds->tok_aux_cap) {
-        size_t cap = ds->tokens_cap;
-        int32_t *l = realloc(ds->tok_labels, cap * sizeof *l);
-        if (l) ds->tok_labels = l;
-        int32_t *w = l ? realloc(ds->tok_words, cap * sizeof *w) : NULL;
-        if (!l || !w) return oom(ds, err);
-        ds->tok_words = w;
+        const size_t cap = ds->tokens_cap;
+        int32_t **aux[] = {&ds->tok_labels, &ds->tok_words, &ds->tok_char_start, &ds->tok_char_end,
+                           &ds->tok_byte_start, &ds->tok_byte_end, &ds->tok_index};
+        for (size_t i = 0; i < sizeof aux / sizeof aux[0]; i++) {
+            int32_t *q = realloc(*aux[i], cap * sizeof *q);
+            if (!q) return oom(ds, err); /* the arrays grown so far stay valid; tok_aux_cap is not raised */
+            *aux[i] = q;
+        }
         ds->tok_aux_cap = cap;
     }
     int32_t *ids = ds->tokens + ds->tokens_len, *lab = ds->tok_labels + ds->tokens_len,
             *tw = ds->tok_words + ds->tokens_len;
+    int32_t *cs = ds->tok_char_start + ds->tokens_len, *ce = ds->tok_char_end + ds->tokens_len,
+            *bs = ds->tok_byte_start + ds->tokens_len, *be = ds->tok_byte_end + ds->tokens_len,
+            *ix = ds->tok_index + ds->tokens_len;
     memcpy(ids, enc->ids, (size_t)c->pre * sizeof *ids);
     memcpy(ids + c->pre, enc->ids + ts, (size_t)(te - ts) * sizeof *ids);
     memcpy(ids + c->pre + (te - ts), enc->ids + n - (size_t)c->suf, (size_t)c->suf * sizeof *ids);
-    for (size_t t = 0; t < k; t++) { lab[t] = LL_IGNORE_LABEL; tw[t] = -1; }
-    /* every token of a word in the window points to it (the first word wins a shared token) */
+    for (size_t t = 0; t < k; t++) { lab[t] = LL_IGNORE_LABEL; tw[t] = -1; cs[t] = ce[t] = bs[t] = be[t] = 0; }
+    for (int32_t t = 0; t < c->pre; t++) ix[t] = t;
+    for (int32_t t = ts; t < te; t++) ix[c->pre + t - ts] = t, tw[c->pre + t - ts] = LL_TOKEN_BETWEEN;
+    for (int32_t t = 0; t < c->suf; t++) ix[c->pre + (te - ts) + t] = (int32_t)n - c->suf + t;
+    /* every token of a word in the window points to it (the first word wins a shared token); its span is
+     * moved from the joined text into the sentence text, within the word (a token that starts on the space
+     * before its word starts with the word) */
     for (int32_t w = a; w < b; w++) {
         int32_t lo = c->wf[w] > ts ? c->wf[w] : ts, hi = c->we[w] < te ? c->we[w] : te;
-        for (int32_t t = lo; t < hi; t++)
-            if (tw[c->pre + t - ts] < 0) tw[c->pre + t - ts] = c->w0 + w;
+        const ll_word *W = &ds->words[c->w0 + w];
+        /* tokens of no word just before it (a lone space piece): an empty span at its start */
+        for (int32_t t = lo - 1; t >= ts && tw[c->pre + t - ts] == LL_TOKEN_BETWEEN; t--) {
+            const size_t p = (size_t)(c->pre + t - ts);
+            cs[p] = ce[p] = W->char_start;
+            bs[p] = be[p] = W->byte_start;
+        }
+        for (int32_t t = lo; t < hi; t++) {
+            const size_t p = (size_t)(c->pre + t - ts);
+            if (tw[p] >= 0) continue;
+            tw[p] = c->w0 + w;
+            cs[p] = clamp_shift(enc->char_start[t], W->char_start - c->jc[w], W->char_start, W->char_end);
+            ce[p] = clamp_shift(enc->char_end[t], W->char_start - c->jc[w], W->char_start, W->char_end);
+            bs[p] = clamp_shift(enc->byte_start[t], W->byte_start - c->jb[w], W->byte_start, W->byte_end);
+            be[p] = clamp_shift(enc->byte_end[t], W->byte_start - c->jb[w], W->byte_start, W->byte_end);
+        }
     }
     const int32_t ex = (int32_t)ds->n;
     for (int32_t w = c0; w < c1; w++) {
@@ -814,10 +845,11 @@ int ll_token_dataset_tokenize(ll_dataset *ds, ll_tokenizer *tok, int max_length,
     const char **ptrs = malloc(((size_t)max_words + 1) * sizeof *ptrs);
     int32_t *wf = malloc(((size_t)max_words + 1) * sizeof *wf), *we = malloc(((size_t)max_words + 1) * sizeof *we);
     int32_t *chunk = malloc(((size_t)max_words + 2) * sizeof *chunk);
+    int32_t *jc = malloc(((size_t)max_words + 1) * sizeof *jc), *jb = malloc(((size_t)max_words + 1) * sizeof *jb);
     char *keep = malloc(ds->n_sent ? ds->n_sent : 1);
     ll_encoding enc = {0};
     int rc = 0;
-    if (!ptrs || !wf || !we || !chunk || !keep) { rc = oom(ds, err); goto done; }
+    if (!ptrs || !wf || !we || !chunk || !keep || !jc || !jb) { rc = oom(ds, err); goto done; }
     ds->tokenized = 0;
     ds->tokens_len = 0;
     ds->n = 0;
@@ -826,7 +858,12 @@ int ll_token_dataset_tokenize(ll_dataset *ds, ll_tokenizer *tok, int max_length,
     for (size_t s = 0; s < ds->n_sent; s++) {
         const ll_sentence *S = &ds->sent[s];
         keep[s] = 0;
-        for (int32_t k = 0; k < S->n_words; k++) ptrs[k] = ds->text + ds->words[S->word_off + k].text_off;
+        for (int32_t k = 0; k < S->n_words; k++) { /* the words, and where each starts once joined by spaces */
+            const ll_word *W = &ds->words[S->word_off + k], *prev = W - 1;
+            ptrs[k] = ds->text + W->text_off;
+            jc[k] = k ? jc[k - 1] + (prev->char_end - prev->char_start) + 1 : 0;
+            jb[k] = k ? jb[k - 1] + (int32_t)prev->len + 1 : 0;
+        }
         rc = ll_tokenizer_align_words(tok, ptrs, (size_t)S->n_words, LL_TOK_DEFAULT, &enc, wf, we, err);
         if (rc) { ll_fail_prefix(err, "%s:%d: ", ds->path, S->line); goto done; }
         const int32_t n = (int32_t)enc.n;
@@ -849,7 +886,7 @@ int ll_token_dataset_tokenize(ll_dataset *ds, ll_tokenizer *tok, int max_length,
         keep[s] = 1;
         /* indices are the current ones; renumbered below if sentences were dropped */
         tok_ctx c = {.ds = ds, .enc = &enc, .wf = wf, .we = we, .w0 = S->word_off, .sent = (int32_t)s,
-                     .pre = pre, .suf = suf, .label_all = opt->label_all_subtokens};
+                     .pre = pre, .suf = suf, .label_all = opt->label_all_subtokens, .jc = jc, .jb = jb};
         const size_t ex0 = ds->n;
         const int32_t own = opt->own_tokens ? (opt->own_tokens < room ? opt->own_tokens : room)
                                             : (room / 2 > 0 ? room / 2 : 1);
@@ -910,6 +947,8 @@ done:
     free(we);
     free(chunk);
     free(keep);
+    free(jc);
+    free(jb);
     ll_encoding_free(&enc);
     return rc;
 }
@@ -940,6 +979,81 @@ int ll_token_collect(const ll_dataset *ds, size_t ex, const float *logits, const
         pred[w] = (int32_t)best;
     }
     return 0;
+}
+
+/* Rows of word w in its owner window: the tokens of no word just before it (*lead of them), then its own from
+ * its first position while they point to w. */
+static int32_t word_rows_in_owner(const ll_dataset *ds, int32_t w, int32_t *lead) {
+    const ll_word *W = &ds->words[w];
+    *lead = 0;
+    if (W->first < 0 || W->owner < 0) return 0;
+    const ll_example *e = &ds->ex[W->owner];
+    const int32_t *tw = ds->tok_words + e->tok_off;
+    while (W->first - *lead - 1 >= 0 && tw[W->first - *lead - 1] == LL_TOKEN_BETWEEN) (*lead)++;
+    int32_t n = 0;
+    while (W->first + n < e->n_tok && tw[W->first + n] == w) n++;
+    return *lead + n;
+}
+
+int ll_token_probs_init(ll_token_probs *tp, const ll_dataset *ds, size_t K, ll_error *err) {
+    memset(tp, 0, sizeof *tp);
+    if (!ds->token_task || !ds->tokenized)
+        return ll_fail(err, LL_ERR_ARG, "%s: token probabilities need a tokenized token-classification dataset",
+                       ds->path);
+    tp->K = K;
+    tp->word_tok = malloc((ds->n_words + 1) * sizeof *tp->word_tok);
+    if (!tp->word_tok) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    size_t total = 0;
+    for (size_t w = 0; w < ds->n_words; w++) {
+        int32_t lead;
+        tp->word_tok[w] = (int32_t)total;
+        total += (size_t)word_rows_in_owner(ds, (int32_t)w, &lead);
+    }
+    tp->word_tok[ds->n_words] = (int32_t)total;
+    const size_t n = total + 1;
+    tp->probs = malloc(n * K * sizeof *tp->probs);
+    tp->row = malloc((K + 1) * sizeof *tp->row);
+    tp->label = malloc(n * sizeof *tp->label);
+    tp->char_start = malloc(n * sizeof(int32_t)), tp->char_end = malloc(n * sizeof(int32_t));
+    tp->byte_start = malloc(n * sizeof(int32_t)), tp->byte_end = malloc(n * sizeof(int32_t));
+    tp->index = malloc(n * sizeof(int32_t));
+    tp->between = malloc(n);
+    if (!tp->probs || !tp->row || !tp->label || !tp->char_start || !tp->char_end || !tp->byte_start || !tp->byte_end || !tp->index || !tp->between) {
+        ll_token_probs_free(tp);
+        return ll_fail(err, LL_ERR_NOMEM, "out of memory for %zu token probabilities", total);
+    }
+    return 0;
+}
+
+void ll_token_probs_free(ll_token_probs *tp) {
+    free(tp->word_tok), free(tp->probs), free(tp->row), free(tp->label);
+    free(tp->char_start), free(tp->char_end), free(tp->byte_start), free(tp->byte_end), free(tp->index);
+    free(tp->between);
+    memset(tp, 0, sizeof *tp);
+}
+
+void ll_token_probs_collect_batch(ll_token_probs *tp, const ll_dataset *ds, const ll_batch_buf *b,
+                                  const float *logits) {
+    const size_t K = tp->K;
+    double *p = tp->row;
+    for (int s = 0; s < b->batch.n_seqs; s++) {
+        const ll_example *e = &ds->ex[b->example_ids[s]];
+        const float *z = logits + (size_t)b->seq_start[s] * K;
+        for (int32_t w = e->own_lo; w < e->own_hi; w++) {
+            const ll_word *W = &ds->words[w];
+            int32_t lead;
+            word_rows_in_owner(ds, w, &lead);
+            for (int32_t r = tp->word_tok[w], k = -lead; r < tp->word_tok[w + 1]; r++, k++) {
+                const size_t pos = (size_t)(W->first + k), t = e->tok_off + pos;
+                tp->between[r] = k < 0;
+                tp->label[r] = (int32_t)ll_softmax_row(p, z + pos * K, K);
+                for (size_t j = 0; j < K; j++) tp->probs[(size_t)r * K + j] = (float)p[j];
+                tp->char_start[r] = ds->tok_char_start[t], tp->char_end[r] = ds->tok_char_end[t];
+                tp->byte_start[r] = ds->tok_byte_start[t], tp->byte_end[r] = ds->tok_byte_end[t];
+                tp->index[r] = ds->tok_index[t];
+            }
+        }
+    }
 }
 
 int ll_token_collect_batch(const ll_dataset *ds, const ll_batch_buf *b, const float *logits, const ll_labelmap *map,

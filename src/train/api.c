@@ -171,7 +171,7 @@ int ll_classifier_evaluate(ll_classifier *c, const ll_dataset *ds, const ll_labe
     if (!r) return ll_fail(err, LL_ERR_NOMEM, "out of memory");
     r->token_task = c->cfg.token_task;
     const int rc = r->token_task ? ll_evaluate_tokens_progress(c, ds, map, batch_tokens, &r->ner, &r->mean_loss, NULL,
-                                                               NULL, progress, err)
+                                                               NULL, NULL, progress, err)
                                  : evaluate_sequences(c, ds, map, batch_tokens, progress, r, err);
     if (rc) {
         ll_eval_report_free(r);
@@ -334,9 +334,13 @@ typedef struct word_predictions {
     ll_entity_span *spans;  /* [n_words]: a sentence has at most one entity per word */
     ll_strset *types;
     ll_entity_list ents;
+    ll_token_probs tp;      /* every word's tokens */
+    int *word_token;        /* [n_words + 1] of one sentence */
 } word_predictions;
 
 static void word_predictions_free(word_predictions *w) {
+    ll_token_probs_free(&w->tp);
+    free(w->word_token);
     free(w->pred), free(w->score), free(w->tags), free(w->words), free(w->spans);
     ll_strset_free(w->types);
     ll_entity_list_free(&w->ents);
@@ -365,9 +369,16 @@ static int report_sentence(const ll_dataset *ds, const ll_labelmap *map, size_t 
                                        .byte_end = last->byte_end, .word_start = en->start, .word_end = en->end,
                                        .score = sc / (double)(en->end - en->start)};
     }
+    const int32_t base = w->tp.word_tok[st->word_off];
+    for (int i = 0; i <= st->n_words; i++) w->word_token[i] = w->tp.word_tok[st->word_off + i] - base;
     const ll_sentence_prediction p = {.index = s, .text = text, .text_len = st->text_len, .n_words = st->n_words,
                                       .words = w->words, .tags = w->tags, .scores = w->score + st->word_off,
-                                      .n_entities = w->ents.n, .entities = w->spans};
+                                      .n_entities = w->ents.n, .entities = w->spans, .n_labels = map->n,
+                                      .word_token = w->word_token, .token_probs = w->tp.probs + (size_t)base * map->n,
+                                      .token_label = w->tp.label + base, .token_start = w->tp.char_start + base,
+                                      .token_end = w->tp.char_end + base, .token_byte_start = w->tp.byte_start + base,
+                                      .token_byte_end = w->tp.byte_end + base, .token_index = w->tp.index + base,
+                                      .token_between = w->tp.between + base};
     return fn(ctx, &p);
 }
 
@@ -378,10 +389,14 @@ int ll_classifier_predict_tokens(ll_classifier *c, const ll_dataset *ds, const l
     const size_t n = ds->n_words + 1;
     word_predictions w = {.pred = malloc(n * sizeof *w.pred), .score = malloc(n * sizeof *w.score),
                           .tags = malloc(n * sizeof *w.tags), .words = malloc(n * sizeof *w.words),
-                          .spans = malloc(n * sizeof *w.spans), .types = ll_strset_new()};
-    int rc = w.pred && w.score && w.tags && w.words && w.spans && w.types ? LL_OK
-                                                                        : ll_fail(err, LL_ERR_NOMEM, "out of memory");
-    if (!rc) rc = ll_evaluate_tokens_progress(c, ds, map, batch_tokens, NULL, NULL, w.pred, w.score, progress, err);
+                          .spans = malloc(n * sizeof *w.spans), .types = ll_strset_new(),
+                          .word_token = malloc((n + 1) * sizeof *w.word_token)};
+    int rc = w.pred && w.score && w.tags && w.words && w.spans && w.types && w.word_token
+                 ? LL_OK
+                 : ll_fail(err, LL_ERR_NOMEM, "out of memory");
+    if (!rc) rc = ll_token_probs_init(&w.tp, ds, (size_t)map->n, err);
+    if (!rc)
+        rc = ll_evaluate_tokens_progress(c, ds, map, batch_tokens, NULL, NULL, w.pred, w.score, &w.tp, progress, err);
     if (!rc && !all_finite(w.score, ds->n_words)) /* cannot happen with finite logits; never report nan */
         rc = ll_fail(err, LL_ERR_ARG, "%s: non-finite tag scores (model or adapter weights corrupt?)", ds->path);
     for (size_t s = 0; !rc && s < ds->n_sent; s++) rc = report_sentence(ds, map, s, &w, fn, ctx, err);

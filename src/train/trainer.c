@@ -182,22 +182,22 @@ static int evaluate_seq(ll_classifier *c, const ll_dataset *ds, size_t batch_tok
 }
 
 static int evaluate_tokens(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
-                           ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score,
+                           ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score, ll_token_probs *tp,
                            const ll_eval_progress *progress, const ll_dist *dist, ll_error *err);
 
 int ll_evaluate_tokens(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
                        ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score, ll_error *err) {
-    return evaluate_tokens(c, ds, map, batch_tokens, rep, mean_loss, pred, score, NULL, NULL, err);
+    return evaluate_tokens(c, ds, map, batch_tokens, rep, mean_loss, pred, score, NULL, NULL, NULL, err);
 }
 
 int ll_evaluate_tokens_progress(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
-                                ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score,
+                                ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score, ll_token_probs *tp,
                                 const ll_eval_progress *progress, ll_error *err) {
-    return evaluate_tokens(c, ds, map, batch_tokens, rep, mean_loss, pred, score, progress, NULL, err);
+    return evaluate_tokens(c, ds, map, batch_tokens, rep, mean_loss, pred, score, tp, progress, NULL, err);
 }
 
 static int evaluate_tokens(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
-                           ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score,
+                           ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score, ll_token_probs *tp,
                            const ll_eval_progress *progress, const ll_dist *dist, ll_error *err) {
     if (!ds->token_task || !c->cfg.token_task)
         return ll_fail(err, LL_ERR_ARG, "%s: token evaluation needs a token dataset and a token classifier", ds->path);
@@ -239,6 +239,7 @@ static int evaluate_tokens(ll_classifier *c, const ll_dataset *ds, const ll_labe
         done_ex += (size_t)buf.batch.n_seqs;
         if (!all && progress && progress->fn) progress->fn(progress->ctx, done_ex, ds->n);
         if ((rc = ll_token_collect_batch(ds, &buf, logits, map, pred, score, err))) break;
+        if (tp) ll_token_probs_collect_batch(tp, ds, &buf, logits);
         n_lab += ll_crossentropy_forward(&loss, logits, buf.token_labels, buf.n_tokens, (size_t)K);
     }
     free(all);
@@ -1027,7 +1028,7 @@ setup_done:; /* every rank learns whether rank 0 could start writing the run */
             const double t_eval = now_s();
             if (c->cfg.token_task) {
                 ll_ner_report rep = {0};
-                if ((rc = evaluate_tokens(c, dev, tag_map, o->batch_tokens, &rep, &dev_loss, NULL, NULL, NULL, dist, err)))
+                if ((rc = evaluate_tokens(c, dev, tag_map, o->batch_tokens, &rep, &dev_loss, NULL, NULL, NULL, NULL, dist, err)))
                     goto done;
                 v = ner_metric_value(&rep, o->metric);
                 if (!isfinite(dev_loss)) {

@@ -47,8 +47,10 @@ int ll_evaluate_progress(ll_classifier *c, const ll_dataset *ds, size_t batch_to
  * may be NULL). Non-finite logits are an error naming the sentence's line. */
 int ll_evaluate_tokens(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
                        ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score, ll_error *err);
+/* The same with progress per batch, and (tp non-NULL, planned with ll_token_probs_init) every word's token
+ * probabilities. */
 int ll_evaluate_tokens_progress(ll_classifier *c, const ll_dataset *ds, const ll_labelmap *map, size_t batch_tokens,
-                                ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score,
+                                ll_ner_report *rep, double *mean_loss, int32_t *pred, float *score, ll_token_probs *tp,
                                 const ll_eval_progress *progress, ll_error *err);
 
 #endif

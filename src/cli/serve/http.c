@@ -548,14 +548,15 @@ static void answer_v1_embeddings(req *r, sbuf *b) {
     sb_printf(b, ",\"usage\":{\"prompt_tokens\":%ld,\"total_tokens\":%ld}}", tokens, tokens);
 }
 
-static int ignored_label(const req *r, const char *type) {
-    if (!r->ignore_labels) return !strcmp(type, "O");
+static int ignored_label(const req *r, const char *label) {
+    if (!r->ignore_labels) return !strcmp(label, "O");
     for (const cJSON *e = r->ignore_labels->child; e; e = e->next)
-        if (!strcmp(e->valuestring, type)) return 1;
+        if (!strcmp(e->valuestring, label)) return 1;
     return 0;
 }
 
-/* /ner: per input, its entities in the transformers pipeline's aggregated shape. */
+/* /ner: per input, its entities in the transformers pipeline's shape: {entity_group, score, word, start, end}
+ * ({entity, score, index, word, start, end} with aggregation none); "word" is the input's text at [start, end). */
 static void answer_ner(req *r, sbuf *b) {
     if (!r->single) sb_puts(b, "[");
     for (int i = 0; i < r->n; i++) {
@@ -564,11 +565,14 @@ static void answer_ner(req *r, sbuf *b) {
         int first = 1;
         for (size_t e = s < 0 ? 0 : r->j.ent_first[s]; s >= 0 && e < r->j.ent_first[s + 1]; e++) {
             const ner_entity *en = &r->j.ents[e];
-            if (ignored_label(r, en->type)) continue;
-            sb_puts(b, first ? "{\"entity_group\":" : ",{\"entity_group\":");
+            if (ignored_label(r, en->label)) continue;
+            sb_puts(b, first ? "{" : ",{");
             first = 0;
-            sb_json_str(b, en->type, strlen(en->type));
-            sb_printf(b, ",\"score\":%.6f,\"word\":", en->score);
+            sb_puts(b, en->group ? "\"entity_group\":" : "\"entity\":");
+            sb_json_str(b, en->label, strlen(en->label));
+            sb_printf(b, ",\"score\":%.6f", en->score);
+            if (!en->group) sb_printf(b, ",\"index\":%d", en->index);
+            sb_puts(b, ",\"word\":");
             sb_json_str(b, r->texts[i] + en->byte_start, (size_t)(en->byte_end - en->byte_start));
             sb_printf(b, ",\"start\":%d,\"end\":%d}", en->start, en->end);
         }
@@ -848,19 +852,32 @@ static enum MHD_Result handle_embed(req *r, job_kind kind) {
 }
 
 /* /ner (and / on a token classifier): the texts as sentences of a token dataset (words split on whitespace, as
- * `lsllama predict` reads text lines), windows of --max-length tokens; aggregation "first". */
+ * `lsllama predict` reads text lines), windows of --max-length tokens; aggregation_strategy as the transformers
+ * pipeline's (default "first": the tag of each word's first token, as lsllama trains and predicts). */
 static enum MHD_Result handle_ner(req *r) {
     enum MHD_Result res = MHD_NO;
     if (parse_body(r, &res) || get_inputs(r, "inputs", &res)) return res;
-    const cJSON *agg = cJSON_GetObjectItemCaseSensitive(r->doc, "aggregation_strategy");
-    if (agg && !cJSON_IsNull(agg) && !(cJSON_IsString(agg) && !strcasecmp(agg->valuestring, "first")))
-        return reply_error(r, 422, "validation",
-                           "`aggregation_strategy` %s%s%s is not supported: lsllama predicts a tag per word from its "
-                           "first sub-token, as it was trained (\"first\"); simple, average, max and none need "
-                           "per-sub-token scores", cJSON_IsString(agg) ? "\"" : "",
-                           cJSON_IsString(agg) ? agg->valuestring : "(not a string)", cJSON_IsString(agg) ? "\"" : "");
-    const cJSON *ign = cJSON_GetObjectItemCaseSensitive(r->doc, "ignore_labels");
-    if (ign && !cJSON_IsNull(ign)) {
+    /* the pipeline's arguments, at the top level or (the Inference API's form) under "parameters" */
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(r->doc, "parameters");
+    if (params && !cJSON_IsNull(params) && !cJSON_IsObject(params))
+        return reply_error(r, 422, "validation", "`parameters` must be an object");
+    const cJSON *agg = NULL, *ign = NULL;
+    for (const cJSON *src = r->doc; src; src = src == r->doc && cJSON_IsObject(params) ? params : NULL) {
+        for (const cJSON *e = src->child; src == params && e; e = e->next)
+            if (strcmp(e->string, "aggregation_strategy") && strcmp(e->string, "ignore_labels") && !cJSON_IsNull(e))
+                return reply_error(r, 422, "validation", "`parameters.%s` is not supported (aggregation_strategy, "
+                                                         "ignore_labels are; long texts are cut into windows of "
+                                                         "--max-length tokens without asking)", e->string);
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(src, "aggregation_strategy");
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(src, "ignore_labels");
+        if (a && !cJSON_IsNull(a)) agg = a;
+        if (g && !cJSON_IsNull(g)) ign = g;
+    }
+    r->j.aggregation = AGG_FIRST;
+    if (agg && (!cJSON_IsString(agg) || (r->j.aggregation = ner_strategy_parse(agg->valuestring)) < 0))
+        return reply_error(r, 422, "validation", "`aggregation_strategy` must be \"none\", \"simple\", \"first\", "
+                                                 "\"average\" or \"max\"");
+    if (ign) {
         int ok = cJSON_IsArray(ign);
         for (const cJSON *e = ok ? ign->child : NULL; e; e = e->next) ok &= cJSON_IsString(e);
         if (!ok) return reply_error(r, 422, "validation", "`ignore_labels` must be a list of strings");

@@ -17,13 +17,25 @@ typedef enum job_kind {
     JOB_NER,       /* a token dataset through ll_classifier_predict_tokens */
 } job_kind;
 
-/* One entity of a NER job. */
+/* transformers' AggregationStrategy values. */
+enum { AGG_NONE, AGG_SIMPLE, AGG_FIRST, AGG_AVERAGE, AGG_MAX };
+/* "none", "simple", "first", "average", "max" (any case): the strategy, or -1. */
+int ner_strategy_parse(const char *name);
+
+/* One entity of a NER answer: a token ("entity", strategy none) or a group ("entity_group"). */
 typedef struct ner_entity {
-    char type[64];
-    int start, end;           /* code points */
-    int byte_start, byte_end; /* bytes of the sentence text */
+    char label[64];           /* the tag (none) or the group's type */
     double score;
+    int start, end;           /* code points of the input text */
+    int byte_start, byte_end; /* bytes of the input text */
+    int index;                /* strategy none: the token's position in the text's encoding; else -1 */
+    int group;
 } ner_entity;
+
+/* Appends the entities of one sentence (*v grows, *n of *cap used) as the pipeline aggregates with strategy;
+ * names: the label names. 0, or -1 when out of memory. */
+int ner_aggregate(const ll_sentence_prediction *p, const char *const *names, int strategy, ner_entity **v,
+                  size_t *n, size_t *cap);
 
 typedef struct job {
     job_kind kind;
@@ -32,6 +44,7 @@ typedef struct job {
     int32_t *start;     /* n + 1 */
     float *out;         /* CLASSIFY [n, K]; EMBED [n, D]; EMBED_ALL [start[n], D] */
     ll_dataset *ner;    /* JOB_NER: tokenized sentences */
+    int aggregation;    /* JOB_NER: an AGG_* strategy */
     ner_entity *ents;   /* JOB_NER results: per sentence s, ents[ent_first[s] .. ent_first[s + 1]) */
     size_t n_ents, ents_cap;
     size_t *ent_first;  /* sentences + 1 */

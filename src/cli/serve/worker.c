@@ -147,17 +147,17 @@ nomem:
     return serve_fail(err, LL_ERR_NOMEM, "out of memory for a batch");
 }
 
-/* NER: one job's sentences through the library's token prediction; every sentence's entities are kept. */
+/* NER: one job's sentences through the library's token prediction; every sentence's entities are kept as the
+ * job's strategy aggregates them. */
+typedef struct ner_ctx {
+    job *j;
+    const char *const *names;
+} ner_ctx;
+
 static int on_sentence(void *ctx, const ll_sentence_prediction *p) {
-    job *j = ctx;
-    for (size_t e = 0; e < p->n_entities; e++) {
-        if (grow((void **)&j->ents, &j->ents_cap, j->n_ents + 1, sizeof *j->ents)) return LL_ERR_NOMEM;
-        const ll_entity_span *s = &p->entities[e];
-        ner_entity *o = &j->ents[j->n_ents++];
-        snprintf(o->type, sizeof o->type, "%s", s->type);
-        o->start = s->start, o->end = s->end, o->byte_start = s->byte_start, o->byte_end = s->byte_end;
-        o->score = s->score;
-    }
+    ner_ctx *c = ctx;
+    job *j = c->j;
+    if (ner_aggregate(p, c->names, j->aggregation, &j->ents, &j->n_ents, &j->ents_cap)) return LL_ERR_NOMEM;
     j->ent_first[p->index + 1] = j->n_ents;
     return 0;
 }
@@ -170,9 +170,10 @@ static void run_ner(job_queue *q, job *j) {
         j->rc = serve_fail(&j->err, LL_ERR_NOMEM, "out of memory");
         return;
     }
+    ner_ctx c = {j, ll_labelmap_names(q->sm->map)};
     j->rc = ll_classifier_predict_tokens(q->sm->c, j->ner, q->sm->map, q->opt->max_batch_tokens, NULL, on_sentence,
-                                         j, &j->err);
-    if (j->rc > 0) j->rc = serve_fail(&j->err, LL_ERR_NOMEM, "out of memory for the entities");
+                                         &c, &j->err);
+    if (j->rc == LL_ERR_NOMEM && !j->err.message[0]) serve_fail(&j->err, LL_ERR_NOMEM, "out of memory for the entities");
 }
 
 /* Runs the jobs of one take: their sequences in order, in batches of at most max_batch_tokens tokens (a longer
