@@ -121,15 +121,19 @@ metric() { # the value of an unlabelled metric of /metrics
 # One pass in requests of 32 inputs: labels against the offline ones, tokens counted against lsllama tokenize.
 k0=$(metric lsllama_input_tokens_total)
 python3 - "$URL" "$tmp/dev.txt" "$tmp/offline.jsonl" > "$tmp/check" <<'PY' || die "the checking pass failed"
-import json, sys, urllib.request
+import json, sys, time, urllib.request
 url, texts = sys.argv[1], [l.rstrip("\n") for l in open(sys.argv[2], encoding="utf-8")]
 offline = [json.loads(l) for l in open(sys.argv[3], encoding="utf-8")]
 served = []
 for i in range(0, len(texts), 32):
     req = urllib.request.Request(url + "/predict", json.dumps({"inputs": texts[i:i + 32]}).encode(),
                                  {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        served += json.load(r)
+    t0 = time.time()
+    try:
+        with urllib.request.urlopen(req) as r:
+            served += json.load(r)
+    except Exception as e:
+        sys.exit("request %d (sentences %d..%d) failed after %.3f s: %r" % (i // 32, i, i + 31, time.time() - t0, e))
 same = sum(sc[0]["label"] == o["label"] for sc, o in zip(served, offline))
 diff = max(abs(x["score"] - o["probabilities"][x["label"]]) for sc, o in zip(served, offline) for x in sc)
 print(same, len(served), "%.2g" % diff)

@@ -11,14 +11,20 @@ import random
 import shutil
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 
 from serve_util import (CLI, STORIES, STORIES_TOK, SST2, CONLL, Server, check, finish, run_cli, sst2_sentences,
                         conll_sentences, write_lines, tei_error, openai_error, raw_exchange, tempdir)
 
-WORK = tempdir()
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# set by main() (test_serve_smollm2.py runs these checks on SmolLM2 with its own)
+WORK = None
 MODEL = [STORIES, "--tokenizer", STORIES_TOK]
+TOKENIZER = STORIES_TOK
+NER_STEPS = "40"  # training of the causal token classifier the pipeline comparison merges
 
 
 def train_adapters():
@@ -60,6 +66,7 @@ def test_sequence_routes(sv, labels, texts):
     check(st == 200, "/health 200")
     st, h, body = sv.get("/info")
     info = json.loads(body)
+    D = info["hidden_size"]
     check(st == 200 and info["model_type"]["classifier"]["id2label"] == {str(i): l for i, l in enumerate(labels)},
           f"/info labels {body[:300]!r}")
     for key in ("model_id", "max_input_length", "max_batch_tokens", "max_client_batch_size", "max_concurrent_requests",
@@ -108,12 +115,12 @@ def test_sequence_routes(sv, labels, texts):
     # embeddings of the classifier (its pooling: last)
     st, _, body = sv.post("/embed", {"inputs": texts[:2]})
     emb = json.loads(body)
-    check(st == 200 and len(emb) == 2 and len(emb[0]) == 64, "/embed shape")
+    check(st == 200 and len(emb) == 2 and len(emb[0]) == D, "/embed shape")
     check(all(abs(math.sqrt(sum(x * x for x in e)) - 1) < 1e-5 for e in emb), "/embed is normalized by default")
     st, _, body = sv.post("/embed_all", {"inputs": texts[:2]})
     ea = json.loads(body)
     toks = tokenize_cli(texts[:2])
-    check(st == 200 and [len(x) for x in ea] == [len(t) for t in toks] and len(ea[0][0]) == 64, "/embed_all shape")
+    check(st == 200 and [len(x) for x in ea] == [len(t) for t in toks] and len(ea[0][0]) == D, "/embed_all shape")
     # the last token's hidden state, normalized, is /embed's (pooling last)
     last = ea[0][-1]
     n = math.sqrt(sum(x * x for x in last))
@@ -125,7 +132,7 @@ def test_sequence_routes(sv, labels, texts):
           "/v1/embeddings = /embed, OpenAI shape")
     st, _, body = sv.post("/v1/embeddings", {"input": texts[0], "encoding_format": "base64"})
     b64 = json.loads(body)["data"][0]["embedding"]
-    dec = struct.unpack(f"<{64}f", base64.b64decode(b64))
+    dec = struct.unpack(f"<{D}f", base64.b64decode(b64))
     check(st == 200 and all(abs(a - b) < 1e-7 for a, b in zip(dec, emb[0])), "/v1/embeddings base64 = float")
     st, _, body = sv.get("/v1/models")
     check(st == 200 and json.loads(body)["data"][0]["id"] == sv.name, "/v1/models")
@@ -135,7 +142,7 @@ def test_sequence_routes(sv, labels, texts):
     # /tokenize: lsllama tokenize's ids and character offsets; special tokens have no span
     st, _, body = sv.post("/tokenize", {"inputs": ["héllo wörld", texts[1]]})
     tk = json.loads(body)
-    ref_tok = run_cli(["tokenize", STORIES_TOK, "--offsets"], stdin="héllo wörld\n" + texts[1] + "\n").splitlines()
+    ref_tok = run_cli(["tokenize", TOKENIZER, "--offsets"], stdin="héllo wörld\n" + texts[1] + "\n").splitlines()
     for i, line in enumerate(ref_tok):
         want = [(int(p.split(":")[0]), p.split(":")[1]) for p in line.split()]
         have = [(t["id"], f"{t['start']}-{t['stop']}" if t["start"] is not None else "0-0") for t in tk[i]]
@@ -152,7 +159,7 @@ def test_sequence_routes(sv, labels, texts):
 
 
 def tokenize_cli(texts):
-    out = run_cli(["tokenize", STORIES_TOK], stdin="".join(t + "\n" for t in texts))
+    out = run_cli(["tokenize", TOKENIZER], stdin="".join(t + "\n" for t in texts))
     return [line.split() for line in out.splitlines()]
 
 
@@ -465,10 +472,10 @@ def test_ner_pipeline():
     from transformers import pipeline
     adapter = os.path.join(WORK, "tokc", "final")
     run_cli(["train"] + MODEL + ["--task", "token", "--mask", "causal", "--train", os.path.join(WORK, "train.conll"),
-                                 "--out", os.path.join(WORK, "tokc"), "--max-steps", "40", "--lr", "3e-3",
+                                 "--out", os.path.join(WORK, "tokc"), "--max-steps", NER_STEPS, "--lr", "3e-3",
                                  "--no-progress"])
     merged = os.path.join(WORK, "tokc_merged")
-    run_cli(["merge"] + MODEL + ["--adapter", adapter, "--out", merged])
+    run_cli(["merge"] + MODEL + ["--adapter", adapter, "--out", merged, "--dtype", "f32"])  # the weights as lsllama holds them
     sents = conll_sentences("valid.txt", 30)
     sv = Server([merged], WORK)
     try:
@@ -514,7 +521,7 @@ def test_bare_model(texts):
     try:
         st, _, body = sv.post("/embed", {"inputs": texts[:4], "normalize": False})
         got = json.loads(body)
-        ref = run_cli(["embed", STORIES, "--text", "--tokenizer", STORIES_TOK, "--pool", "mean"],
+        ref = run_cli(["embed"] + MODEL + ["--text", "--pool", "mean"],
                       stdin="".join(t + "\n" for t in texts[:4])).splitlines()
         ok = st == 200 and len(got) == 4
         for g, line in zip(got, ref):
@@ -532,6 +539,8 @@ def test_bare_model(texts):
 
 
 def main():
+    global WORK
+    WORK = tempdir()
     train_adapters()
     labels = ["0", "1"]
     texts = sst2_sentences("dev.tsv", 200)
@@ -546,6 +555,14 @@ def main():
         test_slow_client(sv, texts)
         test_many_connections(sv)
         test_disconnects(sv, texts)
+        # the README's standard-library client
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "serve_client.py"),
+                              f"http://127.0.0.1:{sv.port}", texts[0], texts[1]], capture_output=True, text=True)
+        lines = [json.loads(x) for x in out.stdout.splitlines()] if out.returncode == 0 else []
+        top = [json.loads(sv.post("/predict", {"inputs": t})[2])[0] for t in texts[:2]]
+        check(len(lines) == 2 and all(l["text"] == t and l["label"] == p["label"] and l["score"] == p["score"]
+                                      for l, t, p in zip(lines, texts, top)),
+              f"examples/serve_client.py: {out.stdout[:300]} {out.stderr[:300]}")
         st, _, body = sv.get("/metrics")
         check(st == 200 and b'lsllama_requests_total{route="/predict",status="200"}' in body and
               b"lsllama_request_duration_seconds_bucket" in body and b"lsllama_queue_size" in body, "/metrics")

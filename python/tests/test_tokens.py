@@ -1,10 +1,17 @@
 """Token classifiers (NER): per-word tags against `lsllama predict`, and transformers' token-classification
-grouping (aggregation_strategy="first")."""
+grouping (aggregation_strategy="first"; the others against `lsllama serve`'s /ner, which tests/test_serve.py
+checks against transformers)."""
+import http.client
+import json
+import signal
+import subprocess
+import time
+
 import pytest
 
 import lsllama
 from lsllama.pipeline import _group_words
-from conftest import MODEL, TOKENIZER, cli_jsonl, conll_sentences, run_cli
+from conftest import MODEL, TOKENIZER, cli_jsonl, cli_path, conll_sentences, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -78,5 +85,34 @@ def test_call_conventions(ner, texts):
     assert ner(["", "   "]) == [[], []]
     batch = ner(texts[:5])
     assert batch == [ner(t) for t in texts[:5]]
-    with pytest.raises(lsllama.ArgumentError, match="first"):
-        ner(text, aggregation_strategy="max")
+    with pytest.raises(lsllama.ArgumentError, match="average"):
+        ner(text, aggregation_strategy="longest")
+
+
+def test_strategies_equal_serve(work, token_adapter, ner, texts):
+    """Every aggregation strategy: the pipeline's entities are those of `lsllama serve` /ner (same scores to the
+    printed digits), which the C tests compare with transformers' pipeline."""
+    port_file = work / "ner_port"
+    proc = subprocess.Popen([str(cli_path()), "serve", MODEL, "--tokenizer", TOKENIZER, "--adapter", token_adapter,
+                             "--port", "0", "--port-file", str(port_file)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not port_file.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "lsllama serve did not start"
+            time.sleep(0.05)
+        port = int(port_file.read_text())
+        for strategy in ("none", "simple", "first", "average", "max"):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.request("POST", "/ner", json.dumps({"inputs": texts, "aggregation_strategy": strategy,
+                                                     "ignore_labels": []}))
+            served = json.loads(conn.getresponse().read(), parse_float=str)
+            conn.close()
+            got = ner(texts, aggregation_strategy=strategy.upper() if strategy == "max" else strategy,
+                      ignore_labels=[])
+            for s, g in zip(served, got):
+                assert [dict(e, score="%.6f" % e["score"]) for e in g] == s, strategy
+            if strategy == "none":
+                assert sum(len(g) for g in got) > sum(len(t.split()) for t in texts)  # sub-tokens, not words
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0

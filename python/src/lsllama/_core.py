@@ -320,8 +320,10 @@ class Classifier:
 
     def predict_words(self, texts, max_length, batch_tokens):
         """Per text: a dict with "words", "tags", "scores" (the probability of each word's tag), "start" and
-        "end" (character offsets of each word in the text), computed by ll_classifier_predict_tokens over an
-        in-memory dataset of the texts as lines (words split on ASCII whitespace)."""
+        "end" (character offsets of each word in the text), and "tokens" (per word its sub-tokens as
+        (between, probabilities, label id, start, end, index): see ll_sentence_prediction), computed by
+        ll_classifier_predict_tokens over an in-memory dataset of the texts as lines (words split on ASCII
+        whitespace)."""
         lines, index = [], []
         for i, t in enumerate(texts):
             if not isinstance(t, str):
@@ -331,7 +333,7 @@ class Classifier:
             if line.strip(" \t\v\f"):
                 lines.append(line)
                 index.append(i)
-        out = [{"words": [], "tags": [], "scores": [], "start": [], "end": []} for _ in texts]
+        out = [{"words": [], "tags": [], "scores": [], "start": [], "end": [], "tokens": []} for _ in texts]
         if not lines:
             return out
         data = ("\n".join(lines) + "\n").encode("utf-8")
@@ -345,6 +347,12 @@ class Classifier:
             r["words"] = [p.words[w].decode("utf-8") for w in range(n)]
             r["tags"] = [p.tags[w].decode("utf-8") for w in range(n)]
             r["scores"] = p.scores[:n]
+            # per word its rows: (between, probabilities, argmax label, start, end, index); the tokens of no word
+            # before it (a lone space piece) come first with between True
+            K = p.n_labels
+            r["tokens"] = [[(bool(p.token_between[t]), p.token_probs[t * K:(t + 1) * K], p.token_label[t],
+                             p.token_start[t], p.token_end[t], p.token_index[t])
+                            for t in range(p.word_token[w], p.word_token[w + 1])] for w in range(n)]
             return index[p.index], r
 
         self._predict_tokens(data, opt, max_length, batch_tokens, out, convert)

@@ -6,7 +6,7 @@ duration of the call, so Python threads working on separate handles run the libr
 import ctypes
 import os
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c_float, c_int, c_int32, c_int64,
-                    c_size_t, c_uint, c_uint64, c_void_p)
+                    c_size_t, c_ubyte, c_uint, c_uint64, c_void_p)
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -97,7 +97,11 @@ class ll_entity_span(Structure):
 class ll_sentence_prediction(Structure):
     _fields_ = [("index", c_size_t), ("text", c_void_p), ("text_len", c_size_t), ("n_words", c_int),
                 ("words", POINTER(c_char_p)), ("tags", POINTER(c_char_p)), ("scores", POINTER(c_float)),
-                ("n_entities", c_size_t), ("entities", POINTER(ll_entity_span))]
+                ("n_entities", c_size_t), ("entities", POINTER(ll_entity_span)),
+                ("n_labels", c_int), ("word_token", POINTER(c_int)), ("token_between", POINTER(c_ubyte)),
+                ("token_probs", POINTER(c_float)), ("token_label", POINTER(c_int)), ("token_start", POINTER(c_int)),
+                ("token_end", POINTER(c_int)), ("token_byte_start", POINTER(c_int)),
+                ("token_byte_end", POINTER(c_int)), ("token_index", POINTER(c_int))]
 
 
 PROGRESS_FN = CFUNCTYPE(None, c_void_p, c_size_t, c_size_t)

@@ -51,6 +51,39 @@ def _group_words(text, words):
     return out
 
 
+_STRATEGIES = ("none", "simple", "first", "average", "max")
+
+
+def _aggregate_tokens(text, tokens, names, strategy):
+    """transformers' token-classification aggregation over the library's sub-token rows (per word, tuples
+    (between, probabilities, label id, start, end, index)): "none" every token with its argmax; "simple"
+    those grouped; "average"/"max" per word the mean of its tokens' probabilities, or the probabilities of
+    its most confident token, then grouped. A lone space piece (between) is listed by none/simple and is part
+    of no word."""
+    if strategy in ("none", "simple"):
+        items = [(names[t[2]], t[1][t[2]], t[3], t[4], t[5]) for word in tokens for t in word]
+        if strategy == "none":
+            return [{"entity": e, "score": s, "index": i, "word": text[a:b], "start": a, "end": b}
+                    for e, s, a, b, i in items]
+        return _group_words(text, [x[:4] for x in items])
+    words = []
+    for word in tokens:
+        own = [t for t in word if not t[0]]
+        if not own:
+            continue
+        if strategy == "max":  # the first of equally confident tokens
+            best = own[0]
+            for t in own[1:]:
+                if t[1][t[2]] > best[1][best[2]]:
+                    best = t
+            probs, label = best[1], best[2]
+        else:
+            probs = [sum(t[1][k] for t in own) / len(own) for k in range(len(names))]
+            label = max(range(len(names)), key=lambda k: (probs[k], -k))
+        words.append((names[label], probs[label], own[0][3], own[-1][4]))
+    return _group_words(text, words)
+
+
 class Pipeline:
     """A classifier (or a base model for embeddings) ready to call; see ``lsllama.pipeline``.
 
@@ -119,15 +152,19 @@ class Pipeline:
             probabilities, the same doubles ``lsllama predict`` prints (%.6f); the others are computed here
             from the float32 logits.
         Token classifiers (transformers' token-classification pipeline with aggregation):
-          - ``aggregation_strategy``: "first" only (each word takes the tag of its first sub-token, as
-            lsllama trains and predicts; "simple", "average", "max" need per-sub-token scores the library
-            does not report: ArgumentError).
+          - ``aggregation_strategy`` (any case): "first" (the default: each word takes the tag of its first
+            sub-token, as lsllama trains and predicts), "average" (the mean of its sub-tokens'
+            probabilities), "max" (its most confident sub-token's), "simple" (sub-tokens grouped without
+            words) or "none" (every sub-token): transformers' strategies. Words are split on ASCII whitespace;
+            a lone space piece some tokenizers emit before a word is part of no word (transformers' word
+            heuristic would make it one); spans start at the word, not at a space a token's offsets include.
           - returns, per text, ``[{"entity_group": str, "score": float, "word": str, "start": int,
             "end": int}]``: consecutive words grouped as transformers groups them (a word joins the group
             when its type equals the previous word's and its tag is not B-), score the mean of the words'
             tag probabilities, start/end character offsets into the text (a Python str slice, also "word");
-            groups whose type is in ``ignore_labels`` (default ["O"]) are left out. Words are split on ASCII
-            whitespace.
+            groups whose type is in ``ignore_labels`` (default ["O"]) are left out. With "none": per token
+            ``{"entity", "score", "index", "word", "start", "end"}`` (index: its position in the encoding,
+            special tokens counted), those whose tag is in ``ignore_labels`` left out.
         Texts are truncated to ``max_length`` tokens (default 256), as ``lsllama predict`` does.
         Errors: ArgumentError (a pipeline without a classifier, a non-str input, unknown options),
         FormatError for texts the library refuses (sequence classifiers: an empty text, named by its
@@ -203,15 +240,19 @@ class Pipeline:
         return self._run(self._clf.predict_words, _core.text_list(texts), self.max_length, self.batch_tokens)
 
     def _ner(self, texts, aggregation_strategy, ignore_labels):
-        if aggregation_strategy != "first":
-            raise ArgumentError("aggregation_strategy %r: lsllama tags each word by its first sub-token, so only "
-                                "'first' is computed (the library reports no per-sub-token scores)"
-                                % (aggregation_strategy,))
+        strategy = aggregation_strategy.lower() if isinstance(aggregation_strategy, str) else aggregation_strategy
+        if strategy not in _STRATEGIES:
+            raise ArgumentError("aggregation_strategy must be one of %s, got %r"
+                                % (", ".join(_STRATEGIES), aggregation_strategy))
         ignore = set(ignore_labels or ())
+        key = "entity" if strategy == "none" else "entity_group"
         out = []
         for text, r in zip(texts, self.tag_words(texts)):
-            words = list(zip(r["tags"], r["scores"], r["start"], r["end"]))
-            out.append([g for g in _group_words(text, words) if g["entity_group"] not in ignore])
+            if strategy == "first":  # the library's word tags (a word without tokens: "O")
+                found = _group_words(text, list(zip(r["tags"], r["scores"], r["start"], r["end"])))
+            else:
+                found = _aggregate_tokens(text, r["tokens"], self.labels, strategy)
+            out.append([g for g in found if g[key] not in ignore])
         return out
 
     # ---- embeddings --------------------------------------------------------------------------------------------

@@ -234,9 +234,7 @@ static int parse_body(req *r, enum MHD_Result *res) {
     size_t at = end ? (size_t)(end - r->body) : r->len;
     if (r->doc)
         while (at < r->len && strchr(" \t\r\n", r->body[at])) at++;
-    if (!r->doc || at < r->len) {
-        const char *e = cJSON_GetErrorPtr(); /* cJSON points at the last byte when the text ends early */
-        if (!r->doc && e >= r->body && e <= r->body + r->len) at = (size_t)(e - r->body);
+    if (!r->doc || at < r->len) { /* on failure cJSON sets end at the error (the last byte when the text ends) */
         *res = reply_error(r, 422, "validation", "the request body is not valid JSON (%s byte %zu of %zu)",
                            r->doc ? "text after the object at" : "error near", at + 1, r->len);
         return -1;
