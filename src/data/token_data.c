@@ -1018,7 +1018,8 @@ int ll_token_probs_init(ll_token_probs *tp, const ll_dataset *ds, size_t K, ll_e
     tp->byte_start = malloc(n * sizeof(int32_t)), tp->byte_end = malloc(n * sizeof(int32_t));
     tp->index = malloc(n * sizeof(int32_t));
     tp->between = malloc(n);
-    if (!tp->probs || !tp->row || !tp->label || !tp->char_start || !tp->char_end || !tp->byte_start || !tp->byte_end || !tp->index || !tp->between) {
+    if (!tp->probs || !tp->row || !tp->label || !tp->char_start || !tp->char_end || !tp->byte_start ||
+        !tp->byte_end || !tp->index || !tp->between) {
         ll_token_probs_free(tp);
         return ll_fail(err, LL_ERR_NOMEM, "out of memory for %zu token probabilities", total);
     }

@@ -129,7 +129,8 @@ static enum MHD_Result reply(req *r, int status, char *body, size_t len, const c
     atomic_fetch_add(&sv->mt.latency_bucket[b], 1);
     atomic_fetch_add(&sv->mt.latency_count, 1);
     atomic_fetch_add(&sv->mt.latency_sum_us, (long long)(dt * 1e6));
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body ? body : (void *)"",
+                                                                body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp) {
         free(body);
         return MHD_NO;
@@ -387,7 +388,8 @@ static enum MHD_Result submit(req *r, job_kind kind) {
     }
     const size_t T = r->j.start ? (size_t)r->j.start[r->j.n] : 0;
     const size_t rows = kind == JOB_CLASSIFY || kind == JOB_EMBED ? (size_t)r->j.n : T;
-    const size_t W = kind == JOB_CLASSIFY ? (size_t)ll_labelmap_size(sv->sm->map) : (size_t)ll_model_config(sv->sm->m)->dim;
+    const size_t W = kind == JOB_CLASSIFY ? (size_t)ll_labelmap_size(sv->sm->map)
+                                          : (size_t)ll_model_config(sv->sm->m)->dim;
     r->j.kind = kind;
     if (kind != JOB_NER && !(r->j.out = malloc(rows * W * sizeof(float) + 1))) {
         atomic_fetch_sub(&sv->mt.in_flight, 1);
@@ -499,8 +501,10 @@ static void base64_floats(sbuf *b, const float *v, size_t D, int normalize) {
     }
     sb_puts(b, "\"");
     for (size_t i = 0; i < n; i += 3) {
-        const unsigned x = (unsigned)raw[i] << 16 | (i + 1 < n ? (unsigned)raw[i + 1] << 8 : 0) | (i + 2 < n ? raw[i + 2] : 0);
-        char q[4] = {tab[x >> 18 & 63], tab[x >> 12 & 63], i + 1 < n ? tab[x >> 6 & 63] : '=', i + 2 < n ? tab[x & 63] : '='};
+        const unsigned x =
+            (unsigned)raw[i] << 16 | (i + 1 < n ? (unsigned)raw[i + 1] << 8 : 0) | (i + 2 < n ? raw[i + 2] : 0);
+        const char q[4] = {tab[x >> 18 & 63], tab[x >> 12 & 63], i + 1 < n ? tab[x >> 6 & 63] : '=',
+                           i + 2 < n ? tab[x & 63] : '='};
         sb_put(b, q, 4);
     }
     sb_puts(b, "\"");
@@ -679,7 +683,8 @@ static enum MHD_Result handle_metrics(req *r) {
     long cum = 0;
     for (int i = 0; i <= N_LATENCY_BUCKETS; i++) {
         cum += atomic_load(&mt->latency_bucket[i]);
-        if (i < N_LATENCY_BUCKETS) sb_printf(&b, "lsllama_request_duration_seconds_bucket{le=\"%g\"} %ld\n", serve_latency_bounds[i], cum);
+        if (i < N_LATENCY_BUCKETS)
+            sb_printf(&b, "lsllama_request_duration_seconds_bucket{le=\"%g\"} %ld\n", serve_latency_bounds[i], cum);
         else sb_printf(&b, "lsllama_request_duration_seconds_bucket{le=\"+Inf\"} %ld\n", cum);
     }
     sb_printf(&b, "lsllama_request_duration_seconds_sum %.6f\nlsllama_request_duration_seconds_count %ld\n",
@@ -689,7 +694,8 @@ static enum MHD_Result handle_metrics(req *r) {
     cum = 0;
     for (int i = 0; i <= N_BATCH_BUCKETS; i++) {
         cum += atomic_load(&mt->batch_bucket[i]);
-        if (i < N_BATCH_BUCKETS) sb_printf(&b, "lsllama_batch_tokens_bucket{le=\"%g\"} %ld\n", serve_batch_bounds[i], cum);
+        if (i < N_BATCH_BUCKETS)
+            sb_printf(&b, "lsllama_batch_tokens_bucket{le=\"%g\"} %ld\n", serve_batch_bounds[i], cum);
         else sb_printf(&b, "lsllama_batch_tokens_bucket{le=\"+Inf\"} %ld\n", cum);
     }
     sb_printf(&b, "lsllama_batch_tokens_sum %lld\nlsllama_batch_tokens_count %ld\n",
@@ -995,11 +1001,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (early == 405)
             return reply_error(r, 405, "validation", "%s takes %s, not %s", routes[r->route].path,
                                routes[r->route].method, method);
-        if (early == 404 && r->route < N_ROUTES)
-            return reply_error(r, 404, "validation", "%s is not served: the model is %s",
-                               routes[r->route].path, sv->task == TASK_SEQUENCE ? "a sequence classifier (use /predict)"
-                                                      : sv->task == TASK_TOKEN ? "a token classifier (use /ner)"
-                                                                               : "not a classifier (give --adapter, or a merged folder)");
+        if (early == 404 && r->route < N_ROUTES) {
+            const char *serves = sv->task == TASK_SEQUENCE ? "a sequence classifier (use /predict)"
+                                 : sv->task == TASK_TOKEN  ? "a token classifier (use /ner)"
+                                                           : "not a classifier (give --adapter, or a merged folder)";
+            return reply_error(r, 404, "validation", "%s is not served: the model is %s", routes[r->route].path,
+                               serves);
+        }
         if (early == 404) return reply_error(r, 404, "validation", "no route %s %s", method, url);
         if (r->route != R_HEALTH && !authorized(sv, conn))
             return reply_error(r, 401, r->route == R_V1_EMBEDDINGS || r->route == R_V1_MODELS ? "invalid_request_error"

@@ -85,8 +85,8 @@ typedef struct job_queue {
     pthread_t thread;
 } job_queue;
 
-/* Fills err (may be NULL) with code and the message; returns code. */
-int serve_fail(ll_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Fills err (may be NULL) with code and message; returns code. */
+int serve_fail(ll_error *err, int code, const char *message);
 
 int worker_start(job_queue *q, const serve_model *sm, const serve_options *opt, serve_metrics *metrics);
 /* Queues j; -1 once worker_stop began (j not taken). */

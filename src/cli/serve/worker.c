@@ -5,7 +5,6 @@
  * single-threaded, and one batch at a time keeps every core on one product. */
 #include <math.h>
 #include <omp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +39,9 @@ static int grow(void **p, size_t *cap, size_t need, size_t size) {
     return 0;
 }
 
-int serve_fail(ll_error *err, int code, const char *fmt, ...) {
+int serve_fail(ll_error *err, int code, const char *message) {
     if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
+        snprintf(err->message, sizeof err->message, "%s", message);
         err->code = code;
     }
     return code;
@@ -173,7 +169,8 @@ static void run_ner(job_queue *q, job *j) {
     ner_ctx c = {j, ll_labelmap_names(q->sm->map)};
     j->rc = ll_classifier_predict_tokens(q->sm->c, j->ner, q->sm->map, q->opt->max_batch_tokens, NULL, on_sentence,
                                          &c, &j->err);
-    if (j->rc == LL_ERR_NOMEM && !j->err.message[0]) serve_fail(&j->err, LL_ERR_NOMEM, "out of memory for the entities");
+    if (j->rc == LL_ERR_NOMEM && !j->err.message[0]) /* on_sentence's status */
+        serve_fail(&j->err, LL_ERR_NOMEM, "out of memory for the entities");
 }
 
 /* Runs the jobs of one take: their sequences in order, in batches of at most max_batch_tokens tokens (a longer
