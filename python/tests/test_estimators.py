@@ -68,6 +68,26 @@ def test_save_load(work, data, fitted):
     assert '"label": "%d"' % fitted.predict(X[:1])[0] in out
 
 
+def test_pickle(data, fitted):
+    """A fitted estimator pickles with its adapter (joblib, multiprocessing): the copy predicts the same
+    probabilities and owns a temporary folder of its own, removed with it; an unfitted one pickles too."""
+    import gc
+    import os
+    import pickle
+    X, _ = data
+    copy = pickle.loads(pickle.dumps(fitted))
+    assert copy.get_params() == fitted.get_params() and list(copy.classes_) == list(fitted.classes_)
+    assert copy.predict_proba(X).tolist() == fitted.predict_proba(X).tolist()
+    tmp = copy._tmp_
+    assert tmp and os.path.isdir(tmp) and tmp != fitted.adapter_
+    del copy
+    gc.collect()
+    assert not os.path.exists(tmp)
+    blank = pickle.loads(pickle.dumps(clone(fitted)))
+    with pytest.raises(lsllama.ArgumentError, match="not fitted"):
+        blank.predict(X[:1])
+
+
 def test_string_labels_and_temp_dir(data):
     X, y = data
     names = ["neg" if v == 0 else "pos" for v in y]

@@ -87,6 +87,9 @@ def test_call_conventions(ner, texts):
     assert batch == [ner(t) for t in texts[:5]]
     with pytest.raises(lsllama.ArgumentError, match="average"):
         ner(text, aggregation_strategy="longest")
+    # a text the library refuses is named by its position among all the texts, blank ones counted
+    with pytest.raises(lsllama.LsllamaError, match=r"<texts>:3: NUL byte"):
+        ner(["Tom", "  ", "a\x00b"])
 
 
 def test_strategies_equal_serve(work, token_adapter, ner, texts):

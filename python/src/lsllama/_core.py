@@ -288,7 +288,9 @@ class Classifier:
                                     lambda p, n: (p.index, ([p.tags[w].decode("utf-8") for w in range(n)],
                                                             p.scores[:n])))
 
-    def _predict_tokens(self, data, opt, max_length, batch_tokens, out, convert):
+    def _predict_tokens(self, data, opt, max_length, batch_tokens, out, convert, line_of=None):
+        """line_of: the caller's 1-based position of each data line (texts left out make the two differ), put
+        in the library's messages in place of the line ("<texts>:N: ...")."""
         tt = L.ll_token_tokenize_options()
         err = L.ll_error()
         ds = c_void_p()
@@ -305,15 +307,23 @@ class Classifier:
                 return 1
 
         cb = L.SENTENCE_PREDICTION_FN(on_sentence)
+
+        def checked(rc):
+            if rc < 0 and line_of is not None:
+                import re
+                msg = re.sub(rb"<texts>:(\d+):", lambda m: b"<texts>:%d:" % line_of[int(m.group(1)) - 1]
+                             if 0 < int(m.group(1)) <= len(line_of) else m.group(0), err.message)
+                err.message = msg[:1023]
+            check(rc, err)
+
         try:
-            check(L.ll_token_dataset_load_memory(byref(ds), data, len(data), b"<texts>", byref(opt), byref(err)),
-                  err)
-            check(L.ll_token_dataset_tokenize(ds, self.model._tok, int(max_length), byref(tt), byref(err)), err)
+            checked(L.ll_token_dataset_load_memory(byref(ds), data, len(data), b"<texts>", byref(opt), byref(err)))
+            checked(L.ll_token_dataset_tokenize(ds, self.model._tok, int(max_length), byref(tt), byref(err)))
             rc = L.ll_classifier_predict_tokens(self._c, ds, self._map, int(batch_tokens), None, cb, None,
                                                 byref(err))
             if failure:
                 raise failure[0]
-            check(rc, err)
+            checked(rc)
         finally:
             L.ll_dataset_free(ds)
         return out
@@ -355,7 +365,7 @@ class Classifier:
                             for t in range(p.word_token[w], p.word_token[w + 1])] for w in range(n)]
             return index[p.index], r
 
-        self._predict_tokens(data, opt, max_length, batch_tokens, out, convert)
+        self._predict_tokens(data, opt, max_length, batch_tokens, out, convert, [i + 1 for i in index])
         import re
         for i in index:
             r = out[i]

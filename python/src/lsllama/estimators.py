@@ -152,6 +152,40 @@ class _Base:
         est._open(est.adapter_)
         return est
 
+    def __getstate__(self):
+        """Pickling (joblib, multiprocessing): the parameters, the fitted attributes and, when fitted, the
+        adapter's files themselves; the open model is not pickled (the unpickled copy opens the same model path
+        again). The state is that of ``save``, so a copy predicts as the original does."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("pipeline_", "_tmp_", "adapter_")}
+        if getattr(self, "pipeline_", None) is not None:
+            files = {}
+            for name in sorted(os.listdir(self.adapter_)):
+                full = os.path.join(self.adapter_, name)
+                if os.path.isfile(full):
+                    with open(full, "rb") as f:
+                        files[name] = f.read()
+            state["_adapter_files"] = files
+        return state
+
+    def __setstate__(self, state):
+        files = state.pop("_adapter_files", None)
+        self.__dict__.update(state)
+        self._tmp_ = None
+        self.pipeline_ = None
+        if files is not None:
+            tmp = tempfile.mkdtemp(prefix="lsllama_pickle_")
+            try:
+                for name, data in files.items():
+                    with open(os.path.join(tmp, name), "wb") as f:
+                        f.write(data)
+                self._tmp_ = tmp
+                self.adapter_ = tmp
+                self._open(tmp)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                self._tmp_ = None
+                raise
+
     def __del__(self):
         tmp = getattr(self, "_tmp_", None)
         if tmp:
