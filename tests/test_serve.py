@@ -9,6 +9,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -348,6 +349,63 @@ def test_api_key():
         check(sv.stop() == 0, "exit 0 on SIGTERM")
 
 
+def test_overload_and_sigint(texts):
+    """--max-concurrent 1: requests beyond the one admitted are answered 429 at once (TEI's shape), the others
+    200; SIGINT stops the server as SIGTERM does."""
+    sv = Server(MODEL + ["--adapter", os.path.join(WORK, "seq", "best"), "--max-concurrent", "1", "--threads", "1"],
+                WORK)
+    results = []
+    lock = threading.Lock()
+
+    def one(i):
+        st, _, body = sv.post("/predict", {"inputs": texts[i:i + 32]})
+        with lock:
+            results.append((st, body))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = sorted(st for st, _ in results)
+    check(200 in statuses and 429 in statuses and set(statuses) <= {200, 429},
+          f"--max-concurrent 1 under 8 concurrent requests: 200s and 429s ({statuses})")
+    check(all(tei_error(st, body, 429, "overloaded") for st, body in results if st == 429), "429 in TEI's shape")
+    check(sv.healthy() and sv.post("/predict", {"inputs": texts[0]})[0] == 200, "healthy after the overload")
+    check(sv.stop(signal.SIGINT) == 0, "exit 0 on SIGINT")
+
+
+def corrupt_model(path):
+    """stories260K whose attention norms are 1e30 (llama2.c layout: a 7-int header, the token embeddings, then
+    rms_att_weight [n_layers, dim]): finite weights, a loadable checkpoint, attention scores that overflow."""
+    data = bytearray(open(STORIES, "rb").read())
+    dim, n_layers = struct.unpack_from("<i", data, 0)[0], struct.unpack_from("<i", data, 8)[0]
+    vocab = abs(struct.unpack_from("<i", data, 20)[0])
+    at = 28 + 4 * dim * vocab
+    huge = struct.pack("<f", 1e30)
+    for i in range(n_layers * dim):
+        data[at + 4 * i:at + 4 * i + 4] = huge
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def test_model_failure(texts):
+    """A model whose outputs are not finite: every answer is 424 (TEI's "backend"), never nan."""
+    bad = os.path.join(WORK, "nan.bin")
+    corrupt_model(bad)
+    sv = Server([bad, "--tokenizer", STORIES_TOK, "--adapter", os.path.join(WORK, "seq", "best")], WORK)
+    try:
+        for route, body in (("/predict", {"inputs": texts[0]}), ("/embed", {"inputs": texts[:2]}),
+                            ("/classify", {"input": texts[0]}), ("/v1/embeddings", {"input": texts[0]})):
+            st, _, answer = sv.post(route, body)
+            ok = openai_error(st, answer, 424) if route.startswith("/v1/") else tei_error(st, answer, 424, "backend")
+            check(ok and b"nan" not in answer.lower().replace(b"non-finite", b""),
+                  f"{route} on a model with non-finite outputs: 424 ({st} {answer[:200]!r})")
+        check(sv.healthy(), "healthy after the model failures")
+    finally:
+        check(sv.stop() == 0, "exit 0 on SIGTERM")
+
+
 def test_graceful_stop(texts):
     sv = Server(MODEL + ["--adapter", os.path.join(WORK, "seq", "best"), "--threads", "1"], WORK)
     sv.name = "best"
@@ -575,6 +633,8 @@ def main():
     test_ner()
     test_ner_pipeline()
     test_bare_model(texts)
+    test_overload_and_sigint(texts)
+    test_model_failure(texts)
     test_graceful_stop(texts)
     shutil.rmtree(WORK, ignore_errors=True)
     finish()
