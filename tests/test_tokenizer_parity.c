@@ -243,15 +243,22 @@ static void run_align(const char *label, const char *tok_path, const char *ref_n
     ll_tokenizer_free(t);
 }
 
-int main(void) {
+/* A model file of the cache scripts/setup.sh fills (LSLLAMA_CACHE, else ~/.cache/lsllama). */
+static void cached_model(char *path, size_t cap, const char *name) {
     const char *cache = getenv("LSLLAMA_CACHE");
+    if (cache && *cache) snprintf(path, cap, "%s/models/%s", cache, name);
+    else snprintf(path, cap, "%s/.cache/lsllama/models/%s", getenv("HOME"), name);
+}
+
+int main(void) {
     char gguf[2048];
-    if (cache && *cache)
-        snprintf(gguf, sizeof gguf, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
-    else
-        snprintf(gguf, sizeof gguf, "%s/.cache/lsllama/models/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME"));
+    cached_model(gguf, sizeof gguf, "SmolLM2-135M-Instruct.Q4_1.gguf");
     /* the GGUF as llama.cpp maps tokenizer.ggml.pre = smollm (digits split) */
     run_parity("smollm2-gguf", gguf, "smollm2_llamacpp", 1, 1);
+    /* Gemma 3's SentencePiece BPE (issue 13) as the tokenizer.json transformers converts from its GGUF. The GGUF
+     * itself is not compared yet: read with llama.cpp's score-ordered merges it matches on every text but one, a
+     * run of 200 spaces that it cuts into 31-space pieces where transformers' merges stop at 16 (open in issue 13). */
+    run_parity("gemma3-json", GEN "/tok/gemma3/tokenizer.json", "gemma3", 1, 1);
     run_parity("smollm2-json", GEN "/tok/smollm2/tokenizer.json", "smollm2", 1, 1);
     run_parity("llama2-json", GEN "/tok/llama2/tokenizer.json", "llama2", 1, 1);
     run_parity("llama2-auto", GEN "/tok/llama2_auto/tokenizer.json", "llama2_auto", 1, 1);
@@ -259,6 +266,7 @@ int main(void) {
     run_parity("tok512-bin", LL_SHARED_DIR "/models/stories260K/tok512.bin", "tok512", 0, 0);
     run_align("smollm2-json", GEN "/tok/smollm2", "smollm2");
     run_align("llama2-json", GEN "/tok/llama2", "llama2");
+    run_align("gemma3-json", GEN "/tok/gemma3", "gemma3");
     printf("parity total: texts %zu tokens %zu mismatches %zu\n", total_texts, total_tokens, total_bad);
     return test_summary("test_tokenizer_parity");
 }

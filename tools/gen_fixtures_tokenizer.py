@@ -7,6 +7,7 @@ Writes into --out (default build/generated/tokenizer):
                            the tokenizers (invalid UTF-8 only in edge.hex)
   tok/smollm2/             tokenizer.json + tokenizer_config.json that transformers
                            exports for SmolLM2 from the GGUF (AutoTokenizer, gguf_file=)
+  tok/gemma3/              the same for Gemma 3 270M's GGUF
   tok/llama2/              tokenizer.json that transformers' LlamaTokenizer converts
                            from tokenizer.model (legacy=True, add_bos_token=True:
                            the Llama 2 behaviour, BOS added, no EOS)
@@ -26,6 +27,8 @@ Reference makers:
               the C side runs it on the exported tokenizer.json
   smollm2_llamacpp  the same with the pre-tokenizer llama.cpp maps tokenizer.ggml.pre =
               smollm to (Digits individual_digits + ByteLevel); the C side runs the GGUF
+  gemma3      Hugging Face fast tokenizer (transformers AutoTokenizer from Gemma 3's GGUF);
+              the C side runs the GGUF and the exported tokenizer.json
   llama2      Hugging Face fast tokenizer (LlamaTokenizer, exported tokenizer.json)
   llama2_auto Hugging Face fast tokenizer (AutoTokenizer generic conversion)
   llama2_spm  the sentencepiece library on tokenizer.model, with BOS (1) prepended
@@ -412,6 +415,15 @@ def main():
         [pre_tokenizers.Digits(individual_digits=True),
          pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)])
     run_hf("smollm2_llamacpp", smol)
+
+    # Gemma 3 (issue 13): transformers' conversion of the GGUF's tokenizer (262,144 pieces, byte fallback, no
+    # dummy prefix); the C side runs the GGUF and the exported tokenizer.json
+    gemma_name = "gemma-3-270m-q4_k_m.gguf"
+    if not os.path.exists(os.path.join(gguf_dir, gemma_name)):
+        sys.exit("gen_fixtures_tokenizer: %s missing (run scripts/setup.sh --tests)" % os.path.join(gguf_dir, gemma_name))
+    gemma = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gemma_name)
+    gemma.save_pretrained(os.path.join(out, "tok", "gemma3"))
+    run_hf("gemma3", gemma)
 
     # Llama 2: transformers' conversion of tokenizer.model
     l2dir = os.path.join(sh, "models", "llama2-tokenizer")
