@@ -398,13 +398,19 @@ def main():
                             pos += wl + 1
                         f.write(" ".join(parts) + "\n")
 
-    # SmolLM2 from the GGUF
     gguf_dir = os.path.join(cache_dir(), "models")
-    gguf_name = "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if not os.path.exists(os.path.join(gguf_dir, gguf_name)):
-        sys.exit("gen_fixtures_tokenizer: %s missing (run scripts/setup.sh)" % os.path.join(gguf_dir, gguf_name))
-    smol = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_name)
-    smol.save_pretrained(os.path.join(out, "tok", "smollm2"))
+
+    def from_gguf(name, export):
+        """transformers' tokenizer converted from a GGUF of the model cache, its tokenizer.json exported to
+        tok/<export>."""
+        if not os.path.exists(os.path.join(gguf_dir, name)):
+            sys.exit("gen_fixtures_tokenizer: %s missing (run scripts/setup.sh --tests)" % os.path.join(gguf_dir, name))
+        tk = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=name)
+        tk.save_pretrained(os.path.join(out, "tok", export))
+        return tk
+
+    # SmolLM2 from the GGUF
+    smol = from_gguf("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2")
     run_hf("smollm2", smol)
     # the GGUF itself (tokenizer.ggml.pre = smollm) as llama.cpp maps it: digits
     # one by one, then the GPT-2 regex, i.e. SmolLM2's own tokenizer.json
@@ -417,13 +423,8 @@ def main():
     run_hf("smollm2_llamacpp", smol)
 
     # Gemma 3 (issue 13): transformers' conversion of the GGUF's tokenizer (262,144 pieces, byte fallback, no
-    # dummy prefix); the C side runs the GGUF and the exported tokenizer.json
-    gemma_name = "gemma-3-270m-q4_k_m.gguf"
-    if not os.path.exists(os.path.join(gguf_dir, gemma_name)):
-        sys.exit("gen_fixtures_tokenizer: %s missing (run scripts/setup.sh --tests)" % os.path.join(gguf_dir, gemma_name))
-    gemma = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gemma_name)
-    gemma.save_pretrained(os.path.join(out, "tok", "gemma3"))
-    run_hf("gemma3", gemma)
+    # dummy prefix); the C side runs the exported tokenizer.json
+    run_hf("gemma3", from_gguf("gemma-3-270m-q4_k_m.gguf", "gemma3"))
 
     # Llama 2: transformers' conversion of tokenizer.model
     l2dir = os.path.join(sh, "models", "llama2-tokenizer")
