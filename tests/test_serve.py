@@ -138,7 +138,15 @@ def test_sequence_routes(sv, labels, texts):
     st, _, body = sv.get("/v1/models")
     check(st == 200 and json.loads(body)["data"][0]["id"] == sv.name, "/v1/models")
     st, _, body = sv.post("/v1/embeddings", {"input": [1, 2, 3]})
-    check(openai_error(st, body, 422), f"/v1 errors in OpenAI's shape: {st} {body[:200]!r}")
+    check(openai_error(st, body, 422) and json.loads(body)["error"]["type"] == "invalid_request_error",
+          f"/v1 errors in OpenAI's shape and types: {st} {body[:200]!r}")
+    st, _, body = sv.post("/v1/embeddings", {"input": "a", "truncate_prompt_tokens": 3})
+    check(openai_error(st, body, 422) and b"truncate_prompt_tokens" in body, "/v1: an unsupported field refused")
+    # a second server on the port in use is refused, not started beside the first
+    second = subprocess.run([CLI, "serve"] + MODEL + ["--port", str(sv.port)], capture_output=True, text=True,
+                            timeout=120)
+    check(second.returncode != 0 and "cannot listen" in second.stderr,
+          f"a second server on port {sv.port}: refused ({second.returncode}: {second.stderr[-200:]!r})")
 
     # /tokenize: lsllama tokenize's ids and character offsets; special tokens have no span
     st, _, body = sv.post("/tokenize", {"inputs": ["héllo wörld", texts[1]]})
@@ -241,6 +249,9 @@ def test_bad_requests(sv, texts):
         ("raw_scores a string", b'{"inputs": "a", "raw_scores": "yes"}', 422),
         ("no inputs", b'{"text": "a"}', 422),
         ("empty inputs", b'{"inputs": []}', 400),
+        ("an empty text", b'{"inputs": ["a", ""]}', 400),
+        ("prompt_name", b'{"inputs": "a", "prompt_name": "query"}', 422),
+        ("truncate_prompt_tokens", b'{"inputs": "a", "truncate_prompt_tokens": 3}', 422),
         ("too many inputs", json.dumps({"inputs": ["a"] * 33}).encode(), 413),
         ("invalid UTF-8", b'{"inputs": "caf\xc3 \xff"}', 422),
         ("empty body", b"", 422),

@@ -162,11 +162,14 @@ static enum MHD_Result reply_error(req *r, int status, const char *type, const c
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     sbuf b = {0};
-    if (r->route == R_V1_EMBEDDINGS || r->route == R_V1_MODELS) {
+    if (r->route == R_V1_EMBEDDINGS || r->route == R_V1_MODELS) { /* OpenAI's types, by status */
+        const char *otype = status == 401 ? "authentication_error" : status == 429 ? "rate_limit_error"
+                            : status >= 424 && status != 429 ? "server_error" : "invalid_request_error";
+        (void)type;
         sb_puts(&b, "{\"error\":{\"message\":");
         sb_json_str(&b, msg, strlen(msg));
         sb_puts(&b, ",\"type\":");
-        sb_json_str(&b, type, strlen(type));
+        sb_json_str(&b, otype, strlen(otype));
         sb_printf(&b, ",\"param\":null,\"code\":%d}}", status);
     } else {
         sb_puts(&b, "{\"error\":");
@@ -266,9 +269,14 @@ static int refuse_field(req *r, const char *key, const char *def_value, const ch
     return -1;
 }
 
-/* The input texts: a string or a non-empty list of strings under key. */
+/* The input texts: a string or a non-empty list of strings under key. Fields of TEI, vLLM or OpenAI requests
+ * that lsllama does not implement are refused by name on every route (other unknown fields are ignored, as TEI
+ * and OpenAI servers ignore them). */
 static int get_inputs(req *r, const char *key, enum MHD_Result *res) {
     const serve_options *o = r->sv->opt;
+    if (refuse_field(r, "prompt_name", NULL, "lsllama has no prompts", res) ||
+        refuse_field(r, "truncate_prompt_tokens", NULL, "use `truncate` (the end is cut at --max-length)", res))
+        return -1;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->doc, key);
     if (!v) {
         *res = reply_error(r, 422, "validation", "missing field `%s`", key);
@@ -335,6 +343,10 @@ static int tokenize_inputs(req *r, int truncate, enum MHD_Result *res) {
     if (!r->j.start) rc = -1, *res = reply_error(r, 500, "backend", "out of memory");
     for (int i = 0; !rc && i < r->n; i++) {
         r->j.start[i] = (int32_t)total;
+        if (!r->lens[i]) { /* refused whatever BOS/EOS the tokenizer would add */
+            rc = -1, *res = reply_error(r, 400, "empty", "input %d is an empty text", i);
+            break;
+        }
         if (ll_tokenizer_encode(tok, r->texts[i], r->lens[i], LL_TOK_DEFAULT, &enc, &err)) {
             rc = -1, *res = reply_error(r, 422, "tokenizer", "input %d: %s", i, err.message);
             break;
@@ -727,8 +739,7 @@ static enum MHD_Result handle_tokenize(req *r) {
     enum MHD_Result res = MHD_NO;
     int add_special;
     if (parse_body(r, &res) || get_inputs(r, "inputs", &res) ||
-        (add_special = get_bool(r, "add_special_tokens", 1, &res)) < 0 ||
-        refuse_field(r, "prompt_name", NULL, "lsllama has no prompts", &res))
+        (add_special = get_bool(r, "add_special_tokens", 1, &res)) < 0)
         return res;
     server *sv = r->sv;
     ll_tokenizer *tok = tok_acquire(sv);
@@ -774,7 +785,7 @@ static enum MHD_Result handle_tokenize(req *r) {
 static int check_model_name(req *r, enum MHD_Result *res) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->doc, "model");
     if (!v || cJSON_IsNull(v) || (cJSON_IsString(v) && !strcmp(v->valuestring, r->sv->opt->served_name))) return 0;
-    *res = reply_error(r, 404, "invalid_request_error", "The model `%s` does not exist: this server serves `%s`",
+    *res = reply_error(r, 404, "validation", "The model `%s` does not exist: this server serves `%s`",
                        cJSON_IsString(v) ? v->valuestring : "(not a string)", r->sv->opt->served_name);
     return -1;
 }
@@ -823,7 +834,6 @@ static enum MHD_Result handle_classify(req *r, const char *key) {
     int truncate;
     if (parse_body(r, &res) || (r->route == R_CLASSIFY && check_model_name(r, &res)) || get_inputs(r, key, &res) ||
         (r->raw_scores = get_bool(r, "raw_scores", 0, &res)) < 0 || (truncate = get_truncate(r, &res)) < 0 ||
-        refuse_field(r, "truncate_prompt_tokens", NULL, "use `truncate` (the end is cut at --max-length)", &res) ||
         get_parameters(r, &res) || tokenize_inputs(r, truncate, &res))
         return res;
     return submit(r, JOB_CLASSIFY);
@@ -834,8 +844,7 @@ static enum MHD_Result handle_embed(req *r, job_kind kind) {
     const int v1 = r->route == R_V1_EMBEDDINGS;
     int truncate;
     if (parse_body(r, &res) || (v1 && check_model_name(r, &res)) || get_inputs(r, v1 ? "input" : "inputs", &res) ||
-        (r->normalize = v1 ? 1 : get_bool(r, "normalize", 1, &res)) < 0 || (truncate = get_truncate(r, &res)) < 0 ||
-        refuse_field(r, "prompt_name", NULL, "lsllama has no prompts", &res))
+        (r->normalize = v1 ? 1 : get_bool(r, "normalize", 1, &res)) < 0 || (truncate = get_truncate(r, &res)) < 0)
         return res;
     if (v1) {
         const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(r->doc, "encoding_format");
@@ -843,10 +852,10 @@ static enum MHD_Result handle_embed(req *r, job_kind kind) {
         const int D = ll_model_config(r->sv->sm->m)->dim;
         if (fmt && !cJSON_IsNull(fmt) &&
             !(cJSON_IsString(fmt) && (!strcmp(fmt->valuestring, "float") || !strcmp(fmt->valuestring, "base64"))))
-            return reply_error(r, 422, "invalid_request_error", "`encoding_format` must be \"float\" or \"base64\"");
+            return reply_error(r, 422, "validation", "`encoding_format` must be \"float\" or \"base64\"");
         r->base64 = fmt && cJSON_IsString(fmt) && !strcmp(fmt->valuestring, "base64");
         if (dims && !cJSON_IsNull(dims) && !(cJSON_IsNumber(dims) && dims->valuedouble == D))
-            return reply_error(r, 422, "invalid_request_error",
+            return reply_error(r, 422, "validation",
                                "`dimensions` is not supported: the embeddings have the model's %d dimensions", D);
     } else if (refuse_field(r, "dimensions", NULL, "the embeddings have the model's hidden size", &res)) {
         return res;
@@ -1010,9 +1019,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (early == 404) return reply_error(r, 404, "validation", "no route %s %s", method, url);
         if (r->route != R_HEALTH && !authorized(sv, conn))
-            return reply_error(r, 401, r->route == R_V1_EMBEDDINGS || r->route == R_V1_MODELS ? "invalid_request_error"
-                                                                                                : "unauthorized",
-                               "missing or wrong API key (Authorization: Bearer KEY)");
+            return reply_error(r, 401, "unauthorized", "missing or wrong API key (Authorization: Bearer KEY)");
         /* A body announced too large is refused before it is sent when the client waits for "100 Continue";
          * other clients send it anyway: it is read and dropped (within --timeout), so they can read the 413 */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -1141,8 +1148,7 @@ int serve_run(const serve_model *sm, const serve_options *opt) {
                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opt->timeout_s,
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, sv,
-                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-                             MHD_OPTION_END);
+                             MHD_OPTION_END); /* no SO_REUSEPORT: a port in use is refused, never shared */
     if (!sv->d) {
         fprintf(stderr, "lsllama serve: cannot listen on %s port %d: %s\n", opt->host, opt->port, strerror(errno));
         worker_stop(&sv->q);
