@@ -83,6 +83,9 @@ typedef enum ll_activation {
     LL_ACT_RELU = 3,
 } ll_activation;
 
+/* Most layers a model may have (config.json num_hidden_layers, GGUF block_count). */
+#define LL_MAX_LAYERS 1024
+
 typedef struct ll_config {
     char arch[32];        /* "llama", "mistral", "qwen2", ... */
     int dim;              /* hidden size */
@@ -106,9 +109,21 @@ typedef struct ll_config {
     int mlp_bias;         /* biases on gate/up/down projections (Llama mlp_bias) */
     int hidden_act;       /* ll_activation */
     char hidden_act_name[24]; /* the checkpoint's spelling ("silu", "gelu_new", ...) */
-    int sliding_window;   /* attention window (Mistral/Qwen2), 0 = none: sequences longer are refused */
+    int sliding_window;   /* attention window W of the sliding layers, 0 = none. A causal sliding layer lets
+                           * query q see key k iff q - W < k <= q (transformers' sliding_window_overlay); a
+                           * bidirectional one, in Gemma 3 (use_bidirectional_attention), iff |q - k| < W / 2 + 1
+                           * (integer division); other architectures define no bidirectional window, so their
+                           * bidirectional sliding layers refuse sequences longer than W */
     int bos_token_id, eos_token_id; /* -1 if unknown */
+    /* Gemma 3 and later (0 for the Llama family: its behaviour) */
+    float query_pre_attn_scalar; /* attention scores scaled by its -1/2 power; 0: head_dim (1 / sqrt(head_dim)) */
+    float rope_local_theta;      /* RoPE base of the sliding layers (Gemma 3 rope_local_base_freq, unscaled);
+                                  * 0: the sliding layers use rope_theta and its scaling as the others */
+    uint64_t sliding_layers[LL_MAX_LAYERS / 64]; /* bit l set: layer l is a sliding layer (window above) */
 } ll_config;
+
+/* 1 if layer l of p is a sliding-window layer (p->sliding_window > 0 and its bit set). */
+int ll_config_layer_sliding(const ll_config *p, int l);
 
 typedef struct ll_model ll_model;
 

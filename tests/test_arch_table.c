@@ -71,7 +71,7 @@ static const ll_arch toy = {
     .gguf_rope_rows = LL_ROPE_ROWS_INTERLEAVED,
     .bias = LL_BIAS_CONFIG_KEYS,
     .window = LL_WINDOW_NONE,
-    .hf_defaults = {32000, 4096, 11008, 32, 32, 0, 2048, 1, 2, 0, 1e-6f},
+    .hf_defaults = {32000, 4096, 11008, 32, 32, 0, 2048, 1, 2, 0, 1e-6f, 0, 0, NULL, 0, 0, 0},
 };
 static const ll_arch *const extra[] = {&toy, NULL};
 
@@ -209,18 +209,18 @@ static void check_messages(const char *root) {
     char dir[600];
     /* without the row the toy is refused, and the message lists the table */
     snprintf(dir, sizeof dir, "%s/toy", root);
-    expect_fail("no toy row", dir, NULL, LL_ERR_UNSUPPORTED, "model_type 'toyllama' is not supported (llama, mistral, qwen2)");
+    expect_fail("no toy row", dir, NULL, LL_ERR_UNSUPPORTED, "model_type 'toyllama' is not supported (llama, mistral, qwen2, gemma3_text)");
     /* with it, an unknown type lists the extra row too */
     snprintf(dir, sizeof dir, "%s/other", root);
     REQUIRE(mkdir(dir, 0700) == 0);
     test_write_file(dir, "config.json", "{\"model_type\": \"gpt2\"}");
     expect_fail("unknown type, toy row", dir, extra, LL_ERR_UNSUPPORTED,
-                "model_type 'gpt2' is not supported (llama, mistral, qwen2, toyllama)");
+                "model_type 'gpt2' is not supported (llama, mistral, qwen2, gemma3_text, toyllama)");
     char names[128];
     ll_arch_list_names(names, sizeof names, extra, 1, " and ");
-    CHECK_MSG(!strcmp(names, "llama, mistral and qwen2"), "GGUF list '%s'", names); /* toyllama has no GGUF form */
+    CHECK_MSG(!strcmp(names, "llama, mistral, qwen2 and gemma3"), "GGUF list '%s'", names); /* toyllama has no GGUF form */
     ll_arch_list_names(names, sizeof names, extra, 0, " and ");
-    CHECK_MSG(!strcmp(names, "llama, mistral, qwen2 and toyllama"), "list '%s'", names);
+    CHECK_MSG(!strcmp(names, "llama, mistral, qwen2, gemma3_text and toyllama"), "list '%s'", names);
     /* a missing tensor is named as the toy file would store it */
     snprintf(dir, sizeof dir, "%s/missing", root);
     write_toy(dir, "transformer.h.1.mlp.up.weight", NULL);

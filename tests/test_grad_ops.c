@@ -59,11 +59,11 @@ static void rope_f(void *c, const float *x, float *y) {
 }
 
 /* ---- attention: differentiate w.r.t. the concatenation [q | k | v] ---- */
-typedef struct { const int32_t *ss; int n_seqs, nh, nkv, hd, causal; size_t T, max_len; float *scratch; } att_ctx;
+typedef struct { const int32_t *ss; int n_seqs, nh, nkv, hd; ll_attn_mask mask; size_t T, max_len; float *scratch; } att_ctx;
 static void att_f(void *c, const float *x, float *y) {
     att_ctx *a = c;
     const size_t qn = a->T * a->nh * a->hd, kn = a->T * a->nkv * a->hd;
-    ll_attention_forward(y, x, x + qn, x + qn + kn, a->ss, a->n_seqs, a->nh, a->nkv, a->hd, a->causal, a->scratch,
+    ll_attention_forward(y, x, x + qn, x + qn + kn, a->ss, a->n_seqs, a->nh, a->nkv, a->hd, &a->mask, a->scratch,
                          a->max_len);
 }
 
@@ -123,7 +123,10 @@ int main(void) {
         {73, 2, {0, 70, 73}, 2, 1, 8},
     };
     for (int c = 0; c < 2; c++)
-        for (int causal = 0; causal < 2; causal++) {
+        for (int mode = 0; mode < 4; mode++) {
+            /* causal and bidirectional; then with a window of 5 keys (either way) and a scale of its own */
+            const int causal = mode & 1;
+            const ll_attn_mask mask = {causal, mode & 2 ? 5 : 0, mode & 2 ? 0.3f : 0.0f};
             const size_t aT = att_cases[c].T, max_len = (size_t)(att_cases[c].ss[1] > 5 ? 70 : 8);
             const int ah = att_cases[c].nh, akv = att_cases[c].nkv, ahd = att_cases[c].hd;
             const int32_t *ss = att_cases[c].ss;
@@ -134,10 +137,11 @@ int main(void) {
             fill(qkv, qn + 2 * kn, 1.5f);
             fill(ro, qn, 1.0f);
             ll_attention_backward(g, g + qn, g + qn + kn, ro, qkv, qkv + qn, qkv + qn + kn, ss, att_cases[c].n_seqs, ah, akv, ahd,
-                                  causal, scratch, max_len);
-            att_ctx ac = {ss, att_cases[c].n_seqs, ah, akv, ahd, causal, aT, max_len, scratch};
+                                  &mask, scratch, max_len);
+            att_ctx ac = {ss, att_cases[c].n_seqs, ah, akv, ahd, mask, aT, max_len, scratch};
             char name[64];
-            snprintf(name, sizeof name, "attention %s, %zu tokens", causal ? "causal" : "bidirectional", aT);
+            snprintf(name, sizeof name, "attention %s%s, %zu tokens", causal ? "causal" : "bidirectional",
+                     mask.window ? " window 5" : "", aT);
             fd_check(name, att_f, &ac, qkv, qn + 2 * kn, qn, ro, g);
             free(qkv), free(g), free(ro), free(scratch);
         }

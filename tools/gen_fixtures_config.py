@@ -25,9 +25,15 @@ import shutil
 import torch
 from safetensors.numpy import save_file
 from safetensors.torch import load_file, save_file as save_torch
-from transformers import LlamaConfig, LlamaModel, MistralConfig, MistralModel, Qwen2Config, Qwen2Model
+from transformers import (Gemma3TextConfig, Gemma3TextModel, LlamaConfig, LlamaModel, MistralConfig, MistralModel,
+                          Qwen2Config, Qwen2Model)
 
-ARCH = {"llama": (LlamaConfig, LlamaModel), "mistral": (MistralConfig, MistralModel), "qwen2": (Qwen2Config, Qwen2Model)}
+ARCH = {"llama": (LlamaConfig, LlamaModel), "mistral": (MistralConfig, MistralModel), "qwen2": (Qwen2Config, Qwen2Model),
+        "gemma3": (Gemma3TextConfig, Gemma3TextModel)}
+# Gemma 3: three layers (sliding, global, sliding by sliding_window_pattern 2), heads of 8, a window of 3 that the
+# 8-token sequence passes; its expected.safetensors also holds hidden_bidirectional (use_bidirectional_attention,
+# which halves the window: |q - k| < 3 // 2 + 1)
+GEMMA = dict(num_hidden_layers=3, head_dim=8, sliding_window=3, sliding_window_pattern=2, query_pre_attn_scalar=8)
 BASE = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
             vocab_size=61, max_position_embeddings=64, rms_norm_eps=1e-5, tie_word_embeddings=False)
 SEQS = [[1, 5, 9, 33, 2, 17, 40, 8], [3, 60, 12], [7]]
@@ -61,6 +67,22 @@ OK_CASES = [
     ("qwen2", "gelu_pytorch_tanh", {"hidden_act": "gelu_pytorch_tanh"}),
     ("qwen2", "sliding_off", {"use_sliding_window": False, "sliding_window": 4}),
     ("qwen2", "window_not_reached", {"use_sliding_window": True, "sliding_window": 8, "max_window_layers": 1}),
+    # windows the 8-token sequence passes: computed (causal), as transformers' sliding_window_overlay
+    ("mistral", "window_3", {"sliding_window": 3}),
+    ("qwen2", "window_3", {"use_sliding_window": True, "sliding_window": 3, "max_window_layers": 1}),
+    ("gemma3", "default", dict(GEMMA)),
+    ("gemma3", "window_2", dict(GEMMA, sliding_window=2)),
+    ("gemma3", "window_5", dict(GEMMA, sliding_window=5)),
+    ("gemma3", "qpas_20", dict(GEMMA, query_pre_attn_scalar=20)),
+    ("gemma3", "attention_bias", dict(GEMMA, attention_bias=True)),
+    ("gemma3", "gelu", dict(GEMMA, hidden_activation="gelu")),
+    ("gemma3", "rope_parameters", dict(GEMMA, rope_parameters={
+        "full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 500.0},
+        "sliding_attention": {"rope_type": "default", "rope_theta": 50.0}})),
+    ("gemma3", "layer_types", dict(GEMMA, layer_types=["full_attention", "sliding_attention", "sliding_attention"])),
+    # layer_types left out of config.json: the default pattern (every 6th layer global) over 7 layers
+    ("gemma3", "no_layer_types", dict(GEMMA, num_hidden_layers=7, sliding_window_pattern=None, layer_types=None)),
+    ("gemma3", "no_head_dim_key", dict(GEMMA, head_dim=None, query_pre_attn_scalar=None)),
 ]
 
 # (architecture, case, config overrides, json edits after saving, tensor edit, substring the error must hold)
@@ -88,6 +110,19 @@ REFUSED = [
     ("qwen2", "qwen2_o_bias", {}, {}, ("layers.0.self_attn.o_proj.bias", (32,)), "o_proj.bias"),
     ("qwen2", "layer_types_bad", {}, {"use_sliding_window": True, "layer_types": ["full_attention", "chunked"]},
      None, "'layer_types'"),
+    ("gemma3", "attn_softcap", dict(GEMMA), {"attn_logit_softcapping": 50.0}, None, "'attn_logit_softcapping' = 50"),
+    ("gemma3", "final_softcap", dict(GEMMA), {"final_logit_softcapping": 30.0}, None,
+     "'final_logit_softcapping' = 30"),
+    ("gemma3", "bidirectional_key", dict(GEMMA), {"use_bidirectional_attention": True}, None,
+     "'use_bidirectional_attention' = true"),
+    ("gemma3", "local_rope_linear", dict(GEMMA), {"rope_parameters": {
+        "full_attention": {"rope_type": "default", "rope_theta": 1e6},
+        "sliding_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1e4}}}, None,
+     "'rope_parameters.sliding_attention.rope_type' = \"linear\""),
+    ("gemma3", "hidden_activation_tanh", dict(GEMMA), {"hidden_activation": "tanh"}, None,
+     "'hidden_activation' = \"tanh\""),
+    ("gemma3", "layer_types_chunked", dict(GEMMA), {"layer_types": ["full_attention", "chunked", "full_attention"]},
+     None, "'layer_types'"),
 ]
 
 
@@ -96,7 +131,9 @@ def randomize(model, seed):
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("norm.weight"):
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
+                # Gemma's RMSNorm multiplies by (1 + weight): its weights are centred on 0
+                centre = 0.0 if isinstance(model, Gemma3TextModel) else 1.0
+                p.copy_(centre + 0.1 * torch.randn(p.shape, generator=g))
             else:
                 p.copy_(0.3 * torch.randn(p.shape, generator=g))
 
@@ -108,10 +145,27 @@ def build(arch, over, seed):
     for k, v in over.items():
         if v is None:
             kw.pop(k, None)
+    if arch == "gemma3":  # Gemma3TextConfig's own defaults, not the Llama-family BASE's (head_dim: 256)
+        kw.pop("tie_word_embeddings")
     cfg = cfg_cls(**kw)
     cfg._attn_implementation = "eager"
     model = model_cls(cfg).float().eval()
     randomize(model, seed)
+    return model
+
+
+def bidirectional_twin(folder):
+    """The saved Gemma 3 model loaded with use_bidirectional_attention: every layer bidirectional, the sliding
+    layers' window halved (Gemma3TextConfig.__post_init__)."""
+    twin = folder + ".bidirectional"
+    shutil.copytree(folder, twin)
+    path = os.path.join(twin, "config.json")
+    j = json.load(open(path))
+    j["use_bidirectional_attention"] = True  # as a config.json that says so (from_pretrained(..., key=True) does
+    json.dump(j, open(path, "w"), indent=2)  # not halve the window)
+    model = Gemma3TextModel.from_pretrained(twin, attn_implementation="eager", dtype=torch.float32).eval()
+    assert model.config.sliding_window == j["sliding_window"] // 2 + 1
+    shutil.rmtree(twin)
     return model
 
 
@@ -122,6 +176,8 @@ def drop_keys(folder, over):
     for k, v in over.items():
         if v is None:
             j.pop(k, None)
+            if k == "head_dim":  # query_pre_attn_scalar (256) must not be what makes head_dim's default right
+                assert Gemma3TextConfig().head_dim == 256
             if k == "rms_norm_eps":  # the default the test relies on: transformers' 1e-6
                 assert LlamaConfig().rms_norm_eps == 1e-6
     json.dump(j, open(path, "w"), indent=2)
@@ -156,6 +212,8 @@ def main():
         # the same folder read back by transformers gives the same states (the key defaults hold)
         re = ARCH[arch][1].from_pretrained(folder, attn_implementation="eager", dtype=torch.float32).eval()
         e = expected(re)
+        if arch == "gemma3":
+            e["hidden_bidirectional"] = expected(bidirectional_twin(folder))["hidden"]
         save_file(e, os.path.join(folder, "expected.safetensors"))
         lines.append(f"ok {case}")
     for i, (arch, name, over, edits, extra, want) in enumerate(REFUSED):

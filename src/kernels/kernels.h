@@ -196,34 +196,46 @@ void ll_rope_backward(float *dx, const int32_t *pos, const float *cos_t, const f
 
 /* ---- attention (attention.c) ----------------------------------------------- */
 
+/* Which keys a query sees, and the scores' scale. Query i of a sequence of
+ * len tokens sees key j iff (causal ? j <= i : j < len) and, with a window
+ * W > 0, i - W < j (causal: transformers' sliding_window_overlay) or
+ * |i - j| < W (bidirectional: Gemma 3's _bidirectional_window_overlay, W
+ * already halved as Gemma3TextConfig does). */
+typedef struct ll_attn_mask {
+    int causal;
+    int window; /* W; 0: none */
+    float scale; /* scores = scale q k^T; 0: 1 / sqrt(head_dim) */
+} ll_attn_mask;
+/* The scale m gives heads of head_dim. */
+float ll_attn_scale(const ll_attn_mask *m, int head_dim);
+
 /* Floats of scratch the attention kernels need for sequences of up to
  * max_len tokens with omp_get_max_threads() threads. */
 size_t ll_attention_scratch_floats(size_t max_len);
-/* out[T, nh*hd] = softmax(q k^T / sqrt(hd) + mask) v per sequence and head.
- * q [T, nh*hd], k/v [T, nkv*hd]; seq_start[n_seqs + 1].
- * causal: key j is visible to query i iff j <= i (within the sequence);
- * otherwise all keys of the sequence are visible. scratch: ll_attention_scratch_floats. */
+/* out[T, nh*hd] = softmax(scale q k^T + mask) v per sequence and head.
+ * q [T, nh*hd], k/v [T, nkv*hd]; seq_start[n_seqs + 1]; the visible keys
+ * and the scale: ll_attn_mask. scratch: ll_attention_scratch_floats. */
 void ll_attention_forward(float *out, const float *q, const float *k, const float *v, const int32_t *seq_start,
-                          int n_seqs, int n_heads, int n_kv_heads, int head_dim, int causal, float *scratch,
-                          size_t max_len);
+                          int n_seqs, int n_heads, int n_kv_heads, int head_dim, const ll_attn_mask *mask,
+                          float *scratch, size_t max_len);
 /* Given dout [T, nh*hd] and the forward inputs q [T, nh*hd], k/v [T, nkv*hd]
  * (q and k after RoPE), add into dq [T, nh*hd], dk, dv [T, nkv*hd].
  * Probabilities are recomputed. scratch: ll_attention_scratch_floats. */
 void ll_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
                            const float *v, const int32_t *seq_start, int n_seqs, int n_heads, int n_kv_heads,
-                           int head_dim, int causal, float *scratch, size_t max_len);
+                           int head_dim, const ll_attn_mask *mask, float *scratch, size_t max_len);
 /* Causal attention for the last query of each sequence alone (row
  * seq_start[s+1]-1 of q): out[n_seqs, nh*hd], row s bit for bit the row
- * ll_attention_forward (causal) writes at that query. */
+ * ll_attention_forward (the same causal mask) writes at that query. */
 void ll_attention_forward_last(float *out, const float *q, const float *k, const float *v, const int32_t *seq_start,
-                               int n_seqs, int n_heads, int n_kv_heads, int head_dim, float *scratch,
-                               size_t max_len);
+                               int n_seqs, int n_heads, int n_kv_heads, int head_dim, const ll_attn_mask *mask,
+                               float *scratch, size_t max_len);
 /* Its backward, given dout [n_seqs, nh*hd]: adds into dq at each sequence's
  * last row and into dk, dv [T, nkv*hd] exactly what ll_attention_backward
  * (causal) adds when dout is zero on every other row. */
 void ll_attention_backward_last(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
                                 const float *v, const int32_t *seq_start, int n_seqs, int n_heads, int n_kv_heads,
-                                int head_dim, float *scratch, size_t max_len);
+                                int head_dim, const ll_attn_mask *mask, float *scratch, size_t max_len);
 
 /* ---- gated MLP activation (glu.c) ------------------------------------------ */
 

@@ -15,6 +15,7 @@ size_t ll_dim_size(const ll_config *p, ll_dim d) {
     case LL_DIM_FF: return (size_t)p->hidden_dim;
     case LL_DIM_VOCAB: return (size_t)p->vocab_size;
     case LL_DIM_ROPE_HALF: return (size_t)p->head_dim / 2;
+    case LL_DIM_HEAD: return (size_t)p->head_dim;
     default: return 0;
     }
 }
@@ -46,6 +47,13 @@ static const char *const canonical[LL_N_ROLES] = {
     [LL_ROLE_UP_BIAS] = "mlp.up_proj.bias",
     [LL_ROLE_DOWN_BIAS] = "mlp.down_proj.bias",
     [LL_ROLE_LAYER_ROPE_BUFFER] = "self_attn.rotary_emb.inv_freq",
+    [LL_ROLE_Q_NORM] = "self_attn.q_norm.weight",
+    [LL_ROLE_K_NORM] = "self_attn.k_norm.weight",
+    /* Gemma's own names for these two are its row's; these only need to
+     * differ from every other role's (Llama's post_attention_layernorm is the
+     * MLP's input norm, Gemma's the attention output's) */
+    [LL_ROLE_ATTN_POST_NORM] = "self_attn.output_norm.weight",
+    [LL_ROLE_FFN_POST_NORM] = "mlp.output_norm.weight",
 };
 #define CANONICAL_LAYER_PREFIX "model.layers."
 
@@ -117,18 +125,64 @@ static const ll_arch_tensor llama_tensors[] = {
 /* transformers 5's configuration_{llama,mistral,qwen2}.py defaults */
 static const ll_arch llama = {
     "llama", "llama", "Llama", LLAMA_PREFIXES, LLAMA_TENSORS, LL_ROPE_ROWS_INTERLEAVED, LL_BIAS_CONFIG_KEYS,
-    LL_WINDOW_NONE, {32000, 4096, 11008, 32, 32, 0, 2048, 1, 2, 0, 1e-6f},
+    LL_WINDOW_NONE, {32000, 4096, 11008, 32, 32, 0, 2048, 1, 2, 0, 1e-6f, 0, 0, NULL, 0, 0, 0},
+    NULL, 0, 0, 0, 0,
 };
 static const ll_arch mistral = {
     "mistral", "mistral", "Mistral", LLAMA_PREFIXES, LLAMA_TENSORS, LL_ROPE_ROWS_INTERLEAVED, LL_BIAS_NONE,
-    LL_WINDOW_EVERY_LAYER, {32000, 4096, 14336, 32, 32, 8, 4096 * 32, 1, 2, 4096, 1e-6f},
+    LL_WINDOW_EVERY_LAYER, {32000, 4096, 14336, 32, 32, 8, 4096 * 32, 1, 2, 4096, 1e-6f, 0, 0, NULL, 0, 0, 0},
+    NULL, 0, 0, 0, 0,
 };
 static const ll_arch qwen2 = {
     "qwen2", "qwen2", "Qwen2", LLAMA_PREFIXES, LLAMA_TENSORS, LL_ROPE_ROWS_HALVES, LL_BIAS_QKV_ALWAYS,
-    LL_WINDOW_IF_ENABLED, {151936, 4096, 22016, 32, 32, 32, 32768, -1, -1, 4096, 1e-6f},
+    LL_WINDOW_IF_ENABLED, {151936, 4096, 22016, 32, 32, 32, 32768, -1, -1, 4096, 1e-6f, 0, 0, NULL, 0, 0, 0},
+    NULL, 0, 0, 0, 0,
 };
 
-const ll_arch *const ll_arch_builtin[] = {&llama, &mistral, &qwen2, NULL};
+/* Gemma 3 (transformers' Gemma3TextModel; llama.cpp's gemma3): four norms a
+ * layer, q/k norms, biases only with attention_bias. */
+static const ll_arch_tensor gemma3_tensors[] = {
+    {LL_ROLE_TOKEN_EMBD, "model.embed_tokens.weight", "token_embd.weight", LL_DIM_VOCAB, LL_DIM_MODEL, LL_WHEN_ALWAYS},
+    {LL_ROLE_ATTN_NORM, "input_layernorm.weight", "attn_norm.weight", LL_DIM_NONE, LL_DIM_MODEL, LL_WHEN_ALWAYS},
+    {LL_ROLE_Q, "self_attn.q_proj.weight", "attn_q.weight", LL_DIM_Q, LL_DIM_MODEL, LL_WHEN_ALWAYS},
+    {LL_ROLE_K, "self_attn.k_proj.weight", "attn_k.weight", LL_DIM_KV, LL_DIM_MODEL, LL_WHEN_ALWAYS},
+    {LL_ROLE_V, "self_attn.v_proj.weight", "attn_v.weight", LL_DIM_KV, LL_DIM_MODEL, LL_WHEN_ALWAYS},
+    {LL_ROLE_O, "self_attn.o_proj.weight", "attn_output.weight", LL_DIM_MODEL, LL_DIM_Q, LL_WHEN_ALWAYS},
+    {LL_ROLE_Q_NORM, "self_attn.q_norm.weight", "attn_q_norm.weight", LL_DIM_NONE, LL_DIM_HEAD, LL_WHEN_ALWAYS},
+    {LL_ROLE_K_NORM, "self_attn.k_norm.weight", "attn_k_norm.weight", LL_DIM_NONE, LL_DIM_HEAD, LL_WHEN_ALWAYS},
+    {LL_ROLE_ATTN_POST_NORM, "post_attention_layernorm.weight", "post_attention_norm.weight", LL_DIM_NONE,
+     LL_DIM_MODEL, LL_WHEN_ALWAYS},
+    {LL_ROLE_FFN_NORM, "pre_feedforward_layernorm.weight", "ffn_norm.weight", LL_DIM_NONE, LL_DIM_MODEL,
+     LL_WHEN_ALWAYS},
+    {LL_ROLE_GATE, "mlp.gate_proj.weight", "ffn_gate.weight", LL_DIM_FF, LL_DIM_MODEL, LL_WHEN_ALWAYS},
+    {LL_ROLE_UP, "mlp.up_proj.weight", "ffn_up.weight", LL_DIM_FF, LL_DIM_MODEL, LL_WHEN_ALWAYS},
+    {LL_ROLE_DOWN, "mlp.down_proj.weight", "ffn_down.weight", LL_DIM_MODEL, LL_DIM_FF, LL_WHEN_ALWAYS},
+    {LL_ROLE_FFN_POST_NORM, "post_feedforward_layernorm.weight", "post_ffw_norm.weight", LL_DIM_NONE, LL_DIM_MODEL,
+     LL_WHEN_ALWAYS},
+    {LL_ROLE_Q_BIAS, "self_attn.q_proj.bias", "attn_q.bias", LL_DIM_NONE, LL_DIM_Q, LL_WHEN_QKV_BIAS},
+    {LL_ROLE_K_BIAS, "self_attn.k_proj.bias", "attn_k.bias", LL_DIM_NONE, LL_DIM_KV, LL_WHEN_QKV_BIAS},
+    {LL_ROLE_V_BIAS, "self_attn.v_proj.bias", "attn_v.bias", LL_DIM_NONE, LL_DIM_KV, LL_WHEN_QKV_BIAS},
+    {LL_ROLE_O_BIAS, "self_attn.o_proj.bias", "attn_output.bias", LL_DIM_NONE, LL_DIM_MODEL, LL_WHEN_O_BIAS},
+    {LL_ROLE_OUTPUT_NORM, "model.norm.weight", "output_norm.weight", LL_DIM_NONE, LL_DIM_MODEL, LL_WHEN_ALWAYS},
+    {LL_ROLE_OUTPUT, "lm_head.weight", "output.weight", LL_DIM_VOCAB, LL_DIM_MODEL, LL_WHEN_OPTIONAL},
+};
+
+/* transformers 5's configuration_gemma3.py (Gemma3TextConfig) defaults;
+ * llama.cpp's gemma3 loader: every 6th layer global, local RoPE base 10000 */
+static const ll_arch gemma3 = {
+    "gemma3_text", "gemma3", NULL, "model.", "model.layers.", "blk.", gemma3_tensors,
+    sizeof gemma3_tensors / sizeof gemma3_tensors[0], LL_ROPE_ROWS_HALVES, LL_BIAS_ATTENTION_KEY,
+    LL_WINDOW_LAYER_TYPES,
+    {262208, 2304, 9216, 26, 8, 4, 131072, 2, 1, 4096, 1e-6f, 256, 1, "gelu_pytorch_tanh", 256.0f, 1e6f, 1e4f},
+    "hidden_activation", 1.0f, 1, 6, 1e4f,
+};
+
+const ll_arch *const ll_arch_builtin[] = {&llama, &mistral, &qwen2, &gemma3, NULL};
+
+int ll_config_layer_sliding(const ll_config *p, int l) {
+    return p->sliding_window > 0 && l >= 0 && l < p->n_layers && l < LL_MAX_LAYERS &&
+           ((p->sliding_layers[l / 64] >> (l % 64)) & 1);
+}
 
 /* ---- lookups ------------------------------------------------------------------- */
 

@@ -29,6 +29,7 @@ typedef enum ll_dim {
     LL_DIM_FF,        /* hidden_dim (intermediate_size) */
     LL_DIM_VOCAB,     /* vocab_size */
     LL_DIM_ROPE_HALF, /* head_dim / 2 (one value per rotated pair) */
+    LL_DIM_HEAD,      /* head_dim */
 } ll_dim;
 
 /* The value of d for config p (0 for LL_DIM_NONE). */
@@ -60,6 +61,10 @@ typedef enum ll_role {
     LL_ROLE_UP_BIAS,        /* [hidden] */
     LL_ROLE_DOWN_BIAS,      /* [dim] */
     LL_ROLE_LAYER_ROPE_BUFFER, /* per-layer RoPE table of older transformers; never read */
+    LL_ROLE_Q_NORM,         /* [head_dim] RMSNorm of each query head before RoPE (Gemma 3) */
+    LL_ROLE_K_NORM,         /* [head_dim] RMSNorm of each key head before RoPE (Gemma 3) */
+    LL_ROLE_ATTN_POST_NORM, /* [dim] RMSNorm of the attention output before the residual add (Gemma 3) */
+    LL_ROLE_FFN_POST_NORM,  /* [dim] RMSNorm of the MLP output before the residual add (Gemma 3) */
     LL_N_ROLES
 } ll_role;
 
@@ -90,6 +95,7 @@ typedef enum ll_arch_bias {
     LL_BIAS_NONE = 0,    /* none (Mistral) */
     LL_BIAS_QKV_ALWAYS,  /* q/k/v always, o/MLP never (Qwen2) */
     LL_BIAS_CONFIG_KEYS, /* config.json attention_bias (q, k, v, o) and mlp_bias (gate, up, down) (Llama) */
+    LL_BIAS_ATTENTION_KEY, /* config.json attention_bias (q, k, v, o); never MLP biases (Gemma 3) */
 } ll_arch_bias;
 
 /* How config.json asks for sliding-window attention. */
@@ -98,6 +104,9 @@ typedef enum ll_arch_window {
     LL_WINDOW_EVERY_LAYER,    /* sliding_window (default in hf_defaults, null: none) on every layer (Mistral) */
     LL_WINDOW_IF_ENABLED,     /* only with use_sliding_window, on the layers layer_types or
                                * max_window_layers pick (Qwen2) */
+    LL_WINDOW_LAYER_TYPES,    /* on the layers layer_types marks sliding_attention, by default all but every
+                               * sliding_window_pattern-th (Gemma 3: 6); bidirectional layers see |q - k| <
+                               * sliding_window / 2 + 1 (Gemma3TextConfig with use_bidirectional_attention) */
 } ll_arch_window;
 
 /* GGUF order of the q/k rows within a head. */
@@ -113,6 +122,12 @@ typedef struct ll_hf_defaults {
     int max_position_embeddings, bos_token_id, eos_token_id; /* ids -1: none */
     int sliding_window;      /* used by LL_WINDOW_* other than NONE */
     float rms_norm_eps;
+    int head_dim;            /* 0: hidden_size / num_attention_heads */
+    int tie_word_embeddings;
+    const char *hidden_act;  /* NULL: "silu" */
+    float query_pre_attn_scalar; /* 0: head_dim */
+    float rope_theta;        /* 0: 10000 */
+    float rope_local_theta;  /* 0: the sliding layers use rope_theta */
 } ll_hf_defaults;
 
 typedef struct ll_arch {
@@ -128,6 +143,13 @@ typedef struct ll_arch {
     ll_arch_bias bias;
     ll_arch_window window;
     ll_hf_defaults hf_defaults;
+    /* Gemma-style layers (0 / NULL for the Llama family) */
+    const char *hf_act_key;  /* config.json key of the MLP activation; NULL: "hidden_act" */
+    float hf_norm_offset;    /* every RMSNorm multiplies by (offset + weight); HF files store weight, GGUF files
+                              * offset + weight (llama.cpp's converter adds it): the model keeps offset + weight */
+    int embed_scale_sqrt_dim; /* token embeddings multiplied by sqrt(hidden_size), rounded to float */
+    int gguf_sliding_pattern; /* GGUF: every n-th layer global, the others sliding (llama.cpp's fixed pattern) */
+    float gguf_rope_local_theta; /* GGUF: RoPE base of the sliding layers (llama.cpp's fixed value) */
 } ll_arch;
 
 /* The built-in rows (llama, mistral, qwen2), NULL-terminated. */

@@ -205,6 +205,7 @@ static int gguf_check_keys(ll_checkpoint *c, const char *arch, ll_error *err) {
             p->sliding_window = (int)x;
             continue;
         }
+        /* Gemma 3: the value head is the key head (checked above) */
         char val[64];
         if (kv->type == GGUF_TYPE_STRING)
             snprintf(val, sizeof val, "'%.*s'", (int)(kv->str.len > 40 ? 40 : kv->str.len), kv->str.ptr);
@@ -320,7 +321,25 @@ static int gguf_build(ll_checkpoint *c, ll_error *err) {
     p->qkv_bias = ll_checkpoint_find(c, "model.layers.0.self_attn.q_proj.bias") != NULL;
     p->o_bias = ll_checkpoint_find(c, "model.layers.0.self_attn.o_proj.bias") != NULL;
     p->mlp_bias = ll_checkpoint_find(c, "model.layers.0.mlp.gate_proj.bias") != NULL;
-    return gguf_check_keys(c, arch, err);
+    if ((rc = gguf_check_keys(c, arch, err))) return rc;
+    /* which layers slide: Gemma 3's fixed pattern (llama.cpp: every 6th layer global, the others sliding with
+     * RoPE base 10000), every layer otherwise (Mistral's config.json) */
+    const ll_arch *a = c->arch;
+    memset(p->sliding_layers, 0, sizeof p->sliding_layers);
+    for (int l = 0; p->sliding_window > 0 && l < p->n_layers && l < LL_MAX_LAYERS; l++)
+        if (!a->gguf_sliding_pattern || (l + 1) % a->gguf_sliding_pattern)
+            p->sliding_layers[l / 64] |= 1ull << (l % 64);
+    p->rope_local_theta = a->gguf_rope_local_theta;
+    if (a->hf_defaults.hidden_act) {
+        p->hidden_act = ll_activation_from_name(a->hf_defaults.hidden_act);
+        snprintf(p->hidden_act_name, sizeof p->hidden_act_name, "%s", a->hf_defaults.hidden_act);
+    }
+    /* llama.cpp's gemma3: scores scaled by 1/sqrt(hidden / heads) in the 62-layer (27B) model, 1/sqrt(head_dim)
+     * in the others: the query_pre_attn_scalar each model's config.json states */
+    if (a->hf_defaults.query_pre_attn_scalar > 0)
+        p->query_pre_attn_scalar = p->n_layers == 62 && p->n_heads > 0 ? (float)(p->dim / p->n_heads)
+                                                                       : (float)p->head_dim;
+    return LL_OK;
 }
 
 static int open_gguf(ll_checkpoint *c, ll_error *err) {
@@ -426,6 +445,42 @@ static void json_text(const cJSON *x, char *buf, size_t cap) {
     free(t);
 }
 
+/* Gemma3TextConfig's own keys (the rows whose defaults carry a
+ * query_pre_attn_scalar): the attention scale, and what this engine refuses
+ * by name (soft-capping, a config that is bidirectional by itself). */
+static int hf_parse_gemma(ll_config *p, const cJSON *j, const char *f, ll_error *err) {
+    char val[64];
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(j, "query_pre_attn_scalar");
+    if (q && !cJSON_IsNull(q)) {
+        if (!cJSON_IsNumber(q) || !(q->valuedouble > 0) || !isfinite(q->valuedouble)) {
+            json_text(q, val, sizeof val);
+            return ll_fail(err, LL_ERR_CONFIG, "%s: key 'query_pre_attn_scalar' = %s must be a positive number", f,
+                           val);
+        }
+        p->query_pre_attn_scalar = (float)q->valuedouble;
+    }
+    /* tanh soft-capping of the attention scores / the LM head's logits */
+    const char *caps[2] = {"attn_logit_softcapping", "final_logit_softcapping"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, caps[i]);
+        if (c && !cJSON_IsNull(c)) {
+            json_text(c, val, sizeof val);
+            return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key '%s' = %s is not supported (only null)", f, caps[i], val);
+        }
+    }
+    /* EmbeddingGemma-style configs: every layer bidirectional by the config
+     * itself; lsllama chooses the mask per run (--mask bidirectional computes
+     * what this key asks for) */
+    const cJSON *bi = cJSON_GetObjectItemCaseSensitive(j, "use_bidirectional_attention");
+    if (hf_truthy(bi)) {
+        json_text(bi, val, sizeof val);
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key 'use_bidirectional_attention' = %s is not supported yet: "
+                       "set it to false and pass --mask bidirectional (the same attention, sliding windows "
+                       "included)", f, val);
+    }
+    return LL_OK;
+}
+
 /* The keys that change what the layers compute beyond the sizes: biases,
  * activation, attention window, dropout, quantization. Every key of
  * LlamaConfig / MistralConfig / Qwen2Config is read here or in
@@ -438,10 +493,10 @@ static int hf_parse_semantics(ll_config *p, const ll_arch *a, const cJSON *j, co
      * down); Qwen2 always has q/k/v biases and never o/mlp ones; Mistral has
      * none (MistralConfig and Qwen2Config have neither key: transformers
      * ignores them there, and so does this loader) */
-    const int bias_keys = a->bias == LL_BIAS_CONFIG_KEYS;
+    const int bias_keys = a->bias == LL_BIAS_CONFIG_KEYS, attn_key = bias_keys || a->bias == LL_BIAS_ATTENTION_KEY;
     const cJSON *ab = cJSON_GetObjectItemCaseSensitive(j, "attention_bias");
     const cJSON *mb = cJSON_GetObjectItemCaseSensitive(j, "mlp_bias");
-    if (bias_keys && ab && !cJSON_IsBool(ab)) {
+    if (attn_key && ab && !cJSON_IsBool(ab)) {
         json_text(ab, val, sizeof val);
         return ll_fail(err, LL_ERR_CONFIG, "%s: key 'attention_bias' = %s must be true or false", f, val);
     }
@@ -449,20 +504,22 @@ static int hf_parse_semantics(ll_config *p, const ll_arch *a, const cJSON *j, co
         json_text(mb, val, sizeof val);
         return ll_fail(err, LL_ERR_CONFIG, "%s: key 'mlp_bias' = %s must be true or false", f, val);
     }
-    p->qkv_bias = a->bias == LL_BIAS_QKV_ALWAYS || (bias_keys && cJSON_IsTrue(ab));
-    p->o_bias = bias_keys && cJSON_IsTrue(ab);
+    p->qkv_bias = a->bias == LL_BIAS_QKV_ALWAYS || (attn_key && cJSON_IsTrue(ab));
+    p->o_bias = attn_key && cJSON_IsTrue(ab);
     p->mlp_bias = bias_keys && cJSON_IsTrue(mb);
-    /* activation */
-    const cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "hidden_act");
-    snprintf(p->hidden_act_name, sizeof p->hidden_act_name, "silu");
-    p->hidden_act = LL_ACT_SILU;
-    if (act) {
+    /* activation (Gemma's key is hidden_activation; its hidden_act is not read by transformers) */
+    const char *act_key = a->hf_act_key ? a->hf_act_key : "hidden_act";
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(j, act_key);
+    const char *act_default = a->hf_defaults.hidden_act ? a->hf_defaults.hidden_act : "silu";
+    snprintf(p->hidden_act_name, sizeof p->hidden_act_name, "%s", act_default);
+    p->hidden_act = ll_activation_from_name(act_default);
+    if (act && !cJSON_IsNull(act)) {
         const int a = cJSON_IsString(act) ? ll_activation_from_name(act->valuestring) : -1;
         if (a < 0) {
             json_text(act, val, sizeof val);
             return ll_fail(err, LL_ERR_UNSUPPORTED,
-                           "%s: key 'hidden_act' = %s is not supported (silu, swish, gelu, gelu_new, "
-                           "gelu_pytorch_tanh and relu are)", f, val);
+                           "%s: key '%s' = %s is not supported (silu, swish, gelu, gelu_new, "
+                           "gelu_pytorch_tanh and relu are)", f, act_key, val);
         }
         p->hidden_act = a;
         snprintf(p->hidden_act_name, sizeof p->hidden_act_name, "%s", act->valuestring);
@@ -502,8 +559,10 @@ static int hf_parse_semantics(ll_config *p, const ll_arch *a, const cJSON *j, co
             }
             window = (int)sw->valuedouble;
         }
-        const cJSON *lt = if_enabled ? cJSON_GetObjectItemCaseSensitive(j, "layer_types") : NULL;
-        int any_sliding = 0;
+        const int typed = a->window == LL_WINDOW_LAYER_TYPES;
+        const cJSON *lt = if_enabled || typed ? cJSON_GetObjectItemCaseSensitive(j, "layer_types") : NULL;
+        int any_sliding = 0, l = 0;
+        memset(p->sliding_layers, 0, sizeof p->sliding_layers);
         if (lt && !cJSON_IsNull(lt)) {
             if (!cJSON_IsArray(lt) || cJSON_GetArraySize(lt) != p->n_layers) {
                 json_text(lt, val, sizeof val);
@@ -517,8 +576,26 @@ static int hf_parse_semantics(ll_config *p, const ll_arch *a, const cJSON *j, co
                     return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key 'layer_types' holds %s (full_attention and "
                                    "sliding_attention are supported)", f, val);
                 }
-                any_sliding |= !strcmp(it->valuestring, "sliding_attention");
+                const int sliding = !strcmp(it->valuestring, "sliding_attention");
+                any_sliding |= sliding;
+                if (sliding) p->sliding_layers[l / 64] |= 1ull << (l % 64);
+                l++;
             }
+        } else if (typed) {
+            /* Gemma3TextConfig: layer i global iff (i + 1) % sliding_window_pattern == 0 (default 6) */
+            int pattern = a->gguf_sliding_pattern;
+            const cJSON *sp = cJSON_GetObjectItemCaseSensitive(j, "sliding_window_pattern");
+            if (sp && !cJSON_IsNull(sp)) {
+                if (!cJSON_IsNumber(sp) || sp->valuedouble != floor(sp->valuedouble) || sp->valuedouble < 1 ||
+                    sp->valuedouble > 1e6) {
+                    json_text(sp, val, sizeof val);
+                    return ll_fail(err, LL_ERR_CONFIG, "%s: key 'sliding_window_pattern' = %s must be a positive "
+                                   "integer", f, val);
+                }
+                pattern = (int)sp->valuedouble;
+            }
+            for (l = 0; l < p->n_layers && l < LL_MAX_LAYERS; l++)
+                if ((l + 1) % pattern) p->sliding_layers[l / 64] |= 1ull << (l % 64);
         }
         if (if_enabled && window) {
             int any = 0;
@@ -533,8 +610,16 @@ static int hf_parse_semantics(ll_config *p, const ll_arch *a, const cJSON *j, co
             if (!any) window = 0;
         }
         p->sliding_window = window;
+        /* Mistral: every layer; Qwen2: layer_types' sliding layers, else those from max_window_layers on */
+        if (a->window == LL_WINDOW_EVERY_LAYER || (if_enabled && !(lt && !cJSON_IsNull(lt)))) {
+            const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "max_window_layers");
+            const int from = if_enabled ? (cJSON_IsNumber(m) ? (int)m->valuedouble : 28) : 0;
+            for (l = from < 0 ? 0 : from; l < p->n_layers && l < LL_MAX_LAYERS; l++)
+                p->sliding_layers[l / 64] |= 1ull << (l % 64);
+        }
+        if (!window) memset(p->sliding_layers, 0, sizeof p->sliding_layers);
     }
-    return LL_OK;
+    return a->hf_defaults.query_pre_attn_scalar > 0 ? hf_parse_gemma(p, j, f, err) : LL_OK;
 }
 
 /* Transformers 5 writes rope settings under "rope_parameters", older
@@ -582,6 +667,9 @@ static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err
     p->rms_eps = d->rms_norm_eps;
     p->bos_token_id = d->bos_token_id;
     p->eos_token_id = d->eos_token_id;
+    if (d->rope_theta > 0) p->rope_theta = d->rope_theta;
+    p->rope_local_theta = d->rope_local_theta;
+    p->query_pre_attn_scalar = d->query_pre_attn_scalar;
     /* the sizes that fix every tensor's shape are required: transformers'
      * defaults (a 7B model's) never fit a checkpoint that leaves them out */
     JNUM(j, "hidden_size", 1, p->dim, 1);
@@ -590,9 +678,9 @@ static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err
     JNUM(j, "num_attention_heads", 1, p->n_heads, 1);
     p->n_kv_heads = d->num_key_value_heads ? d->num_key_value_heads : p->n_heads;
     JNUM(j, "num_key_value_heads", 0, p->n_kv_heads, 1);
-    p->head_dim = p->n_heads > 0 ? p->dim / p->n_heads : 0;
+    p->head_dim = d->head_dim ? d->head_dim : p->n_heads > 0 ? p->dim / p->n_heads : 0;
     const cJSON *hd_key = cJSON_GetObjectItemCaseSensitive(j, "head_dim");
-    const int head_dim_given = hd_key && !cJSON_IsNull(hd_key);
+    const int head_dim_given = d->head_dim || (hd_key && !cJSON_IsNull(hd_key));
     JNUM(j, "head_dim", 0, p->head_dim, 1);
     JNUM(j, "vocab_size", 1, p->vocab_size, 1);
     const cJSON *mp_key = cJSON_GetObjectItemCaseSensitive(j, "max_position_embeddings");
@@ -610,10 +698,35 @@ static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err
     }
     JNUM(j, "rope_theta", 0, p->rope_theta, 0);
     const cJSON *tie = cJSON_GetObjectItemCaseSensitive(j, "tie_word_embeddings");
-    p->tied_embeddings = tie ? cJSON_IsTrue(tie) : 0;
+    p->tied_embeddings = tie ? cJSON_IsTrue(tie) : d->tie_word_embeddings;
     if ((rc = hf_parse_semantics(p, c->arch, j, cfg_path, err))) return rc;
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(j, "rope_parameters");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
+    /* Gemma 3: rope_parameters per layer type (transformers 5), or rope_theta, rope_scaling (the global layers')
+     * and rope_local_base_freq */
+    const char *rp_key = "rope_parameters";
+    if (d->rope_local_theta > 0) {
+        JNUM(j, "rope_local_base_freq", 0, p->rope_local_theta, 0);
+        const cJSON *local = cJSON_IsObject(rp) ? cJSON_GetObjectItemCaseSensitive(rp, "sliding_attention") : NULL;
+        if (cJSON_IsObject(local)) {
+            const cJSON *type = cJSON_GetObjectItemCaseSensitive(local, "rope_type");
+            if (type && !(cJSON_IsString(type) && !strcmp(type->valuestring, "default"))) {
+                char val[64];
+                json_text(type, val, sizeof val);
+                return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key 'rope_parameters.sliding_attention.rope_type' = %s "
+                               "is not supported (default is)", cfg_path, val);
+            }
+            JNUM(local, "rope_theta", 0, p->rope_local_theta, 0);
+        }
+        if (cJSON_IsObject(rp)) {
+            const cJSON *global = cJSON_GetObjectItemCaseSensitive(rp, "full_attention");
+            rp = cJSON_IsObject(global) ? global : NULL;
+            rp_key = "rope_parameters.full_attention";
+        }
+        if (!(p->rope_local_theta > 0 && isfinite(p->rope_local_theta)))
+            return ll_fail(err, LL_ERR_CONFIG, "%s: the sliding layers' RoPE base (rope_local_base_freq) = %g: must "
+                           "be > 0", cfg_path, p->rope_local_theta);
+    }
     /* transformers 5 then takes rope_scaling alone, with the default rope_theta, whatever rope_parameters says: a
      * file that states two settings is refused rather than read as either */
     if (cJSON_IsObject(rp) && cJSON_IsObject(rs))
@@ -622,11 +735,13 @@ static int hf_parse_config(ll_checkpoint *c, const char *cfg_path, ll_error *err
                        "keep one of them", cfg_path);
     const char *theta_key = "rope_theta";
     if (cJSON_IsObject(rp)) {
-        if (cJSON_GetObjectItemCaseSensitive(rp, "rope_theta")) theta_key = "rope_parameters.rope_theta";
+        if (cJSON_GetObjectItemCaseSensitive(rp, "rope_theta"))
+            theta_key = !strcmp(rp_key, "rope_parameters") ? "rope_parameters.rope_theta"
+                                                           : "rope_parameters.full_attention.rope_theta";
         JNUM(rp, "rope_theta", 0, p->rope_theta, 0);
     }
     const cJSON *scale = cJSON_IsObject(rs) ? rs : (cJSON_IsObject(rp) ? rp : NULL);
-    const char *scale_key = scale == rs ? "rope_scaling" : "rope_parameters";
+    const char *scale_key = scale == rs ? "rope_scaling" : rp_key;
     if (scale) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(scale, "rope_type");
         if (!cJSON_IsString(type)) type = cJSON_GetObjectItemCaseSensitive(scale, "type");

@@ -5,6 +5,7 @@
  * rows, conversions) are carved from one owned allocation. */
 #include "model/model.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@
 #include "model/rope_freq.h"
 
 const ll_config *ll_model_config(const ll_model *m) { return &m->cfg; }
+
+int ll_model_post_norms(const ll_model *m) { return ll_arch_tensor_of(m->arch, LL_ROLE_ATTN_POST_NORM) != NULL; }
+int ll_model_qk_norms(const ll_model *m) { return ll_arch_tensor_of(m->arch, LL_ROLE_Q_NORM) != NULL; }
 const char *ll_model_format(const ll_model *m) { return m->format; }
 
 void ll_model_free(ll_model *m) {
@@ -160,6 +164,10 @@ static void role_slot(ll_model *m, ll_layer *ly, ll_role role, float ***vec, ll_
     case LL_ROLE_GATE_BIAS: *vec = &ly->b_gate; break;
     case LL_ROLE_UP_BIAS: *vec = &ly->b_up; break;
     case LL_ROLE_DOWN_BIAS: *vec = &ly->b_down; break;
+    case LL_ROLE_Q_NORM: *vec = &ly->q_norm; break;
+    case LL_ROLE_K_NORM: *vec = &ly->k_norm; break;
+    case LL_ROLE_ATTN_POST_NORM: *vec = &ly->attn_post_norm; break;
+    case LL_ROLE_FFN_POST_NORM: *vec = &ly->ffn_post_norm; break;
     default: break;
     }
 }
@@ -344,6 +352,11 @@ static int carve_matrix(ll_carver *cv, weights_pass *wp, const char *name, size_
     return LL_OK;
 }
 
+static int is_norm_role(ll_role r) {
+    return r == LL_ROLE_OUTPUT_NORM || r == LL_ROLE_ATTN_NORM || r == LL_ROLE_FFN_NORM || r == LL_ROLE_Q_NORM ||
+           r == LL_ROLE_K_NORM || r == LL_ROLE_ATTN_POST_NORM || r == LL_ROLE_FFN_POST_NORM;
+}
+
 /* Carve entry t of layer `layer` (-1: global) and load it, or only check it
  * on a counting carver (no storage). */
 static int carve_tensor(ll_carver *cv, weights_pass *wp, const ll_arch_tensor *t, int layer, ll_error *err) {
@@ -365,7 +378,11 @@ static int carve_tensor(ll_carver *cv, weights_pass *wp, const ll_arch_tensor *t
     const size_t n = rows ? rows * cols : cols;
     *vec = ll_carve_f32(cv, n);
     add_entry(wp, cv, *vec, NULL, n);
-    return load_tensor(wp->c, name, (int64_t)rows, (int64_t)cols, *vec, p->head_dim, err);
+    int rc = load_tensor(wp->c, name, (int64_t)rows, (int64_t)cols, *vec, p->head_dim, err);
+    /* Gemma's RMSNorm multiplies by (1 + w): the model keeps the multiplier, which GGUF files store already */
+    if (!rc && cv->base && is_norm_role(t->role) && m->arch->hf_norm_offset != 0.0f && strcmp(m->format, "gguf"))
+        for (size_t i = 0; i < n; i++) (*vec)[i] = m->arch->hf_norm_offset + (*vec)[i];
+    return rc;
 }
 
 /* The one carving function of the weights: every tensor of the row's list in
@@ -392,6 +409,10 @@ static int carve_weights(ll_carver *cv, weights_pass *wp, ll_error *err) {
     const size_t half = (size_t)wp->m->cfg.head_dim / 2;
     wp->m->rope_inv_freq = ll_carve_f32(cv, half);
     add_entry(wp, cv, wp->m->rope_inv_freq, NULL, half);
+    if (wp->m->cfg.rope_local_theta > 0) {
+        wp->m->rope_inv_freq_local = ll_carve_f32(cv, half);
+        add_entry(wp, cv, wp->m->rope_inv_freq_local, NULL, half);
+    }
     return rc;
 }
 
@@ -414,6 +435,13 @@ static int load_rope(ll_model *m, const ll_checkpoint *c, int check, ll_error *e
         }
     }
     if (!check) ll_rope_inv_freq(m->rope_inv_freq, &m->cfg, divisors);
+    if (!check && m->rope_inv_freq_local) {
+        /* the sliding layers: their own base, no scaling (Gemma 3's rope_parameters.sliding_attention) */
+        ll_config local = m->cfg;
+        local.rope_theta = m->cfg.rope_local_theta;
+        local.rope_scaling = LL_ROPE_NONE;
+        ll_rope_inv_freq(m->rope_inv_freq_local, &local, NULL);
+    }
     free(divisors);
     return LL_OK;
 }
@@ -445,6 +473,8 @@ static int load_model(ll_model **out, const char *path, const ll_load_options *o
     m->compute = compute;
     m->cfg = *ll_checkpoint_config(c);
     m->arch = ll_checkpoint_arch(c);
+    /* Gemma3TextScaledWordEmbedding: sqrt(hidden_size) as a float tensor, cast to the weights' type (f32 here) */
+    m->embed_scale = m->arch->embed_scale_sqrt_dim ? (float)sqrt((double)m->cfg.dim) : 1.0f;
     snprintf(m->format, sizeof m->format, "%s", ll_checkpoint_format(c));
     m->path = strdup(path);
     ll_layer scratch_layer;

@@ -22,6 +22,10 @@ typedef struct ll_layer {
     ll_matrix w_gate, w_up;   /* [hidden, dim] */
     ll_matrix w_down;         /* [dim, hidden] */
     float *b_gate, *b_up, *b_down; /* [hidden], [hidden], [dim]; NULL unless mlp_bias */
+    /* Gemma 3 (NULL otherwise); every norm weight here is the multiplier, (1 + w) of transformers' Gemma3RMSNorm */
+    float *q_norm, *k_norm;   /* [head_dim] each head of q / k normed before RoPE */
+    float *attn_post_norm;    /* [dim] the attention output normed before the residual add */
+    float *ffn_post_norm;     /* [dim] the MLP output normed before the residual add */
 } ll_layer;
 
 /* The matrix of layer ly in role r (LL_ROLE_Q .. LL_ROLE_DOWN), or NULL for a
@@ -57,8 +61,15 @@ struct ll_model {
     float *final_norm;   /* [dim] */
     ll_matrix lm_head;   /* [vocab, dim], data NULL unless loaded; may equal tok_emb (tied) */
     float *rope_inv_freq; /* [hd/2] */
+    float *rope_inv_freq_local; /* [hd/2] of the sliding layers (cfg.rope_local_theta > 0), else NULL */
+    float embed_scale;    /* token embeddings multiplied by it (Gemma: sqrt(dim) as a float), 1 otherwise */
     ll_workspace ws;
 };
+
+/* 1 if the layers norm their attention and MLP outputs (ll_layer.attn_post_norm, Gemma 3). */
+int ll_model_post_norms(const ll_model *m);
+/* 1 if the layers norm each query and key head (ll_layer.q_norm, Gemma 3). */
+int ll_model_qk_norms(const ll_model *m);
 
 /* ll_model_load, knowing the rows of extra_archs (NULL-terminated, may be
  * NULL) besides the built-in architectures: how a caller (a test, a program

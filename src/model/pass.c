@@ -11,6 +11,8 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/kernels.h"
+#include "model/arch.h"
+#include "model/model.h"
 
 /* ---- LoRA pieces ---------------------------------------------------------- */
 
@@ -181,6 +183,7 @@ typedef struct acts_dims {
     size_t S;                                    /* layers of q .. x_mid kept: L, or 1 with recompute */
     size_t ffn_T;                                /* tokens of stored FFN pre-activations: T or 0 */
     size_t scratch;                              /* attention scratch floats */
+    int qk_norms, post_norms, local_rope;        /* Gemma 3's extra state */
 } acts_dims;
 
 /* Every buffer of ll_acts, in this order (the layout results were made with). */
@@ -219,6 +222,13 @@ static void carve_acts(ll_carver *cv, void *fields, const void *ctx) {
     a->rope_sin = ll_carve_f32(cv, T * d->half);
     a->pos = ll_carve_i32(cv, T);
     a->row_scale = ll_carve_f32(cv, T);
+    a->q_raw = ll_carve_f32(cv, d->qk_norms ? S * T * QD : 0);
+    a->k_raw = ll_carve_f32(cv, d->qk_norms ? S * T * KVD : 0);
+    a->o_raw = ll_carve_f32(cv, d->post_norms ? S * T * D : 0);
+    a->y = ll_carve_f32(cv, d->post_norms ? T * D : 0);
+    a->dy = ll_carve_f32(cv, d->post_norms ? T * D : 0);
+    a->rope_cos_local = ll_carve_f32(cv, d->local_rope ? T * d->half : 0);
+    a->rope_sin_local = ll_carve_f32(cv, d->local_rope ? T * d->half : 0);
 }
 
 void ll_acts_free(ll_acts *a) {
@@ -242,6 +252,9 @@ static acts_dims acts_dims_for(const ll_model *m, const ll_lora *lora, size_t T,
     /* positions never exceed the batch: the attention scratch and RoPE
      * tables for C tokens cover any sequence of the batch */
     d.scratch = ll_attention_scratch_floats(T);
+    d.qk_norms = ll_model_qk_norms(m);
+    d.post_norms = ll_model_post_norms(m);
+    d.local_rope = m->rope_inv_freq_local != NULL;
     return d;
 }
 
@@ -274,6 +287,7 @@ int ll_acts_reserve(ll_acts *a, const ll_model *m, const ll_lora *lora, size_t T
     a->layer_slots = (int)d.S;
     a->slot_layer = -1;
     ll_rope_tables(a->rope_cos, a->rope_sin, m->rope_inv_freq, (int)d.half, T);
+    if (d.local_rope) ll_rope_tables(a->rope_cos_local, a->rope_sin_local, m->rope_inv_freq_local, (int)d.half, T);
     return LL_OK;
 }
 
@@ -312,20 +326,47 @@ static void scatter_last_rows(float *x, const int32_t *seq_start, int n_seqs, si
 
 /* ---- forward -------------------------------------------------------------- */
 
-static int check_batch(const ll_model *m, const ll_batch *b, size_t *max_len, ll_error *err) {
+/* Layer l's attention mask: causal below bidir_from; a sliding layer's window
+ * (a bidirectional one's as Gemma3TextConfig halves it); the scale from
+ * query_pre_attn_scalar (transformers: query_pre_attn_scalar ** -0.5). */
+static ll_attn_mask layer_mask(const ll_model *m, int l, int bidir_from) {
+    const ll_config *p = &m->cfg;
+    ll_attn_mask mk = {l < bidir_from, 0, 0.0f};
+    if (p->query_pre_attn_scalar > 0) mk.scale = (float)pow((double)p->query_pre_attn_scalar, -0.5);
+    if (ll_config_layer_sliding(p, l))
+        mk.window = mk.causal ? p->sliding_window
+                    : m->arch->window == LL_WINDOW_LAYER_TYPES ? p->sliding_window / 2 + 1
+                                                               : 0; /* refused by check_batch beyond it */
+    return mk;
+}
+
+/* The RoPE tables of layer l: the sliding layers' own, or the model's. */
+static void layer_rope(const ll_model *m, int l, const float *cos_t, const float *sin_t, const float *cos_local,
+                       const float *sin_local, const float **c, const float **s) {
+    const int local = m->rope_inv_freq_local && ll_config_layer_sliding(&m->cfg, l);
+    *c = local ? cos_local : cos_t;
+    *s = local ? sin_local : sin_t;
+}
+
+static int check_batch(const ll_model *m, const ll_batch *b, int bidir_from, size_t *max_len, ll_error *err) {
     if (!b || !b->tokens || !b->seq_start || b->n_seqs < 1) return ll_fail(err, LL_ERR_ARG, "empty batch");
     if (b->seq_start[0] != 0) return ll_fail(err, LL_ERR_ARG, "batch: seq_start[0] must be 0");
+    /* a bidirectional sliding layer of an architecture that defines no bidirectional window */
+    int undefined_window = 0;
+    for (int l = bidir_from < 0 ? 0 : bidir_from; l < m->cfg.n_layers && !undefined_window; l++)
+        undefined_window = ll_config_layer_sliding(&m->cfg, l) && m->arch->window != LL_WINDOW_LAYER_TYPES;
     *max_len = 0;
     for (int s = 0; s < b->n_seqs; s++) {
         if (b->seq_start[s + 1] <= b->seq_start[s])
             return ll_fail(err, LL_ERR_ARG, "batch: sequence %d is empty or seq_start decreases", s);
         const size_t len = (size_t)(b->seq_start[s + 1] - b->seq_start[s]);
         if (len > *max_len) *max_len = len;
-        /* a window changes nothing up to its length (see ll_config) */
-        if (m->cfg.sliding_window > 0 && len > (size_t)m->cfg.sliding_window)
+        /* a window changes nothing up to its length */
+        if (undefined_window && len > (size_t)m->cfg.sliding_window)
             return ll_fail(err, LL_ERR_UNSUPPORTED,
-                           "batch: sequence %d has %zu tokens, more than the model's sliding_window = %d; "
-                           "sliding-window attention is not supported", s, len, m->cfg.sliding_window);
+                           "batch: sequence %d has %zu tokens, more than the model's sliding_window = %d; a "
+                           "bidirectional sliding-window layer is not defined for %s (only causal ones are)", s, len,
+                           m->cfg.sliding_window, m->cfg.arch);
     }
     const int32_t T = b->seq_start[b->n_seqs];
     for (int32_t t = 0; t < T; t++)
@@ -335,10 +376,69 @@ static int check_batch(const ll_model *m, const ll_batch *b, size_t *max_len, ll
     return LL_OK;
 }
 
+/* x[n] += y[n] */
+static void add_into(float *x, const float *y, size_t n) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* The buffers one layer's attention half works in (forward: the workspace
+ * and the layer's stored slots; recompute: the activations' own). */
+typedef struct attn_bufs {
+    float *xn;              /* [T, D] the normed input; then the post-norm's output */
+    float *q, *k, *v, *att; /* [T, QD], [T, KVD], [T, KVD], [T, QD] */
+    float *q_raw, *k_raw;   /* q, k before their head norms, kept for backward; NULL: not kept */
+    float *o_raw;           /* [T, D] the o-projection's output (post-norms) */
+    float *lora_xd, *lora_xa, *scratch;
+    size_t scratch_len;
+    const int32_t *pos;
+    const float *cos, *sin, *cos_local, *sin_local;
+} attn_bufs;
+
+/* Layer l's attention half: x_out[R, D] = x_in (compacted rows with
+ * last_rows) + o-projection(attention(norm(x_in))) (post-normed where the
+ * model has post-norms). x_out may be x_in. */
+static void attention_half(const ll_model *m, const ll_batch *b, int bidir_from, const ll_lora_pass *lp, int l,
+                           const float *x_in, float *x_out, size_t T, const attn_bufs *f) {
+    const ll_config *p = &m->cfg;
+    const ll_layer *ly = &m->layers[l];
+    const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim;
+    const int32_t *ends = layer_ends(p, b, lp, l);
+    const size_t R = ends ? (size_t)b->n_seqs : T;
+    const ll_attn_mask mask = layer_mask(m, l, bidir_from);
+    const float *cos_t, *sin_t;
+    layer_rope(m, l, f->cos, f->sin, f->cos_local, f->sin_local, &cos_t, &sin_t);
+    ll_rmsnorm_forward(f->xn, x_in, ly->attn_norm, T, D, p->rms_eps);
+    qkv_fwd(ly, f->q, f->k, f->v, f->xn, T, D, QD, KVD, lp, l, f->lora_xd, f->lora_xa);
+    if (ly->q_norm) { /* Gemma 3: each head normed over head_dim before RoPE */
+        if (f->q_raw) memcpy(f->q_raw, f->q, T * QD * sizeof(float));
+        if (f->k_raw) memcpy(f->k_raw, f->k, T * KVD * sizeof(float));
+        ll_rmsnorm_forward(f->q, f->q, ly->q_norm, T * (size_t)p->n_heads, (size_t)p->head_dim, p->rms_eps);
+        ll_rmsnorm_forward(f->k, f->k, ly->k_norm, T * (size_t)p->n_kv_heads, (size_t)p->head_dim, p->rms_eps);
+    }
+    ll_rope_forward(f->q, f->pos, cos_t, sin_t, T, p->n_heads, p->head_dim);
+    ll_rope_forward(f->k, f->pos, cos_t, sin_t, T, p->n_kv_heads, p->head_dim);
+    if (ends) {
+        ll_attention_forward_last(f->att, f->q, f->k, f->v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads,
+                                  p->head_dim, &mask, f->scratch, f->scratch_len);
+    } else {
+        ll_attention_forward(f->att, f->q, f->k, f->v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads,
+                             p->head_dim, &mask, f->scratch, f->scratch_len);
+    }
+    gather_rows(x_out, x_in, ends, R, D);
+    if (ly->attn_post_norm) {
+        linear_fwd(f->o_raw, f->att, &ly->wo, ly->bo, R, QD, D, 0, lp, l, LL_LORA_O, ends, f->lora_xd, f->lora_xa);
+        ll_rmsnorm_forward(f->xn, f->o_raw, ly->attn_post_norm, R, D, p->rms_eps);
+        add_into(x_out, f->xn, R * D);
+    } else { /* the residual add inside the GEMM (beta = 1) */
+        linear_fwd(x_out, f->att, &ly->wo, ly->bo, R, QD, D, 1, lp, l, LL_LORA_O, ends, f->lora_xd, f->lora_xa);
+    }
+}
+
 int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lora_pass *lp, ll_acts *acts,
                      float *hidden, ll_error *err) {
     size_t max_len = 0;
-    int rc = check_batch(m, b, &max_len, err);
+    int rc = check_batch(m, b, bidir_from, &max_len, err);
     if (rc) return rc;
     const ll_config *p = &m->cfg;
     const size_t T = (size_t)b->seq_start[b->n_seqs];
@@ -355,36 +455,33 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
 
     /* positions and RoPE tables: the activations' own while training (backward reads them) */
     int32_t *pos = acts ? acts->pos : ws->pos;
-    const float *rope_cos = acts ? acts->rope_cos : ws->rope_cos, *rope_sin = acts ? acts->rope_sin : ws->rope_sin;
     for (int s = 0; s < b->n_seqs; s++)
         for (int32_t t = b->seq_start[s]; t < b->seq_start[s + 1]; t++) pos[t] = t - b->seq_start[s];
     float *x = ws->x;
     ll_embedding_lookup(x, &m->tok_emb, b->tokens, T);
+    if (m->embed_scale != 1.0f)
+        for (size_t i = 0; i < T * D; i++) x[i] *= m->embed_scale;
 
     for (int l = 0; l < p->n_layers; l++) {
         const ll_layer *ly = &m->layers[l];
         /* Training keeps these per layer; inference reuses one buffer. */
-        float *q = acts ? acts->q + slot_of(acts, l, QD) : ws->q, *k = acts ? acts->k + slot_of(acts, l, KVD) : ws->k,
-              *v = acts ? acts->v + slot_of(acts, l, KVD) : ws->v,
-              *att = acts ? acts->att + slot_of(acts, l, QD) : ws->att;
+        attn_bufs f = {ws->xn,
+                       acts ? acts->q + slot_of(acts, l, QD) : ws->q,
+                       acts ? acts->k + slot_of(acts, l, KVD) : ws->k,
+                       acts ? acts->v + slot_of(acts, l, KVD) : ws->v,
+                       acts ? acts->att + slot_of(acts, l, QD) : ws->att,
+                       acts && ly->q_norm ? acts->q_raw + slot_of(acts, l, QD) : NULL,
+                       acts && ly->q_norm ? acts->k_raw + slot_of(acts, l, KVD) : NULL,
+                       acts && ly->attn_post_norm ? acts->o_raw + slot_of(acts, l, D) : ws->y,
+                       ws->lora_xd, ws->lora_xa, ws->scratch, ws->cap_len, pos,
+                       acts ? acts->rope_cos : ws->rope_cos, acts ? acts->rope_sin : ws->rope_sin,
+                       acts ? acts->rope_cos_local : ws->rope_cos_local,
+                       acts ? acts->rope_sin_local : ws->rope_sin_local};
         /* k and v for every row; with last_rows the rest of the last layer for R = n_seqs compacted rows */
         const int32_t *ends = layer_ends(p, b, lp, l);
         const size_t R = ends ? (size_t)b->n_seqs : T;
         if (acts) memcpy(acts->x_in + l * cap * D, x, T * D * sizeof(float));
-        ll_rmsnorm_forward(ws->xn, x, ly->attn_norm, T, D, p->rms_eps);
-        qkv_fwd(ly, q, k, v, ws->xn, T, D, QD, KVD, lp, l, ws->lora_xd, ws->lora_xa);
-        ll_rope_forward(q, pos, rope_cos, rope_sin, T, p->n_heads, p->head_dim);
-        ll_rope_forward(k, pos, rope_cos, rope_sin, T, p->n_kv_heads, p->head_dim);
-        if (ends) {
-            ll_attention_forward_last(att, q, k, v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads, p->head_dim,
-                                      ws->scratch, ws->cap_len);
-            gather_rows(x, x, ends, R, D);
-        } else {
-            ll_attention_forward(att, q, k, v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads, p->head_dim,
-                                 l < bidir_from, ws->scratch, ws->cap_len);
-        }
-        /* residual adds happen inside the GEMMs (beta = 1) */
-        linear_fwd(x, att, &ly->wo, ly->bo, R, QD, D, 1, lp, l, LL_LORA_O, ends, ws->lora_xd, ws->lora_xa);
+        attention_half(m, b, bidir_from, lp, l, x, x, T, &f);
         if (acts) memcpy(acts->x_mid + slot_of(acts, l, D), x, R * D * sizeof(float));
         ll_rmsnorm_forward(ws->xn, x, ly->ffn_norm, R, D, p->rms_eps);
         /* with stored FFN activations, gate and up go straight to their slots */
@@ -392,8 +489,15 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
               *u = acts && acts->ffn_u ? acts->ffn_u + l * cap * F : ws->u;
         gate_up_fwd(ly, g, u, ws->xn, R, D, F, lp, l, ends, ws->lora_xd, ws->lora_xa);
         ll_glu_forward(ws->g, g, u, R * F, p->hidden_act);
-        linear_fwd(x, ws->g, &ly->w_down, ly->b_down, R, F, D, 1, lp, l, LL_LORA_DOWN, ends, ws->lora_xd,
-                   ws->lora_xa);
+        if (ly->ffn_post_norm) {
+            linear_fwd(ws->y, ws->g, &ly->w_down, ly->b_down, R, F, D, 0, lp, l, LL_LORA_DOWN, ends, ws->lora_xd,
+                       ws->lora_xa);
+            ll_rmsnorm_forward(ws->xn, ws->y, ly->ffn_post_norm, R, D, p->rms_eps);
+            add_into(x, ws->xn, R * D);
+        } else {
+            linear_fwd(x, ws->g, &ly->w_down, ly->b_down, R, F, D, 1, lp, l, LL_LORA_DOWN, ends, ws->lora_xd,
+                       ws->lora_xa);
+        }
     }
     const size_t R = last_rows ? (size_t)b->n_seqs : T; /* rows of x now */
     if (acts) {
@@ -408,31 +512,18 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
 /* ---- backward ------------------------------------------------------------- */
 
 /* Recompute: layer l's attention half into slot 0, from its stored input, as
- * ll_stack_forward computed it: the same kernels with the same arguments (the
- * attention's results do not depend on which scratch it is given), the same
- * LoRA dropout masks (a function of seed, layer and module), the residual
- * add inside the o-projection's GEMM on a copy of x_in. */
+ * ll_stack_forward computed it: the same function with the same arguments
+ * (the attention's results do not depend on which scratch it is given), the
+ * same LoRA dropout masks (a function of seed, layer and module). */
 static void recompute_attention(const ll_model *m, const ll_batch *b, int bidir_from, const ll_lora_pass *lp,
                                 ll_acts *a, int l, size_t T) {
     const ll_config *p = &m->cfg;
-    const ll_layer *ly = &m->layers[l];
-    const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim;
+    const size_t D = p->dim;
     const float *x_in = a->x_in + (size_t)l * a->cap_tokens * D;
-    const int32_t *ends = layer_ends(p, b, lp, l);
-    const size_t R = ends ? (size_t)b->n_seqs : T;
-    ll_rmsnorm_forward(a->xn, x_in, ly->attn_norm, T, D, p->rms_eps);
-    qkv_fwd(ly, a->q, a->k, a->v, a->xn, T, D, QD, KVD, lp, l, a->lora_xd, a->lora_xa);
-    ll_rope_forward(a->q, a->pos, a->rope_cos, a->rope_sin, T, p->n_heads, p->head_dim);
-    ll_rope_forward(a->k, a->pos, a->rope_cos, a->rope_sin, T, p->n_kv_heads, p->head_dim);
-    if (ends) {
-        ll_attention_forward_last(a->att, a->q, a->k, a->v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads,
-                                  p->head_dim, a->attn_scratch, a->cap_tokens);
-    } else {
-        ll_attention_forward(a->att, a->q, a->k, a->v, b->seq_start, b->n_seqs, p->n_heads, p->n_kv_heads,
-                             p->head_dim, l < bidir_from, a->attn_scratch, a->cap_tokens);
-    }
-    gather_rows(a->x_mid, x_in, ends, R, D);
-    linear_fwd(a->x_mid, a->att, &ly->wo, ly->bo, R, QD, D, 1, lp, l, LL_LORA_O, ends, a->lora_xd, a->lora_xa);
+    const attn_bufs f = {a->xn, a->q, a->k, a->v, a->att, a->q_raw, a->k_raw, a->o_raw, a->lora_xd, a->lora_xa,
+                         a->attn_scratch, a->cap_tokens, a->pos, a->rope_cos, a->rope_sin, a->rope_cos_local,
+                         a->rope_sin_local};
+    attention_half(m, b, bidir_from, lp, l, x_in, a->x_mid, T, &f);
     a->slot_layer = l;
 }
 
@@ -445,7 +536,7 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
         return ll_fail(err, LL_ERR_ARG, "backward with %d threads after a forward pass sized for %d",
                        omp_get_max_threads(), a->cap_threads);
     const size_t D = p->dim, QD = (size_t)p->n_heads * p->head_dim, KVD = (size_t)p->n_kv_heads * p->head_dim,
-                 F = p->hidden_dim, cap = a->cap_tokens;
+                 F = p->hidden_dim, cap = a->cap_tokens, hd = (size_t)p->head_dim;
     const int last_rows = lp && lp->last_rows;
     if (last_rows != a->last_rows)
         return ll_fail(err, LL_ERR_ARG, "backward %s last_rows after a forward pass %s", last_rows ? "with" : "without",
@@ -475,11 +566,19 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
             gate_up_fwd(ly, a->g, a->u, a->xn, R, D, F, lp, l, ends, a->lora_xd, a->lora_xa);
         }
         ll_glu_forward(a->h, g, u, R * F, p->hidden_act);
+        const float *d_down = a->dx; /* the gradient of the down-projection's output */
+        if (ly->ffn_post_norm) { /* its output recomputed, then through the post-norm */
+            linear_fwd(a->y, a->h, &ly->w_down, ly->b_down, R, F, D, 0, lp, l, LL_LORA_DOWN, ends, a->lora_xd,
+                       a->lora_xa);
+            memset(a->dy, 0, R * D * sizeof(float));
+            ll_rmsnorm_backward(a->dy, a->dx, a->y, ly->ffn_post_norm, R, D, p->rms_eps);
+            d_down = a->dy;
+        }
         memset(a->dxn, 0, R * D * sizeof(float));
         memset(a->dg, 0, R * F * sizeof(float));
         memset(a->du, 0, R * F * sizeof(float));
         memset(a->dh, 0, R * F * sizeof(float));
-        linear_bwd(a->dh, a->dx, a->h, &ly->w_down, R, F, D, lp, l, LL_LORA_DOWN, ends, a);
+        linear_bwd(a->dh, d_down, a->h, &ly->w_down, R, F, D, lp, l, LL_LORA_DOWN, ends, a);
         ll_glu_backward(a->dg, a->du, a->dh, g, u, R * F, p->hidden_act);
         linear_bwd(a->dxn, a->dg, a->xn, &ly->w_gate, R, D, F, lp, l, LL_LORA_GATE, ends, a);
         linear_bwd(a->dxn, a->du, a->xn, &ly->w_up, R, D, F, lp, l, LL_LORA_UP, ends, a);
@@ -487,31 +586,57 @@ int ll_stack_backward(ll_model *m, const ll_batch *b, int bidir_from, const ll_l
         if (full && full->norms && full->norms[2 * l + 1])
             ll_rmsnorm_weight_grad(full->norms[2 * l + 1], a->dxn, x_mid, R, D, p->rms_eps, a->row_scale);
         /* attention */
+        const float *d_o = a->dx; /* the gradient of the o-projection's output */
+        if (ly->attn_post_norm) {
+            memset(a->dy, 0, R * D * sizeof(float));
+            ll_rmsnorm_backward(a->dy, a->dx, a->o_raw + slot_of(a, l, D), ly->attn_post_norm, R, D, p->rms_eps);
+            d_o = a->dy;
+        }
         memset(a->datt, 0, R * QD * sizeof(float));
-        linear_bwd(a->datt, a->dx, att, &ly->wo, R, QD, D, lp, l, LL_LORA_O, ends, a);
+        linear_bwd(a->datt, d_o, att, &ly->wo, R, QD, D, lp, l, LL_LORA_O, ends, a);
         memset(a->dq, 0, T * QD * sizeof(float));
         memset(a->dk, 0, T * KVD * sizeof(float));
         memset(a->dv, 0, T * KVD * sizeof(float));
+        const ll_attn_mask mask = layer_mask(m, l, bidir_from);
         if (ends) {
             scatter_last_rows(a->dx, b->seq_start, b->n_seqs, D); /* dL/dx_mid: zero off the last rows */
             ll_attention_backward_last(a->dq, a->dk, a->dv, a->datt, q, k, v, b->seq_start, b->n_seqs, p->n_heads,
-                                       p->n_kv_heads, p->head_dim, a->attn_scratch, cap);
+                                       p->n_kv_heads, p->head_dim, &mask, a->attn_scratch, cap);
         } else {
             ll_attention_backward(a->dq, a->dk, a->dv, a->datt, q, k, v, b->seq_start, b->n_seqs, p->n_heads,
-                                  p->n_kv_heads, p->head_dim, l < bidir_from, a->attn_scratch, cap);
+                                  p->n_kv_heads, p->head_dim, &mask, a->attn_scratch, cap);
         }
-        ll_rope_backward(a->dq, a->pos, a->rope_cos, a->rope_sin, T, p->n_heads, p->head_dim);
-        ll_rope_backward(a->dk, a->pos, a->rope_cos, a->rope_sin, T, p->n_kv_heads, p->head_dim);
+        const float *cos_t, *sin_t;
+        layer_rope(m, l, a->rope_cos, a->rope_sin, a->rope_cos_local, a->rope_sin_local, &cos_t, &sin_t);
+        ll_rope_backward(a->dq, a->pos, cos_t, sin_t, T, p->n_heads, p->head_dim);
+        ll_rope_backward(a->dk, a->pos, cos_t, sin_t, T, p->n_kv_heads, p->head_dim);
         ll_rmsnorm_forward(a->xn, x_in, ly->attn_norm, T, D, p->rms_eps);
         memset(a->dxn, 0, T * D * sizeof(float));
-        linear_bwd(a->dxn, a->dq, a->xn, &ly->wq, T, D, QD, lp, l, LL_LORA_Q, NULL, a);
-        linear_bwd(a->dxn, a->dk, a->xn, &ly->wk, T, D, KVD, lp, l, LL_LORA_K, NULL, a);
+        const float *dq_in = a->dq, *dk_in = a->dk; /* gradients of the q and k projections' outputs */
+        if (ly->q_norm) { /* through the head norms, into datt (free now) one after the other */
+            memset(a->datt, 0, T * QD * sizeof(float));
+            ll_rmsnorm_backward(a->datt, a->dq, a->q_raw + slot_of(a, l, QD), ly->q_norm, T * (size_t)p->n_heads, hd,
+                                p->rms_eps);
+            dq_in = a->datt;
+        }
+        linear_bwd(a->dxn, dq_in, a->xn, &ly->wq, T, D, QD, lp, l, LL_LORA_Q, NULL, a);
+        if (ly->k_norm) {
+            memset(a->datt, 0, T * KVD * sizeof(float));
+            ll_rmsnorm_backward(a->datt, a->dk, a->k_raw + slot_of(a, l, KVD), ly->k_norm, T * (size_t)p->n_kv_heads,
+                                hd, p->rms_eps);
+            dk_in = a->datt;
+        }
+        linear_bwd(a->dxn, dk_in, a->xn, &ly->wk, T, D, KVD, lp, l, LL_LORA_K, NULL, a);
         linear_bwd(a->dxn, a->dv, a->xn, &ly->wv, T, D, KVD, lp, l, LL_LORA_V, NULL, a);
         ll_rmsnorm_backward(a->dx, a->dxn, x_in, ly->attn_norm, T, D, p->rms_eps); /* dL/dx_in */
         if (full && full->norms && full->norms[2 * l])
             ll_rmsnorm_weight_grad(full->norms[2 * l], a->dxn, x_in, T, D, p->rms_eps, a->row_scale);
     }
-    /* dx: the gradient of the embeddings' output */
-    if (full && full->embeddings) ll_embedding_backward(full->embeddings, a->dx, b->tokens, T, D);
+    /* dx: the gradient of the embeddings' output; of the table's rows through the scale */
+    if (full && full->embeddings) {
+        if (m->embed_scale != 1.0f)
+            for (size_t i = 0; i < T * D; i++) a->dx[i] *= m->embed_scale;
+        ll_embedding_backward(full->embeddings, a->dx, b->tokens, T, D);
+    }
     return LL_OK;
 }

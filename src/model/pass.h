@@ -62,6 +62,11 @@ typedef struct ll_acts {
     float *rope_cos, *rope_sin; /* [C, hd/2] RoPE tables for positions 0 .. C-1 (no sequence is longer) */
     int32_t *pos;          /* [C] position of each token in its sequence */
     float *row_scale;      /* [C] scratch: an RMSNorm's 1 / rms per row (the norm weights' gradients) */
+    /* Gemma 3 (empty otherwise) */
+    float *q_raw, *k_raw;  /* [S, C, QD], [S, C, KVD] q and k before their head norms (ll_model_qk_norms) */
+    float *o_raw;          /* [S, C, D] the o-projection's output before its post-norm (ll_model_post_norms) */
+    float *y, *dy;         /* [C, D] a block's output before its post-norm, recomputed; its gradient */
+    float *rope_cos_local, *rope_sin_local; /* [C, hd/2] the sliding layers' RoPE tables (own base) */
     void *block;           /* the one allocation all of the above point into */
 } ll_acts;
 

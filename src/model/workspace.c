@@ -16,6 +16,7 @@ typedef struct workspace_dims {
     size_t tokens, seqs, len, lora_r;     /* T, S, N, r */
     size_t D, QD, KVD, F, half, in_max;   /* model widths; half = hd / 2 */
     size_t scratch;                       /* attention scratch floats */
+    size_t local_half, post_D;            /* half with a sliding layers' RoPE base, D with post-norms; else 0 */
 } workspace_dims;
 
 /* Every buffer of ll_workspace, in this order (the layout results were made with). */
@@ -38,6 +39,9 @@ static void carve_workspace(ll_carver *cv, void *fields, const void *ctx) {
     ws->lora_xa = ll_carve_f32(cv, T * d->lora_r);
     ws->pos = ll_carve_i32(cv, T);
     ws->last_rows = ll_carve_f32(cv, d->seqs * d->D);
+    ws->rope_cos_local = ll_carve_f32(cv, d->len * d->local_half);
+    ws->rope_sin_local = ll_carve_f32(cv, d->len * d->local_half);
+    ws->y = ll_carve_f32(cv, T * d->post_D);
 }
 
 void ll_workspace_free(ll_workspace *ws) {
@@ -66,6 +70,8 @@ int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len
                         .half = (size_t)p->head_dim / 2};
     d.in_max = ll_lora_max_in(&m->cfg);
     d.scratch = ll_attention_scratch_floats(d.len);
+    d.local_half = m->rope_inv_freq_local ? d.half : 0;
+    d.post_D = ll_model_post_norms(m) ? d.D : 0;
     char what[64];
     snprintf(what, sizeof what, "the forward workspace (%zu tokens)", d.tokens);
     void *old = ws->block;
@@ -78,5 +84,7 @@ int ll_workspace_reserve(ll_model *m, size_t tokens, size_t seqs, size_t max_len
     ws->cap_lora_r = d.lora_r;
     ws->cap_threads = threads;
     ll_rope_tables(ws->rope_cos, ws->rope_sin, m->rope_inv_freq, (int)d.half, d.len);
+    if (m->rope_inv_freq_local) ll_rope_tables(ws->rope_cos_local, ws->rope_sin_local, m->rope_inv_freq_local,
+                                              (int)d.half, d.len);
     return LL_OK;
 }

@@ -28,6 +28,8 @@ typedef struct ll_workspace {
     float *lora_xa;                       /* [T, r] A x; NULL when r = 0 */
     int32_t *pos;                         /* [T] position of each token in its sequence */
     float *last_rows;                     /* [S, D] ll_forward: each sequence's last hidden row */
+    float *rope_cos_local, *rope_sin_local; /* [N, hd/2] the sliding layers' tables; NULL without their own base */
+    float *y;                             /* [T, D] a block's output before its post-norm; NULL without post-norms */
     void *block;                          /* the one allocation all of the above point into */
 } ll_workspace;
 
