@@ -25,6 +25,9 @@ fi
 python3 tools/gen_fixtures_config.py --out "$BUILD/generated/config_sweep"
 python3 tools/gen_fixtures_precision.py --out "$BUILD/generated/precision"
 python3 tools/gen_fixtures_full.py --out "$BUILD/generated/full_seqcls"
+# Gemma 3 270M as transformers computes it from the GGUF setup.sh fetched (its tokenizer.json from above)
+python3 tools/gen_fixtures_gemma3.py --tokenizer "$BUILD/generated/tokenizer/tok/gemma3/tokenizer.json" \
+  --out "$BUILD/generated/gemma3"
 
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$JOBS}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-$JOBS}"
 (cd "$BUILD" && ctest --output-on-failure -j1)

@@ -190,4 +190,13 @@ static inline const char *test_smollm2_path(void) {
     return buf;
 }
 
+/* Gemma 3 270M (Q4_K_M GGUF), fetched by scripts/setup.sh --tests into the cache. */
+static inline const char *test_gemma3_path(void) {
+    static char buf[4096];
+    const char *cache = getenv("LSLLAMA_CACHE");
+    if (cache && *cache) snprintf(buf, sizeof buf, "%s/models/gemma-3-270m-q4_k_m.gguf", cache);
+    else snprintf(buf, sizeof buf, "%s/.cache/lsllama/models/gemma-3-270m-q4_k_m.gguf", getenv("HOME") ? getenv("HOME") : ".");
+    return buf;
+}
+
 #endif
