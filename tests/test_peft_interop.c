@@ -7,7 +7,8 @@
  *   2. The script perturbs the PEFT model's weights and saves the adapter
  *      with PEFT; lsllama loads it and reproduces PEFT's logits within 1e-3.
  * Bases: the PEFT fixture's Llama, a Llama-3.1-style one (llama3 RoPE scaling,
- * tied embeddings, bf16, no score head) and a Qwen2 one (q/k/v biases, f16).
+ * tied embeddings, bf16, no score head), a Qwen2 one (q/k/v biases, f16) and
+ * a Gemma 3 one (tools/gen_fixtures_config.py: Gemma3TextForSequenceClassification).
  *
  * Token classification (TOKEN_CLS, causal: bidirectional_from = n_layers; the
  * Llama fixture): per-token logits [T, K] of a head with bias, within 1e-3,
@@ -276,6 +277,15 @@ int main(void) {
     run(root, LL_SOURCE_DIR "/tests/fixtures/tiny_llama/hf_bf16_sharded", "llama3_bf16", 0, &b, tok, ss);
     /* Qwen2: q/k/v biases */
     run(root, LL_SOURCE_DIR "/tests/fixtures/tiny_llama/hf_qwen2_f16", "qwen2_f16", 0, &b, tok, ss);
+    /* Gemma 3 (q/k norms, post-norms, (1 + w) norms, sliding layers with a window of 3 that the batch's
+     * sequences pass, attention biases): the config sweep's tiny model (vocabulary 61: ids folded into it) */
+    int32_t gemma_tok[64];
+    REQUIRE(tok->n_elems <= 64);
+    for (int64_t i = 0; i < tok->n_elems; i++) gemma_tok[i] = ((const int32_t *)tok->data)[i] % 61;
+    ll_st_tensor gtok = *tok;
+    gtok.data = (const uint8_t *)gemma_tok;
+    ll_batch gb = {gemma_tok, b.seq_start, b.n_seqs};
+    run(root, LL_BUILD_DIR "/generated/config_sweep/ok/gemma3_attention_bias", "gemma3", 1, &gb, &gtok, ss);
     /* token classification (TOKEN_CLS), causal */
     run_token(root, FIX "/base", &b, tok, ss);
     ll_st_close(e);

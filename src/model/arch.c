@@ -126,17 +126,17 @@ static const ll_arch_tensor llama_tensors[] = {
 static const ll_arch llama = {
     "llama", "llama", "Llama", LLAMA_PREFIXES, LLAMA_TENSORS, LL_ROPE_ROWS_INTERLEAVED, LL_BIAS_CONFIG_KEYS,
     LL_WINDOW_NONE, {32000, 4096, 11008, 32, 32, 0, 2048, 1, 2, 0, 1e-6f, 0, 0, NULL, 0, 0, 0},
-    NULL, 0, 0, 0, 0,
+    NULL, 0, 0, 0, 0, 0,
 };
 static const ll_arch mistral = {
     "mistral", "mistral", "Mistral", LLAMA_PREFIXES, LLAMA_TENSORS, LL_ROPE_ROWS_INTERLEAVED, LL_BIAS_NONE,
     LL_WINDOW_EVERY_LAYER, {32000, 4096, 14336, 32, 32, 8, 4096 * 32, 1, 2, 4096, 1e-6f, 0, 0, NULL, 0, 0, 0},
-    NULL, 0, 0, 0, 0,
+    NULL, 0, 0, 0, 0, 0,
 };
 static const ll_arch qwen2 = {
     "qwen2", "qwen2", "Qwen2", LLAMA_PREFIXES, LLAMA_TENSORS, LL_ROPE_ROWS_HALVES, LL_BIAS_QKV_ALWAYS,
     LL_WINDOW_IF_ENABLED, {151936, 4096, 22016, 32, 32, 32, 32768, -1, -1, 4096, 1e-6f, 0, 0, NULL, 0, 0, 0},
-    NULL, 0, 0, 0, 0,
+    NULL, 0, 0, 0, 0, 0,
 };
 
 /* Gemma 3 (transformers' Gemma3TextModel; llama.cpp's gemma3): four norms a
@@ -170,11 +170,11 @@ static const ll_arch_tensor gemma3_tensors[] = {
 /* transformers 5's configuration_gemma3.py (Gemma3TextConfig) defaults;
  * llama.cpp's gemma3 loader: every 6th layer global, local RoPE base 10000 */
 static const ll_arch gemma3 = {
-    "gemma3_text", "gemma3", NULL, "model.", "model.layers.", "blk.", gemma3_tensors,
+    "gemma3_text", "gemma3", "Gemma3Text", "model.", "model.layers.", "blk.", gemma3_tensors,
     sizeof gemma3_tensors / sizeof gemma3_tensors[0], LL_ROPE_ROWS_HALVES, LL_BIAS_ATTENTION_KEY,
     LL_WINDOW_LAYER_TYPES,
     {262208, 2304, 9216, 26, 8, 4, 131072, 2, 1, 4096, 1e-6f, 256, 1, "gelu_pytorch_tanh", 256.0f, 1e6f, 1e4f},
-    "hidden_activation", 1.0f, 1, 6, 1e4f,
+    "hidden_activation", 1.0f, 1, 6, 1e4f, 1,
 };
 
 const ll_arch *const ll_arch_builtin[] = {&llama, &mistral, &qwen2, &gemma3, NULL};

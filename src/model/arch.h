@@ -150,6 +150,7 @@ typedef struct ll_arch {
     int embed_scale_sqrt_dim; /* token embeddings multiplied by sqrt(hidden_size), rounded to float */
     int gguf_sliding_pattern; /* GGUF: every n-th layer global, the others sliding (llama.cpp's fixed pattern) */
     float gguf_rope_local_theta; /* GGUF: RoPE base of the sliding layers (llama.cpp's fixed value) */
+    int hf_no_token_class;   /* transformers has no <prefix>ForTokenClassification (Gemma 3) */
 } ll_arch;
 
 /* The built-in rows (llama, mistral, qwen2), NULL-terminated. */

@@ -219,7 +219,10 @@ static cJSON *decoder_json(const ll_tokenizer *t) {
     cJSON_AddStringToObject(fu, "type", "Fuse");
     cJSON_AddItemToArray(list, bf);
     cJSON_AddItemToArray(list, fu);
-    if (t->decode_strip_space || t->decode_space_char || t->format == LL_TOKFMT_LLAMA2C) {
+    /* the space a prepended "▁" decodes to is stripped; a tokenizer that prepends none (Gemma) strips nothing */
+    int prepends = 0;
+    for (size_t i = 0; i < t->n_norm; i++) prepends |= t->norm[i].kind == NORM_PREPEND;
+    if (t->decode_strip_space || (t->decode_space_char && prepends) || t->format == LL_TOKFMT_LLAMA2C) {
         cJSON *st = cJSON_CreateObject();
         cJSON_AddStringToObject(st, "type", "Strip");
         cJSON_AddStringToObject(st, "content", " ");

@@ -839,7 +839,8 @@ static void merge_reasons(const ll_classifier *c, const ll_merge_options *o, con
     if (!token && cc->pool != LL_POOL_LAST)
         REASON("pooling '%s': transformers' *ForSequenceClassification takes the last token that is not "
                "pad_token_id", ll_pool_name(cc->pool));
-    if (cc->bidirectional_from < p->n_layers)
+    const int whole_bidirectional = c->base->arch->window == LL_WINDOW_LAYER_TYPES && cc->bidirectional_from == 0;
+    if (cc->bidirectional_from < p->n_layers && !whole_bidirectional)
         REASON("bidirectional_from %d: attention is bidirectional from layer %d of %d; transformers' %s attention is "
                "causal in every layer", cc->bidirectional_from, cc->bidirectional_from, p->n_layers, p->arch);
     if (!token && seq_bias_matters(c))
@@ -887,6 +888,17 @@ static const char *hf_name(const ll_arch *a, ll_role role, int layer, char *buf,
     return s ? s : ll_arch_canonical_name(role, layer, buf, cap);
 }
 
+/* A norm's n weights as a Hugging Face file stores them: the model keeps the
+ * multiplier, offset + weight in Gemma's RMSNorm (arch.h hf_norm_offset);
+ * shifted copies are taken from *pool. */
+static const float *hf_norm(const ll_arch *a, const float *mult, size_t n, float **pool) {
+    if (a->hf_norm_offset == 0.0f) return mult;
+    float *w = *pool;
+    *pool += n;
+    for (size_t i = 0; i < n; i++) w[i] = mult[i] - a->hf_norm_offset;
+    return w;
+}
+
 /* config.json's sliding-window keys, as the architecture's config class reads them */
 static void add_window_keys(cJSON *j, const ll_arch *a, const ll_config *p) {
     if (a->window == LL_WINDOW_NONE) return;
@@ -895,9 +907,13 @@ static void add_window_keys(cJSON *j, const ll_arch *a, const ll_config *p) {
         return;
     }
     cJSON_AddNumberToObject(j, "sliding_window", p->sliding_window);
-    if (a->window == LL_WINDOW_IF_ENABLED) { /* every layer slides: the loader refuses what the window would change */
-        cJSON_AddBoolToObject(j, "use_sliding_window", 1);
-        cJSON_AddNumberToObject(j, "max_window_layers", 0);
+    if (a->window == LL_WINDOW_IF_ENABLED) cJSON_AddBoolToObject(j, "use_sliding_window", 1);
+    if (a->window == LL_WINDOW_IF_ENABLED || a->window == LL_WINDOW_LAYER_TYPES) {
+        /* the layers that slide, by name (Qwen2Config and Gemma3TextConfig read layer_types first) */
+        cJSON *lt = cJSON_AddArrayToObject(j, "layer_types");
+        for (int l = 0; l < p->n_layers; l++)
+            cJSON_AddItemToArray(lt, cJSON_CreateString(ll_config_layer_sliding(p, l) ? "sliding_attention"
+                                                                                      : "full_attention"));
     }
 }
 
@@ -914,7 +930,8 @@ static cJSON *merged_config_json(const ll_classifier *c, const ll_merge_options 
     cJSON *a = cJSON_AddArrayToObject(j, "architectures");
     cJSON_AddItemToArray(a, cJSON_CreateString(arch));
     cJSON_AddStringToObject(j, "model_type", p->arch);
-    if (bias_keys) cJSON_AddBoolToObject(j, "attention_bias", p->qkv_bias || p->o_bias);
+    if (bias_keys || row->bias == LL_BIAS_ATTENTION_KEY)
+        cJSON_AddBoolToObject(j, "attention_bias", p->qkv_bias || p->o_bias);
     cJSON_AddNumberToObject(j, "attention_dropout", 0);
     if (p->bos_token_id >= 0) cJSON_AddNumberToObject(j, "bos_token_id", p->bos_token_id);
     if (p->eos_token_id >= 0) cJSON_AddNumberToObject(j, "eos_token_id", p->eos_token_id);
@@ -922,7 +939,8 @@ static cJSON *merged_config_json(const ll_classifier *c, const ll_merge_options 
     if (pad >= 0) cJSON_AddNumberToObject(j, "pad_token_id", pad);
     else cJSON_AddNullToObject(j, "pad_token_id");
     cJSON_AddNumberToObject(j, "head_dim", p->head_dim);
-    cJSON_AddStringToObject(j, "hidden_act", p->hidden_act_name[0] ? p->hidden_act_name : "silu");
+    cJSON_AddStringToObject(j, row->hf_act_key ? row->hf_act_key : "hidden_act",
+                            p->hidden_act_name[0] ? p->hidden_act_name : "silu");
     cJSON_AddNumberToObject(j, "hidden_size", p->dim);
     cJSON_AddItemToObject(j, "initializer_range", json_float(0.02f));
     cJSON_AddNumberToObject(j, "intermediate_size", p->hidden_dim);
@@ -947,6 +965,17 @@ static cJSON *merged_config_json(const ll_classifier *c, const ll_merge_options 
         }
     }
     add_window_keys(j, row, p);
+    if (row->hf_defaults.query_pre_attn_scalar > 0) { /* Gemma3TextConfig's own keys */
+        cJSON_AddItemToObject(j, "query_pre_attn_scalar", json_float(p->query_pre_attn_scalar > 0
+                                                                          ? p->query_pre_attn_scalar
+                                                                          : (float)p->head_dim));
+        cJSON_AddItemToObject(j, "rope_local_base_freq", json_float(p->rope_local_theta > 0 ? p->rope_local_theta
+                                                                                              : p->rope_theta));
+        cJSON_AddNullToObject(j, "attn_logit_softcapping");
+        cJSON_AddNullToObject(j, "final_logit_softcapping");
+        /* every layer bidirectional is what use_bidirectional_attention computes, windows halved alike */
+        cJSON_AddBoolToObject(j, "use_bidirectional_attention", cc->bidirectional_from == 0);
+    }
     cJSON_AddBoolToObject(j, "tie_word_embeddings", p->tied_embeddings);
     cJSON_AddStringToObject(j, "torch_dtype", o->dtype == LL_DTYPE_F16 ? "float16"
                                               : o->dtype == LL_DTYPE_BF16 ? "bfloat16" : "float32");
@@ -1095,13 +1124,20 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
     o.task_type = task;
     const ll_arch *a = m->arch;
     const char *cls = a->hf_class_prefix;
-    if (!cls) return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: cannot write a model of type '%s'", out_dir, p->arch);
+    if (!cls)
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: cannot write a model of type '%s' (its adapter works with "
+                       "lsllama predict, eval and serve)", out_dir, p->arch);
+    if (!strcmp(task, "TOKEN_CLS") && a->hf_no_token_class)
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: transformers has no %sForTokenClassification: a %s token "
+                       "classifier cannot be written as a model folder (its adapter works with lsllama predict, "
+                       "eval and serve)", out_dir, cls, p->arch);
     /* trained weights are f32: kept so unless asked */
     if (o.dtype == LL_MERGE_DEFAULT) o.dtype = base_is_quantized(m) && !cc->full_targets ? LL_DTYPE_BF16 : LL_DTYPE_F32;
     if (o.dtype != LL_DTYPE_F32 && o.dtype != LL_DTYPE_F16 && o.dtype != LL_DTYPE_BF16)
         return ll_fail(err, LL_ERR_ARG, "%s: merged weights can be F32, F16 or BF16, not %s", out_dir,
                        ll_dtype_name(o.dtype));
-    if ((p->o_bias || p->mlp_bias) && a->bias != LL_BIAS_CONFIG_KEYS)
+    if ((p->o_bias && a->bias != LL_BIAS_CONFIG_KEYS && a->bias != LL_BIAS_ATTENTION_KEY) ||
+        (p->mlp_bias && a->bias != LL_BIAS_CONFIG_KEYS))
         return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: a %s base with o_proj or MLP biases cannot be written", out_dir,
                        p->arch);
     /* frequencies config.json cannot express (GGUF per-frequency divisors) */
@@ -1151,7 +1187,10 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
         return rc;
     }
     const int L = p->n_layers;
-    const size_t max_t = (size_t)L * 16 + 5;
+    const size_t max_t = (size_t)L * 20 + 5;
+    /* norms as the files store them (Gemma: weight = multiplier - 1) */
+    const size_t hd_ = (size_t)p->head_dim, D_ = (size_t)p->dim;
+    float *norm_pool = calloc((size_t)L * (4 * D_ + 2 * hd_) + D_, sizeof(float)), *np_ = norm_pool;
     /* Llama's attention_bias gives q, k, v and o biases together: a base with
      * only some of them (GGUF) gets zeros for the others, which add nothing */
     const size_t QD_ = (size_t)p->n_heads * p->head_dim, widest = QD_ > (size_t)p->dim ? QD_ : (size_t)p->dim;
@@ -1163,7 +1202,7 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
     char *readme = NULL;
     folder_writer w = {0};
     size_t n = 0;
-    if (!ts || !keys || !mrows || !zeros) {
+    if (!ts || !keys || !mrows || !zeros || !norm_pool) {
         rc = ll_fail(err, LL_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -1185,8 +1224,16 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
     for (int l = 0; l < L; l++) {
         const ll_layer *ly = &m->layers[l];
         const ll_matrix *W[LL_LORA_N_TARGETS] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
-        ADD("%s", ly->attn_norm, 1, p->dim, 0, NAME(LL_ROLE_ATTN_NORM, l));
-        ADD("%s", ly->ffn_norm, 1, p->dim, 0, NAME(LL_ROLE_FFN_NORM, l));
+        ADD("%s", hf_norm(a, ly->attn_norm, D_, &np_), 1, p->dim, 0, NAME(LL_ROLE_ATTN_NORM, l));
+        ADD("%s", hf_norm(a, ly->ffn_norm, D_, &np_), 1, p->dim, 0, NAME(LL_ROLE_FFN_NORM, l));
+        if (ly->q_norm) {
+            ADD("%s", hf_norm(a, ly->q_norm, hd_, &np_), 1, p->head_dim, 0, NAME(LL_ROLE_Q_NORM, l));
+            ADD("%s", hf_norm(a, ly->k_norm, hd_, &np_), 1, p->head_dim, 0, NAME(LL_ROLE_K_NORM, l));
+        }
+        if (ly->attn_post_norm) {
+            ADD("%s", hf_norm(a, ly->attn_post_norm, D_, &np_), 1, p->dim, 0, NAME(LL_ROLE_ATTN_POST_NORM, l));
+            ADD("%s", hf_norm(a, ly->ffn_post_norm, D_, &np_), 1, p->dim, 0, NAME(LL_ROLE_FFN_POST_NORM, l));
+        }
         for (int t = 0; t < LL_LORA_N_TARGETS; t++) {
             int64_t in, out;
             lora_dims(p, t, &in, &out);
@@ -1196,7 +1243,8 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
             ADD_MATRIX(mr, "%s", NULL, 2, out, in, NAME(ll_lora_targets[t].weight, l));
         }
         /* attention_bias gives q, k, v and o biases together */
-        const int attention_bias = a->bias == LL_BIAS_CONFIG_KEYS && (p->qkv_bias || p->o_bias);
+        const int attention_bias = (a->bias == LL_BIAS_CONFIG_KEYS || a->bias == LL_BIAS_ATTENTION_KEY) &&
+                                   (p->qkv_bias || p->o_bias);
         if (p->qkv_bias || attention_bias) {
             const int64_t QD = (int64_t)p->n_heads * p->head_dim, KVD = (int64_t)p->n_kv_heads * p->head_dim;
             ADD("%s", ly->bq ? ly->bq : zeros, 1, QD, 0, NAME(LL_ROLE_Q_BIAS, l));
@@ -1210,7 +1258,7 @@ int ll_merge_save(const ll_classifier *c, const char *out_dir, const ll_merge_op
             ADD("%s", ly->b_down, 1, p->dim, 0, NAME(LL_ROLE_DOWN_BIAS, l));
         }
     }
-    ADD("%s", m->final_norm, 1, p->dim, 0, NAME(LL_ROLE_OUTPUT_NORM, -1));
+    ADD("%s", hf_norm(a, m->final_norm, D_, &np_), 1, p->dim, 0, NAME(LL_ROLE_OUTPUT_NORM, -1));
 #undef NAME
     ADD("%s", c->head_w, 2, cc->n_labels, p->dim, "score.weight");
     if (write_bias) ADD("%s", c->head_b ? c->head_b : zero_bias, 1, cc->n_labels, 0, "score.bias");
@@ -1238,6 +1286,7 @@ done:
     free(tok_json);
     free(zero_bias);
     free(mrows);
+    free(norm_pool);
     free(zeros);
     free(ts);
     free(keys);

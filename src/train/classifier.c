@@ -182,6 +182,13 @@ int ll_classifier_create(ll_classifier **out, ll_model *base, const ll_classifie
     if (cfg->full_targets & ~(((1u << LL_LORA_N_TARGETS) - 1) | LL_FULL_NORMS | LL_FULL_EMBEDDINGS))
         return ll_fail(err, LL_ERR_ARG, "full_targets 0x%x has bits beyond the linear modules, LL_FULL_NORMS and "
                        "LL_FULL_EMBEDDINGS", cfg->full_targets);
+    /* full fine-tuning ends in model folders, written as lsllama merge writes them */
+    if (cfg->full_targets && !base->arch->hf_class_prefix)
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "full fine-tuning writes model folders, and lsllama cannot write a "
+                       "%s model folder yet (LoRA adapters are written)", p->arch);
+    if ((cfg->full_targets & LL_FULL_NORMS) && (ll_model_post_norms(base) || ll_model_qk_norms(base)))
+        return ll_fail(err, LL_ERR_UNSUPPORTED, "full fine-tuning of the norms (--full-targets norms) is not "
+                       "supported for %s (its post-norms and q/k norms)", p->arch);
     if (cfg->full_targets && cfg->lora_r)
         return ll_fail(err, LL_ERR_ARG, "full fine-tuning trains the base weights themselves: LoRA (rank %d) is not "
                        "combined with it", cfg->lora_r);
