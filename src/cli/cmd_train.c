@@ -61,7 +61,7 @@ static void train_usage(FILE *f) {
         "token:  --word-column N (0)  --tag-column N|last (last)  --tokens-field F (tokens)  --tags-field F\n"
         "        (ner_tags)  --tag-names FILE (names of integer tags)  --label-all-subtokens\n"
         "        --any-tags (any tag, e.g. POS; default: O, B, I, E, S, B-/I-/E-/S-TYPE as seqeval reads them)\n"
-        "model:  --pool last|mean|max|first (last)  --mask causal|bidirectional (causal; token: bidirectional)\n"
+        "model:  --pool last|mean|max|first (last)  --mask causal|bidirectional (causal; token, or a config.json with use_bidirectional_attention: bidirectional)\n"
         "        --bidirectional-from K  --head-bias (token: always)  --head-dropout P (token: 0.1)\n"
         "LoRA:   --lora-r R (12)  --lora-alpha A (32)  --lora-dropout P (0.1)  --rslora\n"
         "        --lora-targets q,v (PEFT's Llama default; any of q,k,v,o,gate,up,down or all-linear)\n"
@@ -361,7 +361,10 @@ static int train_main(int argc, char **argv, const ll_dist *dist) {
         goto done;
     }
     const int L = ll_model_config(m)->n_layers;
-    if (a.cc.bidirectional_from < 0) a.cc.bidirectional_from = mask_bidir > 0 ? 0 : L;
+    if (a.cc.bidirectional_from < 0)
+        a.cc.bidirectional_from = mask_bidir > 0    ? 0
+                                  : mask_bidir == 0 ? L
+                                                    : ll_config_default_bidirectional_from(ll_model_config(m));
     if (cls_load_split("train", &a, a.train, tok, &map, &train)) goto done;
     ll_dataset_info train_info;
     ll_dataset_get_info(train, &train_info);

@@ -179,6 +179,10 @@ static const ll_arch gemma3 = {
 
 const ll_arch *const ll_arch_builtin[] = {&llama, &mistral, &qwen2, &gemma3, NULL};
 
+int ll_config_default_bidirectional_from(const ll_config *p) {
+    return p->use_bidirectional_attention ? 0 : p->n_layers;
+}
+
 int ll_config_layer_sliding(const ll_config *p, int l) {
     return p->sliding_window > 0 && l >= 0 && l < p->n_layers && l < LL_MAX_LAYERS &&
            ((p->sliding_layers[l / 64] >> (l % 64)) & 1);

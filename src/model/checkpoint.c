@@ -468,16 +468,14 @@ static int hf_parse_gemma(ll_config *p, const cJSON *j, const char *f, ll_error 
             return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key '%s' = %s is not supported (only null)", f, caps[i], val);
         }
     }
-    /* EmbeddingGemma-style configs: every layer bidirectional by the config
-     * itself; lsllama chooses the mask per run (--mask bidirectional computes
-     * what this key asks for) */
+    /* every layer bidirectional by the config itself (EmbeddingGemma; lsllama's merged bidirectional
+     * classifiers): the sliding window stays as written, the bidirectional layers halve it (layer_mask) */
     const cJSON *bi = cJSON_GetObjectItemCaseSensitive(j, "use_bidirectional_attention");
-    if (hf_truthy(bi)) {
+    if (bi && !cJSON_IsNull(bi) && !cJSON_IsBool(bi)) {
         json_text(bi, val, sizeof val);
-        return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: key 'use_bidirectional_attention' = %s is not supported yet: "
-                       "set it to false and pass --mask bidirectional (the same attention, sliding windows "
-                       "included)", f, val);
+        return ll_fail(err, LL_ERR_CONFIG, "%s: key 'use_bidirectional_attention' = %s must be true or false", f, val);
     }
+    p->use_bidirectional_attention = cJSON_IsTrue(bi);
     return LL_OK;
 }
 

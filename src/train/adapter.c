@@ -739,7 +739,7 @@ int ll_adapter_load(const char *dir, ll_model *base, const ll_classifier_config 
             }
         }
     /* head settings: caller's, else label_map.json's, else LS-LLaMA's */
-    ll_classifier_config cc = {.pool = LL_POOL_LAST, .bidirectional_from = p->n_layers};
+    ll_classifier_config cc = {.pool = LL_POOL_LAST, .bidirectional_from = ll_config_default_bidirectional_from(p)};
     FILE *probe = fopen(l_path, "rb");
     const int has_labels = probe != NULL;
     if (probe) fclose(probe);
@@ -1380,7 +1380,7 @@ int ll_merged_load(const char *dir, ll_model *base, ll_classifier **out, ll_adap
         goto done;
     }
     const ll_config *p = ll_model_config(base);
-    ll_classifier_config cc = {.pool = LL_POOL_LAST, .bidirectional_from = p->n_layers};
+    ll_classifier_config cc = {.pool = LL_POOL_LAST, .bidirectional_from = ll_config_default_bidirectional_from(p)};
     if ((rc = parse_label_map(j, cfg_path, K, &names, &cc, err))) goto done;
     if (cc.bidirectional_from > p->n_layers) {
         rc = ll_fail(err, LL_ERR_CONFIG, "%s: lsllama.bidirectional_from %d exceeds the model's %d layers", cfg_path,
