@@ -30,7 +30,9 @@ class ll_config(Structure):
                 ("rope_factor", c_float), ("rope_low_freq_factor", c_float), ("rope_high_freq_factor", c_float),
                 ("rope_original_max_pos", c_int), ("tied_embeddings", c_int), ("qkv_bias", c_int),
                 ("o_bias", c_int), ("mlp_bias", c_int), ("hidden_act", c_int), ("hidden_act_name", c_char * 24),
-                ("sliding_window", c_int), ("bos_token_id", c_int), ("eos_token_id", c_int)]
+                ("sliding_window", c_int), ("bos_token_id", c_int), ("eos_token_id", c_int),
+                ("query_pre_attn_scalar", c_float), ("rope_local_theta", c_float),
+                ("sliding_layers", c_uint64 * (1024 // 64)), ("use_bidirectional_attention", c_int)]
 
 
 class ll_load_options(Structure):
