@@ -181,21 +181,24 @@ static inline const char *test_write_bytes(const char *dir, const char *name, co
     return p;
 }
 
+/* buf = the path of a model file scripts/setup.sh fetched into the cache (LSLLAMA_CACHE, else ~/.cache/lsllama). */
+static inline void test_cached_model(char *buf, size_t cap, const char *file) {
+    const char *cache = getenv("LSLLAMA_CACHE");
+    if (cache && *cache) snprintf(buf, cap, "%s/models/%s", cache, file);
+    else snprintf(buf, cap, "%s/.cache/lsllama/models/%s", getenv("HOME") ? getenv("HOME") : ".", file);
+}
+
 /* The default real model, fetched by scripts/setup.sh into the cache. */
 static inline const char *test_smollm2_path(void) {
     static char buf[4096];
-    const char *cache = getenv("LSLLAMA_CACHE");
-    if (cache && *cache) snprintf(buf, sizeof buf, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
-    else snprintf(buf, sizeof buf, "%s/.cache/lsllama/models/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME") ? getenv("HOME") : ".");
+    test_cached_model(buf, sizeof buf, "SmolLM2-135M-Instruct.Q4_1.gguf");
     return buf;
 }
 
 /* Gemma 3 270M (Q4_K_M GGUF), fetched by scripts/setup.sh --tests into the cache. */
 static inline const char *test_gemma3_path(void) {
     static char buf[4096];
-    const char *cache = getenv("LSLLAMA_CACHE");
-    if (cache && *cache) snprintf(buf, sizeof buf, "%s/models/gemma-3-270m-q4_k_m.gguf", cache);
-    else snprintf(buf, sizeof buf, "%s/.cache/lsllama/models/gemma-3-270m-q4_k_m.gguf", getenv("HOME") ? getenv("HOME") : ".");
+    test_cached_model(buf, sizeof buf, "gemma-3-270m-q4_k_m.gguf");
     return buf;
 }
 

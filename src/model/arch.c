@@ -91,24 +91,32 @@ int ll_arch_parse_canonical(const char *name, ll_role *role, int *layer) {
 
 /* ---- the rows ------------------------------------------------------------------ */
 
+/* Entries Llama's and Gemma 3's rows share: the projections and the attention biases. */
+#define QKVO_ENTRIES \
+    {LL_ROLE_Q, "self_attn.q_proj.weight", "attn_q.weight", LL_DIM_Q, LL_DIM_MODEL, LL_WHEN_ALWAYS}, \
+    {LL_ROLE_K, "self_attn.k_proj.weight", "attn_k.weight", LL_DIM_KV, LL_DIM_MODEL, LL_WHEN_ALWAYS}, \
+    {LL_ROLE_V, "self_attn.v_proj.weight", "attn_v.weight", LL_DIM_KV, LL_DIM_MODEL, LL_WHEN_ALWAYS}, \
+    {LL_ROLE_O, "self_attn.o_proj.weight", "attn_output.weight", LL_DIM_MODEL, LL_DIM_Q, LL_WHEN_ALWAYS},
+#define ATTN_BIAS_ENTRIES \
+    {LL_ROLE_Q_BIAS, "self_attn.q_proj.bias", "attn_q.bias", LL_DIM_NONE, LL_DIM_Q, LL_WHEN_QKV_BIAS}, \
+    {LL_ROLE_K_BIAS, "self_attn.k_proj.bias", "attn_k.bias", LL_DIM_NONE, LL_DIM_KV, LL_WHEN_QKV_BIAS}, \
+    {LL_ROLE_V_BIAS, "self_attn.v_proj.bias", "attn_v.bias", LL_DIM_NONE, LL_DIM_KV, LL_WHEN_QKV_BIAS}, \
+    {LL_ROLE_O_BIAS, "self_attn.o_proj.bias", "attn_output.bias", LL_DIM_NONE, LL_DIM_MODEL, LL_WHEN_O_BIAS},
+#define FFN_ENTRIES \
+    {LL_ROLE_GATE, "mlp.gate_proj.weight", "ffn_gate.weight", LL_DIM_FF, LL_DIM_MODEL, LL_WHEN_ALWAYS}, \
+    {LL_ROLE_UP, "mlp.up_proj.weight", "ffn_up.weight", LL_DIM_FF, LL_DIM_MODEL, LL_WHEN_ALWAYS}, \
+    {LL_ROLE_DOWN, "mlp.down_proj.weight", "ffn_down.weight", LL_DIM_MODEL, LL_DIM_FF, LL_WHEN_ALWAYS},
+
 /* Llama, Mistral and Qwen2 share their tensor names. Order: the order the
  * weights are carved and checked in (model.c), which fixes every offset. */
 static const ll_arch_tensor llama_tensors[] = {
     {LL_ROLE_TOKEN_EMBD, "model.embed_tokens.weight", "token_embd.weight", LL_DIM_VOCAB, LL_DIM_MODEL, LL_WHEN_ALWAYS},
     {LL_ROLE_ATTN_NORM, "input_layernorm.weight", "attn_norm.weight", LL_DIM_NONE, LL_DIM_MODEL, LL_WHEN_ALWAYS},
-    {LL_ROLE_Q, "self_attn.q_proj.weight", "attn_q.weight", LL_DIM_Q, LL_DIM_MODEL, LL_WHEN_ALWAYS},
-    {LL_ROLE_K, "self_attn.k_proj.weight", "attn_k.weight", LL_DIM_KV, LL_DIM_MODEL, LL_WHEN_ALWAYS},
-    {LL_ROLE_V, "self_attn.v_proj.weight", "attn_v.weight", LL_DIM_KV, LL_DIM_MODEL, LL_WHEN_ALWAYS},
-    {LL_ROLE_O, "self_attn.o_proj.weight", "attn_output.weight", LL_DIM_MODEL, LL_DIM_Q, LL_WHEN_ALWAYS},
+    QKVO_ENTRIES
     {LL_ROLE_FFN_NORM, "post_attention_layernorm.weight", "ffn_norm.weight", LL_DIM_NONE, LL_DIM_MODEL,
      LL_WHEN_ALWAYS},
-    {LL_ROLE_GATE, "mlp.gate_proj.weight", "ffn_gate.weight", LL_DIM_FF, LL_DIM_MODEL, LL_WHEN_ALWAYS},
-    {LL_ROLE_UP, "mlp.up_proj.weight", "ffn_up.weight", LL_DIM_FF, LL_DIM_MODEL, LL_WHEN_ALWAYS},
-    {LL_ROLE_DOWN, "mlp.down_proj.weight", "ffn_down.weight", LL_DIM_MODEL, LL_DIM_FF, LL_WHEN_ALWAYS},
-    {LL_ROLE_Q_BIAS, "self_attn.q_proj.bias", "attn_q.bias", LL_DIM_NONE, LL_DIM_Q, LL_WHEN_QKV_BIAS},
-    {LL_ROLE_K_BIAS, "self_attn.k_proj.bias", "attn_k.bias", LL_DIM_NONE, LL_DIM_KV, LL_WHEN_QKV_BIAS},
-    {LL_ROLE_V_BIAS, "self_attn.v_proj.bias", "attn_v.bias", LL_DIM_NONE, LL_DIM_KV, LL_WHEN_QKV_BIAS},
-    {LL_ROLE_O_BIAS, "self_attn.o_proj.bias", "attn_output.bias", LL_DIM_NONE, LL_DIM_MODEL, LL_WHEN_O_BIAS},
+    FFN_ENTRIES
+    ATTN_BIAS_ENTRIES
     {LL_ROLE_GATE_BIAS, "mlp.gate_proj.bias", "ffn_gate.bias", LL_DIM_NONE, LL_DIM_FF, LL_WHEN_MLP_BIAS},
     {LL_ROLE_UP_BIAS, "mlp.up_proj.bias", "ffn_up.bias", LL_DIM_NONE, LL_DIM_FF, LL_WHEN_MLP_BIAS},
     {LL_ROLE_DOWN_BIAS, "mlp.down_proj.bias", "ffn_down.bias", LL_DIM_NONE, LL_DIM_MODEL, LL_WHEN_MLP_BIAS},
@@ -144,25 +152,17 @@ static const ll_arch qwen2 = {
 static const ll_arch_tensor gemma3_tensors[] = {
     {LL_ROLE_TOKEN_EMBD, "model.embed_tokens.weight", "token_embd.weight", LL_DIM_VOCAB, LL_DIM_MODEL, LL_WHEN_ALWAYS},
     {LL_ROLE_ATTN_NORM, "input_layernorm.weight", "attn_norm.weight", LL_DIM_NONE, LL_DIM_MODEL, LL_WHEN_ALWAYS},
-    {LL_ROLE_Q, "self_attn.q_proj.weight", "attn_q.weight", LL_DIM_Q, LL_DIM_MODEL, LL_WHEN_ALWAYS},
-    {LL_ROLE_K, "self_attn.k_proj.weight", "attn_k.weight", LL_DIM_KV, LL_DIM_MODEL, LL_WHEN_ALWAYS},
-    {LL_ROLE_V, "self_attn.v_proj.weight", "attn_v.weight", LL_DIM_KV, LL_DIM_MODEL, LL_WHEN_ALWAYS},
-    {LL_ROLE_O, "self_attn.o_proj.weight", "attn_output.weight", LL_DIM_MODEL, LL_DIM_Q, LL_WHEN_ALWAYS},
+    QKVO_ENTRIES
     {LL_ROLE_Q_NORM, "self_attn.q_norm.weight", "attn_q_norm.weight", LL_DIM_NONE, LL_DIM_HEAD, LL_WHEN_ALWAYS},
     {LL_ROLE_K_NORM, "self_attn.k_norm.weight", "attn_k_norm.weight", LL_DIM_NONE, LL_DIM_HEAD, LL_WHEN_ALWAYS},
     {LL_ROLE_ATTN_POST_NORM, "post_attention_layernorm.weight", "post_attention_norm.weight", LL_DIM_NONE,
      LL_DIM_MODEL, LL_WHEN_ALWAYS},
     {LL_ROLE_FFN_NORM, "pre_feedforward_layernorm.weight", "ffn_norm.weight", LL_DIM_NONE, LL_DIM_MODEL,
      LL_WHEN_ALWAYS},
-    {LL_ROLE_GATE, "mlp.gate_proj.weight", "ffn_gate.weight", LL_DIM_FF, LL_DIM_MODEL, LL_WHEN_ALWAYS},
-    {LL_ROLE_UP, "mlp.up_proj.weight", "ffn_up.weight", LL_DIM_FF, LL_DIM_MODEL, LL_WHEN_ALWAYS},
-    {LL_ROLE_DOWN, "mlp.down_proj.weight", "ffn_down.weight", LL_DIM_MODEL, LL_DIM_FF, LL_WHEN_ALWAYS},
+    FFN_ENTRIES
     {LL_ROLE_FFN_POST_NORM, "post_feedforward_layernorm.weight", "post_ffw_norm.weight", LL_DIM_NONE, LL_DIM_MODEL,
      LL_WHEN_ALWAYS},
-    {LL_ROLE_Q_BIAS, "self_attn.q_proj.bias", "attn_q.bias", LL_DIM_NONE, LL_DIM_Q, LL_WHEN_QKV_BIAS},
-    {LL_ROLE_K_BIAS, "self_attn.k_proj.bias", "attn_k.bias", LL_DIM_NONE, LL_DIM_KV, LL_WHEN_QKV_BIAS},
-    {LL_ROLE_V_BIAS, "self_attn.v_proj.bias", "attn_v.bias", LL_DIM_NONE, LL_DIM_KV, LL_WHEN_QKV_BIAS},
-    {LL_ROLE_O_BIAS, "self_attn.o_proj.bias", "attn_output.bias", LL_DIM_NONE, LL_DIM_MODEL, LL_WHEN_O_BIAS},
+    ATTN_BIAS_ENTRIES
     {LL_ROLE_OUTPUT_NORM, "model.norm.weight", "output_norm.weight", LL_DIM_NONE, LL_DIM_MODEL, LL_WHEN_ALWAYS},
     {LL_ROLE_OUTPUT, "lm_head.weight", "output.weight", LL_DIM_VOCAB, LL_DIM_MODEL, LL_WHEN_OPTIONAL},
 };
