@@ -19,7 +19,7 @@
 # Prints: the CPU model, its relevant flags and nproc; torch's version, CPU capability and threads; which modes run
 # and why any is skipped; each run's JSON line (lsllama: the kernels, and the CPU where it names one, from
 # log.jsonl's first line, then its last line; transformers: its last line, with the precision and the matrix
-# kernels torch dispatched to); then tokens/s per mode and the ratios lsllama f32 / HF f32, lsllama bf16 / HF f32,
+# kernels torch dispatched to); then tokens/s and peak RSS per mode, and the ratios lsllama f32 / HF f32, lsllama bf16 / HF f32,
 # lsllama bf16 / HF bf16-autocast (and HF bf16-autocast / HF f32, lsllama bf16 / lsllama f32).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -92,13 +92,20 @@ echo "modes:$order; $STEPS steps each"
 # lsllama: the epoch's schedule, stopped after STEPS steps; every run dumps its batches, so that transformers replays
 # exactly these and a run that trained on other batches shows
 n_ll=0
+with_peak_rss() {  # FILE CMD...: runs CMD, appends its peak RSS (KiB, the kernel's ru_maxrss) to FILE
+  python3 -c 'import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "a") as f:
+    f.write(f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\n")
+sys.exit(rc)' "$@"
+}
 lsllama_run() {  # MODE (f32|bf16): prints the kernels it recorded and its last log line
   local mode="$1" out="$W/ll"
   local extra=()
   if [[ "$mode" == bf16 ]]; then extra=(--compute bf16); fi
   n_ll=$((n_ll + 1))
   rm -rf "$out"
-  if ! "$BUILD/lsllama" train "$M" --train "$D/train.tsv" --out "$out" --pool last --mask causal --lora-r 12 \
+  if ! with_peak_rss "$W/rss.ll-$mode" "$BUILD/lsllama" train "$M" --train "$D/train.tsv" --out "$out" --pool last --mask causal --lora-r 12 \
     --lora-alpha 32 --lora-dropout 0.1 --lora-targets q,v --lr 5e-4 --warmup-ratio 0.06 --batch-tokens 1024 \
     --epochs 1 --seed 42 --stop-after-steps "$STEPS" --no-progress --dump-batches "$W/batches$n_ll.txt" \
     "${extra[@]}" >"$W/ll.log" 2>&1; then
@@ -121,7 +128,7 @@ hf_run() {  # MODE (f32|bf16): prints its JSON line
   local extra=()
   if [[ "$1" == bf16 ]]; then extra=(--bf16-autocast); fi
   # --no-eval: the dev set takes minutes on a small CPU and the figure here is throughput
-  if ! python3 "$ROOT/tools/hf_train_compare.py" --model "$M" --train "$D/train.tsv" --dev "$D/dev.tsv" \
+  if ! with_peak_rss "$W/rss.hf-$1" python3 "$ROOT/tools/hf_train_compare.py" --model "$M" --train "$D/train.tsv" --dev "$D/dev.tsv" \
     --batches "$W/batches1.txt" --steps "$STEPS" --total-steps "$TOTAL" --threads "$(nproc)" --no-eval \
     "${extra[@]}" >"$W/hf.out" 2>"$W/hf.err"; then
     echo "error: tools/hf_train_compare.py ($1) failed:" >&2
@@ -159,13 +166,20 @@ fi
 
 # ---- the figures
 args=()
-for m in ll-f32 ll-bf16 hf-f32 hf-bf16; do args+=("$m=${a[$m]:-}/${b[$m]:-}"); done
+for m in ll-f32 ll-bf16 hf-f32 hf-bf16; do
+  rss=""
+  if [[ -f "$W/rss.$m" ]]; then rss="$(sort -n "$W/rss.$m" | tail -1)"; fi
+  args+=("$m=${a[$m]:-}/${b[$m]:-}=$rss")
+done
 python3 - "${args[@]}" <<'PY'
 import sys
 runs = {}
+rss = {}
 for arg in sys.argv[1:]:
-    mode, vals = arg.split("=")
+    mode, vals, kib = arg.split("=")
     runs[mode] = [float(v) for v in vals.split("/") if v]
+    if kib:
+        rss[mode] = int(kib) / 1024
 name = {"ll-f32": "lsllama f32", "ll-bf16": "lsllama bf16", "hf-f32": "HF f32", "hf-bf16": "HF bf16-autocast"}
 mean = {m: sum(v) / len(v) for m, v in runs.items() if v}
 print("tokens/s:")
@@ -178,6 +192,10 @@ for m, v in runs.items():
               f"{abs(v[0] - v[1]) / mean[m] * 100:.0f}% apart)")
     else:
         print(f"  {name[m]:17s} {mean[m]:8.1f}")
+print("peak RSS (the largest of a mode's runs; transformers holds the GGUF's weights dequantized to f32):")
+for m in runs:
+    if m in rss:
+        print(f"  {name[m]:17s} {rss[m]:8.0f} MiB")
 print("ratios:")
 for num, den in (("ll-f32", "hf-f32"), ("ll-bf16", "hf-f32"), ("ll-bf16", "hf-bf16"),
                  ("hf-bf16", "hf-f32"), ("ll-bf16", "ll-f32")):

@@ -19,11 +19,15 @@ void ll_glu_forward(float *h, const float *g, const float *u, size_t n, int act)
         }
         break;
     case LL_ACT_GELU_TANH:
-#pragma omp parallel for schedule(static)
+        /* (1 + tanh a) / 2 = sigmoid(2a): the same function, computed by
+         * ll_expf, which vectorises (glibc's tanhf does not, and took 15% of
+         * a Gemma 3 training step), and accurate in both tails, where 1 + tanh a
+         * would cancel */
+#pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) {
             const float x = g[i];
             const float a = 0.7978845608028654f * (x + 0.044715f * x * x * x); /* sqrt(2/pi) (x + 0.044715 x^3) */
-            h[i] = 0.5f * x * (1.0f + tanhf(a)) * u[i];
+            h[i] = x / (1.0f + ll_expf(-2.0f * a)) * u[i];
         }
         break;
     case LL_ACT_RELU:
@@ -53,14 +57,17 @@ void ll_glu_backward(float *dg, float *du, const float *dh, const float *g, cons
             du[i] += dh[i] * x * cdf;
         }
         break;
-    case LL_ACT_GELU_TANH: /* act = x (1 + tanh a) / 2, a = c (x + k x^3) */
-#pragma omp parallel for schedule(static)
+    case LL_ACT_GELU_TANH:
+        /* act = x (1 + tanh a) / 2 = x s, s = sigmoid(2a), a = c (x + k x^3):
+         * act' = s + x s' = s + 2 x s (1 - s) c (1 + 3 k x^2), since
+         * (1 - tanh^2 a) / 2 = 2 s (1 - s) */
+#pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) {
             const float x = g[i], c = 0.7978845608028654f, k = 0.044715f;
-            const float t = tanhf(c * (x + k * x * x * x));
-            const float d = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * c * (1.0f + 3.0f * k * x * x);
+            const float s = 1.0f / (1.0f + ll_expf(-2.0f * c * (x + k * x * x * x)));
+            const float d = s + 2.0f * x * s * (1.0f - s) * c * (1.0f + 3.0f * k * x * x);
             dg[i] += dh[i] * u[i] * d;
-            du[i] += dh[i] * 0.5f * x * (1.0f + t);
+            du[i] += dh[i] * x * s;
         }
         break;
     case LL_ACT_RELU:

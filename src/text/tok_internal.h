@@ -83,7 +83,13 @@ struct ll_tokenizer {
     ll_tok_added *added;
     size_t n_added;
     int has_normalized_added;
-    uint8_t added_first[256]; /* 1 if some added token starts with this byte */
+    /* added tokens by first byte (built by ll_tok_ready): those starting with
+     * byte c are added[added_order[j]] for j in [added_start[c], added_start[c + 1]),
+     * longest first, ties in insertion order, so the first that matches is the
+     * leftmost-longest match; Gemma has 6,414 added tokens, and scanning all of
+     * them at every space dominated its encoding */
+    uint32_t added_start[257];
+    uint32_t *added_order;
 
     /* pipeline */
     norm_op *norm;

@@ -262,7 +262,6 @@ int ll_tok_add_added(ll_tokenizer *t, const char *content, size_t len, int32_t i
     a->single_word = single_word;
     a->normalized = 0;
     t->n_added++;
-    t->added_first[(uint8_t)content[0]] = 1;
     return LL_OK;
 }
 
@@ -436,7 +435,47 @@ int ll_tok_add_split(ll_tokenizer *t, const char *pattern, size_t plen, int is_l
     return ll_tok_compile(t, &op->re, pattern, plen, is_literal, err);
 }
 
+/* orders added tokens by first byte, then longest first, then as inserted
+ * (a key copied out, so the comparator needs no context) */
+typedef struct {
+    uint8_t first;
+    size_t len;
+    uint32_t k;
+} added_key;
+static int cmp_added(const void *pa, const void *pb) {
+    const added_key *a = pa, *b = pb;
+    if (a->first != b->first) return a->first < b->first ? -1 : 1;
+    if (a->len != b->len) return a->len > b->len ? -1 : 1;
+    return a->k < b->k ? -1 : a->k > b->k;
+}
+
+static int index_added(ll_tokenizer *t, ll_error *err) {
+    free(t->added_order);
+    t->added_order = NULL;
+    memset(t->added_start, 0, sizeof t->added_start);
+    if (!t->n_added) return LL_OK;
+    if (t->n_added >= UINT32_MAX) return ll_fail(err, LL_ERR_FORMAT, "%s: too many added tokens", t->name);
+    added_key *keys = malloc(t->n_added * sizeof *keys);
+    t->added_order = malloc(t->n_added * sizeof *t->added_order);
+    if (!keys || !t->added_order) {
+        free(keys);
+        return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", t->name);
+    }
+    for (size_t k = 0; k < t->n_added; k++)
+        keys[k] = (added_key){(uint8_t)t->added[k].content[0], t->added[k].len, (uint32_t)k};
+    qsort(keys, t->n_added, sizeof *keys, cmp_added);
+    for (size_t j = 0; j < t->n_added; j++) {
+        t->added_order[j] = keys[j].k;
+        t->added_start[keys[j].first + 1]++;
+    }
+    free(keys);
+    for (int c = 0; c < 256; c++) t->added_start[c + 1] += t->added_start[c];
+    return LL_OK;
+}
+
 int ll_tok_ready(ll_tokenizer *t, ll_error *err) {
+    int irc = index_added(t, err);
+    if (irc) return irc;
     for (size_t k = 0; k < t->n_added; k++)
         if (t->added[k].single_word && !t->word_re) {
             static const char word[] = "[\\p{L}\\p{Nl}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]";
@@ -464,6 +503,7 @@ void ll_tokenizer_free(ll_tokenizer *t) {
     ll_pairmap_free(&t->merges);
     for (size_t i = 0; i < t->n_added; i++) free(t->added[i].content);
     free(t->added);
+    free(t->added_order);
     for (size_t i = 0; i < t->n_norm; i++) {
         free(t->norm[i].a);
         free(t->norm[i].b);
@@ -1068,17 +1108,14 @@ static int find_added(ll_tokenizer *t, const char *s, size_t lo, size_t n, size_
                       size_t *ms, size_t *me, int32_t *id) {
     size_t i = pos;
     while (i < n) {
-        if (!t->added_first[(uint8_t)s[i]]) {
-            i++;
-            continue;
-        }
+        uint8_t c = (uint8_t)s[i];
         const ll_tok_added *best = NULL;
-        for (size_t k = 0; k < t->n_added; k++) {
-            const ll_tok_added *a = &t->added[k];
-            if (a->normalized != pass) continue;
-            if (a->len > n - i || (best && a->len <= best->len)) continue;
+        for (uint32_t j = t->added_start[c]; j < t->added_start[c + 1]; j++) {
+            const ll_tok_added *a = &t->added[t->added_order[j]];
+            if (a->normalized != pass || a->len > n - i) continue;
             if (memcmp(s + i, a->content, a->len) != 0) continue;
-            best = a;
+            best = a; /* longest first: the first match is the longest */
+            break;
         }
         if (!best) {
             i++;
