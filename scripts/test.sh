@@ -25,6 +25,7 @@ fi
 python3 tools/gen_fixtures_config.py --out "$BUILD/generated/config_sweep"
 python3 tools/gen_fixtures_precision.py --out "$BUILD/generated/precision"
 python3 tools/gen_fixtures_full.py --out "$BUILD/generated/full_seqcls"
+python3 tools/gen_fixtures_peft_gemma3.py --out "$BUILD/generated/peft_gemma3"
 # Gemma 3 270M as transformers computes it from the GGUF setup.sh fetched (its tokenizer.json from above)
 python3 tools/gen_fixtures_gemma3.py --tokenizer "$BUILD/generated/tokenizer/tok/gemma3/tokenizer.json" \
   --out "$BUILD/generated/gemma3"

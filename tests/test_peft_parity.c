@@ -1,16 +1,33 @@
-/* LS-LLaMA training step against transformers + PEFT (fixture:
- * tools/gen_fixtures_peft.py): a tiny LlamaForSequenceClassification with
- * LoRA r=4, alpha=8 on q,v,o (dropout 0) and the score head. Step 0: logits,
- * loss and every LoRA/head gradient within 1e-4 of each tensor's largest
- * magnitude; then 5 steps of AdamW under the linear warm-up schedule with
- * global-norm clipping: losses, learning rates, gradient norms and all
- * parameters within 1e-3. Also the mean-pooled bidirectional variant. */
+/* LS-LLaMA training step against transformers + PEFT, on two fixtures:
+ *  - tools/gen_fixtures_peft.py (committed): a tiny LlamaForSequenceClassification
+ *    with LoRA r=4, alpha=8 on q,v,o (dropout 0) and the score head;
+ *  - tools/gen_fixtures_peft_gemma3.py (run by scripts/test.sh into
+ *    LL_BUILD_DIR/generated/peft_gemma3): a tiny Gemma3TextForSequenceClassification
+ *    with sliding layers (window 4) and LoRA on all seven linear targets.
+ * Step 0: logits, loss and every LoRA/head gradient within 1e-4 of each
+ * tensor's largest magnitude; then 5 steps of AdamW under the linear warm-up
+ * schedule with global-norm clipping: losses, learning rates, gradient norms
+ * and all parameters within 1e-3. Also the mean-pooled bidirectional variant
+ * (for Gemma: transformers' use_bidirectional_attention, window halved). */
 #include "io/safetensors.h"
 #include "train/classifier.h"
 #include "train/optim.h"
 #include "test_util.h"
 
-#define FIX LL_SOURCE_DIR "/tests/fixtures/peft_seqcls"
+typedef struct {
+    const char *name, *dir;
+    unsigned targets; /* LL_LORA_* bits */
+    size_t n_views;   /* LoRA A and B per target and layer, plus the score head */
+} fixture;
+
+static const fixture FIXTURES[] = {
+    {"llama", LL_SOURCE_DIR "/tests/fixtures/peft_seqcls", (1u << LL_LORA_Q) | (1u << LL_LORA_V) | (1u << LL_LORA_O),
+     2 * 3 * 2 + 1},
+    {"gemma3", LL_BUILD_DIR "/generated/peft_gemma3",
+     (1u << LL_LORA_Q) | (1u << LL_LORA_K) | (1u << LL_LORA_V) | (1u << LL_LORA_O) | (1u << LL_LORA_GATE) |
+         (1u << LL_LORA_UP) | (1u << LL_LORA_DOWN),
+     3 * 7 * 2 + 1},
+};
 
 static const ll_st_file *E;
 
@@ -45,17 +62,22 @@ static void load_init(ll_classifier *c) {
     }
 }
 
-static void run(int bidir_mean) {
+static void run(const fixture *fx, int bidir_mean) {
     ll_error err = {0};
     ll_model *m;
-    REQUIRE(ll_model_load(&m, FIX "/base", NULL, &err) == 0);
+    char base[1024];
+    snprintf(base, sizeof base, "%s/base", fx->dir);
+    if (ll_model_load(&m, base, NULL, &err)) {
+        fprintf(stderr, "%s: %s\n", base, err.message);
+        exit(1);
+    }
     const ll_config *p = ll_model_config(m);
     ll_classifier_config cc = {.n_labels = 3, .pool = bidir_mean ? LL_POOL_MEAN : LL_POOL_LAST,
                                .bidirectional_from = bidir_mean ? 0 : p->n_layers, .lora_r = 4, .lora_alpha = 8,
-                               .lora_targets = (1u << LL_LORA_Q) | (1u << LL_LORA_V) | (1u << LL_LORA_O)};
+                               .lora_targets = fx->targets};
     ll_classifier *c;
     REQUIRE(ll_classifier_create(&c, m, &cc, 1, &err) == 0);
-    CHECK(c->n_views == 13);
+    CHECK(c->n_views == fx->n_views);
     load_init(c);
     const ll_st_tensor *tok = ll_st_find(E, "tokens"), *ss = ll_st_find(E, "seq_start"), *lab = ll_st_find(E, "labels");
     REQUIRE(tok && ss && lab);
@@ -71,8 +93,8 @@ static void run(int bidir_mean) {
     snprintf(name, sizeof name, "%sloss0", pre);
     const float want_loss = ref(name, 1)[0];
     CHECK_MSG(fabs(loss - want_loss) <= 1e-4 * fabs(want_loss), "loss0 %.7g vs %.7g", loss, want_loss);
-    printf("%s: loss0 %.7f (transformers+PEFT %.7f)\n", bidir_mean ? "mean/bidirectional" : "last/causal", loss,
-           want_loss);
+    printf("%s, %s: loss0 %.7f (transformers+PEFT %.7f)\n", fx->name, bidir_mean ? "mean/bidirectional" : "last/causal",
+           loss, want_loss);
     double worst = 0;
     for (size_t i = 0; i < c->n_views; i++) {
         char prefix[32];
@@ -126,12 +148,19 @@ static void run(int bidir_mean) {
 }
 
 int main(void) {
-    ll_st_file *e;
-    ll_error err = {0};
-    REQUIRE(ll_st_open(&e, FIX "/expected.safetensors", &err) == 0);
-    E = e;
-    run(0);
-    run(1);
-    ll_st_close(e);
+    for (size_t f = 0; f < sizeof FIXTURES / sizeof *FIXTURES; f++) {
+        ll_st_file *e;
+        ll_error err = {0};
+        char path[1024];
+        snprintf(path, sizeof path, "%s/expected.safetensors", FIXTURES[f].dir);
+        if (ll_st_open(&e, path, &err)) {
+            fprintf(stderr, "%s (scripts/test.sh generates the Gemma 3 fixture): %s\n", path, err.message);
+            return 1;
+        }
+        E = e;
+        run(&FIXTURES[f], 0);
+        run(&FIXTURES[f], 1);
+        ll_st_close(e);
+    }
     return test_summary("test_peft_parity");
 }

@@ -255,9 +255,10 @@ int main(void) {
     cached_model(gguf, sizeof gguf, "SmolLM2-135M-Instruct.Q4_1.gguf");
     /* the GGUF as llama.cpp maps tokenizer.ggml.pre = smollm (digits split) */
     run_parity("smollm2-gguf", gguf, "smollm2_llamacpp", 1, 1);
-    /* Gemma 3's SentencePiece BPE (issue 13) as the tokenizer.json transformers converts from its GGUF. The GGUF
-     * itself is not compared yet: read with llama.cpp's score-ordered merges it matches on every text but one, a
-     * run of 200 spaces that it cuts into 31-space pieces where transformers' merges stop at 16 (open in issue 13). */
+    /* Gemma 3's SentencePiece BPE (issue 13), from the GGUF (transformers' Gemma rules: space runs respelled as
+     * U+2581 runs, merges in file order) and as the tokenizer.json transformers converts from it */
+    cached_model(gguf, sizeof gguf, "gemma-3-270m-q4_k_m.gguf");
+    run_parity("gemma3-gguf", gguf, "gemma3", 1, 1);
     run_parity("gemma3-json", GEN "/tok/gemma3/tokenizer.json", "gemma3", 1, 1);
     run_parity("smollm2-json", GEN "/tok/smollm2/tokenizer.json", "smollm2", 1, 1);
     run_parity("llama2-json", GEN "/tok/llama2/tokenizer.json", "llama2", 1, 1);

@@ -22,6 +22,7 @@ import resource
 import sys
 import time
 
+os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' GGUF loading progress bars
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 

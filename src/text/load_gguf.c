@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "text/tok_internal.h"
+#include "text/utf8.h"
 
 /* tokenizer.ggml.pre -> the split regexes llama.cpp applies (llama-vocab.cpp:
  * the pre-type of each name, then its regex_exprs), each splitting the
@@ -66,6 +67,34 @@ const char *const *ll_tok_gguf_pre_patterns(const char *pre) {
 
 const char *ll_tok_gpt2_pattern(void) { return GPT2; }
 
+/* Python's str.isspace for one code point: Unicode White_Space plus the
+ * separators U+001C..U+001F */
+static int py_isspace(uint32_t cp) {
+    return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+           cp == 0x3000;
+}
+
+/* transformers' Gemma GGUF tokenizer (integrations/gguf, gemma_tokenizer)
+ * respells a piece that is only whitespace and holds a space ("  ", the
+ * file's user-defined space runs) as that many U+2581, so BPE builds it from
+ * the text's escaped spaces. Writes the respelling into buf (cap bytes) and
+ * returns its length, or 0 when the piece keeps its spelling. */
+static size_t gemma_respell(const char *p, size_t n, char *buf, size_t cap) {
+    size_t chars = 0;
+    int space = 0;
+    if (n == 0 || !ll_utf8_is_valid((const uint8_t *)p, n)) return 0;
+    for (size_t i = 0; i < n; chars++) {
+        uint32_t cp;
+        i += (size_t)ll_utf8_decode((const uint8_t *)p + i, &cp);
+        if (!py_isspace(cp)) return 0;
+        space |= cp == ' ';
+    }
+    if (!space || 3 * chars > cap) return 0;
+    for (size_t k = 0; k < chars; k++) memcpy(buf + 3 * k, "\xE2\x96\x81", 3);
+    return 3 * chars;
+}
+
 static int gguf_tok(ll_tokenizer **out, ll_gguf_file *g, const char *name, ll_error *err) {
     /* llama.cpp: a missing tokenizer.ggml.pre is its 'default' pre-tokenizer */
     char model[64] = "", pre[64] = "default";
@@ -92,9 +121,24 @@ static int gguf_tok(ll_tokenizer **out, ll_gguf_file *g, const char *name, ll_er
     if (is_bpe && (!merges || merges->type != GGUF_TYPE_ARRAY || merges->arr_type != GGUF_TYPE_STRING))
         return ll_fail(err, LL_ERR_FORMAT, "%s: tokenizer.ggml.merges missing or not a string array", name);
 
+    /* Gemma's SentencePiece vocabulary as transformers reads it from a GGUF
+     * (integrations/gguf, gemma_tokenizer): space runs respelled (above), and
+     * merges ranked by the order of the pieces in the file, which Gemma's
+     * scores do not follow; the respelled pieces are no longer matched as
+     * user-defined tokens (transformers adds only those still in the vocabulary) */
+    char arch[64] = "";
+    if ((rc = ll_gguf_get_string(g, "general.architecture", 0, arch, sizeof arch, err))) return rc;
+    const int gemma = is_spm && name_in(arch, "gemma|gemma2|gemma3");
+    if (gemma && toks->arr_n > (1u << 24))
+        return ll_fail(err, LL_ERR_FORMAT, "%s: %llu tokens: too many for a Gemma vocabulary", name,
+                       (unsigned long long)toks->arr_n);
+    uint8_t *respelled = gemma ? calloc(toks->arr_n, 1) : NULL;
+    if (gemma && !respelled) return ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", name);
     ll_tokenizer *t;
-    if ((rc = ll_tok_new(&t, name, is_bpe ? LL_TOK_BYTE_LEVEL_BPE : LL_TOK_SPM_BPE, LL_TOKFMT_GGUF, toks->arr_n, err)))
+    if ((rc = ll_tok_new(&t, name, is_bpe ? LL_TOK_BYTE_LEVEL_BPE : LL_TOK_SPM_BPE, LL_TOKFMT_GGUF, toks->arr_n, err))) {
+        free(respelled);
         return rc;
+    }
     for (uint64_t i = 0; i < toks->arr_n; i++) {
         int type = types ? (int)ll_gguf_arr_num(types, i) : 1;
         uint8_t attr = 0;
@@ -102,7 +146,19 @@ static int gguf_tok(ll_tokenizer **out, ll_gguf_file *g, const char *name, ll_er
         if (type == 6) attr |= TOK_ATTR_BYTE;
         if (type == 5) attr |= TOK_ATTR_UNUSED;
         float sc = scores ? (float)ll_gguf_arr_num(scores, i) : 0.0f;
-        if ((rc = ll_tok_set_piece(t, (int32_t)i, toks->arr_strs[i].ptr, toks->arr_strs[i].len, sc, attr, err))) goto fail;
+        const char *piece = toks->arr_strs[i].ptr;
+        size_t plen = toks->arr_strs[i].len;
+        char buf[3 * 64];
+        if (gemma) {
+            sc = -(float)i; /* exact: i < 2^24 */
+            size_t rl = gemma_respell(piece, plen, buf, sizeof buf);
+            if (rl) {
+                piece = buf;
+                plen = rl;
+                respelled[i] = 1;
+            }
+        }
+        if ((rc = ll_tok_set_piece(t, (int32_t)i, piece, plen, sc, attr, err))) goto fail;
     }
     if ((rc = ll_tok_finish_vocab(t, err))) goto fail;
     int64_t v;
@@ -124,7 +180,7 @@ static int gguf_tok(ll_tokenizer **out, ll_gguf_file *g, const char *name, ll_er
     if (types)
         for (uint64_t i = 0; i < toks->arr_n; i++) {
             int type = (int)ll_gguf_arr_num(types, i);
-            if ((type == 3 || type == 4) && t->len[i] > 0 &&
+            if ((type == 3 || type == 4) && t->len[i] > 0 && !(respelled && respelled[i]) &&
                 (rc = ll_tok_add_added(t, t->pool + t->off[i], t->len[i], (int32_t)i, type == 3, 0, 0, 0, err)))
                 goto fail;
         }
@@ -171,9 +227,11 @@ static int gguf_tok(ll_tokenizer **out, ll_gguf_file *g, const char *name, ll_er
         if ((rc = ll_tok_merges_from_scores(t, 1, err))) goto fail;
     }
     if ((rc = ll_tok_ready(t, err))) goto fail;
+    free(respelled);
     *out = t;
     return LL_OK;
 fail:
+    free(respelled);
     ll_tokenizer_free(t);
     return rc;
 }
