@@ -142,3 +142,60 @@ def test_multi_label(data):
     pred = est.predict(X[:6])
     assert [sorted(p) for p in pred] == [sorted(np.array(["neg", "pos"])[row > 0.5].tolist()) for row in proba]
     assert 0 <= est.score(X, y) <= 1
+
+
+def tiny_gemma3(folder, bidirectional):
+    """A random Gemma 3 text model (gemma3_text, 2 layers, vocab 512 for tok512.bin) as transformers writes one:
+    config.json and an F32 model.safetensors, written here with numpy (no torch in the package's tests)."""
+    import json
+    import struct
+    D, F, H, KV, HD, V = 32, 64, 2, 1, 16, 512
+    rng = np.random.default_rng(0)
+    t = {"model.embed_tokens.weight": (V, D), "model.norm.weight": (D,)}
+    for i in range(2):
+        p = "model.layers.%d." % i
+        for n in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                  "post_feedforward_layernorm"):
+            t[p + n + ".weight"] = (D,)
+        t.update({p + "self_attn.q_proj.weight": (H * HD, D), p + "self_attn.k_proj.weight": (KV * HD, D),
+                  p + "self_attn.v_proj.weight": (KV * HD, D), p + "self_attn.o_proj.weight": (D, H * HD),
+                  p + "self_attn.q_norm.weight": (HD,), p + "self_attn.k_norm.weight": (HD,),
+                  p + "mlp.gate_proj.weight": (F, D), p + "mlp.up_proj.weight": (F, D),
+                  p + "mlp.down_proj.weight": (D, F)})
+    header, blobs, off = {}, [], 0
+    for name, shape in t.items():
+        b = (0.1 * rng.standard_normal(shape)).astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    (folder / "config.json").write_text(json.dumps({
+        "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "hidden_size": D,
+        "intermediate_size": F, "num_hidden_layers": 2, "num_attention_heads": H, "num_key_value_heads": KV,
+        "head_dim": HD, "vocab_size": V, "rms_norm_eps": 1e-6, "max_position_embeddings": 512,
+        "query_pre_attn_scalar": HD, "sliding_window": 8, "layer_types": ["sliding_attention", "full_attention"],
+        "hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": True,
+        "use_bidirectional_attention": bidirectional}))
+    return folder
+
+
+def test_default_mask_is_the_models(work, data):
+    """mask=None (the default) trains as the model's config says, as `lsllama train` without --mask does: a Gemma 3
+    with use_bidirectional_attention trains bidirectional (it refuses causal attention by name)."""
+    import json
+    X, y = data
+    g = tiny_gemma3(work / "gemma3_bidir", True)
+    est = lsllama.LSClassifier(str(g), tokenizer=str(TOKENIZER), lora_r=4, max_steps=2, batch_tokens=256, threads=1,
+                               out_dir=str(work / "est_gemma3"))
+    est.fit(X, y)
+    cfg = json.loads((work / "est_gemma3" / "final" / "label_map.json").read_text())
+    assert cfg["lsllama"]["bidirectional_from"] == 0
+    f = work / "est_gemma3.tsv"
+    f.write_text("sentence\tlabel\n" + "".join("%s\t%d\n" % r for r in zip(X, y)), encoding="utf-8")
+    run_cli("train", g, "--tokenizer", TOKENIZER, "--train", f, "--out", work / "est_gemma3_cli", "--lora-r", 4,
+            "--lr", "5e-4", "--max-steps", 2, "--batch-tokens", 256, "--no-progress")
+    same_files(work / "est_gemma3_cli" / "final", work / "est_gemma3" / "final")
+    with pytest.raises(lsllama.LsllamaError, match="use_bidirectional_attention"):
+        lsllama.LSClassifier(str(g), tokenizer=str(TOKENIZER), mask="causal", max_steps=1, threads=1).fit(X, y)

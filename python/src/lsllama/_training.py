@@ -271,8 +271,9 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
         if cc.bidirectional_from > cfg.n_layers:
             raise ArgumentError("bidirectional_from %d exceeds the model's %d layers"
                                 % (cc.bidirectional_from, cfg.n_layers))
-        if cc.bidirectional_from < 0:
-            cc.bidirectional_from = 0 if mask_bidir > 0 else cfg.n_layers
+        if cc.bidirectional_from < 0:  # no mask given: the model's default, as the CLI's
+            cc.bidirectional_from = 0 if mask_bidir > 0 else cfg.n_layers if mask_bidir == 0 else \
+                L.ll_config_default_bidirectional_from(L.ll_model_config(handles["m"]))
         max_len = 256 if max_length is None else int(max_length)
         if tag_names is not None:
             check(L.ll_tag_names_load(byref(handles["names"]), _path(tag_names, "tag_names"), byref(err)), err)

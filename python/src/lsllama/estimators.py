@@ -197,7 +197,8 @@ class LSClassifier(_Base):
 
     model: checkpoint path; tokenizer: for checkpoints without one. lora_r, lora_alpha, lora_dropout,
     lora_targets, lr, epochs, max_steps (None: by epochs), pool ("last", "mean", "max", "first"), mask
-    ("causal", "bidirectional"), seed, batch_tokens, max_length, eval_every: ``lsllama train``'s options
+    ("causal", "bidirectional"; None: the model's default, causal unless its config.json sets
+    use_bidirectional_attention), seed, batch_tokens, max_length, eval_every: ``lsllama train``'s options
     (defaults as the CLI's, except lr 5e-4, the README's SST-2 setting). out_dir: the training run's folder
     (None: a temporary one, removed with the estimator; a folder with a run is overwritten by a refit).
     threads: OpenMP threads. progress: a tqdm bar while fitting (None: when tqdm is installed).
@@ -211,7 +212,7 @@ class LSClassifier(_Base):
     _estimator_type = "classifier"
 
     def __init__(self, model=None, tokenizer=None, lora_r=12, lora_alpha=32.0, lora_dropout=0.1,
-                 lora_targets="q,v", lr=5e-4, epochs=1, max_steps=None, pool="last", mask="causal", seed=42,
+                 lora_targets="q,v", lr=5e-4, epochs=1, max_steps=None, pool="last", mask=None, seed=42,
                  batch_tokens=2048, max_length=256, eval_every=None, out_dir=None, threads=None, progress=False):
         self.model = model
         self.tokenizer = tokenizer
