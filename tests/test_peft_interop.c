@@ -83,6 +83,27 @@ static void run(const char *root, const char *base_dir, const char *tag, int rev
     const int st = rc ? -1 : system(cmd);
     const int py_ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
     CHECK_MSG(py_ok, "%s: interop_peft.py failed (status %d)", tag, st);
+    if (py_ok && !pc->use_bidirectional_attention && !strcmp(pc->arch, "gemma3_text")) {
+        /* a causal merged classifier whose config.json is then told use_bidirectional_attention contradicts
+         * itself (lsllama.bidirectional_from > 0): refused by the key, not run either way */
+        char bad[800];
+        snprintf(bad, sizeof bad, "%s/merged_contradiction", out);
+        snprintf(cmd, sizeof cmd,
+                 "rm -rf '%s' && cp -r '%s' '%s' && python3 -c \"import json, sys; p = sys.argv[1] + '/config.json'; "
+                 "c = json.load(open(p)); c['use_bidirectional_attention'] = True; json.dump(c, open(p, 'w'))\" '%s'",
+                 bad, merged, bad, bad);
+        REQUIRE(system(cmd) == 0);
+        ll_model *bm;
+        ll_classifier *bc = NULL;
+        REQUIRE(ll_model_load(&bm, bad, NULL, &err) == 0);
+        const int brc = ll_merged_load(bad, bm, &bc, NULL, &err);
+        CHECK_MSG(brc == LL_ERR_CONFIG && strstr(err.message, "lsllama.bidirectional_from") &&
+                      strstr(err.message, "use_bidirectional_attention"),
+                  "contradicting merged folder: %d %s", brc, err.message);
+        printf("contradicting merged folder refused: %s\n", err.message);
+        ll_classifier_free(bc);
+        ll_model_free(bm);
+    }
 
     /* 2. PEFT -> lsllama */
     if (py_ok && reverse) {

@@ -450,8 +450,9 @@ int ll_stack_forward(ll_model *m, const ll_batch *b, int bidir_from, const ll_lo
                  F = p->hidden_dim, cap = acts ? acts->cap_tokens : 0;
     if (p->use_bidirectional_attention && bidir_from > 0)
         return ll_fail(err, LL_ERR_UNSUPPORTED, "%s: config.json sets use_bidirectional_attention: every layer is "
-                       "bidirectional, so a causal layer (%s) would compute another model; use --mask bidirectional",
-                       m->path ? m->path : "the model", bidir_from >= p->n_layers ? "--mask causal" : "--bidirectional-from");
+                       "bidirectional, so causal attention below layer %d (bidirectional_from %d) would compute another "
+                       "model; run it bidirectional from layer 0", m->path ? m->path : "the model", bidir_from,
+                       bidir_from);
     const int last_rows = lp && lp->last_rows;
     if (last_rows && p->n_layers - 1 >= bidir_from)
         return ll_fail(err, LL_ERR_ARG, "last_rows needs a causal last layer (bidirectional from layer %d of %d)",

@@ -44,7 +44,10 @@ int ll_tokenizer_load_memory(ll_tokenizer **out, const void *data, size_t size, 
     }
 }
 
-/* tokenizer_config.json beside a tokenizer.json: bos/eos token names */
+/* tokenizer_config.json beside a tokenizer.json: bos/eos token names, each
+ * unless the template post-processor already decided it (a template adding
+ * BOS but no EOS, as Gemma's, leaves EOS to this file: without it a guess from
+ * well-known names took Gemma's plain piece "</s>" for its "<eos>") */
 static void apply_config(ll_tokenizer *t, const char *dir) {
     char path[4096];
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
@@ -62,8 +65,8 @@ static void apply_config(ll_tokenizer *t, const char *dir) {
         if (!cJSON_IsString(v)) continue;
         int id = ll_tokenizer_piece_id(t, v->valuestring, strlen(v->valuestring));
         if (id < 0) continue;
-        if (k == 0) t->bos_id = id;
-        else t->eos_id = id;
+        if (k == 0 && t->n_pre == 0) t->bos_id = id;
+        else if (k == 1 && t->n_post == 0) t->eos_id = id;
     }
     cJSON_Delete(root);
 }
@@ -81,10 +84,7 @@ int ll_tokenizer_load(ll_tokenizer **out, const char *path, ll_error *err) {
             snprintf(p, sizeof p, "%s/%s", path, names[i]);
             if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
                 int rc = ll_tokenizer_load(out, p, err);
-                if (!rc && i == 0 && *out) {
-                    /* a template post-processor already decided BOS/EOS */
-                    if ((*out)->n_pre == 0 && (*out)->n_post == 0) apply_config(*out, path);
-                }
+                if (!rc && i == 0 && *out) apply_config(*out, path);
                 return rc;
             }
         }
@@ -102,7 +102,7 @@ int ll_tokenizer_load(ll_tokenizer **out, const char *path, ll_error *err) {
         char *slash = strrchr(dir, '/');
         if (slash) *slash = 0;
         else snprintf(dir, sizeof dir, ".");
-        if ((*out)->n_pre == 0 && (*out)->n_post == 0) apply_config(*out, dir);
+        apply_config(*out, dir);
     }
     return rc;
 }

@@ -443,19 +443,26 @@ static int load_model(ll_tokenizer **out, const cJSON *root, const char *name, l
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
     int byte_level = 0;
     ll_tokenizer *t;
+    ll_strmap model_vocab = {0};
     rc = ll_tok_new(&t, name, LL_TOK_SPM_BPE, LL_TOKFMT_JSON, (size_t)max_id + 1, err);
     if (rc) return rc;
     cJSON_ArrayForEach(e, vocab) {
         if ((rc = ll_tok_set_piece(t, (int32_t)e->valuedouble, e->string, strlen(e->string), 0, 0, err))) goto fail;
     }
+    /* the vocabulary alone, hashed: looking each added token up in the JSON object instead (a linear scan) took
+     * 25 s for Gemma's 6,414 added tokens in 262,144 pieces */
+    if (ll_strmap_init(&model_vocab, (size_t)max_id + 1)) {
+        rc = ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", name);
+        goto fail;
+    }
+    cJSON_ArrayForEach(e, vocab) ll_strmap_put(&model_vocab, t->pool, t->off, t->len, (int32_t)e->valuedouble);
     /* JSON strings cannot hold NUL inside cJSON; pieces with embedded NUL are lost (none in practice) */
     cJSON_ArrayForEach(e, added) {
         int32_t id = (int32_t)cJSON_GetObjectItemCaseSensitive(e, "id")->valuedouble;
         const char *c = jstr(e, "content");
         /* an added token must agree with the vocabulary: tokenizers then gives its content the vocabulary's id
          * (or another id of its own) where lsllama would give the declared one */
-        const cJSON *in_vocab = cJSON_GetObjectItemCaseSensitive(vocab, c);
-        const int32_t vid = cJSON_IsNumber(in_vocab) ? (int32_t)in_vocab->valuedouble : -1;
+        const int32_t vid = ll_strmap_get(&model_vocab, t->pool, t->off, t->len, c, strlen(c));
         if ((vid >= 0 && vid != id) ||
             (t->len[id] != UINT32_MAX && (t->len[id] != strlen(c) || memcmp(t->pool + t->off[id], c, strlen(c))))) {
             rc = ll_fail(err, LL_ERR_UNSUPPORTED, "%s: added token \"%.64s\" has id %d, but the model's vocabulary %s: "
@@ -466,6 +473,7 @@ static int load_model(ll_tokenizer **out, const cJSON *root, const char *name, l
         }
         if (t->len[id] == UINT32_MAX && (rc = ll_tok_set_piece(t, id, c, strlen(c), 0, 0, err))) goto fail;
     }
+    ll_strmap_free(&model_vocab);
     /* pre-tokenizer first (it decides byte-level), then the normalizer must run
      * before it: load normalizer ops first into the list, then pre-tok ops */
     if ((rc = load_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), err))) goto fail;
@@ -578,6 +586,7 @@ static int load_model(ll_tokenizer **out, const cJSON *root, const char *name, l
     *out = t;
     return LL_OK;
 fail:
+    ll_strmap_free(&model_vocab);
     ll_tokenizer_free(t);
     return rc;
 }

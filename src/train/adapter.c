@@ -1387,6 +1387,12 @@ int ll_merged_load(const char *dir, ll_model *base, ll_classifier **out, ll_adap
                      cc.bidirectional_from, p->n_layers);
         goto done;
     }
+    if (p->use_bidirectional_attention && cc.bidirectional_from > 0) {
+        rc = ll_fail(err, LL_ERR_CONFIG, "%s: lsllama.bidirectional_from is %d (causal attention below that layer), but "
+                     "use_bidirectional_attention is true (every layer bidirectional, as transformers computes this "
+                     "folder): the file contradicts itself; set one of the two", cfg_path, cc.bidirectional_from);
+        goto done;
+    }
     const ll_arch *base_arch[2] = {base->arch, NULL}; /* a folder of the base's architecture, whatever its row */
     if ((rc = ll_checkpoint_open_archs(&ck, dir, base_arch, err))) goto done;
     cc.token_task = kind == 2;
