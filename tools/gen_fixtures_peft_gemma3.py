@@ -153,6 +153,18 @@ def alone_forward(pm, seqs, labels, mean):
     return logits, F.cross_entropy(logits, labels)
 
 
+def record_step0(exp, prefix, logits, loss, tm):
+    """logits0, loss0 and every trainable tensor's gradient into exp, under prefix"""
+    exp[prefix + "logits0"], exp[prefix + "loss0"] = np32(logits), np32(loss.reshape(1))
+    for n, p in tm.items():
+        exp[f"{prefix}grad.{n}"] = np32(p.grad)
+
+
+def worst_rel(values, exp, key):
+    """max over tensors of max |values[n] - exp[key % n]| / max |exp[key % n]|"""
+    return max(fc.maxdiff(v, exp[key % n]) / float(np.abs(exp[key % n]).max()) for n, v in values.items())
+
+
 def train(pm, tm, forward):
     """5 AdamW steps under the schedule with clipping: per-step loss, lr, pre-clip norm; the final logits.
     forward() gives the batch's (logits, loss)."""
@@ -213,9 +225,7 @@ def main():
     log("== causal, last-token pooling: step 0, then 5 AdamW steps ==")
     logits, loss = last_forward(pm, ids, attn2d, labels)
     loss.backward()
-    exp["logits0"], exp["loss0"] = np32(logits), np32(loss.reshape(1))
-    for n, p in tm.items():
-        exp[f"grad.{n}"] = np32(p.grad)
+    record_step0(exp, "", logits, loss, tm)
     with torch.no_grad():
         alone = torch.cat([pm(input_ids=torch.tensor([s]), use_cache=False).logits for s in seqs])
     check("batch vs each sequence alone (logits0)", fc.maxdiff(np32(alone), exp["logits0"]), 1e-5)
@@ -240,22 +250,18 @@ def main():
     ls64.backward()
     check("float64 vs float32 logits0", fc.maxdiff(lg64.detach().numpy(), exp["logits0"]), 1e-5)
     check("float64 vs float32 step-0 gradients (max |diff| / max |grad|)",
-          max(fc.maxdiff(p.grad.numpy(), exp[f"grad.{n}"]) / float(np.abs(exp[f"grad.{n}"]).max())
-              for n, p in tm64.items()), 1e-4)
+          worst_rel({n: p.grad.numpy() for n, p in tm64.items()}, exp, "grad.%s"), 1e-4)
     pm64.zero_grad(set_to_none=True)
     rows64, _ = train(pm64, tm64, lambda: alone_forward(pm64, seqs, labels, False))
     check("float64 vs float32 5-step losses", max(abs(a[0] - b[0]) for a, b in zip(rows, rows64)), 1e-5)
     check("float64 vs float32 final parameters (max |diff| / max |param|)",
-          max(fc.maxdiff(p.detach().numpy(), exp[f"final.{n}"]) / float(np.abs(exp[f"final.{n}"]).max())
-              for n, p in tm64.items()), 1e-4)
+          worst_rel({n: p.detach().numpy() for n, p in tm64.items()}, exp, "final.%s"), 1e-4)
 
     log("== use_bidirectional_attention, mean pooling: step 0 ==")
     pmb, tmb = peft_model(base_dir, True, init, torch.float32)
     lgb, lsb = mean_forward(pmb, ids, attn2d, labels)
     lsb.backward()
-    exp["mean_bidir.logits0"], exp["mean_bidir.loss0"] = np32(lgb), np32(lsb.reshape(1))
-    for n, p in tmb.items():
-        exp[f"mean_bidir.grad.{n}"] = np32(p.grad)
+    record_step0(exp, "mean_bidir.", lgb, lsb, tmb)
     with torch.no_grad():
         alone, _ = alone_forward(pmb, seqs, labels, True)
     check("batch vs each sequence alone (mean_bidir.logits0)", fc.maxdiff(np32(alone), exp["mean_bidir.logits0"]),
@@ -264,8 +270,7 @@ def main():
     lgb64, lsb64 = alone_forward(pmb64, seqs, labels, True)
     lsb64.backward()
     check("float64 vs float32 mean_bidir step-0 gradients (max |diff| / max |grad|)",
-          max(fc.maxdiff(p.grad.numpy(), exp[f"mean_bidir.grad.{n}"]) /
-              float(np.abs(exp[f"mean_bidir.grad.{n}"]).max()) for n, p in tmb64.items()), 1e-4)
+          worst_rel({n: p.grad.numpy() for n, p in tmb64.items()}, exp, "mean_bidir.grad.%s"), 1e-4)
 
     # the window must matter, or a kernel that ignores it would pass
     wide, _ = peft_model(base_dir, False, init, torch.float32, sliding_window=1000)
