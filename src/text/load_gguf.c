@@ -78,9 +78,9 @@ static int py_isspace(uint32_t cp) {
 /* transformers' Gemma GGUF tokenizer (integrations/gguf, gemma_tokenizer)
  * respells a piece that is only whitespace and holds a space ("  ", the
  * file's user-defined space runs) as that many U+2581, so BPE builds it from
- * the text's escaped spaces. Writes the respelling into buf (cap bytes) and
- * returns its length, or 0 when the piece keeps its spelling. */
-static size_t gemma_respell(const char *p, size_t n, char *buf, size_t cap) {
+ * the text's escaped spaces. Returns the piece's length in characters when it
+ * is respelled, else 0. */
+static size_t gemma_respelled_chars(const char *p, size_t n) {
     size_t chars = 0;
     int space = 0;
     if (n == 0 || !ll_utf8_is_valid((const uint8_t *)p, n)) return 0;
@@ -90,9 +90,7 @@ static size_t gemma_respell(const char *p, size_t n, char *buf, size_t cap) {
         if (!py_isspace(cp)) return 0;
         space |= cp == ' ';
     }
-    if (!space || 3 * chars > cap) return 0;
-    for (size_t k = 0; k < chars; k++) memcpy(buf + 3 * k, "\xE2\x96\x81", 3);
-    return 3 * chars;
+    return space ? chars : 0;
 }
 
 static int gguf_tok(ll_tokenizer **out, ll_gguf_file *g, const char *name, ll_error *err) {
@@ -147,18 +145,25 @@ static int gguf_tok(ll_tokenizer **out, ll_gguf_file *g, const char *name, ll_er
         if (type == 5) attr |= TOK_ATTR_UNUSED;
         float sc = scores ? (float)ll_gguf_arr_num(scores, i) : 0.0f;
         const char *piece = toks->arr_strs[i].ptr;
-        size_t plen = toks->arr_strs[i].len;
-        char buf[3 * 64];
+        size_t plen = toks->arr_strs[i].len, chars = 0;
+        char *buf = NULL;
         if (gemma) {
             sc = -(float)i; /* exact: i < 2^24 */
-            size_t rl = gemma_respell(piece, plen, buf, sizeof buf);
-            if (rl) {
-                piece = buf;
-                plen = rl;
-                respelled[i] = 1;
-            }
+            chars = gemma_respelled_chars(piece, plen);
         }
-        if ((rc = ll_tok_set_piece(t, (int32_t)i, piece, plen, sc, attr, err))) goto fail;
+        if (chars) { /* every character one U+2581 (3 bytes): at most 3 times the piece's bytes */
+            if (!(buf = malloc(3 * chars))) {
+                rc = ll_fail(err, LL_ERR_NOMEM, "%s: out of memory", name);
+                goto fail;
+            }
+            for (size_t k = 0; k < chars; k++) memcpy(buf + 3 * k, "\xE2\x96\x81", 3);
+            piece = buf;
+            plen = 3 * chars;
+            respelled[i] = 1;
+        }
+        rc = ll_tok_set_piece(t, (int32_t)i, piece, plen, sc, attr, err);
+        free(buf);
+        if (rc) goto fail;
     }
     if ((rc = ll_tok_finish_vocab(t, err))) goto fail;
     int64_t v;
