@@ -64,6 +64,14 @@ typedef struct ll_error {
 
 const char *ll_status_name(int code);
 
+/* 0 when this CPU has every instruction-set extension this build of the library was compiled to use (a build with
+ * the CMake option LL_NATIVE, the default, uses the building machine's: -march=native); else LL_ERR_UNSUPPORTED
+ * with err naming the CPU and the missing extensions (as /proc/cpuinfo spells them). Runs on any x86-64 CPU: call
+ * it before any other call when the library may have been built elsewhere (the Python package and the lsllama
+ * tool do, on load and at start). The matrix kernels' own instruction sets are chosen at run time and need no
+ * check. */
+int ll_cpu_check(ll_error *err);
+
 /* ---- model ---------------------------------------------------------------- */
 
 typedef enum ll_rope_scaling {

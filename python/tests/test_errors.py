@@ -1,11 +1,13 @@
 """Errors: each ll_status as its own exception class, carrying the library's message (the one the CLI
 prints after "lsllama predict: ")."""
+import inspect
+import re
 import shutil
 
 import pytest
 
 import lsllama
-from conftest import MODEL, TOKENIZER, run_cli
+from conftest import MODEL, REPO, TOKENIZER, run_cli, sst2_rows
 
 
 def cli_message(*args):
@@ -61,3 +63,60 @@ def test_bad_arguments(seq_adapter):
         p("text")
     with pytest.raises(lsllama.ArgumentError):
         lsllama.pipeline(MODEL, adapter=seq_adapter, tokenizer=TOKENIZER, threads=0)
+
+
+def test_messages_name_keyword_arguments(tmp_path):
+    """The library names options as the tool spells them; a Python caller reads the keyword arguments it passes."""
+    tr = tmp_path / "train.tsv"
+    tr.write_text("sentence\tlabel\n" + "".join("%s\t%s\n" % r for r in sst2_rows("train.tsv", 16)), encoding="utf-8")
+    opts = dict(tokenizer=str(TOKENIZER), max_steps=1, batch_tokens=128, progress=False)
+    lsllama.train(str(MODEL), train=tr, out=tmp_path / "run", **opts)
+    with pytest.raises(lsllama.ArgumentError) as e:
+        lsllama.train(str(MODEL), train=tr, out=tmp_path / "run", **opts)
+    msg = str(e.value)
+    assert "pass resume=True to continue it or overwrite=True to replace it, or choose another out=" in msg, msg
+    assert "--" not in msg
+    # the tool's own message for the same run folder names its flags
+    rc, _, err = run_cli("train", MODEL, "--tokenizer", TOKENIZER, "--train", tr, "--out", tmp_path / "run",
+                         "--max-steps", 1, check=False)
+    assert rc != 0 and "pass --resume to continue it or --overwrite" in err
+    with pytest.raises(lsllama.ArgumentError, match=r"^resume=True and overwrite=True exclude each other"):
+        lsllama.train(str(MODEL), train=tr, out=tmp_path / "run", resume=True, overwrite=True, **opts)
+
+
+def test_python_spelling():
+    sp = lsllama.errors.python_spelling
+    assert sp("--grad-accum 4: the 3 processes must divide it") == "grad_accum=4: the 3 processes must divide it"
+    assert sp("products (--compute bf16) need ...: use --compute f32.") == \
+        'products (compute="bf16") need ...: use compute="f32".'
+    assert sp("(--checkpoint-every N)") == "(checkpoint_every=N)"
+    assert sp("--any-tags reads any tag") == "any_tags=True reads any tag"
+    # paths and words holding two dashes are not options
+    for text in ("/tmp/--x.tsv: bad row", "a--b.tsv: 3", "x -- y", "see --out.tsv"):
+        assert sp(text) == text
+
+
+# Options the library names only in messages a Python caller cannot meet: `lsllama merge --allow-inexact` and two
+# train switches the package does not offer (the batch dump, the kill-test stop).
+CLI_ONLY = {"allow_inexact", "dump_batches", "stop_after_steps"}
+
+
+def test_every_option_the_library_names_is_a_keyword():
+    """Each option written in a string of the library's sources (src/, the tool's own src/cli/ aside) becomes, in
+    Python spelling, a keyword argument of the package's calls (or is one of CLI_ONLY), so no library message
+    sends a Python caller to a flag."""
+    keywords = set()
+    for fn in (lsllama.train, lsllama.pipeline, lsllama.LSClassifier.__init__, lsllama.LSTokenClassifier.__init__):
+        keywords.update(inspect.signature(fn).parameters)
+    named = {}
+    for path in (REPO / "src").rglob("*.[ch]"):
+        if "cli" in path.relative_to(REPO / "src").parts:
+            continue
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for literal in re.findall(r'"((?:[^"\\]|\\.)*)"', line):
+                for m in re.finditer(r"(?<![\w/.-])--[a-z][a-z0-9-]*", literal):
+                    named.setdefault(lsllama.errors.python_spelling(m.group(0)).split("=")[0], []).append(
+                        "%s:%d" % (path.relative_to(REPO), i))
+    assert {"overwrite", "resume", "out", "compute", "grad_accum"} <= set(named), sorted(named)
+    unknown = {k: v for k, v in named.items() if k not in keywords | CLI_ONLY}
+    assert not unknown, unknown

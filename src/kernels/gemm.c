@@ -701,29 +701,6 @@ static const gemm_kernel *bf16_kernel(void) {
 int ll_gemm_bf16_supported(void) { return bf16_kernel() != NULL; }
 const char *ll_gemm_bf16_backend(void) { return bf16_kernel() ? bf16_kernel()->name : "none"; }
 
-/* The CPU's model name from /proc/cpuinfo, read once. */
-static char cpu_name[128] = "unknown CPU";
-static pthread_once_t cpu_name_once = PTHREAD_ONCE_INIT;
-
-static void read_cpu_name(void) {
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        const char *colon = strchr(line, ':');
-        if (!colon || strncmp(line, "model name", 10)) continue;
-        colon += 1 + strspn(colon + 1, " \t");
-        snprintf(cpu_name, sizeof cpu_name, "%.*s", (int)strcspn(colon, "\n"), colon);
-        break;
-    }
-    fclose(f);
-}
-
-const char *ll_cpu_name(void) {
-    pthread_once(&cpu_name_once, read_cpu_name);
-    return cpu_name;
-}
-
 const char *ll_gemm_backend(void) { return f32_kernel() ? f32_kernel()->name : "openblas"; }
 const char *ll_gemm_weights_backend(void) { return weights_kernel()->name; }
 size_t ll_gemm_k_slice(void) { return KC; }

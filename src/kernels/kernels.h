@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpu/cpu_check.h"
 #include "io/dtype.h"
 
 /* ---- matrix products (gemm.c) --------------------------------------------- */
@@ -85,8 +86,6 @@ int ll_gemm_bf16_supported(void);
 /* The kernel of bf16 products: "amx_bf16" (AMX tiles, where the CPU and OS
  * allow them), "avx512_bf16" (vdpbf16ps) or "none". */
 const char *ll_gemm_bf16_backend(void);
-/* The CPU's model name ("model name" of /proc/cpuinfo; "unknown CPU"). */
-const char *ll_cpu_name(void);
 /* ll_gemm's kernel: "avx512", "avx2" (packed kernels, results independent of
  * the thread count), "c" (only when LSLLAMA_GEMM=c) or "openblas". */
 const char *ll_gemm_backend(void);

@@ -133,6 +133,19 @@ def _fn(name, restype, *argtypes):
     globals()[name] = f
 
 
+def _check_cpu():
+    """Refuse a library compiled for a CPU with instruction sets this one lacks (a wheel built with -march=native
+    elsewhere) with UnsupportedError naming them, before a later call could die of SIGILL: ll_cpu_check runs on
+    any x86-64 CPU."""
+    _fn("ll_cpu_check", c_int, E)
+    err = ll_error()
+    rc = ll_cpu_check(ctypes.byref(err))  # noqa: F821 (declared by _fn)
+    if rc:
+        from .errors import raise_for
+        raise_for(rc, err)
+
+
+_check_cpu()
 _fn("ll_status_name", c_char_p, c_int)
 _fn("ll_base_precision_parse", c_int, c_char_p, POINTER(c_int))
 _fn("ll_base_precision_name", c_char_p, c_int)

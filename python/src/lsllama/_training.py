@@ -238,7 +238,7 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
         check(L.ll_lora_targets_parse(_b(lora_targets, "lora_targets"), byref(mask_bits), byref(err)), err)
         cc.lora_targets = mask_bits.value
     if resume and overwrite:
-        raise ArgumentError("resume and overwrite exclude each other")
+        raise ArgumentError("resume=True and overwrite=True exclude each other")
     lo = L.ll_load_options()
     if base_precision is not None:
         lo.base_precision = parse_name("base_precision", L.ll_base_precision_parse, base_precision)

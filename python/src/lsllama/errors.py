@@ -20,7 +20,10 @@ class                  ll_status              raised for
 
 All derive from ``LsllamaError``, whose ``code`` is the ll_status (an int), ``status`` its name
 ("LL_ERR_IO", ...) and ``message`` (also ``str(e)``) the library's message, naming the file, line, tensor or key.
+Where the library names an option as the ``lsllama`` tool spells it, the message names the keyword argument
+instead (``--overwrite`` is ``overwrite=True``, ``--grad-accum 4`` is ``grad_accum=4``, ``--out`` is ``out=``).
 """
+import re
 
 
 class LsllamaError(Exception):
@@ -83,9 +86,44 @@ def error_class(code):
 
 def raise_for(rc, err):
     """Raise the class of ``rc`` (a negative ll_status) with the message in ``err`` (an ll_error)."""
-    msg = err.message.decode("utf-8", "replace") if err is not None else ""
+    msg = python_spelling(err.message.decode("utf-8", "replace")) if err is not None else ""
     cls = error_class(rc)
     e = cls(msg or "lsllama error %d" % rc)
     if cls is LsllamaError:
         e.code = rc
     raise e
+
+
+# An option in a library message: "--name" standing alone (not inside a path such as "/tmp/a--b.tsv"), with its
+# value where the message gives one (a number, the placeholder N, or one of the option values the library's
+# messages write).
+_OPTION = re.compile(r"(?<![\w/.-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?![\w/-]|\.\w)(?: (\d+|N|bf16|f32|norms)\b)?")
+
+
+def _boolean_options():
+    """The keyword arguments that are switches (default False): those a message names as ``name=True``."""
+    import inspect
+    from ._training import train
+    from .estimators import LSClassifier, LSTokenClassifier
+    names = set()
+    for fn in (train, LSClassifier.__init__, LSTokenClassifier.__init__):
+        names.update(n for n, p in inspect.signature(fn).parameters.items() if p.default is False)
+    return names
+
+
+def python_spelling(message):
+    """``message`` with each option the library names as the lsllama tool spells it (``--grad-accum 4``) given as
+    the keyword argument a Python caller passes (``grad_accum=4``); switches read ``name=True``, an option named
+    without a value ``name=``."""
+    switches = None
+
+    def keyword(m):
+        nonlocal switches
+        name, value = m.group(1).replace("-", "_"), m.group(2)
+        if value is not None:
+            return "%s=%s" % (name, value if value.isdigit() or value == "N" else '"%s"' % value)
+        if switches is None:
+            switches = _boolean_options()
+        return name + ("=True" if name in switches else "=")
+
+    return _OPTION.sub(keyword, message)
