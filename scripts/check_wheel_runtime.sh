@@ -12,6 +12,7 @@
 #
 # Usage: sudo scripts/check_wheel_runtime.sh [ROOTFS]   (default /tmp/lsllama-runtime-root; reused when it exists)
 #   MIRROR: the Debian mirror (default http://deb.debian.org/debian)
+#   WHEEL: a wheel built already (pip wheel ./python), instead of building one
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RFS="${1:-/tmp/lsllama-runtime-root}"
@@ -25,8 +26,10 @@ cleanup() { umount "$RFS/proc" 2>/dev/null || true; rm -rf "$tmp" "$RFS/check"; 
 trap cleanup EXIT
 
 echo "== wheel"
-python3 -m pip wheel -q --no-deps -w "$tmp/wheel" "$ROOT/python"
-WHEEL=$(ls "$tmp"/wheel/lsllama-*.whl)
+if [ -z "${WHEEL:-}" ]; then
+  python3 -m pip wheel -q --no-deps -w "$tmp/wheel" "$ROOT/python"
+  WHEEL=$(ls "$tmp"/wheel/lsllama-*.whl)
+fi
 echo "$(basename "$WHEEL")"
 CLI="$tmp/unpacked/lsllama/bin/lsllama"
 python3 -m zipfile -e "$WHEEL" "$tmp/unpacked"
@@ -46,7 +49,7 @@ echo "== an adapter trained here (stories260K, 3 steps), and the reference predi
 M="$SHARED/models/stories260K/stories260K.bin"
 T="$SHARED/models/stories260K/tok512.bin"
 head -n 33 "$SHARED/data/sst2/train.tsv" > "$tmp/train.tsv"
-tail -n +2 "$SHARED/data/sst2/dev.tsv" | head -n 20 | cut -f1 > "$tmp/texts.txt"
+sed -n 2,21p "$SHARED/data/sst2/dev.tsv" | cut -f1 > "$tmp/texts.txt"
 "$CLI" train "$M" --tokenizer "$T" --train "$tmp/train.tsv" --out "$tmp/run" --max-steps 3 --batch-tokens 256 \
   --no-progress >/dev/null 2>&1
 "$CLI" predict "$M" --tokenizer "$T" --adapter "$tmp/run/final" --input "$tmp/texts.txt" --no-progress > "$tmp/cli.jsonl"
@@ -79,6 +82,8 @@ chroot "$RFS" /bin/sh -ec '
   rm -rf /check/venv && python3 -m venv /check/venv
   /check/venv/bin/pip install -q --no-index /check/lsllama-*.whl
   cd / && /check/venv/bin/python -c "import lsllama; print(lsllama.__version__)"
+  lib=$(/check/venv/bin/python -c "import lsllama, os; print(os.path.dirname(lsllama.__file__))")/liblsllama.so
+  ldd "$lib" | grep "libopenblas.so.0 => .*/openblas-openmp/" && echo "libopenblas.so.0: the OpenMP build"
   /check/venv/bin/lsllama --help | head -n 1
   /check/venv/bin/lsllama predict /check/stories260K.bin --tokenizer /check/tok512.bin --adapter /check/adapter \
     --input /check/texts.txt --no-progress > /check/root_cli.jsonl
