@@ -12,7 +12,7 @@
 
 static const struct {
     uint64_t bit;
-    const char *name; /* as /proc/cpuinfo's flags spell it */
+    const char *name; /* as /proc/cpuinfo's flags spell it, but SSE3 ("pni" there) */
 } isa_names[] = {
     {LL_ISA_SSE3, "sse3"},          {LL_ISA_SSSE3, "ssse3"},           {LL_ISA_SSE4_1, "sse4_1"},
     {LL_ISA_SSE4_2, "sse4_2"},      {LL_ISA_POPCNT, "popcnt"},         {LL_ISA_AVX, "avx"},
@@ -24,6 +24,12 @@ static const struct {
     {LL_ISA_AVX512BITALG, "avx512_bitalg"}, {LL_ISA_AVX512VPOPCNTDQ, "avx512_vpopcntdq"}, {LL_ISA_GFNI, "gfni"},
     {LL_ISA_VPCLMULQDQ, "vpclmulqdq"},
 };
+
+const char *ll_isa_name(uint64_t bit) {
+    for (size_t i = 0; i < sizeof isa_names / sizeof isa_names[0]; i++)
+        if (isa_names[i].bit == bit) return isa_names[i].name;
+    return NULL;
+}
 
 uint64_t ll_cpu_isa(void) {
     __builtin_cpu_init();

@@ -24,6 +24,12 @@ enum {
     LL_ISA_VPCLMULQDQ = 1u << 24,
 };
 
+#define LL_ISA_LAST LL_ISA_VPCLMULQDQ
+
+/* The name of one LL_ISA_* bit as /proc/cpuinfo's flags spell it ("avx2", "avx512_bf16"), except SSE3, which the
+ * kernel calls "pni"; NULL for another value. */
+const char *ll_isa_name(uint64_t bit);
+
 /* The extensions the library's compiler flags allowed (build_isa.c). */
 extern const uint64_t ll_build_isa;
 
