@@ -57,7 +57,7 @@ def test_lone_string_where_a_list_is_expected(seq_adapter, token_adapter):
     assert clf(["a film"])[0]["label"] in clf.labels  # the right shapes still work
 
 
-def test_estimators_refuse_lone_strings_and_mismatched_lengths(work):
+def test_estimators_refuse_lone_strings_and_mismatched_lengths(work, seq_adapter):
     rows = sst2_rows("train.tsv", 16)
     X, y = [t for t, _ in rows], [int(l) for _, l in rows]
     est = lsllama.LSClassifier(str(MODEL), tokenizer=str(TOKENIZER), lora_r=4, max_steps=1, batch_tokens=128,
@@ -71,6 +71,18 @@ def test_estimators_refuse_lone_strings_and_mismatched_lengths(work):
         est.predict("dull")
     with pytest.raises(lsllama.ArgumentError, match="X has 4 texts, y 1 labels"):
         est.score(X[:4], [1])
+    # fit: a lone str is not read one character at a time, for X, y and the dev set alike
+    with pytest.raises(lsllama.ArgumentError, match=r"^X must be a list of str, got str \(wrap a single text"):
+        est.fit("ab", [0, 1])
+    with pytest.raises(lsllama.ArgumentError, match=r"^y must be a list of labels, got str"):
+        est.fit(X[:2], "01")
+    with pytest.raises(lsllama.ArgumentError, match=r"^X_dev must be a list of str, got str"):
+        est.fit(X, y, X_dev="ab", y_dev=[0, 1])
+    with pytest.raises(lsllama.ArgumentError, match=r"^X_dev has 2 texts, y_dev 1 labels"):
+        est.fit(X, y, X_dev=X[:2], y_dev=[0])
+    # load() of a folder save() did not write: the library's class for a missing file, and the way to open it
+    with pytest.raises(lsllama.FileIOError, match=r"no lsllama_estimator.json.*lsllama.pipeline\(model, adapter="):
+        lsllama.LSClassifier.load(seq_adapter)  # a PEFT adapter folder `lsllama train` wrote
     del est
     import gc
     gc.collect()
@@ -84,6 +96,25 @@ def test_estimators_refuse_lone_strings_and_mismatched_lengths(work):
         tok.predict(["John visited Paris"])
     with pytest.raises(lsllama.ArgumentError, match="y\\[0\\] is a str"):
         tok.fit([["John"]], ["B-PER"])
+    with pytest.raises(lsllama.ArgumentError, match=r"^X must be a list of sentences"):
+        tok.fit("John", [["B-PER"]])
+    with pytest.raises(lsllama.ArgumentError, match=r"^y_dev must be a list of labels, got str"):
+        tok.fit([["John"]], [["B-PER"]], X_dev=[["John"]], y_dev="B-PER")
+
+
+def test_options_of_the_other_kind_of_classifier_refused(seq_adapter, token_adapter):
+    """transformers' pipelines take these keywords per task; one given to the other kind is refused by name, not
+    ignored."""
+    clf = lsllama.pipeline(MODEL, adapter=seq_adapter, tokenizer=TOKENIZER)
+    for kw in (dict(aggregation_strategy="max"), dict(ignore_labels=[])):
+        with pytest.raises(lsllama.ArgumentError, match="apply to token classifiers; this adapter classifies"):
+            clf("a film", **kw)
+    ner = lsllama.pipeline(MODEL, adapter=token_adapter, tokenizer=TOKENIZER)
+    for kw in (dict(top_k=1), dict(top_k=None), dict(function_to_apply="none")):
+        with pytest.raises(lsllama.ArgumentError, match="apply to sequence classifiers; this adapter tags tokens"):
+            ner("John visited Paris", **kw)
+    assert ner("John visited Paris", aggregation_strategy="first") == ner("John visited Paris")
+    assert clf("a film", top_k=1) == clf("a film", top_k=1, function_to_apply="softmax")
 
 
 def test_threads_do_not_outlive_their_call(seq_adapter):

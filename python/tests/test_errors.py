@@ -70,7 +70,8 @@ def test_messages_name_keyword_arguments(tmp_path):
     tr = tmp_path / "train.tsv"
     tr.write_text("sentence\tlabel\n" + "".join("%s\t%s\n" % r for r in sst2_rows("train.tsv", 16)), encoding="utf-8")
     opts = dict(tokenizer=str(TOKENIZER), max_steps=1, batch_tokens=128, progress=False)
-    lsllama.train(str(MODEL), train=tr, out=tmp_path / "run", **opts)
+    # a run that saved a checkpoint: resume or overwrite
+    lsllama.train(str(MODEL), train=tr, out=tmp_path / "run", checkpoint_every=1, **opts)
     with pytest.raises(lsllama.ArgumentError) as e:
         lsllama.train(str(MODEL), train=tr, out=tmp_path / "run", **opts)
     msg = str(e.value)
@@ -80,6 +81,12 @@ def test_messages_name_keyword_arguments(tmp_path):
     rc, _, err = run_cli("train", MODEL, "--tokenizer", TOKENIZER, "--train", tr, "--out", tmp_path / "run",
                          "--max-steps", 1, check=False)
     assert rc != 0 and "pass --resume to continue it or --overwrite" in err
+    # a run without a checkpoint cannot be resumed: the message offers overwrite alone
+    lsllama.train(str(MODEL), train=tr, out=tmp_path / "plain", **opts)
+    with pytest.raises(lsllama.ArgumentError) as e:
+        lsllama.train(str(MODEL), train=tr, out=tmp_path / "plain", **opts)
+    assert "it saved no checkpoint/ to resume from; pass overwrite=True to replace it, or choose another out=" \
+        in str(e.value) and "resume=True" not in str(e.value), str(e.value)
     with pytest.raises(lsllama.ArgumentError, match=r"^resume=True and overwrite=True exclude each other"):
         lsllama.train(str(MODEL), train=tr, out=tmp_path / "run", resume=True, overwrite=True, **opts)
 
@@ -120,3 +127,13 @@ def test_every_option_the_library_names_is_a_keyword():
     assert {"overwrite", "resume", "out", "compute", "grad_accum"} <= set(named), sorted(named)
     unknown = {k: v for k, v in named.items() if k not in keywords | CLI_ONLY}
     assert not unknown, unknown
+
+
+def test_option_values_listed():
+    """A wrong name for an enumerated option lists the accepted ones (the library's names)."""
+    with pytest.raises(lsllama.ArgumentError, match=r"^pool must be last, mean, max or first, got 'bogus'$"):
+        lsllama.train(str(MODEL), train="unused.tsv", out="unused", tokenizer=str(TOKENIZER), pool="bogus")
+    with pytest.raises(lsllama.ArgumentError, match=r"^compute must be f32 or bf16, got 'fp8'$"):
+        lsllama.pipeline(MODEL, tokenizer=TOKENIZER, compute="fp8")
+    with pytest.raises(lsllama.ArgumentError, match=r"^base_precision must be stored, bf16, q8_0 or f32, got 'q2'$"):
+        lsllama.pipeline(MODEL, tokenizer=TOKENIZER, base_precision="q2")

@@ -181,9 +181,11 @@ static int check_mode(const ll_run_dir *rd, ll_run_mode mode, ll_error *err) {
     closedir(dir);
     switch (mode) {
     case LL_RUN_NEW:
-        if (*first_run)
-            return ll_fail(err, LL_ERR_ARG, "%s: already holds a training run (%s): pass --resume to continue it or "
-                           "--overwrite to replace it, or choose another --out", rd->path, first_run);
+        if (*first_run) /* --resume only where there is a checkpoint to resume from */
+            return ll_fail(err, LL_ERR_ARG, "%s: already holds a training run (%s): %s--overwrite to replace it, "
+                           "or choose another --out", rd->path, first_run,
+                           has_checkpoint ? "pass --resume to continue it or "
+                                          : "it saved no checkpoint/ to resume from; pass ");
         if (*first_other)
             return ll_fail(err, LL_ERR_ARG, "%s: is not empty (holds '%s'): training writes into a new or empty "
                            "folder", rd->path, first_other);

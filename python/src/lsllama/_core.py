@@ -66,10 +66,15 @@ def set_threads(threads):
         L.omp_set_num_threads(int(n))
 
 
-def parse_name(kind, parse, value):
+def parse_name(kind, parse, value, name):
+    """The enum value of ``value`` (a str) by the library's ``parse``; ArgumentError naming ``kind`` and the
+    accepted names (the library's ``name`` of each value from 0 up) for anything else."""
     out = c_int()
     if not isinstance(value, str) or parse(_b(value), byref(out)) != 0:
-        raise ArgumentError("%s: unknown value %r" % (kind, value))
+        names = []
+        while len(names) < 64 and name(len(names)) is not None:
+            names.append(name(len(names)).decode())
+        raise ArgumentError("%s must be %s or %s, got %r" % (kind, ", ".join(names[:-1]), names[-1], value))
     return out.value
 
 
@@ -88,9 +93,10 @@ class Model:
         self._tok = c_void_p()
         opt = L.ll_load_options()
         if base_precision is not None:
-            opt.base_precision = parse_name("base_precision", L.ll_base_precision_parse, base_precision)
+            opt.base_precision = parse_name("base_precision", L.ll_base_precision_parse, base_precision,
+                                            L.ll_base_precision_name)
         if compute is not None:
-            opt.compute = parse_name("compute", L.ll_compute_parse, compute)
+            opt.compute = parse_name("compute", L.ll_compute_parse, compute, L.ll_compute_name)
         err = L.ll_error()
         check(L.ll_model_load(byref(self._m), _path(path, "model"), byref(opt), byref(err)), err)
         self.path = str(path)

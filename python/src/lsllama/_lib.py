@@ -150,6 +150,7 @@ _fn("ll_status_name", c_char_p, c_int)
 _fn("ll_base_precision_parse", c_int, c_char_p, POINTER(c_int))
 _fn("ll_base_precision_name", c_char_p, c_int)
 _fn("ll_compute_parse", c_int, c_char_p, POINTER(c_int))
+_fn("ll_compute_name", c_char_p, c_int)
 _fn("ll_model_load", c_int, POINTER(c_void_p), c_char_p, POINTER(ll_load_options), E)
 _fn("ll_model_free", None, c_void_p)
 _fn("ll_model_config", POINTER(ll_config), c_void_p)
@@ -245,8 +246,10 @@ LL_HEADER_AUTO, LL_HEADER_YES, LL_HEADER_NO = 0, 1, 2
 LL_COLUMN_LAST = -1
 
 _fn("ll_pool_parse", c_int, c_char_p, POINTER(c_int))
+_fn("ll_pool_name", c_char_p, c_int)
 _fn("ll_data_format_parse", c_int, c_char_p, POINTER(c_int))
 _fn("ll_metric_parse", c_int, c_char_p, POINTER(c_int))
+_fn("ll_metric_name", c_char_p, c_int)
 _fn("ll_lora_targets_parse", c_int, c_char_p, POINTER(c_uint), E)
 _fn("ll_full_targets_parse", c_int, c_char_p, POINTER(c_uint), E)
 _fn("ll_compute_check", c_int, c_int, E)

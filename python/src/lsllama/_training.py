@@ -154,7 +154,7 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
     if skip_invalid:
         dopt.skip_invalid = topt.skip_invalid = 1
     cc = L.ll_classifier_config()
-    cc.pool = parse_name("pool", L.ll_pool_parse, pool)
+    cc.pool = parse_name("pool", L.ll_pool_parse, pool, L.ll_pool_name)
     cc.bidirectional_from = -1 if bidirectional_from is None else int(bidirectional_from)
     cc.lora_r, cc.lora_alpha, cc.lora_dropout = int(lora_r), float(lora_alpha), float(lora_dropout)
     if multi_label:
@@ -202,7 +202,7 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
     if checkpoint_every is not None:
         to.checkpoint_every = int(checkpoint_every)
     to.resume, to.overwrite = 1 if resume else 0, 1 if overwrite else 0
-    m = -1 if metric is None else parse_name("metric", L.ll_metric_parse, metric)
+    m = -1 if metric is None else parse_name("metric", L.ll_metric_parse, metric, L.ll_metric_name)
     if token_task:
         if multi_label:
             raise ArgumentError("multi_label is for sequence tasks")
@@ -241,9 +241,10 @@ def train(model, train, out, dev=None, callback=None, progress=None, *, task="se
         raise ArgumentError("resume=True and overwrite=True exclude each other")
     lo = L.ll_load_options()
     if base_precision is not None:
-        lo.base_precision = parse_name("base_precision", L.ll_base_precision_parse, base_precision)
+        lo.base_precision = parse_name("base_precision", L.ll_base_precision_parse, base_precision,
+                                       L.ll_base_precision_name)
     if compute is not None:
-        lo.compute = parse_name("compute", L.ll_compute_parse, compute)
+        lo.compute = parse_name("compute", L.ll_compute_parse, compute, L.ll_compute_name)
         check(L.ll_compute_check(lo.compute, byref(err)), err)
 
     handles = {"rd": c_void_p(), "m": c_void_p(), "tok": c_void_p(), "map": c_void_p(), "train": c_void_p(),

@@ -11,11 +11,18 @@ import shutil
 import tempfile
 
 from ._core import text_list
-from .errors import ArgumentError
+from .errors import ArgumentError, FileIOError
 from .pipeline import Pipeline
 from ._training import InMemory, train
 
 _STATE = "lsllama_estimator.json"
+
+
+def _labels(y, what):
+    """y as a list (labels, or tag lists): a lone str is refused, as are None and non-iterables."""
+    if isinstance(y, (str, bytes)) or y is None or not hasattr(y, "__iter__"):
+        raise ArgumentError("%s must be a list of labels, got %s" % (what, "None" if y is None else type(y).__name__))
+    return list(y)
 
 
 def _sentences(X, what):
@@ -140,7 +147,12 @@ class _Base:
     @classmethod
     def load(cls, path, **overrides):
         """The estimator saved in path (by save), fitted; overrides replace saved parameters (model=, threads=)."""
-        with open(os.path.join(path, _STATE), encoding="utf-8") as f:
+        state_path = os.path.join(path, _STATE)
+        if not os.path.isfile(state_path):
+            raise FileIOError("%s: no %s: not a folder an estimator's save() wrote%s" % (
+                path, _STATE, " (a PEFT adapter folder: open it with lsllama.pipeline(model, adapter=path))"
+                if os.path.isfile(os.path.join(path, "adapter_config.json")) else ""))
+        with open(state_path, encoding="utf-8") as f:
             state = json.load(f)
         if state.get("class") != cls.__name__:
             raise ArgumentError("%s holds a %s, not a %s" % (path, state.get("class"), cls.__name__))
@@ -237,13 +249,10 @@ class LSClassifier(_Base):
         return {"pool": self.pool}
 
     @staticmethod
-    def _rows(X, y):
-        X, y = list(X), list(y)
+    def _rows(X, y, names=("X", "y")):
+        X, y = text_list(X, names[0]), _labels(y, names[1])
         if len(X) != len(y):
-            raise ArgumentError("X has %d texts, y %d labels" % (len(X), len(y)))
-        for i, x in enumerate(X):
-            if not isinstance(x, str):
-                raise ArgumentError("X[%d] is %s, not str" % (i, type(x).__name__))
+            raise ArgumentError("%s has %d texts, %s %d labels" % (names[0], len(X), names[1], len(y)))
         conv = lambda v: [str(e) for e in v] if isinstance(v, (list, tuple)) else str(v.item() if hasattr(
             v, "item") else v)
         return [{"text": x, "label": conv(v)} for x, v in zip(X, y)]
@@ -251,12 +260,13 @@ class LSClassifier(_Base):
     def fit(self, X, y, X_dev=None, y_dev=None):
         """Train on texts X with labels y (and evaluate on X_dev, y_dev); returns self."""
         rows = self._rows(X, y)
+        dev_rows = self._rows(X_dev, y_dev, ("X_dev", "y_dev")) if X_dev is not None else None
         self._orig = {}
         for v in list(y) + (list(y_dev) if y_dev is not None else []):
             for e in (v if isinstance(v, (list, tuple)) else [v]):
                 e = e.item() if hasattr(e, "item") else e
                 self._orig.setdefault(str(e), e)
-        self._fit_data(rows, self._rows(X_dev, y_dev) if X_dev is not None else None)
+        self._fit_data(rows, dev_rows)
         self.classes_ = self._as_array([self._orig.get(n, n) for n in self.pipeline_.labels])
         self.multi_label_ = self.pipeline_.multi_label
         return self
@@ -295,7 +305,7 @@ class LSClassifier(_Base):
 
     def score(self, X, y):
         """Mean accuracy on (X, y) (multi-label: subset accuracy)."""
-        X, y = text_list(X, "X"), list(y)
+        X, y = text_list(X, "X"), _labels(y, "y")
         if len(X) != len(y):
             raise ArgumentError("score: X has %d texts, y %d labels" % (len(X), len(y)))
         pred = self.predict(X)
@@ -348,14 +358,14 @@ class LSTokenClassifier(_Base):
         return {"label_all_subtokens": self.label_all_subtokens}
 
     @staticmethod
-    def _rows(X, y):
-        X, y = list(X), list(y)
+    def _rows(X, y, names=("X", "y")):
+        X, y = _sentences(X, names[0]), _labels(y, names[1])
         if len(X) != len(y):
-            raise ArgumentError("X has %d sentences, y %d tag lists" % (len(X), len(y)))
+            raise ArgumentError("%s has %d sentences, %s %d tag lists" % (names[0], len(X), names[1], len(y)))
         rows = []
-        for i, (ws, ts) in enumerate(zip(_sentences(X, "X"), y)):
+        for i, (ws, ts) in enumerate(zip(X, y)):
             if isinstance(ts, str):
-                raise ArgumentError("y[%d] is a str: each sentence's tags are a list" % i)
+                raise ArgumentError("%s[%d] is a str: each sentence's tags are a list" % (names[1], i))
             ws, ts = [str(w) for w in ws], [str(t) for t in ts]
             if len(ws) != len(ts):
                 raise ArgumentError("sentence %d: %d words, %d tags" % (i, len(ws), len(ts)))
@@ -364,7 +374,7 @@ class LSTokenClassifier(_Base):
 
     def fit(self, X, y, X_dev=None, y_dev=None):
         """Train on sentences X (word lists) with tags y; returns self."""
-        self._fit_data(self._rows(X, y), self._rows(X_dev, y_dev) if X_dev is not None else None)
+        self._fit_data(self._rows(X, y), self._rows(X_dev, y_dev, ("X_dev", "y_dev")) if X_dev is not None else None)
         self.classes_ = list(self.pipeline_.labels)
         return self
 

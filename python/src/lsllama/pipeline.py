@@ -138,8 +138,8 @@ class Pipeline:
             raise ArgumentError("the pipeline is closed")
 
     # ---- classification ----------------------------------------------------------------------------------------
-    def __call__(self, inputs, top_k=_LEGACY, function_to_apply=None, aggregation_strategy="first",
-                 ignore_labels=("O",)):
+    def __call__(self, inputs, top_k=_LEGACY, function_to_apply=None, aggregation_strategy=None,
+                 ignore_labels=None):
         """Classify a text (str) or texts (list of str).
 
         Sequence classifiers (transformers' text-classification pipeline):
@@ -166,7 +166,9 @@ class Pipeline:
             ``{"entity", "score", "index", "word", "start", "end"}`` (index: its position in the encoding,
             special tokens counted), those whose tag is in ``ignore_labels`` left out.
         Texts are truncated to ``max_length`` tokens (default 256), as ``lsllama predict`` does.
-        Errors: ArgumentError (a pipeline without a classifier, a non-str input, unknown options),
+        Errors: ArgumentError (a pipeline without a classifier, a non-str input, unknown options, an option of
+        the other kind of classifier: top_k or function_to_apply for a token classifier, aggregation_strategy or
+        ignore_labels for a sequence classifier),
         FormatError for texts the library refuses (sequence classifiers: an empty text, named by its
         1-based position, "<texts>:N: empty text"); the library's message names the text.
         """
@@ -177,8 +179,15 @@ class Pipeline:
         single = isinstance(inputs, str)
         texts = [inputs] if single else _core.text_list(inputs, "inputs")
         if self._clf.token_task:
-            res = self._ner(texts, aggregation_strategy, ignore_labels)
+            if top_k is not _LEGACY or function_to_apply is not None:
+                raise ArgumentError("top_k and function_to_apply apply to sequence classifiers; this adapter tags "
+                                    "tokens (its options: aggregation_strategy, ignore_labels)")
+            res = self._ner(texts, "first" if aggregation_strategy is None else aggregation_strategy,
+                            ("O",) if ignore_labels is None else ignore_labels)
         else:
+            if aggregation_strategy is not None or ignore_labels is not None:
+                raise ArgumentError("aggregation_strategy and ignore_labels apply to token classifiers; this "
+                                    "adapter classifies sequences (its options: top_k, function_to_apply)")
             res = self._classify(texts, top_k, function_to_apply)
         if single:
             return res[0] if (self._clf.token_task or top_k is not _LEGACY) else res
