@@ -131,7 +131,7 @@ static void test_sst2(ll_tokenizer *tok) {
         CHECK(bad == 0 && over == dev->n_truncated && over > 700);
         /* max length below 1 */
         rc = ll_dataset_tokenize(dev, tok, 0, &err);
-        CHECK_MSG(rc == LL_ERR_ARG && strstr(err.message, "max length 0"), "rc %d '%s'", rc, err.message);
+        CHECK_MSG(rc == LL_ERR_ARG && strstr(err.message, "--max-length 0: must be at least 1"), "rc %d '%s'", rc, err.message);
     } else {
         printf("SST-2 train: load %.3f s (no tokenizer: %s missing, tokenization skipped)\n", t1 - t0,
                test_smollm2_path());

@@ -368,7 +368,7 @@ static void test_bad_input(ll_tokenizer *tok, ll_tokenizer *llama) {
     REQUIRE(ll_dataset_apply_labels(ds, map, &err) == 0);
     if (tok) {
         rc = ll_token_dataset_tokenize(ds, tok, 0, NULL, &err);
-        CHECK_MSG(rc == LL_ERR_ARG && strstr(err.message, "max length 0"), "%s", err.message);
+        CHECK_MSG(rc == LL_ERR_ARG && strstr(err.message, "--max-length 0: must be at least 1"), "%s", err.message);
         /* SmolLM2 adds no special tokens: one token of room is enough */
         rc = ll_token_dataset_tokenize(ds, tok, 1, NULL, &err);
         CHECK_MSG(rc == 0 && ds->n == 2 && ds->tokens_len == 2, "%s", err.message);
@@ -378,7 +378,7 @@ static void test_bad_input(ll_tokenizer *tok, ll_tokenizer *llama) {
     if (llama) {
         /* Llama 2 adds BOS: max length 1 leaves no room */
         rc = ll_token_dataset_tokenize(ds, llama, 1, NULL, &err);
-        CHECK_MSG(rc == LL_ERR_ARG && strstr(err.message, "max length 1 leaves no room for a word token") &&
+        CHECK_MSG(rc == LL_ERR_ARG && strstr(err.message, "--max-length 1 leaves no room for a word token") &&
                       strstr(err.message, "1 special token"),
                   "%s", err.message);
         rc = ll_token_dataset_tokenize(ds, llama, 2, NULL, &err);

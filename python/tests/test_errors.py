@@ -98,6 +98,7 @@ def test_python_spelling():
         'products (compute="bf16") need ...: use compute="f32".'
     assert sp("(--checkpoint-every N)") == "(checkpoint_every=N)"
     assert sp("--any-tags reads any tag") == "any_tags=True reads any tag"
+    assert sp("are the token task's: --task token)") == 'are the token task\'s: task="token")'
     # paths and words holding two dashes are not options
     for text in ("/tmp/--x.tsv: bad row", "a--b.tsv: 3", "x -- y", "see --out.tsv"):
         assert sp(text) == text
@@ -137,3 +138,12 @@ def test_option_values_listed():
         lsllama.pipeline(MODEL, tokenizer=TOKENIZER, compute="fp8")
     with pytest.raises(lsllama.ArgumentError, match=r"^base_precision must be stored, bf16, q8_0 or f32, got 'q2'$"):
         lsllama.pipeline(MODEL, tokenizer=TOKENIZER, base_precision="q2")
+
+
+def test_library_messages_in_keyword_spelling(seq_adapter):
+    clf = lsllama.pipeline(MODEL, adapter=seq_adapter, tokenizer=TOKENIZER, max_length=0)
+    with pytest.raises(lsllama.ArgumentError, match=r"^max_length=0: must be at least 1$"):
+        clf("a film")
+    _, _, err = run_cli("predict", MODEL, "--tokenizer", TOKENIZER, "--adapter", seq_adapter, "--max-length", 0,
+                        input="a film\n", check=False)
+    assert "--max-length expects an integer in [1, " in err, err  # the tool checks its flag before the library

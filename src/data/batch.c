@@ -21,7 +21,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
 
 int ll_dataset_tokenize(ll_dataset *ds, ll_tokenizer *tok, int max_length, ll_error *err) {
     if (ds->token_task) return ll_token_dataset_tokenize(ds, tok, max_length, NULL, err);
-    if (max_length < 1) return ll_fail(err, LL_ERR_ARG, "max length %d: must be at least 1", max_length);
+    if (max_length < 1) return ll_fail(err, LL_ERR_ARG, "--max-length %d: must be at least 1", max_length);
     ll_encoding enc = {0};
     int rc = 0;
     size_t w = 0;

@@ -111,7 +111,8 @@ static int check_degenerate(const ll_dataset *ds, const keyed *k, int n, const i
 int ll_labelmap_build(ll_labelmap **out, const ll_dataset *ds, ll_error *err) {
     *out = NULL;
     if (!ds->has_labels || !ds->raw)
-        return ll_fail(err, LL_ERR_ARG, "%s: the data has no labels to build a label map from", ds->path);
+        return ll_fail(err, LL_ERR_ARG, "%s: the data has no labels to build a label map from (word-level tags, "
+                       "such as a CoNLL file's, are the token task's: --task token)", ds->path);
     size_t nr = ds->raw->n;
     int32_t *first = calloc(nr ? nr : 1, sizeof *first); /* line where each raw label is first read; 0: unused */
     keyed *k = malloc((nr ? nr : 1) * sizeof *k);

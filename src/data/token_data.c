@@ -835,7 +835,7 @@ static int make_windows(tok_ctx *c, int32_t nw, int32_t room, int32_t own, int32
 int ll_token_dataset_tokenize(ll_dataset *ds, ll_tokenizer *tok, int max_length, const ll_token_tokenize_options *opt,
                               ll_error *err) {
     if (!ds->token_task) return ll_fail(err, LL_ERR_ARG, "%s: not a token-classification dataset", ds->path);
-    if (max_length < 1) return ll_fail(err, LL_ERR_ARG, "max length %d: must be at least 1", max_length);
+    if (max_length < 1) return ll_fail(err, LL_ERR_ARG, "--max-length %d: must be at least 1", max_length);
     ll_token_tokenize_options defaults = {0};
     if (!opt) opt = &defaults;
     if (opt->own_tokens < 0) return ll_fail(err, LL_ERR_ARG, "own_tokens %d: must be >= 0", opt->own_tokens);
@@ -879,7 +879,7 @@ int ll_token_dataset_tokenize(ll_dataset *ds, ll_tokenizer *tok, int max_length,
         const int32_t room = max_length - pre - suf;
         if (room < 1) {
             rc = ll_fail(err, LL_ERR_ARG,
-                         "max length %d leaves no room for a word token: the tokenizer adds %d special token%s per "
+                         "--max-length %d leaves no room for a word token: the tokenizer adds %d special token%s per "
                          "sequence", max_length, pre + suf, pre + suf == 1 ? "" : "s");
             goto done;
         }

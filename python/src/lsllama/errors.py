@@ -97,7 +97,7 @@ def raise_for(rc, err):
 # An option in a library message: "--name" standing alone (not inside a path such as "/tmp/a--b.tsv"), with its
 # value where the message gives one (a number, the placeholder N, or one of the option values the library's
 # messages write).
-_OPTION = re.compile(r"(?<![\w/.-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?![\w/-]|\.\w)(?: (\d+|N|bf16|f32|norms)\b)?")
+_OPTION = re.compile(r"(?<![\w/.-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?![\w/-]|\.\w)(?: (\d+|N|bf16|f32|norms|token)\b)?")
 
 
 def _boolean_options():
