@@ -64,6 +64,9 @@ typedef struct ll_error {
 
 const char *ll_status_name(int code);
 
+/* This library's version, "MAJOR.MINOR.PATCH" (CMake's project version; the Python package's __version__). */
+const char *ll_version(void);
+
 /* 0 when this CPU has every instruction-set extension this build of the library was compiled to use (a build with
  * the CMake option LL_NATIVE, the default, uses the building machine's: -march=native); else LL_ERR_UNSUPPORTED
  * with err naming the CPU and the missing extensions (as /proc/cpuinfo spells them). Runs on any x86-64 CPU: call

@@ -77,3 +77,12 @@ def test_cpu_check_on_load():
     from lsllama import _lib
     err = _lib.ll_error()
     assert _lib.ll_cpu_check(err) == 0, err.message
+
+
+def test_version_is_the_library_and_tool_version():
+    """One version: the package's __version__, the library's ll_version() (CMake's project version) and the
+    tool's --version."""
+    from lsllama import _lib
+    assert _lib.ll_version().decode() == lsllama.__version__
+    out = subprocess.run([lsllama.cli_path(), "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout == "lsllama %s\n" % lsllama.__version__

@@ -28,7 +28,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: lsllama COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\n'lsllama COMMAND --help' describes a command's options.\n");
+    fprintf(f, "\n'lsllama COMMAND --help' describes a command's options; 'lsllama --version' prints the version.\n");
 }
 
 int main(int argc, char **argv) {
@@ -38,6 +38,10 @@ int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("lsllama %s\n", ll_version());
+        return cli_output_finish("version", stdout, "standard output", 1) ? 0 : 1;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+const char *ll_version(void) { return LL_VERSION_STRING; }
+
 const char *ll_status_name(int code) {
     switch (code) {
     case LL_OK: return "ok";

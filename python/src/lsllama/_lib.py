@@ -147,6 +147,7 @@ def _check_cpu():
 
 _check_cpu()
 _fn("ll_status_name", c_char_p, c_int)
+_fn("ll_version", c_char_p)
 _fn("ll_base_precision_parse", c_int, c_char_p, POINTER(c_int))
 _fn("ll_base_precision_name", c_char_p, c_int)
 _fn("ll_compute_parse", c_int, c_char_p, POINTER(c_int))
