@@ -26,7 +26,7 @@
  * streams both contiguously and keeps an MR x NR tile of C in registers.
  * Packing absorbs the transposes, zero-pads ragged edges, and the B panel stays
  * in L1 while the A panels stream from L2. Each instruction set is one
- * gemm_kernel (tile sizes, packers, micro-kernel); the blocking is shared.
+ * gemm_kernel (tile sizes, slice depth, packers, micro-kernel); MC and NC are shared.
  *
  * Threads split C into disjoint row (or column) ranges at whole tiles; every
  * element of C is summed in the same order whatever the split, so results do
@@ -49,7 +49,9 @@
 #include <unistd.h>
 #endif
 
-enum { KC = 256, MC = 96, NC = 2048, MR_MAX = 12, NR_MAX = 32, GROUP_MAX = 256 };
+/* KC_MAX: the deepest K slice of any kernel (gemm_kernel.kc); the packing
+ * buffers are sized for it. */
+enum { KC_MAX = 1024, MC = 96, NC = 2048, MR_MAX = 12, NR_MAX = 32, GROUP_MAX = 256 };
 
 /* ll_gemm's contract (C[M,N] = alpha op(A) op(B) + beta C, row-major) by OpenBLAS. */
 static void gemm_blas(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
@@ -63,6 +65,9 @@ static void gemm_blas(int ta, int tb, size_t M, size_t N, size_t K, float alpha,
 typedef struct gemm_kernel {
     const char *name;
     size_t mr, nr;
+    /* The depth of a K slice (KC): a multiple of 256, so that a slice holds
+     * whole blocks of every stored type (block sizes 1, 32, 256), at most KC_MAX. */
+    size_t kc;
     /* op(A) rows i0.., columns p0..: mc x kc into MR-tall panels Ap[panel][k][i], zero rows past mc. */
     void (*pack_a)(int ta, const float *A, size_t lda, size_t i0, size_t p0, size_t mc, size_t kc, float *Ap);
     /* One NR-wide panel of op(B): rows (k) p0..p0+kc, columns j0..j0+nr (nr <= NR), as Bp[k][j], zero past nr. */
@@ -133,13 +138,19 @@ static void micro_c(size_t kc, const float *restrict Ap, const float *restrict B
     store_tile(acc, NR_C, C, ldc, alpha, beta, mr, nr);
 }
 
-static const gemm_kernel kernel_c = {"c", MR_C, NR_C, pack_a_c, pack_b_c, micro_c, 0, NULL, NULL};
+static const gemm_kernel kernel_c = {"c", MR_C, NR_C, 256, pack_a_c, pack_b_c, micro_c, 0, NULL, NULL};
 
 #ifdef LL_HAVE_X86_KERNELS
 
 /* ---- AVX2/FMA kernel: 6 x 16 tile, 12 accumulators ------------------------- */
 
-enum { MR_2 = 6, NR_2 = 16 };
+/* KC_AVX2: four times the others' 256. With 256, the products of a SmolLM2
+ * training step ran at 0.79-0.86x OpenBLAS's sgemm on this project's AVX2
+ * EPYC (Zen 3 class: 32 KiB L1d, 512 KiB L2 per core); with 512 at
+ * 0.91-0.97x, with 1024 at 0.99-1.04x (bench_gemm, all eight products, the
+ * variants in alternating runs). Fewer slices mean fewer passes over C and
+ * fewer packing rounds; the 64 KiB B panel then streams from L2. */
+enum { MR_2 = 6, NR_2 = 16, KC_AVX2 = 1024 };
 #define AVX2 __attribute__((target("avx2,fma")))
 
 /* In-register transpose of an 8 x 8 block: r[i][j] -> r[j][i]. */
@@ -259,7 +270,7 @@ AVX2 static void micro_avx2(size_t kc, const float *restrict Ap, const float *re
     store_tile(acc, NR_2, C, ldc, alpha, beta, mr, nr);
 }
 
-static const gemm_kernel kernel_avx2 = {"avx2", MR_2, NR_2, pack_a_avx2, pack_b_avx2, micro_avx2, 0, NULL, NULL};
+static const gemm_kernel kernel_avx2 = {"avx2", MR_2, NR_2, KC_AVX2, pack_a_avx2, pack_b_avx2, micro_avx2, 0, NULL, NULL};
 
 /* ---- AVX-512 kernel: 12 x 32 tile, 24 accumulators ------------------------- */
 
@@ -391,7 +402,7 @@ AVX512 static void micro_avx512(size_t kc, const float *restrict Ap, const float
     store_tile_avx512(c, C, ldc, alpha, beta, mr, nr);
 }
 
-static const gemm_kernel kernel_avx512 = {"avx512", MR, NR, pack_a_avx512, pack_b_avx512, micro_avx512, 0, NULL, NULL};
+static const gemm_kernel kernel_avx512 = {"avx512", MR, NR, 256, pack_a_avx512, pack_b_avx512, micro_avx512, 0, NULL, NULL};
 
 
 /* ---- AVX512-BF16 kernel: 12 x 32 tile of k-pairs ---------------------------- */
@@ -492,7 +503,7 @@ AVX512BF16 static void micro_bf16(size_t kc, const float *restrict Ap, const flo
     store_tile_avx512(c, C, ldc, alpha, beta, mr, nr);
 }
 
-static const gemm_kernel kernel_bf16 = {"avx512_bf16", MR, NR, pack_a_bf16, pack_b_bf16, micro_bf16, 0, NULL, NULL};
+static const gemm_kernel kernel_bf16 = {"avx512_bf16", MR, NR, 256, pack_a_bf16, pack_b_bf16, micro_bf16, 0, NULL, NULL};
 
 /* ---- AMX-BF16 kernel: 32 x 32 tile from four 16 x 16 AMX tiles -------------- */
 
@@ -619,7 +630,7 @@ AMX static void micro_amx(size_t kc, const float *restrict Ap, const float *rest
     }
 }
 
-static const gemm_kernel kernel_amx = {"amx_bf16", MR_AMX, NR_AMX, pack_a_amx, pack_b_amx, micro_amx,
+static const gemm_kernel kernel_amx = {"amx_bf16", MR_AMX, NR_AMX, 256, pack_a_amx, pack_b_amx, micro_amx,
                                        KB_AMX, amx_begin, amx_end};
 
 /* AMX-BF16 in the CPU (CPUID.7.0:EDX bits 22 and 24) and its tile data
@@ -703,14 +714,14 @@ const char *ll_gemm_bf16_backend(void) { return bf16_kernel() ? bf16_kernel()->n
 
 const char *ll_gemm_backend(void) { return f32_kernel() ? f32_kernel()->name : "openblas"; }
 const char *ll_gemm_weights_backend(void) { return weights_kernel()->name; }
-size_t ll_gemm_k_slice(void) { return KC; }
+size_t ll_gemm_k_slice(void) { return f32_kernel() ? f32_kernel()->kc : 256; }
 
 /* ---- packing buffers --------------------------------------------------------- */
 
 typedef struct pack_buffers {
-    float *a;       /* MC x KC */
-    float *b;       /* KC x NC */
-    float *staging; /* KC x GROUP_MAX: op(B) dequantized before packing */
+    float *a;       /* MC x KC_MAX */
+    float *b;       /* KC_MAX x NC */
+    float *staging; /* KC_MAX x GROUP_MAX: op(B) dequantized before packing */
 } pack_buffers;
 
 /* Each OS thread's own packing buffers, allocated on its first product and
@@ -740,9 +751,9 @@ static pack_buffers *thread_buffers(int want_b) {
             return NULL;
         }
     }
-    if (!p->a && !(p->a = aligned_alloc(64, sizeof(float) * MC * KC))) return NULL;
-    if (!p->staging && !(p->staging = aligned_alloc(64, sizeof(float) * KC * GROUP_MAX))) return NULL;
-    if (want_b && !p->b && !(p->b = aligned_alloc(64, sizeof(float) * KC * NC))) return NULL;
+    if (!p->a && !(p->a = aligned_alloc(64, sizeof(float) * MC * KC_MAX))) return NULL;
+    if (!p->staging && !(p->staging = aligned_alloc(64, sizeof(float) * KC_MAX * GROUP_MAX))) return NULL;
+    if (want_b && !p->b && !(p->b = aligned_alloc(64, sizeof(float) * KC_MAX * NC))) return NULL;
     return p;
 }
 
@@ -794,7 +805,7 @@ static size_t b_group(const gemm_kernel *k, const b_operand *bo) {
 }
 
 /* Elements [c0, c0 + n) of weight row r, as f32. c0 and n are whole blocks:
- * rows are (checked at load), and so are KC, NC and b_group's widths. */
+ * rows are (checked at load), and so are kernels' kc, NC and b_group's widths. */
 static void weight_row_segment(const ll_matrix *w, size_t r, size_t c0, size_t n, float *dst) {
     const size_t be = (size_t)ll_dtype_block_elems(w->dtype), bb = ll_dtype_block_bytes(w->dtype);
     ll_dequantize(w->dtype, (const uint8_t *)ll_matrix_row(w, r) + c0 / be * bb, dst, n);
@@ -858,8 +869,8 @@ static void gemm_packed(const gemm_kernel *k, int ta, size_t M, size_t N, size_t
     const size_t group = b_group(k, bo);
     for (size_t jc = 0; jc < N; jc += NC) {
         const size_t nc = N - jc < NC ? N - jc : NC;
-        for (size_t pc = 0; pc < K; pc += KC) {
-            const size_t kc = K - pc < KC ? K - pc : KC;
+        for (size_t pc = 0; pc < K; pc += k->kc) {
+            const size_t kc = K - pc < k->kc ? K - pc : k->kc;
             for (size_t g0 = 0; g0 < nc; g0 += group)
                 pack_b_group(k, bo, pc, kc, j0 + jc, g0, nc - g0 < group ? nc - g0 : group, buf->b, buf->staging);
             gemm_rows(k, ta, 0, M, jc, nc, pc, kc, alpha, A, lda, buf->b, pc == 0 ? beta : 1.0f, bo, j0, C, ldc,
@@ -879,8 +890,8 @@ static void gemm_team(const gemm_kernel *k, int ta, size_t M, size_t N, size_t K
     const size_t m1 = m1e < M ? m1e : M;
     for (size_t jc = 0; jc < N; jc += NC) {
         const size_t nc = N - jc < NC ? N - jc : NC;
-        for (size_t pc = 0; pc < K; pc += KC) {
-            const size_t kc = K - pc < KC ? K - pc : KC;
+        for (size_t pc = 0; pc < K; pc += k->kc) {
+            const size_t kc = K - pc < k->kc ? K - pc : k->kc;
 #pragma omp for schedule(static)
             for (size_t g0 = 0; g0 < nc; g0 += group)
                 pack_b_group(k, bo, pc, kc, jc, g0, nc - g0 < group ? nc - g0 : group, Bp, own->staging);

@@ -89,9 +89,10 @@ const char *ll_gemm_bf16_backend(void);
 /* ll_gemm's kernel: "avx512", "avx2" (packed kernels, results independent of
  * the thread count), "c" (only when LSLLAMA_GEMM=c) or "openblas". */
 const char *ll_gemm_backend(void);
-/* The depth of ll_gemm's K slices: a product with K above it is summed slice
- * by slice (k = 0..KC-1, KC..2KC-1, ...), C = alpha * (the slice's sum) + C
- * after each (the packed kernels; OpenBLAS's order is its own). */
+/* The depth KC of ll_gemm's K slices (the f32 kernel's: 1024 for avx2, 256
+ * for the others): a product with K above it is summed slice by slice
+ * (k = 0..KC-1, KC..2KC-1, ...), C = alpha * (the slice's sum) + C after each
+ * (the packed kernels; OpenBLAS's order is its own). */
 size_t ll_gemm_k_slice(void);
 /* ll_gemm_weights' kernel for f32 products: "avx512", "avx2" or "c". */
 const char *ll_gemm_weights_backend(void);
