@@ -191,7 +191,7 @@ int main(void) {
     fill(rl, T * out, 1.0f);
     memset(dxl, 0, sizeof dxl);
     const ll_matrix wm = {LL_DTYPE_F32, W, out, in, in, LL_DTYPE_F32};
-    ll_linear_backward_input(dxl, rl, &wm, T, in, out);
+    ll_linear_backward_input(dxl, rl, &wm, T, in, out, 1);
     lin_ctx lc = {W, T, in, out};
     fd_check("linear (input)", lin_f, &lc, xl, T * in, T * out, rl, dxl);
     return test_summary("test_grad_ops");

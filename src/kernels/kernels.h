@@ -160,8 +160,9 @@ void ll_add_bias(float *y, const float *b, size_t T, size_t out);
 /* The same for an f32 W[out,in] (the classifier head), by ll_gemm. */
 void ll_linear_forward_f32(float *y, const float *x, const float *W, const float *b, size_t T, size_t in, size_t out,
                            int accumulate);
-/* dx[T,in] += dy[T,out] W[out,in]  (frozen weight: no weight gradient) */
-void ll_linear_backward_input(float *dx, const float *dy, const ll_matrix *W, size_t T, size_t in, size_t out);
+/* dx[T,in] = dy[T,out] W[out,in], or += with accumulate (frozen weight: no weight gradient) */
+void ll_linear_backward_input(float *dx, const float *dy, const ll_matrix *W, size_t T, size_t in, size_t out,
+                              int accumulate);
 /* x[T,D] = rows tokens[t] of the embedding matrix E [vocab, D], dequantized. */
 void ll_embedding_lookup(float *x, const ll_matrix *E, const int32_t *tokens, size_t T);
 /* dE[tokens[t]] += dx[t] for t < T (dE [vocab, D], dx [T, D]): each element summed over t in order, whatever the
@@ -243,8 +244,8 @@ void ll_attention_backward_last(float *dq, float *dk, float *dv, const float *do
  * act an ll_activation (silu, gelu with erf, gelu's tanh approximation, relu;
  * formulas in lsllama.h); g and h may alias. */
 void ll_glu_forward(float *h, const float *g, const float *u, size_t n, int act);
-/* dg[n] += dh * u * act'(g), du[n] += dh * act(g); act' is the exact
- * derivative of the forward formula (relu'(0) = 0, as PyTorch). */
+/* dg[n] = dh * u * act'(g), du[n] = dh * act(g) (written, not added); act'
+ * is the exact derivative of the forward formula (relu'(0) = 0, as PyTorch). */
 void ll_glu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n, int act);
 
 /* ---- pooling (pool.c) ------------------------------------------------------ */

@@ -23,10 +23,11 @@ void ll_linear_forward_f32(float *y, const float *x, const float *W, const float
     if (b) ll_add_bias(y, b, T, out);
 }
 
-/* dx[T,in] += dy[T,out] W[out,in]: the input gradient only (the base weight
- * is frozen; LoRA computes its own factors' gradients). */
-void ll_linear_backward_input(float *dx, const float *dy, const ll_matrix *W, size_t T, size_t in, size_t out) {
-    ll_gemm_weights(0, 0, T, in, out, 1.0f, dy, out, W, 1.0f, dx, in);
+/* dx[T,in] (+)= dy[T,out] W[out,in]: the input gradient only (the base
+ * weight is frozen; LoRA computes its own factors' gradients). */
+void ll_linear_backward_input(float *dx, const float *dy, const ll_matrix *W, size_t T, size_t in, size_t out,
+                              int accumulate) {
+    ll_gemm_weights(0, 0, T, in, out, 1.0f, dy, out, W, accumulate ? 1.0f : 0.0f, dx, in);
 }
 
 void ll_embedding_lookup(float *x, const ll_matrix *E, const int32_t *tokens, size_t T) {
