@@ -1,6 +1,6 @@
 /* ll_gemm against a double-precision reference: every transpose combination,
  * ragged shapes (edges of the 12 x 32 and 6 x 16 tiles, K across the
- * 256-deep slices), leading dimensions wider than the matrices, alpha and
+ * 256-deep slices and the AVX2 kernel's 1024-deep ones), leading dimensions wider than the matrices, alpha and
  * beta, beta = 0 never reading C, thin shapes that go to OpenBLAS; for a
  * packed kernel (AVX-512, AVX2), results that do not depend on the thread
  * count, within 1e-5 of OpenBLAS sgemm on random ragged shapes, and caller
@@ -142,7 +142,8 @@ int main(void) {
     const size_t shapes[][3] = {
         {1, 1, 1},     {12, 32, 1},   {13, 33, 7},    {24, 64, 256}, {25, 65, 257}, {100, 70, 300},
         {7, 40, 20},   {40, 7, 20},   {5, 100, 50},   {96, 16, 600}, {97, 2049, 3}, {200, 31, 513},
-        {12, 576, 64}, {64, 12, 576}, {130, 192, 40}, {0, 5, 5},     {5, 0, 5},
+        {12, 576, 64}, {64, 12, 576}, {130, 192, 40}, {0, 5, 5},     {5, 0, 5},     {13, 40, 1100},
+        {31, 17, 2100},
     };
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
@@ -169,11 +170,13 @@ int main(void) {
         for (int tb = 0; tb < 2; tb++) {
             check_thread_independence(ta, tb, 301, 577, 300);
             check_thread_independence(ta, tb, 40, 1000, 129);
+            check_thread_independence(ta, tb, 130, 70, 1100);
         }
     for (int ta = 0; ta < 2 && packed; ta++)
         for (int tb = 0; tb < 2; tb++) {
             check_against_openblas(ta, tb, 301, 577, 300);
             check_against_openblas(ta, tb, 97, 2049, 513);
+            check_against_openblas(ta, tb, 130, 70, 1100);
         }
     if (packed) check_concurrent_callers();
     return test_summary("test_gemm");

@@ -20,7 +20,8 @@
  * blocking (KC = 256, NC = 2048): tw = 1 with W of 2100 rows (N crosses
  * NC) by 288 columns for 32-element blocks (K crosses KC, not a multiple of
  * it), 768 for K-quants, 289 for plain types; tw = 0 with W of 300 rows (K)
- * by 2304 columns (N crosses NC). The tw = 1 matrices have a row stride one
+ * by 2304 columns (N crosses NC); and K across the AVX2 kernel's KC of 1024
+ * for a tall A (1056 or 1280 columns for tw = 1, 1100 rows for tw = 0). The tw = 1 matrices have a row stride one
  * block wider than their rows, the extra block holding NaN scales, so a read
  * past a row's end would show. (The sanitizer build leaves out M = 100.)
  *
@@ -238,6 +239,10 @@ int main(void) {
          * the team splits C by rows and packs each block of W together) */
         check_matrix(w, 1, 40, k_cols, k_cols / be, tall_ms, 1);
         check_matrix(w, 0, 300, be == 256 ? 256 : 64, (be == 256 ? 256 : 64) / be, tall_ms, 1);
+        /* K across the AVX2 kernel's 1024-deep slices (the others' 256 too) */
+        const size_t k_long = be == 256 ? 1280 : be == 32 ? 1056 : 1033;
+        check_matrix(w, 1, 40, k_long, k_long / be, tall_ms, 1);
+        check_matrix(w, 0, 1100, be == 256 ? 256 : 64, (be == 256 ? 256 : 64) / be, tall_ms, 1);
         check_fused(w, k_cols);
     }
     return test_summary("test_gemm_weights");
