@@ -151,6 +151,8 @@ static const gemm_kernel kernel_c = {"c", MR_C, NR_C, 256, pack_a_c, pack_b_c, m
  * variants in alternating runs). Fewer slices mean fewer passes over C and
  * fewer packing rounds; the 64 KiB B panel then streams from L2. */
 enum { MR_2 = 6, NR_2 = 16, KC_AVX2 = 1024 };
+_Static_assert(KC_AVX2 % 256 == 0 && (size_t)KC_AVX2 <= (size_t)KC_MAX,
+               "a K slice holds whole blocks and fits the packing buffers");
 #define AVX2 __attribute__((target("avx2,fma")))
 
 /* In-register transpose of an 8 x 8 block: r[i][j] -> r[j][i]. */
