@@ -272,7 +272,8 @@ AVX2 static void micro_avx2(size_t kc, const float *restrict Ap, const float *re
     store_tile(acc, NR_2, C, ldc, alpha, beta, mr, nr);
 }
 
-static const gemm_kernel kernel_avx2 = {"avx2", MR_2, NR_2, KC_AVX2, pack_a_avx2, pack_b_avx2, micro_avx2, 0, NULL, NULL};
+static const gemm_kernel kernel_avx2 = {"avx2", MR_2, NR_2, KC_AVX2,
+                                        pack_a_avx2, pack_b_avx2, micro_avx2, 0, NULL, NULL};
 
 /* ---- AVX-512 kernel: 12 x 32 tile, 24 accumulators ------------------------- */
 
@@ -404,7 +405,8 @@ AVX512 static void micro_avx512(size_t kc, const float *restrict Ap, const float
     store_tile_avx512(c, C, ldc, alpha, beta, mr, nr);
 }
 
-static const gemm_kernel kernel_avx512 = {"avx512", MR, NR, 256, pack_a_avx512, pack_b_avx512, micro_avx512, 0, NULL, NULL};
+static const gemm_kernel kernel_avx512 = {"avx512", MR, NR, 256,
+                                          pack_a_avx512, pack_b_avx512, micro_avx512, 0, NULL, NULL};
 
 
 /* ---- AVX512-BF16 kernel: 12 x 32 tile of k-pairs ---------------------------- */
@@ -505,7 +507,8 @@ AVX512BF16 static void micro_bf16(size_t kc, const float *restrict Ap, const flo
     store_tile_avx512(c, C, ldc, alpha, beta, mr, nr);
 }
 
-static const gemm_kernel kernel_bf16 = {"avx512_bf16", MR, NR, 256, pack_a_bf16, pack_b_bf16, micro_bf16, 0, NULL, NULL};
+static const gemm_kernel kernel_bf16 = {"avx512_bf16", MR, NR, 256,
+                                        pack_a_bf16, pack_b_bf16, micro_bf16, 0, NULL, NULL};
 
 /* ---- AMX-BF16 kernel: 32 x 32 tile from four 16 x 16 AMX tiles -------------- */
 
