@@ -1,7 +1,7 @@
 /* ll_gemm against a double-precision reference: every transpose combination,
  * ragged shapes (edges of the 12 x 32 and 6 x 16 tiles, K across the
- * 256-deep slices and the AVX2 kernel's 1024-deep ones), leading dimensions wider than the matrices, alpha and
- * beta, beta = 0 never reading C, thin shapes that go to OpenBLAS; for a
+ * 256-deep slices and the AVX2 kernel's 1024-deep ones), leading dimensions
+ * wider than the matrices, alpha and beta, beta = 0 never reading C, thin shapes that go to OpenBLAS; for a
  * packed kernel (AVX-512, AVX2), results that do not depend on the thread
  * count, within 1e-5 of OpenBLAS sgemm on random ragged shapes, and caller
  * threads running products at once. ctest runs it as is and with

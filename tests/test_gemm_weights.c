@@ -21,8 +21,8 @@
  * NC) by 288 columns for 32-element blocks (K crosses KC, not a multiple of
  * it), 768 for K-quants, 289 for plain types; tw = 0 with W of 300 rows (K)
  * by 2304 columns (N crosses NC); and K across the AVX2 kernel's KC of 1024
- * for a tall A (1056 or 1280 columns for tw = 1, 1100 rows for tw = 0). The tw = 1 matrices have a row stride one
- * block wider than their rows, the extra block holding NaN scales, so a read
+ * for a tall A (1056 or 1280 columns for tw = 1, 1100 rows for tw = 0). The
+ * tw = 1 matrices have a row stride one block wider than their rows, the extra block holding NaN scales, so a read
  * past a row's end would show. (The sanitizer build leaves out M = 100.)
  *
  * Valid random blocks: random bytes with every f16 scale/min field replaced
@@ -238,11 +238,12 @@ int main(void) {
         /* a tall A against a narrow op(W) (more row tiles than column tiles:
          * the team splits C by rows and packs each block of W together) */
         check_matrix(w, 1, 40, k_cols, k_cols / be, tall_ms, 1);
-        check_matrix(w, 0, 300, be == 256 ? 256 : 64, (be == 256 ? 256 : 64) / be, tall_ms, 1);
+        const size_t n_narrow = be == 256 ? 256 : 64; /* op(W)'s columns for tw = 0: whole blocks */
+        check_matrix(w, 0, 300, n_narrow, n_narrow / be, tall_ms, 1);
         /* K across the AVX2 kernel's 1024-deep slices (the others' 256 too) */
         const size_t k_long = be == 256 ? 1280 : be == 32 ? 1056 : 1033;
         check_matrix(w, 1, 40, k_long, k_long / be, tall_ms, 1);
-        check_matrix(w, 0, 1100, be == 256 ? 256 : 64, (be == 256 ? 256 : 64) / be, tall_ms, 1);
+        check_matrix(w, 0, 1100, n_narrow, n_narrow / be, tall_ms, 1);
         check_fused(w, k_cols);
     }
     return test_summary("test_gemm_weights");

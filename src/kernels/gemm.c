@@ -49,9 +49,9 @@
 #include <unistd.h>
 #endif
 
-/* KC_MAX: the deepest K slice of any kernel (gemm_kernel.kc); the packing
- * buffers are sized for it. */
-enum { KC_MAX = 1024, MC = 96, NC = 2048, MR_MAX = 12, NR_MAX = 32, GROUP_MAX = 256 };
+/* KC_BASE: the K slice depth of every kernel but AVX2's (gemm_kernel.kc);
+ * KC_MAX: the deepest of any kernel, which the packing buffers are sized for. */
+enum { KC_BASE = 256, KC_MAX = 1024, MC = 96, NC = 2048, MR_MAX = 12, NR_MAX = 32, GROUP_MAX = 256 };
 
 /* ll_gemm's contract (C[M,N] = alpha op(A) op(B) + beta C, row-major) by OpenBLAS. */
 static void gemm_blas(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
@@ -138,7 +138,7 @@ static void micro_c(size_t kc, const float *restrict Ap, const float *restrict B
     store_tile(acc, NR_C, C, ldc, alpha, beta, mr, nr);
 }
 
-static const gemm_kernel kernel_c = {"c", MR_C, NR_C, 256, pack_a_c, pack_b_c, micro_c, 0, NULL, NULL};
+static const gemm_kernel kernel_c = {"c", MR_C, NR_C, KC_BASE, pack_a_c, pack_b_c, micro_c, 0, NULL, NULL};
 
 #ifdef LL_HAVE_X86_KERNELS
 
@@ -405,7 +405,7 @@ AVX512 static void micro_avx512(size_t kc, const float *restrict Ap, const float
     store_tile_avx512(c, C, ldc, alpha, beta, mr, nr);
 }
 
-static const gemm_kernel kernel_avx512 = {"avx512", MR, NR, 256,
+static const gemm_kernel kernel_avx512 = {"avx512", MR, NR, KC_BASE,
                                           pack_a_avx512, pack_b_avx512, micro_avx512, 0, NULL, NULL};
 
 
@@ -507,7 +507,7 @@ AVX512BF16 static void micro_bf16(size_t kc, const float *restrict Ap, const flo
     store_tile_avx512(c, C, ldc, alpha, beta, mr, nr);
 }
 
-static const gemm_kernel kernel_bf16 = {"avx512_bf16", MR, NR, 256,
+static const gemm_kernel kernel_bf16 = {"avx512_bf16", MR, NR, KC_BASE,
                                         pack_a_bf16, pack_b_bf16, micro_bf16, 0, NULL, NULL};
 
 /* ---- AMX-BF16 kernel: 32 x 32 tile from four 16 x 16 AMX tiles -------------- */
@@ -635,7 +635,7 @@ AMX static void micro_amx(size_t kc, const float *restrict Ap, const float *rest
     }
 }
 
-static const gemm_kernel kernel_amx = {"amx_bf16", MR_AMX, NR_AMX, 256, pack_a_amx, pack_b_amx, micro_amx,
+static const gemm_kernel kernel_amx = {"amx_bf16", MR_AMX, NR_AMX, KC_BASE, pack_a_amx, pack_b_amx, micro_amx,
                                        KB_AMX, amx_begin, amx_end};
 
 /* AMX-BF16 in the CPU (CPUID.7.0:EDX bits 22 and 24) and its tile data
@@ -719,7 +719,7 @@ const char *ll_gemm_bf16_backend(void) { return bf16_kernel() ? bf16_kernel()->n
 
 const char *ll_gemm_backend(void) { return f32_kernel() ? f32_kernel()->name : "openblas"; }
 const char *ll_gemm_weights_backend(void) { return weights_kernel()->name; }
-size_t ll_gemm_k_slice(void) { return f32_kernel() ? f32_kernel()->kc : 256; }
+size_t ll_gemm_k_slice(void) { return f32_kernel() ? f32_kernel()->kc : KC_BASE; }
 
 /* ---- packing buffers --------------------------------------------------------- */
 

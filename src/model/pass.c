@@ -141,8 +141,8 @@ static void gate_up_fwd(const ll_layer *ly, float *g, float *u, const float *xn,
     linear_fwd_fused(o, 2, xn, T, D, lp, l, ends, xd_buf, xa_buf);
 }
 
-/* dx[T,in] += dy W (+ LoRA path); LoRA gradients added into dA, dB; a
- * trained W's gradient (full fine-tuning) into its dW. */
+/* dx[T,in] = dy W, or += with accumulate (+ LoRA path); LoRA gradients
+ * added into dA, dB; a trained W's gradient (full fine-tuning) into its dW. */
 static void linear_bwd(float *dx, int accumulate, const float *dy, const float *x, const ll_matrix *W, size_t T,
                        size_t in, size_t out, const ll_lora_pass *lp, int layer, int target, const int32_t *ends,
                        ll_acts *a) {
